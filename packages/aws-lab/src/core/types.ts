@@ -1,0 +1,96 @@
+// The contract between the lab's core (router, SigV4, authorisation, CloudTrail recording)
+// and its services (KMS, STS, IAM, CloudTrail, S3). A service's model never sees an HTTP
+// request: it gets an input object and an OperationContext.
+import type { NamedPolicy, RequestContext, RequestPrincipal } from '@kms-share/policy'
+
+/** An AWS error as the API returns it; each protocol writes it in its own format. */
+export class AwsError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status = 400,
+    /** Extra fields some protocols carry (S3 XML elements such as `Key`, `BucketName`). */
+    readonly fields: Record<string, string> = {},
+  ) {
+    super(message)
+    this.name = code
+  }
+}
+
+/** Who is calling, resolved from the access key by SigV4 verification. */
+export interface Caller {
+  principal: RequestPrincipal
+  accessKeyId: string
+  /** `AIDA…` for a user, `AROA…:session` for a role session, the account id for root. */
+  userId: string
+  userName?: string
+  roleName?: string
+  sessionName?: string
+  /** Set for sessions from GetSessionToken/AssumeRole with a valid MFA code. */
+  mfaAuthenticated: boolean
+  /** Epoch ms of the MFA authentication, for aws:MultiFactorAuthAge. */
+  mfaAuthTime?: number
+  /** Epoch ms the session credentials were issued (for CloudTrail sessionContext). */
+  sessionIssuedAt?: number
+  /** The identity policies that apply (user's inline + attached + groups, or the role's). Resolved per request. */
+  identityPolicies: NamedPolicy[]
+}
+
+/** Facts about the request that condition keys and CloudTrail need. */
+export interface RequestMeta {
+  requestId: string
+  time: Date
+  sourceIp: string
+  userAgent: string
+  secureTransport: boolean
+  region: string
+  /** The VPC endpoint the call came through (lab: chosen by endpoint URL host/path, see router). */
+  sourceVpce?: string
+  sourceVpc?: string
+  /** Set when another service calls on the caller's behalf (forward access session): `s3.eu-west-1.amazonaws.com`. */
+  viaService?: string
+  /** CloudTrail `userIdentity.invokedBy`, e.g. `fas.s3.amazonaws.com`. */
+  invokedBy?: string
+}
+
+/** One authorisation question an operation asks before it runs. */
+export interface AuthCheck {
+  action: string
+  /** Resource ARN or `*`. */
+  resource: string
+  resourcePolicy?: NamedPolicy
+  resourceAccount?: string
+  /** True for KMS keys: the key policy must allow (directly or via the account root). */
+  resourcePolicyRequired?: boolean
+  /** Operation-specific condition keys (kms:EncryptionContext:*, aws:RequestTag/*, aws:ResourceTag/*, s3:…). Global keys are added by the core. */
+  context?: RequestContext
+}
+
+export interface OperationContext {
+  caller: Caller
+  meta: RequestMeta
+  /** Call another lab operation as the same caller (S3 → KMS), e.g. with `viaService` set. Goes through authorisation and CloudTrail. */
+  invoke<O = unknown>(service: string, operation: string, input: unknown, metaOverrides?: Partial<RequestMeta>): Promise<O>
+}
+
+export interface Operation<I = any, O = any> {
+  /** The authorisation checks for this input; runs before `run`, may read state (resolve key ids, read policies). Return [] for none. */
+  authorize(input: I, ctx: OperationContext): AuthCheck[] | Promise<AuthCheck[]>
+  run(input: I, ctx: OperationContext): O | Promise<O>
+  /** CloudTrail: the requestParameters to record (default: the input minus secrets such as Plaintext). */
+  requestParameters?(input: I): Record<string, unknown> | null
+  /** CloudTrail: read-only calls are still recorded; this marks them. */
+  readOnly?: boolean
+}
+
+export interface ServiceDefinition {
+  /** Short name used by invoke(): `kms`, `sts`, `iam`, `cloudtrail`, `s3`. */
+  name: string
+  /** SigV4 signing name in the credential scope. */
+  signingName: string
+  /** CloudTrail eventSource, e.g. `kms.amazonaws.com`. */
+  eventSource: string
+  /** Wire error code and status for an authorisation denial (KMS: AccessDeniedException/400; IAM/STS/S3: AccessDenied/403). */
+  accessDenied: { code: string; status: number }
+  operations: Record<string, Operation>
+}
