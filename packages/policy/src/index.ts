@@ -1,1 +1,5 @@
-export const hello = (): string => "hi";
+export * from './types.js'
+export { parsePolicy } from './parse.js'
+export { normalizePolicy, PolicyGrammarError } from './normalize.js'
+export { validatePolicy, type ValidateOptions } from './validate.js'
+export { evaluate } from './evaluate.js'

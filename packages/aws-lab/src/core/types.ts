@@ -1,6 +1,8 @@
 // The contract between the lab's core (router, SigV4, authorisation, CloudTrail recording)
 // and its services (KMS, STS, IAM, CloudTrail, S3). A service's model never sees an HTTP
 // request: it gets an input object and an OperationContext.
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Readable } from 'node:stream'
 import type { NamedPolicy, RequestContext, RequestPrincipal } from '@kms-share/policy'
 
 /** An AWS error as the API returns it; each protocol writes it in its own format. */
@@ -66,9 +68,28 @@ export interface AuthCheck {
   context?: RequestContext
 }
 
+/** Lab state, persisted atomically (temporary file, fsync, rename) so it survives kill -9. */
+export interface StateStore {
+  /** The section's state object, created with `init` on first use. Mutate it, then call save(). */
+  section<T extends object>(name: string, init: () => T): T
+  /** Persist a section now (atomic). */
+  save(name: string): void
+  /** The lab's data folder, for services that keep files (S3 objects). */
+  readonly dataDir: string
+}
+
+/** What other services may ask of IAM without going through the API. */
+export interface IamDirectory {
+  /** Whether a principal ARN in a policy names something that exists (account root, user, role; `*` and service principals are fine). */
+  principalExists(arn: string): boolean
+  accountId: string
+}
+
 export interface OperationContext {
   caller: Caller
   meta: RequestMeta
+  state: StateStore
+  iam: IamDirectory
   /** Call another lab operation as the same caller (S3 → KMS), e.g. with `viaService` set. Goes through authorisation and CloudTrail. */
   invoke<O = unknown>(service: string, operation: string, input: unknown, metaOverrides?: Partial<RequestMeta>): Promise<O>
 }
@@ -93,4 +114,22 @@ export interface ServiceDefinition {
   /** Wire error code and status for an authorisation denial (KMS: AccessDeniedException/400; IAM/STS/S3: AccessDenied/403). */
   accessDenied: { code: string; status: number }
   operations: Record<string, Operation>
+}
+
+/** A parsed wire call: which service and operation, with what input. */
+export interface ParsedCall {
+  service: string
+  operation: string
+  input: any
+}
+
+/** One per wire protocol (JSON 1.1, query, REST-XML); the router asks each in turn whether it handles a request. */
+export interface ProtocolHandler {
+  /** Decide from the method, path and headers alone (the body is not read yet). */
+  matches(req: IncomingMessage): boolean
+  /** 'buffer': the router reads the whole (small) body before SigV4 and parse; 'stream': the body stays a stream (S3). */
+  bodyMode: 'buffer' | 'stream'
+  parse(req: IncomingMessage, body: Buffer | Readable): ParsedCall | Promise<ParsedCall>
+  writeResult(res: ServerResponse, call: ParsedCall, output: any): void | Promise<void>
+  writeError(res: ServerResponse, call: ParsedCall | undefined, err: AwsError, requestId: string): void
 }
