@@ -53,6 +53,24 @@ export interface RequestMeta {
   viaService?: string
   /** CloudTrail `userIdentity.invokedBy`, e.g. `fas.s3.amazonaws.com`. */
   invokedBy?: string
+  /** What SigV4 verification established, for S3's chunk signatures and payload-hash checks. */
+  sigv4?: SigV4Result
+}
+
+export interface SigV4Result {
+  accessKeyId: string
+  /** The derived signing key (HMAC chain of date/region/service), for verifying aws-chunked chunk signatures. */
+  signingKey: Buffer
+  /** The request's signature: the seed for chunk signatures. */
+  seedSignature: string
+  /** `20261128/eu-west-1/s3/aws4_request`. */
+  scope: string
+  /** `20261128T171400Z`. */
+  amzDate: string
+  /** The x-amz-content-sha256 claim (a hex hash, `UNSIGNED-PAYLOAD`, `STREAMING-…`); the body is checked against it by whoever reads it. */
+  payloadHash: string
+  /** True when the signature came in the query string (presigned URL). */
+  presigned: boolean
 }
 
 /** One authorisation question an operation asks before it runs. */
