@@ -1,0 +1,2 @@
+// Public entry: the lab's contracts now; startLab lands with src/app.ts.
+export * from './core/types.js'
