@@ -1,0 +1,284 @@
+// Policy evaluation with AWS semantics:
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html
+// and KMS's key-policy rule: https://docs.aws.amazon.com/kms/latest/developerguide/key-policies.html
+import { compileConditions, conditionHolds, describeCondition, type CompiledCondition } from './conditions.js'
+import {
+  actionMatches, arnMatches, memberMatch, normalizeArn, principalMembers, type Context, type PrincipalHow, type PrincipalMember,
+} from './match.js'
+import type {
+  EvaluationInput, EvaluationResult, MatchedStatement, NamedPolicy, PolicyKind, RequestContext, Statement,
+} from './types.js'
+
+interface CompiledStatement {
+  conditions: CompiledCondition[]
+}
+
+// Compiled per statement object: callers that keep their parsed policies pay compilation once.
+const COMPILED = new WeakMap<Statement, CompiledStatement>()
+
+function compiled(s: Statement): CompiledStatement {
+  let c = COMPILED.get(s)
+  if (!c) {
+    c = { conditions: compileConditions(s.Condition) }
+    COMPILED.set(s, c)
+  }
+  return c
+}
+
+interface Request {
+  action: string
+  resource: string
+  ctx: Context
+  members: PrincipalMember[]
+}
+
+interface StatementMatch {
+  action: string
+  resource: string
+  principal?: { how: PrincipalHow; entry: string; not: boolean }
+  conditions: number
+}
+
+/** Whether a statement applies to the request; `trace` collects why or why not. */
+function matchStatement(s: Statement, kind: PolicyKind, req: Request, trace?: string[]): StatementMatch | undefined {
+  let action: string | undefined
+  if (s.Action) {
+    for (const p of s.Action) if (actionMatches(p, req.action)) { action = p; break }
+    if (action === undefined) {
+      trace?.push(`action ${req.action} is not in Action ${JSON.stringify(s.Action)}`)
+      return undefined
+    }
+  } else if (s.NotAction) {
+    for (const p of s.NotAction) {
+      if (actionMatches(p, req.action)) {
+        trace?.push(`action ${req.action} is excluded by NotAction '${p}'`)
+        return undefined
+      }
+    }
+    action = `NotAction ${JSON.stringify(s.NotAction)}`
+  } else {
+    trace?.push('no Action or NotAction')
+    return undefined
+  }
+
+  let resource = '(no Resource element)'
+  if (s.Resource) {
+    let hit: string | undefined
+    for (const p of s.Resource) if (arnMatches(p, req.resource, req.ctx)) { hit = p; break }
+    if (hit === undefined) {
+      trace?.push(`resource ${req.resource} is not in Resource ${JSON.stringify(s.Resource)}`)
+      return undefined
+    }
+    resource = hit
+  } else if (s.NotResource) {
+    for (const p of s.NotResource) {
+      if (arnMatches(p, req.resource, req.ctx)) {
+        trace?.push(`resource ${req.resource} is excluded by NotResource '${p}'`)
+        return undefined
+      }
+    }
+    resource = `NotResource ${JSON.stringify(s.NotResource)}`
+  }
+
+  let principal: StatementMatch['principal']
+  // Only resource-based policies name principals; identity policies apply to their holder.
+  if (kind === 'resource') {
+    if (s.Principal) {
+      const rank: Record<PrincipalHow, number> = { direct: 3, wildcard: 2, account: 1 }
+      for (const m of req.members) {
+        const hit = memberMatch(s.Principal, m)
+        if (hit && (!principal || rank[hit.how] > rank[principal.how])) principal = { ...hit, not: false }
+      }
+      if (!principal) {
+        trace?.push(`principal ${req.members[0]?.value} is not in Principal ${JSON.stringify(s.Principal)}`)
+        return undefined
+      }
+    } else if (s.NotPrincipal) {
+      // Exempt only when every identity the request carries is listed (session, role and account).
+      const unlisted = req.members.filter((m) => !memberMatch(s.NotPrincipal!, m))
+      if (unlisted.length === 0) {
+        trace?.push(`every identity of the caller (${req.members.map((m) => m.value).join(', ')}) is listed in NotPrincipal, so it is exempt`)
+        return undefined
+      }
+      principal = { how: 'direct', entry: `NotPrincipal (not listed: ${unlisted.map((m) => m.value).join(', ')})`, not: true }
+    } else {
+      trace?.push('a resource-based policy statement without Principal applies to no one')
+      return undefined
+    }
+  }
+
+  const conds = compiled(s).conditions
+  for (const c of conds) {
+    const holds = conditionHolds(c, req.ctx)
+    if (trace) trace.push(describeCondition(c, req.ctx, holds))
+    if (!holds) return undefined
+  }
+  return { action, resource, principal, conditions: conds.length }
+}
+
+function reasonOf(m: StatementMatch, s: Statement): string {
+  let r = `action matched '${m.action}', resource matched '${m.resource}'`
+  if (m.principal) {
+    if (m.principal.not) r += `, caller not exempted by ${m.principal.entry}`
+    else if (m.principal.how === 'account') r += `, principal '${m.principal.entry}' names the account (delegates to IAM policies)`
+    else r += `, principal matched '${m.principal.entry}'`
+  }
+  if (m.conditions) {
+    const ops: string[] = []
+    for (const op in s.Condition) for (const key in s.Condition[op]) ops.push(`${op} ${key}`)
+    r += `, conditions held: ${ops.join('; ')}`
+  }
+  return r
+}
+
+interface Hit {
+  stmt: MatchedStatement
+  how?: PrincipalHow
+}
+
+function contextMap(context: RequestContext): Context {
+  const m: Context = new Map()
+  for (const k in context) m.set(k.toLowerCase(), context[k])
+  return m
+}
+
+const KIND_LABEL: Record<PolicyKind, string> = {
+  identity: 'identity-based policy',
+  resource: 'resource-based policy',
+  session: 'session policy',
+  boundary: 'permissions boundary',
+  scp: 'service control policy',
+}
+
+function run(input: EvaluationInput, tracing: boolean): EvaluationResult {
+  const { request } = input
+  const req: Request = {
+    action: request.action.toLowerCase(),
+    resource: normalizeArn(request.resource),
+    ctx: contextMap(request.context),
+    members: principalMembers(request.principal),
+  }
+  const explanation: string[] = []
+  const policies: Array<[NamedPolicy, PolicyKind]> = []
+  for (const p of input.identityPolicies) policies.push([p, 'identity'])
+  if (input.resourcePolicy) policies.push([input.resourcePolicy, 'resource'])
+  if (input.permissionsBoundary) policies.push([input.permissionsBoundary, 'boundary'])
+  if (input.sessionPolicies) for (const p of input.sessionPolicies) policies.push([p, 'session'])
+
+  const denies: Hit[] = []
+  const allows: Record<PolicyKind, Hit[]> = { identity: [], resource: [], session: [], boundary: [], scp: [] }
+  for (const [policy, kind] of policies) {
+    if (tracing) explanation.push(`${KIND_LABEL[kind]} ${policy.name}:`)
+    const statements = policy.document.Statement
+    for (let i = 0; i < statements.length; i++) {
+      const s = statements[i]
+      const trace = tracing ? ([] as string[]) : undefined
+      const m = matchStatement(s, kind, req, trace)
+      if (tracing) {
+        const label = `  [${i}]${s.Sid !== undefined ? ` ${JSON.stringify(s.Sid)}` : ''} ${s.Effect}`
+        explanation.push(`${label}: ${m ? 'applies' : 'does not apply'}${trace!.length ? ' — ' + trace!.join('; ') : ''}`)
+      }
+      if (!m) continue
+      const stmt: MatchedStatement = {
+        policy: policy.name,
+        kind,
+        statementIndex: i,
+        effect: s.Effect,
+        reason: reasonOf(m, s),
+      }
+      if (s.Sid !== undefined) stmt.sid = s.Sid
+      if (s.Effect === 'Deny') denies.push({ stmt })
+      else allows[kind].push({ stmt, how: m.principal?.how })
+    }
+  }
+
+  const finish = (r: Omit<EvaluationResult, 'explanation'>, why: string): EvaluationResult => {
+    if (tracing) {
+      explanation.push(`Decision: ${r.decision} — ${why}`)
+      return { ...r, explanation }
+    }
+    return withLazyExplanation(r, input)
+  }
+
+  // 1. An explicit deny in any policy wins.
+  if (denies.length) {
+    const first = denies[0].stmt
+    return finish(
+      { decision: 'ExplicitlyDenied', decidingStatements: denies.map((d) => d.stmt), deniedBy: KIND_LABEL[first.kind] as EvaluationResult['deniedBy'] },
+      `explicit deny in ${KIND_LABEL[first.kind]} ${first.policy} statement ${first.statementIndex}`,
+    )
+  }
+
+  // 2. Identity-based and resource-based allows, with the account-principal delegation rule.
+  const principal = request.principal
+  const crossAccount = input.resourceAccount !== undefined && input.resourceAccount !== principal.accountId
+  const identity = allows.identity.map((h) => h.stmt)
+  const direct = allows.resource.filter((h) => h.how !== 'account').map((h) => h.stmt)
+  const delegation = allows.resource.filter((h) => h.how === 'account').map((h) => h.stmt)
+  let granted: MatchedStatement[] | undefined
+  let why = ''
+  if (!crossAccount && direct.length) {
+    granted = direct
+    why = 'the resource-based policy allows the caller directly'
+  } else if (crossAccount) {
+    if ((direct.length || delegation.length) && identity.length) {
+      granted = [...direct, ...delegation, ...identity]
+      why = 'cross-account: the resource-based policy allows the caller\'s account and an identity-based policy allows'
+    }
+  } else if (input.resourcePolicyRequired) {
+    if (delegation.length && identity.length) {
+      granted = [...delegation, ...identity]
+      why = 'the key policy delegates to the account and an identity-based policy allows'
+    }
+  } else if (identity.length) {
+    granted = identity
+    why = 'an identity-based policy allows'
+  }
+
+  if (!granted) {
+    const keyPolicyMissing = input.resourcePolicyRequired && identity.length > 0 && !direct.length && !delegation.length
+    return finish(
+      { decision: 'ImplicitlyDenied', decidingStatements: [], deniedBy: keyPolicyMissing ? 'resource-based policy' : 'identity-based policy' },
+      keyPolicyMissing
+        ? 'an identity-based policy allows, but the key policy neither allows the caller nor delegates to the account, so IAM policies have no effect'
+        : input.resourcePolicyRequired && delegation.length
+          ? 'the key policy delegates to the account, but no identity-based policy allows'
+          : 'no policy allows the request',
+    )
+  }
+
+  // 3. A permissions boundary and session policies, when present, must also allow.
+  if (input.permissionsBoundary) {
+    if (!allows.boundary.length) {
+      return finish({ decision: 'ImplicitlyDenied', decidingStatements: [], deniedBy: 'permissions boundary' }, 'the permissions boundary does not allow the request')
+    }
+    granted = [...granted, ...allows.boundary.map((h) => h.stmt)]
+  }
+  if (input.sessionPolicies?.length) {
+    if (!allows.session.length) {
+      return finish({ decision: 'ImplicitlyDenied', decidingStatements: [], deniedBy: 'session policy' }, 'no session policy allows the request')
+    }
+    granted = [...granted, ...allows.session.map((h) => h.stmt)]
+  }
+  return finish({ decision: 'Allowed', decidingStatements: granted }, why)
+}
+
+/** The trace costs more than the decision, so it is computed only when someone reads it. */
+function withLazyExplanation(r: Omit<EvaluationResult, 'explanation'>, input: EvaluationInput): EvaluationResult {
+  let cache: string[] | undefined
+  const result = r as EvaluationResult
+  Object.defineProperty(result, 'explanation', {
+    enumerable: true,
+    configurable: true,
+    get: () => (cache ??= run(input, true).explanation),
+  })
+  return result
+}
+
+/**
+ * Evaluates a request against identity policies, a resource policy (key policy, bucket policy)
+ * and optional boundary/session policies. Fills in no context: callers pass every condition key.
+ */
+export function evaluate(input: EvaluationInput): EvaluationResult {
+  return run(input, false)
+}
