@@ -1,0 +1,45 @@
+// buildApp(config): the download service as a Fastify instance that never listens (server.ts does).
+import Fastify, { type FastifyInstance } from 'fastify'
+import swagger from '@fastify/swagger'
+import type { S3Client } from '@aws-sdk/client-s3'
+import { ListObjectsV2Command } from '@aws-sdk/client-s3'
+import { basePlugin, s3Plugin, serverOptions } from '@kms-share/shared'
+import type { DownloadConfig } from './config.js'
+import { downloadsPlugin } from './plugins/downloads.js'
+import { filesRoutes } from './routes/files.js'
+import { cacheRoutes } from './routes/cache.js'
+import { pageRoutes } from './routes/page.js'
+
+export type { DownloadConfig } from './config.js'
+export { loadConfig, DownloadConfigSchema } from './config.js'
+export { DownloadErrors } from './errors.js'
+
+export interface BuildOptions {
+  /** An S3 client to use instead of one built from the config. */
+  s3?: S3Client
+}
+
+export async function buildApp(config: DownloadConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify(serverOptions(config, 'download'))
+
+  // External plugins → domain plugins → routes.
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'kms-share download', version: '0.1.0', description: 'Reads objects (SSE-KMS) as the downloader role, through a local cache.' },
+    },
+  })
+  await app.register(basePlugin)
+  await app.register(s3Plugin, { config, ...(options.s3 ? { client: options.s3 } : {}) })
+  await app.register(downloadsPlugin, { bucket: config.BUCKET, cacheDir: config.CACHE_DIR, cacheMaxBytes: config.CACHE_MAX_BYTES })
+
+  // Ready when S3 answers for the bucket; an unwritable cache only degrades to streaming.
+  app.addReadinessCheck('s3', async () => {
+    await app.s3.send(new ListObjectsV2Command({ Bucket: config.BUCKET, MaxKeys: 1 }))
+  })
+
+  await app.register(filesRoutes, { bucket: config.BUCKET, headConcurrency: config.HEAD_CONCURRENCY })
+  await app.register(cacheRoutes)
+  await app.register(pageRoutes, { bucket: config.BUCKET, uploadPublicUrl: config.UPLOAD_PUBLIC_URL })
+  app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger())
+  return app
+}

@@ -1,0 +1,250 @@
+// Where a download comes from: the cache when current (revalidated by ETag against S3), else
+// S3 GetObject streamed to the client while written to the cache, one fetch per key at a time.
+import { Transform, type Readable } from 'node:stream'
+import { GetObjectCommand, HeadObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3'
+import { isAwsServiceError, ProblemError, toProblem } from '@kms-share/shared'
+import mime from 'mime'
+import type { CacheEntry, FileCache } from './cache.js'
+
+export interface ObjectInfo {
+  key: string
+  size: number
+  etag: string
+  contentType: string
+  lastModified?: string
+}
+
+export type Delivery =
+  | { source: 'cache'; entry: CacheEntry }
+  /** A full body (status 200) or a range S3 served (206), streamed as it arrives. */
+  | { source: 's3'; info: ObjectInfo; body: Readable; status: 200 | 206; contentRange?: string; contentLength: number }
+
+export interface DownloadStats {
+  /** Full-object GetObject calls made to fill the cache or stream a miss. */
+  s3Fetches: number
+  /** Conditional GetObject calls that checked a cached file. */
+  revalidations: number
+  /** Requests answered from the cache. */
+  cacheHits: number
+}
+
+export interface DownloaderLogger {
+  warn(obj: object, msg: string): void
+}
+
+/** S3's generic types say nothing; fall back to the extension (`.html` → text/html). */
+export function contentTypeFor(key: string, stored: string | undefined): string {
+  if (stored && stored !== 'binary/octet-stream' && stored !== 'application/octet-stream') return stored
+  return mime.getType(key) ?? 'application/octet-stream'
+}
+
+const GET_OBJECT = 's3:GetObject'
+
+function notModified(err: unknown): boolean {
+  return isAwsServiceError(err) && err.$metadata.httpStatusCode === 304
+}
+
+function isNotFound(err: unknown): boolean {
+  return isAwsServiceError(err) && (err.name === 'NoSuchKey' || err.name === 'NotFound' || err.$metadata.httpStatusCode === 404)
+}
+
+/** AWS errors become problems that name the denied action (HEAD answers carry no message, so say it). */
+export function asProblem(err: unknown, key: string): unknown {
+  if (!isAwsServiceError(err)) return err
+  return new ProblemError(toProblem(err, { action: GET_OBJECT, subject: key }), { cause: err })
+}
+
+function infoOf(key: string, out: Pick<GetObjectCommandOutput, 'ContentLength' | 'ETag' | 'ContentType' | 'LastModified'>): ObjectInfo {
+  return {
+    key,
+    size: out.ContentLength ?? 0,
+    etag: out.ETag ?? '',
+    contentType: contentTypeFor(key, out.ContentType),
+    ...(out.LastModified ? { lastModified: out.LastModified.toUTCString() } : {}),
+  }
+}
+
+export class Downloader {
+  readonly stats: DownloadStats = { s3Fetches: 0, revalidations: 0, cacheHits: 0 }
+  private inflight = new Map<string, Promise<CacheEntry | undefined>>()
+
+  constructor(
+    private readonly s3: S3Client,
+    private readonly bucket: string,
+    readonly cache: FileCache,
+    private readonly log: DownloaderLogger,
+  ) {}
+
+  /** Metadata for HEAD: the cached entry when current, else S3 HeadObject. */
+  async head(key: string): Promise<{ entry?: CacheEntry; info: ObjectInfo }> {
+    const entry = this.cache.lookup(key)
+    try {
+      const out = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key, ...(entry ? { IfNoneMatch: entry.etag } : {}) }))
+      if (entry && out.ETag === entry.etag) return { entry, info: entry }
+      return { info: infoOf(key, out) }
+    } catch (err) {
+      if (entry && notModified(err)) return { entry, info: entry }
+      if (entry && isNotFound(err)) await this.cache.invalidate(key)
+      throw asProblem(err, key)
+    }
+  }
+
+  /** A whole object or, with `range` (a `bytes=` header value), part of it. */
+  async get(key: string, range?: string): Promise<Delivery> {
+    const entry = this.cache.lookup(key)
+    if (entry) {
+      const fresh = await this.revalidate(entry, range)
+      if (fresh.current) {
+        this.stats.cacheHits++
+        this.cache.touch(entry)
+        return { source: 'cache', entry }
+      }
+      // Changed in S3 and no range asked: the fresh body fills the cache as it streams.
+      if (fresh.response) return this.fill(key, Promise.resolve(fresh.response))
+    }
+    // Only a cached file serves ranges locally; a range of an uncached object goes to S3 and is not cached.
+    if (range && !this.cache.lookup(key)) return this.fetchRange(key, range)
+    return this.miss(key)
+  }
+
+  private async revalidate(entry: CacheEntry, range?: string): Promise<{ current: boolean; response?: GetObjectCommandOutput }> {
+    this.stats.revalidations++
+    try {
+      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: entry.key, IfNoneMatch: entry.etag }))
+      if (out.ETag === entry.etag) {
+        // S3 ignored the condition (or raced): same object, keep the file.
+        ;(out.Body as Readable | undefined)?.destroy()
+        return { current: true }
+      }
+      await this.cache.invalidate(entry.key)
+      if (range) {
+        ;(out.Body as Readable | undefined)?.destroy()
+        return { current: false }
+      }
+      this.stats.s3Fetches++
+      return { current: false, response: out }
+    } catch (err) {
+      if (notModified(err)) return { current: true }
+      // Gone or no longer readable by us: the cached copy must not outlive the permission or the object.
+      if (isNotFound(err)) await this.cache.invalidate(entry.key)
+      throw asProblem(err, entry.key)
+    }
+  }
+
+  private async fetchRange(key: string, range: string): Promise<Delivery> {
+    try {
+      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range }))
+      const info = infoOf(key, out)
+      const total = out.ContentRange ? Number(out.ContentRange.split('/')[1]) : info.size
+      return {
+        source: 's3',
+        info: { ...info, size: Number.isFinite(total) ? total : info.size },
+        body: out.Body as Readable,
+        status: out.ContentRange ? 206 : 200,
+        ...(out.ContentRange ? { contentRange: out.ContentRange } : {}),
+        contentLength: out.ContentLength ?? 0,
+      }
+    } catch (err) {
+      throw asProblem(err, key)
+    }
+  }
+
+  /** A miss: the first request for a key fetches it; the others wait for the file and serve it. */
+  private async miss(key: string): Promise<Delivery> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const running = this.inflight.get(key)
+      if (!running) break
+      const entry = await running
+      const current = entry && this.cache.lookup(key) === entry ? entry : undefined
+      if (current) {
+        this.stats.cacheHits++
+        this.cache.touch(current)
+        return { source: 'cache', entry: current }
+      }
+    }
+    this.stats.s3Fetches++
+    const response = this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }))
+    return this.fill(key, response)
+  }
+
+  /** Stream a full GetObject answer to the client, teeing it into a cache file; register it for single-flight. */
+  private async fill(key: string, response: Promise<GetObjectCommandOutput>): Promise<Delivery> {
+    let settle!: (entry: CacheEntry | undefined) => void
+    const done = new Promise<CacheEntry | undefined>((resolve) => (settle = resolve))
+    const leader = !this.inflight.has(key)
+    if (leader) this.inflight.set(key, done)
+    const finish = (entry: CacheEntry | undefined): void => {
+      if (leader && this.inflight.get(key) === done) this.inflight.delete(key)
+      settle(entry)
+    }
+
+    let out: GetObjectCommandOutput
+    try {
+      out = await response
+    } catch (err) {
+      finish(undefined)
+      throw asProblem(err, key)
+    }
+    const info = infoOf(key, out)
+    const body = out.Body as Readable
+    const writer = leader
+      ? await this.cache.beginWrite({
+          key,
+          etag: info.etag,
+          contentType: info.contentType,
+          expectedSize: info.size,
+          ...(info.lastModified ? { lastModified: info.lastModified } : {}),
+        })
+      : undefined
+    if (!writer) {
+      finish(undefined)
+      return { source: 's3', info, body, status: 200, contentLength: info.size }
+    }
+
+    let failed = false
+    let fileFailed = false
+    let waiting: (() => void) | undefined
+    const file = writer.stream
+    // Each chunk goes to the file first, then on to the client: the slower side sets the pace.
+    const tee = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        if (fileFailed) return callback(null, chunk)
+        if (file.write(chunk)) return callback(null, chunk)
+        waiting = () => {
+          waiting = undefined
+          callback(null, chunk)
+        }
+        file.once('drain', () => waiting?.())
+      },
+    })
+    const fail = (err?: Error): void => {
+      if (failed) return
+      failed = true
+      body.destroy()
+      if (!tee.destroyed) tee.destroy(err)
+      void writer.abort().then(() => finish(undefined))
+    }
+    body.on('error', (err) => {
+      this.log.warn({ err, key }, 'S3 transfer failed: not cached')
+      fail(err)
+    })
+    file.on('error', (err) => {
+      // The disk failed, not the transfer: keep serving, stop caching.
+      if (fileFailed || failed) return
+      this.log.warn({ err, key }, 'cache file write failed: not cached')
+      fileFailed = true
+      waiting?.()
+      void writer.abort().then(() => finish(undefined))
+    })
+    tee.on('finish', () => {
+      if (failed || fileFailed) return
+      void writer.commit().then(finish)
+    })
+    // A client that goes away before the end cuts the S3 transfer and leaves no entry.
+    tee.on('close', () => {
+      if (!tee.writableFinished) fail()
+    })
+    body.pipe(tee)
+    return { source: 's3', info, body: tee, status: 200, contentLength: info.size }
+  }
+}

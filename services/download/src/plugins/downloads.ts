@@ -1,0 +1,31 @@
+// The cache and the downloader as one domain plugin: the cache folder is prepared at boot and
+// its index saved (temporary files removed) when the app closes.
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import { FileCache } from '../cache.js'
+import { Downloader } from '../downloader.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    downloader: Downloader
+  }
+}
+
+export interface DownloadsPluginOptions {
+  bucket: string
+  cacheDir: string
+  cacheMaxBytes: number
+}
+
+export const downloadsPlugin = fp(
+  async function downloadsPlugin(app: FastifyInstance, options: DownloadsPluginOptions) {
+    const log = app.log.child({ component: 'cache' })
+    const cache = new FileCache(options.cacheDir, options.cacheMaxBytes, log)
+    await cache.init()
+    app.decorate('downloader', new Downloader(app.s3, options.bucket, cache, log))
+    app.addHook('onClose', async () => {
+      await cache.close()
+    })
+  },
+  { name: 'download-cache', fastify: '5.x', dependencies: ['kms-share-s3'] },
+)

@@ -1,0 +1,196 @@
+// GET /files (objects with their encryption), GET and HEAD /files/* (the object, from the cache when current).
+import { open } from 'node:fs/promises'
+import type { Readable } from 'node:stream'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
+import { Type, type Static } from 'typebox'
+import { awsErrorCode, isAwsServiceError, problemOf, problemResponses, ProblemError, toProblem } from '@kms-share/shared'
+import type { CacheEntry } from '../cache.js'
+import type { ObjectInfo } from '../downloader.js'
+import { DownloadErrors } from '../errors.js'
+import { contentDisposition, parseRange } from '../http-headers.js'
+import { FileListQuerySchema, FileListSchema } from '../schemas/files.js'
+
+type FileItem = Static<typeof FileListSchema>['items'][number]
+
+export interface FilesRouteOptions {
+  bucket: string
+  headConcurrency: number
+}
+
+const KeyParams = Type.Object({ '*': Type.String({ description: 'The object key; `/` allowed.' }) })
+const binary = Type.Unknown({ description: 'The object bytes.' })
+
+/** Run `fn` over `items` with at most `limit` at a time, keeping order. */
+async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length)
+  let next = 0
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++
+      results[i] = await fn(items[i])
+    }
+  })
+  await Promise.all(workers)
+  return results
+}
+
+function requireKey(params: Static<typeof KeyParams>): string {
+  const key = params['*']
+  if (!key) throw new DownloadErrors.INVALID_KEY('empty key')
+  return key
+}
+
+/** Headers every answer about an object carries. */
+function objectHeaders(reply: FastifyReply, info: ObjectInfo): void {
+  reply.header('content-type', info.contentType)
+  reply.header('content-disposition', contentDisposition(info.key))
+  reply.header('x-content-type-options', 'nosniff')
+  reply.header('accept-ranges', 'bytes')
+  reply.header('cache-control', 'private, no-cache')
+  if (info.etag) reply.header('etag', info.etag)
+  if (info.lastModified) reply.header('last-modified', info.lastModified)
+}
+
+function etagMatches(header: string | string[] | undefined, etag: string): boolean {
+  if (!header || !etag) return false
+  const value = Array.isArray(header) ? header.join(',') : header
+  return value.trim() === '*' || value.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag)
+}
+
+function unsatisfiable(reply: FastifyReply, range: string, size: number): never {
+  reply.header('content-range', `bytes */${size}`)
+  throw new ProblemError(problemOf(new DownloadErrors.RANGE_NOT_SATISFIABLE(range, String(size))))
+}
+
+export async function filesRoutes(fastify: FastifyInstance, options: FilesRouteOptions) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+  const { downloader } = app
+
+  app.get('/files', {
+    schema: {
+      summary: "The bucket's objects with their encryption (algorithm, KMS key ARN, bucket key), paged.",
+      tags: ['files'],
+      querystring: FileListQuerySchema,
+      response: { 200: FileListSchema, ...problemResponses(400, 403, 502, 503) },
+    },
+  }, async (request) => {
+    const { limit, token, prefix } = request.query
+    let listed
+    try {
+      listed = await app.s3.send(new ListObjectsV2Command({
+        Bucket: options.bucket,
+        MaxKeys: limit,
+        ...(token ? { ContinuationToken: token } : {}),
+        ...(prefix ? { Prefix: prefix } : {}),
+      }))
+    } catch (err) {
+      throw new ProblemError(toProblem(err, { action: 's3:ListBucket' }), { cause: err })
+    }
+    const items = await mapBounded(listed.Contents ?? [], options.headConcurrency, async (object): Promise<FileItem> => {
+      const key = object.Key ?? ''
+      const cached = downloader.cache.lookup(key)
+      const base = {
+        key,
+        size: object.Size ?? 0,
+        lastModified: object.LastModified?.toISOString() ?? null,
+        etag: object.ETag ?? null,
+        cached: cached !== undefined && cached.etag === object.ETag,
+      }
+      try {
+        const head = await app.s3.send(new HeadObjectCommand({ Bucket: options.bucket, Key: key }))
+        return {
+          ...base,
+          encryption: {
+            algorithm: head.ServerSideEncryption ?? null,
+            kmsKeyArn: head.SSEKMSKeyId ?? null,
+            bucketKeyEnabled: head.BucketKeyEnabled ?? false,
+          },
+        }
+      } catch (err) {
+        // One unreadable object should not hide the others: report it on the item.
+        if (!isAwsServiceError(err)) throw err
+        return { ...base, encryption: null, encryptionError: awsErrorCode(err) }
+      }
+    })
+    return { items, ...(listed.IsTruncated && listed.NextContinuationToken ? { nextToken: listed.NextContinuationToken } : {}) }
+  })
+
+  const serveCached = async (request: FastifyRequest, reply: FastifyReply, entry: CacheEntry, key: string): Promise<FastifyReply | undefined> => {
+    // Open before answering: an eviction between lookup and open must not become a 500.
+    const handle = await open(downloader.cache.path(entry), 'r').catch(() => undefined)
+    if (!handle) return undefined
+    objectHeaders(reply, entry)
+    reply.header('x-cache', 'hit')
+    if (etagMatches(request.headers['if-none-match'], entry.etag)) {
+      await handle.close()
+      return reply.code(304).send()
+    }
+    const rangeHeader = request.headers.range
+    const ifRange = request.headers['if-range']
+    const range = ifRange && ifRange !== entry.etag ? { kind: 'none' as const } : parseRange(rangeHeader, entry.size)
+    if (range.kind === 'unsatisfiable') {
+      await handle.close()
+      unsatisfiable(reply, rangeHeader ?? '', entry.size)
+    }
+    if (range.kind === 'range') {
+      reply.code(206)
+      reply.header('content-range', `bytes ${range.start}-${range.end}/${entry.size}`)
+      reply.header('content-length', range.end - range.start + 1)
+      return reply.send(handle.createReadStream({ start: range.start, end: range.end }))
+    }
+    reply.header('content-length', entry.size)
+    request.log.debug({ key, name: entry.name }, 'served from cache')
+    return reply.send(handle.createReadStream())
+  }
+
+  app.get('/files/*', {
+    exposeHeadRoute: false,
+    schema: {
+      summary: 'Download an object: from the local cache when current, else from S3 (written to the cache while streaming).',
+      tags: ['files'],
+      params: KeyParams,
+      response: { 200: binary, 206: binary, 304: Type.Null(), ...problemResponses(400, 403, 404, 416, 502, 503) },
+    },
+  }, async (request, reply) => {
+    const key = requireKey(request.params)
+    const range = request.headers.range
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const delivery = await downloader.get(key, range)
+      if (delivery.source === 'cache') {
+        const sent = await serveCached(request, reply, delivery.entry, key)
+        if (sent) return sent
+        continue // the file was evicted just now: go round once more
+      }
+      objectHeaders(reply, delivery.info)
+      reply.header('x-cache', 'miss')
+      reply.code(delivery.status)
+      if (delivery.contentRange) reply.header('content-range', delivery.contentRange)
+      reply.header('content-length', delivery.contentLength)
+      const body: Readable = delivery.body
+      // A client that leaves stops the S3 transfer (and so the cache write).
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) body.destroy()
+      })
+      return reply.send(body)
+    }
+    throw new ProblemError(problemOf(new DownloadErrors.CACHE_ENTRY_NOT_FOUND(key)))
+  })
+
+  app.head('/files/*', {
+    schema: {
+      summary: "An object's headers (size, type, ETag) without its bytes.",
+      tags: ['files'],
+      params: KeyParams,
+      response: { 200: Type.Null(), ...problemResponses(400, 403, 404, 502, 503) },
+    },
+  }, async (request, reply) => {
+    const key = requireKey(request.params)
+    const { entry, info } = await downloader.head(key)
+    objectHeaders(reply, info)
+    reply.header('x-cache', entry ? 'hit' : 'miss')
+    reply.header('content-length', info.size)
+    return reply.code(200).send(null)
+  })
+}

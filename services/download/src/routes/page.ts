@@ -1,0 +1,76 @@
+// GET /: the workshop's page — the bucket's objects (download links) and the local files.
+import type { FastifyInstance } from 'fastify'
+import { ListObjectsV2Command } from '@aws-sdk/client-s3'
+import { isAwsServiceError, awsErrorCode } from '@kms-share/shared'
+import { Type } from 'typebox'
+import { escapeHtml } from '../http-headers.js'
+
+export interface PageRouteOptions {
+  bucket: string
+  uploadPublicUrl: string
+}
+
+/** A path for /files/<key> that keeps `/` as separators and encodes everything else. */
+export function fileHref(key: string): string {
+  return '/files/' + key.split('/').map(encodeURIComponent).join('/')
+}
+
+function formatBytes(size: number): string {
+  if (size < 1024) return `${size} B`
+  const units = ['KiB', 'MiB', 'GiB', 'TiB']
+  let value = size / 1024
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit++
+  }
+  return `${value.toFixed(1)} ${units[unit]}`
+}
+
+const STYLE = `body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;color:#1d1d1f}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}table{border-collapse:collapse;width:100%}
+th,td{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #ddd;font-size:.92rem}
+th{background:#f4f4f6}td.num{text-align:right;font-variant-numeric:tabular-nums}code{font-size:.85rem}
+.muted{color:#666}.warn{color:#a15c00}nav a{margin-right:1rem}`
+
+export async function pageRoutes(app: FastifyInstance, options: PageRouteOptions) {
+  const { cache } = app.downloader
+
+  app.get('/', {
+    schema: {
+      summary: "The download page: the bucket's objects and the local files.",
+      tags: ['page'],
+      response: { 200: Type.String({ description: 'text/html' }) },
+    },
+  }, async (request, reply) => {
+    let objects: { key: string; size: number; lastModified?: Date }[] = []
+    let listError: string | undefined
+    try {
+      const listed = await app.s3.send(new ListObjectsV2Command({ Bucket: options.bucket, MaxKeys: 1000 }))
+      objects = (listed.Contents ?? []).map((o) => ({ key: o.Key ?? '', size: o.Size ?? 0, ...(o.LastModified ? { lastModified: o.LastModified } : {}) }))
+    } catch (err) {
+      if (!isAwsServiceError(err)) throw err
+      listError = `${awsErrorCode(err)}: ${err.message}`
+      request.log.warn({ awsErrorCode: awsErrorCode(err) }, 'listing the bucket failed')
+    }
+    const objectRows = objects.map((o) => `<tr><td><a href="${escapeHtml(fileHref(o.key))}" data-key="${escapeHtml(o.key)}">${escapeHtml(o.key)}</a></td><td class="num">${escapeHtml(formatBytes(o.size))}</td><td>${escapeHtml(o.lastModified?.toISOString() ?? '')}</td></tr>`)
+    const localRows = cache.list().map((e) => `<tr><td><code class="localfile">${escapeHtml(e.name)}</code></td><td>${escapeHtml(e.key)}</td><td class="num">${escapeHtml(formatBytes(e.size))}</td><td>${escapeHtml(e.cachedAt)}</td></tr>`)
+    const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>kms-share · download</title><style>${STYLE}</style></head>
+<body>
+<h1>kms-share · download</h1>
+<nav><a href="${escapeHtml(options.uploadPublicUrl)}">Upload a file</a><a href="/files">Objects as JSON</a><a href="/cache">Local files as JSON</a></nav>
+<h2>Objects in <code>${escapeHtml(options.bucket)}</code></h2>
+${listError ? `<p class="warn" id="list-error">${escapeHtml(listError)}</p>` : ''}
+${objectRows.length ? `<table id="objects"><thead><tr><th>Key</th><th>Size</th><th>Last modified</th></tr></thead><tbody>${objectRows.join('')}</tbody></table>` : '<p class="muted" id="objects-empty">No objects.</p>'}
+<h2>Local files</h2>
+${cache.enabled ? '' : '<p class="warn">The cache folder is not writable: files are streamed without a local copy.</p>'}
+${localRows.length ? `<table id="local-files"><thead><tr><th>File</th><th>Object key</th><th>Size</th><th>Cached at</th></tr></thead><tbody>${localRows.join('')}</tbody></table>` : '<p class="muted" id="local-empty">No local files yet.</p>'}
+</body></html>`
+    return reply
+      .type('text/html; charset=utf-8')
+      .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'")
+      .send(html)
+  })
+}

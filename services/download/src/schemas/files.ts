@@ -1,0 +1,53 @@
+// Route schemas for the download service's JSON answers.
+import { Type } from 'typebox'
+
+export const EncryptionSchema = Type.Object({
+  algorithm: Type.Union([Type.String(), Type.Null()], { description: 'ServerSideEncryption: aws:kms, aws:kms:dsse, AES256.' }),
+  kmsKeyArn: Type.Union([Type.String(), Type.Null()]),
+  bucketKeyEnabled: Type.Boolean(),
+})
+
+export const FileItemSchema = Type.Object({
+  key: Type.String(),
+  size: Type.Integer(),
+  lastModified: Type.Union([Type.String(), Type.Null()]),
+  etag: Type.Union([Type.String(), Type.Null()]),
+  encryption: Type.Union([EncryptionSchema, Type.Null()], { description: 'Null when HeadObject was refused.' }),
+  encryptionError: Type.Optional(Type.String({ description: "AWS's error code when HeadObject failed." })),
+  cached: Type.Boolean({ description: 'A current localfile-… exists for this key.' }),
+})
+
+export const FileListSchema = Type.Object({
+  items: Type.Array(FileItemSchema),
+  nextToken: Type.Optional(Type.String({ description: 'Pass as ?token= for the next page.' })),
+})
+
+export const FileListQuerySchema = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+  token: Type.Optional(Type.String({ minLength: 1 })),
+  prefix: Type.Optional(Type.String()),
+})
+
+export const CacheItemSchema = Type.Object({
+  name: Type.String({ description: 'The cache file, localfile-….' }),
+  key: Type.String(),
+  size: Type.Integer(),
+  etag: Type.String(),
+  contentType: Type.String(),
+  cachedAt: Type.String(),
+  lastAccess: Type.String(),
+})
+
+export const CacheListSchema = Type.Object({
+  enabled: Type.Boolean({ description: 'False when the cache folder is not writable: files are streamed uncached.' }),
+  maxBytes: Type.Integer(),
+  totalBytes: Type.Integer(),
+  items: Type.Array(CacheItemSchema),
+  stats: Type.Object({
+    s3Fetches: Type.Integer(),
+    revalidations: Type.Integer(),
+    cacheHits: Type.Integer(),
+  }),
+})
+
+export const CacheClearSchema = Type.Object({ removed: Type.Integer() })
