@@ -1,0 +1,77 @@
+// Configuration: each service describes its environment as a TypeBox schema and loads it
+// once at boot. This module is the only place that reads process.env.
+import envSchema from 'env-schema'
+import { Type, type Static, type TObject, type TProperties } from 'typebox'
+
+export const LogLevel = Type.Union(
+  ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
+  { default: 'info' },
+)
+
+/** Boolean-ish env values ("true"/"false"/"1"/"0") coerce through ajv's coerceTypes. */
+const EnvBoolean = (defaultValue: boolean, description: string) =>
+  Type.Boolean({ default: defaultValue, description })
+
+/**
+ * The AWS standard variables. The SDK honours them itself; they are in the schema so that
+ * a config can be validated and passed explicitly (several apps with different identities
+ * can then share one process, as the tests do) and so compose files can be checked.
+ */
+export const awsConfigProperties = {
+  AWS_REGION: Type.Optional(Type.String({ minLength: 1, description: 'AWS region; when unset the SDK reads it from the profile.' })),
+  AWS_PROFILE: Type.Optional(Type.String({ minLength: 1, description: 'Profile in the shared credentials/config files.' })),
+  AWS_SHARED_CREDENTIALS_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  AWS_CONFIG_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  AWS_ENDPOINT_URL: Type.Optional(Type.String({ minLength: 1, description: 'Endpoint for every AWS service (the lab); unset for real AWS.' })),
+  AWS_ENDPOINT_URL_S3: Type.Optional(Type.String({ minLength: 1 })),
+  AWS_ENDPOINT_URL_KMS: Type.Optional(Type.String({ minLength: 1 })),
+  AWS_EC2_METADATA_SERVICE_ENDPOINT: Type.Optional(Type.String({ minLength: 1 })),
+} satisfies TProperties
+
+/** What every HTTP service has: where it listens, how it logs, which bucket it serves. */
+export const serviceConfigProperties = {
+  HOST: Type.String({ default: '127.0.0.1', description: 'Interface to listen on.' }),
+  LOG_LEVEL: LogLevel,
+  BUCKET: Type.String({ minLength: 3, maxLength: 63, description: 'The S3 bucket holding the files.' }),
+  SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, default: 10_000, description: 'How long in-flight requests get on SIGTERM.' }),
+  ...awsConfigProperties,
+} satisfies TProperties
+
+/** A port property with a service's default. */
+export const portProperty = (defaultPort: number) =>
+  Type.Integer({ minimum: 0, maximum: 65535, default: defaultPort, description: 'TCP port (0 picks a free one).' })
+
+export { EnvBoolean }
+
+export type AwsConfig = { [K in keyof typeof awsConfigProperties]?: string }
+export type ServiceConfig = Static<TObject<typeof serviceConfigProperties>> & { PORT: number }
+
+export interface LoadConfigOptions {
+  /** Variables to use instead of process.env (tests, scripts). */
+  env?: Record<string, string | undefined>
+}
+
+/**
+ * Validates the environment against the schema (defaults applied, strings coerced) and
+ * throws one error listing what is wrong, so a misconfigured service never starts.
+ */
+export function loadConfig<S extends TObject>(schema: S, options: LoadConfigOptions = {}): Static<S> {
+  const source = options.env ?? process.env
+  const data: Record<string, string> = {}
+  for (const [name, value] of Object.entries(source)) {
+    // Empty variables mean unset, as in a compose file's `VAR:` or `VAR=`.
+    if (value !== undefined && value !== '') data[name] = value
+  }
+  // env-schema mutates the schema (additionalProperties); give it a copy.
+  const copy = structuredClone(schema) as unknown as Record<string, unknown>
+  try {
+    return envSchema({ schema: copy, data, env: false, dotenv: false }) as Static<S>
+  } catch (err) {
+    throw new Error(`invalid configuration: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+/** The environment of the current process, for scripts that start services as children. */
+export function processEnv(): Record<string, string | undefined> {
+  return { ...process.env }
+}

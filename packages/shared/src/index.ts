@@ -1,0 +1,5 @@
+export * from './config.js'
+export * from './aws.js'
+export * from './errors.js'
+export * from './logger.js'
+export * from './plugins.js'
