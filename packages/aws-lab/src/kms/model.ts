@@ -1,0 +1,215 @@
+// KMS state: keys, aliases and import tokens, persisted in the lab's `kms` state section.
+// Key material is kept base64 in the state file: the lab is a lab, not an HSM.
+import { randomUUID } from 'node:crypto'
+import type { StateStore } from '../core/types.js'
+import { newKeyMaterial } from './crypto.js'
+
+export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion' | 'PendingImport' | 'Unavailable'
+export type KeyOrigin = 'AWS_KMS' | 'EXTERNAL'
+export type ExpirationModel = 'KEY_MATERIAL_EXPIRES' | 'KEY_MATERIAL_DOES_NOT_EXPIRE'
+
+export interface Tag {
+  TagKey: string
+  TagValue: string
+}
+
+export interface KeyMaterialRecord {
+  /** The number written into ciphertext blobs; an index into `materials`. */
+  version: number
+  /** base64; absent after DeleteImportedKeyMaterial. */
+  material?: string
+  createdAt: number
+}
+
+export interface RotationRecord {
+  date: number
+  type: 'AUTOMATIC' | 'ON_DEMAND'
+}
+
+export interface KeyRecord {
+  keyId: string
+  arn: string
+  accountId: string
+  region: string
+  /** Epoch ms. */
+  creationDate: number
+  description: string
+  keyUsage: 'ENCRYPT_DECRYPT'
+  keySpec: 'SYMMETRIC_DEFAULT'
+  origin: KeyOrigin
+  state: KeyState
+  /** Epoch ms, while PendingDeletion. */
+  deletionDate?: number
+  pendingWindowInDays?: number
+  /** The key policy text, exactly as stored and returned by GetKeyPolicy. */
+  policy: string
+  tags: Tag[]
+  /** Every material this key ever had; the last one encrypts, all of them decrypt. */
+  materials: KeyMaterialRecord[]
+  rotationEnabled: boolean
+  rotationPeriodInDays?: number
+  /** Epoch ms. */
+  nextRotationDate?: number
+  rotations: RotationRecord[]
+  /** EXTERNAL keys: sha256 of the first material imported; AWS only ever accepts that same material again. */
+  importedMaterialDigest?: string
+  expirationModel?: ExpirationModel
+  /** Epoch ms. */
+  validTo?: number
+}
+
+export interface AliasRecord {
+  aliasName: string
+  region: string
+  accountId: string
+  targetKeyId: string
+  creationDate: number
+  lastUpdatedDate: number
+}
+
+export interface ImportTokenRecord {
+  keyId: string
+  wrappingAlgorithm: string
+  wrappingKeySpec: string
+  /** PKCS#8 PEM of the wrapping key pair's private half. */
+  privateKeyPem: string
+  /** Epoch ms. */
+  validTo: number
+}
+
+export interface KmsState {
+  keys: Record<string, KeyRecord>
+  /** Keyed by `region|aliasName`: alias names are unique per account and Region. */
+  aliases: Record<string, AliasRecord>
+  importTokens: Record<string, ImportTokenRecord>
+}
+
+export const KMS_SECTION = 'kms'
+export const DAY_MS = 24 * 60 * 60 * 1000
+
+export function kmsState(store: StateStore): KmsState {
+  return store.section<KmsState>(KMS_SECTION, () => ({ keys: {}, aliases: {}, importTokens: {} }))
+}
+
+export function saveKms(store: StateStore): void {
+  store.save(KMS_SECTION)
+}
+
+export function keyArn(region: string, accountId: string, keyId: string): string {
+  return `arn:aws:kms:${region}:${accountId}:key/${keyId}`
+}
+
+export function aliasArn(region: string, accountId: string, aliasName: string): string {
+  return `arn:aws:kms:${region}:${accountId}:${aliasName}`
+}
+
+export function aliasSlot(region: string, aliasName: string): string {
+  return `${region}|${aliasName}`
+}
+
+/**
+ * The default key policy, in the exact text AWS returns (two-space indent, `" : "`, `[ {`),
+ * as the workshop shows it.
+ */
+export function defaultKeyPolicy(accountId: string): string {
+  return [
+    '{',
+    '  "Version" : "2012-10-17",',
+    '  "Id" : "key-default-1",',
+    '  "Statement" : [ {',
+    '    "Sid" : "Enable IAM User Permissions",',
+    '    "Effect" : "Allow",',
+    '    "Principal" : {',
+    `      "AWS" : "arn:aws:iam::${accountId}:root"`,
+    '    },',
+    '    "Action" : "kms:*",',
+    '    "Resource" : "*"',
+    '  } ]',
+    '}',
+  ].join('\n')
+}
+
+export interface NewKeyOptions {
+  accountId: string
+  region: string
+  description?: string
+  origin?: KeyOrigin
+  policy?: string
+  tags?: Tag[]
+  now?: number
+  /** Chosen by the caller when the key policy had to be judged against the key ARN first. */
+  keyId?: string
+}
+
+/** Adds a key record (no authorisation, no validation: callers — CreateKey, the seed — do that). */
+export function addKey(state: KmsState, opts: NewKeyOptions): KeyRecord {
+  const keyId = opts.keyId ?? randomUUID()
+  const now = opts.now ?? Date.now()
+  const origin = opts.origin ?? 'AWS_KMS'
+  const key: KeyRecord = {
+    keyId,
+    arn: keyArn(opts.region, opts.accountId, keyId),
+    accountId: opts.accountId,
+    region: opts.region,
+    creationDate: now,
+    description: opts.description ?? '',
+    keyUsage: 'ENCRYPT_DECRYPT',
+    keySpec: 'SYMMETRIC_DEFAULT',
+    origin,
+    state: origin === 'EXTERNAL' ? 'PendingImport' : 'Enabled',
+    policy: opts.policy ?? defaultKeyPolicy(opts.accountId),
+    tags: opts.tags ? opts.tags.map((t) => ({ ...t })) : [],
+    materials: origin === 'EXTERNAL' ? [] : [{ version: 0, material: newKeyMaterial().toString('base64'), createdAt: now }],
+    rotationEnabled: false,
+    rotations: [],
+  }
+  state.keys[keyId] = key
+  return key
+}
+
+/** The material that encrypts now, or undefined (imported key without material). */
+export function currentMaterial(key: KeyRecord): KeyMaterialRecord | undefined {
+  const last = key.materials[key.materials.length - 1]
+  return last?.material ? last : undefined
+}
+
+/** Rotation adds material; old material stays for decrypting old ciphertexts. */
+export function rotateMaterial(key: KeyRecord, type: RotationRecord['type'], now: number): void {
+  key.materials.push({ version: key.materials.length, material: newKeyMaterial().toString('base64'), createdAt: now })
+  key.rotations.push({ date: now, type })
+}
+
+export function scheduleNextRotation(key: KeyRecord, from: number): void {
+  key.nextRotationDate = from + (key.rotationPeriodInDays ?? 365) * DAY_MS
+}
+
+/**
+ * Applies what time does on its own, lazily, when a key is looked at: deletion after the
+ * waiting period, expiry of imported material, automatic rotation. Returns true when the key
+ * changed (and false-y state needs saving), 'deleted' when it is gone.
+ */
+export function applyTime(state: KmsState, key: KeyRecord, now: number): boolean | 'deleted' {
+  if (key.state === 'PendingDeletion' && key.deletionDate !== undefined && now >= key.deletionDate) {
+    delete state.keys[key.keyId]
+    for (const [slot, alias] of Object.entries(state.aliases)) if (alias.targetKeyId === key.keyId) delete state.aliases[slot]
+    return 'deleted'
+  }
+  let changed = false
+  if (key.origin === 'EXTERNAL' && key.validTo !== undefined && now >= key.validTo && key.state !== 'PendingImport' && key.state !== 'PendingDeletion') {
+    for (const m of key.materials) delete m.material
+    key.state = 'PendingImport'
+    key.validTo = undefined
+    key.expirationModel = undefined
+    changed = true
+  }
+  if (key.rotationEnabled && key.state === 'Enabled' && key.nextRotationDate !== undefined) {
+    // Catch up on every period that elapsed while nobody looked.
+    while (now >= key.nextRotationDate) {
+      rotateMaterial(key, 'AUTOMATIC', key.nextRotationDate)
+      scheduleNextRotation(key, key.nextRotationDate)
+      changed = true
+    }
+  }
+  return changed
+}
+
