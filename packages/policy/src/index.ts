@@ -1,5 +1,7 @@
 export * from './types.js'
 export { parsePolicy } from './parse.js'
 export { normalizePolicy, PolicyGrammarError } from './normalize.js'
-export { validatePolicy, type ValidateOptions } from './validate.js'
+export { validatePolicy, assertValidPolicy, formatFindings, type ValidateOptions } from './validate.js'
+export { FINDING_CODES, ERROR_CODES, PolicyInputError, PolicyInvalidError, type FindingCode, type InvalidPolicyError } from './errors.js'
+export { expandAction, findConditionKey, parseOperator, type CatalogConditionKey, type ParsedOperator } from './catalog.js'
 export { evaluate } from './evaluate.js'
