@@ -35,12 +35,13 @@ export function truncateUtf8(text: string, maxBytes: number): string {
  * The cache file name for a key. The plain form `localfile-<key>` is used when the key is a
  * safe single segment that fits; otherwise (or when `forceHash`, after a collision) a
  * sanitised, truncated readable part plus a hash of the whole key, keeping the extension.
+ * `attempt` > 0 forces the hashed form; each further attempt salts the hash (collisions).
  */
-export function cacheFileName(key: string, forceHash = false): string {
+export function cacheFileName(key: string, attempt = 0): string {
   const plain = CACHE_FILE_PREFIX + key
   const safe = !UNSAFE.test(key) && key !== '' && key !== '.' && key !== '..'
   UNSAFE.lastIndex = 0
-  if (!forceHash && safe && Buffer.byteLength(plain, 'utf8') <= MAX_FILE_NAME_BYTES) return plain
+  if (attempt === 0 && safe && Buffer.byteLength(plain, 'utf8') <= MAX_FILE_NAME_BYTES) return plain
 
   const readable = key.normalize('NFC').replace(UNSAFE, '_')
   let ext = extname(readable)
@@ -48,7 +49,9 @@ export function cacheFileName(key: string, forceHash = false): string {
   if (Buffer.byteLength(ext, 'utf8') > 16) ext = ''
   const stem = ext ? readable.slice(0, -ext.length) : readable
   const budget = MAX_FILE_NAME_BYTES - Buffer.byteLength(CACHE_FILE_PREFIX, 'utf8') - HASH_SUFFIX_BYTES - Buffer.byteLength(ext, 'utf8')
-  return `${CACHE_FILE_PREFIX}${truncateUtf8(stem, budget)}~${keyHash(key)}${ext}`
+  // Later attempts (after a collision) salt the hash so each gives a new name.
+  const hash = keyHash(attempt <= 1 ? key : `${attempt}\u0000${key}`)
+  return `${CACHE_FILE_PREFIX}${truncateUtf8(stem, budget)}~${hash}${ext}`
 }
 
 /** Whether a name is one this cache could have written (guards DELETE /cache/:name against paths). */

@@ -1,6 +1,7 @@
 // The local file cache: `localfile-*` files in CACHE_DIR, an index mapping each file to its
 // object key and ETag, atomic writes (temporary file, fsync, rename) and LRU eviction.
 import { createWriteStream, type WriteStream } from 'node:fs'
+import { once } from 'node:events'
 import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -143,29 +144,34 @@ export class FileCache {
   private nameFor(key: string): string {
     const current = this.byKey.get(key)
     if (current) return current
-    const name = cacheFileName(key)
-    const holder = this.entries.get(name)
-    return holder && holder.key !== key ? cacheFileName(key, true) : name
+    for (let attempt = 0; ; attempt++) {
+      const name = cacheFileName(key, attempt)
+      const holder = this.entries.get(name)
+      if (!holder || holder.key === key) return name
+    }
   }
 
   /** Start writing an entry; undefined when the cache is off or the object could never fit. */
   async beginWrite(meta: CacheWriteMeta): Promise<CacheWriter | undefined> {
     if (!this.enabledFlag || meta.expectedSize > this.maxBytes) return undefined
     const temp = join(this.dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`)
-    let handle
+    // flush: the data is fsynced before the stream closes, so a renamed file is a durable one.
+    const stream = createWriteStream(temp, { flags: 'wx', mode: 0o600, flush: true })
     try {
-      handle = await open(temp, 'wx', 0o600)
+      await once(stream, 'open')
     } catch (err) {
       this.log.warn({ err, cacheDir: this.dir }, 'cannot create a cache file: streaming without caching')
       return undefined
     }
     this.pendingTemps.add(temp)
-    const stream = createWriteStream(temp, { fd: handle.fd, autoClose: false })
     let settled = false
 
     const discard = async (): Promise<void> => {
-      stream.destroy()
-      await handle.close().catch(() => undefined)
+      if (!stream.closed) {
+        const closed = once(stream, 'close').catch(() => undefined)
+        stream.destroy()
+        await closed
+      }
       await unlink(temp).catch(() => undefined)
       this.pendingTemps.delete(temp)
     }
@@ -176,20 +182,19 @@ export class FileCache {
         if (settled) return undefined
         settled = true
         try {
-          if (!stream.writableFinished) {
-            await new Promise<void>((resolve, reject) => {
-              stream.once('error', reject)
-              stream.end(resolve)
-            })
+          if (stream.destroyed && !stream.closed) await once(stream, 'close')
+          if (!stream.closed) {
+            const closed = once(stream, 'close')
+            stream.end()
+            await closed
           }
+          if (stream.errored) throw stream.errored
           const written = stream.bytesWritten
           if (written !== meta.expectedSize) {
             this.log.warn({ key: meta.key, written, expected: meta.expectedSize }, 'transfer size mismatch: not cached')
             await discard()
             return undefined
           }
-          await handle.sync()
-          await handle.close()
           const name = this.nameFor(meta.key)
           await rename(temp, join(this.dir, name))
           this.pendingTemps.delete(temp)

@@ -40,7 +40,7 @@ export function parseRange(header: string | undefined, size: number): RangeResul
   }
   const start = Number(first)
   let end = last === '' ? size - 1 : Number(last)
-  if (end < start) return { kind: 'none' }
+  if (last !== '' && end < start) return { kind: 'none' }
   if (start >= size) return { kind: 'unsatisfiable' }
   if (end >= size) end = size - 1
   return { kind: 'range', start, end }
