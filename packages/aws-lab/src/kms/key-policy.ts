@@ -48,7 +48,7 @@ export function admitKeyPolicy(text: string, keyArn: string, ctx: OperationConte
   return document
 }
 
-/** The caller's global condition keys as they stand now, for judging a future PutKeyPolicy by the same caller. */
+/** The caller's global condition keys as they stand now, for judging a future PutKeyPolicy by the same caller (mirrors Router.globalContext, which ctx does not expose). */
 function callerContext(ctx: OperationContext): RequestContext {
   const { caller, meta } = ctx
   const context: RequestContext = {
@@ -59,12 +59,13 @@ function callerContext(ctx: OperationContext): RequestContext {
     'aws:CurrentTime': meta.time.toISOString(),
     'aws:EpochTime': String(Math.floor(meta.time.getTime() / 1000)),
     'aws:SecureTransport': String(meta.secureTransport),
-    'aws:MultiFactorAuthPresent': String(caller.mfaAuthenticated),
     'aws:SourceIp': meta.sourceIp,
     'aws:RequestedRegion': meta.region,
     'kms:CallerAccount': caller.principal.accountId,
   }
-  if (caller.mfaAuthTime !== undefined) context['aws:MultiFactorAuthAge'] = String(Math.floor((meta.time.getTime() - caller.mfaAuthTime) / 1000))
+  // As the router does: long-term keys carry no MFA key; temporary credentials say true or false.
+  if (caller.sessionIssuedAt !== undefined || caller.mfaAuthenticated) context['aws:MultiFactorAuthPresent'] = String(caller.mfaAuthenticated)
+  if (caller.mfaAuthenticated && caller.mfaAuthTime !== undefined) context['aws:MultiFactorAuthAge'] = String(Math.floor((meta.time.getTime() - caller.mfaAuthTime) / 1000))
   if (caller.userName) context['aws:username'] = caller.userName
   if (meta.sourceVpce) context['aws:SourceVpce'] = meta.sourceVpce
   if (meta.sourceVpc) context['aws:SourceVpc'] = meta.sourceVpc

@@ -558,7 +558,7 @@ const PutKeyPolicy = onKey(
     return {}
   },
   {
-    context: (input: any) =>
+    context: (input: any): RequestContext =>
       input.BypassPolicyLockoutSafetyCheck !== undefined ? { 'kms:BypassPolicyLockoutSafetyCheck': String(input.BypassPolicyLockoutSafetyCheck) } : {},
   },
 )
