@@ -1,0 +1,196 @@
+// S3's REST-XML protocol, path-style: `/{bucket}/{key…}` plus sub-resources in the query string.
+// HTTP → operation input, and S3Output → HTTP. Authorisation and rules live in service.ts/model.ts.
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { AwsError, type ParsedCall, type ProtocolHandler } from '../core/types.js'
+import { toXml, writeXmlError, type XmlObject } from '../core/protocols/rest-xml.js'
+
+/** What every S3 operation gets. */
+export interface S3Input {
+  Bucket?: string
+  Key?: string
+  /** Query parameters (sub-resources such as `uploads`, `uploadId`, `partNumber`). */
+  query: Record<string, string>
+  /** Request headers, names lower-case. */
+  headers: Record<string, string>
+  /** The request body, still a stream (object data). */
+  body?: Readable
+  /** CreateBucket through invoke() (the seed) may pass the configuration directly. */
+  CreateBucketConfiguration?: { LocationConstraint?: string }
+}
+
+/** What every S3 operation returns; the protocol writes it. */
+export interface S3Output {
+  status?: number
+  headers?: Record<string, string | number | boolean | undefined>
+  xml?: { root: string; body: XmlObject }
+  /** A JSON or text body (GetBucketPolicy). */
+  text?: string
+  contentType?: string
+  /** Object data. */
+  stream?: Readable
+}
+
+/** Small request documents (XML, policies) are read whole, up to this size. */
+export const MAX_DOCUMENT = 1024 * 1024
+
+function has(q: Record<string, string>, name: string): boolean {
+  return Object.prototype.hasOwnProperty.call(q, name)
+}
+
+/** Which S3 operation a path-style request is. */
+export function operationOf(method: string, bucket: string | undefined, key: string | undefined, q: Record<string, string>, headers: Record<string, string>): string {
+  if (!bucket) {
+    if (method === 'GET') return 'ListBuckets'
+    throw new AwsError('MethodNotAllowed', 'The specified method is not allowed against this resource.', 405)
+  }
+  if (key === undefined) {
+    switch (method) {
+      case 'GET':
+        if (has(q, 'encryption')) return 'GetBucketEncryption'
+        if (has(q, 'policy')) return 'GetBucketPolicy'
+        if (has(q, 'uploads')) return 'ListMultipartUploads'
+        if (has(q, 'location')) return 'GetBucketLocation'
+        if (q['list-type'] === '2') return 'ListObjectsV2'
+        return 'ListObjects'
+      case 'HEAD':
+        return 'HeadBucket'
+      case 'PUT':
+        if (has(q, 'encryption')) return 'PutBucketEncryption'
+        if (has(q, 'policy')) return 'PutBucketPolicy'
+        return 'CreateBucket'
+      case 'DELETE':
+        if (has(q, 'encryption')) return 'DeleteBucketEncryption'
+        if (has(q, 'policy')) return 'DeleteBucketPolicy'
+        return 'DeleteBucket'
+      case 'POST':
+        if (has(q, 'delete')) return 'DeleteObjects'
+    }
+    throw new AwsError('MethodNotAllowed', 'The specified method is not allowed against this resource.', 405)
+  }
+  switch (method) {
+    case 'GET':
+      return has(q, 'uploadId') ? 'ListParts' : 'GetObject'
+    case 'HEAD':
+      return 'HeadObject'
+    case 'PUT':
+      if (has(q, 'uploadId') || has(q, 'partNumber')) return 'UploadPart'
+      if (headers['x-amz-copy-source']) return 'CopyObject'
+      return 'PutObject'
+    case 'DELETE':
+      return has(q, 'uploadId') ? 'AbortMultipartUpload' : 'DeleteObject'
+    case 'POST':
+      if (has(q, 'uploads')) return 'CreateMultipartUpload'
+      if (has(q, 'uploadId')) return 'CompleteMultipartUpload'
+  }
+  throw new AwsError('MethodNotAllowed', 'The specified method is not allowed against this resource.', 405)
+}
+
+/** `/bucket/key…` → bucket and key, percent-decoded; the key keeps every slash. */
+export function splitPath(pathname: string): { bucket?: string; key?: string } {
+  const path = pathname.startsWith('/') ? pathname.slice(1) : pathname
+  if (path === '') return {}
+  const slash = path.indexOf('/')
+  if (slash === -1) return { bucket: decodeURIComponent(path) }
+  const rawKey = path.slice(slash + 1)
+  return { bucket: decodeURIComponent(path.slice(0, slash)), key: rawKey === '' ? undefined : decodeURIComponent(rawKey) }
+}
+
+function headerMap(req: IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined) continue
+    out[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value
+  }
+  return out
+}
+
+/** Reads a small request document whole; larger ones are refused rather than buffered. */
+export async function readDocument(body: Readable | undefined): Promise<Buffer> {
+  if (!body) return Buffer.alloc(0)
+  const parts: Buffer[] = []
+  let size = 0
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > MAX_DOCUMENT) throw new AwsError('MaxMessageLengthExceeded', 'Your request was too big.', 400)
+    parts.push(chunk)
+  }
+  return Buffer.concat(parts)
+}
+
+function resourceOf(call: ParsedCall | undefined): string | undefined {
+  const input = call?.input as S3Input | undefined
+  if (!input?.Bucket) return undefined
+  return input.Key !== undefined ? `/${input.Bucket}/${input.Key}` : `/${input.Bucket}`
+}
+
+export const s3Protocol: ProtocolHandler = {
+  bodyMode: 'stream',
+
+  // S3 takes whatever the JSON (X-Amz-Target) and query (Action=) protocols do not.
+  matches(req: IncomingMessage): boolean {
+    if (req.headers['x-amz-target']) return false
+    const url = new URL(req.url ?? '/', 'http://lab')
+    if (url.pathname === '/' && (url.searchParams.has('Action') || (req.method === 'POST' && /x-www-form-urlencoded/i.test(req.headers['content-type'] ?? '')))) return false
+    return true
+  },
+
+  parse(req: IncomingMessage, body: Buffer | Readable): ParsedCall {
+    const url = new URL(req.url ?? '/', 'http://lab')
+    const query: Record<string, string> = {}
+    for (const [k, v] of url.searchParams) query[k] = v
+    const headers = headerMap(req)
+    let bucket: string | undefined
+    let key: string | undefined
+    try {
+      ;({ bucket, key } = splitPath(url.pathname))
+    } catch {
+      throw new AwsError('InvalidURI', "Couldn't parse the specified URI.", 400)
+    }
+    const operation = operationOf(req.method ?? 'GET', bucket, key, query, headers)
+    const stream = Buffer.isBuffer(body) ? Readable.from([body]) : body
+    const input: S3Input = { Bucket: bucket, Key: key, query, headers, body: stream }
+    return { service: 's3', operation, input }
+  },
+
+  async writeResult(res: ServerResponse, call: ParsedCall, output: S3Output | undefined): Promise<void> {
+    const out: S3Output = output ?? {}
+    res.statusCode = out.status ?? 200
+    for (const [name, value] of Object.entries(out.headers ?? {})) {
+      if (value === undefined || value === '') continue
+      res.setHeader(name, String(value))
+    }
+    const head = (call.input as S3Input | undefined)?.headers && res.req?.method === 'HEAD'
+    if (out.xml) {
+      const xml = toXml(out.xml.root, out.xml.body)
+      res.setHeader('content-type', 'application/xml')
+      res.setHeader('content-length', Buffer.byteLength(xml))
+      res.end(xml)
+      return
+    }
+    if (out.text !== undefined) {
+      res.setHeader('content-type', out.contentType ?? 'application/json')
+      res.setHeader('content-length', Buffer.byteLength(out.text))
+      res.end(out.text)
+      return
+    }
+    if (out.stream && !head) {
+      try {
+        await pipeline(out.stream, res)
+      } catch (err) {
+        // The status line is gone already: cut the connection so the client sees a short body.
+        out.stream.destroy()
+        res.destroy(err as Error)
+      }
+      return
+    }
+    out.stream?.destroy()
+    if (!res.hasHeader('content-length') && res.statusCode !== 304 && res.statusCode !== 204) res.setHeader('content-length', 0)
+    res.end()
+  },
+
+  writeError(res: ServerResponse, call: ParsedCall | undefined, err: AwsError, requestId: string): void {
+    writeXmlError(res, err, requestId, resourceOf(call), res.req?.method === 'HEAD')
+  },
+}
