@@ -1,0 +1,244 @@
+// startLab: build the lab (state, models, services, router), seed it on first start, write the
+// shared credentials/config files and MFA URIs, and listen. Never reads process.env (server.ts does).
+import { randomUUID } from 'node:crypto'
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { FileStateStore, writeFileAtomic } from './core/store.js'
+import { DEFAULT_ACCOUNT_ID, DEFAULT_REGION } from './core/arn.js'
+import { CredentialResolver } from './core/identity.js'
+import { Router, type VpcEndpointInfo } from './core/router.js'
+import { createJsonProtocol } from './core/protocols/json.js'
+import { createQueryProtocol } from './core/protocols/query.js'
+import { loadSeed, runSeed, type LabSection } from './core/seed.js'
+import type { Caller, ProtocolHandler, RequestMeta, ServiceDefinition } from './core/types.js'
+import { IamModel } from './iam/model.js'
+import { createIamService } from './iam/service.js'
+import { StsModel, totpFor } from './sts/model.js'
+import { createStsService } from './sts/service.js'
+import { TrailStore } from './cloudtrail/trail.js'
+import { createCloudTrailService } from './cloudtrail/service.js'
+import { createKmsService } from './kms/service.js'
+
+export interface LabOptions {
+  dataDir: string
+  host?: string
+  /** 0 = any free port. */
+  port?: number
+  seedFile?: string
+  /** Start over from the seed, discarding the data folder's contents. */
+  reset?: boolean
+  quiet?: boolean
+}
+
+export interface ProfileCredentials {
+  accessKeyId: string
+  secretAccessKey: string
+  sessionToken?: string
+}
+
+export interface Lab {
+  endpoint: string
+  host: string
+  port: number
+  dataDir: string
+  credentialsFile: string
+  configFile: string
+  mfaDir: string
+  accountId: string
+  region: string
+  router: Router
+  iam: IamModel
+  sts: StsModel
+  trail: TrailStore
+  /** The profiles written to the credentials file. */
+  profiles(): Record<string, ProfileCredentials>
+  /** The Caller a profile's credentials resolve to now. */
+  callerFor(profile: string): Caller
+  /** Call an operation in-process as a profile or caller, through authorisation and CloudTrail. */
+  invoke<O = any>(service: string, operation: string, input: unknown, as: string | Caller, meta?: Partial<RequestMeta>): Promise<O>
+  close(): Promise<void>
+}
+
+export const DEFAULT_SEED_FILE = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'seed', 'default.yaml')
+
+/** S3 lands in src/s3/service.ts; loaded when present so the lab works while it is being written. */
+async function loadS3(): Promise<{ service: ServiceDefinition; protocol: ProtocolHandler } | undefined> {
+  const here = dirname(fileURLToPath(import.meta.url))
+  if (!existsSync(join(here, 's3', 'service.js')) && !existsSync(join(here, 's3', 'service.ts'))) return undefined
+  const specifier = './s3/service.js'
+  const mod = (await import(specifier)) as { createS3?: () => { service: ServiceDefinition; protocol: ProtocolHandler } }
+  return mod.createS3?.()
+}
+
+function resetDataDir(dataDir: string): void {
+  if (!existsSync(dataDir)) return
+  const entries = readdirSync(dataDir)
+  // Only a folder the lab made (it has state/) is wiped: a mistyped LAB_DATA_DIR must not cost anyone their files.
+  if (entries.length > 0 && !entries.includes('state')) throw new Error(`refusing to reset ${dataDir}: it is not a lab data folder (no state/)`)
+  for (const entry of entries) rmSync(join(dataDir, entry), { recursive: true, force: true })
+}
+
+function iniEscape(value: string): string {
+  return value.replace(/[\r\n]/g, '')
+}
+
+export async function startLab(options: LabOptions): Promise<Lab> {
+  const dataDir = resolve(options.dataDir)
+  if (options.reset) resetDataDir(dataDir)
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  const host = options.host ?? '127.0.0.1'
+  const log = (line: Record<string, unknown>) => {
+    if (!options.quiet) process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), name: 'aws-lab', ...line })}\n`)
+  }
+
+  const store = new FileStateStore(dataDir)
+  const labState = store.section<LabSection>('lab', () => ({ profiles: {}, mfaDevices: {}, vpcEndpoints: [] }))
+  const fresh = !labState.seededAt
+  const seedFile = resolve(options.seedFile ?? labState.seedFile ?? DEFAULT_SEED_FILE)
+  const seed = fresh ? loadSeed(seedFile, DEFAULT_ACCOUNT_ID, DEFAULT_REGION) : undefined
+  const accountId = seed?.account ?? DEFAULT_ACCOUNT_ID
+  const region = seed?.region ?? DEFAULT_REGION
+  if (fresh && seed?.account && seed.account !== DEFAULT_ACCOUNT_ID) {
+    // Re-read with the seed's own account id so its placeholders name it.
+    Object.assign(seed, loadSeed(seedFile, seed.account, seed.region ?? DEFAULT_REGION))
+  }
+
+  const iam = new IamModel(store, accountId)
+  const sts = new StsModel(store)
+  const credentials = new CredentialResolver(iam, sts)
+  const trail = new TrailStore(dataDir)
+  const vpcEndpoint = (id: string): VpcEndpointInfo | undefined => {
+    const seeded = labState.vpcEndpoints.find((e) => e.id === id)
+    if (seeded) return { vpcEndpointId: seeded.id, vpcId: seeded.vpcId }
+    // The EC2 section (created by the lab's EC2 service) lists endpoints made through the API.
+    const ec2 = store.section<{ vpcEndpoints?: Record<string, { VpcEndpointId?: string; VpcId?: string; State?: string }> }>('ec2', () => ({}))
+    const made = ec2.vpcEndpoints?.[id]
+    if (made && made.State !== 'deleted') return { vpcEndpointId: id, vpcId: made.VpcId ?? '' }
+    return undefined
+  }
+  const router = new Router({ accountId, region, state: store, iam, credentials, trail, vpcEndpoint, log })
+  router.addProtocol(createJsonProtocol())
+  router.addProtocol(createQueryProtocol())
+  router.addService(createStsService(iam, sts))
+  router.addService(createIamService(iam))
+  router.addService(createCloudTrailService(trail))
+  router.addService(createKmsService())
+  const s3 = await loadS3()
+  if (s3) {
+    router.addService(s3.service)
+    router.addProtocol(s3.protocol)
+  }
+
+  const callerFor = (profile: string): Caller => {
+    const entry = labState.profiles[profile]
+    if (!entry || !credentials.lookup(entry.accessKeyId)) throw new Error(`no such lab profile: ${profile}`)
+    return credentials.caller(entry.accessKeyId)
+  }
+  const invoke = <O>(service: string, operation: string, input: unknown, as: string | Caller, meta: Partial<RequestMeta> = {}): Promise<O> => {
+    const caller = typeof as === 'string' ? callerFor(as) : as
+    const requestMeta: RequestMeta = { requestId: randomUUID(), time: new Date(), sourceIp: '127.0.0.1', userAgent: 'aws-lab/invoke', secureTransport: false, region, ...meta }
+    return router.execute({ service, operation, input }, caller, requestMeta) as Promise<O>
+  }
+
+  if (fresh && seed) {
+    await runSeed({
+      seed,
+      iam,
+      sts,
+      lab: labState,
+      hasService: (name) => router.services.has(name),
+      invoke,
+      callerForAccessKey: (id) => credentials.caller(id),
+      warn: (message) => log({ level: 'warn', msg: message }),
+    })
+    labState.seedFile = seedFile
+    labState.seededAt = new Date().toISOString()
+    store.save('lab')
+  }
+
+  const server: Server = createServer((req, res) => {
+    router.handle(req, res).catch((err) => {
+      log({ level: 'error', msg: 'unhandled', err: String(err?.stack ?? err) })
+      if (!res.headersSent) res.writeHead(500).end()
+      else res.destroy()
+    })
+  })
+  // S3 streams large bodies; keep sockets open for slow clients, but not forever.
+  server.requestTimeout = 0
+  server.keepAliveTimeout = 65_000
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject)
+    server.listen(options.port ?? 4566, host, () => resolveListen())
+  })
+  const port = (server.address() as AddressInfo).port
+  const endpoint = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+
+  const profiles = (): Record<string, ProfileCredentials> => {
+    const out: Record<string, ProfileCredentials> = {}
+    for (const [name, { accessKeyId }] of Object.entries(labState.profiles)) {
+      const secret = credentials.lookup(accessKeyId)
+      if (secret) out[name] = { accessKeyId, secretAccessKey: secret.secretAccessKey, sessionToken: secret.sessionToken }
+    }
+    return out
+  }
+
+  const credentialsFile = join(dataDir, 'credentials')
+  const configFile = join(dataDir, 'config')
+  const mfaDir = join(dataDir, 'mfa')
+  const writeFiles = () => {
+    const all = profiles()
+    let creds = ''
+    let config = `[default]\nregion = ${region}\noutput = json\n`
+    for (const [name, c] of Object.entries(all)) {
+      creds += `[${name}]\naws_access_key_id = ${c.accessKeyId}\naws_secret_access_key = ${iniEscape(c.secretAccessKey)}\n`
+      if (c.sessionToken) creds += `aws_session_token = ${iniEscape(c.sessionToken)}\n`
+      creds += '\n'
+      // endpoint_url is read by AWS CLI ≥ 2.13 and recent SDKs; older clients need --endpoint-url.
+      config += `\n[profile ${name}]\nregion = ${region}\noutput = json\nendpoint_url = ${endpoint}\ns3 =\n  addressing_style = path\n`
+    }
+    writeFileAtomic(credentialsFile, creds)
+    writeFileAtomic(configFile, config)
+    mkdirSync(mfaDir, { recursive: true, mode: 0o700 })
+    for (const [userName, serial] of Object.entries(labState.mfaDevices)) {
+      const device = iam.state.mfaDevices[serial]
+      if (!device) continue
+      const uri = totpFor(device.Base32StringSeed, `${userName}@${accountId}`, 'Amazon Web Services').toString()
+      writeFileAtomic(join(mfaDir, `${userName}.otpauth`), `${uri}\n`)
+    }
+  }
+  writeFiles()
+
+  let closed = false
+  return {
+    endpoint,
+    host,
+    port,
+    dataDir,
+    credentialsFile,
+    configFile,
+    mfaDir,
+    accountId,
+    region,
+    router,
+    iam,
+    sts,
+    trail,
+    profiles,
+    callerFor,
+    invoke,
+    async close() {
+      if (closed) return
+      closed = true
+      await new Promise<void>((resolveClose) => {
+        server.close(() => resolveClose())
+        server.closeIdleConnections()
+        // Streaming uploads in flight get a moment, then are cut.
+        setTimeout(() => server.closeAllConnections(), 2000).unref()
+      })
+      trail.close()
+    },
+  }
+}

@@ -1,0 +1,261 @@
+// One port, many protocols: pick the protocol handler, verify SigV4, authorise every check once,
+// run the operation, record it in CloudTrail, write the answer in the protocol's format.
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { evaluate, type RequestContext } from '@kms-share/policy'
+import { AwsError, type AuthCheck, type Caller, type OperationContext, type ParsedCall, type ProtocolHandler, type RequestMeta, type ServiceDefinition, type StateStore } from './types.js'
+import { familyOf, internalError, unknownOperation, type Family } from './errors.js'
+import { sha256Hex, verifySigV4 } from './sigv4.js'
+import { isoSeconds } from './arn.js'
+import type { CredentialResolver } from './identity.js'
+import type { IamModel } from '../iam/model.js'
+import { buildEvent, toRequestParameters } from '../cloudtrail/record.js'
+import type { TrailStore } from '../cloudtrail/trail.js'
+
+/** Buffered protocols (JSON, query) carry small documents; anything bigger is refused. */
+const MAX_BUFFERED_BODY = 16 * 1024 * 1024
+/** Services whose calls CloudTrail records as management events (S3 object calls are data events, off by default in AWS). */
+const TRAILED_SERVICES = new Set(['kms', 'sts', 'iam', 'ec2'])
+const VPCE_PATH = /^\/vpce\/(vpce-[0-9a-z]+)(\/.*)?$/
+
+export interface VpcEndpointInfo {
+  vpcEndpointId: string
+  vpcId: string
+}
+
+export interface RouterOptions {
+  accountId: string
+  region: string
+  state: StateStore
+  iam: IamModel
+  credentials: CredentialResolver
+  trail: TrailStore
+  /** Resolves a VPC endpoint id used in the /vpce/<id>/ path prefix; undefined = no such endpoint. */
+  vpcEndpoint(id: string): VpcEndpointInfo | undefined
+  log?(line: Record<string, unknown>): void
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size > limit) {
+        reject(new AwsError('RequestEntityTooLarge', 'Request body too large', 413))
+        req.destroy()
+        return
+      }
+      chunks.push(chunk)
+    })
+    req.on('end', () => resolve(Buffer.concat(chunks)))
+    req.on('error', reject)
+  })
+}
+
+/** AWS's denial sentence, as KMS, S3, IAM and STS write it. */
+export function denialMessage(caller: Caller, action: string, resource: string, decision: 'ExplicitlyDenied' | 'ImplicitlyDenied', deniedBy?: string): string {
+  const head = `User: ${caller.principal.arn} is not authorized to perform: ${action} on resource: ${resource}`
+  if (decision === 'ExplicitlyDenied') return `${head} with an explicit deny in a ${deniedBy ?? 'identity-based policy'}`
+  const kind = deniedBy === 'resource-based policy' ? 'resource-based policy' : 'identity-based policy'
+  return `${head} because no ${kind} allows the ${action} action`
+}
+
+export class Router {
+  private readonly protocols: ProtocolHandler[] = []
+  readonly services = new Map<string, ServiceDefinition>()
+
+  constructor(readonly options: RouterOptions) {}
+
+  addProtocol(handler: ProtocolHandler): void {
+    this.protocols.push(handler)
+  }
+
+  addService(service: ServiceDefinition): void {
+    this.services.set(service.name, service)
+  }
+
+  /** Global condition keys filled from the caller and the request. */
+  globalContext(caller: Caller, meta: RequestMeta, service: string): RequestContext {
+    const p = caller.principal
+    const ctx: RequestContext = {
+      'aws:PrincipalArn': p.type === 'assumed-role' && p.roleArn ? p.roleArn : p.arn,
+      'aws:PrincipalAccount': p.accountId,
+      'aws:PrincipalType': p.type === 'assumed-role' ? 'AssumedRole' : p.type === 'root' ? 'Account' : 'User',
+      'aws:userid': caller.userId,
+      'aws:CurrentTime': isoSeconds(meta.time),
+      'aws:EpochTime': String(Math.floor(meta.time.getTime() / 1000)),
+      'aws:SecureTransport': String(meta.secureTransport),
+      'aws:UserAgent': meta.userAgent,
+      'aws:RequestedRegion': meta.region,
+      'aws:ViaAWSService': String(Boolean(meta.viaService)),
+    }
+    if (p.type === 'user' && caller.userName) ctx['aws:username'] = caller.userName
+    // Long-term access keys carry no MFA key at all; temporary credentials say true or false.
+    if (caller.sessionIssuedAt !== undefined || caller.mfaAuthenticated) ctx['aws:MultiFactorAuthPresent'] = String(caller.mfaAuthenticated)
+    if (caller.mfaAuthenticated && caller.mfaAuthTime !== undefined) {
+      ctx['aws:MultiFactorAuthAge'] = String(Math.max(0, Math.floor((meta.time.getTime() - caller.mfaAuthTime) / 1000)))
+    }
+    if (meta.viaService) {
+      const principal = meta.viaService.replace(/\.[a-z0-9-]+\.amazonaws\.com$/, '.amazonaws.com')
+      ctx['aws:CalledVia'] = [principal]
+      ctx['aws:CalledViaFirst'] = principal
+      ctx['aws:CalledViaLast'] = principal
+    } else {
+      // A service acting for the caller does not present the caller's network origin.
+      ctx['aws:SourceIp'] = meta.sourceIp
+      if (meta.sourceVpce) ctx['aws:SourceVpce'] = meta.sourceVpce
+      if (meta.sourceVpc) ctx['aws:SourceVpc'] = meta.sourceVpc
+    }
+    if (service === 'kms') {
+      ctx['kms:CallerAccount'] = p.accountId
+      if (meta.viaService) ctx['kms:ViaService'] = meta.viaService
+    }
+    return ctx
+  }
+
+  /** Evaluate one check; throws the service's access-denied error with AWS's sentence. */
+  authorizeCheck(service: ServiceDefinition, check: AuthCheck, caller: Caller, meta: RequestMeta): void {
+    const context = { ...this.globalContext(caller, meta, service.name), ...(check.context ?? {}) }
+    const result = evaluate({
+      request: { principal: caller.principal, action: check.action, resource: check.resource, context },
+      identityPolicies: caller.identityPolicies,
+      resourcePolicy: check.resourcePolicy,
+      resourceAccount: check.resourceAccount ?? this.options.accountId,
+      resourcePolicyRequired: check.resourcePolicyRequired,
+    })
+    if (result.decision === 'Allowed') return
+    throw new AwsError(
+      service.accessDenied.code,
+      denialMessage(caller, check.action, check.resource, result.decision, result.deniedBy),
+      service.accessDenied.status,
+    )
+  }
+
+  /** Run one operation as `caller`: authorise, run, record. Used by the wire path, ctx.invoke and lab.invoke. */
+  async execute(call: ParsedCall, caller: Caller, meta: RequestMeta): Promise<any> {
+    const family = familyOf(call.service)
+    const service = this.services.get(call.service)
+    const operation = service?.operations[call.operation]
+    if (!service || !operation) throw unknownOperation(family, call.operation)
+    const ctx: OperationContext = {
+      caller,
+      meta,
+      state: this.options.state,
+      iam: this.options.iam,
+      invoke: (svc, op, input, overrides = {}) => {
+        // A forward access session (viaService) never carries the caller's VPC endpoint.
+        const network = overrides.viaService ? { sourceVpce: undefined, sourceVpc: undefined } : {}
+        const nested: RequestMeta = { ...meta, requestId: randomUUID(), time: new Date(), sigv4: undefined, ...network, ...overrides }
+        return this.execute({ service: svc, operation: op, input }, caller, nested)
+      },
+    }
+    let checks: AuthCheck[] = []
+    let output: any
+    let failure: AwsError | undefined
+    try {
+      checks = await operation.authorize(call.input, ctx)
+      for (const check of checks) this.authorizeCheck(service, check, caller, meta)
+      output = await operation.run(call.input, ctx)
+      return output
+    } catch (err) {
+      failure = err instanceof AwsError ? err : undefined
+      if (!failure) this.options.log?.({ level: 'error', msg: 'operation failed', service: call.service, operation: call.operation, err: String((err as Error)?.stack ?? err) })
+      throw err
+    } finally {
+      if (TRAILED_SERVICES.has(service.name)) this.record(service, call, operation.readOnly ?? false, caller, meta, checks, output, failure)
+    }
+  }
+
+  private record(service: ServiceDefinition, call: ParsedCall, readOnly: boolean, caller: Caller, meta: RequestMeta, checks: AuthCheck[], output: any, failure?: AwsError) {
+    const operation = service.operations[call.operation]
+    let requestParameters: Record<string, unknown> | null
+    try {
+      requestParameters = operation.requestParameters ? operation.requestParameters(call.input) : (toRequestParameters(call.input) as Record<string, unknown>)
+    } catch {
+      requestParameters = null
+    }
+    if (requestParameters && Object.keys(requestParameters).length === 0) requestParameters = null
+    // Read-only answers are not recorded by AWS; write answers are, minus secrets.
+    const responseElements = !failure && !readOnly && output && typeof output === 'object' ? (toRequestParameters(output) as Record<string, unknown>) : null
+    this.options.trail.append(
+      buildEvent({
+        caller,
+        meta,
+        eventSource: service.eventSource,
+        eventName: call.operation,
+        accountId: this.options.accountId,
+        readOnly,
+        requestParameters,
+        responseElements: responseElements && Object.keys(responseElements).length ? responseElements : null,
+        checks,
+        error: failure ? { code: failure.code, message: failure.message } : (undefined as any),
+      }),
+    )
+  }
+
+  /** The HTTP entry point. */
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const requestId = randomUUID()
+    const time = new Date()
+    res.setHeader('x-amzn-requestid', requestId)
+    const originalUrl = req.url ?? '/'
+    const q = originalUrl.indexOf('?')
+    const rawPath = q < 0 ? originalUrl : originalUrl.slice(0, q)
+    const rawQuery = q < 0 ? '' : originalUrl.slice(q + 1)
+
+    let handler: ProtocolHandler | undefined
+    let call: ParsedCall | undefined
+    let family: Family = 'query'
+    let bodyConsumed = false
+    try {
+      let vpce: VpcEndpointInfo | undefined
+      const vpceMatch = VPCE_PATH.exec(rawPath)
+      if (vpceMatch) {
+        vpce = this.options.vpcEndpoint(vpceMatch[1])
+        // The endpoint prefix is routing only: protocols see the path behind it; SigV4 checks what the client signed.
+        req.url = (vpceMatch[2] ?? '/') + (q < 0 ? '' : originalUrl.slice(q))
+      }
+      handler = this.protocols.find((p) => p.matches(req))
+      if (!handler) {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('No AWS protocol matches this request\n')
+        return
+      }
+      if (vpceMatch && !vpce) throw new AwsError('InvalidVpcEndpointId.NotFound', `The Vpc Endpoint Id '${vpceMatch[1]}' does not exist`, 400)
+      let body: Buffer | IncomingMessage = req
+      let bodySha256: string | undefined
+      if (handler.bodyMode === 'buffer') {
+        body = await readBody(req, MAX_BUFFERED_BODY)
+        bodyConsumed = true
+        bodySha256 = sha256Hex(body)
+      }
+      call = await handler.parse(req, body)
+      family = familyOf(call.service)
+      const sig = verifySigV4(req, { family, rawPath, rawQuery, bodySha256, now: time, lookup: (id) => this.options.credentials.lookup(id) })
+      const caller = this.options.credentials.caller(sig.accessKeyId)
+      const meta: RequestMeta = {
+        requestId,
+        time,
+        sourceIp: (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, ''),
+        userAgent: String(req.headers['user-agent'] ?? ''),
+        secureTransport: false,
+        region: sig.region || this.options.region,
+        sourceVpce: vpce?.vpcEndpointId,
+        sourceVpc: vpce?.vpcId,
+        sigv4: sig,
+      }
+      const output = await this.execute(call, caller, meta)
+      await handler.writeResult(res, call, output)
+    } catch (err) {
+      const awsError = err instanceof AwsError ? err : internalError(family)
+      if (!(err instanceof AwsError)) this.options.log?.({ level: 'error', msg: 'request failed', requestId, err: String((err as Error)?.stack ?? err) })
+      if (!bodyConsumed && !req.readableEnded) req.resume()
+      if (res.headersSent) {
+        res.destroy()
+        return
+      }
+      if (handler) handler.writeError(res, call, awsError, requestId)
+      else res.writeHead(awsError.status).end(awsError.message)
+    }
+  }
+}

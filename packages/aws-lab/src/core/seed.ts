@@ -1,0 +1,135 @@
+// The seed file (YAML) describes the account; the runner builds it through lab.invoke, so seeding
+// takes the same code paths (validation, authorisation, CloudTrail) as clients.
+import { constants, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { parse as parseYaml } from 'yaml'
+import { totpFor } from '../sts/model.js'
+import type { IamModel } from '../iam/model.js'
+import type { StsModel } from '../sts/model.js'
+import type { Caller } from './types.js'
+
+export interface SeedFile {
+  account?: string
+  region?: string
+  bucket?: string
+  users?: Array<{ name: string; profile?: string; mfaDevice?: string; inlinePolicies?: Record<string, unknown>; managedPolicies?: string[] }>
+  managedPolicies?: Array<{ name: string; description?: string; document: unknown }>
+  roles?: Array<{ name: string; description?: string; profile?: string; sessionName?: string; trustPolicy?: unknown; inlinePolicies?: Record<string, unknown>; managedPolicies?: string[] }>
+  defaultTrustPolicy?: unknown
+  keys?: Array<{ alias: string; description?: string; origin?: 'EXTERNAL' | 'AWS_KMS' }>
+  vpcEndpoints?: Array<{ id: string; vpcId?: string }>
+}
+
+/** What the lab remembers about its seed: which credentials belong to which profile. */
+export interface LabSection {
+  seededAt?: string
+  seedFile?: string
+  profiles: Record<string, { accessKeyId: string }>
+  mfaDevices: Record<string, string>
+  vpcEndpoints: Array<{ id: string; vpcId: string }>
+}
+
+export function loadSeed(file: string, accountId: string, region: string): SeedFile {
+  const raw = parseYaml(readFileSync(file, 'utf8')) as SeedFile
+  const bucket = raw.bucket ?? `kmsworkshop-${accountId}`
+  // Placeholders are filled in the document text, so they work in any field.
+  const text = JSON.stringify(raw).replaceAll('${AccountId}', accountId).replaceAll('${Region}', region).replaceAll('${Bucket}', bucket)
+  return JSON.parse(text) as SeedFile
+}
+
+const doc = (value: unknown) => (typeof value === 'string' ? value : JSON.stringify(value))
+const blob = (v: unknown) => (Buffer.isBuffer(v) || v instanceof Uint8Array ? Buffer.from(v) : Buffer.from(String(v), 'base64'))
+
+export interface SeedContext {
+  seed: SeedFile
+  iam: IamModel
+  sts: StsModel
+  lab: LabSection
+  hasService(name: string): boolean
+  invoke(service: string, operation: string, input: unknown, as: string | Caller): Promise<any>
+  callerForAccessKey(accessKeyId: string): Caller
+  warn(message: string): void
+}
+
+export async function runSeed(c: SeedContext): Promise<void> {
+  const { seed, iam, sts, lab } = c
+  const users = seed.users ?? []
+  // Bootstrap: the first user (the administrator) is created directly, since someone must sign the rest.
+  const [first, ...others] = users
+  if (!first) throw new Error('the seed needs at least one user (the administrator)')
+  iam.createUser(first.name)
+  for (const [name, policy] of Object.entries(first.inlinePolicies ?? {})) iam.putInlinePolicy('user', first.name, name, doc(policy))
+  const adminKey = iam.createAccessKey(first.name)
+  if (first.profile) lab.profiles[first.profile] = { accessKeyId: adminKey.AccessKeyId }
+  const admin = c.callerForAccessKey(adminKey.AccessKeyId)
+  const call = (service: string, operation: string, input: unknown) => c.invoke(service, operation, input, admin)
+
+  for (const p of seed.managedPolicies ?? []) {
+    await call('iam', 'CreatePolicy', { PolicyName: p.name, PolicyDocument: doc(p.document), Description: p.description })
+  }
+  const policyArn = (name: string) => `arn:aws:iam::${iam.accountId}:policy/${name}`
+  for (const name of first.managedPolicies ?? []) await call('iam', 'AttachUserPolicy', { UserName: first.name, PolicyArn: policyArn(name) })
+
+  for (const u of others) {
+    await call('iam', 'CreateUser', { UserName: u.name })
+    for (const [name, policy] of Object.entries(u.inlinePolicies ?? {})) await call('iam', 'PutUserPolicy', { UserName: u.name, PolicyName: name, PolicyDocument: doc(policy) })
+    for (const name of u.managedPolicies ?? []) await call('iam', 'AttachUserPolicy', { UserName: u.name, PolicyArn: policyArn(name) })
+    const key = await call('iam', 'CreateAccessKey', { UserName: u.name })
+    if (u.profile) lab.profiles[u.profile] = { accessKeyId: key.AccessKey.AccessKeyId }
+    if (u.mfaDevice) {
+      const device = await call('iam', 'CreateVirtualMFADevice', { VirtualMFADeviceName: u.mfaDevice })
+      const seedText = blob(device.VirtualMFADevice.Base32StringSeed).toString('utf8')
+      // EnableMFADevice wants two consecutive codes, as the console asks for.
+      const totp = totpFor(seedText)
+      const now = Date.now()
+      await call('iam', 'EnableMFADevice', {
+        UserName: u.name,
+        SerialNumber: device.VirtualMFADevice.SerialNumber,
+        AuthenticationCode1: totp.generate({ timestamp: now - 30_000 }),
+        AuthenticationCode2: totp.generate({ timestamp: now }),
+      })
+      lab.mfaDevices[u.name] = device.VirtualMFADevice.SerialNumber
+    }
+  }
+
+  for (const r of seed.roles ?? []) {
+    await call('iam', 'CreateRole', { RoleName: r.name, AssumeRolePolicyDocument: doc(r.trustPolicy ?? seed.defaultTrustPolicy), Description: r.description, MaxSessionDuration: '43200' })
+    for (const [name, policy] of Object.entries(r.inlinePolicies ?? {})) await call('iam', 'PutRolePolicy', { RoleName: r.name, PolicyName: name, PolicyDocument: doc(policy) })
+    for (const name of r.managedPolicies ?? []) await call('iam', 'AttachRolePolicy', { RoleName: r.name, PolicyArn: policyArn(name) })
+    if (r.profile) {
+      // Profile sessions never expire: they live as long as the lab's data (AWS caps AssumeRole at 12 h).
+      const role = iam.role(r.name)
+      const session = sts.issue({ kind: 'role', roleName: role.RoleName, roleId: role.RoleId, sessionName: r.sessionName ?? `${r.profile}-session` })
+      lab.profiles[r.profile] = { accessKeyId: session.AccessKeyId }
+    }
+  }
+
+  lab.vpcEndpoints = (seed.vpcEndpoints ?? []).map((e) => ({ id: e.id, vpcId: e.vpcId ?? 'vpc-0lab0000000000001' }))
+
+  if (seed.bucket) {
+    if (c.hasService('s3')) await call('s3', 'CreateBucket', { Bucket: seed.bucket, CreateBucketConfiguration: { LocationConstraint: seed.region } })
+    else c.warn(`S3 is not registered: bucket ${seed.bucket} not created`)
+  }
+
+  for (const k of seed.keys ?? []) {
+    if (!c.hasService('kms')) {
+      c.warn(`KMS is not registered: key ${k.alias} not created`)
+      continue
+    }
+    const created = await call('kms', 'CreateKey', { Description: k.description, Origin: k.origin ?? 'AWS_KMS' })
+    const keyId: string = created.KeyMetadata.KeyId
+    if (k.origin === 'EXTERNAL') {
+      // As the workshop does with openssl: 32 random bytes wrapped with the import public key (RSAES_OAEP_SHA_256).
+      const params = await call('kms', 'GetParametersForImport', { KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' })
+      const publicKey = createPublicKey({ key: blob(params.PublicKey), format: 'der', type: 'spki' })
+      const wrapped = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, randomBytes(32))
+      await call('kms', 'ImportKeyMaterial', {
+        KeyId: keyId,
+        ImportToken: typeof params.ImportToken === 'string' ? params.ImportToken : blob(params.ImportToken).toString('base64'),
+        EncryptedKeyMaterial: wrapped.toString('base64'),
+        ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE',
+      })
+    }
+    await call('kms', 'CreateAlias', { AliasName: k.alias, TargetKeyId: keyId })
+  }
+}

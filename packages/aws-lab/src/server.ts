@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// `pnpm lab`: config from LAB_* variables and flags → startLab → print how to use it → close on SIGTERM/SIGINT.
+import { parseArgs } from 'node:util'
+import { resolve } from 'node:path'
+import { startLab } from './app.js'
+
+const { values } = parseArgs({
+  options: {
+    seed: { type: 'string' },
+    reset: { type: 'boolean', default: false },
+    quiet: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+})
+
+if (values.help) {
+  process.stdout.write(`Usage: aws-lab [--seed FILE] [--reset] [--quiet]
+  LAB_HOST (127.0.0.1)  LAB_PORT (4566)  LAB_DATA_DIR (.lab)
+`)
+  process.exit(0)
+}
+
+const host = process.env.LAB_HOST || '127.0.0.1'
+const port = Number(process.env.LAB_PORT || 4566)
+// pnpm runs package scripts in the package folder; INIT_CWD is where the user typed `pnpm lab`.
+const invokedFrom = process.env.INIT_CWD || process.cwd()
+const dataDir = resolve(invokedFrom, process.env.LAB_DATA_DIR || '.lab')
+const seedFile = values.seed ? resolve(invokedFrom, values.seed) : undefined
+
+const lab = await startLab({ dataDir, host, port, seedFile, reset: values.reset, quiet: values.quiet })
+
+const env = `AWS_SHARED_CREDENTIALS_FILE=${lab.credentialsFile} AWS_CONFIG_FILE=${lab.configFile}`
+const mfa = Object.keys(lab.router.options.iam.state.users).length ? `${lab.mfaDir}/*.otpauth` : '(none)'
+process.stdout.write(`aws-lab listening on ${lab.endpoint} (account ${lab.accountId}, region ${lab.region}; plain http)
+  data:        ${lab.dataDir}
+  credentials: ${lab.credentialsFile}
+  config:      ${lab.configFile}
+  MFA URIs:    ${mfa}
+  profiles:    ${Object.keys(lab.profiles()).join(', ')}
+try:
+  ${env} /usr/bin/aws --profile workshop --endpoint-url ${lab.endpoint} kms list-aliases
+`)
+
+let stopping = false
+const stop = async (signal: string) => {
+  if (stopping) return
+  stopping = true
+  process.stderr.write(`aws-lab: ${signal}, closing\n`)
+  const timer = setTimeout(() => process.exit(1), 10_000)
+  timer.unref()
+  await lab.close()
+  process.exit(0)
+}
+process.on('SIGTERM', () => void stop('SIGTERM'))
+process.on('SIGINT', () => void stop('SIGINT'))

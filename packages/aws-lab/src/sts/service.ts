@@ -1,0 +1,115 @@
+// STS (query protocol): GetCallerIdentity, GetSessionToken, AssumeRole, with MFA codes checked.
+// https://docs.aws.amazon.com/STS/latest/APIReference/API_GetSessionToken.html
+import type { NamedPolicy } from '@kms-share/policy'
+import { AwsError, type OperationContext, type ServiceDefinition } from '../core/types.js'
+import type { IamModel } from '../iam/model.js'
+import { checkTotp, invalidMfaCode, type SessionRecord, type StsModel } from './model.js'
+
+const SESSION_NAME = /^[\w+=,.@-]{2,64}$/
+
+function duration(input: Record<string, string>, min: number, max: number, fallback: number): number {
+  if (input.DurationSeconds === undefined) return fallback
+  const value = Number(input.DurationSeconds)
+  if (!Number.isInteger(value) || value < min) {
+    throw new AwsError('ValidationError', `1 validation error detected: Value '${input.DurationSeconds}' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to ${min}`, 400)
+  }
+  if (value > max) {
+    throw new AwsError('ValidationError', `The requested DurationSeconds exceeds the MaxSessionDuration set for this role.`, 400)
+  }
+  return value
+}
+
+function credentialsOutput(s: SessionRecord) {
+  return {
+    AccessKeyId: s.AccessKeyId,
+    SecretAccessKey: s.SecretAccessKey,
+    SessionToken: s.SessionToken,
+    Expiration: new Date(s.expiresAt ?? Date.now() + 3600_000),
+  }
+}
+
+/** The MFA device named by SerialNumber must belong to the caller (GetSessionToken) and the code must be current. */
+function checkMfa(iam: IamModel, input: Record<string, string>, userName: string | undefined): number | undefined {
+  if (input.SerialNumber === undefined && input.TokenCode === undefined) return undefined
+  if (!input.SerialNumber || !input.TokenCode) {
+    throw new AwsError('ValidationError', 'SerialNumber and TokenCode must be provided together.', 400)
+  }
+  const device = iam.state.mfaDevices[input.SerialNumber]
+  if (!device || !device.UserName || (userName !== undefined && device.UserName !== userName)) throw invalidMfaCode()
+  if (!checkTotp(device.Base32StringSeed, input.TokenCode)) throw invalidMfaCode()
+  return Date.now()
+}
+
+export function createStsService(iam: IamModel, sts: StsModel): ServiceDefinition {
+  return {
+    name: 'sts',
+    signingName: 'sts',
+    eventSource: 'sts.amazonaws.com',
+    accessDenied: { code: 'AccessDenied', status: 403 },
+    operations: {
+      // Needs no permission: AWS answers GetCallerIdentity even when every action is denied.
+      GetCallerIdentity: {
+        readOnly: true,
+        authorize: () => [],
+        run: (_input, ctx: OperationContext) => ({
+          UserId: ctx.caller.userId,
+          Account: ctx.caller.principal.accountId,
+          Arn: ctx.caller.principal.arn,
+        }),
+      },
+      GetSessionToken: {
+        readOnly: true,
+        // Only IAM users' long-term keys may call it; no policy check applies.
+        authorize: () => [],
+        requestParameters: (input) => ({ durationSeconds: input.DurationSeconds ? Number(input.DurationSeconds) : undefined, serialNumber: input.SerialNumber }),
+        run: (input: Record<string, string>, ctx: OperationContext) => {
+          const caller = ctx.caller
+          if (caller.principal.type !== 'user' || caller.sessionIssuedAt !== undefined) {
+            throw new AwsError('AccessDenied', 'Cannot call GetSessionToken with session credentials', 403)
+          }
+          const seconds = duration(input, 900, 129_600, 43_200)
+          const mfaAuthTime = checkMfa(iam, input, caller.userName)
+          const session = sts.issue({ kind: 'user', userName: caller.userName, expiresAt: Date.now() + seconds * 1000, mfaAuthTime })
+          return { Credentials: credentialsOutput(session) }
+        },
+      },
+      AssumeRole: {
+        authorize: (input: Record<string, string>, ctx: OperationContext) => {
+          const roleName = String(input.RoleArn ?? '').split('/').pop() ?? ''
+          const role = iam.state.roles[roleName]
+          if (!role || role.Arn !== input.RoleArn) {
+            return [{ action: 'sts:AssumeRole', resource: String(input.RoleArn ?? '*') }]
+          }
+          const trust: NamedPolicy = { name: `trust-policy:${role.RoleName}`, document: iam.document(role.AssumeRolePolicyDocument) }
+          const context: Record<string, string> = {}
+          // A code sent with the call authenticates this request with MFA (checked again in run).
+          if (input.SerialNumber && input.TokenCode) {
+            context['aws:MultiFactorAuthPresent'] = 'true'
+            context['aws:MultiFactorAuthAge'] = '0'
+          }
+          void ctx
+          // Trust policies must allow, like key policies: naming the account root delegates to IAM policies.
+          return [{ action: 'sts:AssumeRole', resource: role.Arn, resourcePolicy: trust, resourceAccount: iam.accountId, resourcePolicyRequired: true, context }]
+        },
+        requestParameters: (input) => ({ roleArn: input.RoleArn, roleSessionName: input.RoleSessionName, durationSeconds: input.DurationSeconds ? Number(input.DurationSeconds) : undefined, serialNumber: input.SerialNumber }),
+        run: (input: Record<string, string>, ctx: OperationContext) => {
+          const roleName = String(input.RoleArn ?? '').split('/').pop() ?? ''
+          const role = iam.state.roles[roleName]
+          if (!role) throw new AwsError('AccessDenied', `User: ${ctx.caller.principal.arn} is not authorized to perform: sts:AssumeRole on resource: ${input.RoleArn}`, 403)
+          if (!SESSION_NAME.test(String(input.RoleSessionName ?? ''))) {
+            throw new AwsError('ValidationError', `1 validation error detected: Value '${input.RoleSessionName}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*`, 400)
+          }
+          // Role chaining caps sessions at one hour, as AWS does.
+          const max = ctx.caller.principal.type === 'assumed-role' ? 3600 : role.MaxSessionDuration
+          const seconds = duration(input, 900, max, 3600)
+          const mfaAuthTime = checkMfa(iam, input, ctx.caller.principal.type === 'user' ? ctx.caller.userName : undefined) ?? (ctx.caller.mfaAuthenticated ? ctx.caller.mfaAuthTime : undefined)
+          const session = sts.issue({ kind: 'role', roleName: role.RoleName, roleId: role.RoleId, sessionName: input.RoleSessionName, expiresAt: Date.now() + seconds * 1000, mfaAuthTime })
+          return {
+            Credentials: credentialsOutput(session),
+            AssumedRoleUser: { AssumedRoleId: `${role.RoleId}:${input.RoleSessionName}`, Arn: `arn:aws:sts::${iam.accountId}:assumed-role/${role.RoleName}/${input.RoleSessionName}` },
+          }
+        },
+      },
+    },
+  }
+}
