@@ -174,18 +174,14 @@ function run(input: EvaluationInput, tracing: boolean): EvaluationResult {
       const s = statements[i]
       const trace = tracing ? ([] as string[]) : undefined
       const m = matchStatement(s, kind, req, trace)
+      const reason = m ? reasonOf(m, s) : ''
       if (tracing) {
         const label = `  [${i}]${s.Sid !== undefined ? ` ${JSON.stringify(s.Sid)}` : ''} ${s.Effect}`
-        explanation.push(`${label}: ${m ? 'applies' : 'does not apply'}${trace!.length ? ' — ' + trace!.join('; ') : ''}`)
+        const detail = m ? [reason, ...trace!] : trace!
+        explanation.push(`${label}: ${m ? 'applies' : 'does not apply'}${detail.length ? ' — ' + detail.join('; ') : ''}`)
       }
       if (!m) continue
-      const stmt: MatchedStatement = {
-        policy: policy.name,
-        kind,
-        statementIndex: i,
-        effect: s.Effect,
-        reason: reasonOf(m, s),
-      }
+      const stmt: MatchedStatement = { policy: policy.name, kind, statementIndex: i, effect: s.Effect, reason }
       if (s.Sid !== undefined) stmt.sid = s.Sid
       if (s.Effect === 'Deny') denies.push({ stmt })
       else allows[kind].push({ stmt, how: m.principal?.how })
@@ -211,7 +207,9 @@ function run(input: EvaluationInput, tracing: boolean): EvaluationResult {
 
   // 2. Identity-based and resource-based allows, with the account-principal delegation rule.
   const principal = request.principal
-  const crossAccount = input.resourceAccount !== undefined && input.resourceAccount !== principal.accountId
+  // Service principals and anonymous callers hold no identity policies: only the resource policy can allow them.
+  const accountless = principal.type === 'service' || principal.type === 'anonymous'
+  const crossAccount = !accountless && input.resourceAccount !== undefined && input.resourceAccount !== principal.accountId
   const identity = allows.identity.map((h) => h.stmt)
   const direct = allows.resource.filter((h) => h.how !== 'account').map((h) => h.stmt)
   const delegation = allows.resource.filter((h) => h.how === 'account').map((h) => h.stmt)
