@@ -353,12 +353,12 @@ function checkCondition(condition: Node, path: string, ctx: Context): void {
         }
       }
       const lowerKey = k.key.toLowerCase()
-      if (ACCOUNT_KEYS.has(lowerKey)) {
+      if (ACCOUNT_KEYS.has(lowerKey) && parsed?.family !== 'Null') {
         for (const v of values) {
           if (!ACCOUNT_ID.test(v.value) && !hasVariable(v.value) && !hasWildcard(v.value)) malformedAccount(v.node, v.path, v.value, k.key, ctx, accountHint(ctx))
         }
       }
-      if (lowerKey === 'aws:sourcevpce' || lowerKey === 'aws:sourcevpc') {
+      if ((lowerKey === 'aws:sourcevpce' || lowerKey === 'aws:sourcevpc') && parsed?.family !== 'Null') {
         const [prefix, what] = lowerKey === 'aws:sourcevpce' ? ['vpce', 'VPC endpoint'] : ['vpc', 'VPC']
         for (const v of values) {
           if (!new RegExp(`^${prefix}-([0-9a-f]{8}|[0-9a-f]{17})$`).test(v.value) && !hasVariable(v.value) && !hasWildcard(v.value)) {
