@@ -1,0 +1,56 @@
+// buildApp(config): the upload service as a Fastify instance that never listens by itself.
+import Fastify, { type FastifyInstance } from 'fastify'
+import multipart from '@fastify/multipart'
+import swagger from '@fastify/swagger'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { S3Client } from '@aws-sdk/client-s3'
+import { HeadBucketCommand } from '@aws-sdk/client-s3'
+import { basePlugin, s3Plugin, serverOptions } from '@kms-share/shared'
+import type { UploadConfig } from './config.js'
+import { inFlightPlugin } from './plugins/in-flight.js'
+import { filesRoutes, type OnUploaded } from './routes/files.js'
+import { pageRoutes } from './routes/page.js'
+
+export type { UploadConfig } from './config.js'
+export { loadUploadConfig, UploadConfigSchema } from './config.js'
+export { UploadErrors } from './errors.js'
+export type { StoredObject } from './s3-upload.js'
+export type { OnUploaded } from './routes/files.js'
+
+export interface BuildAppOptions {
+  /** Called after each stored object: where the audit queue's producer plugs in. */
+  onUploaded?: OnUploaded
+  /** An S3 client to use instead of one built from the config (it is still destroyed on close). */
+  s3?: S3Client
+}
+
+export async function buildApp(config: UploadConfig, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...serverOptions(config, 'upload'),
+    // Uploads can take long; the body timeout is left to the client and the size limit to MAX_UPLOAD_BYTES.
+    requestTimeout: 0,
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'kms-share upload', version: '0.1.0', description: 'Streams files into S3 under SSE-KMS as the uploader role: writes, never reads.' },
+    },
+  })
+  await app.register(multipart, {
+    // Keep the client's path so "../x" is refused instead of silently reduced to "x".
+    preservePath: true,
+    limits: { files: 2, fields: 4, fieldSize: 4096, parts: 8, fileSize: config.MAX_UPLOAD_BYTES + 1 },
+  })
+  await app.register(basePlugin)
+  await app.register(s3Plugin, { config, ...(options.s3 ? { client: options.s3 } : {}) })
+  await app.register(inFlightPlugin)
+
+  app.addReadinessCheck('s3', async () => {
+    await app.s3.send(new HeadBucketCommand({ Bucket: config.BUCKET }))
+  })
+
+  await app.register(filesRoutes, { config, ...(options.onUploaded ? { onUploaded: options.onUploaded } : {}) })
+  await app.register(pageRoutes, { config })
+  app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger())
+  return app
+}

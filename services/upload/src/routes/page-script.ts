@@ -1,0 +1,90 @@
+// The page's script, served as /app.js (a separate file so the CSP can forbid inline script).
+export const PAGE_SCRIPT = String.raw`'use strict'
+;(function () {
+  var downloadUrl = document.body.getAttribute('data-download-url').replace(/\/+$/, '')
+  var form = document.getElementById('form')
+  var drop = document.getElementById('drop')
+  var fileInput = document.getElementById('file')
+  var keyInput = document.getElementById('key')
+  var overwrite = document.getElementById('overwrite')
+  var progress = document.getElementById('progress')
+  var status = document.getElementById('status')
+  var more = document.getElementById('more')
+  var cursor = null
+
+  function text(id, value) { document.getElementById(id).textContent = value }
+  function encodeKey(key) { return key.split('/').map(encodeURIComponent).join('/') }
+  function formatSize(n) {
+    if (n < 1024) return n + ' B'
+    var units = ['KiB', 'MiB', 'GiB', 'TiB']; var v = n; var i = -1
+    do { v /= 1024; i++ } while (v >= 1024 && i < units.length - 1)
+    return v.toFixed(1) + ' ' + units[i]
+  }
+  function showError(message) { status.className = 'error'; status.textContent = message }
+
+  function upload(file) {
+    var key = keyInput.value.trim() || file.name
+    var xhr = new XMLHttpRequest()
+    xhr.open('PUT', '/files/' + encodeKey(key) + (overwrite.checked ? '?overwrite=true' : ''))
+    xhr.setRequestHeader('content-type', file.type || 'application/octet-stream')
+    progress.hidden = false; progress.value = 0
+    status.className = ''; status.textContent = 'Uploading ' + key + '…'
+    document.getElementById('result').hidden = true
+    xhr.upload.onprogress = function (e) {
+      if (e.lengthComputable) { progress.value = Math.round((e.loaded / e.total) * 100); status.textContent = 'Uploading ' + key + '… ' + progress.value + '%' }
+    }
+    xhr.onerror = function () { showError('The upload failed: the connection was lost.') }
+    xhr.onload = function () {
+      var body = null
+      try { body = JSON.parse(xhr.responseText) } catch (e) { body = null }
+      if (xhr.status === 201 && body) {
+        progress.value = 100
+        status.textContent = 'Uploaded ' + body.key
+        text('result-key', body.key); text('result-size', formatSize(body.size)); text('result-etag', body.etag)
+        text('result-sse', body.sseAlgorithm || 'none'); text('result-key-arn', body.kmsKeyArn || '—')
+        text('result-bucket-key', body.bucketKeyEnabled ? 'on' : 'off')
+        document.getElementById('result').hidden = false
+        loadObjects(true)
+      } else {
+        showError((body && (body.title + ' (' + body.status + ', ' + body.code + '): ' + body.detail)) || ('HTTP ' + xhr.status))
+      }
+    }
+    xhr.send(file)
+  }
+
+  function loadObjects(reset) {
+    if (reset) cursor = null
+    var url = '/files?limit=100' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : '')
+    fetch(url, { headers: { accept: 'application/json' } }).then(function (r) { return r.json().then(function (b) { return { ok: r.ok, body: b } }) }).then(function (res) {
+      var tbody = document.querySelector('#objects tbody')
+      if (reset) tbody.textContent = ''
+      if (!res.ok) { showError('Listing failed: ' + res.body.detail); return }
+      res.body.items.forEach(function (o) {
+        var tr = document.createElement('tr')
+        var name = document.createElement('td'); var a = document.createElement('a')
+        a.href = downloadUrl + '/files/' + encodeKey(o.key); a.textContent = o.key; name.appendChild(a)
+        var size = document.createElement('td'); size.textContent = formatSize(o.size)
+        var when = document.createElement('td'); when.textContent = o.lastModified ? new Date(o.lastModified).toLocaleString() : ''
+        tr.appendChild(name); tr.appendChild(size); tr.appendChild(when); tbody.appendChild(tr)
+      })
+      cursor = res.body.nextCursor
+      more.hidden = !cursor
+    }).catch(function () { showError('Listing failed: the service did not answer.') })
+  }
+
+  form.addEventListener('submit', function (e) {
+    e.preventDefault()
+    if (fileInput.files.length !== 1) { showError('Pick a file first.'); return }
+    upload(fileInput.files[0])
+  })
+  ;['dragenter', 'dragover'].forEach(function (t) { drop.addEventListener(t, function (e) { e.preventDefault(); drop.classList.add('over') }) })
+  ;['dragleave', 'drop'].forEach(function (t) { drop.addEventListener(t, function (e) { e.preventDefault(); drop.classList.remove('over') }) })
+  drop.addEventListener('drop', function (e) {
+    var files = e.dataTransfer.files
+    if (files.length !== 1) { showError('Drop exactly one file.'); return }
+    upload(files[0])
+  })
+  more.addEventListener('click', function () { loadObjects(false) })
+  loadObjects(true)
+})()
+`

@@ -1,0 +1,39 @@
+// Route schemas for /files: request shapes and one response schema per status.
+import { Type } from 'typebox'
+import { problemResponses } from '@kms-share/shared'
+
+export const StoredObjectSchema = Type.Object({
+  key: Type.String({ description: 'The object key (NFC).' }),
+  size: Type.Integer({ description: 'Bytes stored.' }),
+  etag: Type.String(),
+  sseAlgorithm: Type.Union([Type.String(), Type.Null()], { description: "S3's x-amz-server-side-encryption: aws:kms." }),
+  kmsKeyArn: Type.Union([Type.String(), Type.Null()], { description: 'The ARN of the KMS key S3 encrypted under, as S3 reported it.' }),
+  bucketKeyEnabled: Type.Boolean(),
+  versionId: Type.Optional(Type.String()),
+})
+
+export const OverwriteQuery = Type.Object({
+  overwrite: Type.Boolean({ default: false, description: 'Replace an existing object; otherwise an existing key is a 409.' }),
+})
+
+export const PutParams = Type.Object({ '*': Type.String({ description: 'The object key, URL-encoded; "/" allowed.' }) })
+
+export const putResponses = { 201: StoredObjectSchema, ...problemResponses(400, 403, 409, 411, 413, 499, 500, 502, 503) }
+export const postResponses = { 201: StoredObjectSchema, ...problemResponses(400, 403, 409, 413, 415, 499, 500, 502, 503) }
+
+export const ListQuery = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+  cursor: Type.Optional(Type.String({ minLength: 1, description: 'nextCursor from the previous page.' })),
+  prefix: Type.Optional(Type.String()),
+})
+
+export const ListResponse = Type.Object({
+  items: Type.Array(Type.Object({
+    key: Type.String(),
+    size: Type.Integer(),
+    lastModified: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  })),
+  nextCursor: Type.Union([Type.String(), Type.Null()]),
+})
+
+export const listResponses = { 200: ListResponse, ...problemResponses(400, 403, 500, 502, 503) }
