@@ -1,10 +1,12 @@
 // Validation: the parse findings, then the catalogue (actions, condition keys, operators), the
 // shape of principals, account ids and ARNs, and the KMS lints; every finding says what to change.
+import { isIP } from 'node:net'
 import type { Node } from 'jsonc-parser'
 import {
-  actionsForService, allOperatorSpellings, closest, conditionKeyCandidates, editDistance, expandAction,
-  findConditionKey, parseOperator, serviceExists, serviceNames, wildcardToRegExp, type OperatorFamily,
+  actionsForService, closest, conditionKeyCandidates, editDistance, expandAction,
+  findConditionKey, serviceExists, serviceNames, wildcardToRegExp,
 } from './catalog.js'
+import { CONDITION_OPERATORS, parseOperator as splitOperator } from './conditions.js'
 import { policyInvalidError } from './errors.js'
 import {
   PRINCIPAL_TYPES, properties, prop, sortFindings, statementNodes, stringItems, parsePolicyText, type FindingList,
@@ -33,9 +35,32 @@ const DATA_KEY_ACTIONS = [
 const SERVICE_EXCEPTION_KEYS = new Set([
   'kms:viaservice', 'aws:viaawsservice', 'aws:calledvia', 'aws:calledviafirst', 'aws:calledvialast', 'aws:principalisawsservice',
 ])
-const NEGATIVE_STRING_OPERATORS = new Set(['StringNotEquals', 'StringNotEqualsIgnoreCase', 'StringNotLike'])
 
 const hasVariable = (v: string): boolean => v.includes('${')
+
+/** Operator families as validation groups them (the evaluator's String/StringIgnoreCase/StringLike are one here). */
+type OperatorFamily = 'String' | 'Numeric' | 'Date' | 'Bool' | 'Binary' | 'IpAddress' | 'Arn' | 'Null'
+
+interface KnownOperator {
+  base: string
+  family: OperatorFamily
+  negated: boolean
+}
+
+/** The evaluator's reading of an operator (conditions.ts), or undefined when AWS has no such operator. */
+function parseOperator(operator: string): KnownOperator | undefined {
+  const p = splitOperator(operator)
+  if (!p.base) return undefined
+  const f = p.base.family
+  const family: OperatorFamily = f === 'StringIgnoreCase' || f === 'StringLike' ? 'String' : f === 'Ip' ? 'IpAddress' : f
+  return { base: p.name, family, negated: p.base.negated }
+}
+
+/** Every valid operator spelling, for "did you mean". */
+const OPERATOR_SPELLINGS = ((): string[] => {
+  const plain = CONDITION_OPERATORS.flatMap((b) => (b === 'Null' ? [b] : [b, `${b}IfExists`]))
+  return [...plain, ...plain.flatMap((o) => [`ForAnyValue:${o}`, `ForAllValues:${o}`])]
+})()
 const hasWildcard = (v: string): boolean => /[*?]/.test(v)
 
 interface Context {
@@ -268,11 +293,11 @@ function familiesForType(type: string): OperatorFamily[] | undefined {
 }
 
 const VALUE_CHECKS: Partial<Record<OperatorFamily, { test: (v: string) => boolean; expected: string }>> = {
-  Numeric: { test: (v) => /^-?\d+(\.\d+)?$/.test(v), expected: 'a number, e.g. "300"' },
+  Numeric: { test: (v) => /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/.test(v), expected: 'a number, e.g. "300"' },
   Bool: { test: (v) => /^(true|false)$/i.test(v), expected: '"true" or "false"' },
   Null: { test: (v) => /^(true|false)$/i.test(v), expected: '"true" (key absent) or "false" (key present)' },
-  Date: { test: (v) => /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(v) || /^\d+$/.test(v), expected: 'an ISO 8601 date such as "2026-01-01T00:00:00Z" or epoch seconds' },
-  IpAddress: { test: (v) => /^(\d{1,3}\.){3}\d{1,3}(\/\d{1,2})?$/.test(v) || /^[0-9a-f:]+:[0-9a-f:]*(\/\d{1,3})?$/i.test(v), expected: 'an IP address or CIDR range such as "203.0.113.0/24"' },
+  Date: { test: (v) => /^-?\d+(\.\d+)?$/.test(v) || (/^\d{4}-\d{2}-\d{2}/.test(v) && !Number.isNaN(Date.parse(v))), expected: 'an ISO 8601 date such as "2026-01-01T00:00:00Z" or epoch seconds' },
+  IpAddress: { test: (v) => { const [ip, bits, extra] = v.split('/'); return isIP(ip) !== 0 && extra === undefined && (bits === undefined || /^\d{1,3}$/.test(bits)) }, expected: 'an IP address or CIDR range such as "203.0.113.0/24"' },
   Binary: { test: (v) => /^[A-Za-z0-9+/]+={0,2}$/.test(v), expected: 'base64-encoded bytes' },
   Arn: { test: (v) => v.startsWith('arn:') || v === '*', expected: 'an ARN (arn:aws:…)' },
 }
@@ -313,7 +338,7 @@ function checkCondition(condition: Node, path: string, ctx: Context): void {
     const parsed = parseOperator(op.key)
     if (!parsed) {
       // Null is itself the existence test, so NullIfExists is a mistake for Null.
-      const near = /^(For(AnyValue|AllValues):)?NullIfExists$/.test(op.key) ? op.key.replace(/IfExists$/, '') : closest(op.key, allOperatorSpellings())
+      const near = /^(For(AnyValue|AllValues):)?NullIfExists$/.test(op.key) ? op.key.replace(/IfExists$/, '') : closest(op.key, OPERATOR_SPELLINGS)
       list.add('UNKNOWN_CONDITION_OPERATOR', op.keyNode, opPath, `"${op.key}" is not an IAM condition operator${near ? `; did you mean ${near}?` : ''}`, near)
     }
     if (op.value?.type !== 'object') continue
@@ -450,7 +475,7 @@ function lintStatement(s: Node, path: string, ctx: Context): void {
         for (const k of properties(op.value)) {
           const lower = k.key.toLowerCase()
           if (lower !== 'aws:sourcevpce' && lower !== 'aws:sourcevpc') continue
-          const negative = NEGATIVE_STRING_OPERATORS.has(parsed.base) ||
+          const negative = (parsed.family === 'String' && parsed.negated) ||
             (parsed.base === 'Null' && conditionValues(k.value, '').some((v) => v.value.toLowerCase() === 'true'))
           if (!negative) continue
           list.add('VPCE_DENY_BLOCKS_AWS_SERVICES', k.keyNode, `${path}.Condition.${op.key}.${k.key}`,
