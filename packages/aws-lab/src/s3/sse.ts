@@ -121,7 +121,7 @@ export class SseKeys {
       return unwrapKey(bucketKey, record.wrappedKey, WRAP_CONTEXT)
     }
     const out = await this.kms<{ Plaintext: unknown }>(ctx, 'Decrypt', {
-      CiphertextBlob: Buffer.from(record.wrappedKey, 'base64'),
+      CiphertextBlob: record.wrappedKey,
       EncryptionContext: record.context ?? {},
     })
     return toBuffer(out.Plaintext)
@@ -150,7 +150,7 @@ export class SseKeys {
     const hit = this.readCache.get(cacheKey)
     if (hit && hit.expires > now) return hit.plaintext
     const out = await this.kms<{ Plaintext: unknown; KeyId: string }>(ctx, 'Decrypt', {
-      CiphertextBlob: Buffer.from(blob, 'base64'),
+      CiphertextBlob: blob,
       EncryptionContext: { 'aws:s3:arn': `arn:aws:s3:::${bucket}` },
     })
     const entry: CachedBucketKey = { plaintext: toBuffer(out.Plaintext), blob, keyArn: out.KeyId, expires: now + BUCKET_KEY_TTL_MS }
