@@ -30,6 +30,7 @@ interface Request {
   resource: string
   ctx: Context
   members: PrincipalMember[]
+  root: boolean
 }
 
 interface StatementMatch {
@@ -86,7 +87,9 @@ function matchStatement(s: Statement, kind: PolicyKind, req: Request, trace?: st
     if (s.Principal) {
       const rank: Record<PrincipalHow, number> = { direct: 3, wildcard: 2, account: 1 }
       for (const m of req.members) {
-        const hit = memberMatch(s.Principal, m)
+        let hit = memberMatch(s.Principal, m)
+        // The account principal is the root user itself, so for the root user it is a direct grant.
+        if (hit?.how === 'account' && req.root) hit = { how: 'direct', entry: hit.entry }
         if (hit && (!principal || rank[hit.how] > rank[principal.how])) principal = { ...hit, not: false }
       }
       if (!principal) {
@@ -157,6 +160,7 @@ function run(input: EvaluationInput, tracing: boolean): EvaluationResult {
     resource: normalizeArn(request.resource),
     ctx: contextMap(request.context),
     members: principalMembers(request.principal),
+    root: request.principal.type === 'root',
   }
   const explanation: string[] = []
   const policies: Array<[NamedPolicy, PolicyKind]> = []
@@ -231,6 +235,10 @@ function run(input: EvaluationInput, tracing: boolean): EvaluationResult {
   } else if (identity.length) {
     granted = identity
     why = 'an identity-based policy allows'
+  } else if (req.root && input.resourceAccount !== undefined) {
+    // The root user has every permission in its own account; only KMS keys need their key policy.
+    granted = []
+    why = 'the account root user has full access to resources of its own account'
   }
 
   if (!granted) {
