@@ -49,10 +49,18 @@ export function actionsForService(prefix: string): string[] {
   return names
 }
 
+const regexCache = new Map<string, RegExp>()
 /** `*` and `?` wildcards, case-insensitive, as IAM matches actions. */
 export function wildcardToRegExp(pattern: string): RegExp {
-  const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')
-  return new RegExp(`^${source}$`, 'i')
+  let re = regexCache.get(pattern)
+  if (!re) {
+    const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')
+    re = new RegExp(`^${source}$`, 'i')
+    // Bounded: patterns come from policy text, which a long-running lab keeps receiving.
+    if (regexCache.size >= 2000) regexCache.clear()
+    regexCache.set(pattern, re)
+  }
+  return re
 }
 
 /**
