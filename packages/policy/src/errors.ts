@@ -85,6 +85,7 @@ export const FINDING_CODES = {
   PUBLIC_ACCESS: { severity: 'SECURITY_WARNING', summary: 'Allows every principal ("*") without a condition.' },
   ALLOW_WITH_NOTPRINCIPAL: { severity: 'SECURITY_WARNING', summary: 'Allow with NotPrincipal grants access to everyone not listed, anonymous users included.' },
   NOTPRINCIPAL_DENY_ROLE_WITHOUT_SESSION: { severity: 'SECURITY_WARNING', summary: 'Deny with NotPrincipal names a role but not its sessions, so the role\'s own sessions are denied.' },
+  NOTPRINCIPAL_DENY_SESSION_WITHOUT_ROLE: { severity: 'SECURITY_WARNING', summary: 'Deny with NotPrincipal names a role session but not its role, so the session is denied.' },
   NOTPRINCIPAL_DENY_WITHOUT_ACCOUNT: { severity: 'SECURITY_WARNING', summary: 'Deny with NotPrincipal names a user or role but not its account, so the exception does not work.' },
   KMS_WILDCARD_TO_NON_ROOT: { severity: 'SECURITY_WARNING', summary: 'kms:* allowed to a principal other than the account root (least privilege, separation of duties).' },
   VPCE_DENY_BLOCKS_AWS_SERVICES: { severity: 'SECURITY_WARNING', summary: 'A deny outside a VPC (endpoint) on data-key actions also blocks SSE-KMS through S3 and other AWS services.' },

@@ -443,6 +443,15 @@ function lintStatement(s: Node, path: string, ctx: Context): void {
             `Replace NotPrincipal with "Principal": {"AWS": "*"} and "Condition": {"ArnNotEquals": {"aws:PrincipalArn": ["${p.value}", "arn:${arn.partition}:iam::${arn.account}:root"]}}, or list "${sessionPrefix}SESSION-NAME" too`)
         }
       }
+      const session = arn.service === 'sts' && /^assumed-role\/([^/]+)\//.exec(arn.resource)
+      if (session) {
+        const roleListed = [...values].some((v) => new RegExp(`^arn:${arn.partition}:iam::${arn.account}:role/(?:.*/)?${session[1].replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`).test(v))
+        if (!roleListed) {
+          list.add('NOTPRINCIPAL_DENY_SESSION_WITHOUT_ROLE', p.node, `${path}.NotPrincipal.AWS`,
+            `NotPrincipal lists the session ${p.value} but not its role (arn:${arn.partition}:iam::${arn.account}:role/${session[1]}); AWS checks the role before the session, so the Deny applies to this session too`,
+            `Add "arn:${arn.partition}:iam::${arn.account}:role/${session[1]}" to NotPrincipal`)
+        }
+      }
       const named = arn.resource !== 'root'
       const accountListed = values.has(`arn:${arn.partition}:iam::${arn.account}:root`) || values.has(arn.account)
       if (named && !accountListed) {
@@ -454,7 +463,8 @@ function lintStatement(s: Node, path: string, ctx: Context): void {
   }
 
   if (effect === 'Allow') {
-    const wildcard = stringItems(prop(s, 'Action')?.value, `${path}.Action`).find((a) => a.value === '*' || a.value.toLowerCase() === 'kms:*')
+    // A bare "*" is KMS's business only in a key policy; elsewhere it is every service's.
+    const wildcard = stringItems(prop(s, 'Action')?.value, `${path}.Action`).find((a) => (a.value === '*' && ctx.keyPolicy) || a.value.toLowerCase() === 'kms:*')
     if (wildcard) {
       const grantees = principal?.value ? principalValues(principal.value).filter((p) => !isAccountRoot(p.value)).map((p) => p.value) : []
       const identity = ctx.kind === 'identity' && !principal && wildcard.value.toLowerCase() === 'kms:*'

@@ -163,6 +163,8 @@ t.test('NotPrincipal with Deny: a role without its sessions, a principal without
   t.same(deny([ROLE, ROOT, 'arn:aws:sts::111122223333:assumed-role/KeyUser/admin']), [], 'role, session and account listed: exempt as intended')
   t.same(codes(deny(['arn:aws:iam::111122223333:user/userA'])), ['NOTPRINCIPAL_DENY_WITHOUT_ACCOUNT'])
   t.same(codes(deny(['arn:aws:iam::111122223333:role/path/KeyUser', '111122223333'])), ['NOTPRINCIPAL_DENY_ROLE_WITHOUT_SESSION'])
+  t.same(codes(deny(['arn:aws:sts::111122223333:assumed-role/KeyUser/admin', ROOT])), ['NOTPRINCIPAL_DENY_SESSION_WITHOUT_ROLE'])
+  t.same(deny(['arn:aws:sts::111122223333:assumed-role/KeyUser/admin', 'arn:aws:iam::111122223333:role/team/KeyUser', ROOT]), [])
 })
 
 t.test('Allow with NotPrincipal, and public access', async (t) => {
@@ -179,6 +181,7 @@ t.test('kms:* to anyone but the account root', async (t) => {
   t.match(f[0].message, /KeyUser/)
   t.notMatch(f[0].message, /:root/)
   t.same(codes(validatePolicy(policy(stmt({ Principal: { AWS: ROLE }, Action: '*' })))), ['KMS_WILDCARD_TO_NON_ROOT'])
+  t.same(validatePolicy(policy(stmt({ Principal: { AWS: ROLE }, Action: '*', Resource: 'arn:aws:s3:::bucket/*' })), { kind: 'resource', service: 's3' }), [], 'a bare * outside a key policy is not a KMS lint')
   t.same(codes(validatePolicy(policy(stmt({ Principal: { AWS: ROLE }, Action: 'kms:*', Effect: 'Deny' })))), [], 'a deny of kms:* is fine')
   t.same(codes(validatePolicy(policy({ Effect: 'Allow', Action: 'kms:*', Resource: '*' }), { kind: 'identity' })), ['KMS_WILDCARD_TO_NON_ROOT'])
 })
