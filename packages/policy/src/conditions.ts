@@ -221,6 +221,20 @@ function compileTest(base: BaseOperator, values: string[]): (value: string, ctx:
   }
 }
 
+// Tests depend only on the operator and the policy values, so freshly parsed policies reuse them.
+const TESTS = new Map<string, (value: string, ctx: Context) => boolean>()
+
+function cachedTest(name: string, base: BaseOperator, values: string[]): (value: string, ctx: Context) => boolean {
+  const key = name + '\u0000' + values.join('\u0000')
+  let test = TESTS.get(key)
+  if (!test) {
+    if (TESTS.size > 20_000) TESTS.clear()
+    test = compileTest(base, values)
+    TESTS.set(key, test)
+  }
+  return test
+}
+
 export function compileConditions(block: ConditionBlock | undefined): CompiledCondition[] {
   if (!block) return []
   const out: CompiledCondition[] = []
@@ -237,7 +251,7 @@ export function compileConditions(block: ConditionBlock | undefined): CompiledCo
         base: parsed.base,
         ifExists: parsed.ifExists,
         set: parsed.set,
-        test: parsed.base ? compileTest(parsed.base, values) : () => false,
+        test: parsed.base ? cachedTest(parsed.name, parsed.base, values) : () => false,
       })
     }
   }

@@ -11,6 +11,8 @@ import type {
 
 interface CompiledStatement {
   conditions: CompiledCondition[]
+  /** The conditions part of a deciding statement's reason, built once. */
+  conditionReason: string
 }
 
 // Compiled per statement object: callers that keep their parsed policies pay compilation once.
@@ -19,7 +21,9 @@ const COMPILED = new WeakMap<Statement, CompiledStatement>()
 function compiled(s: Statement): CompiledStatement {
   let c = COMPILED.get(s)
   if (!c) {
-    c = { conditions: compileConditions(s.Condition) }
+    const ops: string[] = []
+    for (const op in s.Condition) for (const key in s.Condition[op]) ops.push(`${op} ${key}`)
+    c = { conditions: compileConditions(s.Condition), conditionReason: ops.length ? `, conditions held: ${ops.join('; ')}` : '' }
     COMPILED.set(s, c)
   }
   return c
@@ -39,6 +43,8 @@ interface StatementMatch {
   principal?: { how: PrincipalHow; entry: string; not: boolean }
   conditions: number
 }
+
+const RANK: Record<PrincipalHow, number> = { direct: 3, wildcard: 2, account: 1 }
 
 /** Whether a statement applies to the request; `trace` collects why or why not. */
 function matchStatement(s: Statement, kind: PolicyKind, req: Request, trace?: string[]): StatementMatch | undefined {
@@ -85,12 +91,11 @@ function matchStatement(s: Statement, kind: PolicyKind, req: Request, trace?: st
   // Only resource-based policies name principals; identity policies apply to their holder.
   if (kind === 'resource') {
     if (s.Principal) {
-      const rank: Record<PrincipalHow, number> = { direct: 3, wildcard: 2, account: 1 }
       for (const m of req.members) {
         let hit = memberMatch(s.Principal, m)
         // The account principal is the root user itself, so for the root user it is a direct grant.
         if (hit?.how === 'account' && req.root) hit = { how: 'direct', entry: hit.entry }
-        if (hit && (!principal || rank[hit.how] > rank[principal.how])) principal = { ...hit, not: false }
+        if (hit && (!principal || RANK[hit.how] > RANK[principal.how])) principal = { ...hit, not: false }
       }
       if (!principal) {
         trace?.push(`principal ${req.members[0]?.value} is not in Principal ${JSON.stringify(s.Principal)}`)
@@ -126,12 +131,7 @@ function reasonOf(m: StatementMatch, s: Statement): string {
     else if (m.principal.how === 'account') r += `, principal '${m.principal.entry}' names the account (delegates to IAM policies)`
     else r += `, principal matched '${m.principal.entry}'`
   }
-  if (m.conditions) {
-    const ops: string[] = []
-    for (const op in s.Condition) for (const key in s.Condition[op]) ops.push(`${op} ${key}`)
-    r += `, conditions held: ${ops.join('; ')}`
-  }
-  return r
+  return r + compiled(s).conditionReason
 }
 
 interface Hit {
@@ -139,9 +139,20 @@ interface Hit {
   how?: PrincipalHow
 }
 
+// Context key names repeat across requests: lower-case each spelling once.
+const LOWER = new Map<string, string>()
+
 function contextMap(context: RequestContext): Context {
   const m: Context = new Map()
-  for (const k in context) m.set(k.toLowerCase(), context[k])
+  for (const k in context) {
+    let lower = LOWER.get(k)
+    if (lower === undefined) {
+      if (LOWER.size > 10_000) LOWER.clear()
+      lower = k.toLowerCase()
+      LOWER.set(k, lower)
+    }
+    m.set(lower, context[k])
+  }
   return m
 }
 
@@ -197,7 +208,7 @@ function run(input: EvaluationInput, tracing: boolean): EvaluationResult {
       explanation.push(`Decision: ${r.decision} — ${why}`)
       return { ...r, explanation }
     }
-    return withLazyExplanation(r, input)
+    return new Result(r, input)
   }
 
   // 1. An explicit deny in any policy wins.
@@ -269,16 +280,30 @@ function run(input: EvaluationInput, tracing: boolean): EvaluationResult {
   return finish({ decision: 'Allowed', decidingStatements: granted }, why)
 }
 
-/** The trace costs more than the decision, so it is computed only when someone reads it. */
-function withLazyExplanation(r: Omit<EvaluationResult, 'explanation'>, input: EvaluationInput): EvaluationResult {
-  let cache: string[] | undefined
-  const result = r as EvaluationResult
-  Object.defineProperty(result, 'explanation', {
-    enumerable: true,
-    configurable: true,
-    get: () => (cache ??= run(input, true).explanation),
-  })
-  return result
+/** The trace costs more than the decision, so it is computed only when someone reads it (or serialises the result). */
+class Result implements EvaluationResult {
+  readonly decision: EvaluationResult['decision']
+  readonly decidingStatements: MatchedStatement[]
+  readonly deniedBy?: EvaluationResult['deniedBy']
+  #input: EvaluationInput
+  #explanation?: string[]
+
+  constructor(r: Omit<EvaluationResult, 'explanation'>, input: EvaluationInput) {
+    this.decision = r.decision
+    this.decidingStatements = r.decidingStatements
+    if (r.deniedBy !== undefined) this.deniedBy = r.deniedBy
+    this.#input = input
+  }
+
+  get explanation(): string[] {
+    return (this.#explanation ??= run(this.#input, true).explanation)
+  }
+
+  toJSON(): EvaluationResult {
+    const out: EvaluationResult = { decision: this.decision, decidingStatements: this.decidingStatements, explanation: this.explanation }
+    if (this.deniedBy !== undefined) out.deniedBy = this.deniedBy
+    return out
+  }
 }
 
 /**

@@ -164,16 +164,48 @@ function isPlainLiteral(segs: Segment[]): boolean {
   return true
 }
 
-/** Resource / ArnLike matching of one pattern against a (normalised) ARN. */
-export function arnMatches(pattern: string, arn: string, ctx: Context): boolean {
-  if (pattern === '*') return true
-  const segs = resolve(segments(pattern, true), ctx)
-  if (!segs) return false
-  if (isPlainLiteral(segs)) return normalizeArn(literal(segs)) === arn
+type ArnMatcher =
+  | { k: 'any' }
+  | { k: 'exact'; v: string }
+  | { k: 're'; re: RegExp }
+  | { k: 'vars'; segs: Segment[] }
+
+const ARN_MATCHERS = new Map<string, ArnMatcher>()
+
+function arnMatcherFor(segs: Segment[]): RegExp {
   // A pattern that is not a full ARN (fewer than six parts) is a plain glob over the whole string.
   const text = literal(segs)
-  if (!text.startsWith('arn:') || text.split(':').length < 6) return globRegex(segs, false).test(arn)
-  return arnRegex(segs).test(arn)
+  if (!text.startsWith('arn:') || text.split(':').length < 6) return globRegex(segs, false)
+  return arnRegex(segs)
+}
+
+function compileArnPattern(pattern: string): ArnMatcher {
+  if (pattern === '*') return { k: 'any' }
+  const segs = segments(pattern, true)
+  if (hasVariables(segs)) return { k: 'vars', segs }
+  if (isPlainLiteral(segs)) return { k: 'exact', v: normalizeArn(literal(segs)) }
+  return { k: 're', re: arnMatcherFor(segs) }
+}
+
+/** Resource / ArnLike matching of one pattern against a (normalised) ARN; compiled once per pattern. */
+export function arnMatches(pattern: string, arn: string, ctx: Context): boolean {
+  let m = ARN_MATCHERS.get(pattern)
+  if (!m) {
+    if (ARN_MATCHERS.size > 20_000) ARN_MATCHERS.clear()
+    m = compileArnPattern(pattern)
+    ARN_MATCHERS.set(pattern, m)
+  }
+  switch (m.k) {
+    case 'any': return true
+    case 'exact': return m.v === arn
+    case 're': return m.re.test(arn)
+    case 'vars': {
+      const segs = resolve(m.segs, ctx)
+      if (!segs) return false
+      if (isPlainLiteral(segs)) return normalizeArn(literal(segs)) === arn
+      return arnMatcherFor(segs).test(arn)
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
