@@ -50,7 +50,7 @@ t.test('the encryption context is bound: another, a missing or an extra pair is 
   // https://docs.aws.amazon.com/kms/latest/developerguide/encrypt_context.html
   const md = await newKey()
   const { CiphertextBlob } = await kms.send(new EncryptCommand({ KeyId: md.KeyId, Plaintext: Buffer.from('x'), EncryptionContext: { dept: 'finance' } }))
-  for (const EncryptionContext of [{ dept: 'sales' }, undefined, { dept: 'finance', extra: '1' }, { Dept: 'finance' }]) {
+  for (const EncryptionContext of <Array<Record<string, string> | undefined>>[{ dept: 'sales' }, undefined, { dept: 'finance', extra: '1' }, { Dept: 'finance' }]) {
     const err = await kms.send(new DecryptCommand({ CiphertextBlob, EncryptionContext })).catch((e) => e)
     t.equal(err.name, 'InvalidCiphertextException', JSON.stringify(EncryptionContext ?? null))
     t.equal(err.$metadata?.httpStatusCode, 400)
@@ -164,4 +164,11 @@ t.test('AWS CLI v2: encrypt and decrypt through the lab credentials file', async
   t.equal(Buffer.from(dec.Plaintext, 'base64').toString(), 'from the cli')
   const failed = await aws('kms', 'decrypt', '--ciphertext-blob', enc.CiphertextBlob, '--encryption-context', 'purpose=other').catch((e) => e)
   t.match(failed.stderr, /InvalidCiphertextException/, 'another context fails in the CLI too')
+
+  const { Aliases } = JSON.parse((await aws('kms', 'list-aliases')).stdout)
+  const imported = Aliases.find((a: any) => a.AliasName === 'alias/ImportedCMK')
+  t.match(imported, { AliasArn: `arn:aws:kms:${lab.region}:${lab.accountId}:alias/ImportedCMK`, TargetKeyId: /^[0-9a-f-]{36}$/ })
+  t.same(JSON.parse((await aws('kms', 'list-key-policies', '--key-id', imported.TargetKeyId)).stdout).PolicyNames, ['default'])
+  const { Policy } = JSON.parse((await aws('kms', 'get-key-policy', '--key-id', imported.TargetKeyId, '--policy-name', 'default')).stdout)
+  t.match(Policy, `"AWS" : "arn:aws:iam::${lab.accountId}:root"`, 'the default key policy')
 })
