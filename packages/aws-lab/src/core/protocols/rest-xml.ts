@@ -41,7 +41,7 @@ function element(name: string, value: XmlValue, out: string[]): void {
 }
 
 /** A whole document: declaration, root element with the S3 namespace, children in insertion order. */
-export function toXml(root: string, body: XmlObject, xmlns: string | undefined = S3_XMLNS): string {
+export function toXml(root: string, body: XmlObject, xmlns: string | null = S3_XMLNS): string {
   const out: string[] = ['<?xml version="1.0" encoding="UTF-8"?>\n', xmlns ? `<${root} xmlns="${xmlns}">` : `<${root}>`]
   for (const [name, value] of Object.entries(body)) element(name, value, out)
   out.push(`</${root}>`)
@@ -99,7 +99,7 @@ export function writeXmlError(res: ServerResponse, err: AwsError, requestId: str
   if (resource) body.Resource = resource
   body.RequestId = requestId
   body.HostId = hostId
-  const xml = toXml('Error', body, undefined)
+  const xml = toXml('Error', body, null)
   res.setHeader('content-type', 'application/xml')
   res.setHeader('content-length', Buffer.byteLength(xml))
   res.end(xml)
