@@ -14,6 +14,7 @@ import {
   GetParametersForImportCommand,
   ImportKeyMaterialCommand,
   KMSClient,
+  ListKeyRotationsCommand,
   RotateKeyOnDemandCommand,
   ScheduleKeyDeletionCommand,
 } from '@aws-sdk/client-kms'
@@ -111,12 +112,13 @@ t.test('import tokens are bound to their key and wrapping key; bad material is r
 })
 
 t.test('origin guards: no rotation for imported material, no import for AWS_KMS keys', async (t) => {
-  // https://docs.aws.amazon.com/kms/latest/developerguide/rotate-keys.html ("not supported ... imported key material")
+  // https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html (note [6]: origin is EXTERNAL which is not valid for this operation)
   const md = await externalKey()
   await importMaterial(md.KeyId!, randomBytes(32))
   await t.rejects(kms.send(new EnableKeyRotationCommand({ KeyId: md.KeyId })), { name: 'UnsupportedOperationException' })
   await t.rejects(kms.send(new RotateKeyOnDemandCommand({ KeyId: md.KeyId })), { name: 'UnsupportedOperationException' })
-  t.match(await kms.send(new GetKeyRotationStatusCommand({ KeyId: md.KeyId })), { KeyRotationEnabled: false })
+  await t.rejects(kms.send(new GetKeyRotationStatusCommand({ KeyId: md.KeyId })), { name: 'UnsupportedOperationException', message: `${md.Arn} origin is EXTERNAL which is not valid for this operation.` })
+  await t.rejects(kms.send(new ListKeyRotationsCommand({ KeyId: md.KeyId })), { name: 'UnsupportedOperationException' })
   const native = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!
   await t.rejects(kms.send(new GetParametersForImportCommand({ KeyId: native.KeyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' })), { name: 'UnsupportedOperationException' })
   await t.rejects(kms.send(new DeleteImportedKeyMaterialCommand({ KeyId: native.KeyId })), { name: 'UnsupportedOperationException' })

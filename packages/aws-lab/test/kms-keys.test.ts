@@ -169,6 +169,7 @@ t.test('Disabled: cryptographic operations get DisabledException, management sti
 
 t.test('ScheduleKeyDeletion / CancelKeyDeletion and PendingDeletion per operation', async (t) => {
   // https://docs.aws.amazon.com/kms/latest/APIReference/API_ScheduleKeyDeletion.html
+  // https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html (notes [3] and [4])
   const md = await newKey()
   await t.rejects(kms.send(new ScheduleKeyDeletionCommand({ KeyId: md.KeyId, PendingWindowInDays: 6 })), {
     name: 'ValidationException',
@@ -191,13 +192,14 @@ t.test('ScheduleKeyDeletion / CancelKeyDeletion and PendingDeletion per operatio
   await t.rejects(kms.send(new CreateAliasCommand({ AliasName: 'alias/doomed', TargetKeyId: md.KeyId })), pending)
   await t.rejects(kms.send(new TagResourceCommand({ KeyId: md.KeyId, Tags: [{ TagKey: 'a', TagValue: 'b' }] })), pending)
   await t.rejects(kms.send(new ScheduleKeyDeletionCommand({ KeyId: md.KeyId })), pending)
+  await t.rejects(kms.send(new UpdateKeyDescriptionCommand({ KeyId: md.KeyId, Description: 'x' })), pending)
   t.ok(await kms.send(new GetKeyPolicyCommand({ KeyId: md.KeyId })), 'GetKeyPolicy works while pending deletion')
 
   t.match(await kms.send(new CancelKeyDeletionCommand({ KeyId: md.KeyId })), { KeyId: md.Arn })
   const after = (await kms.send(new DescribeKeyCommand({ KeyId: md.KeyId }))).KeyMetadata!
   t.match(after, { KeyState: 'Disabled', Enabled: false })
   t.notOk(after.DeletionDate, 'no deletion date once cancelled')
-  await t.rejects(kms.send(new CancelKeyDeletionCommand({ KeyId: md.KeyId })), { name: 'KMSInvalidStateException', message: `${md.Arn} is disabled.` })
+  await t.rejects(kms.send(new CancelKeyDeletionCommand({ KeyId: md.KeyId })), { name: 'KMSInvalidStateException', message: `${md.Arn} is not pending deletion.` })
 })
 
 t.test('tags: TagResource overwrites, UntagResource removes, TagException rules', async (t) => {

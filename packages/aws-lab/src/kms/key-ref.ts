@@ -78,7 +78,7 @@ export function aliasNotFound(arn: string) {
   return kmsErrors.notFound(`Alias ${arn} is not found.`)
 }
 
-/** How each key state treats an operation, per AWS's "Key states of AWS KMS keys" table. */
+/** How each key state treats an operation, per AWS's "Key states of AWS KMS keys" table and its notes [1]–[10]. https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html */
 type StateRule = 'cryptographic' | 'rotation' | 'enable-disable' | 'not-pending-deletion' | 'cancel-deletion' | 'any'
 
 const RULES: Record<string, StateRule> = {
@@ -94,6 +94,7 @@ const RULES: Record<string, StateRule> = {
   DisableKey: 'enable-disable',
   ScheduleKeyDeletion: 'not-pending-deletion',
   CreateAlias: 'not-pending-deletion',
+  UpdateKeyDescription: 'not-pending-deletion',
   UpdateAlias: 'not-pending-deletion',
   TagResource: 'not-pending-deletion',
   UntagResource: 'not-pending-deletion',
@@ -135,12 +136,12 @@ export function guardKey(key: KeyRecord, operation: string): void {
       throw invalidState(key)
     case 'cancel-deletion':
       if (state === 'PendingDeletion') return
-      throw invalidState(key)
+      throw kmsErrors.invalidState(`${key.arn} is not pending deletion.`)
   }
 }
 
 const IMPORT_OPERATIONS = new Set(['GetParametersForImport', 'ImportKeyMaterial', 'DeleteImportedKeyMaterial'])
-const ROTATION_OPERATIONS = new Set(['EnableKeyRotation', 'DisableKeyRotation', 'RotateKeyOnDemand'])
+const ROTATION_OPERATIONS = new Set(['EnableKeyRotation', 'DisableKeyRotation', 'GetKeyRotationStatus', 'RotateKeyOnDemand', 'ListKeyRotations'])
 
 function guardOrigin(key: KeyRecord, operation: string): void {
   if (IMPORT_OPERATIONS.has(operation) && key.origin !== 'EXTERNAL') {

@@ -624,8 +624,8 @@ const GetKeyRotationStatus = onKey(
   'GetKeyRotationStatus',
   byKeyId,
   (_input, _ctx, { key }) => {
-    // Imported material never rotates, and a key pending deletion reports false (AWS, GetKeyRotationStatus).
-    const enabled = key.origin !== 'EXTERNAL' && key.rotationEnabled && key.state !== 'PendingDeletion'
+    // A key pending deletion reports false (imported material was refused by guardKey).
+    const enabled = key.rotationEnabled && key.state !== 'PendingDeletion'
     const out: Record<string, unknown> = { KeyRotationEnabled: enabled, KeyId: key.arn }
     if (enabled) {
       out.RotationPeriodInDays = key.rotationPeriodInDays
@@ -649,7 +649,6 @@ const ListKeyRotations = onKey(
   'ListKeyRotations',
   byKeyId,
   (input: any, _ctx, { key }) => {
-    if (key.origin === 'EXTERNAL') throw kmsErrors.unsupported(`${key.arn} origin is EXTERNAL which is not valid for this operation.`)
     const { items, ...rest } = page(key.rotations, input.Limit, input.Marker, 1000, 100)
     return { Rotations: items.map((r) => ({ KeyId: key.keyId, RotationDate: seconds(r.date), RotationType: r.type })), ...rest }
   },
