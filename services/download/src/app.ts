@@ -17,10 +17,14 @@ export { DownloadErrors } from './errors.js'
 export interface BuildOptions {
   /** An S3 client to use instead of one built from the config. */
   s3?: S3Client
+  /** Where the JSON log lines go instead of stdout (tests read them). */
+  logStream?: { write(line: string): void }
 }
 
 export async function buildApp(config: DownloadConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
-  const app = Fastify(serverOptions(config, 'download'))
+  const base = serverOptions(config, 'download')
+  const logger = options.logStream && typeof base.logger === 'object' ? { ...base.logger, stream: options.logStream } : base.logger
+  const app = Fastify({ ...base, logger })
 
   // External plugins → domain plugins → routes.
   await app.register(swagger, {

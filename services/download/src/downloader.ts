@@ -2,7 +2,7 @@
 // S3 GetObject streamed to the client while written to the cache, one fetch per key at a time.
 import { Transform, type Readable } from 'node:stream'
 import { GetObjectCommand, HeadObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3'
-import { isAwsServiceError, ProblemError, toProblem } from '@kms-share/shared'
+import { isAwsServiceError, ProblemError, problemOf, SharedErrors, toProblem } from '@kms-share/shared'
 import mime from 'mime'
 import type { CacheEntry, FileCache } from './cache.js'
 
@@ -51,6 +51,15 @@ function isNotFound(err: unknown): boolean {
 /** AWS errors become problems that name the denied action (HEAD answers carry no message, so say it). */
 export function asProblem(err: unknown, key: string): unknown {
   if (!isAwsServiceError(err)) return err
+  if (err.$metadata.httpStatusCode === 403 && !err.message.includes('not authorized')) {
+    // HEAD answers have no body, so the SDK reports a bare 403 "Forbidden": it is S3's AccessDenied.
+    return new ProblemError(problemOf(new SharedErrors.AWS_ACCESS_DENIED(GET_OBJECT), {
+      detail: `S3 denied ${GET_OBJECT} on ${key} (a HEAD answer carries no message)`,
+      awsErrorCode: 'AccessDenied',
+      action: GET_OBJECT,
+      ...(err.$metadata.requestId ? { awsRequestId: err.$metadata.requestId } : {}),
+    }), { cause: err })
+  }
   return new ProblemError(toProblem(err, { action: GET_OBJECT, subject: key }), { cause: err })
 }
 
@@ -206,15 +215,34 @@ export class Downloader {
     let waiting: (() => void) | undefined
     const file = writer.stream
     // Each chunk goes to the file first, then on to the client: the slower side sets the pace.
+    // The last chunk is held back until the file is renamed into place, so a client that has
+    // every byte (even one that stops reading at Content-Length) finds the object cached.
+    let held: Buffer | undefined
     const tee = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
-        if (fileFailed) return callback(null, chunk)
-        if (file.write(chunk)) return callback(null, chunk)
+        const forward = (): void => {
+          if (held) this.push(held)
+          held = chunk
+          callback()
+        }
+        if (fileFailed || file.write(chunk)) return forward()
         waiting = () => {
           waiting = undefined
-          callback(null, chunk)
+          forward()
         }
         file.once('drain', () => waiting?.())
+      },
+      flush(callback) {
+        const release = (): void => {
+          if (held) this.push(held)
+          held = undefined
+          callback()
+        }
+        if (failed || fileFailed) return release()
+        void writer.commit().then((entry) => {
+          finish(entry)
+          release()
+        })
       },
     })
     const fail = (err?: Error): void => {
@@ -236,13 +264,9 @@ export class Downloader {
       waiting?.()
       void writer.abort().then(() => finish(undefined))
     })
-    tee.on('finish', () => {
-      if (failed || fileFailed) return
-      void writer.commit().then(finish)
-    })
     // A client that goes away before the end cuts the S3 transfer and leaves no entry.
     tee.on('close', () => {
-      if (!tee.writableFinished) fail()
+      if (!tee.readableEnded) fail()
     })
     body.pipe(tee)
     return { source: 's3', info, body: tee, status: 200, contentLength: info.size }

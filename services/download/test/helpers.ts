@@ -1,0 +1,99 @@
+// Test helpers: a lab started per test file, SDK clients for its profiles, and the download
+// service built from a config exactly as server.ts would build it, listening on port 0.
+import type { FastifyInstance } from 'fastify'
+import type { Test } from 'tap'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
+import { createS3Client } from '@kms-share/shared'
+import { startLab } from '@kms-share/aws-lab'
+import { buildApp } from '../src/app.js'
+import { loadConfig } from '../src/config.js'
+
+export const BUCKET = 'kmsworkshop-111122223333'
+export const KEY_ALIAS = 'alias/ImportedCMK'
+
+export type Lab = Awaited<ReturnType<typeof startLab>>
+
+type Tap = Pick<Test, 'testdir' | 'teardown'>
+
+/** A fresh folder removed at teardown (t.testdir() is one folder per test, emptied on each call). */
+export function scratchDir(t: Tap, prefix = 'kms-share-download-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+export async function startTestLab(t: Tap): Promise<Lab> {
+  const lab = await startLab({ dataDir: t.testdir(), port: 0, quiet: true })
+  t.teardown(() => lab.close())
+  return lab
+}
+
+/** The standard AWS variables for a lab profile. */
+export function awsEnv(lab: Lab, profile: string): Record<string, string> {
+  return {
+    AWS_PROFILE: profile,
+    AWS_SHARED_CREDENTIALS_FILE: lab.credentialsFile,
+    AWS_CONFIG_FILE: lab.configFile,
+    AWS_REGION: 'eu-west-1',
+    AWS_ENDPOINT_URL: lab.endpoint,
+  }
+}
+
+export function s3As(lab: Lab, profile: string): S3Client {
+  return createS3Client(awsEnv(lab, profile))
+}
+
+/** Put an object encrypted under the workshop's key, as an identity allowed to write. */
+export async function putObject(s3: S3Client, key: string, body: string | Buffer, contentType?: string, bucketKey?: boolean): Promise<string> {
+  const out = await s3.send(new PutObjectCommand({
+    Bucket: BUCKET,
+    Key: key,
+    Body: body,
+    ServerSideEncryption: 'aws:kms',
+    SSEKMSKeyId: KEY_ALIAS,
+    ...(contentType ? { ContentType: contentType } : {}),
+    ...(bucketKey !== undefined ? { BucketKeyEnabled: bucketKey } : {}),
+  }))
+  return out.ETag ?? ''
+}
+
+export interface RunningService {
+  app: FastifyInstance
+  url: string
+  logs: Array<Record<string, unknown>>
+}
+
+/** The download service as `profile`, listening on a free port; closed at teardown. */
+export async function startDownload(t: Tap, lab: Lab, profile: string, env: Record<string, string> = {}): Promise<RunningService> {
+  const config = loadConfig({
+    BUCKET,
+    CACHE_DIR: scratchDir(t),
+    LOG_LEVEL: 'info',
+    PORT: '0',
+    ...awsEnv(lab, profile),
+    ...env,
+  })
+  const logs: Array<Record<string, unknown>> = []
+  const app = await buildApp(config, { logStream: { write: (line: string) => void logs.push(JSON.parse(line)) } })
+  t.teardown(() => app.close())
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const address = app.server.address()
+  if (!address || typeof address === 'string') throw new Error('no address')
+  return { app, url: `http://127.0.0.1:${address.port}`, logs }
+}
+
+export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
+
+/** A path for /files/<key>, each segment percent-encoded. */
+export function filePath(key: string): string {
+  return '/files/' + key.split('/').map(encodeURIComponent).join('/')
+}
