@@ -228,28 +228,26 @@ function run(input: EvaluationInput, tracing: boolean): EvaluationResult {
   const identity = allows.identity.map((h) => h.stmt)
   const direct = allows.resource.filter((h) => h.how !== 'account').map((h) => h.stmt)
   const delegation = allows.resource.filter((h) => h.how === 'account').map((h) => h.stmt)
+  // The root user holds every permission of its own account without identity policies (KMS keys still need their key policy).
+  const identityAllows = identity.length > 0 || req.root
   let granted: MatchedStatement[] | undefined
   let why = ''
   if (!crossAccount && direct.length) {
     granted = direct
     why = 'the resource-based policy allows the caller directly'
   } else if (crossAccount) {
-    if ((direct.length || delegation.length) && identity.length) {
+    if ((direct.length || delegation.length) && identityAllows) {
       granted = [...direct, ...delegation, ...identity]
-      why = 'cross-account: the resource-based policy allows the caller\'s account and an identity-based policy allows'
+      why = 'cross-account: the resource-based policy allows the caller\'s account and its identity-based policies allow'
     }
   } else if (input.resourcePolicyRequired) {
-    if (delegation.length && identity.length) {
+    if (delegation.length && identityAllows) {
       granted = [...delegation, ...identity]
       why = 'the key policy delegates to the account and an identity-based policy allows'
     }
-  } else if (identity.length) {
+  } else if (identityAllows) {
     granted = identity
-    why = 'an identity-based policy allows'
-  } else if (req.root && input.resourceAccount !== undefined) {
-    // The root user has every permission in its own account; only KMS keys need their key policy.
-    granted = []
-    why = 'the account root user has full access to resources of its own account'
+    why = req.root ? 'the account root user has full access to resources of its own account' : 'an identity-based policy allows'
   }
 
   if (!granted) {
