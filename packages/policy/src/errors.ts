@@ -50,7 +50,7 @@ export const FINDING_CODES = {
   MISSING_VERSION: { severity: 'WARNING', summary: 'No Version: AWS assumes 2008-10-17, where policy variables do not work.' },
   OUTDATED_VERSION: { severity: 'WARNING', summary: 'Version 2008-10-17 does not support policy variables.' },
   INVALID_VERSION: { severity: 'ERROR', summary: 'Version must be "2012-10-17".' },
-  MISSING_STATEMENT: { severity: 'ERROR', summary: 'A policy needs a Statement.' },
+  MISSING_STATEMENT: { severity: 'ERROR', summary: 'A policy needs a Statement with at least one statement.' },
   MISSING_EFFECT: { severity: 'ERROR', summary: 'A statement needs an Effect.' },
   INVALID_EFFECT: { severity: 'ERROR', summary: 'Effect must be "Allow" or "Deny".' },
   MISSING_ACTION: { severity: 'ERROR', summary: 'A statement needs Action or NotAction.' },
@@ -60,8 +60,9 @@ export const FINDING_CODES = {
   UNKNOWN_ELEMENT: { severity: 'ERROR', summary: 'A key that is not part of the policy grammar (element names are case-sensitive).' },
   DUPLICATE_SID: { severity: 'ERROR', summary: 'Two statements share a Sid; Sids must be unique within a policy.' },
   INVALID_TYPE: { severity: 'ERROR', summary: 'A value of the wrong JSON type for its element.' },
-  EMPTY_ARRAY: { severity: 'ERROR', summary: 'An empty array, which matches nothing.' },
-  EMPTY_OBJECT: { severity: 'ERROR', summary: 'An empty Principal or Condition block.' },
+  // Access Analyzer rates these suggestions (EMPTY_ARRAY_ACTION, EMPTY_OBJECT_CONDITION …): AWS accepts them.
+  EMPTY_ARRAY: { severity: 'SUGGESTION', summary: 'An empty array, which matches nothing.' },
+  EMPTY_OBJECT: { severity: 'SUGGESTION', summary: 'An empty Principal or Condition block.' },
   // Validation (validatePolicy)
   MISSING_RESOURCE: { severity: 'ERROR', summary: 'A statement of an identity or resource policy needs Resource or NotResource.' },
   MISSING_PRINCIPAL: { severity: 'ERROR', summary: 'A statement of a resource or trust policy needs Principal or NotPrincipal.' },

@@ -229,7 +229,7 @@ function checkDocument(root: Node, list: FindingList): void {
   const st = statement.value
   if (!st) return
   if (st.type === 'array') {
-    if ((st.children ?? []).length === 0) list.add('EMPTY_ARRAY', st, 'Statement', 'Statement is an empty array: the policy grants and denies nothing', 'Add at least one statement')
+    if ((st.children ?? []).length === 0) list.add('MISSING_STATEMENT', st, 'Statement', 'Statement is an empty array: the policy has no statements', 'Add at least one statement')
     for (const [i, s] of (st.children ?? []).entries()) {
       if (s.type !== 'object') list.add('INVALID_TYPE', s, `Statement[${i}]`, `A statement must be an object, not ${typeName(s)}`)
     }
