@@ -98,3 +98,19 @@ t.test('VPC endpoint deny: warns that SSE-KMS through S3 is blocked and how to e
   t.match(f?.suggestion, /aws:ViaAWSService|kms:ViaService/)
   t.equal(f?.path, 'Statement[1].Condition.StringNotEquals.aws:sourceVpce')
 })
+
+t.test('applying the fixes the findings suggest leaves only the design lints', async (t) => {
+  const fix = (text: string): string => text
+    .replace(/your-acc?ount-id/g, '111122223333')
+    .replace('user/userA",]', 'user/userA"]')
+    .replace('aws: MultiFactorAuthAge', 'aws:MultiFactorAuthAge')
+    .replace('vpce-1xxxxxxxx1', 'vpce-0123456789abcdef0')
+  const left = Object.fromEntries(Object.keys(expected).map((name) => [name, validatePolicy(fix(read(name)), { accountId: '111122223333' }).map(brief)]))
+  t.same(left, {
+    'account-only-caller-account.json': ['20:17 SECURITY_WARNING KMS_WILDCARD_TO_NON_ROOT'],
+    'default-key-policy.json': [],
+    'mfa-sensitive-operations.json': [],
+    'role-only-notprincipal-deny.json': ['18:18 SECURITY_WARNING NOTPRINCIPAL_DENY_ROLE_WITHOUT_SESSION'],
+    'vpce-only-data-operations.json': ['29:11 SECURITY_WARNING VPCE_DENY_BLOCKS_AWS_SERVICES'],
+  })
+})
