@@ -23,8 +23,7 @@ export function admitKeyPolicy(text: string, keyArn: string, ctx: OperationConte
   const errors = parsed.findings.filter((f: Finding) => f.severity === 'ERROR')
   if (!parsed.document || errors.length > 0) {
     const first = errors[0]
-    const where = first ? ` (${first.message} at line ${first.line}, column ${first.column})` : ''
-    throw kmsErrors.malformedPolicy(`The key policy is not a valid policy document${where}.`)
+    throw kmsErrors.malformedPolicy(first ? `The key policy is not a valid policy document: ${first.message}` : 'The key policy is not a valid policy document.')
   }
   const document = parsed.document
   for (const statement of document.Statement) {
