@@ -51,3 +51,43 @@ export function clientsAs(lab: Lab, profile: string) {
 export function encodeKey(key: string): string {
   return key.split('/').map(encodeURIComponent).join('/')
 }
+
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http'
+
+/** A multipart/form-data body built by hand, so tests control field order and can cut it mid-file. */
+export function formParts(boundary: string, parts: Array<{ name: string; filename?: string; type?: string; body: Buffer | string }>): Buffer {
+  const chunks: Buffer[] = []
+  for (const p of parts) {
+    const disposition = `form-data; name="${p.name}"${p.filename !== undefined ? `; filename="${p.filename}"` : ''}`
+    chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: ${disposition}\r\n${p.filename !== undefined ? `Content-Type: ${p.type ?? 'application/octet-stream'}\r\n` : ''}\r\n`))
+    chunks.push(Buffer.isBuffer(p.body) ? p.body : Buffer.from(p.body))
+    chunks.push(Buffer.from('\r\n'))
+  }
+  chunks.push(Buffer.from(`--${boundary}--\r\n`))
+  return Buffer.concat(chunks)
+}
+
+export async function postForm(url: string, body: Buffer, boundary: string): Promise<{ status: number; json: any; headers: Headers }> {
+  const r = await fetch(`${url}/files`, { method: 'POST', body, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } })
+  const text = await r.text()
+  return { status: r.status, json: text ? JSON.parse(text) : null, headers: r.headers }
+}
+
+/** Opens a request and returns it unfinished, for tests that cut the connection mid-body. */
+export function openRequest(url: string, method: string, headers: Record<string, string | number>): { req: ClientRequest; response: Promise<IncomingMessage | Error> } {
+  const req = httpRequest(url, { method, headers })
+  const response = new Promise<IncomingMessage | Error>((resolve) => {
+    req.on('response', resolve)
+    req.on('error', resolve)
+  })
+  return { req, response }
+}
+
+export async function waitFor(check: () => Promise<boolean>, timeoutMs = 15_000, stepMs = 100): Promise<boolean> {
+  const end = Date.now() + timeoutMs
+  while (Date.now() < end) {
+    if (await check()) return true
+    await new Promise((r) => setTimeout(r, stepMs))
+  }
+  return check()
+}

@@ -100,6 +100,8 @@ export const filesRoutes: FastifyPluginAsyncTypebox<FilesRoutesOptions> = async 
         response: putResponses,
       },
     }, async (request, reply) => {
+      // A cut connection (or one we close after an early refusal) makes the body stream emit 'aborted'; handled via 'close'.
+      request.raw.on('error', (err) => request.log.debug({ err }, 'request stream error'))
       const key = objectKey(request.params['*'])
       const lengthHeader = request.headers['content-length']
       if (lengthHeader === undefined || !/^\d+$/.test(lengthHeader)) return refuseEarly(reply, new UploadErrors.LENGTH_REQUIRED())
@@ -108,28 +110,24 @@ export const filesRoutes: FastifyPluginAsyncTypebox<FilesRoutesOptions> = async 
 
       const target = targetFor(app, config, key, request.query.overwrite, mediaType(request.headers['content-type']))
       const controller = new AbortController()
-      let counter: ByteCounter | undefined
-      const untrack = app.inFlightUploads.track((reason) => {
+      // The body goes through our own stream: pipe() does not forward the socket's 'aborted' error into the SDK's streams.
+      const counter = new ByteCounter(config.MAX_UPLOAD_BYTES)
+      request.raw.pipe(counter)
+      const single = contentLength <= MAX_SINGLE_PUT_BYTES
+      const stop = (reason: Error) => {
         controller.abort(reason)
-        counter?.destroy(reason)
-      })
+        // lib-storage stops on a failing body (and aborts the multipart upload); PutObject stops on the signal.
+        if (!single) counter.destroy(reason)
+      }
+      const untrack = app.inFlightUploads.track(stop)
       const onClose = () => {
-        if (!request.raw.complete) {
-          controller.abort(new Error('client disconnected'))
-          counter?.destroy(new Error('client disconnected'))
-        }
+        if (!request.raw.complete) stop(new UploadErrors.CLIENT_DISCONNECTED())
       }
       request.raw.once('close', onClose)
       try {
-        let object: StoredObject
-        if (contentLength <= MAX_SINGLE_PUT_BYTES) {
-          object = await putObjectStream(target, request.raw, contentLength, controller.signal)
-        } else {
-          counter = new ByteCounter(config.MAX_UPLOAD_BYTES)
-          request.raw.pipe(counter)
-          request.raw.once('error', (err) => counter?.destroy(err))
-          object = await multipartUploadStream(target, counter, contentLength)
-        }
+        const object = single
+          ? await putObjectStream(target, counter, contentLength, controller.signal)
+          : await multipartUploadStream(target, counter, contentLength)
         await afterStore(object, request)
         return reply.code(201).send(object)
       } catch (err) {
