@@ -8,7 +8,7 @@ import t, { type Test } from 'tap'
 import { FileStateStore } from '../src/core/store.js'
 import { AwsError, type Caller, type OperationContext } from '../src/core/types.js'
 import { parseBlob } from '../src/kms/crypto.js'
-import { kmsState } from '../src/kms/model.js'
+import { addKey, kmsState } from '../src/kms/model.js'
 import { createKmsService, kmsRequestParameters } from '../src/kms/service.js'
 
 const ACCOUNT = '111122223333'
@@ -159,6 +159,14 @@ t.test('time: deletion after the waiting period, automatic rotation, imported ma
   advance(2 * DAY)
   t.match((await call('DescribeKey', { KeyId: imported.KeyId })).KeyMetadata, { KeyState: 'PendingImport' }, 'material expired')
   await t.rejects(call('Encrypt', { KeyId: imported.KeyId, Plaintext: b64('x') }), { name: 'KMSInvalidStateException', message: `${imported.Arn} is pending import.` })
+})
+
+t.test('an AWS managed key added by another service describes itself as such', async (t) => {
+  const { call, state } = lab(t)
+  const key = addKey(kmsState(state), { accountId: ACCOUNT, region: REGION, keyManager: 'AWS' })
+  t.equal((await call('DescribeKey', { KeyId: key.keyId })).KeyMetadata.KeyManager, 'AWS')
+  const { KeyMetadata } = await call('CreateKey', {})
+  t.equal(KeyMetadata.KeyManager, 'CUSTOMER')
 })
 
 t.test('key state persists through the state file', async (t) => {

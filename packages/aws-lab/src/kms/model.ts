@@ -37,6 +37,8 @@ export interface KeyRecord {
   keyUsage: 'ENCRYPT_DECRYPT'
   keySpec: 'SYMMETRIC_DEFAULT'
   origin: KeyOrigin
+  /** AWS for AWS managed keys (alias/aws/s3, made by S3 on first use); absent = CUSTOMER. */
+  keyManager?: 'AWS' | 'CUSTOMER'
   state: KeyState
   /** Epoch ms, while PendingDeletion. */
   deletionDate?: number
@@ -139,6 +141,8 @@ export interface NewKeyOptions {
   now?: number
   /** Chosen by the caller when the key policy had to be judged against the key ARN first. */
   keyId?: string
+  /** 'AWS' for an AWS managed key (its policy, set by the caller, is what keeps it from being administered). */
+  keyManager?: 'AWS' | 'CUSTOMER'
 }
 
 /** Adds a key record (no authorisation, no validation: callers — CreateKey, the seed — do that). */
@@ -156,6 +160,7 @@ export function addKey(state: KmsState, opts: NewKeyOptions): KeyRecord {
     keyUsage: 'ENCRYPT_DECRYPT',
     keySpec: 'SYMMETRIC_DEFAULT',
     origin,
+    ...(opts.keyManager === 'AWS' ? { keyManager: 'AWS' as const } : {}),
     state: origin === 'EXTERNAL' ? 'PendingImport' : 'Enabled',
     policy: opts.policy ?? defaultKeyPolicy(opts.accountId),
     tags: opts.tags ? opts.tags.map((t) => ({ ...t })) : [],

@@ -102,7 +102,7 @@ function keyMetadata(key: KeyRecord): Record<string, unknown> {
     KeyUsage: key.keyUsage,
     KeyState: key.state,
     Origin: key.origin,
-    KeyManager: 'CUSTOMER',
+    KeyManager: key.keyManager ?? 'CUSTOMER',
     CustomerMasterKeySpec: key.keySpec,
     KeySpec: key.keySpec,
     EncryptionAlgorithms: [SYMMETRIC_DEFAULT],
