@@ -77,6 +77,8 @@ export const FINDING_CODES = {
   MALFORMED_CONDITION_KEY: { severity: 'ERROR', summary: 'A condition key with whitespace in it; AWS never matches it.' },
   CONDITION_VALUE_TYPE_MISMATCH: { severity: 'WARNING', summary: 'A condition value that the operator cannot compare (e.g. a non-number for Numeric*).' },
   CONDITION_OPERATOR_KEY_TYPE_MISMATCH: { severity: 'WARNING', summary: 'The operator family does not fit the condition key\'s type.' },
+  SET_OPERATOR_ON_SINGLE_VALUED_KEY: { severity: 'WARNING', summary: 'ForAnyValue:/ForAllValues: on a single-valued condition key.' },
+  ALLOW_FORALLVALUES_WITHOUT_NULL: { severity: 'SECURITY_WARNING', summary: 'Allow with ForAllValues: matches requests that lack the key, unless a Null check requires it.' },
   MALFORMED_ACCOUNT_ID: { severity: 'ERROR', summary: 'An account id that is not 12 digits (often a placeholder left in).' },
   MALFORMED_PRINCIPAL: { severity: 'ERROR', summary: 'A principal that is not an account id, a principal ARN, a service name or "*".' },
   UNKNOWN_PRINCIPAL_TYPE: { severity: 'ERROR', summary: 'A principal block key other than AWS, Service, Federated or CanonicalUser.' },

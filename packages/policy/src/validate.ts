@@ -45,6 +45,7 @@ interface KnownOperator {
   base: string
   family: OperatorFamily
   negated: boolean
+  set?: 'any' | 'all'
 }
 
 /** The evaluator's reading of an operator (conditions.ts), or undefined when AWS has no such operator. */
@@ -53,7 +54,7 @@ function parseOperator(operator: string): KnownOperator | undefined {
   if (!p.base) return undefined
   const f = p.base.family
   const family: OperatorFamily = f === 'StringIgnoreCase' || f === 'StringLike' ? 'String' : f === 'Ip' ? 'IpAddress' : f
-  return { base: p.name, family, negated: p.base.negated }
+  return { base: p.name, family, negated: p.base.negated, ...(p.set ? { set: p.set } : {}) }
 }
 
 /** Every valid operator spelling, for "did you mean". */
@@ -61,9 +62,12 @@ const OPERATOR_SPELLINGS = ((): string[] => {
   const plain = CONDITION_OPERATORS.flatMap((b) => (b === 'Null' ? [b] : [b, `${b}IfExists`]))
   return [...plain, ...plain.flatMap((o) => [`ForAnyValue:${o}`, `ForAllValues:${o}`])]
 })()
+
 const hasWildcard = (v: string): boolean => /[*?]/.test(v)
 
 interface Context {
+  /** The Effect of the statement being checked. */
+  effect?: string
   list: FindingList
   options: ValidateOptions
   kind: 'resource' | 'identity' | 'trust'
@@ -111,6 +115,7 @@ function effectOf(s: Node): string | undefined {
 }
 
 function checkStatement(s: Node, path: string, ctx: Context): void {
+  ctx.effect = effectOf(s)
   const { list, kind } = ctx
   const principal = prop(s, 'Principal')
   const notPrincipal = prop(s, 'NotPrincipal')
@@ -331,6 +336,13 @@ function suggestConditionKey(key: string): string | undefined {
   return best && best.distance <= limit ? best.text : undefined
 }
 
+/** Whether the Condition also requires the key to be present (`"Null": {"key": "false"}`). */
+function nullChecked(condition: Node, key: string): boolean {
+  const block = prop(condition, 'Null')?.value
+  if (block?.type !== 'object') return false
+  return properties(block).some((k) => k.key.toLowerCase() === key.toLowerCase() && conditionValues(k.value, '').some((v) => v.value.toLowerCase() === 'false'))
+}
+
 function checkCondition(condition: Node, path: string, ctx: Context): void {
   const { list } = ctx
   for (const op of properties(condition)) {
@@ -371,6 +383,12 @@ function checkCondition(condition: Node, path: string, ctx: Context): void {
           if (check && !hasVariable(v.value) && !(parsed.family === 'Arn' && hasWildcard(v.value)) && !check.test(v.value)) {
             list.add('CONDITION_VALUE_TYPE_MISMATCH', v.node, v.path, `${op.key} compares ${check.expected}, but "${v.value}" is not; the condition will not match as intended`)
           }
+        }
+        if (parsed.set && entry && !entry.type.startsWith('ArrayOf')) {
+          list.add('SET_OPERATOR_ON_SINGLE_VALUED_KEY', op.keyNode, keyPath, `${op.key} compares sets of values, but ${entry.key} is single-valued (${entry.type}); the result can surprise (e.g. ForAllValues is true when the key is absent)`, op.key.replace(/^For(AnyValue|AllValues):/, ''))
+        }
+        if (parsed.set === 'all' && !parsed.negated && ctx.effect === 'Allow' && !nullChecked(condition, k.key)) {
+          list.add('ALLOW_FORALLVALUES_WITHOUT_NULL', op.keyNode, keyPath, `ForAllValues is true when the request has no ${k.key} at all, so this Allow also matches requests without it`, `Add "Null": {"${k.key}": "false"} to the Condition`)
         }
         const families = entry && parsed.family !== 'Null' ? familiesForType(entry.type) : undefined
         if (families && !families.includes(parsed.family)) {

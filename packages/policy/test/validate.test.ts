@@ -50,7 +50,7 @@ t.test('every operator family is recognised, with IfExists and the set qualifier
     NotIpAddress: { 'aws:SourceIp': '198.51.100.7' },
     ArnLike: { 'aws:PrincipalArn': 'arn:aws:iam::111122223333:role/*' },
     ArnNotEqualsIfExists: { 'aws:SourceArn': 'arn:aws:s3:::bucket' },
-    Null: { 'aws:SourceVpce': 'true' },
+    Null: { 'aws:SourceVpce': 'true', 'aws:TagKeys': 'false' },
   }
   const f = validatePolicy(policy(stmt({ Condition: condition })))
   // aws:userid is a String key, so BinaryEquals on it is flagged; nothing else is.
@@ -60,6 +60,16 @@ t.test('every operator family is recognised, with IfExists and the set qualifier
 t.test('unknown operators get a did-you-mean; Null takes no IfExists', async (t) => {
   const f = validatePolicy(policy(stmt({ Condition: { StringEqual: { 'aws:PrincipalAccount': '111122223333' }, NullIfExists: { 'aws:SourceVpce': 'true' }, 'ForAnyValues:StringLike': { 'aws:TagKeys': 'a' } } })))
   t.same(only(f, 'UNKNOWN_CONDITION_OPERATOR').map((x) => x.suggestion), ['StringEquals', 'Null', 'ForAnyValue:StringLike'])
+})
+
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html
+t.test('set operators: single-valued keys, and ForAllValues in an Allow without a Null check', async (t) => {
+  const single = validatePolicy(policy(stmt({ Condition: { 'ForAnyValue:StringEquals': { 'aws:PrincipalAccount': '111122223333' } } })))
+  t.same(single.map((x) => [x.code, x.severity, x.suggestion]), [['SET_OPERATOR_ON_SINGLE_VALUED_KEY', 'WARNING', 'StringEquals']])
+  const allowAll = validatePolicy(policy(stmt({ Condition: { 'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['aws:s3:arn'] } } })))
+  t.same(allowAll.map((x) => [x.code, x.severity, x.path]), [['ALLOW_FORALLVALUES_WITHOUT_NULL', 'SECURITY_WARNING', 'Statement[0].Condition.ForAllValues:StringEquals.kms:EncryptionContextKeys']])
+  t.same(validatePolicy(policy(stmt({ Condition: { 'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['aws:s3:arn'] }, Null: { 'kms:encryptioncontextkeys': 'false' } } }))), [], 'a Null check (any case) closes the gap')
+  t.same(validatePolicy(policy(stmt({ Effect: 'Deny', Condition: { 'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['aws:s3:arn'] } } }))), [], 'a Deny is not widened by it')
 })
 
 t.test('value type mismatches are warnings', async (t) => {
