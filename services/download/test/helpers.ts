@@ -67,7 +67,7 @@ export interface RunningService {
 }
 
 /** The download service as `profile`, listening on a free port; closed at teardown. */
-export async function startDownload(t: Tap, lab: Lab, profile: string, env: Record<string, string> = {}): Promise<RunningService> {
+export async function startDownload(t: Tap, lab: Lab, profile: string, env: Record<string, string> = {}, port = 0): Promise<RunningService> {
   const config = loadConfig({
     BUCKET,
     CACHE_DIR: scratchDir(t),
@@ -79,7 +79,7 @@ export async function startDownload(t: Tap, lab: Lab, profile: string, env: Reco
   const logs: Array<Record<string, unknown>> = []
   const app = await buildApp(config, { logStream: { write: (line: string) => void logs.push(JSON.parse(line)) } })
   t.teardown(() => app.close())
-  await app.listen({ port: 0, host: '127.0.0.1' })
+  await app.listen({ port, host: '127.0.0.1' })
   const address = app.server.address()
   if (!address || typeof address === 'string') throw new Error('no address')
   return { app, url: `http://127.0.0.1:${address.port}`, logs }

@@ -1,0 +1,103 @@
+/// <reference lib="dom" />
+// The workshop's walk-through in headless Chromium: upload SampleFile-KMS.txt on the upload
+// page (uploader role), see it encrypted under alias/ImportedCMK's key and listed, follow the
+// link to the download service (downloader role), then find localfile-SampleFile-KMS.txt.
+import t from 'tap'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { chromium } from 'playwright-core'
+import { DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms'
+import { fromIni } from '@aws-sdk/credential-providers'
+import { buildApp as buildUploadApp, loadUploadConfig } from '@kms-share/upload'
+import { awsEnv, BUCKET, KEY_ALIAS, startDownload, startTestLab } from './helpers.js'
+
+const CHROMIUM = '/usr/bin/chromium'
+const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync']
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+t.test('upload through the page, download through the link, see the local file', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed` }, async (t) => {
+  const lab = await startTestLab(t)
+  const [uploadPort, downloadPort] = [await freePort(), await freePort()]
+  const uploadUrl = `http://127.0.0.1:${uploadPort}`
+  const downloadUrl = `http://127.0.0.1:${downloadPort}`
+
+  const download = await startDownload(t, lab, 'downloader', { UPLOAD_PUBLIC_URL: uploadUrl }, downloadPort)
+  t.equal(download.url, downloadUrl)
+  const upload = await buildUploadApp(loadUploadConfig({
+    ...awsEnv(lab, 'uploader'),
+    BUCKET,
+    KMS_KEY_ID: KEY_ALIAS,
+    DOWNLOAD_PUBLIC_URL: downloadUrl,
+    LOG_LEVEL: 'warn',
+  }))
+  t.teardown(() => upload.close())
+  await upload.listen({ port: uploadPort, host: '127.0.0.1' })
+
+  const kms = new KMSClient({
+    region: 'eu-west-1',
+    endpoint: lab.endpoint,
+    credentials: fromIni({ profile: 'admin', filepath: lab.credentialsFile, configFilepath: lab.configFile }),
+  })
+  const keyArn = (await kms.send(new DescribeKeyCommand({ KeyId: KEY_ALIAS }))).KeyMetadata!.Arn!
+  kms.destroy()
+
+  const dir = t.testdir()
+  const sample = join(dir, 'SampleFile-KMS.txt')
+  const content = 'This is a sample file for the KMS workshop.\n'.repeat(2000)
+  writeFileSync(sample, content)
+
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS, headless: true })
+  t.teardown(() => browser.close())
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 900 } })
+  const page = await context.newPage()
+  const pageErrors: string[] = []
+  page.on('pageerror', (err) => pageErrors.push(err.message))
+
+  await page.goto(uploadUrl + '/')
+  // Record every value the progress bar shows during the upload.
+  await page.evaluate(() => {
+    const bar = document.getElementById('progress') as HTMLProgressElement
+    const seen: number[] = []
+    ;(window as unknown as { progressSeen: number[] }).progressSeen = seen
+    new MutationObserver(() => seen.push(bar.value)).observe(bar, { attributes: true, attributeFilter: ['value'] })
+  })
+  await page.setInputFiles('#file', sample)
+  await page.click('#upload')
+  await page.waitForSelector('#result:not([hidden])', { timeout: 30_000 })
+
+  t.equal(await page.textContent('#result-key'), 'SampleFile-KMS.txt')
+  t.equal(await page.textContent('#result-sse'), 'aws:kms')
+  t.equal(await page.textContent('#result-key-arn'), keyArn, "the ARN of alias/ImportedCMK's key")
+  t.equal(await page.$eval('#progress', (bar) => (bar as HTMLProgressElement).value), 100, 'the progress bar is full')
+  const seen = await page.evaluate(() => (window as unknown as { progressSeen: number[] }).progressSeen)
+  t.ok(seen.includes(100), `progress went to 100% (${seen.join(', ')})`)
+
+  const link = page.locator('#objects a', { hasText: 'SampleFile-KMS.txt' })
+  await link.waitFor({ timeout: 10_000 })
+  t.equal(await link.getAttribute('href'), `${downloadUrl}/files/SampleFile-KMS.txt`)
+  await page.screenshot({ path: join(dir, 'upload-page.png'), fullPage: true })
+
+  const [file] = await Promise.all([page.waitForEvent('download'), link.click()])
+  t.equal(file.suggestedFilename(), 'SampleFile-KMS.txt')
+  t.equal(readFileSync(await file.path(), 'utf8'), content, 'the downloaded file is the uploaded one')
+
+  await page.goto(downloadUrl + '/')
+  const local = page.locator('#local-files code.localfile', { hasText: 'localfile-SampleFile-KMS.txt' })
+  t.equal(await local.count(), 1, 'the local file is listed')
+  t.equal(await page.locator('#objects a[data-key="SampleFile-KMS.txt"]').count(), 1, 'the object is listed')
+  await page.screenshot({ path: join(dir, 'download-page.png'), fullPage: true })
+  t.equal(readFileSync(join(download.app.downloader.cache.dir, 'localfile-SampleFile-KMS.txt'), 'utf8'), content)
+  t.same(pageErrors, [], 'no script errors')
+})
