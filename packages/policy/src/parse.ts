@@ -1,6 +1,6 @@
 // Tolerant parsing of a policy document: every JSON syntax error and every grammar mistake, each
 // with its 1-based line and column, and the normalised document whenever it can be recovered.
-import { parseTree, printParseErrorCode, type Node, type ParseError } from 'jsonc-parser'
+import { getLocation, parseTree, printParseErrorCode, type JSONPath, type Node, type ParseError } from 'jsonc-parser'
 import { FINDING_CODES, PolicyInputError, type FindingCode } from './errors.js'
 import { normalizePolicy } from './normalize.js'
 import { closest } from './catalog.js'
@@ -113,6 +113,11 @@ function trailingCommaOffset(text: string, e: ParseError): number {
   return text[i] === ',' ? i : -1
 }
 
+/** `Statement[1].Principal.AWS` from jsonc-parser's path segments. */
+function formatPath(path: JSONPath): string {
+  return path.reduce<string>((out, seg) => (typeof seg === 'number' ? `${out}[${seg}]` : out ? `${out}.${seg}` : seg), '')
+}
+
 /** What parsePolicy found, with the tree for validatePolicy's further checks. */
 export interface ParsedPolicy extends ParseResult {
   tree?: Node
@@ -134,12 +139,13 @@ export function parsePolicyText(text: string): ParsedPolicy {
     reported.add(comma >= 0 ? comma : e.offset)
     if (comma >= 0) {
       const p = list.position(comma)
-      list.add('JSON_TRAILING_COMMA', comma, '', `Trailing comma at line ${p.line}, column ${p.column}: JSON (and AWS) do not allow a comma before "${text[e.offset]}"`, 'Remove the comma')
+      // The comma's location names the element after it; its parent is the array or object it trails.
+      list.add('JSON_TRAILING_COMMA', comma, formatPath(getLocation(text, comma).path.slice(0, -1)), `Trailing comma at line ${p.line}, column ${p.column}: JSON (and AWS) do not allow a comma before "${text[e.offset]}"`, 'Remove the comma')
       continue
     }
     onlyTrailingCommas = false
     const what = SYNTAX_MESSAGES[printParseErrorCode(e.error)] ?? printParseErrorCode(e.error)
-    list.add('JSON_SYNTAX_ERROR', e.offset, '', `${what} (${printParseErrorCode(e.error)})`)
+    list.add('JSON_SYNTAX_ERROR', e.offset, formatPath(getLocation(text, e.offset).path), `${what} (${printParseErrorCode(e.error)})`)
   }
   if (!tree) {
     if (errors.length === 0) list.add('JSON_SYNTAX_ERROR', 0, '', 'The policy text is empty', 'Write a JSON object with Version and Statement')

@@ -43,6 +43,7 @@ t.test('a trailing comma is an error, but the document is still recovered and ch
   const text = '{\n  "Version": "2012-10-17",\n  "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*",}],\n}'
   const r = parsePolicy(text)
   t.same(r.findings.map(brief), ['3:77 JSON_TRAILING_COMMA', '3:80 JSON_TRAILING_COMMA'])
+  t.same(r.findings.map((f) => f.path), ['Statement[0]', ''], 'each placed in the object it trails')
   t.ok(r.document)
   t.same(r.document?.Statement[0].Action, ['kms:Decrypt'])
   // The stray comma does not hide grammar mistakes next to it.
