@@ -712,6 +712,7 @@ const GetParametersForImport = onKey(
     return { KeyId: key.arn, ImportToken: token, PublicKey: pair.publicKeyDer.toString('base64'), ParametersValidTo: seconds(validTo) }
   },
   {
+    readOnly: true,
     context: (input: any) => ({
       ...(input.WrappingAlgorithm ? { 'kms:WrappingAlgorithm': input.WrappingAlgorithm } : {}),
       ...(input.WrappingKeySpec ? { 'kms:WrappingKeySpec': input.WrappingKeySpec } : {}),
