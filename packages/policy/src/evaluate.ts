@@ -40,7 +40,7 @@ interface Request {
 interface StatementMatch {
   action: string
   resource: string
-  principal?: { how: PrincipalHow; entry: string; not: boolean }
+  principal?: { how: PrincipalHow; entry: string; not: boolean; unlisted?: PrincipalMember[] }
   conditions: number
 }
 
@@ -95,7 +95,7 @@ function matchStatement(s: Statement, kind: PolicyKind, req: Request, trace?: st
         let hit = memberMatch(s.Principal, m)
         // The account principal is the root user itself, so for the root user it is a direct grant.
         if (hit?.how === 'account' && req.root) hit = { how: 'direct', entry: hit.entry }
-        if (hit && (!principal || RANK[hit.how] > RANK[principal.how])) principal = { ...hit, not: false }
+        if (hit && (!principal || RANK[hit.how] > RANK[principal.how])) principal = { how: hit.how, entry: hit.entry, not: false }
       }
       if (!principal) {
         trace?.push(`principal ${req.members[0]?.value} is not in Principal ${JSON.stringify(s.Principal)}`)
@@ -108,7 +108,7 @@ function matchStatement(s: Statement, kind: PolicyKind, req: Request, trace?: st
         trace?.push(`every identity of the caller (${req.members.map((m) => m.value).join(', ')}) is listed in NotPrincipal, so it is exempt`)
         return undefined
       }
-      principal = { how: 'direct', entry: `NotPrincipal (not listed: ${unlisted.map((m) => m.value).join(', ')})`, not: true }
+      principal = { how: 'direct', entry: 'NotPrincipal', not: true, unlisted }
     } else {
       trace?.push('a resource-based policy statement without Principal applies to no one')
       return undefined
@@ -127,16 +127,77 @@ function matchStatement(s: Statement, kind: PolicyKind, req: Request, trace?: st
 function reasonOf(m: StatementMatch, s: Statement): string {
   let r = `action matched '${m.action}', resource matched '${m.resource}'`
   if (m.principal) {
-    if (m.principal.not) r += `, caller not exempted by ${m.principal.entry}`
+    if (m.principal.not) r += `, caller not exempted by NotPrincipal (not listed: ${m.principal.unlisted!.map((u) => u.value).join(', ')})`
     else if (m.principal.how === 'account') r += `, principal '${m.principal.entry}' names the account (delegates to IAM policies)`
     else r += `, principal matched '${m.principal.entry}'`
   }
   return r + compiled(s).conditionReason
 }
 
-interface Hit {
-  stmt: MatchedStatement
-  how?: PrincipalHow
+/** A deciding statement; its reason text is built only when read (the lab rarely reads it). */
+class Decided implements MatchedStatement {
+  readonly policy: string
+  readonly kind: PolicyKind
+  readonly statementIndex: number
+  readonly sid?: string
+  readonly effect: Statement['Effect']
+  #match: StatementMatch
+  #statement: Statement
+  #reason?: string
+
+  constructor(policy: string, kind: PolicyKind, index: number, s: Statement, m: StatementMatch) {
+    this.policy = policy
+    this.kind = kind
+    this.statementIndex = index
+    if (s.Sid !== undefined) this.sid = s.Sid
+    this.effect = s.Effect
+    this.#match = m
+    this.#statement = s
+  }
+
+  get reason(): string {
+    return (this.#reason ??= reasonOf(this.#match, this.#statement))
+  }
+
+  toJSON(): MatchedStatement {
+    const out: MatchedStatement = { policy: this.policy, kind: this.kind, statementIndex: this.statementIndex, effect: this.effect, reason: this.reason }
+    if (this.sid !== undefined) out.sid = this.sid
+    return out
+  }
+}
+
+/** The statements that applied, sorted by the role they can play in the decision. */
+interface Hits {
+  denies: MatchedStatement[]
+  identity: MatchedStatement[]
+  /** Resource-policy allows that name the caller (or everyone). */
+  direct: MatchedStatement[]
+  /** Resource-policy allows that name only the caller's account. */
+  delegation: MatchedStatement[]
+  boundary: MatchedStatement[]
+  session: MatchedStatement[]
+}
+
+function scan(policy: NamedPolicy, kind: PolicyKind, req: Request, hits: Hits, explanation: string[] | undefined): void {
+  if (explanation) explanation.push(`${KIND_LABEL[kind]} ${policy.name}:`)
+  const statements = policy.document.Statement
+  for (let i = 0; i < statements.length; i++) {
+    const s = statements[i]
+    const trace = explanation ? ([] as string[]) : undefined
+    const m = matchStatement(s, kind, req, trace)
+    if (explanation) {
+      const label = `  [${i}]${s.Sid !== undefined ? ` ${JSON.stringify(s.Sid)}` : ''} ${s.Effect}`
+      const detail = m ? [reasonOf(m, s), ...trace!] : trace!
+      explanation.push(`${label}: ${m ? 'applies' : 'does not apply'}${detail.length ? ' — ' + detail.join('; ') : ''}`)
+    }
+    if (!m) continue
+    const d = new Decided(policy.name, kind, i, s, m)
+    if (s.Effect === 'Deny') hits.denies.push(d)
+    else if (kind === 'resource') (m.principal?.how === 'account' ? hits.delegation : hits.direct).push(d)
+    else if (kind === 'identity') hits.identity.push(d)
+    else if (kind === 'boundary') hits.boundary.push(d)
+    else if (kind === 'session') hits.session.push(d)
+  }
 }
 
 // Context key names repeat across requests: lower-case each spelling once.
@@ -174,34 +235,13 @@ function run(input: EvaluationInput, tracing: boolean): EvaluationResult {
     root: request.principal.type === 'root',
   }
   const explanation: string[] = []
-  const policies: Array<[NamedPolicy, PolicyKind]> = []
-  for (const p of input.identityPolicies) policies.push([p, 'identity'])
-  if (input.resourcePolicy) policies.push([input.resourcePolicy, 'resource'])
-  if (input.permissionsBoundary) policies.push([input.permissionsBoundary, 'boundary'])
-  if (input.sessionPolicies) for (const p of input.sessionPolicies) policies.push([p, 'session'])
-
-  const denies: Hit[] = []
-  const allows: Record<PolicyKind, Hit[]> = { identity: [], resource: [], session: [], boundary: [], scp: [] }
-  for (const [policy, kind] of policies) {
-    if (tracing) explanation.push(`${KIND_LABEL[kind]} ${policy.name}:`)
-    const statements = policy.document.Statement
-    for (let i = 0; i < statements.length; i++) {
-      const s = statements[i]
-      const trace = tracing ? ([] as string[]) : undefined
-      const m = matchStatement(s, kind, req, trace)
-      const reason = m ? reasonOf(m, s) : ''
-      if (tracing) {
-        const label = `  [${i}]${s.Sid !== undefined ? ` ${JSON.stringify(s.Sid)}` : ''} ${s.Effect}`
-        const detail = m ? [reason, ...trace!] : trace!
-        explanation.push(`${label}: ${m ? 'applies' : 'does not apply'}${detail.length ? ' — ' + detail.join('; ') : ''}`)
-      }
-      if (!m) continue
-      const stmt: MatchedStatement = { policy: policy.name, kind, statementIndex: i, effect: s.Effect, reason }
-      if (s.Sid !== undefined) stmt.sid = s.Sid
-      if (s.Effect === 'Deny') denies.push({ stmt })
-      else allows[kind].push({ stmt, how: m.principal?.how })
-    }
-  }
+  const trace = tracing ? explanation : undefined
+  const hits: Hits = { denies: [], identity: [], direct: [], delegation: [], boundary: [], session: [] }
+  for (const p of input.identityPolicies) scan(p, 'identity', req, hits, trace)
+  if (input.resourcePolicy) scan(input.resourcePolicy, 'resource', req, hits, trace)
+  if (input.permissionsBoundary) scan(input.permissionsBoundary, 'boundary', req, hits, trace)
+  if (input.sessionPolicies) for (const p of input.sessionPolicies) scan(p, 'session', req, hits, trace)
+  const { denies, identity, direct, delegation } = hits
 
   const finish = (r: Omit<EvaluationResult, 'explanation'>, why: string): EvaluationResult => {
     if (tracing) {
@@ -213,9 +253,9 @@ function run(input: EvaluationInput, tracing: boolean): EvaluationResult {
 
   // 1. An explicit deny in any policy wins.
   if (denies.length) {
-    const first = denies[0].stmt
+    const first = denies[0]
     return finish(
-      { decision: 'ExplicitlyDenied', decidingStatements: denies.map((d) => d.stmt), deniedBy: KIND_LABEL[first.kind] as EvaluationResult['deniedBy'] },
+      { decision: 'ExplicitlyDenied', decidingStatements: denies, deniedBy: KIND_LABEL[first.kind] as EvaluationResult['deniedBy'] },
       `explicit deny in ${KIND_LABEL[first.kind]} ${first.policy} statement ${first.statementIndex}`,
     )
   }
@@ -225,9 +265,6 @@ function run(input: EvaluationInput, tracing: boolean): EvaluationResult {
   // Service principals and anonymous callers hold no identity policies: only the resource policy can allow them.
   const accountless = principal.type === 'service' || principal.type === 'anonymous'
   const crossAccount = !accountless && input.resourceAccount !== undefined && input.resourceAccount !== principal.accountId
-  const identity = allows.identity.map((h) => h.stmt)
-  const direct = allows.resource.filter((h) => h.how !== 'account').map((h) => h.stmt)
-  const delegation = allows.resource.filter((h) => h.how === 'account').map((h) => h.stmt)
   // The root user holds every permission of its own account without identity policies (KMS keys still need their key policy).
   const identityAllows = identity.length > 0 || req.root
   let granted: MatchedStatement[] | undefined
@@ -264,16 +301,16 @@ function run(input: EvaluationInput, tracing: boolean): EvaluationResult {
 
   // 3. A permissions boundary and session policies, when present, must also allow.
   if (input.permissionsBoundary) {
-    if (!allows.boundary.length) {
+    if (!hits.boundary.length) {
       return finish({ decision: 'ImplicitlyDenied', decidingStatements: [], deniedBy: 'permissions boundary' }, 'the permissions boundary does not allow the request')
     }
-    granted = [...granted, ...allows.boundary.map((h) => h.stmt)]
+    granted = [...granted, ...hits.boundary]
   }
   if (input.sessionPolicies?.length) {
-    if (!allows.session.length) {
+    if (!hits.session.length) {
       return finish({ decision: 'ImplicitlyDenied', decidingStatements: [], deniedBy: 'session policy' }, 'no session policy allows the request')
     }
-    granted = [...granted, ...allows.session.map((h) => h.stmt)]
+    granted = [...granted, ...hits.session]
   }
   return finish({ decision: 'Allowed', decidingStatements: granted }, why)
 }

@@ -107,8 +107,11 @@ t.test('result shape and deciding statements', async (t) => {
 
 t.test('the explanation is a readable trace, computed on demand and serialisable', async (t) => {
   const result = evaluate(kmsInput('kms:Decrypt', {}))
-  const json = JSON.parse(JSON.stringify(result)) as { explanation: string[] }
+  const json = JSON.parse(JSON.stringify(result)) as { explanation: string[]; decidingStatements: Array<{ reason: string; sid: string }>; deniedBy: string }
   t.ok(Array.isArray(json.explanation), 'JSON.stringify includes the explanation')
+  t.equal(json.deniedBy, 'resource-based policy')
+  t.same(json.decidingStatements.map((s) => s.sid), ['DenyOutsideS3'])
+  t.match(json.decidingStatements[0].reason, /principal matched 'arn:aws:iam::111122223333:role\/uploader'/, 'JSON.stringify includes each reason')
   t.same(json.explanation, result.explanation)
   t.equal(result.explanation, result.explanation, 'computed once')
   const text = result.explanation.join('\n')
