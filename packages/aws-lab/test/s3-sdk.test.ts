@@ -12,6 +12,16 @@ import { startTestLab } from './helpers/lab.js'
 
 const BUCKET = 'kmsworkshop-111122223333'
 
+/** The HTTP status an SDK call failed with (HEAD and 304 answers carry no error document). */
+async function statusOf(call: Promise<unknown>): Promise<number | undefined> {
+  try {
+    await call
+    return 200
+  } catch (err) {
+    return (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode
+  }
+}
+
 t.test('S3 through SDK v3', async (t) => {
   const lab = await startTestLab(t)
   const admin = new S3Client(lab.clientConfig('admin'))
@@ -68,7 +78,7 @@ t.test('S3 through SDK v3', async (t) => {
     const tail = await workshop.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'r.bin', Range: 'bytes=-10' }))
     t.same(Buffer.from(await tail.Body!.transformToByteArray()), body.subarray(-10))
     await t.rejects(workshop.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'r.bin', Range: `bytes=${body.length}-` })), { name: 'InvalidRange', $metadata: { httpStatusCode: 416 } })
-    await t.rejects(workshop.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'r.bin', IfNoneMatch: put.ETag })), { $metadata: { httpStatusCode: 304 } })
+    t.equal(await statusOf(workshop.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'r.bin', IfNoneMatch: put.ETag }))), 304)
     await t.rejects(workshop.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'r.bin', IfMatch: '"0000"' })), { name: 'PreconditionFailed', $metadata: { httpStatusCode: 412 } })
     const ok = await workshop.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'r.bin', IfMatch: put.ETag, ResponseContentType: 'text/x-lab', ResponseContentDisposition: 'attachment' }))
     t.equal(ok.ContentType, 'text/x-lab')
@@ -84,7 +94,7 @@ t.test('S3 through SDK v3', async (t) => {
       workshop.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'bad.bin', Body: Buffer.from('hello'), ChecksumCRC32: 'AAAAAA==' })),
       { name: 'BadDigest', $metadata: { httpStatusCode: 400 } },
     )
-    await t.rejects(workshop.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'bad.bin' })), { $metadata: { httpStatusCode: 404 } })
+    t.equal(await statusOf(workshop.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'bad.bin' }))), 404)
   })
 
   t.test('list with prefix, delimiter, pages', async (t) => {
@@ -154,7 +164,7 @@ t.test('S3 through SDK v3', async (t) => {
     t.equal(await get.Body!.transformToString(), 'default kms')
     await admin.send(new DeleteObjectCommand({ Bucket: 'lab-extra', Key: 'k' }))
     await admin.send(new DeleteBucketCommand({ Bucket: 'lab-extra' }))
-    await t.rejects(admin.send(new HeadBucketCommand({ Bucket: 'lab-extra' })), { $metadata: { httpStatusCode: 404 } })
+    t.equal(await statusOf(admin.send(new HeadBucketCommand({ Bucket: 'lab-extra' }))), 404)
     await t.rejects(admin.send(new GetObjectCommand({ Bucket: 'lab-extra', Key: 'k' })), { name: 'NoSuchBucket' })
   })
 
