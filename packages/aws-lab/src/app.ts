@@ -13,7 +13,7 @@ import { Router, type VpcEndpointInfo } from './core/router.js'
 import { createJsonProtocol } from './core/protocols/json.js'
 import { createQueryProtocol } from './core/protocols/query.js'
 import { loadSeed, runSeed, type LabSection } from './core/seed.js'
-import type { Caller, ProtocolHandler, RequestMeta, ServiceDefinition } from './core/types.js'
+import type { Caller, RequestMeta } from './core/types.js'
 import { IamModel } from './iam/model.js'
 import { createIamService } from './iam/service.js'
 import { StsModel, totpFor } from './sts/model.js'
@@ -21,6 +21,7 @@ import { createStsService } from './sts/service.js'
 import { TrailStore } from './cloudtrail/trail.js'
 import { createCloudTrailService } from './cloudtrail/service.js'
 import { createKmsService } from './kms/service.js'
+import { createS3 } from './s3/service.js'
 
 export interface LabOptions {
   dataDir: string
@@ -63,15 +64,6 @@ export interface Lab {
 }
 
 export const DEFAULT_SEED_FILE = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'seed', 'default.yaml')
-
-/** S3 lands in src/s3/service.ts; loaded when present so the lab works while it is being written. */
-async function loadS3(): Promise<{ service: ServiceDefinition; protocol: ProtocolHandler } | undefined> {
-  const here = dirname(fileURLToPath(import.meta.url))
-  if (!existsSync(join(here, 's3', 'service.js')) && !existsSync(join(here, 's3', 'service.ts'))) return undefined
-  const specifier = './s3/service.js'
-  const mod = (await import(specifier)) as { createS3?: () => { service: ServiceDefinition; protocol: ProtocolHandler } }
-  return mod.createS3?.()
-}
 
 function resetDataDir(dataDir: string): void {
   if (!existsSync(dataDir)) return
@@ -126,11 +118,10 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   router.addService(createIamService(iam))
   router.addService(createCloudTrailService(trail))
   router.addService(createKmsService())
-  const s3 = await loadS3()
-  if (s3) {
-    router.addService(s3.service)
-    router.addProtocol(s3.protocol)
-  }
+  // S3's REST-XML handler goes last: it claims whatever JSON and query did not.
+  const s3 = createS3()
+  router.addService(s3.service)
+  router.addProtocol(s3.protocol)
 
   const callerFor = (profile: string): Caller => {
     const entry = labState.profiles[profile]
