@@ -40,7 +40,7 @@ interface Request {
 interface StatementMatch {
   action: string
   resource: string
-  principal?: { how: PrincipalHow; entry: string; not: boolean; unlisted?: PrincipalMember[] }
+  principal?: { how: PrincipalHow; entry: string; not: boolean; member?: PrincipalMember['kind']; unlisted?: PrincipalMember[] }
   conditions: number
 }
 
@@ -95,7 +95,7 @@ function matchStatement(s: Statement, kind: PolicyKind, req: Request, trace?: st
         let hit = memberMatch(s.Principal, m)
         // The account principal is the root user itself, so for the root user it is a direct grant.
         if (hit?.how === 'account' && req.root) hit = { how: 'direct', entry: hit.entry }
-        if (hit && (!principal || RANK[hit.how] > RANK[principal.how])) principal = { how: hit.how, entry: hit.entry, not: false }
+        if (hit && (!principal || RANK[hit.how] > RANK[principal.how])) principal = { how: hit.how, entry: hit.entry, not: false, member: m.kind }
       }
       if (!principal) {
         trace?.push(`principal ${req.members[0]?.value} is not in Principal ${JSON.stringify(s.Principal)}`)
@@ -176,6 +176,8 @@ interface Hits {
   delegation: MatchedStatement[]
   boundary: MatchedStatement[]
   session: MatchedStatement[]
+  /** Direct resource-policy allows naming the user or the role session ARN: no boundary or session policy limits them. */
+  unbounded: MatchedStatement[]
 }
 
 function scan(policy: NamedPolicy, kind: PolicyKind, req: Request, hits: Hits, explanation: string[] | undefined): void {
@@ -193,7 +195,13 @@ function scan(policy: NamedPolicy, kind: PolicyKind, req: Request, hits: Hits, e
     if (!m) continue
     const d = new Decided(policy.name, kind, i, s, m)
     if (s.Effect === 'Deny') hits.denies.push(d)
-    else if (kind === 'resource') (m.principal?.how === 'account' ? hits.delegation : hits.direct).push(d)
+    else if (kind === 'resource') {
+      if (m.principal?.how === 'account') hits.delegation.push(d)
+      else {
+        hits.direct.push(d)
+        if (m.principal?.member === 'user' || m.principal?.member === 'session') hits.unbounded.push(d)
+      }
+    }
     else if (kind === 'identity') hits.identity.push(d)
     else if (kind === 'boundary') hits.boundary.push(d)
     else if (kind === 'session') hits.session.push(d)
@@ -236,7 +244,7 @@ function run(input: EvaluationInput, tracing: boolean): EvaluationResult {
   }
   const explanation: string[] = []
   const trace = tracing ? explanation : undefined
-  const hits: Hits = { denies: [], identity: [], direct: [], delegation: [], boundary: [], session: [] }
+  const hits: Hits = { denies: [], identity: [], direct: [], delegation: [], boundary: [], session: [], unbounded: [] }
   for (const p of input.identityPolicies) scan(p, 'identity', req, hits, trace)
   if (input.resourcePolicy) scan(input.resourcePolicy, 'resource', req, hits, trace)
   if (input.permissionsBoundary) scan(input.permissionsBoundary, 'boundary', req, hits, trace)
@@ -299,7 +307,11 @@ function run(input: EvaluationInput, tracing: boolean): EvaluationResult {
     )
   }
 
-  // 3. A permissions boundary and session policies, when present, must also allow.
+  // 3. A permissions boundary and session policies, when present, must also allow — except for a
+  // same-account resource policy naming the user or session ARN (IAM guide, permissions boundaries).
+  if (!crossAccount && hits.unbounded.length && (input.permissionsBoundary || input.sessionPolicies?.length)) {
+    return finish({ decision: 'Allowed', decidingStatements: hits.unbounded }, 'the resource-based policy names the caller\'s user or session ARN, which no permissions boundary or session policy limits')
+  }
   if (input.permissionsBoundary) {
     if (!hits.boundary.length) {
       return finish({ decision: 'ImplicitlyDenied', decidingStatements: [], deniedBy: 'permissions boundary' }, 'the permissions boundary does not allow the request')
