@@ -172,3 +172,21 @@ t.test('AWS CLI v2: encrypt and decrypt through the lab credentials file', async
   const { Policy } = JSON.parse((await aws('kms', 'get-key-policy', '--key-id', imported.TargetKeyId, '--policy-name', 'default')).stdout)
   t.match(Policy, `"AWS" : "arn:aws:iam::${lab.accountId}:root"`, 'the default key policy')
 })
+
+t.test('keys, rotated material and aliases survive a lab restart', async (t) => {
+  const dataDir = t.testdir()
+  const first = await startLab({ dataDir, port: 0, quiet: true })
+  const before = new KMSClient({ endpoint: first.endpoint, region: first.region, credentials: first.profiles().admin, maxAttempts: 1 })
+  const md = (await before.send(new CreateKeyCommand({}))).KeyMetadata!
+  await before.send(new CreateAliasCommand({ AliasName: 'alias/restart', TargetKeyId: md.KeyId }))
+  const old = await before.send(new EncryptCommand({ KeyId: 'alias/restart', Plaintext: Buffer.from('old material'), EncryptionContext: { k: 'v' } }))
+  await before.send(new RotateKeyOnDemandCommand({ KeyId: md.KeyId }))
+  const fresh = await before.send(new EncryptCommand({ KeyId: 'alias/restart', Plaintext: Buffer.from('new material') }))
+  await first.close()
+
+  const second = await startLab({ dataDir, port: 0, quiet: true })
+  t.teardown(() => second.close())
+  const after = new KMSClient({ endpoint: second.endpoint, region: second.region, credentials: second.profiles().admin, maxAttempts: 1 })
+  t.equal(text((await after.send(new DecryptCommand({ CiphertextBlob: old.CiphertextBlob, EncryptionContext: { k: 'v' } }))).Plaintext), 'old material')
+  t.equal(text((await after.send(new DecryptCommand({ CiphertextBlob: fresh.CiphertextBlob, KeyId: 'alias/restart' }))).Plaintext), 'new material')
+})
