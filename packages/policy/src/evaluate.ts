@@ -125,7 +125,7 @@ function matchStatement(s: Statement, kind: PolicyKind, req: Request, trace?: st
 }
 
 function reasonOf(m: StatementMatch, s: Statement): string {
-  let r = `action matched '${m.action}', resource matched '${m.resource}'`
+  let r = `action matched '${m.action}', resource matched '${m.resource.replaceAll('${$}{', '${')}'`
   if (m.principal) {
     if (m.principal.not) r += `, caller not exempted by NotPrincipal (not listed: ${m.principal.unlisted!.map((u) => u.value).join(', ')})`
     else if (m.principal.how === 'account') r += `, principal '${m.principal.entry}' names the account (delegates to IAM policies)`
@@ -180,11 +180,36 @@ interface Hits {
   unbounded: MatchedStatement[]
 }
 
+// Policy variables exist only in Version 2012-10-17; elsewhere `${…}` is literal text.
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html#policy-vars-using-variables
+const LITERAL = new WeakMap<Statement, Statement>()
+const escapeVariables = (v: string): string => v.replaceAll('${', '${$}{')
+
+function withLiteralVariables(s: Statement): Statement {
+  let out = LITERAL.get(s)
+  if (!out) {
+    out = { ...s }
+    if (s.Resource) out.Resource = s.Resource.map(escapeVariables)
+    if (s.NotResource) out.NotResource = s.NotResource.map(escapeVariables)
+    if (s.Condition) {
+      const cond: Statement['Condition'] = {}
+      for (const op in s.Condition) {
+        cond[op] = {}
+        for (const key in s.Condition[op]) cond[op][key] = s.Condition[op][key].map(escapeVariables)
+      }
+      out.Condition = cond
+    }
+    LITERAL.set(s, out)
+  }
+  return out
+}
+
 function scan(policy: NamedPolicy, kind: PolicyKind, req: Request, hits: Hits, explanation: string[] | undefined): void {
   if (explanation) explanation.push(`${KIND_LABEL[kind]} ${policy.name}:`)
   const statements = policy.document.Statement
+  const literalVariables = policy.document.Version !== '2012-10-17'
   for (let i = 0; i < statements.length; i++) {
-    const s = statements[i]
+    const s = literalVariables ? withLiteralVariables(statements[i]) : statements[i]
     const trace = explanation ? ([] as string[]) : undefined
     const m = matchStatement(s, kind, req, trace)
     if (explanation) {
