@@ -172,6 +172,8 @@ export function awsErrorToProblem(err: AwsServiceError, hints: AwsProblemHints =
   return problemOf(new SharedErrors.AWS_UNAVAILABLE(), aws)
 }
 
+const CATALOGUE_CODE = /^[A-Z]+_[A-Z0-9_]+$/
+
 /** Any error → problem. 5xx problems never carry the error's own message or stack. */
 export function toProblem(err: unknown, hints: AwsProblemHints = {}): Problem {
   if (isProblemError(err)) return err.problem
@@ -180,19 +182,14 @@ export function toProblem(err: unknown, hints: AwsProblemHints = {}): Problem {
   if (e?.name === 'CredentialsProviderError') return problemOf(new SharedErrors.AWS_CREDENTIALS())
   if (e && Array.isArray(e.validation)) return problemOf(new SharedErrors.VALIDATION(e.message))
   const status = typeof e?.statusCode === 'number' ? e.statusCode : 500
-  if (status === 413) return problemOf(new SharedErrors.PAYLOAD_TOO_LARGE(e.message))
-  if (status === 415) return problemOf(new SharedErrors.UNSUPPORTED_MEDIA_TYPE(e.message))
-  if (status >= 400 && status < 500) {
-    // Catalogue errors (SHR_/UPL_/DWN_ …) keep their code; other 4xx (Fastify's own) become SHR_BAD_REQUEST.
-    if (typeof e.code === 'string' && /^[A-Z]+_[A-Z0-9_]+$/.test(e.code) && !e.code.startsWith('FST_')) {
-      return problemOf({ code: e.code, statusCode: status, message: e.message })
-    }
-    return problemOf(new SharedErrors.BAD_REQUEST(e.message), { status, title: statusTitle(status) })
-  }
-  if (typeof e?.code === 'string' && /^[A-Z]+_[A-Z0-9_]+$/.test(e.code) && !e.code.startsWith('FST_') && status >= 500) {
-    // A catalogue 5xx: its message is ours and safe to show.
+  // Catalogue errors (SHR_/UPL_/DWN_ …) keep their code and message: both are ours, safe to show even on 5xx.
+  if (typeof e?.statusCode === 'number' && typeof e.code === 'string' && CATALOGUE_CODE.test(e.code) && !e.code.startsWith('FST_') && status >= 400) {
     return problemOf({ code: e.code, statusCode: status, message: e.message })
   }
+  if (status === 413) return problemOf(new SharedErrors.PAYLOAD_TOO_LARGE(e.message))
+  if (status === 415) return problemOf(new SharedErrors.UNSUPPORTED_MEDIA_TYPE(e.message))
+  // Other 4xx (Fastify's own) become SHR_BAD_REQUEST with their status.
+  if (status >= 400 && status < 500) return problemOf(new SharedErrors.BAD_REQUEST(e.message), { status, title: statusTitle(status) })
   return problemOf(new SharedErrors.INTERNAL())
 }
 
