@@ -13,6 +13,8 @@ import {
   KMSClient,
   PutKeyPolicyCommand,
   ReEncryptCommand,
+  TagResourceCommand,
+  UntagResourceCommand,
 } from '@aws-sdk/client-kms'
 import t from 'tap'
 import { startLab } from '../src/app.js'
@@ -122,6 +124,25 @@ t.test('kms:EncryptionContext:<key> and kms:RequestAlias conditions in a key pol
   t.equal(Buffer.from((await workshop.send(new DecryptCommand({ CiphertextBlob: finance.CiphertextBlob, EncryptionContext: { dept: 'finance' } }))).Plaintext!).toString(), 'f')
   const sales = await admin.send(new EncryptCommand({ KeyId: md.KeyId, Plaintext: Buffer.from('s'), EncryptionContext: { dept: 'sales' } }))
   await t.rejects(workshop.send(new DecryptCommand({ CiphertextBlob: sales.CiphertextBlob, EncryptionContext: { dept: 'sales' } })), { name: 'AccessDeniedException' })
+})
+
+t.test('ABAC: aws:ResourceTag in a key policy follows the key\'s tags; aws:RequestTag governs tagging', async (t) => {
+  // https://docs.aws.amazon.com/kms/latest/developerguide/abac.html
+  const md = await newKey(admin, {
+    Policy: policy(
+      allow(adminArn, 'kms:*'),
+      allow(workshopRole, 'kms:Encrypt', { StringEquals: { 'aws:ResourceTag/project': 'kms-share' } }),
+      allow(workshopRole, 'kms:TagResource', { StringEquals: { 'aws:RequestTag/owner': 'workshop' }, 'ForAllValues:StringEquals': { 'aws:TagKeys': ['owner'] } }),
+    ),
+  })
+  await t.rejects(workshop.send(new EncryptCommand({ KeyId: md.KeyId, Plaintext: Buffer.from('x') })), { name: 'AccessDeniedException' }, 'untagged')
+  await admin.send(new TagResourceCommand({ KeyId: md.KeyId, Tags: [{ TagKey: 'project', TagValue: 'kms-share' }] }))
+  t.ok((await workshop.send(new EncryptCommand({ KeyId: md.KeyId, Plaintext: Buffer.from('x') }))).CiphertextBlob, 'tagged')
+  await admin.send(new UntagResourceCommand({ KeyId: md.KeyId, TagKeys: ['project'] }))
+  await t.rejects(workshop.send(new EncryptCommand({ KeyId: md.KeyId, Plaintext: Buffer.from('x') })), { name: 'AccessDeniedException' }, 'untagged again')
+  await t.rejects(workshop.send(new TagResourceCommand({ KeyId: md.KeyId, Tags: [{ TagKey: 'owner', TagValue: 'someone-else' }] })), { name: 'AccessDeniedException' })
+  await t.rejects(workshop.send(new TagResourceCommand({ KeyId: md.KeyId, Tags: [{ TagKey: 'owner', TagValue: 'workshop' }, { TagKey: 'extra', TagValue: 'x' }] })), { name: 'AccessDeniedException' })
+  await workshop.send(new TagResourceCommand({ KeyId: md.KeyId, Tags: [{ TagKey: 'owner', TagValue: 'workshop' }] }))
 })
 
 t.test('ReEncrypt needs kms:ReEncryptFrom on the source and kms:ReEncryptTo on the destination', async (t) => {
