@@ -156,6 +156,7 @@ export const filesRoutes: FastifyPluginAsyncTypebox<FilesRoutesOptions> = async 
     },
   }, async (request, reply) => {
     if (!request.isMultipart()) throw new UploadErrors.NOT_MULTIPART()
+    request.raw.on('error', (err) => request.log.debug({ err }, 'request stream error'))
     let key: string | undefined
     let fileSeen = false
     let upload: Promise<StoredObject> | undefined
@@ -172,7 +173,14 @@ export const filesRoutes: FastifyPluginAsyncTypebox<FilesRoutesOptions> = async 
       counter?.destroy(reason)
     }
     const untrack = app.inFlightUploads.track(abort)
-    try {
+    // The form reader waits for the file stream to be consumed; when the upload fails first
+    // (limit, S3 refusal) it would wait forever, so the first failure of either wins.
+    let uploadFailed!: (err: unknown) => void
+    const failedEarly = new Promise<never>((_resolve, reject) => {
+      uploadFailed = reject
+    })
+    failedEarly.catch(() => {})
+    const readForm = async () => {
       for await (const part of request.parts()) {
         if (part.type === 'field') {
           if (part.fieldname !== 'key') throw new UploadErrors.UNEXPECTED_FIELD(JSON.stringify(part.fieldname))
@@ -190,8 +198,13 @@ export const filesRoutes: FastifyPluginAsyncTypebox<FilesRoutesOptions> = async 
         part.file.on('error', (err) => body.destroy(err))
         part.file.pipe(body)
         upload = multipartUploadStream(targetFor(app, config, name, request.query.overwrite, mediaType(part.mimetype)), body)
-        upload.catch(() => {}) // awaited below; avoid an unhandled rejection while the form is still read
+        upload.catch(uploadFailed)
       }
+    }
+    try {
+      const reading = readForm()
+      reading.catch(() => {}) // after an early failure the reader ends with the connection
+      await Promise.race([reading, failedEarly])
       if (!upload) throw new UploadErrors.NO_FILE()
       releaseEnd()
       const object = await upload
