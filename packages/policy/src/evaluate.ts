@@ -134,36 +134,10 @@ function reasonOf(m: StatementMatch, s: Statement): string {
   return r + compiled(s).conditionReason
 }
 
-/** A deciding statement; its reason text is built only when read (the lab rarely reads it). */
-class Decided implements MatchedStatement {
-  readonly policy: string
-  readonly kind: PolicyKind
-  readonly statementIndex: number
-  readonly sid?: string
-  readonly effect: Statement['Effect']
-  #match: StatementMatch
-  #statement: Statement
-  #reason?: string
-
-  constructor(policy: string, kind: PolicyKind, index: number, s: Statement, m: StatementMatch) {
-    this.policy = policy
-    this.kind = kind
-    this.statementIndex = index
-    if (s.Sid !== undefined) this.sid = s.Sid
-    this.effect = s.Effect
-    this.#match = m
-    this.#statement = s
-  }
-
-  get reason(): string {
-    return (this.#reason ??= reasonOf(this.#match, this.#statement))
-  }
-
-  toJSON(): MatchedStatement {
-    const out: MatchedStatement = { policy: this.policy, kind: this.kind, statementIndex: this.statementIndex, effect: this.effect, reason: this.reason }
-    if (this.sid !== undefined) out.sid = this.sid
-    return out
-  }
+function decided(policy: string, kind: PolicyKind, index: number, s: Statement, m: StatementMatch): MatchedStatement {
+  const d: MatchedStatement = { policy, kind, statementIndex: index, effect: s.Effect, reason: reasonOf(m, s) }
+  if (s.Sid !== undefined) d.sid = s.Sid
+  return d
 }
 
 /** The statements that applied, sorted by the role they can play in the decision. */
@@ -218,7 +192,7 @@ function scan(policy: NamedPolicy, kind: PolicyKind, req: Request, hits: Hits, e
       explanation.push(`${label}: ${m ? 'applies' : 'does not apply'}${detail.length ? ' — ' + detail.join('; ') : ''}`)
     }
     if (!m) continue
-    const d = new Decided(policy.name, kind, i, s, m)
+    const d = decided(policy.name, kind, i, s, m)
     if (s.Effect === 'Deny') hits.denies.push(d)
     else if (kind === 'resource') {
       if (m.principal?.how === 'account') hits.delegation.push(d)
@@ -352,7 +326,10 @@ function run(input: EvaluationInput, tracing: boolean): EvaluationResult {
   return finish({ decision: 'Allowed', decidingStatements: granted }, why)
 }
 
-/** The trace costs more than the decision, so it is computed only when someone reads it (or serialises the result). */
+/**
+ * The trace costs more than the decision, so it is computed only when someone reads it or
+ * serialises the result (toJSON); a spread copy (`{...result}`) leaves it behind.
+ */
 class Result implements EvaluationResult {
   readonly decision: EvaluationResult['decision']
   readonly decidingStatements: MatchedStatement[]

@@ -114,6 +114,7 @@ t.test('the explanation is a readable trace, computed on demand and serialisable
   t.match(json.decidingStatements[0].reason, /principal matched 'arn:aws:iam::111122223333:role\/uploader'/, 'JSON.stringify includes each reason')
   t.same(json.explanation, result.explanation)
   t.equal(result.explanation, result.explanation, 'computed once')
+  t.same(structuredClone(result.decidingStatements), result.decidingStatements, 'deciding statements are plain data')
   const text = result.explanation.join('\n')
   t.match(text, /identity-based policy UploaderKms:/)
   t.match(text, /resource-based policy key-policy:/)
