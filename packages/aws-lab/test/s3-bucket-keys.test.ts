@@ -10,6 +10,9 @@ import { startTestLab } from './helpers/lab.js'
 
 const BUCKET = 'kmsworkshop-111122223333'
 
+// Real clients (Python CLI startups, SDK retries) on a shared, busy machine: allow more than tap's default.
+t.setTimeout(10 * 60 * 1000)
+
 t.test('bucket keys and presigned URLs', async (t) => {
   const lab = await startTestLab(t)
   const workshop = new S3Client(lab.clientConfig('workshop'))

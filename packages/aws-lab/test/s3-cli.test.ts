@@ -13,6 +13,9 @@ import { startTestLab } from './helpers/lab.js'
 const run = promisify(execFile)
 const BUCKET = 'kmsworkshop-111122223333'
 
+// Real clients (Python CLI startups, SDK retries) on a shared, busy machine: allow more than tap's default.
+t.setTimeout(10 * 60 * 1000)
+
 t.test('the workshop experiment through AWS CLI v2', async (t) => {
   const lab = await startTestLab(t)
   const dir = join(lab.dataDir, 'cli-work')

@@ -16,6 +16,9 @@ import { startTestLab } from './helpers/lab.js'
 const BUCKET = 'kmsworkshop-111122223333'
 const MiB = 1024 * 1024
 
+// Real clients (Python CLI startups, SDK retries) on a shared, busy machine: allow more than tap's default.
+t.setTimeout(10 * 60 * 1000)
+
 t.test('multipart uploads', async (t) => {
   const lab = await startTestLab(t)
   const uploader = new S3Client(lab.clientConfig('uploader'))

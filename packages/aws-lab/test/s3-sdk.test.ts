@@ -22,6 +22,9 @@ async function statusOf(call: Promise<unknown>): Promise<number | undefined> {
   }
 }
 
+// Real clients (Python CLI startups, SDK retries) on a shared, busy machine: allow more than tap's default.
+t.setTimeout(10 * 60 * 1000)
+
 t.test('S3 through SDK v3', async (t) => {
   const lab = await startTestLab(t)
   const admin = new S3Client(lab.clientConfig('admin'))

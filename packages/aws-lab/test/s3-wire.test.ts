@@ -79,6 +79,9 @@ function files(dir: string): string[] {
   return out
 }
 
+// Real clients (Python CLI startups, SDK retries) on a shared, busy machine: allow more than tap's default.
+t.setTimeout(10 * 60 * 1000)
+
 t.test('hand-built S3 requests', async (t) => {
   const lab = await startTestLab(t)
   const creds = lab.profiles().workshop!

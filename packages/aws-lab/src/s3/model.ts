@@ -116,6 +116,20 @@ export class S3Model {
   constructor(private readonly store: StateStore) {
     this.root = join(store.dataDir, 's3')
     mkdirSync(this.root, { recursive: true })
+    this.removeLeftovers()
+  }
+
+  /** Temporary files from uploads cut short by a crash (kill -9) are never part of an object. */
+  private removeLeftovers(): void {
+    const buckets = join(this.root, 'buckets')
+    if (!existsSync(buckets)) return
+    for (const b of readdirSync(buckets)) {
+      for (const sub of ['data', 'objects', 'uploads']) {
+        const dir = join(buckets, b, sub)
+        if (!existsSync(dir)) continue
+        for (const f of readdirSync(dir)) if (f.includes('.tmp')) rmSync(join(dir, f), { force: true })
+      }
+    }
   }
 
   private get state(): S3State {

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto'
 import { parsePolicy } from '@kms-share/policy'
 import type { NamedPolicy, RequestContext } from '@kms-share/policy'
 import { AwsError, type AuthCheck, type Operation, type OperationContext, type ProtocolHandler, type ServiceDefinition } from '../core/types.js'
-import { parseXml, xmlList, type XmlObject } from '../core/protocols/rest-xml.js'
+import { parseXml, S3_XMLNS, xmlList, type XmlObject } from '../core/protocols/rest-xml.js'
 import { compositeChecksum, createChecksummer, headerFor, isChecksumAlgorithm, type ChecksumAlgorithm } from './checksums.js'
 import { s3Errors } from './errors.js'
 import { ingestBody } from './ingest.js'
@@ -42,14 +42,12 @@ function unquote(etag: string): string {
 
 export function createS3(): S3Lab {
   const models = new Map<string, { model: S3Model; sse: SseKeys }>()
-  const stats = { GenerateDataKey: 0, Decrypt: 0 }
 
   function lab(ctx: OperationContext): { model: S3Model; sse: SseKeys } {
     let entry = models.get(ctx.state.dataDir)
     if (!entry) {
       const model = new S3Model(ctx.state)
       const sse = new SseKeys(model.root)
-      sse.kmsCalls.GenerateDataKey = 0
       entry = { model, sse }
       models.set(ctx.state.dataDir, entry)
     }
@@ -307,7 +305,9 @@ export function createS3(): S3Lab {
       authorize: (i, ctx) => [check(ctx, 's3:GetBucketLocation', i.Bucket, undefined)],
       run: (i, ctx) => {
         const b = lab(ctx).model.bucket(i.Bucket)
-        return { xml: { root: 'LocationConstraint', body: {} }, headers: {} , text: undefined, ...locationXml(b.region) }
+        // The constraint is the element's own text; us-east-1 is empty.
+        const region = b.region === 'us-east-1' ? '' : b.region
+        return { text: `<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint xmlns="${S3_XMLNS}">${region}</LocationConstraint>`, contentType: 'application/xml' }
       },
     }),
 
@@ -708,9 +708,15 @@ export function createS3(): S3Lab {
         const dataKey = await sse.objectKey(upload.sse, bucket.name, ctx)
         const target = model.newDataFile(bucket.name)
         const got = await ingestBody(i, ctx, dataKey, target.path)
-        if (!model.upload(bucket.name, key, i.query.uploadId)) discardTemp(got.temp.tempPath)
+        let current: UploadRecord
+        try {
+          // The upload may have been completed or aborted while this part streamed in.
+          current = model.upload(bucket.name, key, i.query.uploadId)
+        } catch (err) {
+          discardTemp(got.temp.tempPath)
+          throw err
+        }
         commitTemp(got.temp.tempPath, target.path)
-        const current = model.upload(bucket.name, key, i.query.uploadId)
         const previous = current.parts[String(partNumber)]
         const part: PartRecord = {
           partNumber,
@@ -909,7 +915,6 @@ export function createS3(): S3Lab {
         total.GenerateDataKey += sse.kmsCalls.GenerateDataKey
         total.Decrypt += sse.kmsCalls.Decrypt
       }
-      void stats
       return total
     },
   }
@@ -941,11 +946,6 @@ function contentsXml(m: ObjectMeta, enc: (s: string) => string, owner: XmlObject
     Owner: owner,
     StorageClass: 'STANDARD',
   }
-}
-
-function locationXml(region: string): Pick<S3Output, 'xml'> {
-  // LocationConstraint's value is the element's text; us-east-1 is empty.
-  return { xml: { root: 'LocationConstraint', body: {} }, ...(region === 'us-east-1' ? {} : { xml: undefined, text: `<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${region}</LocationConstraint>` }) } as Pick<S3Output, 'xml'>
 }
 
 function copySource(header: string | undefined): { bucket: string; key: string } {
