@@ -17,6 +17,7 @@ function policy(name: string, raw: unknown): NamedPolicy {
   return { name, document: normalizePolicy(raw) }
 }
 
+// Grammar: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html
 t.test('normalizePolicy', async (t) => {
   const doc = normalizePolicy({
     Version: '2012-10-17',
@@ -85,6 +86,8 @@ function kmsInput(action: string, context: Record<string, string | string[]>): E
   }
 }
 
+// Key policy delegation: https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html#key-policy-default-allow-root-enable-iam
+// Negated operator on a missing key: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html
 t.test('result shape and deciding statements', async (t) => {
   const allowed = evaluate(kmsInput('kms:GenerateDataKey', { 'kms:ViaService': 's3.eu-west-1.amazonaws.com' }))
   t.equal(allowed.decision, 'Allowed')
@@ -133,6 +136,8 @@ t.test('inputs are not modified', async (t) => {
   t.equal(JSON.stringify(input), before)
 })
 
+// Variables: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html
+// ARN parts and case: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_resource.html
 t.test('edge cases', async (t) => {
   const s3 = (statement: Record<string, unknown>, context: Record<string, string | string[]> = {}, resource = 'arn:aws:s3:::b/k') =>
     evaluate({
