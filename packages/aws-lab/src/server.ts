@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `pnpm lab`: config from LAB_* variables and flags → startLab → print how to use it → close on SIGTERM/SIGINT.
 import { parseArgs } from 'node:util'
-import { resolve } from 'node:path'
+import { existsSync, readdirSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { startLab } from './app.js'
 
 const { values } = parseArgs({
@@ -30,7 +31,8 @@ const seedFile = values.seed ? resolve(invokedFrom, values.seed) : undefined
 const lab = await startLab({ dataDir, host, port, seedFile, reset: values.reset, quiet: values.quiet })
 
 const env = `AWS_SHARED_CREDENTIALS_FILE=${lab.credentialsFile} AWS_CONFIG_FILE=${lab.configFile}`
-const mfa = Object.keys(lab.router.options.iam.state.users).length ? `${lab.mfaDir}/*.otpauth` : '(none)'
+const mfaFiles = existsSync(lab.mfaDir) ? readdirSync(lab.mfaDir).filter((f) => f.endsWith('.otpauth')) : []
+const mfa = mfaFiles.length ? mfaFiles.map((f) => join(lab.mfaDir, f)).join(', ') : '(none)'
 process.stdout.write(`aws-lab listening on ${lab.endpoint} (account ${lab.accountId}, region ${lab.region}; plain http)
   data:        ${lab.dataDir}
   credentials: ${lab.credentialsFile}

@@ -58,5 +58,5 @@ t.test('through the VPC endpoint the vpce-only key policy allows; outside it den
   t.notOk(denied.vpcEndpointId)
 
   const unknown = new KMSClient(lab.clientConfig('workshop', { endpoint: `${lab.endpoint}/vpce/vpce-0000000000000dead` }))
-  await t.rejects(unknown.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256' })), { $metadata: { httpStatusCode: 400 } })
+  await t.rejects(unknown.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256' })), { message: "The Vpc Endpoint Id 'vpce-0000000000000dead' does not exist", $metadata: { httpStatusCode: 400 } })
 })

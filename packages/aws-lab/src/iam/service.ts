@@ -60,7 +60,6 @@ export function createIamService(iam: IamModel): ServiceDefinition {
   const userRes = (input: Input, ctx: OperationContext) => userArn(acct, targetUser(input, ctx))
   const roleRes = (input: Input) => roleArn(acct, required(input, 'RoleName'))
   const policyRes = (input: Input) => required(input, 'PolicyArn')
-  const list = <T>(items: T[]) => ({ items, IsTruncated: false })
 
   const operations: Record<string, Operation> = Object.fromEntries([
     // ---- users
@@ -174,10 +173,9 @@ export function createIamService(iam: IamModel): ServiceDefinition {
     op('DeactivateMFADevice', userRes, (i) => void iam.deactivateMfaDevice(required(i, 'UserName'), required(i, 'SerialNumber'))),
     op('DeleteVirtualMFADevice', (i) => required(i, 'SerialNumber'), (i) => void iam.deleteVirtualMfaDevice(required(i, 'SerialNumber'))),
   ])
-  void list
   for (const operation of Object.values(operations)) {
     const run = operation.run
-    // Policy documents are recorded as text like CloudTrail does; secrets never.
+    // Operations without output answer an empty result element, as the query protocol does.
     operation.run = async (input: Input, ctx: OperationContext) => (await run(input, ctx)) ?? {}
   }
   return { name: 'iam', signingName: 'iam', eventSource: 'iam.amazonaws.com', accessDenied: { code: 'AccessDenied', status: 403 }, operations }

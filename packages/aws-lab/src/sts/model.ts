@@ -35,7 +35,7 @@ export function checkTotp(seedBase32: string, code: string): boolean {
   return totpFor(seedBase32).validate({ token: code, window: 1 }) !== null
 }
 
-export const invalidMfaCode = () => new AwsError('AccessDenied', 'MultiFactorAuthentication failed with invalid MFA one time pass code. ', 403)
+export const invalidMfaCode = () => new AwsError('AccessDenied', 'MultiFactorAuthentication failed with invalid MFA one time pass code.', 403)
 
 export class StsModel {
   constructor(private readonly store: StateStore) {}
