@@ -171,6 +171,30 @@ t.test('S3 through SDK v3', async (t) => {
     await t.rejects(admin.send(new GetObjectCommand({ Bucket: 'lab-extra', Key: 'k' })), { name: 'NoSuchBucket' })
   })
 
+  t.test('S3 condition keys and per-key DeleteObjects decisions', async (t) => {
+    // https://docs.aws.amazon.com/AmazonS3/latest/userguide/amazon-s3-policy-keys.html
+    await admin.send(new CreateBucketCommand({ Bucket: 'lab-cond', CreateBucketConfiguration: { LocationConstraint: 'eu-west-1' } }))
+    const policy = {
+      Version: '2012-10-17',
+      Statement: [
+        { Sid: 'DenyUnencrypted', Effect: 'Deny', Principal: '*', Action: 's3:PutObject', Resource: 'arn:aws:s3:::lab-cond/*', Condition: { StringNotEquals: { 's3:x-amz-server-side-encryption': 'aws:kms' } } },
+        { Sid: 'OnlyHome', Effect: 'Deny', Principal: '*', Action: 's3:ListBucket', Resource: 'arn:aws:s3:::lab-cond', Condition: { StringNotLike: { 's3:prefix': 'home/*' } } },
+        { Sid: 'KeepKeep', Effect: 'Deny', Principal: '*', Action: 's3:DeleteObject', Resource: 'arn:aws:s3:::lab-cond/keep/*' },
+      ],
+    }
+    await admin.send(new PutBucketPolicyCommand({ Bucket: 'lab-cond', Policy: JSON.stringify(policy) }))
+    await t.rejects(admin.send(new PutObjectCommand({ Bucket: 'lab-cond', Key: 'home/a', Body: 'x' })), { name: 'AccessDenied', message: /s3:PutObject .* with an explicit deny in a resource-based policy/ })
+    for (const Key of ['home/a', 'keep/b', 'gone/c']) {
+      await admin.send(new PutObjectCommand({ Bucket: 'lab-cond', Key, Body: 'x', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'alias/ImportedCMK' }))
+    }
+    const home = await admin.send(new ListObjectsV2Command({ Bucket: 'lab-cond', Prefix: 'home/' }))
+    t.same(home.Contents?.map((c) => c.Key), ['home/a'])
+    await t.rejects(admin.send(new ListObjectsV2Command({ Bucket: 'lab-cond' })), { name: 'AccessDenied', message: /s3:ListBucket/ })
+    const del = await admin.send(new DeleteObjectsCommand({ Bucket: 'lab-cond', Delete: { Objects: [{ Key: 'keep/b' }, { Key: 'gone/c' }] } }))
+    t.same(del.Deleted?.map((d) => d.Key), ['gone/c'])
+    t.same(del.Errors?.map((e) => [e.Key, e.Code]), [['keep/b', 'AccessDenied']])
+  })
+
   t.test('an unauthorised caller gets 403 before 404', async (t) => {
     const downloader = new S3Client(lab.clientConfig('downloader'))
     t.teardown(() => downloader.destroy())
