@@ -173,6 +173,7 @@ export function awsErrorToProblem(err: AwsServiceError, hints: AwsProblemHints =
 }
 
 const CATALOGUE_CODE = /^[A-Z]+_[A-Z0-9_]+$/
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE'])
 
 /** Any error → problem. 5xx problems never carry the error's own message or stack. */
 export function toProblem(err: unknown, hints: AwsProblemHints = {}): Problem {
@@ -180,6 +181,9 @@ export function toProblem(err: unknown, hints: AwsProblemHints = {}): Problem {
   if (isAwsServiceError(err)) return awsErrorToProblem(err, hints)
   const e = err as Partial<FastifyError> & Error
   if (e?.name === 'CredentialsProviderError') return problemOf(new SharedErrors.AWS_CREDENTIALS())
+  // The services' only outbound calls go to AWS: a connection failure means AWS did not answer.
+  if (typeof e?.code === 'string' && NETWORK_CODES.has(e.code)) return problemOf(new SharedErrors.AWS_UNAVAILABLE())
+  if (e?.name === 'TimeoutError') return problemOf(new SharedErrors.AWS_UNAVAILABLE())
   if (e && Array.isArray(e.validation)) return problemOf(new SharedErrors.VALIDATION(e.message))
   const status = typeof e?.statusCode === 'number' ? e.statusCode : 500
   // Catalogue errors (SHR_/UPL_/DWN_ …) keep their code and message: both are ours, safe to show even on 5xx.

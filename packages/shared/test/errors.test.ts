@@ -83,6 +83,7 @@ t.test('non-AWS errors', async (t) => {
   t.notMatch(node.detail, /secret/)
   t.match(toProblem(Object.assign(new Error('use multipart'), { statusCode: 415, code: 'UPL_NOT_MULTIPART' })), { status: 415, code: 'UPL_NOT_MULTIPART' })
   t.match(toProblem(Object.assign(new Error('shutting down'), { statusCode: 503, code: 'UPL_SHUTTING_DOWN' })), { status: 503, code: 'UPL_SHUTTING_DOWN', detail: 'shutting down' })
+  t.match(toProblem(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:4566'), { code: 'ECONNREFUSED' })), { status: 502, code: 'SHR_AWS_UNAVAILABLE', detail: 'AWS did not answer as expected' })
   const fst = toProblem(Object.assign(new Error('Body cannot be empty'), { statusCode: 400, code: 'FST_ERR_CTP_EMPTY_JSON_BODY' }))
   t.match(fst, { status: 400, code: 'SHR_BAD_REQUEST' })
   const pe = new ProblemError(problemOf(new SharedErrors.VALIDATION('x'), { action: 'kms:Decrypt' }))
