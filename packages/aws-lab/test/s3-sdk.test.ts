@@ -7,7 +7,7 @@ import {
   DeleteObjectCommand, DeleteObjectsCommand, CopyObjectCommand, CreateBucketCommand, DeleteBucketCommand, HeadBucketCommand,
   PutBucketEncryptionCommand, GetBucketEncryptionCommand, PutBucketPolicyCommand, GetBucketPolicyCommand, DeleteBucketPolicyCommand,
 } from '@aws-sdk/client-s3'
-import { KMSClient, DescribeKeyCommand } from '@aws-sdk/client-kms'
+import { KMSClient, DescribeKeyCommand, EncryptCommand } from '@aws-sdk/client-kms'
 import { startTestLab } from './helpers/lab.js'
 
 const BUCKET = 'kmsworkshop-111122223333'
@@ -193,6 +193,17 @@ t.test('S3 through SDK v3', async (t) => {
     const del = await admin.send(new DeleteObjectsCommand({ Bucket: 'lab-cond', Delete: { Objects: [{ Key: 'keep/b' }, { Key: 'gone/c' }] } }))
     t.same(del.Deleted?.map((d) => d.Key), ['gone/c'])
     t.same(del.Errors?.map((e) => [e.Key, e.Code]), [['keep/b', 'AccessDenied']])
+  })
+
+  t.test('aws:kms without a key id uses the account\'s aws/s3 managed key, usable only through S3', async (t) => {
+    // https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#aws-managed-customer-managed-keys
+    const put = await workshop.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'managed.txt', Body: 'managed', ServerSideEncryption: 'aws:kms' }))
+    const managed = (await kms.send(new DescribeKeyCommand({ KeyId: 'alias/aws/s3' }))).KeyMetadata!
+    t.equal(put.SSEKMSKeyId, managed.Arn)
+    const again = await workshop.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'managed2.txt', Body: 'managed', ServerSideEncryption: 'aws:kms' }))
+    t.equal(again.SSEKMSKeyId, managed.Arn, 'created once')
+    t.equal(await (await workshop.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'managed.txt' }))).Body!.transformToString(), 'managed')
+    await t.rejects(kms.send(new EncryptCommand({ KeyId: 'alias/aws/s3', Plaintext: Buffer.from('direct') })), { name: 'AccessDeniedException' })
   })
 
   t.test('an unauthorised caller gets 403 before 404', async (t) => {
