@@ -4,10 +4,11 @@
 // https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html
 import t from 'tap'
 import { createHash, createHmac, randomBytes } from 'node:crypto'
-import { readdirSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { join } from 'node:path'
-import { S3Client, GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3'
+import { S3Client, GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
+import { startLab } from '../src/app.js'
 import { checksumOf } from '../src/s3/checksums.js'
 import { startTestLab } from './helpers/lab.js'
 
@@ -152,3 +153,25 @@ t.test('hand-built S3 requests', async (t) => {
     t.equal(files(join(lab.dataDir, 's3')).length, before, 'no new files')
   })
 })
+
+t.test('objects survive a restart; temp files of a crashed upload are swept', async (t) => {
+  const dataDir = t.testdir()
+  const first = await startLab({ dataDir, port: 0, quiet: true })
+  const body = randomBytes(150_000)
+  let s3 = new S3Client({ region: first.region, endpoint: first.endpoint, forcePathStyle: true, credentials: first.profiles().workshop! })
+  await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'durable.bin', Body: body, ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'alias/ImportedCMK' }))
+  s3.destroy()
+  await first.close()
+  // What kill -9 in the middle of an upload leaves behind.
+  const leftover = join(dataDir, 's3', 'buckets', BUCKET, 'data', 'x.data.tmp-deadbeef')
+  writeFileSync(leftover, randomBytes(100))
+  const second = await startLab({ dataDir, port: 0, quiet: true })
+  t.teardown(() => second.close())
+  s3 = new S3Client({ region: second.region, endpoint: second.endpoint, forcePathStyle: true, credentials: second.profiles().workshop! })
+  t.teardown(() => s3.destroy())
+  const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'durable.bin' }))
+  t.equal(got.SSEKMSKeyId?.startsWith('arn:aws:kms:'), true)
+  t.same(Buffer.from(await got.Body!.transformToByteArray()), body)
+  t.notOk(existsSync(leftover), 'leftover removed')
+})
+
