@@ -89,7 +89,7 @@ export interface RecordInput {
 }
 
 export function buildEvent(r: RecordInput): TrailEvent {
-  const resources = [...new Set(r.checks.map((c) => c.resource).filter((arn) => arn.startsWith('arn:')))].map((arn) => ({
+  const resources = [...new Set(r.checks.map((c) => c.resource).filter((arn) => arn.startsWith('arn:') && !arn.endsWith('/')))].map((arn) => ({
     accountId: parseArn(arn)?.account || r.accountId,
     type: resourceType(arn),
     ARN: arn,

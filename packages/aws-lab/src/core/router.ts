@@ -55,7 +55,8 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 
 /** AWS's denial sentence, as KMS, S3, IAM and STS write it. */
 export function denialMessage(caller: Caller, action: string, resource: string, decision: 'ExplicitlyDenied' | 'ImplicitlyDenied', deniedBy?: string): string {
-  const head = `User: ${caller.principal.arn} is not authorized to perform: ${action} on resource: ${resource}`
+  // AWS names no resource for actions that have none (kms:CreateKey, cloudtrail:LookupEvents).
+  const head = `User: ${caller.principal.arn} is not authorized to perform: ${action}${resource === '*' ? '' : ` on resource: ${resource}`}`
   if (decision === 'ExplicitlyDenied') return `${head} with an explicit deny in a ${deniedBy ?? 'identity-based policy'}`
   const kind = deniedBy === 'resource-based policy' ? 'resource-based policy' : 'identity-based policy'
   return `${head} because no ${kind} allows the ${action} action`

@@ -65,7 +65,7 @@ export function createIamService(iam: IamModel): ServiceDefinition {
     // ---- users
     op('CreateUser', (i) => userArn(acct, required(i, 'UserName'), i.Path ?? '/'), (i) => ({ User: userOut(iam.createUser(required(i, 'UserName'), i.Path ?? '/')) })),
     op('GetUser', userRes, (i, ctx) => ({ User: userOut(iam.user(targetUser(i, ctx))) }), true),
-    op('ListUsers', () => '*', () => ({ Users: Object.values(iam.state.users).map(userOut), IsTruncated: false }), true),
+    op('ListUsers', () => `arn:aws:iam::${acct}:user/`, () => ({ Users: Object.values(iam.state.users).map(userOut), IsTruncated: false }), true),
     op('DeleteUser', userRes, (i) => void iam.deleteUser(required(i, 'UserName'))),
     // ---- access keys
     op('CreateAccessKey', userRes, (i, ctx) => {
@@ -84,7 +84,7 @@ export function createIamService(iam: IamModel): ServiceDefinition {
       Role: roleOut(iam.createRole(required(i, 'RoleName'), required(i, 'AssumeRolePolicyDocument'), { path: i.Path, description: i.Description, maxSessionDuration: i.MaxSessionDuration ? Number(i.MaxSessionDuration) : undefined })),
     })),
     op('GetRole', roleRes, (i) => ({ Role: roleOut(iam.role(required(i, 'RoleName'))) }), true),
-    op('ListRoles', () => '*', () => ({ Roles: Object.values(iam.state.roles).map(roleOut), IsTruncated: false }), true),
+    op('ListRoles', () => `arn:aws:iam::${acct}:role/`, () => ({ Roles: Object.values(iam.state.roles).map(roleOut), IsTruncated: false }), true),
     op('DeleteRole', roleRes, (i) => void iam.deleteRole(required(i, 'RoleName'))),
     op('UpdateAssumeRolePolicy', roleRes, (i) => void iam.updateAssumeRolePolicy(required(i, 'RoleName'), required(i, 'PolicyDocument'))),
     // ---- inline policies
@@ -101,7 +101,7 @@ export function createIamService(iam: IamModel): ServiceDefinition {
       Policy: policyOut(iam.createPolicy(required(i, 'PolicyName'), required(i, 'PolicyDocument'), { path: i.Path, description: i.Description })),
     })),
     op('GetPolicy', policyRes, (i) => ({ Policy: policyOut(iam.policy(required(i, 'PolicyArn'))) }), true),
-    op('ListPolicies', () => '*', (i) => {
+    op('ListPolicies', () => `arn:aws:iam::${acct}:policy/`, (i) => {
       let policies = Object.values(iam.state.policies)
       if (i.OnlyAttached === 'true') policies = policies.filter((p) => iam.attachmentCount(p.Arn) > 0)
       if (i.Scope === 'AWS') policies = []
@@ -157,7 +157,7 @@ export function createIamService(iam: IamModel): ServiceDefinition {
       const devices = Object.values(iam.state.mfaDevices).filter((d) => d.UserName === name)
       return { MFADevices: devices.map((d) => ({ UserName: d.UserName, SerialNumber: d.SerialNumber, EnableDate: new Date(d.EnableDate ?? d.CreateDate) })), IsTruncated: false }
     }, true),
-    op('ListVirtualMFADevices', () => '*', (i) => {
+    op('ListVirtualMFADevices', () => `arn:aws:iam::${acct}:mfa/`, (i) => {
       let devices = Object.values(iam.state.mfaDevices)
       if (i.AssignmentStatus === 'Assigned') devices = devices.filter((d) => d.UserName)
       if (i.AssignmentStatus === 'Unassigned') devices = devices.filter((d) => !d.UserName)
