@@ -141,6 +141,23 @@ t.test('hand-built S3 requests', async (t) => {
     t.same(await read('sha-mismatch.txt'), body)
   })
 
+  t.test('x-amz-sdk-checksum-algorithm needs its checksum, and must name the same algorithm', async (t) => {
+    // https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html (x-amz-sdk-checksum-algorithm)
+    const body = Buffer.from('checksummed')
+    const path = `/${BUCKET}/sdk-alg.txt`
+    const lone = sign(creds, host, 'PUT', path, { 'x-amz-sdk-checksum-algorithm': 'CRC32' }, sha(body))
+    const r = await send(lab.endpoint, 'PUT', path, { ...lone.headers, 'content-length': String(body.length) }, body)
+    t.equal(r.status, 400)
+    t.match(r.text, /<Code>InvalidRequest<\/Code>/)
+    const mixed = sign(creds, host, 'PUT', path, { 'x-amz-sdk-checksum-algorithm': 'CRC32', 'x-amz-checksum-sha256': createHash('sha256').update(body).digest('base64') }, sha(body))
+    const r2 = await send(lab.endpoint, 'PUT', path, { ...mixed.headers, 'content-length': String(body.length) }, body)
+    t.equal(r2.status, 400)
+    t.match(r2.text, /<Code>BadDigest<\/Code>/)
+    const good = sign(creds, host, 'PUT', path, { 'x-amz-sdk-checksum-algorithm': 'SHA256', 'x-amz-checksum-sha256': createHash('sha256').update(body).digest('base64') }, sha(body))
+    const r3 = await send(lab.endpoint, 'PUT', path, { ...good.headers, 'content-length': String(body.length) }, body)
+    t.equal(r3.status, 200, r3.text)
+  })
+
   t.test('a connection cut mid-upload leaves no object and no partial file', async (t) => {
     const before = files(join(lab.dataDir, 's3')).length
     const body = randomBytes(3 * 1024 * 1024)

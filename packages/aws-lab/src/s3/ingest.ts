@@ -38,21 +38,18 @@ class Meter extends Transform {
 }
 
 function requestedChecksum(headers: Record<string, string>): ChecksumAlgorithm | undefined {
-  for (const name of Object.keys(headers)) {
-    const alg = algorithmFromHeader(name)
-    if (alg) return alg
-  }
+  let declared: ChecksumAlgorithm | undefined
+  for (const name of Object.keys(headers)) declared ??= algorithmFromHeader(name)
   const trailer = (headers['x-amz-trailer'] ?? '').split(',').map((s) => s.trim().toLowerCase())
-  for (const name of trailer) {
-    const alg = algorithmFromHeader(name)
-    if (alg) return alg
-  }
+  for (const name of trailer) declared ??= algorithmFromHeader(name)
   const sdk = headers['x-amz-sdk-checksum-algorithm']
-  if (sdk) {
+  if (sdk !== undefined) {
     if (!isChecksumAlgorithm(sdk)) throw s3Errors.invalidRequest('Value for x-amz-sdk-checksum-algorithm header is invalid.')
-    return sdk.toUpperCase() as ChecksumAlgorithm
+    // https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html (x-amz-sdk-checksum-algorithm)
+    if (!declared) throw s3Errors.invalidRequest('x-amz-sdk-checksum-algorithm specified, but no corresponding x-amz-checksum-* or x-amz-trailer headers were found.')
+    if (declared !== sdk.toUpperCase()) throw s3Errors.badDigest(sdk.toUpperCase())
   }
-  return undefined
+  return declared
 }
 
 /**
