@@ -58,6 +58,19 @@ t.test('bucket keys and presigned URLs', async (t) => {
     t.equal(decrypts, 1, 'the bucket key is decrypted once per requester')
   })
 
+  t.test("the caller's encryption context joins aws:s3:arn and binds the data key", async (t) => {
+    // https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#encryption-context
+    const SSEKMSEncryptionContext = Buffer.from(JSON.stringify({ project: 'kms-share' })).toString('base64')
+    const put = await workshop.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'ctx.txt', Body: 'with context', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'alias/ImportedCMK', SSEKMSEncryptionContext }))
+    t.equal(put.SSEKMSEncryptionContext, SSEKMSEncryptionContext)
+    const gdk = (await kmsEvents('GenerateDataKey', /KMSWorkshop-InstaceInitRole/)).at(-1)
+    t.same(gdk.requestParameters.encryptionContext, { project: 'kms-share', 'aws:s3:arn': `arn:aws:s3:::${BUCKET}/ctx.txt` })
+    const got = await downloader.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'ctx.txt' }))
+    t.equal(await got.Body!.transformToString(), 'with context')
+    const dec = (await kmsEvents('Decrypt', /kms-share-downloader/)).at(-1)
+    t.same(dec.requestParameters.encryptionContext, { project: 'kms-share', 'aws:s3:arn': `arn:aws:s3:::${BUCKET}/ctx.txt` })
+  })
+
   t.test('presigned GET and PUT through plain fetch', async (t) => {
     const body = randomBytes(50_000)
     await workshop.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'presigned/get.bin', Body: body }))
