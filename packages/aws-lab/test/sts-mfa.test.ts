@@ -6,8 +6,9 @@ import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { URI, type TOTP } from 'otpauth'
-import { AssumeRoleCommand, GetCallerIdentityCommand, GetSessionTokenCommand, STSClient } from '@aws-sdk/client-sts'
+import { AssumeRoleCommand, GetCallerIdentityCommand, GetSessionTokenCommand, type GetSessionTokenCommandInput, STSClient } from '@aws-sdk/client-sts'
 import { CreateKeyCommand, KMSClient, ScheduleKeyDeletionCommand } from '@aws-sdk/client-kms'
+import { GetUserCommand, IAMClient } from '@aws-sdk/client-iam'
 import { startTestLab } from './helpers/lab.js'
 
 const lab = await startTestLab(t)
@@ -76,6 +77,18 @@ t.test('GetSessionToken with the TOTP code satisfies the MFA age condition', asy
 
   const mfaSts = new STSClient({ region: lab.region, endpoint: lab.endpoint, maxAttempts: 1, credentials: { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken! } })
   t.equal((await mfaSts.send(new GetCallerIdentityCommand({}))).Arn, 'arn:aws:iam::111122223333:user/userA', 'a user session is still the user')
+})
+
+// https://docs.aws.amazon.com/STS/latest/APIReference/API_GetSessionToken.html ("You cannot call any IAM API operations unless MFA authentication information is included")
+t.test('a session without MFA cannot call IAM; one with MFA can', async (t) => {
+  const asSession = async (input: GetSessionTokenCommandInput) => {
+    const c = (await sts('userA').send(new GetSessionTokenCommand(input))).Credentials!
+    return new IAMClient({ region: lab.region, endpoint: lab.endpoint, maxAttempts: 1, credentials: { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken! } })
+  }
+  const plain = await asSession({})
+  await t.rejects(plain.send(new GetUserCommand({ UserName: 'userA' })), { name: 'InvalidClientTokenId', message: 'The security token included in the request is invalid.', $metadata: { httpStatusCode: 403 } })
+  const withMfa = await asSession({ SerialNumber: serial, TokenCode: totp.generate() })
+  t.equal((await withMfa.send(new GetUserCommand({ UserName: 'userA' }))).User!.UserName, 'userA')
 })
 
 t.test('a wrong code or someone else\'s device is refused', async (t) => {

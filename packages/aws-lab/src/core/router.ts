@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { evaluate, type RequestContext } from '@kms-share/policy'
 import { AwsError, type AuthCheck, type Caller, type OperationContext, type ParsedCall, type ProtocolHandler, type RequestMeta, type ServiceDefinition, type StateStore } from './types.js'
-import { familyOf, internalError, unknownOperation, type Family } from './errors.js'
+import { familyOf, internalError, unknownAccessKey, unknownOperation, type Family } from './errors.js'
 import { sha256Hex, verifySigV4 } from './sigv4.js'
 import { isoSeconds } from './arn.js'
 import type { CredentialResolver } from './identity.js'
@@ -234,6 +234,10 @@ export class Router {
       family = familyOf(call.service)
       const sig = verifySigV4(req, { family, rawPath, rawQuery, bodySha256, now: time, lookup: (id) => this.options.credentials.lookup(id) })
       const caller = this.options.credentials.caller(sig.accessKeyId)
+      // AWS: GetSessionToken credentials without MFA cannot call IAM at all (the token reads as invalid).
+      if (call.service === 'iam' && caller.principal.type === 'user' && caller.sessionIssuedAt !== undefined && !caller.mfaAuthenticated) {
+        throw unknownAccessKey(family)
+      }
       const meta: RequestMeta = {
         requestId,
         time,
