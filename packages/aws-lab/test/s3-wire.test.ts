@@ -4,7 +4,7 @@
 // https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html
 import t from 'tap'
 import { createHash, createHmac, randomBytes } from 'node:crypto'
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { join } from 'node:path'
 import { S3Client, GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
@@ -156,6 +156,16 @@ t.test('hand-built S3 requests', async (t) => {
     const good = sign(creds, host, 'PUT', path, { 'x-amz-sdk-checksum-algorithm': 'SHA256', 'x-amz-checksum-sha256': createHash('sha256').update(body).digest('base64') }, sha(body))
     const r3 = await send(lab.endpoint, 'PUT', path, { ...good.headers, 'content-length': String(body.length) }, body)
     t.equal(r3.status, 200, r3.text)
+  })
+
+  t.test('no plaintext on disk, with SSE-KMS or SSE-S3', async (t) => {
+    const marker = Buffer.from(`PLAINTEXT-MARKER-${randomBytes(8).toString('hex')}-`.repeat(50))
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'secret-sse-s3.txt', Body: marker }))
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'secret-kms.txt', Body: marker, ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'alias/ImportedCMK' }))
+    t.same(await read('secret-sse-s3.txt'), marker)
+    const probe = marker.subarray(0, 40)
+    const leaks = files(lab.dataDir).filter((f) => readFileSync(f).includes(probe))
+    t.same(leaks, [], 'no file holds the plaintext')
   })
 
   t.test('a connection cut mid-upload leaves no object and no partial file', async (t) => {
