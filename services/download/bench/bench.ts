@@ -131,18 +131,22 @@ async function main(): Promise<void> {
     AWS_REGION: 'eu-west-1',
     AWS_ENDPOINT_URL: endpoint,
   })
-  const upload = start('upload', join(ROOT, 'services/upload/dist/server.js'), {
-    ...aws('uploader'), BUCKET, KMS_KEY_ID: KEY_ALIAS, PORT: String(uploadPort), LOG_LEVEL: 'warn',
-    DOWNLOAD_PUBLIC_URL: `http://127.0.0.1:${downloadPort}`,
-  }, join(ROOT, 'services/upload'))
-  const download = start('download', join(ROOT, 'services/download/dist/server.js'), {
-    ...aws('downloader'), BUCKET, PORT: String(downloadPort), LOG_LEVEL: 'warn',
-    CACHE_DIR: join(work, 'cache'), CACHE_MAX_BYTES: String(4 * GiB), UPLOAD_PUBLIC_URL: `http://127.0.0.1:${uploadPort}`,
-  }, join(ROOT, 'services/download'))
   const uploadUrl = `http://127.0.0.1:${uploadPort}`
   const downloadUrl = `http://127.0.0.1:${downloadPort}`
-  await waitReady(`${uploadUrl}/readyz`, 'upload')
-  await waitReady(`${downloadUrl}/readyz`, 'download')
+  const startServices = async () => {
+    const upload = start('upload', join(ROOT, 'services/upload/dist/server.js'), {
+      ...aws('uploader'), BUCKET, KMS_KEY_ID: KEY_ALIAS, PORT: String(uploadPort), LOG_LEVEL: 'warn',
+      DOWNLOAD_PUBLIC_URL: downloadUrl,
+    }, join(ROOT, 'services/upload'))
+    const download = start('download', join(ROOT, 'services/download/dist/server.js'), {
+      ...aws('downloader'), BUCKET, PORT: String(downloadPort), LOG_LEVEL: 'warn',
+      CACHE_DIR: join(work, 'cache'), CACHE_MAX_BYTES: String(4 * GiB), UPLOAD_PUBLIC_URL: uploadUrl,
+    }, join(ROOT, 'services/download'))
+    await waitReady(`${uploadUrl}/readyz`, 'upload')
+    await waitReady(`${downloadUrl}/readyz`, 'download')
+    return { upload, download }
+  }
+  let { upload, download } = await startServices()
   console.log(`lab ${endpoint} · upload ${uploadUrl} · download ${downloadUrl} · work ${work}`)
 
   const file512 = join(work, 'file-512MiB.bin')
@@ -176,6 +180,7 @@ async function main(): Promise<void> {
   const warmMs = Date.now() - t0
   if (coldBytes !== 512 * MiB || warmBytes !== 512 * MiB) throw new Error('short download')
   console.log(`download 512 MiB: cold (from S3) ${fmt(mbps(coldBytes, coldMs))} MB/s, warm (from cache) ${fmt(mbps(warmBytes, warmMs))} MB/s`)
+  console.log(`  peak RSS so far: upload ${fmt(peakRssMiB(upload.pid!))} MiB, download ${fmt(peakRssMiB(download.pid!))} MiB`)
 
   // Latency of 1 KiB cached downloads, 32 concurrent clients.
   await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'bench/small-1KiB.bin', Body: randomBytes(1024), ServerSideEncryption: 'aws:kms', SSEKMSKeyId: KEY_ALIAS }))
@@ -204,6 +209,14 @@ async function main(): Promise<void> {
   latencies.sort((a, b) => a - b)
   const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]
   console.log(`1 KiB cached downloads, 32 clients, ${total} requests: p50 ${fmt(pct(0.5), 2)} ms, p99 ${fmt(pct(0.99), 2)} ms, ${fmt(total / (latencyMs / 1000), 0)} req/s`)
+  console.log(`  peak RSS so far: download ${fmt(peakRssMiB(download.pid!))} MiB`)
+
+  // Fresh service processes, so their peak RSS is that of moving the 1 GiB file.
+  for (const child of [upload, download]) {
+    child.kill('SIGTERM')
+    await once(child, 'exit')
+  }
+  ;({ upload, download } = await startServices())
 
   // Peak memory while moving a 1 GiB file through each service.
   rmSync(file512)
@@ -216,7 +229,7 @@ async function main(): Promise<void> {
   await getBytes(`${downloadUrl}/files/bench/service-1GiB.bin`)
   const upRss = peakRssMiB(upload.pid!)
   const downRss = peakRssMiB(download.pid!)
-  console.log(`peak RSS (VmHWM, whole run incl. 1 GiB): upload ${fmt(upRss)} MiB, download ${fmt(downRss)} MiB, lab ${fmt(peakRssMiB(lab.pid!))} MiB (target < 200 MiB per service)`)
+  console.log(`peak RSS (VmHWM) moving 1 GiB (upload PUT; download cold + warm): upload ${fmt(upRss)} MiB, download ${fmt(downRss)} MiB, lab ${fmt(peakRssMiB(lab.pid!))} MiB (target < 200 MiB per service)`)
 }
 
 async function stop(): Promise<void> {

@@ -76,6 +76,7 @@ function infoOf(key: string, out: Pick<GetObjectCommandOutput, 'ContentLength' |
 export class Downloader {
   readonly stats: DownloadStats = { s3Fetches: 0, revalidations: 0, cacheHits: 0 }
   private inflight = new Map<string, Promise<CacheEntry | undefined>>()
+  private checks = new Map<string, Promise<{ current: boolean; response?: GetObjectCommandOutput }>>()
 
   constructor(
     private readonly s3: S3Client,
@@ -102,7 +103,7 @@ export class Downloader {
   async get(key: string, range?: string): Promise<Delivery> {
     const entry = this.cache.lookup(key)
     if (entry) {
-      const fresh = await this.revalidate(entry, range)
+      const fresh = await this.check(entry, range)
       if (fresh.current) {
         this.stats.cacheHits++
         this.cache.touch(entry)
@@ -114,6 +115,26 @@ export class Downloader {
     // Only a cached file serves ranges locally; a range of an uncached object goes to S3 and is not cached.
     if (range && !this.cache.lookup(key)) return this.fetchRange(key, range)
     return this.miss(key)
+  }
+
+  /**
+   * Concurrent hits on one cached file share one revalidation: a request that arrives while a
+   * check is in flight takes its answer (only the caller that started it may take a changed body).
+   */
+  private async check(entry: CacheEntry, range?: string): Promise<{ current: boolean; response?: GetObjectCommandOutput }> {
+    const id = `${entry.name}\u0000${entry.etag}`
+    const pending = this.checks.get(id)
+    if (pending) {
+      const shared = await pending
+      return { current: shared.current && this.cache.lookup(entry.key) === entry }
+    }
+    const started = this.revalidate(entry, range)
+    this.checks.set(id, started)
+    try {
+      return await started
+    } finally {
+      this.checks.delete(id)
+    }
   }
 
   private async revalidate(entry: CacheEntry, range?: string): Promise<{ current: boolean; response?: GetObjectCommandOutput }> {

@@ -145,6 +145,17 @@ t.test('concurrent misses for one key make one GetObject', async (t) => {
   }))
   t.same(bodies, Array(8).fill(digest), 'every client got the whole object')
   t.equal(stats().s3Fetches, before + 1, 'one GetObject for eight clients')
+
+  // Eight concurrent hits: served from the file after shared revalidations, no new fetch.
+  const checksBefore = stats().revalidations
+  const hits = await Promise.all(Array.from({ length: 8 }, async () => {
+    const res = await fetch(url + filePath(key))
+    t.equal(res.headers.get('x-cache'), 'hit')
+    return createHash('sha256').update(Buffer.from(await res.arrayBuffer())).digest('hex')
+  }))
+  t.same(hits, Array(8).fill(digest))
+  t.equal(stats().s3Fetches, before + 1)
+  t.ok(stats().revalidations - checksBefore >= 1 && stats().revalidations - checksBefore <= 8, `${stats().revalidations - checksBefore} revalidations for 8 hits`)
 })
 
 t.test('names: 300-byte keys, keys with /, unicode', async (t) => {
@@ -358,3 +369,31 @@ t.test('run as the workshop role without kms:Decrypt: 403 naming kms:Decrypt', a
   t.same(tempFiles(asWorkshop.app.downloader.cache.dir), [])
 })
 
+
+t.test('an S3 transfer cut mid-way leaves no cache entry and no temporary file', async (t) => {
+  const lab2 = await startTestLab(t)
+  const size = 32 * 1024 * 1024
+  await putObject(s3As(lab2, 'admin'), 'cut-by-s3.bin', Buffer.alloc(size, 3))
+  const svc = await startDownload(t, lab2, 'downloader')
+  const received = await new Promise<number>((resolve) => {
+    let bytes = 0
+    const req = httpRequest(svc.url + filePath('cut-by-s3.bin'), (res) => {
+      res.once('data', (chunk: Buffer) => {
+        bytes += chunk.length
+        res.pause() // hold the transfer open while the lab goes away
+        void lab2.close().then(() => {
+          res.on('data', (c: Buffer) => void (bytes += c.length))
+          res.resume()
+        })
+      })
+      res.on('error', () => resolve(bytes))
+      res.on('close', () => resolve(bytes))
+    })
+    req.on('error', () => resolve(bytes))
+    req.end()
+  })
+  t.ok(received < size, `the client got a cut transfer (${received} of ${size} bytes)`)
+  await waitFor(() => tempFiles(svc.app.downloader.cache.dir).length === 0, 'the temporary file removed')
+  t.equal(svc.app.downloader.cache.lookup('cut-by-s3.bin'), undefined)
+  t.same(localFiles(svc.app.downloader.cache.dir), [])
+})
