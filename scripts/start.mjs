@@ -80,6 +80,8 @@ async function stop(exitCode = 0) {
   clearTimeout(timer)
   process.exit(exitCode)
 }
+// Children are in their own process groups: never leave them behind, whatever ends this script.
+process.on('exit', () => { for (const { child } of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM') })
 process.on('SIGINT', () => void stop(0))
 process.on('SIGTERM', () => void stop(0))
 

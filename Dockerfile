@@ -1,0 +1,21 @@
+# One image for the whole workspace; compose picks the service by working_dir and command.
+FROM node:20-bookworm-slim AS build
+RUN npm install -g pnpm@12.4.2
+WORKDIR /app
+COPY package.json pnpm-lock.yaml pnpm-workspace.yaml turbo.json tsconfig.base.json ./
+COPY packages ./packages
+COPY services ./services
+RUN pnpm install --frozen-lockfile
+RUN pnpm exec turbo run build --filter=@kms-share/aws-lab --filter=@kms-share/upload --filter=@kms-share/download
+# Production dependencies only in the final image.
+RUN pnpm install --frozen-lockfile --prod
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /app /app
+# Named volumes take their owner from these folders, so the unprivileged user can write them.
+RUN mkdir -p /data/lab /data/cache && chown node:node /data/lab /data/cache
+USER node
+EXPOSE 4566 3001 3002
+CMD ["node", "packages/aws-lab/dist/server.js"]

@@ -1,0 +1,94 @@
+// docker-compose.yml against the code: each service's command is its package's start script,
+// every variable it sets exists in its config schema, the required ones are set, and the
+// whole environment passes the service's own config validation.
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { join, posix } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parse } from 'yaml'
+import type { TObject } from 'typebox'
+import { loadConfig } from '@kms-share/shared'
+import { UploadConfigSchema } from '../src/config.js'
+import { DownloadConfigSchema } from '@kms-share/download'
+
+const root = fileURLToPath(new URL('../../../', import.meta.url))
+const composeText = readFileSync(join(root, 'docker-compose.yml'), 'utf8')
+const compose = parse(composeText) as { services: Record<string, any>; volumes?: Record<string, unknown> }
+
+const schemas: Record<string, TObject> = { upload: UploadConfigSchema, download: DownloadConfigSchema }
+const packageDirs: Record<string, string> = { lab: 'packages/aws-lab', upload: 'services/upload', download: 'services/download' }
+
+function envOf(service: any): Record<string, string> {
+  const env = service.environment ?? {}
+  if (Array.isArray(env)) return Object.fromEntries(env.map((e: string) => e.split(/=(.*)/s).slice(0, 2)))
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)]))
+}
+
+/** The container path a volume entry mounts, keyed by volume name. */
+function mounts(service: any): Record<string, string> {
+  return Object.fromEntries((service.volumes ?? []).map((v: string) => {
+    const [name, path] = v.split(':')
+    return [name, path]
+  }))
+}
+
+t.test('the stack has lab, upload and download, each with a healthcheck', async (t) => {
+  t.same(Object.keys(compose.services).sort(), ['download', 'lab', 'upload'])
+  for (const [name, service] of Object.entries(compose.services)) {
+    t.ok(service.healthcheck?.test, `${name} has a healthcheck`)
+  }
+  t.ok(compose.volumes && 'lab-data' in compose.volumes && 'download-cache' in compose.volumes, 'named volumes for lab data and cache')
+})
+
+t.test("each command is the package's start script, run in the package folder", async (t) => {
+  for (const [name, dir] of Object.entries(packageDirs)) {
+    const service = compose.services[name]
+    const pkg = JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8'))
+    t.equal(service.working_dir, posix.join('/app', dir), `${name} runs in /app/${dir}`)
+    const command = Array.isArray(service.command) ? service.command.join(' ') : service.command
+    t.equal(command, pkg.scripts.start, `${name}: command = "${pkg.scripts.start}"`)
+  }
+})
+
+t.test('service environments match their config schemas', async (t) => {
+  for (const [name, schema] of Object.entries(schemas)) {
+    const env = envOf(compose.services[name])
+    const properties = Object.keys(schema.properties)
+    for (const variable of Object.keys(env)) t.ok(properties.includes(variable), `${name}: ${variable} is in its config schema`)
+    const required = (schema.required ?? []).filter((p: string) => (schema.properties[p] as { default?: unknown }).default === undefined)
+    t.ok(required.length > 0, `${name} has required variables`)
+    for (const variable of required) t.ok(variable in env, `${name}: required ${variable} is set`)
+    const config = loadConfig(schema, { env }) as Record<string, unknown>
+    t.equal(config.HOST, '0.0.0.0', `${name} listens on all interfaces inside its container`)
+    t.equal(config.AWS_ENDPOINT_URL, 'http://lab:4566', `${name} reaches the lab by its service name`)
+  }
+  t.equal(envOf(compose.services.upload).AWS_PROFILE, 'uploader')
+  t.equal(envOf(compose.services.download).AWS_PROFILE, 'downloader')
+})
+
+t.test("the services read the credentials the lab writes, from the lab's volume", async (t) => {
+  const lab = compose.services.lab
+  const labEnv = envOf(lab)
+  t.equal(labEnv.LAB_HOST, '0.0.0.0', 'the lab listens on all interfaces inside compose')
+  t.equal(labEnv.LAB_PORT, '4566')
+  t.equal(mounts(lab)['lab-data'], labEnv.LAB_DATA_DIR, 'lab data on the lab-data volume')
+  for (const name of ['upload', 'download']) {
+    const service = compose.services[name]
+    const env = envOf(service)
+    const labMount = mounts(service)['lab-data']
+    t.ok(labMount, `${name} mounts lab-data`)
+    // The lab writes <data>/credentials and <data>/config (packages/aws-lab/src/app.ts).
+    t.equal(env.AWS_SHARED_CREDENTIALS_FILE, posix.join(labMount!, 'credentials'))
+    t.equal(env.AWS_CONFIG_FILE, posix.join(labMount!, 'config'))
+    t.same(service.depends_on?.lab, { condition: 'service_healthy' }, `${name} waits for a healthy lab`)
+    t.equal(service.healthcheck.test.join(' ').includes(`:${env.PORT}/readyz`), true, `${name}'s healthcheck asks its /readyz`)
+  }
+  t.equal(mounts(compose.services.download)['download-cache'], envOf(compose.services.download).CACHE_DIR, 'cache on its volume')
+})
+
+t.test('docker-compose config -q accepts the file', async (t) => {
+  const check = spawnSync('docker-compose', ['-f', join(root, 'docker-compose.yml'), 'config', '-q'], { encoding: 'utf8' })
+  if (check.error) return t.pass('docker-compose is not installed here; CI runs it')
+  t.equal(check.status, 0, check.stderr)
+})
