@@ -13,7 +13,7 @@ import { Router, type VpcEndpointInfo } from './core/router.js'
 import { createJsonProtocol } from './core/protocols/json.js'
 import { createQueryProtocol } from './core/protocols/query.js'
 import { loadSeed, runSeed, type LabSection } from './core/seed.js'
-import type { Caller, RequestMeta } from './core/types.js'
+import type { Caller, ProtocolHandler, RequestMeta, ServiceDefinition } from './core/types.js'
 import { IamModel } from './iam/model.js'
 import { createIamService } from './iam/service.js'
 import { StsModel, totpFor } from './sts/model.js'
@@ -32,6 +32,9 @@ export interface LabOptions {
   /** Start over from the seed, discarding the data folder's contents. */
   reset?: boolean
   quiet?: boolean
+  /** More services (e.g. EC2) and protocol handlers to register; protocols here are asked before the built-in ones. */
+  extraServices?: ServiceDefinition[]
+  extraProtocols?: ProtocolHandler[]
 }
 
 export interface ProfileCredentials {
@@ -112,6 +115,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     return undefined
   }
   const router = new Router({ accountId, region, state: store, iam, credentials, trail, vpcEndpoint, log })
+  for (const protocol of [...(options.extraProtocols ?? [])].reverse()) router.addProtocol(protocol, { first: true })
+  for (const service of options.extraServices ?? []) router.addService(service)
   router.addProtocol(createJsonProtocol())
   router.addProtocol(createQueryProtocol())
   router.addService(createStsService(iam, sts))

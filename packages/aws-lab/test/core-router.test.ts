@@ -60,3 +60,24 @@ t.test('through the VPC endpoint the vpce-only key policy allows; outside it den
   const unknown = new KMSClient(lab.clientConfig('workshop', { endpoint: `${lab.endpoint}/vpce/vpce-0000000000000dead` }))
   await t.rejects(unknown.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256' })), { message: "The Vpc Endpoint Id 'vpce-0000000000000dead' does not exist", $metadata: { httpStatusCode: 400 } })
 })
+
+t.test('extra services go through the same authorisation; lab.invoke acts as a profile', async (t) => {
+  const ec2 = {
+    name: 'ec2',
+    signingName: 'ec2',
+    eventSource: 'ec2.amazonaws.com',
+    accessDenied: { code: 'UnauthorizedOperation', status: 403 },
+    operations: {
+      DescribeVpcs: { readOnly: true, authorize: () => [{ action: 'ec2:DescribeVpcs', resource: '*' }], run: () => ({ Vpcs: [{ VpcId: 'vpc-1' }] }) },
+    },
+  }
+  const extra = await startTestLab(t, { dataDir: join(seedDir, 'extra'), extraServices: [ec2] })
+  t.same(await extra.invoke('ec2', 'DescribeVpcs', {}, 'keyadmin'), { Vpcs: [{ VpcId: 'vpc-1' }] })
+  await t.rejects(extra.invoke('ec2', 'DescribeVpcs', {}, 'uploader'), {
+    code: 'UnauthorizedOperation',
+    status: 403,
+    message: 'User: arn:aws:sts::111122223333:assumed-role/kms-share-uploader/i-0upload7e5f4a3b21 is not authorized to perform: ec2:DescribeVpcs because no identity-based policy allows the ec2:DescribeVpcs action',
+  })
+  const recorded = extra.trail.all().filter((e) => e.eventName === 'DescribeVpcs')
+  t.same(recorded.map((e) => e.errorCode ?? 'ok'), ['ok', 'UnauthorizedOperation'], 'EC2 calls are recorded too')
+})

@@ -68,8 +68,10 @@ export class Router {
 
   constructor(readonly options: RouterOptions) {}
 
-  addProtocol(handler: ProtocolHandler): void {
-    this.protocols.push(handler)
+  /** Handlers are asked in order; `first` puts one ahead (an EC2 handler must precede the generic query one). */
+  addProtocol(handler: ProtocolHandler, options: { first?: boolean } = {}): void {
+    if (options.first) this.protocols.unshift(handler)
+    else this.protocols.push(handler)
   }
 
   addService(service: ServiceDefinition): void {

@@ -1,5 +1,6 @@
 // The lab's persistent state: one JSON file per section, each write atomic (temp file, fsync, rename).
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { StateStore } from './types.js'
 
@@ -38,7 +39,7 @@ export class FileStateStore implements StateStore {
 
 /** Write then rename, with fsyncs, so a crash leaves either the old or the new file, never a torn one. */
 export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o600): void {
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`
+  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
   const fd = openSync(tmp, 'w', mode)
   try {
     writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data)
