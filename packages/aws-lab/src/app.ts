@@ -109,9 +109,12 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     const seeded = labState.vpcEndpoints.find((e) => e.id === id)
     if (seeded) return { vpcEndpointId: seeded.id, vpcId: seeded.vpcId }
     // The EC2 section (created by the lab's EC2 service) lists endpoints made through the API.
-    const ec2 = store.section<{ vpcEndpoints?: Record<string, { VpcEndpointId?: string; VpcId?: string; State?: string }> }>('ec2', () => ({}))
-    const made = ec2.vpcEndpoints?.[id]
-    if (made && made.State !== 'deleted') return { vpcEndpointId: id, vpcId: made.VpcId ?? '' }
+    // Either a map by id or a list; field names as EC2's API spells them.
+    type Endpoint = { VpcEndpointId?: string; VpcId?: string; State?: string }
+    const ec2 = store.section<{ vpcEndpoints?: Record<string, Endpoint> | Endpoint[] }>('ec2', () => ({}))
+    const list = ec2.vpcEndpoints
+    const made = Array.isArray(list) ? list.find((e) => e.VpcEndpointId === id) : list?.[id]
+    if (made && !/^(deleted|deleting|rejected|failed)$/i.test(made.State ?? '')) return { vpcEndpointId: id, vpcId: made.VpcId ?? '' }
     return undefined
   }
   const router = new Router({ accountId, region, state: store, iam, credentials, trail, vpcEndpoint, log })
