@@ -1,0 +1,77 @@
+// The root `pnpm start` (scripts/start.mjs): the whole stack from the lab's files, the
+// workshop's round trip through curl-like requests, and Ctrl-C (SIGINT) stopping everything.
+import t from 'tap'
+import { spawn, spawnSync } from 'node:child_process'
+import { createServer } from 'node:net'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = fileURLToPath(new URL('../../../', import.meta.url))
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number }
+      s.close(() => resolve(port))
+    })
+    s.on('error', reject)
+  })
+}
+
+t.test('pnpm start runs lab, upload and download; SampleFile-KMS.txt goes round; SIGINT stops all', async (t) => {
+  // The script runs built code; the test runner builds dependencies, this package is built here.
+  const build = spawnSync('pnpm', ['build'], { cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8' })
+  t.equal(build.status, 0, build.stderr)
+  for (const script of ['packages/aws-lab/dist/server.js', 'services/upload/dist/server.js', 'services/download/dist/server.js']) {
+    t.ok(existsSync(join(root, script)), `${script} built`)
+  }
+  const dir = t.testdir()
+  const [labPort, uploadPort, downloadPort] = [await freePort(), await freePort(), await freePort()]
+  const env: NodeJS.ProcessEnv = { ...process.env, LAB_DATA_DIR: join(dir, 'lab'), CACHE_DIR: join(dir, 'cache'), LAB_PORT: String(labPort), UPLOAD_PORT: String(uploadPort), DOWNLOAD_PORT: String(downloadPort), LOG_LEVEL: 'warn' }
+  delete env.INIT_CWD
+  const child = spawn(process.execPath, [join(root, 'scripts/start.mjs'), '--no-build'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  const ready = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 60_000)
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString()
+      if (output.includes('[start] ready:')) { clearTimeout(timer); resolve(true) }
+    }
+    child.stdout.on('data', onData)
+    child.stderr.on('data', onData)
+    void exited.then(() => resolve(false))
+  })
+  t.ok(ready, 'the stack reports ready')
+  if (!ready) { t.comment(output); return }
+  const upload = `http://127.0.0.1:${uploadPort}`
+  const download = `http://127.0.0.1:${downloadPort}`
+  t.match(output, new RegExp(`upload\\s+${upload}/`), 'prints the upload URL')
+  t.match(output, new RegExp(`download\\s+${download}/`), 'prints the download URL')
+  t.ok(existsSync(join(dir, 'lab', 'credentials')), 'LAB_DATA_DIR honoured')
+
+  const text = 'The KMS workshop sample file.\n'
+  const put = await fetch(`${upload}/files/SampleFile-KMS.txt`, { method: 'PUT', body: text, headers: { 'content-type': 'text/plain' } })
+  t.equal(put.status, 201)
+  const stored: any = await put.json()
+  t.match(stored, { sseAlgorithm: 'aws:kms', kmsKeyArn: /^arn:aws:kms:eu-west-1:111122223333:key\// })
+  const got = await fetch(`${download}/files/SampleFile-KMS.txt`)
+  t.equal(got.status, 200)
+  t.equal(await got.text(), text)
+  const cache: any = await (await fetch(`${download}/cache`)).json()
+  t.ok(JSON.stringify(cache).includes('localfile-SampleFile-KMS.txt'), 'the localfile- entry is listed')
+  t.ok(existsSync(join(dir, 'cache', 'localfile-SampleFile-KMS.txt')), 'CACHE_DIR honoured')
+  // Each service holds only its own duty's credentials.
+  const downloadWrite = await fetch(`${download}/files/x.txt`, { method: 'PUT', body: 'x' })
+  t.not(downloadWrite.status, 201, 'download does not write')
+
+  child.kill('SIGINT')
+  const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000))])
+  t.equal(code, 0, 'SIGINT stops everything cleanly')
+  const stillUp = await fetch(`${upload}/healthz`).then(() => true, () => false)
+  t.equal(stillUp, false, 'upload stopped')
+  const labUp = await fetch(`http://127.0.0.1:${labPort}/`).then(() => true, () => false)
+  t.equal(labUp, false, 'lab stopped')
+})
