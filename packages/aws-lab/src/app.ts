@@ -111,8 +111,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     // The EC2 section (created by the lab's EC2 service) lists endpoints made through the API.
     // Either a map by id or a list; field names as EC2's API spells them.
     type Endpoint = { VpcEndpointId?: string; VpcId?: string; State?: string }
-    const ec2 = store.section<{ vpcEndpoints?: Record<string, Endpoint> | Endpoint[] }>('ec2', () => ({}))
-    const list = ec2.vpcEndpoints
+    const list = store.peek<{ vpcEndpoints?: Record<string, Endpoint> | Endpoint[] }>('ec2')?.vpcEndpoints
     const made = Array.isArray(list) ? list.find((e) => e.VpcEndpointId === id) : list?.[id]
     if (made && !/^(deleted|deleting|rejected|failed)$/i.test(made.State ?? '')) return { vpcEndpointId: id, vpcId: made.VpcId ?? '' }
     return undefined

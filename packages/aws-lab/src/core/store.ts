@@ -26,6 +26,12 @@ export class FileStateStore implements StateStore {
     return value as T
   }
 
+  /** A section if it was ever created, without creating it (so its owner's `init` still runs). */
+  peek<T extends object>(name: string): T | undefined {
+    if (this.sections.has(name) || existsSync(join(this.stateDir, `${name}.json`))) return this.section<T>(name, () => ({}) as T)
+    return undefined
+  }
+
   save(name: string): void {
     const value = this.sections.get(name)
     if (!value) return
