@@ -135,6 +135,8 @@ export const filesRoutes: FastifyPluginAsyncTypebox<FilesRoutesOptions> = async 
           request.log.warn({ key }, 'client disconnected mid-upload; upload aborted')
           return sendProblem(reply, problemOf(new UploadErrors.CLIENT_DISCONNECTED()))
         }
+        // The rest of an unread body is not worth draining.
+        if (!request.raw.complete) reply.header('connection', 'close')
         if (controller.signal.aborted && controller.signal.reason instanceof Error && 'code' in controller.signal.reason) {
           throw controller.signal.reason
         }
@@ -219,7 +221,7 @@ export const filesRoutes: FastifyPluginAsyncTypebox<FilesRoutesOptions> = async 
         return sendProblem(reply, problemOf(new UploadErrors.CLIENT_DISCONNECTED()))
       }
       const problem = uploadProblem(err, key ?? '', 'multipart')
-      if (problem.status === 413 || problem.status === 400) reply.header('connection', 'close')
+      if (!request.raw.complete) reply.header('connection', 'close')
       throw new ProblemError(problem, { cause: err })
     } finally {
       untrack()
