@@ -90,6 +90,7 @@ t.test('roles: create, inline and attached policies, trust policy URL-encoded as
   t.same((await iam.send(new ListAttachedRolePoliciesCommand({ RoleName: 'test-role' }))).AttachedPolicies, [{ PolicyName: 'KMS-Workshop-EncDecPermissions', PolicyArn: POLICY_ARN }])
   await t.rejects(iam.send(new DeleteRoleCommand({ RoleName: 'test-role' })), { name: 'DeleteConflict' })
   await iam.send(new DetachRolePolicyCommand({ RoleName: 'test-role', PolicyArn: POLICY_ARN }))
+  t.same((await iam.send(new ListAttachedRolePoliciesCommand({ RoleName: 'test-role' }))).AttachedPolicies, [], 'an empty list, not a missing one')
   await iam.send(new DeleteRolePolicyCommand({ RoleName: 'test-role', PolicyName: 'inline' }))
   await iam.send(new DeleteRoleCommand({ RoleName: 'test-role' }))
   await t.rejects(iam.send(new GetRoleCommand({ RoleName: 'test-role' })), { name: 'NoSuchEntity', $metadata: { httpStatusCode: 404 } })

@@ -45,7 +45,8 @@ function toXmlShape(value: unknown): unknown {
   if (value === null || value === undefined) return undefined
   if (value instanceof Date) return value.toISOString()
   if (Buffer.isBuffer(value)) return value.toString('base64')
-  if (Array.isArray(value)) return { member: value.map(toXmlShape) }
+  // An empty list is an empty element, which SDKs read as [] (a missing one reads as undefined).
+  if (Array.isArray(value)) return value.length ? { member: value.map(toXmlShape) } : ''
   if (typeof value === 'object') {
     const out: Record<string, unknown> = {}
     for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toXmlShape(v)
