@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import { CloudTrailClient, LookupEventsCommand } from '@aws-sdk/client-cloudtrail'
+import { checksumOf } from '../src/s3/checksums.js'
 import { startTestLab } from './helpers/lab.js'
 
 const BUCKET = 'kmsworkshop-111122223333'
@@ -92,6 +93,31 @@ t.test('multipart uploads', async (t) => {
     await uploader.send(new UploadPartCommand({ Bucket: BUCKET, Key: 'mp/aborted', UploadId: second.UploadId, PartNumber: 1, Body: 'x' }))
     await uploader.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: 'mp/aborted', UploadId: second.UploadId }))
     await t.rejects(uploader.send(new ListPartsCommand({ Bucket: BUCKET, Key: 'mp/aborted', UploadId: second.UploadId })), { name: 'NoSuchUpload', $metadata: { httpStatusCode: 404 } })
+  })
+
+  t.test('FULL_OBJECT CRC32: parts combine into the whole object\'s checksum, which GET returns and the SDK verifies', async (t) => {
+    // https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html#ChecksumTypes
+    const key = 'mp/full-object.bin'
+    const parts = [randomBytes(5 * MiB), randomBytes(123_457)]
+    const full = checksumOf('CRC32', Buffer.concat(parts))
+    const create = await uploader.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: key, ChecksumAlgorithm: 'CRC32', ChecksumType: 'FULL_OBJECT' }))
+    const UploadId = create.UploadId!
+    const etags = []
+    for (const [n, body] of parts.entries()) {
+      const up = await uploader.send(new UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId, PartNumber: n + 1, Body: body, ChecksumAlgorithm: 'CRC32' }))
+      etags.push({ PartNumber: n + 1, ETag: up.ETag, ChecksumCRC32: up.ChecksumCRC32 })
+    }
+    await t.rejects(
+      uploader.send(new CompleteMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId, ChecksumCRC32: 'AAAAAA==', ChecksumType: 'FULL_OBJECT', MultipartUpload: { Parts: etags } })),
+      { name: 'BadDigest' },
+    )
+    const done = await uploader.send(new CompleteMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId, ChecksumCRC32: full, ChecksumType: 'FULL_OBJECT', MultipartUpload: { Parts: etags } }))
+    t.equal(done.ChecksumCRC32, full)
+    t.equal(done.ChecksumType, 'FULL_OBJECT')
+    const got = await downloader.send(new GetObjectCommand({ Bucket: BUCKET, Key: key, ChecksumMode: 'ENABLED' }))
+    t.equal(got.ChecksumCRC32, full)
+    t.equal(got.ChecksumType, 'FULL_OBJECT')
+    t.ok(Buffer.from(await got.Body!.transformToByteArray()).equals(Buffer.concat(parts)), 'body read and validated by the SDK')
   })
 
   t.test('a caller without s3:PutObject cannot start an upload', async (t) => {

@@ -9,7 +9,7 @@ import { Readable } from 'node:stream'
 import { buffer } from 'node:stream/consumers'
 import { pipeline } from 'node:stream/promises'
 import { AwsChunkedDecoder } from '../src/s3/aws-chunked.js'
-import { checksumOf, compositeChecksum } from '../src/s3/checksums.js'
+import { checksumOf, compositeChecksum, fullObjectChecksum } from '../src/s3/checksums.js'
 import { commitTemp, readPlaintext, SEGMENT_SIZE, writeEncryptedTemp } from '../src/s3/object-store.js'
 import { parseXml, toXml } from '../src/core/protocols/rest-xml.js'
 import { operationOf, splitPath } from '../src/s3/protocol.js'
@@ -96,6 +96,11 @@ t.test('checksums match known vectors', async (t) => {
   t.equal(checksumOf('SHA256', v), createHash('sha256').update(v).digest('base64'))
   t.equal(checksumOf('SHA1', v), createHash('sha1').update(v).digest('base64'))
   t.match(compositeChecksum('CRC32', [checksumOf('CRC32', v), checksumOf('CRC32', v)]), /^[A-Za-z0-9+/=]+-2$/)
+  // FULL_OBJECT: combining the parts' CRCs gives the CRC of the concatenation.
+  const parts = [randomBytes(1000), randomBytes(3), Buffer.alloc(0), randomBytes(70_000)]
+  for (const alg of ['CRC32', 'CRC32C', 'CRC64NVME'] as const) {
+    t.equal(fullObjectChecksum(alg, parts.map((p) => ({ checksum: checksumOf(alg, p), size: p.length }))), checksumOf(alg, Buffer.concat(parts)), `${alg} combine`)
+  }
 })
 
 t.test('object store: ciphertext on disk, ranges read only what they need, tampering is caught', async (t) => {

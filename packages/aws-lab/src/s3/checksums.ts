@@ -112,3 +112,65 @@ export function compositeChecksum(algorithm: ChecksumAlgorithm, partChecksums: s
   for (const p of partChecksums) c.update(Buffer.from(p, 'base64'))
   return `${c.digest()}-${partChecksums.length}`
 }
+
+const CRC_POLY: Partial<Record<ChecksumAlgorithm, { poly: bigint; width: number }>> = {
+  CRC32: { poly: 0xedb88320n, width: 32 },
+  CRC32C: { poly: 0x82f63b78n, width: 32 },
+  CRC64NVME: { poly: 0x9a6c9329ac4bc9b5n, width: 64 },
+}
+
+/** Whether parts' checksums can be combined into the whole object's (FULL_OBJECT multipart checksums). */
+export function isCrc(algorithm: ChecksumAlgorithm): boolean {
+  return CRC_POLY[algorithm] !== undefined
+}
+
+function gf2Times(mat: bigint[], vec: bigint): bigint {
+  let sum = 0n
+  for (let i = 0; vec; i++, vec >>= 1n) if (vec & 1n) sum ^= mat[i]!
+  return sum
+}
+
+function gf2Square(mat: bigint[]): bigint[] {
+  return mat.map((row) => gf2Times(mat, row))
+}
+
+/** crc(A ‖ B) from crc(A), crc(B) and len(B), as zlib's crc32_combine (GF(2) matrices), for any reflected CRC. */
+function crcCombine(algorithm: ChecksumAlgorithm, crcA: bigint, crcB: bigint, lengthB: number): bigint {
+  const spec = CRC_POLY[algorithm]!
+  if (lengthB === 0) return crcA
+  // The operator for one zero bit, then squared to two and four zero bits.
+  let odd: bigint[] = [spec.poly]
+  for (let n = 1; n < spec.width; n++) odd.push(1n << BigInt(n - 1))
+  let even = gf2Square(odd)
+  odd = gf2Square(even)
+  let len = BigInt(lengthB)
+  let crc = crcA
+  for (;;) {
+    even = gf2Square(odd)
+    if (len & 1n) crc = gf2Times(even, crc)
+    len >>= 1n
+    if (!len) break
+    odd = gf2Square(even)
+    if (len & 1n) crc = gf2Times(odd, crc)
+    len >>= 1n
+    if (!len) break
+  }
+  return crc ^ crcB
+}
+
+function toBig(b64: string): bigint {
+  return BigInt(`0x${Buffer.from(b64, 'base64').toString('hex') || '0'}`)
+}
+
+function fromBig(value: bigint, width: number): string {
+  return Buffer.from(value.toString(16).padStart(width / 4, '0'), 'hex').toString('base64')
+}
+
+/** The whole object's CRC from its parts' CRCs and sizes (multipart uploads with checksum type FULL_OBJECT). */
+export function fullObjectChecksum(algorithm: ChecksumAlgorithm, parts: Array<{ checksum: string; size: number }>): string {
+  const spec = CRC_POLY[algorithm]
+  if (!spec) throw new Error(`${algorithm} cannot be combined`)
+  let crc: bigint | undefined
+  for (const p of parts) crc = crc === undefined ? toBig(p.checksum) : crcCombine(algorithm, crc, toBig(p.checksum), p.size)
+  return fromBig(crc ?? toBig(checksumOf(algorithm, Buffer.alloc(0))), spec.width)
+}

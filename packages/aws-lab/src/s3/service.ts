@@ -6,7 +6,7 @@ import { parsePolicy } from '@kms-share/policy'
 import type { NamedPolicy, RequestContext } from '@kms-share/policy'
 import { AwsError, type AuthCheck, type Operation, type OperationContext, type ProtocolHandler, type ServiceDefinition } from '../core/types.js'
 import { parseXml, S3_XMLNS, xmlList, type XmlObject } from '../core/protocols/rest-xml.js'
-import { compositeChecksum, createChecksummer, headerFor, isChecksumAlgorithm, type ChecksumAlgorithm } from './checksums.js'
+import { compositeChecksum, createChecksummer, fullObjectChecksum, headerFor, isChecksumAlgorithm, isCrc, type ChecksumAlgorithm } from './checksums.js'
 import { s3Errors } from './errors.js'
 import { ingestBody } from './ingest.js'
 import { S3Model, type BucketRecord, type ObjectHeaders, type ObjectMeta, type PartRecord, type UploadRecord } from './model.js'
@@ -667,6 +667,11 @@ export function createS3(): S3Lab {
         if (alg !== undefined && !isChecksumAlgorithm(alg)) throw s3Errors.invalidRequest('Checksum algorithm provided is unsupported.')
         const { record } = await sse.newObjectKey(sseRequest(i.headers, bucket), bucket.name, key, ctx)
         const type = i.headers['x-amz-checksum-type']?.toUpperCase()
+        // https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html#ChecksumTypes
+        if (type !== undefined && type !== 'FULL_OBJECT' && type !== 'COMPOSITE') throw s3Errors.invalidRequest('Value for x-amz-checksum-type header is invalid.')
+        if (type === 'FULL_OBJECT' && alg !== undefined && !isCrc(alg.toUpperCase() as ChecksumAlgorithm))
+          throw s3Errors.invalidRequest(`The FULL_OBJECT checksum type cannot be used with the ${alg.toLowerCase()} checksum algorithm.`)
+        if (type === 'COMPOSITE' && alg?.toUpperCase() === 'CRC64NVME') throw s3Errors.invalidRequest('The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm.')
         const upload: UploadRecord = {
           uploadId: model.newUploadId(),
           bucket: bucket.name,
@@ -675,7 +680,7 @@ export function createS3(): S3Lab {
           initiator: { arn: ctx.caller.principal.arn, userId: ctx.caller.userId },
           sse: record,
           checksumAlgorithm: alg ? (alg.toUpperCase() as ChecksumAlgorithm) : undefined,
-          checksumType: type === 'FULL_OBJECT' || type === 'COMPOSITE' ? type : alg ? 'COMPOSITE' : undefined,
+          checksumType: type === 'FULL_OBJECT' || type === 'COMPOSITE' ? type : alg ? (alg.toUpperCase() === 'CRC64NVME' ? 'FULL_OBJECT' : 'COMPOSITE') : undefined,
           parts: {},
           ...objectHeadersFrom(i.headers),
         }
@@ -770,8 +775,15 @@ export function createS3(): S3Lab {
         const md5s = Buffer.concat(parts.map((p) => Buffer.from(unquote(p.etag), 'hex')))
         const etag = quoteEtag(`${createHash('md5').update(md5s).digest('hex')}-${parts.length}`)
         const alg = upload.checksumAlgorithm
-        const checksum =
-          alg && parts.every((p) => p.checksum) ? { algorithm: alg, value: compositeChecksum(alg, parts.map((p) => p.checksum!)), type: 'COMPOSITE' as const } : undefined
+        let checksum: ObjectMeta['checksum']
+        if (alg && parts.every((p) => p.checksum)) {
+          if (upload.checksumType === 'FULL_OBJECT') {
+            const value = fullObjectChecksum(alg, parts.map((p) => ({ checksum: p.checksum!, size: p.size })))
+            const claimed = i.headers[headerFor(alg)]
+            if (claimed !== undefined && claimed !== value) throw s3Errors.badDigest(alg)
+            checksum = { algorithm: alg, value, type: 'FULL_OBJECT' }
+          } else checksum = { algorithm: alg, value: compositeChecksum(alg, parts.map((p) => p.checksum!)), type: 'COMPOSITE' }
+        }
         const meta: ObjectMeta = {
           key,
           size: parts.reduce((s, p) => s + p.size, 0),
@@ -800,7 +812,7 @@ export function createS3(): S3Lab {
               Bucket: bucket.name,
               Key: key,
               ETag: etag,
-              ...(checksum ? { [`Checksum${checksum.algorithm}`]: checksum.value, ChecksumType: 'COMPOSITE' } : {}),
+              ...(checksum ? { [`Checksum${checksum.algorithm}`]: checksum.value, ChecksumType: checksum.type } : {}),
             },
           },
         }
