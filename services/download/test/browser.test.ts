@@ -9,8 +9,17 @@ import { join } from 'node:path'
 import { chromium } from 'playwright-core'
 import { DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms'
 import { fromIni } from '@aws-sdk/credential-providers'
-import { buildApp as buildUploadApp, loadUploadConfig } from '@kms-share/upload'
+import type { FastifyInstance } from 'fastify'
 import { awsEnv, BUCKET, KEY_ALIAS, startDownload, startTestLab } from './helpers.js'
+
+// The upload service from its sources: a package dependency on it would make a cycle (upload's
+// compose test depends on this package), which turbo refuses.
+interface UploadModule {
+  buildApp(config: unknown): Promise<FastifyInstance>
+  loadUploadConfig(env: Record<string, string>): unknown
+}
+const uploadSource = new URL('../../upload/src/app.ts', import.meta.url).href
+const { buildApp: buildUploadApp, loadUploadConfig } = (await import(uploadSource)) as UploadModule
 
 const CHROMIUM = '/usr/bin/chromium'
 const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
