@@ -22,6 +22,8 @@ export interface BuildAppOptions {
   onUploaded?: OnUploaded
   /** An S3 client to use instead of one built from the config (it is still destroyed on close). */
   s3?: S3Client
+  /** PUT bodies above this many bytes go through a multipart upload (default: S3's 5 GiB single-PUT limit). */
+  singlePutMaxBytes?: number
 }
 
 export async function buildApp(config: UploadConfig, options: BuildAppOptions = {}): Promise<FastifyInstance> {
@@ -49,7 +51,11 @@ export async function buildApp(config: UploadConfig, options: BuildAppOptions = 
     await app.s3.send(new HeadBucketCommand({ Bucket: config.BUCKET }))
   })
 
-  await app.register(filesRoutes, { config, ...(options.onUploaded ? { onUploaded: options.onUploaded } : {}) })
+  await app.register(filesRoutes, {
+    config,
+    ...(options.onUploaded ? { onUploaded: options.onUploaded } : {}),
+    ...(options.singlePutMaxBytes !== undefined ? { singlePutMaxBytes: options.singlePutMaxBytes } : {}),
+  })
   await app.register(pageRoutes, { config })
   app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger())
   return app

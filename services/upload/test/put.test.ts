@@ -110,3 +110,24 @@ t.test('PUT /files/*', async (t) => {
     t.ok(await waitFor(async () => (await fetch(`${url}/healthz`)).status === 200))
   })
 })
+
+t.test('a PUT over the single-PUT limit goes through a multipart upload', async (t) => {
+  const lab = await startTestLab(t)
+  const uploaded: string[] = []
+  const { url } = await startUpload(t, lab, 'uploader', { MULTIPART_PART_BYTES: String(5 * 1024 * 1024) }, {
+    singlePutMaxBytes: 1024 * 1024,
+    onUploaded: (object) => { uploaded.push(`${object.bucket}/${object.key}`) },
+  })
+  const data = Buffer.alloc(11 * 1024 * 1024, 0x41)
+  const r = await fetch(`${url}/files/huge.bin`, { method: 'PUT', body: data })
+  t.equal(r.status, 201)
+  const json = await body(r)
+  t.match(json, { key: 'huge.bin', size: data.length, sseAlgorithm: 'aws:kms' })
+  t.match(json.etag, /-3"$/, 'a multipart ETag')
+  t.same(uploaded, [`${BUCKET}/huge.bin`], 'the post-upload hook saw the object')
+  const again = await fetch(`${url}/files/huge.bin`, { method: 'PUT', body: data })
+  t.equal(again.status, 409, 'conditional on the multipart path too')
+  const admin = clientsAs(lab, 'admin')
+  t.teardown(() => admin.s3.destroy())
+  t.equal((await admin.s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }))).Uploads?.length ?? 0, 0)
+})

@@ -16,6 +16,8 @@ export type OnUploaded = (object: StoredObject & { bucket: string }, request: Fa
 export interface FilesRoutesOptions {
   config: UploadConfig
   onUploaded?: OnUploaded
+  /** PUT bodies above this go through a multipart upload (S3's single-PUT limit; lower only in tests). */
+  singlePutMaxBytes?: number
 }
 
 type UploadPath = 'put' | 'multipart'
@@ -73,7 +75,7 @@ function refuseEarly(reply: FastifyReply, err: { code: string; statusCode?: numb
   return sendProblem(reply, problemOf(err))
 }
 
-export const filesRoutes: FastifyPluginAsyncTypebox<FilesRoutesOptions> = async (app, { config, onUploaded }) => {
+export const filesRoutes: FastifyPluginAsyncTypebox<FilesRoutesOptions> = async (app, { config, onUploaded, singlePutMaxBytes = MAX_SINGLE_PUT_BYTES }) => {
   async function afterStore(object: StoredObject, request: FastifyRequest) {
     request.log.info({ key: object.key, size: object.size, kmsKeyArn: object.kmsKeyArn }, 'object stored')
     if (!onUploaded) return
@@ -113,7 +115,7 @@ export const filesRoutes: FastifyPluginAsyncTypebox<FilesRoutesOptions> = async 
       // The body goes through our own stream: pipe() does not forward the socket's 'aborted' error into the SDK's streams.
       const counter = new ByteCounter(config.MAX_UPLOAD_BYTES)
       request.raw.pipe(counter)
-      const single = contentLength <= MAX_SINGLE_PUT_BYTES
+      const single = contentLength <= singlePutMaxBytes
       const stop = (reason: Error) => {
         controller.abort(reason)
         // lib-storage stops on a failing body (and aborts the multipart upload); PutObject stops on the signal.
