@@ -85,7 +85,7 @@ process.on('exit', () => { for (const { child } of children) if (child.exitCode 
 process.on('SIGINT', () => void stop(0))
 process.on('SIGTERM', () => void stop(0))
 
-async function waitForUrl(url, timeoutMs = 30_000) {
+async function waitForUrl(url, timeoutMs = 60_000) {
   const end = Date.now() + timeoutMs
   while (Date.now() < end && !stopping) {
     try {

@@ -35,7 +35,7 @@ t.test('pnpm start runs lab, upload and download; SampleFile-KMS.txt goes round;
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
   const ready = await new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => resolve(false), 60_000)
+    const timer = setTimeout(() => resolve(false), 120_000)
     const onData = (chunk: Buffer) => {
       output += chunk.toString()
       if (output.includes('[start] ready:')) { clearTimeout(timer); resolve(true) }
