@@ -322,6 +322,9 @@ t.test('run as the uploader: 403 naming s3:GetObject, nothing cached', async (t)
   t.same(tempFiles(asUploader.app.downloader.cache.dir), [])
   const head = await fetch(asUploader.url + filePath('listed.txt'), { method: 'HEAD' })
   t.equal(head.status, 403)
+  // The uploader may list the bucket but not HeadObject: names and sizes, no encryption details.
+  const listing = await (await fetch(asUploader.url + '/files')).json() as any
+  t.match(listing.items.find((i: any) => i.key === 'listed.txt'), { size: 6, encryption: null, encryptionError: 'AccessDenied' })
 })
 
 // CreatePolicyVersion with SetAsDefault replaces a managed policy's permissions at once:

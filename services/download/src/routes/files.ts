@@ -111,7 +111,10 @@ export async function filesRoutes(fastify: FastifyInstance, options: FilesRouteO
       } catch (err) {
         // One unreadable object should not hide the others: report it on the item.
         if (!isAwsServiceError(err)) throw err
-        return { ...base, encryption: null, encryptionError: awsErrorCode(err) }
+        // HEAD answers carry no body: a bare 403 is S3's AccessDenied.
+        const bare = ['Forbidden', 'Unknown', '403'].includes(awsErrorCode(err))
+        const code = err.$metadata.httpStatusCode === 403 && bare ? 'AccessDenied' : awsErrorCode(err)
+        return { ...base, encryption: null, encryptionError: code }
       }
     })
     return { items, ...(listed.IsTruncated && listed.NextContinuationToken ? { nextToken: listed.NextContinuationToken } : {}) }
