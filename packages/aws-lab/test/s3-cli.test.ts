@@ -77,6 +77,16 @@ t.test('the workshop experiment through AWS CLI v2', async (t) => {
     t.ok(readFileSync(back).equals(data), 'same bytes')
     const ls = await aws('workshop', 's3', 'ls', `s3://${BUCKET}/`)
     t.match(ls.stdout, /big\.bin/)
+    // An S3-to-S3 copy this size goes as UploadPartCopy, re-encrypted under the destination's key.
+    // The CLI also reads the source's tags (s3:GetObjectTagging), which the workshop role lacks: copy as admin.
+    const copy = await aws('admin', 's3', 'cp', `s3://${BUCKET}/big.bin`, `s3://${BUCKET}/big-copy.bin`)
+    t.equal(copy.code, 0, copy.stderr)
+    const copied = await json('workshop', 's3api', 'head-object', '--bucket', BUCKET, '--key', 'big-copy.bin')
+    t.match(copied.ETag, /-3"$/)
+    t.equal(copied.ServerSideEncryption, 'AES256')
+    const back2 = join(dir, 'big.copy')
+    t.equal((await aws('workshop', 's3', 'cp', `s3://${BUCKET}/big-copy.bin`, back2)).code, 0)
+    t.ok(readFileSync(back2).equals(data), 'copy has the same bytes')
   })
 
   t.test('without kms:Decrypt, put still works and get fails with AWS sentence', async (t) => {

@@ -39,6 +39,8 @@ export interface ObjectHeaders {
   expires?: string
   /** x-amz-meta-* (names lower-case, without the prefix). */
   userMetadata: Record<string, string>
+  /** Object tags from x-amz-tagging. */
+  tags?: Record<string, string>
 }
 
 export interface ObjectChecksum {

@@ -39,12 +39,21 @@ function has(q: Record<string, string>, name: string): boolean {
   return Object.prototype.hasOwnProperty.call(q, name)
 }
 
+const UNSUPPORTED_SUBRESOURCES = new Set([
+  'acl', 'tagging', 'versioning', 'versions', 'cors', 'lifecycle', 'logging', 'notification', 'replication', 'website', 'accelerate',
+  'requestPayment', 'object-lock', 'retention', 'legal-hold', 'attributes', 'torrent', 'select', 'restore', 'ownershipControls',
+  'publicAccessBlock', 'analytics', 'inventory', 'metrics', 'intelligent-tiering', 'policyStatus', 'session',
+])
+
 /** Which S3 operation a path-style request is. */
 export function operationOf(method: string, bucket: string | undefined, key: string | undefined, q: Record<string, string>, headers: Record<string, string>): string {
   if (!bucket) {
     if (method === 'GET') return 'ListBuckets'
     throw new AwsError('MethodNotAllowed', 'The specified method is not allowed against this resource.', 405)
   }
+  // Sub-resources the lab does not serve must not fall through to a listing or an object read.
+  const unsupported = Object.keys(q).find((name) => UNSUPPORTED_SUBRESOURCES.has(name) && !(name === 'tagging' && key !== undefined && method === 'GET'))
+  if (unsupported) throw new AwsError('NotImplemented', `A header or query you provided implies functionality that is not implemented: ?${unsupported}`, 501)
   if (key === undefined) {
     switch (method) {
       case 'GET':
@@ -71,11 +80,12 @@ export function operationOf(method: string, bucket: string | undefined, key: str
   }
   switch (method) {
     case 'GET':
+      if (has(q, 'tagging')) return 'GetObjectTagging'
       return has(q, 'uploadId') ? 'ListParts' : 'GetObject'
     case 'HEAD':
       return 'HeadObject'
     case 'PUT':
-      if (has(q, 'uploadId') || has(q, 'partNumber')) return 'UploadPart'
+      if (has(q, 'uploadId') || has(q, 'partNumber')) return headers['x-amz-copy-source'] ? 'UploadPartCopy' : 'UploadPart'
       if (headers['x-amz-copy-source']) return 'CopyObject'
       return 'PutObject'
     case 'DELETE':

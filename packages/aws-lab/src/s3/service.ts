@@ -136,6 +136,7 @@ export function createS3(): S3Lab {
       cacheControl: headers['cache-control'],
       expires: headers['expires'],
       userMetadata,
+      tags: headers['x-amz-tagging'] ? Object.fromEntries(new URLSearchParams(headers['x-amz-tagging'])) : undefined,
     }
   }
 
@@ -555,6 +556,19 @@ export function createS3(): S3Lab {
       },
     }),
 
+    GetObjectTagging: op({
+      readOnly: true,
+      authorize: (i, ctx) => [check(ctx, 's3:GetObjectTagging', i.Bucket, i.Key ?? '')],
+      run: (i, ctx) => {
+        const { model } = lab(ctx)
+        const bucket = model.bucket(i.Bucket)
+        const key = requireKey(i)
+        const meta = model.getObject(bucket.name, key)
+        if (!meta) throw s3Errors.noSuchKey(key)
+        return { xml: { root: 'Tagging', body: { TagSet: { Tag: Object.entries(meta.tags ?? {}).map(([Key, Value]) => ({ Key, Value })) } } } }
+      },
+    }),
+
     DeleteObject: op({
       authorize: (i, ctx) => [check(ctx, 's3:DeleteObject', i.Bucket, i.Key ?? '')],
       run: (i, ctx) => {
@@ -706,7 +720,6 @@ export function createS3(): S3Lab {
         if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10000)
           throw s3Errors.invalidArgument('Part number must be an integer between 1 and 10000, inclusive', 'partNumber', i.query.partNumber ?? '')
         const upload = model.upload(bucket.name, key, i.query.uploadId)
-        if (i.headers['x-amz-copy-source']) throw s3Errors.notImplemented('UploadPartCopy')
         // The part is encrypted under the upload's data key, which S3 must decrypt as the caller:
         // why AWS requires kms:Decrypt for multipart SSE-KMS uploads.
         // https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html#mpuAndPermissions
@@ -739,6 +752,82 @@ export function createS3(): S3Lab {
             etag: part.etag,
             ...sseHeaders(upload.sse),
             ...(got.checksum ? { [headerFor(got.checksum.algorithm)]: got.checksum.value } : {}),
+          },
+        }
+      },
+    }),
+
+    UploadPartCopy: op({
+      authorize: (i, ctx) => {
+        const src = copySource(i.headers['x-amz-copy-source'])
+        return [check(ctx, 's3:GetObject', src.bucket, src.key), check(ctx, 's3:PutObject', i.Bucket, i.Key ?? '')]
+      },
+      run: async (i, ctx) => {
+        const { model, sse } = lab(ctx)
+        const bucket = model.bucket(i.Bucket)
+        const key = requireKey(i)
+        const partNumber = Number(i.query.partNumber)
+        if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10000)
+          throw s3Errors.invalidArgument('Part number must be an integer between 1 and 10000, inclusive', 'partNumber', i.query.partNumber ?? '')
+        const upload = model.upload(bucket.name, key, i.query.uploadId)
+        const src = copySource(i.headers['x-amz-copy-source'])
+        const srcMeta = model.getObject(model.bucket(src.bucket).name, src.key)
+        if (!srcMeta) throw s3Errors.noSuchKey(src.key)
+        copyPreconditions(srcMeta, i.headers)
+        let start = 0
+        let end = srcMeta.size - 1
+        const rangeHeader = i.headers['x-amz-copy-source-range']
+        if (rangeHeader !== undefined) {
+          const m = /^bytes=(\d+)-(\d+)$/.exec(rangeHeader.trim())
+          if (!m || Number(m[1]) > Number(m[2]))
+            throw s3Errors.invalidArgument('The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy', 'x-amz-copy-source-range', rangeHeader)
+          start = Number(m[1])
+          end = Number(m[2])
+          if (end >= srcMeta.size) throw s3Errors.invalidRequest(`The specified copy range is invalid for the source object size: ${srcMeta.size}`)
+        }
+        // Read the source as the caller (kms:Decrypt), write under the upload's data key (kms:Decrypt again).
+        const srcKey = await sse.objectKey(srcMeta.sse, src.bucket, ctx)
+        const dataKey = await sse.objectKey(upload.sse, bucket.name, ctx)
+        const md5 = createHash('md5')
+        const checksummer = upload.checksumAlgorithm ? createChecksummer(upload.checksumAlgorithm) : undefined
+        const digest = new Transform({
+          transform(chunk: Buffer, _e, done: TransformCallback) {
+            md5.update(chunk)
+            checksummer?.update(chunk)
+            done(null, chunk)
+          },
+        })
+        const target = model.newDataFile(bucket.name)
+        const temp = await writeEncryptedTemp(readPlaintext(model.root, srcKey, srcMeta.blobs, start, end), dataKey, target.path, [digest])
+        let current: UploadRecord
+        try {
+          current = model.upload(bucket.name, key, i.query.uploadId)
+        } catch (err) {
+          discardTemp(temp.tempPath)
+          throw err
+        }
+        commitTemp(temp.tempPath, target.path)
+        const previous = current.parts[String(partNumber)]
+        const part: PartRecord = {
+          partNumber,
+          size: temp.size,
+          etag: quoteEtag(md5.digest('hex')),
+          lastModified: Date.now(),
+          checksum: checksummer?.digest(),
+          blob: { file: target.file, size: temp.size, noncePrefix: temp.noncePrefix },
+        }
+        current.parts[String(partNumber)] = part
+        model.saveUpload(current)
+        if (previous) discardTemp(model.absolute(previous.blob.file))
+        return {
+          headers: sseHeaders(upload.sse),
+          xml: {
+            root: 'CopyPartResult',
+            body: {
+              ETag: part.etag,
+              LastModified: new Date(part.lastModified),
+              ...(part.checksum && upload.checksumAlgorithm ? { [`Checksum${upload.checksumAlgorithm}`]: part.checksum } : {}),
+            },
           },
         }
       },
@@ -796,6 +885,7 @@ export function createS3(): S3Lab {
           cacheControl: upload.cacheControl,
           expires: upload.expires,
           userMetadata: upload.userMetadata,
+          tags: upload.tags,
           checksum,
           sse: upload.sse,
           blobs: parts.map((p) => p.blob),
@@ -986,6 +1076,7 @@ function pickHeaders(m: ObjectMeta): ObjectHeaders {
     cacheControl: m.cacheControl,
     expires: m.expires,
     userMetadata: { ...m.userMetadata },
+    tags: m.tags ? { ...m.tags } : undefined,
   }
 }
 
