@@ -150,4 +150,9 @@ t.test('xml and routing', async (t) => {
   t.equal(operationOf('PUT', 'b', 'k', {}, { 'x-amz-copy-source': '/a/b' }), 'CopyObject')
   t.equal(operationOf('GET', 'b', undefined, { 'list-type': '2' }, {}), 'ListObjectsV2')
   t.equal(operationOf('POST', 'b', undefined, { delete: '' }, {}), 'DeleteObjects')
+  t.equal(operationOf('GET', 'b', 'k', { tagging: '' }, {}), 'GetObjectTagging')
+  t.equal(operationOf('PUT', 'b', 'k', { partNumber: '2', uploadId: 'u' }, { 'x-amz-copy-source': '/b/src' }), 'UploadPartCopy')
+  // A sub-resource the lab does not serve must never read as a listing or an object.
+  t.throws(() => operationOf('GET', 'b', undefined, { versioning: '' }, {}), { code: 'NotImplemented' })
+  t.throws(() => operationOf('PUT', 'b', 'k', { acl: '' }, {}), { code: 'NotImplemented' })
 })
