@@ -4,13 +4,12 @@
 // link to the download service (downloader role), then find localfile-SampleFile-KMS.txt.
 import t from 'tap'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { chromium } from 'playwright-core'
 import { DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms'
 import { fromIni } from '@aws-sdk/credential-providers'
 import type { FastifyInstance } from 'fastify'
-import { awsEnv, BUCKET, KEY_ALIAS, startDownload, startTestLab } from './helpers.js'
+import { awsEnv, BUCKET, freePort, KEY_ALIAS, startDownload, startTestLab } from './helpers.js'
 
 // The upload service from its sources: a package dependency on it would make a cycle (upload's
 // compose test depends on this package), which turbo refuses.
@@ -24,17 +23,6 @@ const { buildApp: buildUploadApp, loadUploadConfig } = (await import(uploadSourc
 const CHROMIUM = '/usr/bin/chromium'
 const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync']
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 t.test('upload through the page, download through the link, see the local file', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed` }, async (t) => {
   const lab = await startTestLab(t)

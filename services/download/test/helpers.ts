@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
@@ -96,4 +97,16 @@ export async function waitFor(check: () => boolean | Promise<boolean>, what: str
 /** A path for /files/<key>, each segment percent-encoded. */
 export function filePath(key: string): string {
   return '/files/' + key.split('/').map(encodeURIComponent).join('/')
+}
+
+/** A port free right now, for children that must be told their port up front. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
 }

@@ -3,20 +3,8 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import { awsEnv, BUCKET, filePath, putObject, s3As, scratchDir, startTestLab, waitFor } from './helpers.js'
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
+import { awsEnv, BUCKET, filePath, freePort, putObject, s3As, scratchDir, startTestLab, waitFor } from './helpers.js'
 
 t.test('starts from the environment, logs JSON with request ids, exits 0 on SIGTERM', async (t) => {
   const lab = await startTestLab(t)
