@@ -2,11 +2,11 @@
 // run the operation, record it in CloudTrail, write the answer in the protocol's format.
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { evaluate, type RequestContext } from '@kms-share/policy'
+import { evaluate } from '@kms-share/policy'
 import { AwsError, type AuthCheck, type Caller, type OperationContext, type ParsedCall, type ProtocolHandler, type RequestMeta, type ServiceDefinition, type StateStore } from './types.js'
 import { familyOf, internalError, unknownAccessKey, unknownOperation, type Family } from './errors.js'
 import { sha256Hex, verifySigV4 } from './sigv4.js'
-import { isoSeconds } from './arn.js'
+import { globalContext } from './condition-context.js'
 import type { CredentialResolver } from './identity.js'
 import type { IamModel } from '../iam/model.js'
 import { buildEvent, toRequestParameters } from '../cloudtrail/record.js'
@@ -78,48 +78,9 @@ export class Router {
     this.services.set(service.name, service)
   }
 
-  /** Global condition keys filled from the caller and the request. */
-  globalContext(caller: Caller, meta: RequestMeta, service: string): RequestContext {
-    const p = caller.principal
-    const ctx: RequestContext = {
-      'aws:PrincipalArn': p.type === 'assumed-role' && p.roleArn ? p.roleArn : p.arn,
-      'aws:PrincipalAccount': p.accountId,
-      'aws:PrincipalType': p.type === 'assumed-role' ? 'AssumedRole' : p.type === 'root' ? 'Account' : 'User',
-      'aws:userid': caller.userId,
-      'aws:CurrentTime': isoSeconds(meta.time),
-      'aws:EpochTime': String(Math.floor(meta.time.getTime() / 1000)),
-      'aws:SecureTransport': String(meta.secureTransport),
-      'aws:UserAgent': meta.userAgent,
-      'aws:RequestedRegion': meta.region,
-      'aws:ViaAWSService': String(Boolean(meta.viaService)),
-    }
-    if (p.type === 'user' && caller.userName) ctx['aws:username'] = caller.userName
-    // Long-term access keys carry no MFA key at all; temporary credentials say true or false.
-    if (caller.sessionIssuedAt !== undefined || caller.mfaAuthenticated) ctx['aws:MultiFactorAuthPresent'] = String(caller.mfaAuthenticated)
-    if (caller.mfaAuthenticated && caller.mfaAuthTime !== undefined) {
-      ctx['aws:MultiFactorAuthAge'] = String(Math.max(0, Math.floor((meta.time.getTime() - caller.mfaAuthTime) / 1000)))
-    }
-    if (meta.viaService) {
-      const principal = meta.viaService.replace(/\.[a-z0-9-]+\.amazonaws\.com$/, '.amazonaws.com')
-      ctx['aws:CalledVia'] = [principal]
-      ctx['aws:CalledViaFirst'] = principal
-      ctx['aws:CalledViaLast'] = principal
-    } else {
-      // A service acting for the caller does not present the caller's network origin.
-      ctx['aws:SourceIp'] = meta.sourceIp
-      if (meta.sourceVpce) ctx['aws:SourceVpce'] = meta.sourceVpce
-      if (meta.sourceVpc) ctx['aws:SourceVpc'] = meta.sourceVpc
-    }
-    if (service === 'kms') {
-      ctx['kms:CallerAccount'] = p.accountId
-      if (meta.viaService) ctx['kms:ViaService'] = meta.viaService
-    }
-    return ctx
-  }
-
   /** Evaluate one check; throws the service's access-denied error with AWS's sentence. */
   authorizeCheck(service: ServiceDefinition, check: AuthCheck, caller: Caller, meta: RequestMeta): void {
-    const context = { ...this.globalContext(caller, meta, service.name), ...(check.context ?? {}) }
+    const context = { ...globalContext(caller, meta, service.name), ...(check.context ?? {}) }
     const result = evaluate({
       request: { principal: caller.principal, action: check.action, resource: check.resource, context },
       identityPolicies: caller.identityPolicies,

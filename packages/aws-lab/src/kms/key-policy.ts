@@ -1,7 +1,8 @@
 // Key policy admission, as PutKeyPolicy and CreateKey do it: valid JSON and grammar, principals
 // that exist, and the lockout safety check.
 // https://docs.aws.amazon.com/kms/latest/APIReference/API_PutKeyPolicy.html
-import { evaluate, parsePolicy, type Finding, type PolicyDocument, type RequestContext } from '@kms-share/policy'
+import { evaluate, parsePolicy, type Finding, type PolicyDocument } from '@kms-share/policy'
+import { globalContext } from '../core/condition-context.js'
 import type { OperationContext } from '../core/types.js'
 import { constraintViolation, kmsErrors } from './errors.js'
 
@@ -36,7 +37,7 @@ export function admitKeyPolicy(text: string, keyArn: string, ctx: OperationConte
   }
   if (!bypassLockoutCheck) {
     const result = evaluate({
-      request: { principal: ctx.caller.principal, action: 'kms:PutKeyPolicy', resource: keyArn, context: callerContext(ctx) },
+      request: { principal: ctx.caller.principal, action: 'kms:PutKeyPolicy', resource: keyArn, context: globalContext(ctx.caller, ctx.meta, 'kms') },
       identityPolicies: ctx.caller.identityPolicies,
       resourcePolicy: { name: 'new-key-policy', document },
       resourceAccount: ctx.iam.accountId,
@@ -45,42 +46,4 @@ export function admitKeyPolicy(text: string, keyArn: string, ctx: OperationConte
     if (result.decision !== 'Allowed') throw kmsErrors.malformedPolicy(LOCKOUT_MESSAGE)
   }
   return document
-}
-
-/** The caller's global condition keys as they stand now, for judging a future PutKeyPolicy by the same caller (mirrors Router.globalContext, which ctx does not expose). */
-function callerContext(ctx: OperationContext): RequestContext {
-  const { caller, meta } = ctx
-  const context: RequestContext = {
-    'aws:PrincipalArn': caller.principal.roleArn ?? caller.principal.arn,
-    'aws:PrincipalAccount': caller.principal.accountId,
-    'aws:PrincipalType': principalType(caller.principal.type),
-    'aws:userid': caller.userId,
-    'aws:CurrentTime': meta.time.toISOString(),
-    'aws:EpochTime': String(Math.floor(meta.time.getTime() / 1000)),
-    'aws:SecureTransport': String(meta.secureTransport),
-    'aws:SourceIp': meta.sourceIp,
-    'aws:RequestedRegion': meta.region,
-    'kms:CallerAccount': caller.principal.accountId,
-  }
-  // As the router does: long-term keys carry no MFA key; temporary credentials say true or false.
-  if (caller.sessionIssuedAt !== undefined || caller.mfaAuthenticated) context['aws:MultiFactorAuthPresent'] = String(caller.mfaAuthenticated)
-  if (caller.mfaAuthenticated && caller.mfaAuthTime !== undefined) context['aws:MultiFactorAuthAge'] = String(Math.floor((meta.time.getTime() - caller.mfaAuthTime) / 1000))
-  if (caller.userName) context['aws:username'] = caller.userName
-  if (meta.sourceVpce) context['aws:SourceVpce'] = meta.sourceVpce
-  if (meta.sourceVpc) context['aws:SourceVpc'] = meta.sourceVpc
-  if (meta.viaService) context['kms:ViaService'] = meta.viaService
-  return context
-}
-
-function principalType(type: string): string {
-  switch (type) {
-    case 'root':
-      return 'Account'
-    case 'user':
-      return 'User'
-    case 'assumed-role':
-      return 'AssumedRole'
-    default:
-      return 'Anonymous'
-  }
 }

@@ -1,0 +1,44 @@
+// The global condition keys AWS fills from the request, in one place: the router authorises with
+// them, and KMS's lockout check judges a caller's future PutKeyPolicy with them.
+import type { RequestContext } from '@kms-share/policy'
+import { isoSeconds } from './arn.js'
+import type { Caller, RequestMeta } from './types.js'
+
+/** Global condition keys filled from the caller and the request (and kms:CallerAccount/kms:ViaService for KMS). */
+export function globalContext(caller: Caller, meta: RequestMeta, service: string): RequestContext {
+  const p = caller.principal
+  const ctx: RequestContext = {
+    'aws:PrincipalArn': p.type === 'assumed-role' && p.roleArn ? p.roleArn : p.arn,
+    'aws:PrincipalAccount': p.accountId,
+    'aws:PrincipalType': p.type === 'assumed-role' ? 'AssumedRole' : p.type === 'root' ? 'Account' : 'User',
+    'aws:userid': caller.userId,
+    'aws:CurrentTime': isoSeconds(meta.time),
+    'aws:EpochTime': String(Math.floor(meta.time.getTime() / 1000)),
+    'aws:SecureTransport': String(meta.secureTransport),
+    'aws:UserAgent': meta.userAgent,
+    'aws:RequestedRegion': meta.region,
+    'aws:ViaAWSService': String(Boolean(meta.viaService)),
+  }
+  if (p.type === 'user' && caller.userName) ctx['aws:username'] = caller.userName
+  // Long-term access keys carry no MFA key at all; temporary credentials say true or false.
+  if (caller.sessionIssuedAt !== undefined || caller.mfaAuthenticated) ctx['aws:MultiFactorAuthPresent'] = String(caller.mfaAuthenticated)
+  if (caller.mfaAuthenticated && caller.mfaAuthTime !== undefined) {
+    ctx['aws:MultiFactorAuthAge'] = String(Math.max(0, Math.floor((meta.time.getTime() - caller.mfaAuthTime) / 1000)))
+  }
+  if (meta.viaService) {
+    const principal = meta.viaService.replace(/\.[a-z0-9-]+\.amazonaws\.com$/, '.amazonaws.com')
+    ctx['aws:CalledVia'] = [principal]
+    ctx['aws:CalledViaFirst'] = principal
+    ctx['aws:CalledViaLast'] = principal
+  } else {
+    // A service acting for the caller does not present the caller's network origin.
+    ctx['aws:SourceIp'] = meta.sourceIp
+    if (meta.sourceVpce) ctx['aws:SourceVpce'] = meta.sourceVpce
+    if (meta.sourceVpc) ctx['aws:SourceVpc'] = meta.sourceVpc
+  }
+  if (service === 'kms') {
+    ctx['kms:CallerAccount'] = p.accountId
+    if (meta.viaService) ctx['kms:ViaService'] = meta.viaService
+  }
+  return ctx
+}
