@@ -48,6 +48,14 @@ function isNotFound(err: unknown): boolean {
   return isAwsServiceError(err) && (err.name === 'NoSuchKey' || err.name === 'NotFound' || err.$metadata.httpStatusCode === 404)
 }
 
+function preconditionFailed(err: unknown): boolean {
+  return isAwsServiceError(err) && err.$metadata.httpStatusCode === 412
+}
+
+function isAccessDenied(err: unknown): boolean {
+  return isAwsServiceError(err) && err.$metadata.httpStatusCode === 403
+}
+
 /** AWS errors become problems that name the denied action (HEAD answers carry no message, so say it). */
 export function asProblem(err: unknown, key: string): unknown {
   if (!isAwsServiceError(err)) return err
@@ -76,7 +84,7 @@ function infoOf(key: string, out: Pick<GetObjectCommandOutput, 'ContentLength' |
 export class Downloader {
   readonly stats: DownloadStats = { s3Fetches: 0, revalidations: 0, cacheHits: 0 }
   private inflight = new Map<string, Promise<CacheEntry | undefined>>()
-  private checks = new Map<string, Promise<{ current: boolean; response?: GetObjectCommandOutput }>>()
+  private checks = new Map<string, Promise<{ current: boolean }>>()
 
   constructor(
     private readonly s3: S3Client,
@@ -103,14 +111,12 @@ export class Downloader {
   async get(key: string, range?: string): Promise<Delivery> {
     const entry = this.cache.lookup(key)
     if (entry) {
-      const fresh = await this.check(entry, range)
+      const fresh = await this.check(entry)
       if (fresh.current) {
         this.stats.cacheHits++
         this.cache.touch(entry)
         return { source: 'cache', entry }
       }
-      // Changed in S3 and no range asked: the fresh body fills the cache as it streams.
-      if (fresh.response) return this.fill(key, Promise.resolve(fresh.response))
     }
     // Only a cached file serves ranges locally; a range of an uncached object goes to S3 and is not cached.
     if (range && !this.cache.lookup(key)) return this.fetchRange(key, range)
@@ -121,14 +127,14 @@ export class Downloader {
    * Concurrent hits on one cached file share one revalidation: a request that arrives while a
    * check is in flight takes its answer (only the caller that started it may take a changed body).
    */
-  private async check(entry: CacheEntry, range?: string): Promise<{ current: boolean; response?: GetObjectCommandOutput }> {
+  private async check(entry: CacheEntry): Promise<{ current: boolean }> {
     const id = `${entry.name}\u0000${entry.etag}`
     const pending = this.checks.get(id)
     if (pending) {
       const shared = await pending
       return { current: shared.current && this.cache.lookup(entry.key) === entry }
     }
-    const started = this.revalidate(entry, range)
+    const started = this.revalidate(entry)
     this.checks.set(id, started)
     try {
       return await started
@@ -137,26 +143,27 @@ export class Downloader {
     }
   }
 
-  private async revalidate(entry: CacheEntry, range?: string): Promise<{ current: boolean; response?: GetObjectCommandOutput }> {
+  /**
+   * Is the cached copy still the object, and may we still read it? A conditional GetObject of one
+   * byte (If-Match) makes S3 decrypt as this service, so a revoked s3:GetObject or kms:Decrypt
+   * ends cache hits too (a 304 from If-None-Match would be answered without asking KMS).
+   */
+  private async revalidate(entry: CacheEntry): Promise<{ current: boolean }> {
     this.stats.revalidations++
     try {
-      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: entry.key, IfNoneMatch: entry.etag }))
-      if (out.ETag === entry.etag) {
-        // S3 ignored the condition (or raced): same object, keep the file.
-        ;(out.Body as Readable | undefined)?.destroy()
-        return { current: true }
-      }
+      // An empty object has no byte to range over (S3 answers 416): ask for the whole, empty, body.
+      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: entry.key, IfMatch: entry.etag, ...(entry.size > 0 ? { Range: 'bytes=0-0' } : {}) }))
+      ;(out.Body as Readable | undefined)?.destroy()
+      if (out.ETag === entry.etag) return { current: true }
       await this.cache.invalidate(entry.key)
-      if (range) {
-        ;(out.Body as Readable | undefined)?.destroy()
-        return { current: false }
-      }
-      this.stats.s3Fetches++
-      return { current: false, response: out }
+      return { current: false }
     } catch (err) {
-      if (notModified(err)) return { current: true }
-      // Gone or no longer readable by us: the cached copy must not outlive the permission or the object.
-      if (isNotFound(err)) await this.cache.invalidate(entry.key)
+      if (preconditionFailed(err) || isNotFound(err)) {
+        await this.cache.invalidate(entry.key)
+        if (preconditionFailed(err)) return { current: false }
+      }
+      // No longer readable by us: the plaintext copy must not outlive the permission.
+      if (isAccessDenied(err)) await this.cache.invalidate(entry.key)
       throw asProblem(err, entry.key)
     }
   }

@@ -60,7 +60,8 @@ function awsEnvClient(profile: string) {
   }
 }
 
-// GetObject with If-None-Match answers 304 when the ETag still matches:
+// A cache hit is revalidated with a one-byte GetObject with If-Match (412 when the ETag changed),
+// which S3 answers only after decrypting as the caller:
 // https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html
 t.test('miss, then hit after revalidation, then a fresh copy after an overwrite', async (t) => {
   const key = 'SampleFile-KMS.txt'
@@ -336,7 +337,7 @@ t.test('run as the workshop role without kms:Decrypt: 403 naming kms:Decrypt', a
   const ok = await fetch(asWorkshop.url + filePath('decrypt-denial.txt'))
   t.equal(ok.status, 200, 'readable while the role may decrypt')
   await ok.text()
-  await asWorkshop.app.downloader.cache.clear()
+  t.same(localFiles(asWorkshop.app.downloader.cache.dir), ['localfile-decrypt-denial.txt'], 'cached while readable')
 
   const iam = new IAMClient(awsEnvClient('admin'))
   t.teardown(() => iam.destroy())
@@ -368,6 +369,7 @@ t.test('run as the workshop role without kms:Decrypt: 403 naming kms:Decrypt', a
   const problem = await res.json() as any
   t.match(problem, { status: 403, awsErrorCode: 'AccessDenied', action: 'kms:Decrypt' })
   t.match(problem.detail, /not authorized to perform: kms:Decrypt/)
+  // The cached copy neither serves the revoked caller nor outlives the permission.
   t.same(localFiles(asWorkshop.app.downloader.cache.dir), [])
   t.same(tempFiles(asWorkshop.app.downloader.cache.dir), [])
 })
