@@ -242,6 +242,16 @@ export function createS3(): S3Lab {
     return input.query['encoding-type'] === 'url' ? (s) => encodeURIComponent(s).replace(/%2F/g, '/') : (s) => s
   }
 
+  /** One page of a bucket listing, shared by ListObjects (marker) and ListObjectsV2 (start-after / continuation token). */
+  function listPage(i: S3Input, ctx: OperationContext, after: string | undefined) {
+    const { model } = lab(ctx)
+    model.bucket(i.Bucket)
+    const maxKeys = parseMaxKeys(i.query['max-keys'])
+    const prefix = i.query.prefix ?? ''
+    const r = model.list(i.Bucket!, { prefix, delimiter: i.query.delimiter || undefined, after, maxKeys })
+    return { r, enc: urlEncoded(i), maxKeys, prefix }
+  }
+
   // ── operations ──
 
   // Inputs from invoke() (the seed) may lack the wire parts: give every operation the same shape.
@@ -324,18 +334,13 @@ export function createS3(): S3Lab {
       readOnly: true,
       authorize: (i, ctx) => [check(ctx, 's3:ListBucket', i.Bucket, undefined, listConditions(i))],
       run: (i, ctx) => {
-        const { model } = lab(ctx)
-        model.bucket(i.Bucket)
         const q = i.query
-        const enc = urlEncoded(i)
-        const maxKeys = parseMaxKeys(q['max-keys'])
-        const prefix = q.prefix ?? ''
         let after = q['start-after']
         if (q['continuation-token'] !== undefined) {
           after = Buffer.from(q['continuation-token'], 'base64url').toString('utf8')
           if (!q['continuation-token']) throw s3Errors.invalidArgument('The continuation token provided is incorrect', 'continuation-token', '')
         }
-        const r = model.list(i.Bucket!, { prefix, delimiter: q.delimiter || undefined, after, maxKeys })
+        const { r, enc, maxKeys, prefix } = listPage(i, ctx, after)
         return {
           xml: {
             root: 'ListBucketResult',
@@ -362,13 +367,8 @@ export function createS3(): S3Lab {
       readOnly: true,
       authorize: (i, ctx) => [check(ctx, 's3:ListBucket', i.Bucket, undefined, listConditions(i))],
       run: (i, ctx) => {
-        const { model } = lab(ctx)
-        model.bucket(i.Bucket)
         const q = i.query
-        const enc = urlEncoded(i)
-        const maxKeys = parseMaxKeys(q['max-keys'])
-        const prefix = q.prefix ?? ''
-        const r = model.list(i.Bucket!, { prefix, delimiter: q.delimiter || undefined, after: q.marker || undefined, maxKeys })
+        const { r, enc, maxKeys, prefix } = listPage(i, ctx, q.marker || undefined)
         return {
           xml: {
             root: 'ListBucketResult',
