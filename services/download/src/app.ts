@@ -43,7 +43,7 @@ export async function buildApp(config: DownloadConfig, options: BuildOptions = {
 
   await app.register(filesRoutes, { bucket: config.BUCKET, headConcurrency: config.HEAD_CONCURRENCY })
   await app.register(cacheRoutes)
-  await app.register(pageRoutes, { bucket: config.BUCKET, uploadPublicUrl: config.UPLOAD_PUBLIC_URL })
+  await app.register(pageRoutes, { bucket: config.BUCKET, uploadPublicUrl: config.UPLOAD_PUBLIC_URL, headConcurrency: config.HEAD_CONCURRENCY })
   app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger())
   return app
 }

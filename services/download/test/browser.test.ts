@@ -94,6 +94,7 @@ t.test('upload through the page, download through the link, see the local file',
   const local = page.locator('#local-files code.localfile', { hasText: 'localfile-SampleFile-KMS.txt' })
   t.equal(await local.count(), 1, 'the local file is listed')
   t.equal(await page.locator('#objects a[data-key="SampleFile-KMS.txt"]').count(), 1, 'the object is listed')
+  t.match(await page.locator('#objects tr', { hasText: 'SampleFile-KMS.txt' }).locator('td.enc').innerText(), /^aws:kms key\/[0-9a-f-]{36}/, 'with its SSE-KMS key')
   await page.screenshot({ path: join(dir, 'download-page.png'), fullPage: true })
   t.equal(readFileSync(join(download.app.downloader.cache.dir, 'localfile-SampleFile-KMS.txt'), 'utf8'), content)
   t.same(pageErrors, [], 'no script errors')

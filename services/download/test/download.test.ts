@@ -267,6 +267,8 @@ t.test('the page lists objects (escaped) and local files', async (t) => {
   t.match(html, '&#60;b&#62;bold&#60;/b&#62;.txt')
   t.notMatch(html, '<b>bold</b>')
   t.match(html, 'localfile-SampleFile-KMS.txt')
+  // Each object shows how it is encrypted, as the workshop checked in the console: SSE-KMS and the key.
+  t.match(html, /<td class="enc">aws:kms <code title="arn:aws:kms:eu-west-1:111122223333:key\/[0-9a-f-]{36}">key\/[0-9a-f-]{36}<\/code>/)
 })
 
 t.test('health, readiness and OpenAPI', async (t) => {

@@ -3,16 +3,14 @@ import { open } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { Type, type Static } from 'typebox'
-import { awsErrorCode, isAwsServiceError, problemOf, problemResponses, ProblemError, toProblem } from '@kms-share/shared'
+import { problemOf, problemResponses, ProblemError } from '@kms-share/shared'
 import type { CacheEntry } from '../cache.js'
 import type { ObjectInfo } from '../downloader.js'
 import { DownloadErrors } from '../errors.js'
 import { contentDisposition, parseRange } from '../http-headers.js'
 import { FileListQuerySchema, FileListSchema } from '../schemas/files.js'
-
-type FileItem = Static<typeof FileListSchema>['items'][number]
+import { listFiles } from '../listing.js'
 
 export interface FilesRouteOptions {
   bucket: string
@@ -21,20 +19,6 @@ export interface FilesRouteOptions {
 
 const KeyParams = Type.Object({ '*': Type.String({ description: 'The object key; `/` allowed.' }) })
 const binary = Type.Unknown({ description: 'The object bytes.' })
-
-/** Run `fn` over `items` with at most `limit` at a time, keeping order. */
-async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length)
-  let next = 0
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++
-      results[i] = await fn(items[i])
-    }
-  })
-  await Promise.all(workers)
-  return results
-}
 
 function requireKey(params: Static<typeof KeyParams>): string {
   const key = params['*']
@@ -77,47 +61,7 @@ export async function filesRoutes(fastify: FastifyInstance, options: FilesRouteO
     },
   }, async (request) => {
     const { limit, token, prefix } = request.query
-    let listed
-    try {
-      listed = await app.s3.send(new ListObjectsV2Command({
-        Bucket: options.bucket,
-        MaxKeys: limit,
-        ...(token ? { ContinuationToken: token } : {}),
-        ...(prefix ? { Prefix: prefix } : {}),
-      }))
-    } catch (err) {
-      throw new ProblemError(toProblem(err, { action: 's3:ListBucket' }), { cause: err })
-    }
-    const items = await mapBounded(listed.Contents ?? [], options.headConcurrency, async (object): Promise<FileItem> => {
-      const key = object.Key ?? ''
-      const cached = downloader.cache.lookup(key)
-      const base = {
-        key,
-        size: object.Size ?? 0,
-        lastModified: object.LastModified?.toISOString() ?? null,
-        etag: object.ETag ?? null,
-        cached: cached !== undefined && cached.etag === object.ETag,
-      }
-      try {
-        const head = await app.s3.send(new HeadObjectCommand({ Bucket: options.bucket, Key: key }))
-        return {
-          ...base,
-          encryption: {
-            algorithm: head.ServerSideEncryption ?? null,
-            kmsKeyArn: head.SSEKMSKeyId ?? null,
-            bucketKeyEnabled: head.BucketKeyEnabled ?? false,
-          },
-        }
-      } catch (err) {
-        // One unreadable object should not hide the others: report it on the item.
-        if (!isAwsServiceError(err)) throw err
-        // HEAD answers carry no body: a bare 403 is S3's AccessDenied.
-        const bare = ['Forbidden', 'Unknown', '403'].includes(awsErrorCode(err))
-        const code = err.$metadata.httpStatusCode === 403 && bare ? 'AccessDenied' : awsErrorCode(err)
-        return { ...base, encryption: null, encryptionError: code }
-      }
-    })
-    return { items, ...(listed.IsTruncated && listed.NextContinuationToken ? { nextToken: listed.NextContinuationToken } : {}) }
+    return listFiles(app.s3, options.bucket, downloader.cache, { limit, ...(token ? { token } : {}), ...(prefix ? { prefix } : {}) }, options.headConcurrency)
   })
 
   const serveCached = async (request: FastifyRequest, reply: FastifyReply, entry: CacheEntry, key: string): Promise<FastifyReply | undefined> => {

@@ -1,13 +1,22 @@
 // GET /: the workshop's page — the bucket's objects (download links) and the local files.
 import type { FastifyInstance } from 'fastify'
-import { ListObjectsV2Command } from '@aws-sdk/client-s3'
-import { isAwsServiceError, awsErrorCode } from '@kms-share/shared'
+import { ProblemError } from '@kms-share/shared'
 import { Type } from 'typebox'
 import { escapeHtml } from '../http-headers.js'
+import { listFiles, type FileItem } from '../listing.js'
 
 export interface PageRouteOptions {
   bucket: string
   uploadPublicUrl: string
+  headConcurrency: number
+}
+
+/** How an object is encrypted, as the workshop's console showed it: algorithm and KMS key. */
+function encryptionCell(item: FileItem): string {
+  if (!item.encryption) return `<span class="warn">${escapeHtml(item.encryptionError ?? 'unknown')}</span>`
+  const { algorithm, kmsKeyArn, bucketKeyEnabled } = item.encryption
+  const key = kmsKeyArn ? ` <code title="${escapeHtml(kmsKeyArn)}">${escapeHtml(kmsKeyArn.replace(/^arn:[^:]+:kms:[^:]*:[^:]*:/, ''))}</code>` : ''
+  return `${escapeHtml(algorithm ?? 'none')}${key}${bucketKeyEnabled ? ' <span class="muted">(bucket key)</span>' : ''}`
 }
 
 /** A path for /files/<key> that keeps `/` as separators and encodes everything else. */
@@ -43,17 +52,16 @@ export async function pageRoutes(app: FastifyInstance, options: PageRouteOptions
       response: { 200: Type.String({ description: 'text/html' }) },
     },
   }, async (request, reply) => {
-    let objects: { key: string; size: number; lastModified?: Date }[] = []
+    let objects: FileItem[] = []
     let listError: string | undefined
     try {
-      const listed = await app.s3.send(new ListObjectsV2Command({ Bucket: options.bucket, MaxKeys: 1000 }))
-      objects = (listed.Contents ?? []).map((o) => ({ key: o.Key ?? '', size: o.Size ?? 0, ...(o.LastModified ? { lastModified: o.LastModified } : {}) }))
+      objects = (await listFiles(app.s3, options.bucket, cache, { limit: 1000 }, options.headConcurrency)).items
     } catch (err) {
-      if (!isAwsServiceError(err)) throw err
-      listError = `${awsErrorCode(err)}: ${err.message}`
-      request.log.warn({ awsErrorCode: awsErrorCode(err) }, 'listing the bucket failed')
+      if (!(err instanceof ProblemError)) throw err
+      listError = `${err.problem.awsErrorCode ?? err.problem.code}: ${err.problem.detail ?? err.problem.title}`
+      request.log.warn({ awsErrorCode: err.problem.awsErrorCode }, 'listing the bucket failed')
     }
-    const objectRows = objects.map((o) => `<tr><td><a href="${escapeHtml(fileHref(o.key))}" data-key="${escapeHtml(o.key)}">${escapeHtml(o.key)}</a></td><td class="num">${escapeHtml(formatBytes(o.size))}</td><td>${escapeHtml(o.lastModified?.toISOString() ?? '')}</td></tr>`)
+    const objectRows = objects.map((o) => `<tr><td><a href="${escapeHtml(fileHref(o.key))}" data-key="${escapeHtml(o.key)}">${escapeHtml(o.key)}</a></td><td class="num">${escapeHtml(formatBytes(o.size))}</td><td>${escapeHtml(o.lastModified ?? '')}</td><td class="enc">${encryptionCell(o)}</td></tr>`)
     const localRows = cache.list().map((e) => `<tr><td><code class="localfile">${escapeHtml(e.name)}</code></td><td>${escapeHtml(e.key)}</td><td class="num">${escapeHtml(formatBytes(e.size))}</td><td>${escapeHtml(e.cachedAt)}</td></tr>`)
     const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -63,7 +71,7 @@ export async function pageRoutes(app: FastifyInstance, options: PageRouteOptions
 <nav><a href="${escapeHtml(options.uploadPublicUrl)}">Upload a file</a><a href="/files">Objects as JSON</a><a href="/cache">Local files as JSON</a></nav>
 <h2>Objects in <code>${escapeHtml(options.bucket)}</code></h2>
 ${listError ? `<p class="warn" id="list-error">${escapeHtml(listError)}</p>` : ''}
-${objectRows.length ? `<table id="objects"><thead><tr><th>Key</th><th>Size</th><th>Last modified</th></tr></thead><tbody>${objectRows.join('')}</tbody></table>` : '<p class="muted" id="objects-empty">No objects.</p>'}
+${objectRows.length ? `<table id="objects"><thead><tr><th>Key</th><th>Size</th><th>Last modified</th><th>Encryption</th></tr></thead><tbody>${objectRows.join('')}</tbody></table>` : '<p class="muted" id="objects-empty">No objects.</p>'}
 <h2>Local files</h2>
 ${cache.enabled ? '' : '<p class="warn">The cache folder is not writable: files are streamed without a local copy.</p>'}
 ${localRows.length ? `<table id="local-files"><thead><tr><th>File</th><th>Object key</th><th>Size</th><th>Cached at</th></tr></thead><tbody>${localRows.join('')}</tbody></table>` : '<p class="muted" id="local-empty">No local files yet.</p>'}
