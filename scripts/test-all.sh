@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The README's test command and CI's (.ci/run calls this): on a fresh Debian machine, as root,
+# install what the tests need (Debian packages, pnpm, the workspace), build, run every test,
+# and end with one line "N passed, N failed" for the whole run.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+
+fail() { echo "$1"; echo "0 passed, 1 failed"; exit 1; }
+
+echo "== system packages"
+need=()
+for pkg in redis-server awscli chromium docker-compose; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then fail "missing Debian packages: ${need[*]} — run this script as root (or: sudo apt-get install -y ${need[*]})"; fi
+  { apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null; } || fail "apt-get install ${need[*]} failed"
+fi
+
+echo "== pnpm"
+if [ "$(pnpm --version 2>/dev/null)" != "12.4.2" ]; then
+  npm i -g pnpm@12.4.2 >/dev/null 2>&1 || fail "npm i -g pnpm@12.4.2 failed"
+fi
+pnpm install --frozen-lockfile || fail "pnpm install --frozen-lockfile failed"
+
+echo "== build"
+pnpm build || fail "pnpm build failed"
+
+log=$(mktemp)
+status=0
+if [ -f docker-compose.yml ]; then
+  echo "== docker-compose config"
+  if docker-compose -f docker-compose.yml config -q; then echo "ok - docker-compose.yml"; else echo "not ok - docker-compose.yml"; status=1; fi
+fi
+
+echo "== tests"
+pnpm test 2>&1 | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
+# tap prints "# { total: N, pass: P, fail: F, ... }" per package
+passed=$(grep -oE '# \{ total: [0-9]+, pass: [0-9]+' "$log" | grep -oE 'pass: [0-9]+' | awk '{s+=$2} END {print s+0}')
+failed=$(grep -oE '# \{ total: [0-9]+[^}]*fail: [0-9]+' "$log" | grep -oE 'fail: [0-9]+' | awk '{s+=$2} END {print s+0}')
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+rm -f "$log"
+echo "$passed passed, $failed failed"
+exit "$status"
