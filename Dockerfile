@@ -1,5 +1,5 @@
 # One image for the whole workspace; compose picks the service by working_dir and command.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 RUN npm install -g pnpm@12.4.2
 WORKDIR /app
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml turbo.json tsconfig.base.json ./
@@ -10,7 +10,7 @@ RUN pnpm exec turbo run build --filter=@kms-share/aws-lab --filter=@kms-share/up
 # Production dependencies only in the final image.
 RUN pnpm install --frozen-lockfile --prod
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app /app

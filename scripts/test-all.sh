@@ -38,6 +38,10 @@ echo "== tests"
 pnpm test 2>&1 | tee "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
+echo "== tests on Node 24 LTS"
+bash scripts/test-node24.sh 2>&1 | tee -a "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
 # tap prints "# { total: N, pass: P, fail: F, ... }" per package
 passed=$(grep -oE '# \{ total: [0-9]+, pass: [0-9]+' "$log" | grep -oE 'pass: [0-9]+' | awk '{s+=$2} END {print s+0}')
 failed=$(grep -oE '# \{ total: [0-9]+[^}]*fail: [0-9]+' "$log" | grep -oE 'fail: [0-9]+' | awk '{s+=$2} END {print s+0}')
