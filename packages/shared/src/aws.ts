@@ -2,6 +2,8 @@
 // taken from a validated config so one process can hold clients for several identities.
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3'
 import { KMSClient, type KMSClientConfig } from '@aws-sdk/client-kms'
+import { IAMClient, type IAMClientConfig } from '@aws-sdk/client-iam'
+import { STSClient, type STSClientConfig } from '@aws-sdk/client-sts'
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers'
 import { loadConfig as loadSdkConfig, NODE_REGION_CONFIG_FILE_OPTIONS, NODE_REGION_CONFIG_OPTIONS } from '@smithy/core/config'
 import type { AwsConfig } from './config.js'
@@ -52,6 +54,23 @@ export function createKmsClient(config: AwsConfig, overrides: Partial<KMSClientC
   return new KMSClient({
     ...commonClientConfig(config),
     ...(endpoint ? { endpoint } : {}),
+    ...overrides,
+  })
+}
+
+/** An IAM client; IAM is global, so only the generic endpoint variable applies. */
+export function createIamClient(config: AwsConfig, overrides: Partial<IAMClientConfig> = {}): IAMClient {
+  return new IAMClient({
+    ...commonClientConfig(config),
+    ...(config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {}),
+    ...overrides,
+  })
+}
+
+export function createStsClient(config: AwsConfig, overrides: Partial<STSClientConfig> = {}): STSClient {
+  return new STSClient({
+    ...commonClientConfig(config),
+    ...(config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {}),
     ...overrides,
   })
 }
