@@ -35,6 +35,8 @@ export interface LabOptions {
   /** More services (e.g. EC2) and protocol handlers to register; protocols here are asked before the built-in ones. */
   extraServices?: ServiceDefinition[]
   extraProtocols?: ProtocolHandler[]
+  /** CloudTrail events become visible to LookupEvents only this many seconds after they happen (AWS: minutes); default 0. */
+  cloudTrailDelaySeconds?: number
 }
 
 export interface ProfileCredentials {
@@ -123,7 +125,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   router.addProtocol(createQueryProtocol())
   router.addService(createStsService(iam, sts))
   router.addService(createIamService(iam))
-  router.addService(createCloudTrailService(trail))
+  router.addService(createCloudTrailService(trail, { delaySeconds: options.cloudTrailDelaySeconds ?? 0 }))
   router.addService(createKmsService())
   // S3's REST-XML handler goes last: it claims whatever JSON and query did not.
   const s3 = createS3()

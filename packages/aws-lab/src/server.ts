@@ -16,7 +16,7 @@ const { values } = parseArgs({
 
 if (values.help) {
   process.stdout.write(`Usage: aws-lab [--seed FILE] [--reset] [--quiet]
-  LAB_HOST (127.0.0.1)  LAB_PORT (4566)  LAB_DATA_DIR (.lab)
+  LAB_HOST (127.0.0.1)  LAB_PORT (4566)  LAB_DATA_DIR (.lab)  LAB_CLOUDTRAIL_DELAY_SECONDS (0)
 `)
   process.exit(0)
 }
@@ -27,8 +27,13 @@ const port = Number(process.env.LAB_PORT || 4566)
 const invokedFrom = process.env.INIT_CWD || process.cwd()
 const dataDir = resolve(invokedFrom, process.env.LAB_DATA_DIR || '.lab')
 const seedFile = values.seed ? resolve(invokedFrom, values.seed) : undefined
+const cloudTrailDelaySeconds = Number(process.env.LAB_CLOUDTRAIL_DELAY_SECONDS || 0)
+if (!Number.isFinite(cloudTrailDelaySeconds) || cloudTrailDelaySeconds < 0) {
+  process.stderr.write(`aws-lab: LAB_CLOUDTRAIL_DELAY_SECONDS must be a number of seconds ≥ 0, got ${JSON.stringify(process.env.LAB_CLOUDTRAIL_DELAY_SECONDS)}\n`)
+  process.exit(2)
+}
 
-const lab = await startLab({ dataDir, host, port, seedFile, reset: values.reset, quiet: values.quiet })
+const lab = await startLab({ dataDir, host, port, seedFile, reset: values.reset, quiet: values.quiet, cloudTrailDelaySeconds })
 
 const env = `AWS_SHARED_CREDENTIALS_FILE=${lab.credentialsFile} AWS_CONFIG_FILE=${lab.configFile}`
 const mfaFiles = existsSync(lab.mfaDir) ? readdirSync(lab.mfaDir).filter((f) => f.endsWith('.otpauth')) : []

@@ -42,7 +42,13 @@ function toMs(value: unknown): number | undefined {
   return d
 }
 
-export function createCloudTrailService(trail: TrailStore): ServiceDefinition {
+export interface CloudTrailOptions {
+  /** Events become visible to LookupEvents this long after they happen (AWS: typically minutes); 0 = at once. */
+  delaySeconds?: number
+}
+
+export function createCloudTrailService(trail: TrailStore, options: CloudTrailOptions = {}): ServiceDefinition {
+  const delayMs = Math.max(0, options.delaySeconds ?? 0) * 1000
   const recentCalls = new Map<string, number[]>()
   const throttle = (ctx: OperationContext) => {
     const key = `${ctx.caller.principal.accountId}/${ctx.meta.region}`
@@ -81,14 +87,16 @@ export function createCloudTrailService(trail: TrailStore): ServiceDefinition {
           if (start !== undefined && end !== undefined && start > end) {
             throw new AwsError('InvalidTimeRangeException', 'Start time must not be after end time.', 400)
           }
-          // The token pins the newest event of the first page, so new events do not shift later pages.
+          // The token pins the newest event of the first page and the visibility cut-off, so new or newly visible events do not shift later pages.
           let offset = 0
           let anchor: string | undefined
+          let visibleUntil = Date.now() - delayMs
           if (input.NextToken) {
             try {
-              const parsed = JSON.parse(Buffer.from(String(input.NextToken), 'base64url').toString('utf8')) as { o: number; a: string }
+              const parsed = JSON.parse(Buffer.from(String(input.NextToken), 'base64url').toString('utf8')) as { o: number; a: string; c?: number }
               offset = parsed.o
               anchor = parsed.a
+              if (typeof parsed.c === 'number') visibleUntil = parsed.c
             } catch {
               throw new AwsError('InvalidNextTokenException', 'Invalid NextToken.', 400)
             }
@@ -105,6 +113,8 @@ export function createCloudTrailService(trail: TrailStore): ServiceDefinition {
           for (let i = top; i >= 0; i--) {
             const e = all[i]
             const t = Date.parse(e.eventTime)
+            // Not delivered yet (LAB_CLOUDTRAIL_DELAY_SECONDS).
+            if (delayMs > 0 && t > visibleUntil) continue
             if (end !== undefined && t > end) continue
             if (start !== undefined && t < start) continue
             if (attribute && !matches(e, attribute.AttributeKey as AttributeKey, attribute.AttributeValue)) continue
@@ -128,7 +138,7 @@ export function createCloudTrailService(trail: TrailStore): ServiceDefinition {
               Resources: (e.resources ?? []).map((r) => ({ ResourceType: r.type, ResourceName: r.ARN })),
               CloudTrailEvent: JSON.stringify(e),
             })),
-            NextToken: more ? Buffer.from(JSON.stringify({ o: offset + maxResults, a: anchorId })).toString('base64url') : undefined,
+            NextToken: more ? Buffer.from(JSON.stringify({ o: offset + maxResults, a: anchorId, c: visibleUntil })).toString('base64url') : undefined,
           }
         },
       },
