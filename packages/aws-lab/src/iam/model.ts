@@ -1,6 +1,7 @@
 // IAM state and rules: users, roles, managed policies with versions, access keys, virtual MFA devices.
 // Never sees a request; the IAM service maps API calls onto it and the core resolves callers from it.
 import { parsePolicy, type NamedPolicy, type PolicyDocument } from '@kms-share/policy'
+import { admitIdentityPolicy } from './admission.js'
 import { AwsError, type IamDirectory, type StateStore } from '../core/types.js'
 import { awsId, mfaArn, policyArn, roleArn, rootArn, secretKey, userArn } from '../core/arn.js'
 
@@ -225,6 +226,7 @@ export class IamModel implements IamDirectory {
 
   putInlinePolicy(kind: 'user' | 'role', name: string, policyName: string, document: string): void {
     const entity = this.principal(kind, name)
+    admitIdentityPolicy(document)
     this.document(document)
     entity.inlinePolicies[policyName] = document
     this.save()
@@ -252,6 +254,7 @@ export class IamModel implements IamDirectory {
     const path = opts.path ?? '/'
     const arn = policyArn(this.accountId, name, path)
     if (this.state.policies[arn]) throw exists(`A policy called ${name} already exists. Duplicate names are not allowed.`)
+    admitIdentityPolicy(document, 'policyDocument', true)
     this.document(document)
     const time = now()
     const policy: ManagedPolicyRecord = {
@@ -296,6 +299,7 @@ export class IamModel implements IamDirectory {
     if (policy.versions.length >= MAX_POLICY_VERSIONS) {
       throw new AwsError('LimitExceeded', `A managed policy can have up to ${MAX_POLICY_VERSIONS} versions. Before you create a new version, you must delete an existing version.`, 409)
     }
+    admitIdentityPolicy(document, 'policyDocument', true)
     this.document(document)
     const version: PolicyVersionRecord = { VersionId: `v${policy.nextVersion++}`, Document: document, CreateDate: now() }
     policy.versions.push(version)

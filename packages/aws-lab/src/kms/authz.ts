@@ -1,6 +1,7 @@
 // The authorisation checks KMS operations hand to the core: action, key ARN, key policy and
 // the KMS condition keys taken from the request and the key.
-import { parsePolicy, type PolicyDocument, type RequestContext } from '@kms-share/policy'
+import type { PolicyDocument, RequestContext } from '@kms-share/policy'
+import { effectiveKeyPolicy } from './key-policy.js'
 import type { AuthCheck, OperationContext } from '../core/types.js'
 import type { ResolvedKey } from './key-ref.js'
 import { type KeyRecord, type KmsState, type Tag, kmsState } from './model.js'
@@ -12,7 +13,7 @@ export function keyPolicyDocument(key: KeyRecord): PolicyDocument {
   let doc = parsedPolicies.get(key.policy)
   if (!doc) {
     // A stored policy that no longer parses grants nothing rather than everything.
-    doc = parsePolicy(key.policy).document ?? { Statement: [] }
+    doc = effectiveKeyPolicy(key.policy) ?? { Statement: [] }
     if (parsedPolicies.size > 500) parsedPolicies.clear()
     parsedPolicies.set(key.policy, doc)
   }

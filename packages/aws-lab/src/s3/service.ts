@@ -8,6 +8,7 @@ import { AwsError, type AuthCheck, type Operation, type OperationContext, type P
 import { parseXml, S3_XMLNS, xmlList, type XmlObject } from '../core/protocols/rest-xml.js'
 import { compositeChecksum, createChecksummer, fullObjectChecksum, headerFor, isChecksumAlgorithm, isCrc, type ChecksumAlgorithm } from './checksums.js'
 import { s3Errors } from './errors.js'
+import { refusedFindings } from '../iam/admission.js'
 import { ingestBody } from './ingest.js'
 import { S3Model, type BucketRecord, type ObjectHeaders, type ObjectMeta, type PartRecord, type UploadRecord } from './model.js'
 import { commitTemp, discardTemp, readPlaintext, writeEncryptedTemp } from './object-store.js'
@@ -440,6 +441,10 @@ export function createS3(): S3Lab {
         const parsed = parsePolicy(text)
         const error = parsed.findings.find((f) => f.severity === 'ERROR')
         if (!parsed.document || error) throw s3Errors.malformedPolicy(error?.message ?? 'This policy contains invalid Json')
+        // What the linter flags and S3 also refuses (unknown condition operators, malformed principals); unknown keys pass.
+        const refused = refusedFindings(text, 'resource', 's3')
+        if (refused.some((f) => f.code === 'UNKNOWN_CONDITION_OPERATOR')) throw s3Errors.malformedPolicy('Invalid policy syntax.')
+        if (refused.some((f) => /Principal/.test(f.path ?? ''))) throw s3Errors.malformedPolicy('Invalid principal in policy')
         for (const st of parsed.document.Statement) {
           if (!st.Principal && !st.NotPrincipal) throw s3Errors.malformedPolicy('Missing required field Principal')
           const principals = [st.Principal, st.NotPrincipal].flatMap((p) => (p === undefined ? [] : p === '*' ? [] : (p.AWS ?? [])))
