@@ -197,8 +197,19 @@ export function toProblem(err: unknown, hints: AwsProblemHints = {}): Problem {
   return problemOf(new SharedErrors.INTERNAL())
 }
 
+/** A problem as an unauthenticated caller may read it: no AWS sentence, resource, policy type or request id. */
+export function anonymousProblem(problem: Problem): Problem {
+  const { resource: _resource, policyType: _policyType, awsRequestId: _awsRequestId, ...rest } = problem
+  return { ...rest, detail: `AWS refused the request${problem.action ? ` (${problem.action})` : ''}; authenticated callers and the service log get the details` }
+}
+
 /** Writes a problem as application/problem+json. */
 export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
+  // Callers the auth plugin did not identify never read AWS's sentences (roles, sessions, key ARNs); the log keeps them.
+  if ((reply.request as { principal?: unknown }).principal === undefined && problem.awsErrorCode !== undefined) {
+    reply.request.log.info({ problem: problem.code, awsErrorCode: problem.awsErrorCode, resource: problem.resource }, `withheld from an unauthenticated caller: ${problem.detail}`)
+    problem = anonymousProblem(problem)
+  }
   const body: Problem = { ...problem, instance: problem.instance ?? reply.request.url, requestId: String(reply.request.id) }
   return reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(body)
 }

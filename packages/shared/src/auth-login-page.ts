@@ -1,0 +1,60 @@
+// The sign-in page served at GET /auth/login and its script at GET /auth/login.js. A sign-in
+// link carries the token in the URL fragment (#token=…), which browsers never send to servers.
+
+/** The page's Content-Security-Policy: its own script only, no inline script. */
+export const LOGIN_PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+export function renderLoginPage(service: string): string {
+  const title = service.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>kms-share · ${title} · sign in</title>
+<style>body{font:15px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:40rem;padding:0 1rem;color:#1d1d1f}
+input[type=password]{width:100%;font:inherit;padding:.3rem}.error{color:#b00020;white-space:pre-wrap}code{font-size:.9em}</style>
+</head><body>
+<h1>Sign in to kms-share · ${title}</h1>
+<p>Paste an API token (<code>kms_…</code>) or an OIDC access token. The page keeps a session cookie; the token itself is not stored.</p>
+<form id="signin">
+<p><label>Token <input type="password" id="token" name="token" autocomplete="off" required></label></p>
+<p><button type="submit" id="submit">Sign in</button></p>
+</form>
+<div id="status" role="status" aria-live="polite"></div>
+<script src="/auth/login.js" defer></script>
+</body></html>
+`
+}
+
+export const LOGIN_SCRIPT = String.raw`'use strict'
+;(function () {
+  var form = document.getElementById('signin')
+  var input = document.getElementById('token')
+  var status = document.getElementById('status')
+  var next = new URLSearchParams(location.search).get('next') || '/'
+  // Only a path on this origin: never "//other.example" or "/\other.example".
+  if (!/^\/(?![\/\\])/.test(next)) next = '/'
+
+  function signIn(token) {
+    status.className = ''; status.textContent = 'Signing in…'
+    fetch('/auth/session', { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify({ token: token }) })
+      .then(function (r) { return r.json().then(function (b) { return { ok: r.ok, body: b } }) })
+      .then(function (res) {
+        if (res.ok) { status.textContent = 'Signed in as ' + res.body.name; location.replace(next); return }
+        status.className = 'error'; status.textContent = (res.body && (res.body.title + ': ' + res.body.detail)) || 'Sign-in failed'
+      })
+      .catch(function () { status.className = 'error'; status.textContent = 'Sign-in failed: the service did not answer.' })
+  }
+
+  var hash = new URLSearchParams(location.hash.slice(1))
+  var fromLink = hash.get('token')
+  if (fromLink) {
+    // Drop the token from the address bar and history before anything else.
+    history.replaceState(null, '', location.pathname + location.search)
+    signIn(fromLink)
+  }
+  form.addEventListener('submit', function (e) {
+    e.preventDefault()
+    if (input.value.trim()) signIn(input.value.trim())
+  })
+})()
+`
