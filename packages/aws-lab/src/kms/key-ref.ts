@@ -2,7 +2,7 @@
 // the one place key state and origin decide whether an operation may proceed.
 import type { OperationContext } from '../core/types.js'
 import { kmsErrors } from './errors.js'
-import { type AliasRecord, type KeyRecord, type KmsState, aliasArn, aliasSlot, applyTime, keyArn, kmsState, saveKms } from './model.js'
+import { type AliasRecord, type KeyRecord, type KmsState, aliasArn, aliasSlot, applyTime, keyArn, kmsState, managedKeyFor, saveKms } from './model.js'
 
 export interface ResolvedKey {
   key: KeyRecord
@@ -50,7 +50,10 @@ export function resolveKey(ref: string | undefined, ctx: OperationContext, opts:
   }
   if (aliasName !== undefined) {
     if (!allowAlias) throw kmsErrors.notFound(`Invalid keyId '${ref}'`)
-    const alias = state.aliases[aliasSlot(region, aliasName)]
+    const slot = aliasSlot(region, aliasName)
+    // A predefined alias (alias/aws/s3 …) gets its AWS managed key the first time anyone refers to it.
+    if (!Object.hasOwn(state.aliases, slot) && managedKeyFor(state, region, account, aliasName, ctx.meta.time.getTime())) saveKms(ctx.state)
+    const alias = Object.hasOwn(state.aliases, slot) ? state.aliases[slot] : undefined
     if (!alias) throw aliasNotFound(aliasArn(region, account, aliasName))
     const key = liveKey(state, alias.targetKeyId, ctx)
     if (!key) throw aliasNotFound(aliasArn(region, account, aliasName))
@@ -63,7 +66,8 @@ export function resolveKey(ref: string | undefined, ctx: OperationContext, opts:
 
 /** A key after time has had its say (deletion, expiry, rotation); undefined when gone. */
 export function liveKey(state: KmsState, keyId: string, ctx: OperationContext): KeyRecord | undefined {
-  const key = state.keys[keyId]
+  // Key ids can come from a ciphertext blob the caller made up: only own entries count.
+  const key = Object.hasOwn(state.keys, keyId) ? state.keys[keyId] : undefined
   if (!key) return undefined
   const changed = applyTime(state, key, ctx.meta.time.getTime())
   if (changed) saveKms(ctx.state)

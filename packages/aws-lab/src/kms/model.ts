@@ -218,3 +218,73 @@ export function applyTime(state: KmsState, key: KeyRecord, now: number): boolean
   return changed
 }
 
+
+/**
+ * The predefined aliases every account lists (without a target until first use) for services that
+ * make AWS managed keys. https://docs.aws.amazon.com/kms/latest/developerguide/alias-access.html
+ */
+export const PREDEFINED_ALIASES: readonly string[] = [
+  'alias/aws/acm', 'alias/aws/dynamodb', 'alias/aws/ebs', 'alias/aws/elasticfilesystem', 'alias/aws/es', 'alias/aws/glue',
+  'alias/aws/kinesisvideo', 'alias/aws/lambda', 'alias/aws/rds', 'alias/aws/redshift', 'alias/aws/s3', 'alias/aws/secretsmanager',
+  'alias/aws/ssm', 'alias/aws/xray',
+]
+
+const MANAGED_DESCRIPTIONS: Record<string, string> = {
+  s3: 'Default key that protects my S3 objects when no other key is defined',
+  ebs: 'Default key that protects my EBS volumes when no other key is defined',
+  rds: 'Default key that protects my RDS database volumes when no other key is defined',
+}
+
+/** The key policy AWS gives an AWS managed key: use only through its service by the account, metadata to the account. */
+export function managedKeyPolicy(accountId: string, region: string, service = 's3'): string {
+  return JSON.stringify(
+    {
+      Version: '2012-10-17',
+      Id: `auto-${service}-2`,
+      Statement: [
+        {
+          Sid: `Allow access through ${service === 's3' ? 'S3' : service} for all principals in the account that are authorized to use ${service === 's3' ? 'S3' : service}`,
+          Effect: 'Allow',
+          Principal: { AWS: '*' },
+          Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:DescribeKey'],
+          Resource: '*',
+          Condition: { StringEquals: { 'kms:CallerAccount': accountId, 'kms:ViaService': `${service}.${region}.amazonaws.com` } },
+        },
+        {
+          Sid: 'Allow direct access to key metadata to the account',
+          Effect: 'Allow',
+          Principal: { AWS: `arn:aws:iam::${accountId}:root` },
+          Action: ['kms:Describe*', 'kms:Get*', 'kms:List*'],
+          Resource: '*',
+        },
+      ],
+    },
+    null,
+    2,
+  )
+}
+
+/**
+ * The AWS managed key behind a predefined alias, created on first use as AWS does (a service's first
+ * call, or DescribeKey of the alias). Undefined for names that are not predefined. Rotates yearly.
+ */
+export function managedKeyFor(state: KmsState, region: string, accountId: string, aliasName: string, now: number): KeyRecord | undefined {
+  const slot = aliasSlot(region, aliasName)
+  const existing = Object.hasOwn(state.aliases, slot) ? state.aliases[slot] : undefined
+  if (existing) return state.keys[existing.targetKeyId]
+  if (!PREDEFINED_ALIASES.includes(aliasName)) return undefined
+  const service = aliasName.slice('alias/aws/'.length)
+  const key = addKey(state, {
+    accountId,
+    region,
+    description: MANAGED_DESCRIPTIONS[service] ?? `Default key that protects my ${service} data when no other key is defined`,
+    policy: managedKeyPolicy(accountId, region, service),
+    keyManager: 'AWS',
+    now,
+  })
+  key.rotationEnabled = true
+  key.rotationPeriodInDays = 365
+  scheduleNextRotation(key, now)
+  state.aliases[slot] = { aliasName, region, accountId, targetKeyId: key.keyId, creationDate: now, lastUpdatedDate: now }
+  return key
+}

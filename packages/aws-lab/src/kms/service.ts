@@ -13,6 +13,7 @@ import { admitKeyPolicy } from './key-policy.js'
 import {
   type AliasRecord,
   DAY_MS,
+  PREDEFINED_ALIASES,
   type ExpirationModel,
   type KeyRecord,
   type KmsState,
@@ -160,7 +161,8 @@ function checkAliasName(name: unknown): string {
 }
 
 function existingAlias(ctx: OperationContext, name: string): AliasRecord {
-  const alias = state(ctx).aliases[aliasSlot(ctx.meta.region, name)]
+  const slot = aliasSlot(ctx.meta.region, name)
+  const alias = Object.hasOwn(state(ctx).aliases, slot) ? state(ctx).aliases[slot] : undefined
   if (!alias || !liveKey(state(ctx), alias.targetKeyId, ctx)) throw aliasNotFound(aliasArn(ctx.meta.region, ctx.iam.accountId, name))
   return alias
 }
@@ -345,14 +347,22 @@ const ListAliases: Operation = {
       .filter((a) => a.region === ctx.meta.region && a.accountId === ctx.iam.accountId)
       .filter((a) => (filter ? a.targetKeyId === filter : true) && liveKey(st, a.targetKeyId, ctx))
       .sort((a, b) => a.aliasName.localeCompare(b.aliasName))
-    const { items, ...rest } = page(aliases, input.Limit, input.Marker, 100, 50)
+    // Predefined aliases are listed, without a target, until their AWS managed key exists.
+    const listed: Array<AliasRecord | { aliasName: string; region: string; accountId: string }> = [...aliases]
+    if (!filter) {
+      for (const name of PREDEFINED_ALIASES) {
+        if (!Object.hasOwn(st.aliases, aliasSlot(ctx.meta.region, name))) listed.push({ aliasName: name, region: ctx.meta.region, accountId: ctx.iam.accountId })
+      }
+      listed.sort((a, b) => a.aliasName.localeCompare(b.aliasName))
+    }
+    const { items, ...rest } = page(listed, input.Limit, input.Marker, 100, 50)
     return {
       Aliases: items.map((a) => ({
         AliasName: a.aliasName,
         AliasArn: aliasArn(a.region, a.accountId, a.aliasName),
-        TargetKeyId: a.targetKeyId,
-        CreationDate: seconds(a.creationDate),
-        LastUpdatedDate: seconds(a.lastUpdatedDate),
+        ...('targetKeyId' in a
+          ? { TargetKeyId: a.targetKeyId, CreationDate: seconds(a.creationDate), LastUpdatedDate: seconds(a.lastUpdatedDate) }
+          : {}),
       })),
       ...rest,
     }
@@ -375,7 +385,7 @@ const CreateAlias: Operation = {
     const st = state(ctx)
     const slot = aliasSlot(ctx.meta.region, name)
     const arn = aliasArn(ctx.meta.region, ctx.iam.accountId, name)
-    if (st.aliases[slot] && liveKey(st, st.aliases[slot].targetKeyId, ctx)) throw kmsErrors.alreadyExists(`An alias with the name ${arn} already exists`)
+    if (Object.hasOwn(st.aliases, slot) && liveKey(st, st.aliases[slot].targetKeyId, ctx)) throw kmsErrors.alreadyExists(`An alias with the name ${arn} already exists`)
     const t = now(ctx)
     st.aliases[slot] = { aliasName: name, region: ctx.meta.region, accountId: ctx.iam.accountId, targetKeyId: key.keyId, creationDate: t, lastUpdatedDate: t }
     save(ctx)
@@ -731,7 +741,7 @@ const ImportKeyMaterial = onKey(
     const st = state(ctx)
     const tokenText = requireMember(input.ImportToken, 'importToken')
     const wrapped = blob(input.EncryptedKeyMaterial, 'encryptedKeyMaterial')
-    const token = st.importTokens[tokenText]
+    const token = Object.hasOwn(st.importTokens, tokenText) ? st.importTokens[tokenText] : undefined
     if (!token || token.keyId !== key.keyId) throw kmsErrors.invalidImportToken('The import token is not valid for this KMS key.')
     if (token.validTo <= now(ctx)) throw kmsErrors.expiredImportToken('The import token has expired. Call GetParametersForImport for a new one.')
     const model = expirationModelOf(input)

@@ -1,7 +1,7 @@
 // S3's operations: authorisation checks as AWS maps them (actions, resources, condition keys, the
 // bucket policy as resource policy), then the rules, over the model, SSE and the object store.
 // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { parsePolicy } from '@kms-share/policy'
 import type { NamedPolicy, RequestContext } from '@kms-share/policy'
 import { AwsError, type AuthCheck, type Operation, type OperationContext, type ProtocolHandler, type ServiceDefinition } from '../core/types.js'
@@ -35,6 +35,12 @@ function canonicalId(accountId: string): string {
 
 function quoteEtag(hex: string): string {
   return `"${hex}"`
+}
+
+/** SSE-KMS objects' ETags are "not an MD5 digest of their object data" (S3 API, Object): derived from it with a random salt, stable once stored. */
+function etagFor(md5Hex: string, sse: SseRecord): string {
+  if (sse.algorithm !== 'aws:kms') return quoteEtag(md5Hex)
+  return quoteEtag(createHash('md5').update(md5Hex).update(randomBytes(16)).digest('hex'))
 }
 
 function unquote(etag: string): string {
@@ -112,7 +118,8 @@ export function createS3(): S3Lab {
     if (algorithm === 'aws:kms') {
       const d = bucket.encryption
       const bucketKeyEnabled = bucketKeyHeader !== undefined ? bucketKeyHeader === 'true' : d?.algorithm === 'aws:kms' ? d.bucketKeyEnabled : false
-      return { algorithm: 'aws:kms', kmsKeyId: keyId ?? (d?.algorithm === 'aws:kms' ? d.kmsKeyId : undefined), bucketKeyEnabled, callerContext: context }
+      // "If you specify aws:kms but no key id, Amazon S3 uses the AWS managed key (aws/s3)" — even when the bucket default names one.
+      return { algorithm: 'aws:kms', kmsKeyId: keyId || undefined, bucketKeyEnabled, callerContext: context }
     }
     throw s3Errors.invalidArgument('The encryption method specified is not supported', 'x-amz-server-side-encryption', algorithm)
   }
@@ -497,7 +504,7 @@ export function createS3(): S3Lab {
         const meta: ObjectMeta = {
           key,
           size: got.size,
-          etag: quoteEtag(got.md5),
+          etag: etagFor(got.md5, record),
           lastModified: Date.now(),
           ...objectHeadersFrom(i.headers),
           checksum: got.checksum ? { ...got.checksum, type: 'FULL_OBJECT' } : undefined,
@@ -654,7 +661,7 @@ export function createS3(): S3Lab {
         const meta: ObjectMeta = {
           key,
           size: temp.size,
-          etag: quoteEtag(md5.digest('hex')),
+          etag: etagFor(md5.digest('hex'), record),
           lastModified: Date.now(),
           ...headers,
           checksum: algorithm && checksummer ? { algorithm, value: checksummer.digest(), type: 'FULL_OBJECT' } : undefined,
@@ -744,7 +751,7 @@ export function createS3(): S3Lab {
         const part: PartRecord = {
           partNumber,
           size: got.size,
-          etag: quoteEtag(got.md5),
+          etag: etagFor(got.md5, current.sse),
           lastModified: Date.now(),
           checksum: got.checksum && (!current.checksumAlgorithm || current.checksumAlgorithm === got.checksum.algorithm) ? got.checksum.value : undefined,
           blob: { file: target.file, size: got.size, noncePrefix: got.temp.noncePrefix },
@@ -816,7 +823,7 @@ export function createS3(): S3Lab {
         const part: PartRecord = {
           partNumber,
           size: temp.size,
-          etag: quoteEtag(md5.digest('hex')),
+          etag: etagFor(md5.digest('hex'), current.sse),
           lastModified: Date.now(),
           checksum: checksummer?.digest(),
           blob: { file: target.file, size: temp.size, noncePrefix: temp.noncePrefix },

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { AwsError, type OperationContext, type RequestMeta } from '../core/types.js'
 import { writeFileAtomic } from '../core/store.js'
-import { addKey, aliasSlot, kmsState, saveKms } from '../kms/model.js'
+import { kmsState, managedKeyFor, saveKms } from '../kms/model.js'
 import { fromKmsError } from './errors.js'
 import { unwrapKey, wrapKey } from './object-store.js'
 
@@ -177,20 +177,7 @@ export class SseKeys {
   /** The account's AWS managed key `alias/aws/s3`, created on first use as AWS does. */
   private managedKeyId(ctx: OperationContext): string {
     const state = kmsState(ctx.state)
-    const region = ctx.meta.region
-    const accountId = ctx.iam.accountId
-    const slot = aliasSlot(region, 'alias/aws/s3')
-    const existing = state.aliases[slot]
-    if (existing) return existing.targetKeyId
-    const now = Date.now()
-    const key = addKey(state, {
-      accountId,
-      region,
-      description: 'Default key that protects my S3 objects when no other key is defined',
-      policy: managedKeyPolicy(accountId, region),
-      now,
-    })
-    state.aliases[slot] = { aliasName: 'alias/aws/s3', region, accountId, targetKeyId: key.keyId, creationDate: now, lastUpdatedDate: now }
+    const key = managedKeyFor(state, ctx.meta.region, ctx.iam.accountId, 'alias/aws/s3', Date.now())!
     saveKms(ctx.state)
     return key.keyId
   }
@@ -222,33 +209,4 @@ export function parseCallerContext(value: string | undefined): Record<string, st
     out[k] = v
   }
   return out
-}
-
-/** The key policy AWS gives the aws/s3 managed key: use only through S3, by principals of the account. */
-export function managedKeyPolicy(accountId: string, region: string): string {
-  return JSON.stringify(
-    {
-      Version: '2012-10-17',
-      Id: 'auto-s3-2',
-      Statement: [
-        {
-          Sid: 'Allow access through S3 for all principals in the account that are authorized to use S3',
-          Effect: 'Allow',
-          Principal: { AWS: '*' },
-          Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:DescribeKey'],
-          Resource: '*',
-          Condition: { StringEquals: { 'kms:CallerAccount': accountId, 'kms:ViaService': `s3.${region}.amazonaws.com` } },
-        },
-        {
-          Sid: 'Allow direct access to key metadata to the account',
-          Effect: 'Allow',
-          Principal: { AWS: `arn:aws:iam::${accountId}:root` },
-          Action: ['kms:Describe*', 'kms:Get*', 'kms:List*'],
-          Resource: '*',
-        },
-      ],
-    },
-    null,
-    2,
-  )
 }
