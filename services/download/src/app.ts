@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import swagger from '@fastify/swagger'
 import type { S3Client } from '@aws-sdk/client-s3'
 import { ListObjectsV2Command } from '@aws-sdk/client-s3'
-import { basePlugin, s3Plugin, serverOptions } from '@kms-share/shared'
+import { authPlugin, basePlugin, requireScope, s3Plugin, serverOptions } from '@kms-share/shared'
 import type { DownloadConfig } from './config.js'
 import { downloadsPlugin } from './plugins/downloads.js'
 import { filesRoutes } from './routes/files.js'
@@ -13,6 +13,9 @@ import { pageRoutes } from './routes/page.js'
 export type { DownloadConfig } from './config.js'
 export { loadConfig, DownloadConfigSchema } from './config.js'
 export { DownloadErrors } from './errors.js'
+
+/** The scopes this service's routes check: download (objects, the page) and cache:admin (GET/DELETE /cache). */
+export const DOWNLOAD_SCOPES = ['download', 'cache:admin'] as const
 
 export interface BuildOptions {
   /** An S3 client to use instead of one built from the config. */
@@ -33,6 +36,7 @@ export async function buildApp(config: DownloadConfig, options: BuildOptions = {
     },
   })
   await app.register(basePlugin)
+  await app.register(authPlugin, { config, scopes: DOWNLOAD_SCOPES, service: 'download' })
   await app.register(s3Plugin, { config, ...(options.s3 ? { client: options.s3 } : {}) })
   await app.register(downloadsPlugin, { bucket: config.BUCKET, cacheDir: config.CACHE_DIR, cacheMaxBytes: config.CACHE_MAX_BYTES })
 
@@ -41,9 +45,16 @@ export async function buildApp(config: DownloadConfig, options: BuildOptions = {
     await app.s3.send(new ListObjectsV2Command({ Bucket: config.BUCKET, MaxKeys: 1 }))
   })
 
-  await app.register(filesRoutes, { bucket: config.BUCKET, headConcurrency: config.HEAD_CONCURRENCY })
-  await app.register(cacheRoutes)
-  await app.register(pageRoutes, { bucket: config.BUCKET, uploadPublicUrl: config.UPLOAD_PUBLIC_URL, headConcurrency: config.HEAD_CONCURRENCY })
+  // Reading objects needs the download scope; listing or emptying the local cache needs cache:admin.
+  await app.register(async (scoped) => {
+    scoped.addHook('onRequest', requireScope('download'))
+    await scoped.register(filesRoutes, { bucket: config.BUCKET, headConcurrency: config.HEAD_CONCURRENCY })
+    await scoped.register(pageRoutes, { bucket: config.BUCKET, uploadPublicUrl: config.UPLOAD_PUBLIC_URL, headConcurrency: config.HEAD_CONCURRENCY })
+  })
+  await app.register(async (scoped) => {
+    scoped.addHook('onRequest', requireScope('cache:admin'))
+    await scoped.register(cacheRoutes)
+  })
   app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger())
   return app
 }

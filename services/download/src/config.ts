@@ -1,9 +1,11 @@
 // The download service's environment, validated at boot. The only module that reads process.env.
 import { Type, type Static } from 'typebox'
+import { authConfigProperties } from '@kms-share/shared'
 import { loadConfig as loadSchema, portProperty, serviceConfigProperties } from '@kms-share/shared'
 
 export const DownloadConfigSchema = Type.Object({
   ...serviceConfigProperties,
+  ...authConfigProperties,
   PORT: portProperty(3002),
   CACHE_DIR: Type.String({ minLength: 1, default: '.cache/download', description: 'Folder for localfile-* cache files and their index.' }),
   CACHE_MAX_BYTES: Type.Integer({ minimum: 0, default: 1024 ** 3, description: 'Cache size bound; least recently used files are evicted past it.' }),

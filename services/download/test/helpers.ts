@@ -74,6 +74,8 @@ export async function startDownload(t: Tap, lab: Lab, profile: string, env: Reco
     CACHE_DIR: scratchDir(t),
     LOG_LEVEL: 'info',
     PORT: '0',
+    // Tests that predate authentication run open on loopback; auth tests override it.
+    AUTH_DISABLED: 'true',
     ...awsEnv(lab, profile),
     ...env,
   })

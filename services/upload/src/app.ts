@@ -5,7 +5,7 @@ import swagger from '@fastify/swagger'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { S3Client } from '@aws-sdk/client-s3'
 import { HeadBucketCommand } from '@aws-sdk/client-s3'
-import { basePlugin, s3Plugin, serverOptions } from '@kms-share/shared'
+import { authPlugin, basePlugin, requireScope, s3Plugin, serverOptions } from '@kms-share/shared'
 import type { UploadConfig } from './config.js'
 import { inFlightPlugin } from './plugins/in-flight.js'
 import { filesRoutes, type OnUploaded } from './routes/files.js'
@@ -16,6 +16,9 @@ export { loadUploadConfig, UploadConfigSchema } from './config.js'
 export { UploadErrors } from './errors.js'
 export type { StoredObject } from './s3-upload.js'
 export type { OnUploaded } from './routes/files.js'
+
+/** The scopes this service's routes check (tokens: name:upload:sha256hex). */
+export const UPLOAD_SCOPES = ['upload'] as const
 
 export interface BuildAppOptions {
   /** Called after each stored object: where the audit queue's producer plugs in. */
@@ -44,6 +47,7 @@ export async function buildApp(config: UploadConfig, options: BuildAppOptions = 
     limits: { files: 2, fields: 4, fieldSize: 4096, parts: 8, fileSize: config.MAX_UPLOAD_BYTES + 1 },
   })
   await app.register(basePlugin)
+  await app.register(authPlugin, { config, scopes: UPLOAD_SCOPES, service: 'upload' })
   await app.register(s3Plugin, { config, ...(options.s3 ? { client: options.s3 } : {}) })
   await app.register(inFlightPlugin)
 
@@ -51,12 +55,16 @@ export async function buildApp(config: UploadConfig, options: BuildAppOptions = 
     await app.s3.send(new HeadBucketCommand({ Bucket: config.BUCKET }))
   })
 
-  await app.register(filesRoutes, {
-    config,
-    ...(options.onUploaded ? { onUploaded: options.onUploaded } : {}),
-    ...(options.singlePutMaxBytes !== undefined ? { singlePutMaxBytes: options.singlePutMaxBytes } : {}),
+  // Every route of the service's own needs the upload scope, checked before any body is read.
+  await app.register(async (scoped) => {
+    scoped.addHook('onRequest', requireScope('upload'))
+    await scoped.register(filesRoutes, {
+      config,
+      ...(options.onUploaded ? { onUploaded: options.onUploaded } : {}),
+      ...(options.singlePutMaxBytes !== undefined ? { singlePutMaxBytes: options.singlePutMaxBytes } : {}),
+    })
+    await scoped.register(pageRoutes, { config })
   })
-  await app.register(pageRoutes, { config })
   app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger())
   return app
 }

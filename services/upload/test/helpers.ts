@@ -27,6 +27,8 @@ export function labEnv(lab: Lab, profile: string, extra: Record<string, string> 
     KMS_KEY_ID: 'alias/ImportedCMK',
     PORT: '0',
     LOG_LEVEL: 'silent',
+    // Tests that predate authentication run open on loopback; auth tests override it.
+    AUTH_DISABLED: 'true',
     ...extra,
   }
 }

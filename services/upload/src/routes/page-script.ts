@@ -11,6 +11,10 @@ export const PAGE_SCRIPT = String.raw`'use strict'
   var status = document.getElementById('status')
   var more = document.getElementById('more')
   var cursor = null
+  // State-changing requests from a cookie session carry the CSRF token (none when the service runs with AUTH_DISABLED).
+  var csrf = fetch('/auth/csrf', { headers: { accept: 'application/json' } })
+    .then(function (r) { return r.ok ? r.json().then(function (b) { return b.token }) : null })
+    .catch(function () { return null })
 
   function text(id, value) { document.getElementById(id).textContent = value }
   function encodeKey(key) { return key.split('/').map(encodeURIComponent).join('/') }
@@ -23,10 +27,15 @@ export const PAGE_SCRIPT = String.raw`'use strict'
   function showError(message) { status.className = 'error'; status.textContent = message }
 
   function upload(file) {
+    csrf.then(function (token) { send(file, token) })
+  }
+
+  function send(file, csrfToken) {
     var key = keyInput.value.trim() || file.name
     var xhr = new XMLHttpRequest()
     xhr.open('PUT', '/files/' + encodeKey(key) + (overwrite.checked ? '?overwrite=true' : ''))
     xhr.setRequestHeader('content-type', file.type || 'application/octet-stream')
+    if (csrfToken) xhr.setRequestHeader('x-csrf-token', csrfToken)
     progress.hidden = false; progress.value = 0
     status.className = ''; status.textContent = 'Uploading ' + key + '…'
     document.getElementById('result').hidden = true
