@@ -22,6 +22,11 @@ import { TrailStore } from './cloudtrail/trail.js'
 import { createCloudTrailService } from './cloudtrail/service.js'
 import { createKmsService } from './kms/service.js'
 import { createS3 } from './s3/service.js'
+import { Ec2Model } from './ec2/model.js'
+import { createEc2Service } from './ec2/service.js'
+import { createEc2Protocol } from './ec2/protocol.js'
+import { InstanceMetadataService, type InstanceEndpoint } from './imds/server.js'
+import { parsePolicyText } from './iam/model.js'
 
 export interface LabOptions {
   dataDir: string
@@ -37,6 +42,14 @@ export interface LabOptions {
   extraProtocols?: ProtocolHandler[]
   /** CloudTrail events become visible to LookupEvents only this many seconds after they happen (AWS: minutes); default 0. */
   cloudTrailDelaySeconds?: number
+  /** First instance metadata port; the other instances follow in seed order. 0 (default) = any free port for each. */
+  imdsPortBase?: number
+  /** Host name clients use for the metadata endpoints when it differs from `host` (compose: the lab's service name). */
+  imdsAdvertisedHost?: string
+  /** Lifetime of role credentials served through instance metadata (default six hours). */
+  imdsCredentialsTtlSeconds?: number
+  /** How long a new VPC endpoint stays pending (default 2 s). */
+  vpcEndpointPendingMs?: number
 }
 
 export interface ProfileCredentials {
@@ -56,6 +69,11 @@ export interface Lab {
   accountId: string
   region: string
   router: Router
+  ec2: Ec2Model
+  imds: InstanceMetadataService
+  /** Each instance's metadata endpoint, also written to `endpointsFile` and served at GET /_lab/endpoints. */
+  instances(): InstanceEndpoint[]
+  endpointsFile: string
   iam: IamModel
   sts: StsModel
   trail: TrailStore
@@ -107,18 +125,32 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   const sts = new StsModel(store)
   const credentials = new CredentialResolver(iam, sts)
   const trail = new TrailStore(dataDir)
-  const vpcEndpoint = (id: string): VpcEndpointInfo | undefined => {
+  const ec2 = new Ec2Model(store, accountId, region)
+  if (options.vpcEndpointPendingMs !== undefined) ec2.pendingMs = options.vpcEndpointPendingMs
+  const endpointInfo = (id: string): VpcEndpointInfo | undefined => {
     const seeded = labState.vpcEndpoints.find((e) => e.id === id)
     if (seeded) return { vpcEndpointId: seeded.id, vpcId: seeded.vpcId }
-    // The EC2 section (created by the lab's EC2 service) lists endpoints made through the API.
-    // Either a map by id or a list; field names as EC2's API spells them.
-    type Endpoint = { VpcEndpointId?: string; VpcId?: string; State?: string }
-    const list = store.peek<{ vpcEndpoints?: Record<string, Endpoint> | Endpoint[] }>('ec2')?.vpcEndpoints
-    const made = Array.isArray(list) ? list.find((e) => e.VpcEndpointId === id) : list?.[id]
-    if (made && !/^(deleted|deleting|rejected|failed)$/i.test(made.State ?? '')) return { vpcEndpointId: id, vpcId: made.VpcId ?? '' }
-    return undefined
+    const made = ec2.endpoint(id)
+    // A pending endpoint has no network interfaces yet: nothing reaches the service through it.
+    if (!made || made.State !== 'available') return undefined
+    let policy
+    try {
+      policy = parsePolicyText(made.PolicyDocument)
+    } catch {
+      // A policy that no longer parses allows nothing.
+      policy = { Statement: [] }
+    }
+    return { vpcEndpointId: made.VpcEndpointId, vpcId: made.VpcId, policy }
   }
-  const router = new Router({ accountId, region, state: store, iam, credentials, trail, vpcEndpoint, log })
+  const privateDnsEndpoint = (caller: Caller, service: string): VpcEndpointInfo | undefined => {
+    // Only calls from an instance (its metadata credentials) resolve the regional name inside a VPC.
+    const instanceId = caller.ec2?.sourceInstanceArn.split('/').pop()
+    const made = instanceId ? ec2.privateDnsEndpoint(instanceId, service) : undefined
+    return made ? endpointInfo(made.VpcEndpointId) : undefined
+  }
+  const router = new Router({ accountId, region, state: store, iam, credentials, trail, vpcEndpoint: endpointInfo, privateDnsEndpoint, log })
+  router.addProtocol(createEc2Protocol(), { first: true })
+  router.addService(createEc2Service(ec2, iam))
   for (const protocol of [...(options.extraProtocols ?? [])].reverse()) router.addProtocol(protocol, { first: true })
   for (const service of options.extraServices ?? []) router.addService(service)
   router.addProtocol(createJsonProtocol())
@@ -153,13 +185,21 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       invoke,
       callerForAccessKey: (id) => credentials.caller(id),
       warn: (message) => log({ level: 'warn', msg: message }),
+      ec2,
     })
     labState.seedFile = seedFile
     labState.seededAt = new Date().toISOString()
     store.save('lab')
   }
 
+  const imds = new InstanceMetadataService({ ec2, iam, sts, host, portBase: options.imdsPortBase ?? 0, advertisedHost: options.imdsAdvertisedHost, credentialsTtlSeconds: options.imdsCredentialsTtlSeconds })
   const server: Server = createServer((req, res) => {
+    // Where each instance's metadata lives, for start scripts (the lab's own path; no AWS API starts with /_lab/).
+    if (req.method === 'GET' && req.url === '/_lab/endpoints') {
+      const body = JSON.stringify(endpointsDocument())
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body)
+      return
+    }
     router.handle(req, res).catch((err) => {
       log({ level: 'error', msg: 'unhandled', err: String(err?.stack ?? err) })
       if (!res.headersSent) res.writeHead(500).end()
@@ -175,6 +215,21 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   })
   const port = (server.address() as AddressInfo).port
   const endpoint = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+  try {
+    await imds.start()
+  } catch (err) {
+    server.close()
+    await imds.close()
+    throw err
+  }
+  const endpointsDocument = () => ({
+    endpoint,
+    region,
+    accountId,
+    instances: Object.fromEntries(imds.endpoints().map((e) => [e.name, { instanceId: e.instanceId, role: e.role, metadataEndpoint: e.metadataEndpoint }])),
+  })
+  const endpointsFile = join(dataDir, 'endpoints.json')
+  writeFileAtomic(endpointsFile, `${JSON.stringify(endpointsDocument(), null, 2)}\n`, 0o644)
 
   const profiles = (): Record<string, ProfileCredentials> => {
     const out: Record<string, ProfileCredentials> = {}
@@ -223,6 +278,10 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     accountId,
     region,
     router,
+    ec2,
+    imds,
+    instances: () => imds.endpoints(),
+    endpointsFile,
     iam,
     sts,
     trail,
@@ -238,6 +297,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         // Streaming uploads in flight get a moment, then are cut.
         setTimeout(() => server.closeAllConnections(), 2000).unref()
       })
+      await imds.close()
       trail.close()
     },
   }

@@ -17,6 +17,7 @@ const { values } = parseArgs({
 if (values.help) {
   process.stdout.write(`Usage: aws-lab [--seed FILE] [--reset] [--quiet]
   LAB_HOST (127.0.0.1)  LAB_PORT (4566)  LAB_DATA_DIR (.lab)  LAB_CLOUDTRAIL_DELAY_SECONDS (0)
+  LAB_IMDS_PORT_BASE (4510; 0 = free ports)  LAB_IMDS_HOST (LAB_HOST)  LAB_IMDS_CREDENTIALS_TTL_SECONDS (21600)
 `)
   process.exit(0)
 }
@@ -33,7 +34,30 @@ if (!Number.isFinite(cloudTrailDelaySeconds) || cloudTrailDelaySeconds < 0) {
   process.exit(2)
 }
 
-const lab = await startLab({ dataDir, host, port, seedFile, reset: values.reset, quiet: values.quiet, cloudTrailDelaySeconds })
+// Instance metadata: one port per instance from the base, in seed order (the lab on port 0 takes free ones).
+const imdsPortBase = Number(process.env.LAB_IMDS_PORT_BASE ?? (port === 0 ? 0 : 4510))
+const imdsCredentialsTtlSeconds = Number(process.env.LAB_IMDS_CREDENTIALS_TTL_SECONDS || 21_600)
+if (!Number.isInteger(imdsPortBase) || imdsPortBase < 0 || imdsPortBase > 65_000) {
+  process.stderr.write(`aws-lab: LAB_IMDS_PORT_BASE must be a port number (0 = any free port), got ${JSON.stringify(process.env.LAB_IMDS_PORT_BASE)}\n`)
+  process.exit(2)
+}
+if (!Number.isFinite(imdsCredentialsTtlSeconds) || imdsCredentialsTtlSeconds < 2 || imdsCredentialsTtlSeconds > 43_200) {
+  process.stderr.write(`aws-lab: LAB_IMDS_CREDENTIALS_TTL_SECONDS must be between 2 and 43200, got ${JSON.stringify(process.env.LAB_IMDS_CREDENTIALS_TTL_SECONDS)}\n`)
+  process.exit(2)
+}
+
+const lab = await startLab({
+  dataDir,
+  host,
+  port,
+  seedFile,
+  reset: values.reset,
+  quiet: values.quiet,
+  cloudTrailDelaySeconds,
+  imdsPortBase,
+  imdsAdvertisedHost: process.env.LAB_IMDS_HOST || undefined,
+  imdsCredentialsTtlSeconds,
+})
 
 const env = `AWS_SHARED_CREDENTIALS_FILE=${lab.credentialsFile} AWS_CONFIG_FILE=${lab.configFile}`
 const mfaFiles = existsSync(lab.mfaDir) ? readdirSync(lab.mfaDir).filter((f) => f.endsWith('.otpauth')) : []
@@ -44,6 +68,8 @@ process.stdout.write(`aws-lab listening on ${lab.endpoint} (account ${lab.accoun
   config:      ${lab.configFile}
   MFA URIs:    ${mfa}
   profiles:    ${Object.keys(lab.profiles()).join(', ')}
+  endpoints:   ${lab.endpointsFile}
+${lab.instances().map((i) => `  instance ${i.name.padEnd(10)} ${i.instanceId}  ${(i.role ?? '(no role)').padEnd(28)} AWS_EC2_METADATA_SERVICE_ENDPOINT=${i.metadataEndpoint}`).join('\n')}
 try:
   ${env} /usr/bin/aws --profile workshop --endpoint-url ${lab.endpoint} kms list-aliases
 `)

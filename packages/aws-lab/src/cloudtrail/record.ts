@@ -5,7 +5,7 @@ import { isoSeconds, parseArn } from '../core/arn.js'
 import type { AuthCheck, Caller, RequestMeta } from '../core/types.js'
 import type { TrailEvent } from './trail.js'
 
-const SECRET_FIELD = /plaintext|secretaccesskey|sessiontoken|ciphertextblob|privatekey|^publickey$|importtoken|encryptedkeymaterial|base32stringseed|qrcodepng|^password$|tokencode|^body$/i
+const SECRET_FIELD = /plaintext|granttoken|secretaccesskey|sessiontoken|ciphertextblob|privatekey|^publickey$|importtoken|encryptedkeymaterial|base32stringseed|qrcodepng|^password$|tokencode|^body$/i
 
 /** camelCase field names like CloudTrail does, except inside maps whose keys are data (encryption context, tags). */
 export function toRequestParameters(value: unknown, parentKey = ''): unknown {
@@ -69,6 +69,8 @@ export function userIdentity(caller: Caller, meta: RequestMeta): Record<string, 
         userName: caller.roleName,
       }
     }
+    // Role credentials from IMDSv2: CloudTrail marks the session with ec2RoleDelivery "2.0".
+    if (caller.ec2) sessionContext.ec2RoleDelivery = caller.ec2.roleDelivery
     identity.sessionContext = sessionContext
   }
   if (meta.invokedBy) identity.invokedBy = meta.invokedBy

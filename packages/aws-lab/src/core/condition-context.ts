@@ -19,6 +19,11 @@ export function globalContext(caller: Caller, meta: RequestMeta, service: string
     'aws:RequestedRegion': meta.region,
     'aws:ViaAWSService': String(Boolean(meta.viaService)),
   }
+  // Credentials from instance metadata name their instance, as EC2's do.
+  if (caller.ec2) {
+    ctx['ec2:SourceInstanceARN'] = caller.ec2.sourceInstanceArn
+    ctx['ec2:RoleDelivery'] = caller.ec2.roleDelivery
+  }
   if (p.type === 'user' && caller.userName) ctx['aws:username'] = caller.userName
   // Long-term access keys carry no MFA key at all; temporary credentials say true or false.
   if (caller.sessionIssuedAt !== undefined || caller.mfaAuthenticated) ctx['aws:MultiFactorAuthPresent'] = String(caller.mfaAuthenticated)

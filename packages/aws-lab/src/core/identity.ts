@@ -59,6 +59,7 @@ export class CredentialResolver {
       mfaAuthenticated: session.mfaAuthTime !== undefined,
       mfaAuthTime: session.mfaAuthTime,
       sessionIssuedAt: session.issuedAt,
+      ...(session.ec2 ? { ec2: session.ec2 } : {}),
       identityPolicies: this.iam.identityPolicies('role', role.RoleName),
     }
   }

@@ -2,7 +2,7 @@
 // run the operation, record it in CloudTrail, write the answer in the protocol's format.
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { evaluate } from '@kms-share/policy'
+import { evaluate, type PolicyDocument, type RequestContext } from '@kms-share/policy'
 import { AwsError, type AuthCheck, type Caller, type OperationContext, type ParsedCall, type ProtocolHandler, type RequestMeta, type ServiceDefinition, type StateStore } from './types.js'
 import { familyOf, internalError, unknownAccessKey, unknownOperation, type Family } from './errors.js'
 import { sha256Hex, verifySigV4 } from './sigv4.js'
@@ -21,6 +21,8 @@ const VPCE_PATH = /^\/vpce\/(vpce-[0-9a-z]+)(\/.*)?$/
 export interface VpcEndpointInfo {
   vpcEndpointId: string
   vpcId: string
+  /** The endpoint policy, checked on every call through the endpoint in addition to identity and resource policies. */
+  policy?: PolicyDocument
 }
 
 export interface RouterOptions {
@@ -32,6 +34,8 @@ export interface RouterOptions {
   trail: TrailStore
   /** Resolves a VPC endpoint id used in the /vpce/<id>/ path prefix; undefined = no such endpoint. */
   vpcEndpoint(id: string): VpcEndpointInfo | undefined
+  /** The interface endpoint an instance's call to a service's regional name reaches through private DNS, if any. */
+  privateDnsEndpoint?(caller: Caller, service: string): VpcEndpointInfo | undefined
   log?(line: Record<string, unknown>): void
 }
 
@@ -58,7 +62,7 @@ export function denialMessage(caller: Caller, action: string, resource: string, 
   // AWS names no resource for actions that have none (kms:CreateKey, cloudtrail:LookupEvents).
   const head = `User: ${caller.principal.arn} is not authorized to perform: ${action}${resource === '*' ? '' : ` on resource: ${resource}`}`
   if (decision === 'ExplicitlyDenied') return `${head} with an explicit deny in a ${deniedBy ?? 'identity-based policy'}`
-  const kind = deniedBy === 'resource-based policy' ? 'resource-based policy' : 'identity-based policy'
+  const kind = deniedBy === 'resource-based policy' || deniedBy === 'VPC endpoint policy' ? deniedBy : 'identity-based policy'
   return `${head} because no ${kind} allows the ${action} action`
 }
 
@@ -88,12 +92,31 @@ export class Router {
       resourceAccount: check.resourceAccount ?? this.options.accountId,
       resourcePolicyRequired: check.resourcePolicyRequired,
     })
-    if (result.decision === 'Allowed') return
+    if (result.decision === 'Allowed') {
+      this.authorizeEndpointPolicy(service, check, caller, meta, context)
+      return
+    }
     throw new AwsError(
       service.accessDenied.code,
       denialMessage(caller, check.action, check.resource, result.decision, result.deniedBy),
       service.accessDenied.status,
     )
+  }
+
+  /** A call through a VPC endpoint must also be allowed by the endpoint's policy (which grants nothing by itself). */
+  private authorizeEndpointPolicy(service: ServiceDefinition, check: AuthCheck, caller: Caller, meta: RequestMeta, context: RequestContext): void {
+    if (!meta.sourceVpce) return
+    const policy = this.options.vpcEndpoint(meta.sourceVpce)?.policy
+    if (!policy) return
+    const result = evaluate({
+      request: { principal: caller.principal, action: check.action, resource: check.resource, context },
+      identityPolicies: [],
+      resourcePolicy: { name: `vpc-endpoint-policy/${meta.sourceVpce}`, document: policy },
+      resourceAccount: check.resourceAccount ?? this.options.accountId,
+      resourcePolicyRequired: true,
+    })
+    if (result.decision === 'Allowed') return
+    throw new AwsError(service.accessDenied.code, denialMessage(caller, check.action, check.resource, result.decision, 'VPC endpoint policy'), service.accessDenied.status)
   }
 
   /** Run one operation as `caller`: authorise, run, record. Used by the wire path, ctx.invoke and lab.invoke. */
@@ -197,6 +220,8 @@ export class Router {
       family = familyOf(call.service)
       const sig = verifySigV4(req, { family, rawPath, rawQuery, bodySha256, now: time, lookup: (id) => this.options.credentials.lookup(id) })
       const caller = this.options.credentials.caller(sig.accessKeyId)
+      // An instance calling a service's regional name reaches its VPC's endpoint when private DNS answers for it.
+      if (!vpce) vpce = this.options.privateDnsEndpoint?.(caller, call.service)
       // AWS: GetSessionToken credentials without MFA cannot call IAM at all (the token reads as invalid).
       if (call.service === 'iam' && caller.principal.type === 'user' && caller.sessionIssuedAt !== undefined && !caller.mfaAuthenticated) {
         throw unknownAccessKey(family)

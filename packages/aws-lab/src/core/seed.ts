@@ -7,6 +7,7 @@ import { totpFor } from '../sts/model.js'
 import type { IamModel } from '../iam/model.js'
 import type { StsModel } from '../sts/model.js'
 import type { Caller } from './types.js'
+import type { Ec2Model } from '../ec2/model.js'
 
 export interface SeedFile {
   account?: string
@@ -18,6 +19,18 @@ export interface SeedFile {
   defaultTrustPolicy?: unknown
   keys?: Array<{ alias: string; description?: string; origin?: 'EXTERNAL' | 'AWS_KMS' }>
   vpcEndpoints?: Array<{ id: string; vpcId?: string }>
+  /** EC2 networks: each VPC with its subnets and security groups. */
+  vpcs?: Array<{
+    id: string
+    cidr: string
+    enableDnsHostnames?: boolean
+    enableDnsSupport?: boolean
+    tags?: Record<string, string>
+    subnets?: Array<{ id: string; cidr: string; availabilityZone?: string; tags?: Record<string, string> }>
+    securityGroups?: Array<{ id: string; name: string; description?: string; tags?: Record<string, string> }>
+  }>
+  /** One instance per service (and the workshop's); each gets an instance profile named after its role. */
+  instances?: Array<{ name: string; id: string; role?: string; subnet: string; securityGroups: string[]; privateIp: string; instanceType?: string }>
 }
 
 /** What the lab remembers about its seed: which credentials belong to which profile. */
@@ -49,6 +62,8 @@ export interface SeedContext {
   invoke(service: string, operation: string, input: unknown, as: string | Caller): Promise<any>
   callerForAccessKey(accessKeyId: string): Caller
   warn(message: string): void
+  /** Where VPCs, subnets, security groups and instances go (they have no create API in the lab). */
+  ec2?: Ec2Model
 }
 
 export async function runSeed(c: SeedContext): Promise<void> {
@@ -104,6 +119,8 @@ export async function runSeed(c: SeedContext): Promise<void> {
     }
   }
 
+  await seedEc2(c, call)
+
   lab.vpcEndpoints = (seed.vpcEndpoints ?? []).map((e) => ({ id: e.id, vpcId: e.vpcId ?? 'vpc-0lab0000000000001' }))
 
   if (seed.bucket) {
@@ -131,5 +148,26 @@ export async function runSeed(c: SeedContext): Promise<void> {
       })
     }
     await call('kms', 'CreateAlias', { AliasName: k.alias, TargetKeyId: keyId })
+  }
+}
+
+/** VPCs, subnets, security groups; then per instance an instance profile (named after its role) and the instance. */
+async function seedEc2(c: SeedContext, call: (service: string, operation: string, input: unknown) => Promise<any>): Promise<void> {
+  const { seed, ec2 } = c
+  if (!ec2) {
+    if (seed.vpcs?.length || seed.instances?.length) c.warn('EC2 is not available: VPCs and instances not created')
+    return
+  }
+  for (const v of seed.vpcs ?? []) {
+    ec2.addVpc({ vpcId: v.id, cidrBlock: v.cidr, enableDnsHostnames: v.enableDnsHostnames, enableDnsSupport: v.enableDnsSupport, tags: v.tags })
+    for (const s of v.subnets ?? []) ec2.addSubnet({ subnetId: s.id, vpcId: v.id, cidrBlock: s.cidr, availabilityZone: s.availabilityZone, tags: s.tags })
+    for (const g of v.securityGroups ?? []) ec2.addSecurityGroup({ groupId: g.id, groupName: g.name, description: g.description, vpcId: v.id, tags: g.tags })
+  }
+  for (const i of seed.instances ?? []) {
+    if (i.role && !c.iam.instanceProfiles[i.role]) {
+      await call('iam', 'CreateInstanceProfile', { InstanceProfileName: i.role })
+      await call('iam', 'AddRoleToInstanceProfile', { InstanceProfileName: i.role, RoleName: i.role })
+    }
+    ec2.addInstance({ instanceId: i.id, name: i.name, subnetId: i.subnet, securityGroupIds: i.securityGroups, privateIpAddress: i.privateIp, instanceProfileName: i.role, instanceType: i.instanceType })
   }
 }

@@ -34,6 +34,8 @@ export interface Caller {
   mfaAuthTime?: number
   /** Epoch ms the session credentials were issued (for CloudTrail sessionContext). */
   sessionIssuedAt?: number
+  /** Set for role credentials delivered through instance metadata (ec2:SourceInstanceARN, ec2:RoleDelivery). */
+  ec2?: { sourceInstanceArn: string; roleDelivery: string }
   /** The identity policies that apply (user's inline + attached + groups, or the role's). Resolved per request. */
   identityPolicies: NamedPolicy[]
 }

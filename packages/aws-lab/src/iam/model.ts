@@ -63,12 +63,24 @@ export interface MfaDeviceRecord {
   CreateDate: string
 }
 
+export interface InstanceProfileRecord {
+  InstanceProfileName: string
+  InstanceProfileId: string
+  Arn: string
+  Path: string
+  CreateDate: string
+  /** Role names; AWS allows at most one. */
+  Roles: string[]
+}
+
 export interface IamState {
   users: Record<string, UserRecord>
   roles: Record<string, RoleRecord>
   policies: Record<string, ManagedPolicyRecord>
   accessKeys: Record<string, AccessKeyRecord>
   mfaDevices: Record<string, MfaDeviceRecord>
+  /** Absent in data folders made before instance profiles existed. */
+  instanceProfiles?: Record<string, InstanceProfileRecord>
 }
 
 const MAX_POLICY_VERSIONS = 5
@@ -205,6 +217,7 @@ export class IamModel implements IamDirectory {
 
   deleteRole(name: string): void {
     const role = this.role(name)
+    if (Object.values(this.instanceProfiles).some((p) => p.Roles.includes(name))) throw new AwsError('DeleteConflict', 'Cannot delete entity, must remove roles from instance profile first.', 409)
     if (Object.keys(role.inlinePolicies).length || role.attachedPolicies.length) {
       throw new AwsError('DeleteConflict', 'Cannot delete entity, must delete policies first.', 409)
     }
@@ -356,6 +369,48 @@ export class IamModel implements IamDirectory {
       if (policy && version) out.push({ name: policy.PolicyName, document: this.document(version.Document) })
     }
     return out
+  }
+
+  // ---- instance profiles (what EC2 hands an instance: at most one role)
+  get instanceProfiles(): Record<string, InstanceProfileRecord> {
+    return (this.state.instanceProfiles ??= {})
+  }
+
+  createInstanceProfile(name: string, path = '/'): InstanceProfileRecord {
+    if (!NAME.test(name)) throw validation(`1 validation error detected: Value '${name}' at 'instanceProfileName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+`)
+    if (this.instanceProfiles[name]) throw exists(`Instance Profile ${name} already exists.`)
+    const profile: InstanceProfileRecord = { InstanceProfileName: name, InstanceProfileId: awsId('AIPA', 17), Arn: `arn:aws:iam::${this.accountId}:instance-profile${path}${name}`, Path: path, CreateDate: now(), Roles: [] }
+    this.instanceProfiles[name] = profile
+    this.save()
+    return profile
+  }
+
+  instanceProfile(name: string): InstanceProfileRecord {
+    const profile = this.instanceProfiles[name]
+    if (!profile) throw noSuchEntity(`Instance Profile ${name} cannot be found.`)
+    return profile
+  }
+
+  addRoleToInstanceProfile(name: string, roleName: string): void {
+    const profile = this.instanceProfile(name)
+    this.role(roleName)
+    if (profile.Roles.length >= 1) throw new AwsError('LimitExceeded', 'Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1', 409)
+    profile.Roles.push(roleName)
+    this.save()
+  }
+
+  removeRoleFromInstanceProfile(name: string, roleName: string): void {
+    const profile = this.instanceProfile(name)
+    if (!profile.Roles.includes(roleName)) throw noSuchEntity(`The role with name ${roleName} cannot be found.`)
+    profile.Roles = profile.Roles.filter((r) => r !== roleName)
+    this.save()
+  }
+
+  deleteInstanceProfile(name: string): void {
+    const profile = this.instanceProfile(name)
+    if (profile.Roles.length) throw new AwsError('DeleteConflict', 'Cannot delete entity, must remove roles from instance profile first.', 409)
+    delete this.instanceProfiles[name]
+    this.save()
   }
 
   // ---- virtual MFA devices

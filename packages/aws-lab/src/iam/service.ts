@@ -3,7 +3,7 @@
 import { AwsError, type AuthCheck, type Operation, type OperationContext, type ServiceDefinition } from '../core/types.js'
 import { mfaArn, policyArn, roleArn, userArn } from '../core/arn.js'
 import { checkTotp } from '../sts/model.js'
-import type { IamModel, ManagedPolicyRecord, RoleRecord, UserRecord } from './model.js'
+import type { IamModel, InstanceProfileRecord, ManagedPolicyRecord, RoleRecord, UserRecord } from './model.js'
 import { randomBytes } from 'node:crypto'
 import { Secret } from 'otpauth'
 
@@ -57,6 +57,15 @@ export function createIamService(iam: IamModel): ServiceDefinition {
     name,
     { readOnly, authorize: (input: Input, ctx: OperationContext) => check(name, resource(input, ctx)), run },
   ]
+  const instanceProfileOut = (p: InstanceProfileRecord) => ({
+    Path: p.Path,
+    InstanceProfileName: p.InstanceProfileName,
+    InstanceProfileId: p.InstanceProfileId,
+    Arn: p.Arn,
+    CreateDate: new Date(p.CreateDate),
+    Roles: p.Roles.filter((name) => iam.state.roles[name]).map((name) => roleOut(iam.state.roles[name])),
+  })
+  const instanceProfileRes = (input: Input) => `arn:aws:iam::${acct}:instance-profile${input.Path ?? '/'}${required(input, 'InstanceProfileName')}`
   const userRes = (input: Input, ctx: OperationContext) => userArn(acct, targetUser(input, ctx))
   const roleRes = (input: Input) => roleArn(acct, required(input, 'RoleName'))
   const policyRes = (input: Input) => required(input, 'PolicyArn')
@@ -137,6 +146,21 @@ export function createIamService(iam: IamModel): ServiceDefinition {
       AttachedPolicies: iam.user(required(i, 'UserName')).attachedPolicies.map((arn) => ({ PolicyName: iam.state.policies[arn]?.PolicyName ?? arn.split('/').pop(), PolicyArn: arn })),
       IsTruncated: false,
     }), true),
+    // ---- instance profiles
+    op('CreateInstanceProfile', instanceProfileRes, (i) => ({ InstanceProfile: instanceProfileOut(iam.createInstanceProfile(required(i, 'InstanceProfileName'), i.Path ?? '/')) })),
+    op('GetInstanceProfile', (i) => iam.instanceProfiles[required(i, 'InstanceProfileName')]?.Arn ?? instanceProfileRes(i), (i) => ({ InstanceProfile: instanceProfileOut(iam.instanceProfile(required(i, 'InstanceProfileName'))) }), true),
+    op('ListInstanceProfiles', () => `arn:aws:iam::${acct}:instance-profile/`, (i) => ({
+      InstanceProfiles: Object.values(iam.instanceProfiles).filter((p) => !i.PathPrefix || p.Path.startsWith(String(i.PathPrefix))).map(instanceProfileOut),
+      IsTruncated: false,
+    }), true),
+    op('ListInstanceProfilesForRole', roleRes, (i) => {
+      const roleName = iam.role(required(i, 'RoleName')).RoleName
+      return { InstanceProfiles: Object.values(iam.instanceProfiles).filter((p) => p.Roles.includes(roleName)).map(instanceProfileOut), IsTruncated: false }
+    }, true),
+    // AWS authorises these on the instance profile and requires iam:PassRole for the role only when launching.
+    op('AddRoleToInstanceProfile', (i) => iam.instanceProfiles[required(i, 'InstanceProfileName')]?.Arn ?? instanceProfileRes(i), (i) => void iam.addRoleToInstanceProfile(required(i, 'InstanceProfileName'), required(i, 'RoleName'))),
+    op('RemoveRoleFromInstanceProfile', (i) => iam.instanceProfiles[required(i, 'InstanceProfileName')]?.Arn ?? instanceProfileRes(i), (i) => void iam.removeRoleFromInstanceProfile(required(i, 'InstanceProfileName'), required(i, 'RoleName'))),
+    op('DeleteInstanceProfile', (i) => iam.instanceProfiles[required(i, 'InstanceProfileName')]?.Arn ?? instanceProfileRes(i), (i) => void iam.deleteInstanceProfile(required(i, 'InstanceProfileName'))),
     // ---- virtual MFA devices
     op('CreateVirtualMFADevice', (i) => mfaArn(acct, required(i, 'VirtualMFADeviceName'), i.Path ?? '/'), (i) => {
       const seed = new Secret({ buffer: randomBytes(20).buffer }).base32

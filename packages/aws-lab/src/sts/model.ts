@@ -16,6 +16,8 @@ export interface SessionRecord {
   sessionName?: string
   userName?: string
   mfaAuthTime?: number
+  /** Role credentials EC2 delivered through an instance's metadata: ec2:SourceInstanceARN and ec2:RoleDelivery. */
+  ec2?: { sourceInstanceArn: string; roleDelivery: string }
 }
 
 export interface StsState {

@@ -1,0 +1,341 @@
+// EC2 (its own query protocol): the describe calls the workshop and keyadmin make, VPC DNS
+// attributes, and interface VPC endpoints. Outputs use EC2's wire names (lowerCamel, *Set lists).
+// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Operations.html
+import { AwsError, type AuthCheck, type Operation, type OperationContext, type ServiceDefinition } from '../core/types.js'
+import type { IamModel } from '../iam/model.js'
+import { ENDPOINT_SERVICES, type Ec2Model, type InstanceRecord, type VpcEndpointRecord } from './model.js'
+
+type Input = Record<string, any>
+type Filter = { Name: string; Value?: string[] }
+
+const list = (value: unknown): string[] => (value === undefined ? [] : Array.isArray(value) ? value.map(String) : [String(value)])
+const tagSet = (tags: Record<string, string>) => Object.entries(tags).map(([key, value]) => ({ key, value }))
+
+/** `*` and `?` wildcards, as EC2 filters accept. */
+function filterMatch(pattern: string, value: string): boolean {
+  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`)
+  return re.test(value)
+}
+
+/** Apply EC2 filters: every filter must match (AND), any of a filter's values may (OR); `tag:<k>` works everywhere. */
+function applyFilters<T>(items: T[], input: Input, fields: Record<string, (item: T) => string[]>, tags: (item: T) => Record<string, string>): T[] {
+  const filters: Filter[] = (input.Filter ?? []).map((f: any) => ({ Name: String(f.Name), Value: list(f.Value) }))
+  for (const f of filters) {
+    if (!f.Name.startsWith('tag:') && f.Name !== 'tag-key' && !fields[f.Name]) throw new AwsError('InvalidParameterValue', `The filter '${f.Name}' is invalid`, 400)
+  }
+  return items.filter((item) =>
+    filters.every((f) => {
+      let values: string[]
+      if (f.Name.startsWith('tag:')) {
+        const v = tags(item)[f.Name.slice(4)]
+        values = v === undefined ? [] : [v]
+      } else if (f.Name === 'tag-key') values = Object.keys(tags(item))
+      else values = fields[f.Name](item)
+      return (f.Value ?? []).some((pattern) => values.some((v) => filterMatch(pattern, v)))
+    }),
+  )
+}
+
+function byIds<T>(items: T[], ids: string[], idOf: (item: T) => string, notFound: (id: string) => AwsError): T[] {
+  if (!ids.length) return items
+  for (const id of ids) if (!items.some((i) => idOf(i) === id)) throw notFound(id)
+  return items.filter((i) => ids.includes(idOf(i)))
+}
+
+const bool = (value: unknown, name: string): boolean => {
+  const v = String(value)
+  if (v === 'true') return true
+  if (v === 'false') return false
+  throw new AwsError('InvalidParameterValue', `Value (${value}) for parameter ${name} is invalid. Expected: 'true' or 'false'.`, 400)
+}
+
+export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinition {
+  const { accountId, region } = ec2
+  const arn = (type: string, id: string) => `arn:aws:ec2:${region}:${accountId}:${type}/${id}`
+  const check = (action: string, resource = '*'): AuthCheck[] => [{ action: `ec2:${action}`, resource }]
+
+  const groupsOf = (ids: string[]) => ids.map((id) => ({ groupId: id, groupName: ec2.state.securityGroups[id]?.GroupName }))
+  const instanceOut = (i: InstanceRecord) => {
+    const profile = i.InstanceProfileName ? iam.instanceProfiles[i.InstanceProfileName] : undefined
+    const subnet = ec2.state.subnets[i.SubnetId]
+    const privateDnsName = `ip-${i.PrivateIpAddress.replace(/\./g, '-')}.${region}.compute.internal`
+    return {
+      instanceId: i.InstanceId,
+      imageId: i.ImageId,
+      instanceState: { code: 16, name: 'running' },
+      privateDnsName,
+      dnsName: '',
+      amiLaunchIndex: 0,
+      instanceType: i.InstanceType,
+      launchTime: new Date(i.LaunchTime),
+      placement: { availabilityZone: subnet?.AvailabilityZone ?? `${region}a`, groupName: '', tenancy: 'default' },
+      monitoring: { state: 'disabled' },
+      subnetId: i.SubnetId,
+      vpcId: i.VpcId,
+      privateIpAddress: i.PrivateIpAddress,
+      groupSet: groupsOf(i.SecurityGroupIds),
+      architecture: 'x86_64',
+      rootDeviceType: 'ebs',
+      rootDeviceName: '/dev/xvda',
+      virtualizationType: 'hvm',
+      hypervisor: 'xen',
+      ...(profile ? { iamInstanceProfile: { arn: profile.Arn, id: profile.InstanceProfileId } } : {}),
+      networkInterfaceSet: [{
+        networkInterfaceId: i.NetworkInterfaceId,
+        subnetId: i.SubnetId,
+        vpcId: i.VpcId,
+        ownerId: accountId,
+        status: 'in-use',
+        macAddress: i.MacAddress,
+        privateIpAddress: i.PrivateIpAddress,
+        privateDnsName,
+        groupSet: groupsOf(i.SecurityGroupIds),
+        interfaceType: 'interface',
+      }],
+      tagSet: tagSet(i.Tags),
+      // The lab serves IMDSv2 only, as an instance launched with HttpTokens=required.
+      metadataOptions: { state: 'applied', httpTokens: 'required', httpPutResponseHopLimit: 2, httpEndpoint: 'enabled', httpProtocolIpv6: 'disabled', instanceMetadataTags: 'disabled' },
+    }
+  }
+  const endpointOut = (e: VpcEndpointRecord) => ({
+    vpcEndpointId: e.VpcEndpointId,
+    vpcEndpointType: e.VpcEndpointType,
+    vpcId: e.VpcId,
+    serviceName: e.ServiceName,
+    state: e.State,
+    policyDocument: e.PolicyDocument,
+    routeTableIdSet: [],
+    subnetIdSet: e.SubnetIds,
+    groupSet: groupsOf(e.SecurityGroupIds),
+    ipAddressType: 'ipv4',
+    dnsOptions: { dnsRecordIpType: 'ipv4' },
+    privateDnsEnabled: e.PrivateDnsEnabled,
+    requesterManaged: false,
+    networkInterfaceIdSet: e.NetworkInterfaceIds,
+    dnsEntrySet: ec2.dnsEntries(e),
+    creationTimestamp: new Date(e.CreationTimestamp),
+    tagSet: tagSet(e.Tags),
+    ownerId: accountId,
+  })
+  const tagsFromSpecs = (input: Input, resourceType: string): Record<string, string> => {
+    const out: Record<string, string> = {}
+    for (const spec of input.TagSpecification ?? []) {
+      if (spec.ResourceType !== resourceType) continue
+      for (const t of spec.Tag ?? []) out[String(t.Key)] = String(t.Value ?? '')
+    }
+    return out
+  }
+
+  const operations: Record<string, Operation> = {
+    DescribeInstances: {
+      readOnly: true,
+      authorize: () => check('DescribeInstances'),
+      run: (i: Input) => {
+        let items = byIds(Object.values(ec2.state.instances), list(i.InstanceId), (x) => x.InstanceId, (id) => new AwsError('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`, 400))
+        items = applyFilters(items, i, {
+          'instance-id': (x) => [x.InstanceId],
+          'vpc-id': (x) => [x.VpcId],
+          'subnet-id': (x) => [x.SubnetId],
+          'instance-state-name': () => ['running'],
+          'private-ip-address': (x) => [x.PrivateIpAddress],
+          'iam-instance-profile.arn': (x) => (x.InstanceProfileName && iam.instanceProfiles[x.InstanceProfileName] ? [iam.instanceProfiles[x.InstanceProfileName].Arn] : []),
+          'instance.group-id': (x) => x.SecurityGroupIds,
+          'network-interface.mac-address': (x) => [x.MacAddress],
+        }, (x) => x.Tags)
+        // One reservation per instance, as separate launches make.
+        return { reservationSet: items.map((x) => ({ reservationId: `r-${x.InstanceId.slice(2)}`, ownerId: accountId, groupSet: [], instancesSet: [instanceOut(x)] })) }
+      },
+    },
+    DescribeVpcs: {
+      readOnly: true,
+      authorize: () => check('DescribeVpcs'),
+      run: (i: Input) => {
+        let items = byIds(Object.values(ec2.state.vpcs), list(i.VpcId), (x) => x.VpcId, (id) => new AwsError('InvalidVpcID.NotFound', `The vpc ID '${id}' does not exist`, 400))
+        items = applyFilters(items, i, { 'vpc-id': (x) => [x.VpcId], 'cidr': (x) => [x.CidrBlock], 'cidr-block-association.cidr-block': (x) => [x.CidrBlock], 'is-default': (x) => [String(x.IsDefault)], state: () => ['available'], 'owner-id': () => [accountId] }, (x) => x.Tags)
+        return {
+          vpcSet: items.map((v) => ({
+            vpcId: v.VpcId,
+            ownerId: accountId,
+            instanceTenancy: 'default',
+            cidrBlockAssociationSet: [{ associationId: `vpc-cidr-assoc-${v.VpcId.slice(4)}`, cidrBlock: v.CidrBlock, cidrBlockState: { state: 'associated' } }],
+            isDefault: v.IsDefault,
+            tagSet: tagSet(v.Tags),
+            state: 'available',
+            cidrBlock: v.CidrBlock,
+            dhcpOptionsId: v.DhcpOptionsId,
+          })),
+        }
+      },
+    },
+    DescribeSubnets: {
+      readOnly: true,
+      authorize: () => check('DescribeSubnets'),
+      run: (i: Input) => {
+        let items = byIds(Object.values(ec2.state.subnets), list(i.SubnetId), (x) => x.SubnetId, (id) => new AwsError('InvalidSubnetID.NotFound', `The subnet ID '${id}' does not exist`, 400))
+        items = applyFilters(items, i, { 'subnet-id': (x) => [x.SubnetId], 'vpc-id': (x) => [x.VpcId], 'availability-zone': (x) => [x.AvailabilityZone], 'cidr-block': (x) => [x.CidrBlock], state: () => ['available'] }, (x) => x.Tags)
+        return {
+          subnetSet: items.map((s) => ({
+            subnetId: s.SubnetId,
+            subnetArn: arn('subnet', s.SubnetId),
+            state: 'available',
+            vpcId: s.VpcId,
+            cidrBlock: s.CidrBlock,
+            availableIpAddressCount: 250,
+            availabilityZone: s.AvailabilityZone,
+            availabilityZoneId: s.AvailabilityZoneId,
+            defaultForAz: false,
+            mapPublicIpOnLaunch: false,
+            ownerId: accountId,
+            assignIpv6AddressOnCreation: false,
+            tagSet: tagSet(s.Tags),
+          })),
+        }
+      },
+    },
+    DescribeSecurityGroups: {
+      readOnly: true,
+      authorize: () => check('DescribeSecurityGroups'),
+      run: (i: Input) => {
+        let items = byIds(Object.values(ec2.state.securityGroups), list(i.GroupId), (x) => x.GroupId, (id) => new AwsError('InvalidGroup.NotFound', `The security group '${id}' does not exist`, 400))
+        const names = list(i.GroupName)
+        if (names.length) items = items.filter((g) => names.includes(g.GroupName))
+        items = applyFilters(items, i, { 'group-id': (x) => [x.GroupId], 'group-name': (x) => [x.GroupName], 'vpc-id': (x) => [x.VpcId], description: (x) => [x.Description] }, (x) => x.Tags)
+        return {
+          securityGroupInfo: items.map((g) => ({
+            ownerId: accountId,
+            groupId: g.GroupId,
+            groupName: g.GroupName,
+            groupDescription: g.Description,
+            vpcId: g.VpcId,
+            securityGroupArn: arn('security-group', g.GroupId),
+            // Members of the group reach each other on 443 (the endpoints' interfaces share the group).
+            ipPermissions: [{ ipProtocol: 'tcp', fromPort: 443, toPort: 443, groups: [{ groupId: g.GroupId, userId: accountId }], ipRanges: [], ipv6Ranges: [], prefixListIds: [] }],
+            ipPermissionsEgress: [{ ipProtocol: '-1', groups: [], ipRanges: [{ cidrIp: '0.0.0.0/0' }], ipv6Ranges: [], prefixListIds: [] }],
+            tagSet: tagSet(g.Tags),
+          })),
+        }
+      },
+    },
+    DescribeVpcAttribute: {
+      readOnly: true,
+      authorize: () => check('DescribeVpcAttribute'),
+      run: (i: Input) => {
+        const vpc = ec2.vpc(String(i.VpcId ?? ''))
+        const attribute = String(i.Attribute ?? '')
+        if (attribute === 'enableDnsHostnames') return { vpcId: vpc.VpcId, enableDnsHostnames: { value: vpc.EnableDnsHostnames } }
+        if (attribute === 'enableDnsSupport') return { vpcId: vpc.VpcId, enableDnsSupport: { value: vpc.EnableDnsSupport } }
+        if (attribute === 'enableNetworkAddressUsageMetrics') return { vpcId: vpc.VpcId, enableNetworkAddressUsageMetrics: { value: false } }
+        throw new AwsError('InvalidParameterValue', `Value (${attribute}) for parameter attribute is invalid. Unknown attribute.`, 400)
+      },
+    },
+    ModifyVpcAttribute: {
+      authorize: (i: Input) => check('ModifyVpcAttribute', arn('vpc', String(i.VpcId ?? ''))),
+      run: (i: Input) => {
+        const given = [['EnableDnsHostnames', i.EnableDnsHostnames], ['EnableDnsSupport', i.EnableDnsSupport]].filter(([, v]) => v !== undefined) as Array<['EnableDnsHostnames' | 'EnableDnsSupport', any]>
+        // AWS takes exactly one attribute per call.
+        if (given.length !== 1) throw new AwsError('InvalidParameterCombination', 'Fields for multiple attribute types specified: enableDnsHostnames, enableDnsSupport', 400)
+        const [name, value] = given[0]
+        ec2.modifyVpcAttribute(String(i.VpcId ?? ''), name, bool(value?.Value ?? value, name))
+        return { return: true }
+      },
+    },
+    DescribeVpcEndpointServices: {
+      readOnly: true,
+      authorize: () => check('DescribeVpcEndpointServices'),
+      run: (i: Input) => {
+        let names = ENDPOINT_SERVICES.map((s) => `com.amazonaws.${region}.${s}`)
+        const asked = list(i.ServiceName)
+        for (const n of asked) if (!names.includes(n)) throw new AwsError('InvalidServiceName', `The Vpc Endpoint Service '${n}' does not exist`, 400)
+        if (asked.length) names = names.filter((n) => asked.includes(n))
+        const zones = [...new Set(Object.values(ec2.state.subnets).map((s) => s.AvailabilityZone))].sort()
+        const details = names.map((n) => {
+          const service = n.split('.').pop()!
+          return {
+            serviceName: n,
+            serviceId: `vpce-svc-0${Buffer.from(service).toString('hex').padEnd(16, '0').slice(0, 16)}`,
+            serviceType: [{ serviceType: 'Interface' }],
+            availabilityZoneSet: zones.length ? zones : [`${region}a`],
+            owner: 'amazon',
+            baseEndpointDnsNameSet: [`${service}.${region}.vpce.amazonaws.com`],
+            privateDnsName: `${service}.${region}.amazonaws.com`,
+            privateDnsNameSet: [{ privateDnsName: `${service}.${region}.amazonaws.com` }],
+            vpcEndpointPolicySupported: true,
+            acceptanceRequired: false,
+            managesVpcEndpoints: false,
+            privateDnsNameVerificationState: 'verified',
+            supportedIpAddressTypeSet: ['ipv4'],
+          }
+        })
+        const filtered = applyFilters(details, i, { 'service-name': (d) => [d.serviceName], 'service-type': () => ['Interface'] }, () => ({}))
+        return { serviceNameSet: filtered.map((d) => d.serviceName), serviceDetailSet: filtered }
+      },
+    },
+    CreateVpcEndpoint: {
+      authorize: (i: Input) => [
+        ...check('CreateVpcEndpoint', arn('vpc-endpoint', '*')),
+        ...check('CreateVpcEndpoint', arn('vpc', String(i.VpcId ?? '*'))),
+      ],
+      run: (i: Input) => {
+        if (!i.VpcId || !i.ServiceName) throw new AwsError('MissingParameter', `The request must contain the parameter ${i.VpcId ? 'ServiceName' : 'VpcId'}`, 400)
+        const type = String(i.VpcEndpointType ?? 'Gateway')
+        if (type !== 'Interface') throw new AwsError('InvalidParameter', `The lab serves interface endpoints only; ask for VpcEndpointType=Interface (got ${type})`, 400)
+        const endpoint = ec2.createVpcEndpoint({
+          vpcId: String(i.VpcId),
+          serviceName: String(i.ServiceName),
+          subnetIds: list(i.SubnetId),
+          securityGroupIds: list(i.SecurityGroupId),
+          policyDocument: i.PolicyDocument === undefined ? undefined : String(i.PolicyDocument),
+          privateDnsEnabled: i.PrivateDnsEnabled === undefined ? undefined : bool(i.PrivateDnsEnabled, 'PrivateDnsEnabled'),
+          tags: tagsFromSpecs(i, 'vpc-endpoint'),
+        })
+        return { vpcEndpoint: endpointOut(endpoint), ...(i.ClientToken ? { clientToken: i.ClientToken } : {}) }
+      },
+    },
+    DescribeVpcEndpoints: {
+      readOnly: true,
+      authorize: () => check('DescribeVpcEndpoints'),
+      run: (i: Input) => {
+        let items = byIds(ec2.endpoints(), list(i.VpcEndpointId), (x) => x.VpcEndpointId, (id) => new AwsError('InvalidVpcEndpointId.NotFound', `The Vpc Endpoint Id '${id}' does not exist`, 400))
+        items = applyFilters(items, i, {
+          'service-name': (x) => [x.ServiceName],
+          'vpc-id': (x) => [x.VpcId],
+          'vpc-endpoint-id': (x) => [x.VpcEndpointId],
+          'vpc-endpoint-state': (x) => [x.State],
+          'vpc-endpoint-type': (x) => [x.VpcEndpointType],
+        }, (x) => x.Tags)
+        return { vpcEndpointSet: items.map(endpointOut) }
+      },
+    },
+    ModifyVpcEndpoint: {
+      authorize: (i: Input) => check('ModifyVpcEndpoint', arn('vpc-endpoint', String(i.VpcEndpointId ?? ''))),
+      run: (i: Input) => {
+        ec2.modifyVpcEndpoint(String(i.VpcEndpointId ?? ''), {
+          policyDocument: i.PolicyDocument === undefined ? undefined : String(i.PolicyDocument),
+          resetPolicy: i.ResetPolicy === undefined ? undefined : bool(i.ResetPolicy, 'ResetPolicy'),
+          privateDnsEnabled: i.PrivateDnsEnabled === undefined ? undefined : bool(i.PrivateDnsEnabled, 'PrivateDnsEnabled'),
+          addSubnetIds: list(i.AddSubnetId),
+          removeSubnetIds: list(i.RemoveSubnetId),
+        })
+        return { return: true }
+      },
+    },
+    DeleteVpcEndpoints: {
+      authorize: (i: Input) => list(i.VpcEndpointId).flatMap((id) => check('DeleteVpcEndpoints', arn('vpc-endpoint', id))),
+      run: (i: Input) => {
+        const ids = list(i.VpcEndpointId)
+        if (!ids.length) throw new AwsError('MissingParameter', 'The request must contain the parameter VpcEndpointId', 400)
+        const failed = ec2.deleteVpcEndpoints(ids)
+        return { unsuccessful: failed.map((f) => ({ error: { code: f.code, message: f.message }, resourceId: f.id })) }
+      },
+    },
+  }
+  for (const operation of Object.values(operations)) {
+    const run = operation.run
+    // DryRun: authorised callers learn it would have worked, and nothing changes.
+    operation.run = (input: Input, ctx: OperationContext) => {
+      if (String(input.DryRun) === 'true') throw new AwsError('DryRunOperation', 'Request would have succeeded, but DryRun flag is set.', 412)
+      return run(input, ctx)
+    }
+  }
+  return { name: 'ec2', signingName: 'ec2', eventSource: 'ec2.amazonaws.com', accessDenied: { code: 'UnauthorizedOperation', status: 403 }, operations }
+}
