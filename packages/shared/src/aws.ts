@@ -6,15 +6,64 @@ import { IAMClient, type IAMClientConfig } from '@aws-sdk/client-iam'
 import { STSClient, type STSClientConfig } from '@aws-sdk/client-sts'
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers'
 import { loadConfig as loadSdkConfig, NODE_REGION_CONFIG_FILE_OPTIONS, NODE_REGION_CONFIG_OPTIONS } from '@smithy/core/config'
+import { Type, type Static, type TObject } from 'typebox'
 import type { AwsConfig } from './config.js'
+
+export const awsClientLimitProperties = {
+  AWS_CLIENT_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 3_000, description: 'Time to open a TCP (and TLS) connection to AWS.' }),
+  AWS_CLIENT_SOCKET_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 60_000, description: 'An AWS call whose socket moves no bytes for this long fails.' }),
+  AWS_CLIENT_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 900_000, description: 'Longest AWS call, request and response together (a service may give one call longer).' }),
+  AWS_CLIENT_MAX_SOCKETS: Type.Integer({ minimum: 1, maximum: 10_000, default: 50, description: 'Sockets per AWS client (per service and endpoint); callers beyond wait for a free one.' }),
+}
+
+export type AwsClientLimitsConfig = Static<TObject<typeof awsClientLimitProperties>>
+
+export const AWS_CLIENT_LIMIT_DEFAULTS: AwsClientLimitsConfig = {
+  AWS_CLIENT_CONNECT_TIMEOUT_MS: 3_000,
+  AWS_CLIENT_SOCKET_TIMEOUT_MS: 60_000,
+  AWS_CLIENT_REQUEST_TIMEOUT_MS: 900_000,
+  AWS_CLIENT_MAX_SOCKETS: 50,
+}
+
+/** The limits from a config, defaults for what it leaves out (configs built by hand, raw env strings). */
+export function awsClientLimits(config: Partial<Record<keyof AwsClientLimitsConfig, number | string>>): AwsClientLimitsConfig {
+  const limits = { ...AWS_CLIENT_LIMIT_DEFAULTS }
+  for (const name of Object.keys(limits) as (keyof AwsClientLimitsConfig)[]) {
+    const value = Number(config[name])
+    if (config[name] !== undefined && config[name] !== '' && Number.isInteger(value) && value > 0) limits[name] = value
+  }
+  return limits
+}
+
+/**
+ * The NodeHttpHandler options for an AWS client: `connectionTimeout` (connect), `socketTimeout`
+ * (idle socket), `requestTimeout` with `throwOnRequestTimeout` (whole call; without the flag the
+ * SDK only warns), and keep-alive agents with a bounded pool.
+ */
+export function awsRequestHandlerOptions(config: Partial<Record<keyof AwsClientLimitsConfig, number | string>>) {
+  const limits = awsClientLimits(config)
+  const agent = { keepAlive: true, maxSockets: limits.AWS_CLIENT_MAX_SOCKETS }
+  return {
+    connectionTimeout: limits.AWS_CLIENT_CONNECT_TIMEOUT_MS,
+    socketTimeout: limits.AWS_CLIENT_SOCKET_TIMEOUT_MS,
+    requestTimeout: limits.AWS_CLIENT_REQUEST_TIMEOUT_MS,
+    throwOnRequestTimeout: true,
+    httpAgent: agent,
+    httpsAgent: agent,
+  }
+}
+
+/** What the client factories take: the standard variables and, when the config has them, the client limits. */
+export type AwsClientConfig = AwsConfig & Partial<Record<keyof AwsClientLimitsConfig, number | string>>
 
 interface CommonClientConfig {
   region: string | (() => Promise<string>)
   profile?: string
   credentials: ReturnType<typeof fromNodeProviderChain>
+  requestHandler: ReturnType<typeof awsRequestHandlerOptions>
 }
 
-function commonClientConfig(config: AwsConfig): CommonClientConfig {
+function commonClientConfig(config: AwsClientConfig): CommonClientConfig {
   const files = {
     ...(config.AWS_PROFILE ? { profile: config.AWS_PROFILE } : {}),
     ...(config.AWS_SHARED_CREDENTIALS_FILE ? { filepath: config.AWS_SHARED_CREDENTIALS_FILE } : {}),
@@ -25,6 +74,8 @@ function commonClientConfig(config: AwsConfig): CommonClientConfig {
     region: config.AWS_REGION ?? loadSdkConfig(NODE_REGION_CONFIG_OPTIONS, { ...NODE_REGION_CONFIG_FILE_OPTIONS, ...files }),
     // The default chain (env keys, SSO, shared files, web identity, container, IMDS) with the config's files and profile.
     credentials: fromNodeProviderChain(files),
+    // Connect, idle-socket and whole-call limits and a sized pool, so a stalled peer never holds sockets forever.
+    requestHandler: awsRequestHandlerOptions(config),
   }
   if (config.AWS_PROFILE) common.profile = config.AWS_PROFILE
   return common
@@ -40,7 +91,7 @@ export function kmsEndpoint(config: AwsConfig): string | undefined {
 }
 
 /** An S3 client; path-style whenever an endpoint is set, since the lab has no virtual-host DNS. */
-export function createS3Client(config: AwsConfig, overrides: Partial<S3ClientConfig> = {}): S3Client {
+export function createS3Client(config: AwsClientConfig, overrides: Partial<S3ClientConfig> = {}): S3Client {
   const endpoint = s3Endpoint(config)
   return new S3Client({
     ...commonClientConfig(config),
@@ -49,7 +100,7 @@ export function createS3Client(config: AwsConfig, overrides: Partial<S3ClientCon
   })
 }
 
-export function createKmsClient(config: AwsConfig, overrides: Partial<KMSClientConfig> = {}): KMSClient {
+export function createKmsClient(config: AwsClientConfig, overrides: Partial<KMSClientConfig> = {}): KMSClient {
   const endpoint = kmsEndpoint(config)
   return new KMSClient({
     ...commonClientConfig(config),
@@ -59,7 +110,7 @@ export function createKmsClient(config: AwsConfig, overrides: Partial<KMSClientC
 }
 
 /** An IAM client; IAM is global, so only the generic endpoint variable applies. */
-export function createIamClient(config: AwsConfig, overrides: Partial<IAMClientConfig> = {}): IAMClient {
+export function createIamClient(config: AwsClientConfig, overrides: Partial<IAMClientConfig> = {}): IAMClient {
   return new IAMClient({
     ...commonClientConfig(config),
     ...(config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {}),
@@ -67,7 +118,7 @@ export function createIamClient(config: AwsConfig, overrides: Partial<IAMClientC
   })
 }
 
-export function createStsClient(config: AwsConfig, overrides: Partial<STSClientConfig> = {}): STSClient {
+export function createStsClient(config: AwsClientConfig, overrides: Partial<STSClientConfig> = {}): STSClient {
   return new STSClient({
     ...commonClientConfig(config),
     ...(config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {}),

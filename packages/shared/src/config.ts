@@ -2,6 +2,8 @@
 // once at boot. This module is the only place that reads process.env.
 import envSchema from 'env-schema'
 import { Type, type Static, type TObject, type TProperties } from 'typebox'
+import { awsClientLimitProperties } from './aws.js'
+import { httpLimitProperties } from './http-limits.js'
 
 export const LogLevel = Type.Union(
   ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
@@ -35,6 +37,8 @@ export const serviceConfigProperties = {
   BUCKET: Type.String({ minLength: 3, maxLength: 63, description: 'The S3 bucket holding the files.' }),
   SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, default: 10_000, description: 'How long in-flight requests get on SIGTERM.' }),
   ...awsConfigProperties,
+  ...httpLimitProperties,
+  ...awsClientLimitProperties,
 } satisfies TProperties
 
 /** A port property with a service's default. */

@@ -54,12 +54,18 @@ export const SharedErrors = {
   AWS_UNAVAILABLE: createError('SHR_AWS_UNAVAILABLE', 'AWS did not answer as expected', 502),
   INTERNAL: createError('SHR_INTERNAL', 'Internal server error', 500),
   UNAVAILABLE: createError('SHR_UNAVAILABLE', 'The service is not ready: %s', 503),
+  REQUEST_TIMEOUT: createError('SHR_REQUEST_TIMEOUT', 'Request timeout: %s', 408),
+  HEADERS_TOO_LARGE: createError('SHR_HEADERS_TOO_LARGE', 'The request headers are too large; send fewer or shorter headers (cookies included)', 431),
+  MALFORMED_REQUEST: createError('SHR_MALFORMED_REQUEST', 'Malformed HTTP request: %s', 400),
+  BAD_URL: createError('SHR_BAD_URL', 'The URL is not valid percent-encoding: each "%" must start a %XX escape of UTF-8 bytes; write a literal "%" as %25', 400),
+  URL_TOO_LONG: createError('SHR_URL_TOO_LONG', 'A path parameter is too long; shorten the URL', 414),
+  SHUTTING_DOWN: createError('SHR_SHUTTING_DOWN', 'The service is shutting down; retry on another instance or in a moment', 503),
 } as const
 
 const TITLES: Record<number, string> = {
-  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 411: 'Length Required',
-  412: 'Precondition Failed', 413: 'Content Too Large', 415: 'Unsupported Media Type',
-  416: 'Range Not Satisfiable', 499: 'Client Closed Request', 500: 'Internal Server Error',
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 409: 'Conflict', 411: 'Length Required',
+  412: 'Precondition Failed', 413: 'Content Too Large', 414: 'URI Too Long', 415: 'Unsupported Media Type',
+  416: 'Range Not Satisfiable', 431: 'Request Header Fields Too Large', 499: 'Client Closed Request', 500: 'Internal Server Error',
   502: 'Bad Gateway', 503: 'Service Unavailable',
 }
 

@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { LogController, type FastifyServerOptions } from 'fastify'
+import { serverLimitOptions, type HttpLimitsConfig } from './http-limits.js'
 
 export const REQUEST_ID_HEADER = 'x-request-id'
 
@@ -58,9 +59,10 @@ export function loggerOptions(config: LoggingConfig, service?: string) {
   }
 }
 
-/** Fastify server options every service uses: logger, request ids, the request-id log label. */
-export function serverOptions(config: LoggingConfig, service?: string): FastifyServerOptions {
+/** Fastify server options every service uses: logger, request ids, the request-id log label, time limits, problem+json refusals. */
+export function serverOptions(config: LoggingConfig & Partial<HttpLimitsConfig>, service?: string): FastifyServerOptions {
   return {
+    ...serverLimitOptions(config),
     logger: loggerOptions(config, service),
     requestIdHeader: false,
     genReqId: requestId,

@@ -1,15 +1,17 @@
 // Fastify plugins every service registers: problem+json errors, request-id echo,
-// health and readiness routes, and the S3 client closed with the app.
+// health and readiness routes (each check with a deadline), and the S3 client closed with the app.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import type { S3Client } from '@aws-sdk/client-s3'
 import { Type } from 'typebox'
 import { createS3Client } from './aws.js'
 import type { AwsConfig } from './config.js'
+import { httpLimits, type HttpLimitsConfig } from './http-limits.js'
 import { problemErrorHandler, problemNotFoundHandler, problemOf, problemResponses, sendProblem, SharedErrors, toProblem } from './errors.js'
 import { REQUEST_ID_HEADER } from './logger.js'
 
-export type ReadinessCheck = () => Promise<void>
+/** Throws when the dependency does not answer; `signal` aborts when the readiness deadline passes. */
+export type ReadinessCheck = (signal: AbortSignal) => Promise<void>
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -19,17 +21,56 @@ declare module 'fastify' {
   }
 }
 
-/** Error and not-found handlers (problem+json), X-Request-Id on every response, /healthz and /readyz. */
+/** The time limit on each readiness check: whatever does not answer within it counts as down. */
+class ReadinessTimeout extends Error {
+  constructor(readonly limitMs: number) {
+    super(`no answer within ${limitMs} ms`)
+  }
+}
+
+async function runCheck(check: ReadinessCheck, limitMs: number): Promise<void> {
+  const controller = new AbortController()
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      const reason = new ReadinessTimeout(limitMs)
+      controller.abort(reason)
+      reject(reason)
+    }, limitMs)
+  })
+  try {
+    await Promise.race([check(controller.signal), deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+export interface BasePluginOptions {
+  /** READINESS_TIMEOUT_MS and the other HTTP limits (defaults when absent). */
+  config?: Partial<HttpLimitsConfig>
+}
+
+/** Error and not-found handlers (problem+json), X-Request-Id on every response, /healthz and /readyz, 503 while closing. */
 export const basePlugin = fp(
-  async function basePlugin(app: FastifyInstance) {
+  async function basePlugin(app: FastifyInstance, options: BasePluginOptions) {
+    const readinessTimeoutMs = httpLimits(options.config ?? {}).READINESS_TIMEOUT_MS
     const checks = new Map<string, ReadinessCheck>()
     app.decorate('addReadinessCheck', (name: string, check: ReadinessCheck) => {
       checks.set(name, check)
     })
     app.setErrorHandler(problemErrorHandler)
     app.setNotFoundHandler(problemNotFoundHandler)
+    let closing = false
+    app.addHook('preClose', async () => {
+      closing = true
+    })
     app.addHook('onRequest', async (request, reply) => {
       reply.header(REQUEST_ID_HEADER, request.id)
+      // In place of Fastify's plain-JSON 503 (return503OnClosing is off in serverOptions).
+      if (closing) {
+        reply.header('connection', 'close')
+        return sendProblem(reply, problemOf(new SharedErrors.SHUTTING_DOWN()))
+      }
     })
 
     app.get('/healthz', {
@@ -43,7 +84,7 @@ export const basePlugin = fp(
 
     app.get('/readyz', {
       schema: {
-        summary: 'Readiness: every dependency answers.',
+        summary: `Readiness: every dependency answers (each within READINESS_TIMEOUT_MS, ${readinessTimeoutMs} ms here).`,
         tags: ['health'],
         response: {
           200: Type.Object({ status: Type.Literal('ready'), checks: Type.Record(Type.String(), Type.Literal('ok')) }),
@@ -52,18 +93,26 @@ export const basePlugin = fp(
       },
       logLevel: 'warn',
     }, async (request, reply) => {
+      // All at once, so the answer takes at most one deadline however many checks there are.
+      const names = [...checks.keys()]
+      const outcomes = await Promise.allSettled([...checks.values()].map((check) => runCheck(check, readinessTimeoutMs)))
       const results: Record<string, 'ok'> = {}
-      for (const [name, check] of checks) {
-        try {
-          await check()
+      for (const [i, outcome] of outcomes.entries()) {
+        const name = names[i]
+        if (outcome.status === 'fulfilled') {
           results[name] = 'ok'
-        } catch (err) {
-          const cause = toProblem(err)
-          request.log.warn({ check: name, problem: cause.code, awsErrorCode: cause.awsErrorCode }, 'readiness check failed')
-          return sendProblem(reply, problemOf(new SharedErrors.UNAVAILABLE(`${name}: ${cause.awsErrorCode ?? cause.code}`), {
-            ...(cause.awsErrorCode ? { awsErrorCode: cause.awsErrorCode } : {}),
-          }))
+          continue
         }
+        const err: unknown = outcome.reason
+        if (err instanceof ReadinessTimeout) {
+          request.log.warn({ check: name, limitMs: err.limitMs }, 'readiness check timed out')
+          return sendProblem(reply, problemOf(new SharedErrors.UNAVAILABLE(`${name}: ${err.message}`)))
+        }
+        const cause = toProblem(err)
+        request.log.warn({ check: name, problem: cause.code, awsErrorCode: cause.awsErrorCode }, 'readiness check failed')
+        return sendProblem(reply, problemOf(new SharedErrors.UNAVAILABLE(`${name}: ${cause.awsErrorCode ?? cause.code}`), {
+          ...(cause.awsErrorCode ? { awsErrorCode: cause.awsErrorCode } : {}),
+        }))
       }
       return { status: 'ready' as const, checks: results }
     })
