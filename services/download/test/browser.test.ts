@@ -9,6 +9,7 @@ import { chromium } from 'playwright-core'
 import { DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms'
 import { fromIni } from '@aws-sdk/credential-providers'
 import type { FastifyInstance } from 'fastify'
+import { generateToken, hashToken } from '@kms-share/shared'
 import { awsEnv, BUCKET, freePort, KEY_ALIAS, startDownload, startTestLab } from './helpers.js'
 
 // The upload service from its sources: a package dependency on it would make a cycle (upload's
@@ -30,7 +31,14 @@ t.test('upload through the page, download through the link, see the local file',
   const uploadUrl = `http://127.0.0.1:${uploadPort}`
   const downloadUrl = `http://127.0.0.1:${downloadPort}`
 
-  const download = await startDownload(t, lab, 'downloader', { UPLOAD_PUBLIC_URL: uploadUrl }, downloadPort)
+  // Each service knows only its own token's hash; the browser signs in to each once.
+  const uploadToken = generateToken()
+  const downloadToken = generateToken()
+  const download = await startDownload(t, lab, 'downloader', {
+    UPLOAD_PUBLIC_URL: uploadUrl,
+    AUTH_DISABLED: 'false',
+    AUTH_TOKENS: `browser-download:download:${hashToken(downloadToken)}`,
+  }, downloadPort)
   t.equal(download.url, downloadUrl)
   const upload = await buildUploadApp(loadUploadConfig({
     ...awsEnv(lab, 'uploader'),
@@ -38,6 +46,7 @@ t.test('upload through the page, download through the link, see the local file',
     KMS_KEY_ID: KEY_ALIAS,
     DOWNLOAD_PUBLIC_URL: downloadUrl,
     LOG_LEVEL: 'warn',
+    AUTH_TOKENS: `browser-upload:upload:${hashToken(uploadToken)}`,
   }))
   t.teardown(() => upload.close())
   await upload.listen({ port: uploadPort, host: '127.0.0.1' })
@@ -62,7 +71,22 @@ t.test('upload through the page, download through the link, see the local file',
   const pageErrors: string[] = []
   page.on('pageerror', (err) => pageErrors.push(err.message))
 
+  // Not signed in: the page sends the browser to the sign-in page.
   await page.goto(uploadUrl + '/')
+  t.equal(new URL(page.url()).pathname, '/auth/login', 'an anonymous visit lands on the sign-in page')
+  // The printed sign-in links carry the token in the fragment, which never reaches the server.
+  await page.goto(`${uploadUrl}/auth/login#token=${uploadToken}`)
+  await page.waitForURL(uploadUrl + '/', { timeout: 10_000 })
+  t.notMatch(page.url(), /token/, 'the token left the address bar')
+  const signin = await context.newPage()
+  await signin.goto(`${downloadUrl}/auth/login#token=${downloadToken}`)
+  await signin.waitForURL(downloadUrl + '/', { timeout: 10_000 })
+  await signin.close()
+  const cookies = await context.cookies()
+  for (const name of ['kms_upload_session', 'kms_download_session']) {
+    const cookie = cookies.find((c) => c.name === name)
+    t.match(cookie, { httpOnly: true, sameSite: 'Strict', secure: false }, `${name}: HttpOnly, SameSite=Strict, not Secure over http`)
+  }
   // Record every value the progress bar shows during the upload.
   await page.evaluate(() => {
     const bar = document.getElementById('progress') as HTMLProgressElement
