@@ -1,10 +1,15 @@
 #!/usr/bin/env node
-// `pnpm start`: the whole stack on one machine — the lab, then upload (as the uploader
-// profile) and download (as the downloader profile) configured from the lab's files — with
-// prefixed logs, the URLs printed when everything is ready, and Ctrl-C stopping all of it.
+// `pnpm start`: the whole stack on one machine — the lab, then each service as its own
+// simulated EC2 instance (upload as the uploader's, download as the downloader's), taking its
+// role's credentials from that instance's metadata and nothing else — with prefixed logs, the
+// URLs printed when everything is ready, and Ctrl-C stopping all of it.
 // Environment: LAB_DATA_DIR (.lab), CACHE_DIR (.cache), LAB_PORT (4566), UPLOAD_PORT (3001),
-// DOWNLOAD_PORT (3002), HOST (127.0.0.1), LOG_LEVEL (info). Flags: --no-build.
+// DOWNLOAD_PORT (3002), HOST (127.0.0.1), LOG_LEVEL (info), and the lab's LAB_* settings
+// (LAB_IMDS_PORT_BASE, LAB_IMDS_CREDENTIALS_TTL_SECONDS …). Flags: --no-build.
 import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -36,13 +41,41 @@ if (!process.argv.includes('--no-build')) {
   }
 }
 
-/** The environment children start from: no inherited AWS identity, so each runs only as its profile. */
+/** The environment children start from: no inherited AWS identity or lab settings, so a service knows nothing but its instance. */
 function baseEnv() {
   const clean = { ...env }
   for (const name of Object.keys(clean)) {
-    if (name.startsWith('AWS_') || name === 'PORT' || name === 'HOST' || name === 'NODE_OPTIONS') delete clean[name]
+    if (name.startsWith('AWS_') || name.startsWith('LAB_') || name === 'PORT' || name === 'HOST' || name === 'NODE_OPTIONS') delete clean[name]
   }
   return clean
+}
+
+/** The lab's own settings (LAB_IMDS_PORT_BASE, LAB_IMDS_CREDENTIALS_TTL_SECONDS, LAB_CLOUDTRAIL_DELAY_SECONDS …) pass through to it alone. */
+function labSettings() {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => name.startsWith('LAB_')))
+}
+
+// Each instance gets an empty home of its own, so no ~/.aws of the person running this reaches a service.
+const instanceHomes = []
+let instances = {}
+
+/**
+ * The environment of a process running as the lab instance `name` (uploader, downloader,
+ * keyadmin, auditor, workshop): its metadata endpoint, the region and the lab's endpoint —
+ * no keys, no profiles, no credentials or config file. The SDK's default chain finds the
+ * instance's role through IMDSv2, as on EC2.
+ */
+function instanceEnv(name) {
+  const instance = instances[name]
+  if (!instance) throw new Error(`the lab has no instance named ${name} (it has: ${Object.keys(instances).join(', ')})`)
+  const home = mkdtempSync(join(tmpdir(), `kms-share-${name}-`))
+  instanceHomes.push(home)
+  return {
+    HOME: home,
+    AWS_EC2_METADATA_SERVICE_ENDPOINT: instance.metadataEndpoint,
+    AWS_REGION: lab.region,
+    AWS_ENDPOINT_URL: lab.endpoint,
+  }
 }
 
 const children = []
@@ -81,7 +114,10 @@ async function stop(exitCode = 0) {
   process.exit(exitCode)
 }
 // Children are in their own process groups: never leave them behind, whatever ends this script.
-process.on('exit', () => { for (const { child } of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM') })
+process.on('exit', () => {
+  for (const { child } of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+  for (const home of instanceHomes) rmSync(home, { recursive: true, force: true })
+})
 process.on('SIGINT', () => void stop(0))
 process.on('SIGTERM', () => void stop(0))
 
@@ -97,10 +133,10 @@ async function waitForUrl(url, timeoutMs = 60_000) {
   return false
 }
 
-// 1. The lab; its banner says where the credentials and config files are.
+// 1. The lab; its banner says where it listens and where the files for people (and the CLI) are.
 const banner = {}
 const labReady = new Promise((resolveBanner) => {
-  run('lab', join(root, 'packages/aws-lab/dist/server.js'), { ...baseEnv(), LAB_HOST: host, LAB_PORT: String(labPort), LAB_DATA_DIR: labDataDir }, (line) => {
+  run('lab', join(root, 'packages/aws-lab/dist/server.js'), { ...baseEnv(), ...labSettings(), LAB_HOST: host, LAB_PORT: String(labPort), LAB_DATA_DIR: labDataDir }, (line) => {
     let m
     if ((m = /^aws-lab listening on (\S+) \(account (\d+), region ([\w-]+)/.exec(line))) Object.assign(banner, { endpoint: m[1], accountId: m[2], region: m[3] })
     else if ((m = /^\s+credentials:\s+(.+)$/.exec(line))) banner.credentialsFile = m[1].trim()
@@ -113,25 +149,54 @@ if (!lab) {
   log('the lab did not start within 30 s')
   await stop(1)
 }
+// Where each instance's metadata lives.
+try {
+  const answer = await fetch(`${lab.endpoint}/_lab/endpoints`, { signal: AbortSignal.timeout(5_000) })
+  instances = (await answer.json()).instances ?? {}
+} catch (err) {
+  log(`could not read the lab's instances: ${err.message}`)
+  await stop(1)
+}
 
-// 2. The services, each as its own identity, configured only through their environment.
-const awsEnv = (profile) => ({
-  AWS_PROFILE: profile,
-  AWS_SHARED_CREDENTIALS_FILE: lab.credentialsFile,
-  AWS_CONFIG_FILE: lab.configFile,
-  AWS_REGION: lab.region,
-  AWS_ENDPOINT_URL: lab.endpoint,
+// 2. The services, each as its own instance, configured only through their environment.
+const serviceEnv = (instance) => ({
+  ...instanceEnv(instance),
   BUCKET: bucket,
   HOST: host,
   LOG_LEVEL: logLevel,
 })
+// Development tokens: plaintext only in $LAB_DATA_DIR/tokens.json (0600); each service gets its token's SHA-256 hash.
+const { formatTokenEntry, generateToken, hashToken } = await import(join(root, 'packages/shared/dist/auth.js'))
+const tokensFile = join(labDataDir, 'tokens.json')
+const devTokens = (() => {
+  try {
+    return existsSync(tokensFile) ? JSON.parse(readFileSync(tokensFile, 'utf8')) : {}
+  } catch {
+    return {}
+  }
+})()
+/** AUTH_TOKENS and SESSION_SECRET for a service, reusing its token from earlier runs while its scopes stay the same. */
+function authEnv(service, scopes) {
+  let entry = devTokens[service]
+  if (!entry || typeof entry.token !== 'string' || JSON.stringify(entry.scopes) !== JSON.stringify(scopes)) {
+    entry = { name: `dev-${service}`, scopes, token: generateToken(), sessionSecret: generateToken() }
+  }
+  devTokens[service] = entry
+  mkdirSync(labDataDir, { recursive: true })
+  writeFileSync(`${tokensFile}.tmp`, JSON.stringify(devTokens, null, 2) + '\n', { mode: 0o600 })
+  chmodSync(`${tokensFile}.tmp`, 0o600)
+  renameSync(`${tokensFile}.tmp`, tokensFile)
+  return { AUTH_TOKENS: formatTokenEntry(entry.name, entry.scopes, hashToken(entry.token)), SESSION_SECRET: entry.sessionSecret, AUTH_DISABLED: '' }
+}
+const signInLink = (url, service) => `${url}/auth/login#token=${devTokens[service].token}`
+
 const uploadUrl = `http://${host}:${uploadPort}`
 const downloadUrl = `http://${host}:${downloadPort}`
 run('upload', join(root, 'services/upload/dist/server.js'), {
-  ...baseEnv(), ...awsEnv('uploader'), PORT: String(uploadPort), KMS_KEY_ID: kmsKeyId, DOWNLOAD_PUBLIC_URL: downloadUrl,
+  ...baseEnv(), ...serviceEnv('uploader'), PORT: String(uploadPort), KMS_KEY_ID: kmsKeyId, DOWNLOAD_PUBLIC_URL: downloadUrl, ...authEnv('upload', ['upload']),
 })
 run('download', join(root, 'services/download/dist/server.js'), {
-  ...baseEnv(), ...awsEnv('downloader'), PORT: String(downloadPort), CACHE_DIR: cacheDir, UPLOAD_PUBLIC_URL: uploadUrl,
+  ...baseEnv(), ...serviceEnv('downloader'), PORT: String(downloadPort), CACHE_DIR: cacheDir, UPLOAD_PUBLIC_URL: uploadUrl, ...authEnv('download', ['download', 'cache:admin']),
 })
 
 const ready = await Promise.all([waitForUrl(`${uploadUrl}/readyz`), waitForUrl(`${downloadUrl}/readyz`)])
@@ -140,8 +205,12 @@ if (!ready.every(Boolean)) {
   await stop(1)
 }
 log(`ready:
-  upload    ${uploadUrl}/        (profile uploader, key ${kmsKeyId})
-  download  ${downloadUrl}/      (profile downloader, cache ${cacheDir})
-  lab       ${lab.endpoint}  (data ${labDataDir}; AWS_SHARED_CREDENTIALS_FILE=${lab.credentialsFile} AWS_CONFIG_FILE=${lab.configFile})
-  try: curl -T SampleFile-KMS.txt ${uploadUrl}/files/SampleFile-KMS.txt && curl -O -J ${downloadUrl}/files/SampleFile-KMS.txt
+  upload    ${uploadUrl}/        (instance ${instances.uploader.instanceId}, role ${instances.uploader.role}, key ${kmsKeyId})
+  download  ${downloadUrl}/      (instance ${instances.downloader.instanceId}, role ${instances.downloader.role}, cache ${cacheDir})
+  lab       ${lab.endpoint}  (data ${labDataDir}; profiles for people and the CLI in ${lab.credentialsFile} and ${lab.configFile})
+  sign in   upload    ${signInLink(uploadUrl, 'upload')}
+            download  ${signInLink(downloadUrl, 'download')}
+  tokens    ${tokensFile} (0600; the services hold only SHA-256 hashes)
+  try: UPLOAD_TOKEN=${devTokens.upload.token} DOWNLOAD_TOKEN=${devTokens.download.token}
+       curl -H "Authorization: Bearer $UPLOAD_TOKEN" -T SampleFile-KMS.txt ${uploadUrl}/files/SampleFile-KMS.txt && curl -H "Authorization: Bearer $DOWNLOAD_TOKEN" -O -J ${downloadUrl}/files/SampleFile-KMS.txt
 Ctrl-C stops everything.`)

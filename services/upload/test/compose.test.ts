@@ -1,6 +1,7 @@
 // docker-compose.yml against the code: each service's command is its package's start script,
 // every variable it sets exists in its config schema, the required ones are set, and the
-// whole environment passes the service's own config validation.
+// whole environment passes the service's own config validation; each service runs as its own
+// lab instance (metadata endpoint only, no credentials, no lab volume).
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
@@ -18,6 +19,9 @@ const compose = parse(composeText) as { services: Record<string, any>; volumes?:
 
 const schemas: Record<string, TObject> = { upload: UploadConfigSchema, download: DownloadConfigSchema }
 const packageDirs: Record<string, string> = { lab: 'packages/aws-lab', upload: 'services/upload', download: 'services/download' }
+/** The lab instance each service runs as (packages/aws-lab/seed/default.yaml `instances`). */
+const instanceOf: Record<string, { name: string; role: string }> = { upload: { name: 'uploader', role: 'kms-share-uploader' }, download: { name: 'downloader', role: 'kms-share-downloader' } }
+const seed = parse(readFileSync(join(root, 'packages/aws-lab/seed/default.yaml'), 'utf8')) as { instances: Array<{ name: string; id: string; role: string }> }
 
 function envOf(service: any): Record<string, string> {
   const env = service.environment ?? {}
@@ -63,28 +67,35 @@ t.test('service environments match their config schemas', async (t) => {
     t.equal(config.HOST, '0.0.0.0', `${name} listens on all interfaces inside its container`)
     t.equal(config.AWS_ENDPOINT_URL, 'http://lab:4566', `${name} reaches the lab by its service name`)
   }
-  t.equal(envOf(compose.services.upload).AWS_PROFILE, 'uploader')
-  t.equal(envOf(compose.services.download).AWS_PROFILE, 'downloader')
 })
 
-t.test("the services read the credentials the lab writes, from the lab's volume", async (t) => {
+t.test("each service reaches its own instance's metadata and nothing of the lab's", async (t) => {
   const lab = compose.services.lab
   const labEnv = envOf(lab)
   t.equal(labEnv.LAB_HOST, '0.0.0.0', 'the lab listens on all interfaces inside compose')
   t.equal(labEnv.LAB_PORT, '4566')
   t.equal(mounts(lab)['lab-data'], labEnv.LAB_DATA_DIR, 'lab data on the lab-data volume')
-  for (const name of ['upload', 'download']) {
+  t.equal(labEnv.LAB_IMDS_HOST, 'lab', 'metadata endpoints are listed under the name the services resolve')
+  const base = Number(labEnv.LAB_IMDS_PORT_BASE)
+  t.ok(Number.isInteger(base) && base > 0, 'fixed metadata ports, so compose can name them')
+  const published = (lab.ports ?? []).join(' ')
+  for (const [name, instance] of Object.entries(instanceOf)) {
     const service = compose.services[name]
     const env = envOf(service)
-    const labMount = mounts(service)['lab-data']
-    t.ok(labMount, `${name} mounts lab-data`)
-    // The lab writes <data>/credentials and <data>/config (packages/aws-lab/src/app.ts).
-    t.equal(env.AWS_SHARED_CREDENTIALS_FILE, posix.join(labMount!, 'credentials'))
-    t.equal(env.AWS_CONFIG_FILE, posix.join(labMount!, 'config'))
+    // The lab serves instance N of the seed (in order) on LAB_IMDS_PORT_BASE + N.
+    const index = seed.instances.findIndex((i) => i.name === instance.name)
+    t.ok(index >= 0, `the seed has the ${instance.name} instance`)
+    t.equal(seed.instances[index].role, instance.role, `${instance.name}'s instance profile holds ${instance.role}`)
+    t.equal(env.AWS_EC2_METADATA_SERVICE_ENDPOINT, `http://lab:${base + index}/`, `${name} reads ${instance.name}'s metadata (${seed.instances[index].id})`)
+    t.match(published, new RegExp(`${base}-(\\d+):`), 'the metadata ports are published for people')
+    const forbidden = Object.keys(env).filter((k) => /^AWS_(PROFILE|DEFAULT_PROFILE|SHARED_CREDENTIALS_FILE|CONFIG_FILE|ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN|CONTAINER_.*)$/.test(k))
+    t.same(forbidden, [], `${name} is given no credentials, profile or AWS files`)
+    t.notOk(mounts(service)['lab-data'], `${name} does not mount the lab's data (state, key material, profiles file)`)
     t.same(service.depends_on?.lab, { condition: 'service_healthy' }, `${name} waits for a healthy lab`)
     t.equal(service.healthcheck.test.join(' ').includes(`:${env.PORT}/readyz`), true, `${name}'s healthcheck asks its /readyz`)
   }
   t.equal(mounts(compose.services.download)['download-cache'], envOf(compose.services.download).CACHE_DIR, 'cache on its volume')
+  t.same(Object.keys(mounts(compose.services.upload)), [], 'upload mounts nothing')
 })
 
 t.test('docker-compose config -q accepts the file', async (t) => {
