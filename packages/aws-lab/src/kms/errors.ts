@@ -18,6 +18,7 @@ export const kmsErrors = {
   unsupported: e('UnsupportedOperationException'),
   tag: e('TagException'),
   limitExceeded: e('LimitExceededException'),
+  accessDenied: e('AccessDeniedException'),
   invalidMarker: e('InvalidMarkerException'),
   invalidArn: e('InvalidArnException'),
   invalidImportToken: e('InvalidImportTokenException'),

@@ -79,18 +79,42 @@ export interface ImportTokenRecord {
   validTo: number
 }
 
+export interface GrantConstraints {
+  EncryptionContextEquals?: Record<string, string>
+  EncryptionContextSubset?: Record<string, string>
+}
+
+export interface GrantRecord {
+  grantId: string
+  keyId: string
+  name?: string
+  granteePrincipal: string
+  retiringPrincipal?: string
+  operations: string[]
+  constraints?: GrantConstraints
+  /** The account root ARN of the account that made the grant. */
+  issuingAccount: string
+  creationDate: number
+  /** The grant token given back by CreateGrant (accepted in GrantTokens and RetireGrant). */
+  token: string
+}
+
 export interface KmsState {
   keys: Record<string, KeyRecord>
   /** Keyed by `region|aliasName`: alias names are unique per account and Region. */
   aliases: Record<string, AliasRecord>
   importTokens: Record<string, ImportTokenRecord>
+  /** Keyed by grant id; absent in state written before grants existed. */
+  grants: Record<string, GrantRecord>
 }
 
 export const KMS_SECTION = 'kms'
 export const DAY_MS = 24 * 60 * 60 * 1000
 
 export function kmsState(store: StateStore): KmsState {
-  return store.section<KmsState>(KMS_SECTION, () => ({ keys: {}, aliases: {}, importTokens: {} }))
+  const state = store.section<KmsState>(KMS_SECTION, () => ({ keys: {}, aliases: {}, importTokens: {}, grants: {} }))
+  state.grants ??= {}
+  return state
 }
 
 export function saveKms(store: StateStore): void {
@@ -197,6 +221,8 @@ export function applyTime(state: KmsState, key: KeyRecord, now: number): boolean
   if (key.state === 'PendingDeletion' && key.deletionDate !== undefined && now >= key.deletionDate) {
     delete state.keys[key.keyId]
     for (const [slot, alias] of Object.entries(state.aliases)) if (alias.targetKeyId === key.keyId) delete state.aliases[slot]
+    // A deleted key's grants go with it.
+    for (const [id, grant] of Object.entries(state.grants ?? {})) if (grant.keyId === key.keyId) delete state.grants[id]
     return 'deleted'
   }
   let changed = false

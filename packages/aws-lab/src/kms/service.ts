@@ -10,6 +10,7 @@ import { constraintViolation, kmsErrors, requireMember } from './errors.js'
 import { WRAPPING_ALGORITHMS, WRAPPING_KEY_SPECS, type WrappingKeySpec, newImportToken, newWrappingKeyPair, unwrapKeyMaterial } from './import.js'
 import { type ResolvedKey, aliasNotFound, guardKey, keyNotFound, liveKey, resolveKey } from './key-ref.js'
 import { admitKeyPolicy } from './key-policy.js'
+import { checkGrantTokens, grantOperations } from './grants.js'
 import {
   type AliasRecord,
   DAY_MS,
@@ -247,7 +248,7 @@ function dataKeyLength(input: { KeySpec?: string; NumberOfBytes?: number }): num
 // ---- CloudTrail ------------------------------------------------------------------------------
 
 /** Members CloudTrail never records: plaintext, ciphertexts, wrapped material, tokens. */
-const SECRET_MEMBERS = new Set(['Plaintext', 'CiphertextBlob', 'SourceCiphertextBlob', 'EncryptedKeyMaterial', 'ImportToken', 'GrantTokens'])
+const SECRET_MEMBERS = new Set(['Plaintext', 'CiphertextBlob', 'SourceCiphertextBlob', 'EncryptedKeyMaterial', 'ImportToken', 'GrantTokens', 'GrantToken'])
 /** Maps whose keys are the caller's own strings, recorded verbatim. */
 const VERBATIM_MAPS = new Set(['EncryptionContext', 'SourceEncryptionContext', 'DestinationEncryptionContext'])
 
@@ -822,7 +823,17 @@ const operations: Record<string, Operation> = {
   DeleteImportedKeyMaterial,
 }
 
-for (const op of Object.values(operations)) op.requestParameters ??= kmsRequestParameters
+Object.assign(operations, grantOperations)
+
+for (const op of Object.values(operations)) {
+  op.requestParameters ??= kmsRequestParameters
+  // Every operation that takes GrantTokens checks them before anything else.
+  const authorize = op.authorize
+  op.authorize = (input, ctx) => {
+    checkGrantTokens(input?.GrantTokens)
+    return authorize(input, ctx)
+  }
+}
 
 export function createKmsService(): ServiceDefinition {
   return {

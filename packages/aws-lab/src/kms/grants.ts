@@ -1,0 +1,277 @@
+// KMS grants: CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant, grant tokens,
+// and the part grants play in authorisation (a grant allows its grantee the grant's operations on
+// its key, within its encryption-context constraints; an explicit deny still wins).
+// https://docs.aws.amazon.com/kms/latest/developerguide/grants.html
+// https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateGrant.html
+import { randomBytes } from 'node:crypto'
+import type { RequestContext, Statement as PolicyStatement } from '@kms-share/policy'
+import { AwsError, type Caller, type Operation, type OperationContext } from '../core/types.js'
+import { accountCheck, keyCheck } from './authz.js'
+import { constraintViolation, kmsErrors, requireMember } from './errors.js'
+import { resolveKey, type ResolvedKey } from './key-ref.js'
+import { type GrantConstraints, type GrantRecord, type KmsState, keyArn, kmsState, saveKms } from './model.js'
+
+export const GRANT_OPERATIONS = [
+  'Decrypt', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo', 'Sign', 'Verify',
+  'GetPublicKey', 'CreateGrant', 'RetireGrant', 'DescribeKey', 'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext',
+  'GenerateMac', 'VerifyMac', 'DeriveSharedSecret',
+] as const
+const MAX_GRANT_TOKENS = 10
+const TOKEN_PREFIX = 'AQpAM'
+const NAME_PATTERN = /^[a-zA-Z0-9:/_-]+$/
+const PRINCIPAL_PATTERN = /^[\w+=,.@:/-]+$/
+
+const byKeyId = (input: { KeyId?: string }, ctx: OperationContext) => resolveKey(input.KeyId, ctx, { allowAlias: false })
+const seconds = (ms: number) => ms / 1000
+
+function grants(ctx: OperationContext): KmsState['grants'] {
+  return kmsState(ctx.state).grants
+}
+
+function ownGrant(ctx: OperationContext, grantId: string): GrantRecord | undefined {
+  const all = grants(ctx)
+  return Object.hasOwn(all, grantId) ? all[grantId] : undefined
+}
+
+/** Whether a grant's grantee (or retiring) principal names this caller: its ARN, or its role for any session of it. */
+export function principalNames(entry: string | undefined, caller: Caller): boolean {
+  if (!entry) return false
+  return entry === caller.principal.arn || (caller.principal.roleArn !== undefined && entry === caller.principal.roleArn)
+}
+
+function contextOf(context: RequestContext): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(context)) {
+    if (k.startsWith('kms:EncryptionContext:') && typeof v === 'string') out[k.slice('kms:EncryptionContext:'.length)] = v
+  }
+  return out
+}
+
+function constraintsHold(constraints: GrantConstraints | undefined, requestContext: Record<string, string>): boolean {
+  if (!constraints) return true
+  const equals = constraints.EncryptionContextEquals
+  if (equals) {
+    const keys = Object.keys(requestContext)
+    if (keys.length !== Object.keys(equals).length) return false
+    if (keys.some((k) => !Object.hasOwn(equals, k) || equals[k] !== requestContext[k])) return false
+  }
+  const subset = constraints.EncryptionContextSubset
+  if (subset) {
+    for (const [k, v] of Object.entries(subset)) if (requestContext[k] !== v) return false
+  }
+  return true
+}
+
+/**
+ * Key-policy statements standing for the grants that allow `caller` to do `action` on `keyId` with this
+ * request context: evaluation then treats them like a key policy naming the grantee, so an explicit deny wins.
+ */
+export function grantStatements(state: KmsState, keyId: string, action: string, caller: Caller, context: RequestContext): PolicyStatement[] {
+  const operation = action.replace(/^kms:/, '')
+  const requestContext = contextOf(context)
+  const out: PolicyStatement[] = []
+  for (const grant of Object.values(state.grants ?? {})) {
+    if (grant.keyId !== keyId || !grant.operations.includes(operation)) continue
+    if (!principalNames(grant.granteePrincipal, caller) || !constraintsHold(grant.constraints, requestContext)) continue
+    out.push({ Sid: `grant:${grant.grantId}`, Effect: 'Allow', Principal: { AWS: [grant.granteePrincipal] }, Action: [action], Resource: ['*'] })
+  }
+  return out
+}
+
+/** GrantTokens on any operation: at most 10, each one KMS issued (a made-up token is InvalidGrantTokenException). */
+export function checkGrantTokens(tokens: unknown): void {
+  if (tokens === undefined || tokens === null) return
+  if (!Array.isArray(tokens)) throw constraintViolation(undefined, 'grantTokens', 'Member must be a list')
+  if (tokens.length > MAX_GRANT_TOKENS) throw constraintViolation('[...]', 'grantTokens', `Member must have length less than or equal to ${MAX_GRANT_TOKENS}`)
+  for (const token of tokens) {
+    if (typeof token !== 'string' || !token.startsWith(TOKEN_PREFIX) || token.length < 64) {
+      throw new AwsError('InvalidGrantTokenException', 'The grant token is not valid.', 400)
+    }
+  }
+}
+
+function checkContextMap(value: unknown, member: string): Record<string, string> | undefined {
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'object' || Array.isArray(value) || Object.values(value).some((v) => typeof v !== 'string')) {
+    throw constraintViolation('<map>', member, 'Member must be a map of strings')
+  }
+  return { ...(value as Record<string, string>) }
+}
+
+function grantInput(input: any, ctx: OperationContext) {
+  const grantee = requireMember(input.GranteePrincipal, 'granteePrincipal')
+  if (typeof grantee !== 'string' || grantee.length > 256 || !PRINCIPAL_PATTERN.test(grantee)) {
+    throw constraintViolation(grantee, 'granteePrincipal', 'Member must satisfy regular expression pattern: ^[\\w+=,.@:/-]+$')
+  }
+  const retiring = input.RetiringPrincipal
+  if (retiring !== undefined && (typeof retiring !== 'string' || !PRINCIPAL_PATTERN.test(retiring))) {
+    throw constraintViolation(retiring, 'retiringPrincipal', 'Member must satisfy regular expression pattern: ^[\\w+=,.@:/-]+$')
+  }
+  for (const [member, arn] of [['GranteePrincipal', grantee], ['RetiringPrincipal', retiring]] as const) {
+    if (arn !== undefined && arn.startsWith('arn:') && !ctx.iam.principalExists(arn)) throw kmsErrors.validation(`${member} ${arn} is not a valid principal.`)
+  }
+  const operations = input.Operations
+  if (!Array.isArray(operations) || operations.length === 0) throw constraintViolation(undefined, 'operations', 'Member must not be null')
+  for (const op of operations) {
+    if (!(GRANT_OPERATIONS as readonly string[]).includes(op)) {
+      throw constraintViolation(`[${operations.join(', ')}]`, 'operations', `Member must satisfy constraint: [Member must satisfy enum value set: [${GRANT_OPERATIONS.join(', ')}]]`)
+    }
+  }
+  const name = input.Name
+  if (name !== undefined && (typeof name !== 'string' || name.length > 256 || !NAME_PATTERN.test(name))) {
+    throw constraintViolation(name, 'name', 'Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$')
+  }
+  let constraints: GrantConstraints | undefined
+  if (input.Constraints !== undefined && input.Constraints !== null) {
+    const equals = checkContextMap(input.Constraints.EncryptionContextEquals, 'constraints.encryptionContextEquals')
+    const subset = checkContextMap(input.Constraints.EncryptionContextSubset, 'constraints.encryptionContextSubset')
+    constraints = { ...(equals ? { EncryptionContextEquals: equals } : {}), ...(subset ? { EncryptionContextSubset: subset } : {}) }
+  }
+  return { grantee, retiring: retiring as string | undefined, operations: [...new Set(operations as string[])], name: name as string | undefined, constraints }
+}
+
+function grantOut(grant: GrantRecord, arn: string): Record<string, unknown> {
+  return {
+    KeyId: arn,
+    GrantId: grant.grantId,
+    ...(grant.name !== undefined ? { Name: grant.name } : {}),
+    CreationDate: seconds(grant.creationDate),
+    GranteePrincipal: grant.granteePrincipal,
+    ...(grant.retiringPrincipal ? { RetiringPrincipal: grant.retiringPrincipal } : {}),
+    IssuingAccount: grant.issuingAccount,
+    Operations: grant.operations,
+    ...(grant.constraints ? { Constraints: grant.constraints } : {}),
+  }
+}
+
+function page<T>(items: T[], limit: unknown, marker: unknown): { items: T[]; Truncated: boolean; NextMarker?: string } {
+  let size = 50
+  if (limit !== undefined) {
+    if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > 100) {
+      throw constraintViolation(limit, 'limit', 'Member must have value between 1 and 100')
+    }
+    size = limit
+  }
+  let start = 0
+  if (marker !== undefined) {
+    const decoded = typeof marker === 'string' ? /^grants-(\d+)$/.exec(Buffer.from(marker, 'base64').toString('utf8')) : null
+    if (!decoded) throw kmsErrors.invalidMarker('Invalid marker')
+    start = Number(decoded[1])
+  }
+  const slice = items.slice(start, start + size)
+  const end = start + slice.length
+  return end < items.length ? { items: slice, Truncated: true, NextMarker: Buffer.from(`grants-${end}`).toString('base64') } : { items: slice, Truncated: false }
+}
+
+const sorted = (list: GrantRecord[]) => list.sort((a, b) => a.creationDate - b.creationDate || a.grantId.localeCompare(b.grantId))
+
+const CreateGrant: Operation = {
+  authorize: (input, ctx) => {
+    const resolved = byKeyId(input, ctx)
+    const { grantee, retiring, operations, constraints } = grantInput(input, ctx)
+    const context: RequestContext = { 'kms:GranteePrincipal': grantee, 'kms:GrantOperations': operations, 'kms:GrantIsForAWSResource': 'false' }
+    if (retiring) context['kms:RetiringPrincipal'] = retiring
+    const constraintTypes = Object.keys(constraints ?? {})
+    if (constraintTypes.length) context['kms:GrantConstraintType'] = constraintTypes
+    return [keyCheck('kms:CreateGrant', resolved, ctx, context)]
+  },
+  run: (input, ctx) => {
+    const { key } = byKeyId(input, ctx)
+    if (key.state === 'PendingDeletion') throw kmsErrors.invalidState(`${key.arn} is pending deletion.`)
+    const { grantee, retiring, operations, name, constraints } = grantInput(input, ctx)
+    const st = kmsState(ctx.state)
+    // Same name and same parameters: the same grant again (CreateGrant is idempotent that way).
+    const same = name === undefined ? undefined : Object.values(st.grants).find((g) =>
+      g.keyId === key.keyId && g.name === name && g.granteePrincipal === grantee && g.retiringPrincipal === retiring &&
+      JSON.stringify(g.operations) === JSON.stringify(operations) && JSON.stringify(g.constraints) === JSON.stringify(constraints))
+    if (same) return { GrantToken: same.token, GrantId: same.grantId }
+    const grantId = randomBytes(32).toString('hex')
+    const token = TOKEN_PREFIX + randomBytes(96).toString('base64url')
+    st.grants[grantId] = {
+      grantId,
+      keyId: key.keyId,
+      ...(name !== undefined ? { name } : {}),
+      granteePrincipal: grantee,
+      ...(retiring ? { retiringPrincipal: retiring } : {}),
+      operations,
+      ...(constraints ? { constraints } : {}),
+      issuingAccount: `arn:aws:iam::${ctx.iam.accountId}:root`,
+      creationDate: ctx.meta.time.getTime(),
+      token,
+    }
+    saveKms(ctx.state)
+    return { GrantToken: token, GrantId: grantId }
+  },
+}
+
+const ListGrants: Operation = {
+  authorize: (input, ctx) => [keyCheck('kms:ListGrants', byKeyId(input, ctx), ctx)],
+  run: (input, ctx) => {
+    const { key } = byKeyId(input, ctx)
+    let list = Object.values(grants(ctx)).filter((g) => g.keyId === key.keyId)
+    if (input.GrantId !== undefined) list = list.filter((g) => g.grantId === input.GrantId)
+    if (input.GranteePrincipal !== undefined) list = list.filter((g) => g.granteePrincipal === input.GranteePrincipal)
+    const { items, ...rest } = page(sorted(list), input.Limit, input.Marker)
+    return { Grants: items.map((g) => grantOut(g, key.arn)), ...rest }
+  },
+  readOnly: true,
+}
+
+const ListRetirableGrants: Operation = {
+  authorize: (input, ctx) => {
+    requireMember(input.RetiringPrincipal, 'retiringPrincipal')
+    return [accountCheck('kms:ListRetirableGrants', ctx)]
+  },
+  run: (input, ctx) => {
+    const list = Object.values(grants(ctx)).filter((g) => g.retiringPrincipal === input.RetiringPrincipal)
+    const { items, ...rest } = page(sorted(list), input.Limit, input.Marker)
+    return { Grants: items.map((g) => grantOut(g, keyArn(ctx.meta.region, ctx.iam.accountId, g.keyId))), ...rest }
+  },
+  readOnly: true,
+}
+
+/** The grant RetireGrant names: by token, or by key ARN and grant id. */
+function grantToRetire(input: any, ctx: OperationContext): { grant: GrantRecord; resolved: ResolvedKey } {
+  let grant: GrantRecord | undefined
+  if (input.GrantToken !== undefined) {
+    checkGrantTokens([input.GrantToken])
+    grant = Object.values(grants(ctx)).find((g) => g.token === input.GrantToken)
+    if (!grant) throw kmsErrors.notFound('Grant not found.')
+  } else {
+    if (input.KeyId === undefined || input.GrantId === undefined) throw kmsErrors.validation('Either GrantToken, or both KeyId and GrantId, must be provided.')
+    const resolved = byKeyId(input, ctx)
+    grant = ownGrant(ctx, String(input.GrantId))
+    if (!grant || grant.keyId !== resolved.key.keyId) throw kmsErrors.notFound(`Grant ID ${input.GrantId} not found.`)
+  }
+  return { grant, resolved: resolveKey(grant.keyId, ctx, { allowAlias: false }) }
+}
+
+const RetireGrant: Operation = {
+  // Who may retire is the grant's business, not a policy's: its retiring principal, or its grantee when RetireGrant is one of its operations.
+  authorize: () => [],
+  run: (input, ctx) => {
+    const { grant, resolved } = grantToRetire(input, ctx)
+    const allowed = principalNames(grant.retiringPrincipal, ctx.caller) || (grant.operations.includes('RetireGrant') && principalNames(grant.granteePrincipal, ctx.caller))
+    if (!allowed) {
+      throw kmsErrors.accessDenied(`User: ${ctx.caller.principal.arn} is not authorized to perform: kms:RetireGrant on resource: ${resolved.key.arn} because no grant allows the kms:RetireGrant action`)
+    }
+    delete grants(ctx)[grant.grantId]
+    saveKms(ctx.state)
+    return {}
+  },
+}
+
+const RevokeGrant: Operation = {
+  authorize: (input, ctx) => [keyCheck('kms:RevokeGrant', byKeyId(input, ctx), ctx)],
+  run: (input, ctx) => {
+    const { key } = byKeyId(input, ctx)
+    const grantId = requireMember(input.GrantId, 'grantId')
+    const grant = ownGrant(ctx, String(grantId))
+    if (!grant || grant.keyId !== key.keyId) throw kmsErrors.notFound(`Grant ID ${grantId} not found.`)
+    delete grants(ctx)[grant.grantId]
+    saveKms(ctx.state)
+    return {}
+  },
+}
+
+export const grantOperations: Record<string, Operation> = { CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant }
