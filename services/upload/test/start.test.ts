@@ -3,7 +3,7 @@
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
 import { createServer } from 'node:net'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -52,19 +52,32 @@ t.test('pnpm start runs lab, upload and download; SampleFile-KMS.txt goes round;
   t.match(output, new RegExp(`download\\s+${download}/`), 'prints the download URL')
   t.ok(existsSync(join(dir, 'lab', 'credentials')), 'LAB_DATA_DIR honoured')
 
+  // Development tokens: plaintext in $LAB_DATA_DIR/tokens.json (0600), sign-in links printed, 401 without one.
+  const tokensFile = join(dir, 'lab', 'tokens.json')
+  t.equal(statSync(tokensFile).mode & 0o777, 0o600, 'tokens.json is 0600')
+  const tokens = JSON.parse(readFileSync(tokensFile, 'utf8'))
+  t.match(tokens, { upload: { scopes: ['upload'], token: /^kms_/ }, download: { scopes: ['download', 'cache:admin'], token: /^kms_/ } })
+  t.ok(output.includes(`${upload}/auth/login#token=${tokens.upload.token}`), 'prints the upload sign-in link')
+  t.ok(output.includes(`${download}/auth/login#token=${tokens.download.token}`), 'prints the download sign-in link')
+  const asUploader = { authorization: `Bearer ${tokens.upload.token}` }
+  const asDownloader = { authorization: `Bearer ${tokens.download.token}` }
+  t.equal((await fetch(`${upload}/files`)).status, 401, 'upload: 401 without a token')
+  t.equal((await fetch(`${download}/files`)).status, 401, 'download: 401 without a token')
+  t.equal((await fetch(`${download}/files`, { headers: asUploader })).status, 401, "download does not know upload's token")
+
   const text = 'The KMS workshop sample file.\n'
-  const put = await fetch(`${upload}/files/SampleFile-KMS.txt`, { method: 'PUT', body: text, headers: { 'content-type': 'text/plain' } })
+  const put = await fetch(`${upload}/files/SampleFile-KMS.txt`, { method: 'PUT', body: text, headers: { 'content-type': 'text/plain', ...asUploader } })
   t.equal(put.status, 201)
   const stored: any = await put.json()
   t.match(stored, { sseAlgorithm: 'aws:kms', kmsKeyArn: /^arn:aws:kms:eu-west-1:111122223333:key\// })
-  const got = await fetch(`${download}/files/SampleFile-KMS.txt`)
+  const got = await fetch(`${download}/files/SampleFile-KMS.txt`, { headers: asDownloader })
   t.equal(got.status, 200)
   t.equal(await got.text(), text)
-  const cache: any = await (await fetch(`${download}/cache`)).json()
+  const cache: any = await (await fetch(`${download}/cache`, { headers: asDownloader })).json()
   t.ok(JSON.stringify(cache).includes('localfile-SampleFile-KMS.txt'), 'the localfile- entry is listed')
   t.ok(existsSync(join(dir, 'cache', 'localfile-SampleFile-KMS.txt')), 'CACHE_DIR honoured')
   // Each service holds only its own duty's credentials.
-  const downloadWrite = await fetch(`${download}/files/x.txt`, { method: 'PUT', body: 'x' })
+  const downloadWrite = await fetch(`${download}/files/x.txt`, { method: 'PUT', body: 'x', headers: asDownloader })
   t.not(downloadWrite.status, 201, 'download does not write')
 
   child.kill('SIGINT')
