@@ -51,7 +51,7 @@ t.test('multipart uploads', async (t) => {
     t.same(Buffer.from(await range.Body!.transformToByteArray()), data.subarray(5 * MiB - 3, 5 * MiB + 3), 'a range across a part boundary')
     await t.rejects(uploader.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'mp/big.bin' })), {
       name: 'AccessDenied',
-      message: /kms-share-uploader\/.* is not authorized to perform: s3:GetObject on resource: arn:aws:s3:::kmsworkshop-111122223333\/mp\/big.bin/,
+      message: /kms-share-uploader\/.* is not authorized to perform: s3:GetObject on resource: "arn:aws:s3:::kmsworkshop-111122223333\/mp\/big.bin"/,
     })
     // The uploader's Decrypt went through S3 (kms:ViaService) — recorded as invoked by S3.
     const events = await trail.send(new LookupEventsCommand({ LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'Decrypt' }] }))

@@ -58,9 +58,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 }
 
 /** AWS's denial sentence, as KMS, S3, IAM and STS write it. */
-export function denialMessage(caller: Caller, action: string, resource: string, decision: 'ExplicitlyDenied' | 'ImplicitlyDenied', deniedBy?: string): string {
-  // AWS names no resource for actions that have none (kms:CreateKey, cloudtrail:LookupEvents).
-  const head = `User: ${caller.principal.arn} is not authorized to perform: ${action}${resource === '*' ? '' : ` on resource: ${resource}`}`
+export function denialMessage(caller: Caller, action: string, resource: string, decision: 'ExplicitlyDenied' | 'ImplicitlyDenied', deniedBy?: string, quoteResource = false): string {
+  // AWS names no resource for actions that have none (kms:CreateKey, cloudtrail:LookupEvents); S3 puts the ARN in double quotes.
+  const named = quoteResource ? `"${resource}"` : resource
+  const head = `User: ${caller.principal.arn} is not authorized to perform: ${action}${resource === '*' ? '' : ` on resource: ${named}`}`
   if (decision === 'ExplicitlyDenied') return `${head} with an explicit deny in a ${deniedBy ?? 'identity-based policy'}`
   const kind = deniedBy === 'resource-based policy' || deniedBy === 'VPC endpoint policy' ? deniedBy : 'identity-based policy'
   return `${head} because no ${kind} allows the ${action} action`
@@ -98,7 +99,7 @@ export class Router {
     }
     throw new AwsError(
       service.accessDenied.code,
-      denialMessage(caller, check.action, check.resource, result.decision, result.deniedBy),
+      denialMessage(caller, check.action, check.resource, result.decision, result.deniedBy, service.name === 's3'),
       service.accessDenied.status,
     )
   }

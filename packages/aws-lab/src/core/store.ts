@@ -6,6 +6,18 @@ import type { StateStore } from './types.js'
 
 const SECTION_NAME = /^[a-z0-9][a-z0-9-]*$/
 
+/**
+ * State objects are keyed by what callers chose (bucket, user, role, policy names): without a prototype,
+ * `constructor` finds nothing and `__proto__` is an ordinary key. Arrays stay arrays.
+ */
+function dictionaries(_key: string, value: unknown): unknown {
+  return value && typeof value === 'object' && !Array.isArray(value) ? Object.assign(Object.create(null), value) : value
+}
+
+function dictionariesOf<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value), dictionaries) as T
+}
+
 export class FileStateStore implements StateStore {
   readonly stateDir: string
   private readonly sections = new Map<string, object>()
@@ -20,7 +32,7 @@ export class FileStateStore implements StateStore {
     let value = this.sections.get(name)
     if (!value) {
       const file = join(this.stateDir, `${name}.json`)
-      value = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : init()
+      value = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8'), dictionaries) as T) : dictionariesOf(init())
       this.sections.set(name, value)
     }
     return value as T

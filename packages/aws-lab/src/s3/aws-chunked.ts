@@ -36,7 +36,7 @@ function sameHex(a: string, b: string): boolean {
 
 /** Emits the decoded payload; `trailers` holds the trailing headers once the stream has ended. */
 export class AwsChunkedDecoder extends Transform {
-  readonly trailers: Record<string, string> = {}
+  readonly trailers: Record<string, string> = Object.create(null)
   /** Decoded payload bytes so far. */
   decodedLength = 0
   private state: State = 'header'

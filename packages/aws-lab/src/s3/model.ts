@@ -153,7 +153,8 @@ export class S3Model {
   }
 
   findBucket(name: string | undefined): BucketRecord | undefined {
-    return name ? this.state.buckets[name] : undefined
+    // Bucket names are the caller's: `constructor` is a valid one and must not find Object.prototype's.
+    return name && Object.hasOwn(this.state.buckets, name) ? this.state.buckets[name] : undefined
   }
 
   bucket(name: string | undefined): BucketRecord {
@@ -164,7 +165,7 @@ export class S3Model {
 
   createBucket(name: string, region: string): BucketRecord {
     if (!validBucketName(name)) throw s3Errors.invalidBucketName(name)
-    if (this.state.buckets[name]) throw s3Errors.bucketAlreadyOwnedByYou(name)
+    if (this.findBucket(name)) throw s3Errors.bucketAlreadyOwnedByYou(name)
     const record: BucketRecord = { name, creationDate: Date.now(), region }
     this.state.buckets[name] = record
     mkdirSync(join(this.bucketDir(name), 'objects'), { recursive: true })

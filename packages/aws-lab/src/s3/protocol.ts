@@ -108,7 +108,8 @@ export function splitPath(pathname: string): { bucket?: string; key?: string } {
 }
 
 function headerMap(req: IncomingMessage): Record<string, string> {
-  const out: Record<string, string> = {}
+  // Keyed by what the client sent: no prototype, so a header named `constructor` is just a header.
+  const out: Record<string, string> = Object.create(null)
   for (const [name, value] of Object.entries(req.headers)) {
     if (value === undefined) continue
     out[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value
@@ -148,7 +149,7 @@ export const s3Protocol: ProtocolHandler = {
 
   parse(req: IncomingMessage, body: Buffer | Readable): ParsedCall {
     const url = new URL(req.url ?? '/', 'http://lab')
-    const query: Record<string, string> = {}
+    const query: Record<string, string> = Object.create(null)
     for (const [k, v] of url.searchParams) query[k] = v
     const headers = headerMap(req)
     let bucket: string | undefined
@@ -167,6 +168,10 @@ export const s3Protocol: ProtocolHandler = {
   async writeResult(res: ServerResponse, call: ParsedCall, output: S3Output | undefined): Promise<void> {
     const out: S3Output = output ?? {}
     res.statusCode = out.status ?? 200
+    // S3 names every answer, success or error, with these two (errors set them in writeXmlError).
+    const requestId = String(res.getHeader('x-amzn-requestid') ?? '')
+    res.setHeader('x-amz-request-id', requestId)
+    res.setHeader('x-amz-id-2', Buffer.from(requestId).toString('base64'))
     for (const [name, value] of Object.entries(out.headers ?? {})) {
       if (value === undefined || value === '') continue
       res.setHeader(name, String(value))

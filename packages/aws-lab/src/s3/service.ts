@@ -134,7 +134,7 @@ export function createS3(): S3Lab {
   }
 
   function objectHeadersFrom(headers: Record<string, string>): ObjectHeaders {
-    const userMetadata: Record<string, string> = {}
+    const userMetadata: Record<string, string> = Object.create(null)
     for (const [name, value] of Object.entries(headers)) if (name.startsWith('x-amz-meta-')) userMetadata[name.slice(11)] = value
     return {
       contentType: headers['content-type'] ?? 'application/octet-stream',

@@ -1,0 +1,61 @@
+// S3 details through the AWS SDK v3: x-amz-request-id and x-amz-id-2 on every answer, AccessDenied with
+// the resource quoted as S3 writes it, and names such as `constructor` and `__proto__` that are only names
+// (buckets, object keys, metadata, IAM users and policies).
+// https://docs.aws.amazon.com/AmazonS3/latest/API/RESTCommonResponseHeaders.html
+// https://docs.aws.amazon.com/AmazonS3/latest/userguide/troubleshoot-403-errors.html (access denied messages)
+// https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+import { CreateUserCommand, GetUserCommand, IAMClient, PutUserPolicyCommand, GetUserPolicyCommand } from '@aws-sdk/client-iam'
+import { CreateBucketCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListBucketsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import t from 'tap'
+import { startLab } from '../src/app.js'
+import { startTestLab } from './helpers/lab.js'
+
+const dataDir = t.testdir()
+const lab = await startTestLab(t, { dataDir })
+const admin = new S3Client(lab.clientConfig('admin'))
+const uploader = new S3Client(lab.clientConfig('uploader'))
+const BUCKET = `kmsworkshop-${lab.accountId}`
+
+t.test('x-amz-request-id and x-amz-id-2 on successes and errors', async (t) => {
+  const put = await admin.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'ids.txt', Body: 'x' }))
+  t.ok(put.$metadata.requestId, 'x-amz-request-id on PutObject')
+  t.ok(put.$metadata.extendedRequestId, 'x-amz-id-2 on PutObject')
+  const list = await admin.send(new ListBucketsCommand({}))
+  t.ok(list.$metadata.requestId && list.$metadata.extendedRequestId)
+  const head = await admin.send(new HeadBucketCommand({ Bucket: BUCKET }))
+  t.ok(head.$metadata.requestId && head.$metadata.extendedRequestId)
+  const err = await admin.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'missing' })).catch((e) => e)
+  t.equal(err.name, 'NoSuchKey')
+  t.ok(err.$metadata.requestId && err.$metadata.extendedRequestId)
+})
+
+t.test('AccessDenied names the resource in double quotes, as S3 does', async (t) => {
+  await t.rejects(uploader.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'ids.txt' })), {
+    name: 'AccessDenied',
+    message: `User: ${lab.callerFor('uploader').principal.arn} is not authorized to perform: s3:GetObject on resource: "arn:aws:s3:::${BUCKET}/ids.txt" because no identity-based policy allows the s3:GetObject action`,
+  })
+})
+
+t.test('`constructor` and `__proto__` are ordinary names, and survive a restart', async (t) => {
+  await t.rejects(admin.send(new HeadBucketCommand({ Bucket: 'constructor' })), { name: 'NotFound' }, 'no such bucket before it is made')
+  await admin.send(new CreateBucketCommand({ Bucket: 'constructor', CreateBucketConfiguration: { LocationConstraint: lab.region as 'eu-west-1' } }))
+  await admin.send(new PutObjectCommand({ Bucket: 'constructor', Key: '__proto__', Body: 'proto', Metadata: { constructor: 'meta', __proto__: 'p' } as Record<string, string> }))
+  const head = await admin.send(new HeadObjectCommand({ Bucket: 'constructor', Key: '__proto__' }))
+  t.equal(head.Metadata?.constructor, 'meta')
+  const iam = new IAMClient(lab.clientConfig('admin'))
+  for (const UserName of ['constructor', '__proto__']) {
+    await iam.send(new CreateUserCommand({ UserName }))
+    await iam.send(new PutUserPolicyCommand({ UserName, PolicyName: '__proto__', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:ListBucket', Resource: '*' }] }) }))
+  }
+  await lab.close()
+  const again = await startLab({ dataDir, port: 0, quiet: true })
+  t.teardown(() => again.close())
+  const s3 = new S3Client({ ...lab.clientConfig('admin'), endpoint: again.endpoint })
+  t.equal(await (await s3.send(new GetObjectCommand({ Bucket: 'constructor', Key: '__proto__' }))).Body!.transformToString(), 'proto')
+  t.ok((await s3.send(new ListBucketsCommand({}))).Buckets?.some((b) => b.Name === 'constructor'))
+  const iam2 = new IAMClient({ ...lab.clientConfig('admin'), endpoint: again.endpoint })
+  for (const UserName of ['constructor', '__proto__']) {
+    t.equal((await iam2.send(new GetUserCommand({ UserName }))).User?.UserName, UserName)
+    t.match(decodeURIComponent((await iam2.send(new GetUserPolicyCommand({ UserName, PolicyName: '__proto__' }))).PolicyDocument!), /s3:ListBucket/)
+  }
+})
