@@ -16,6 +16,7 @@ export { loadUploadConfig, UploadConfigSchema } from './config.js'
 export { UploadErrors } from './errors.js'
 export type { StoredObject } from './s3-upload.js'
 export type { OnUploaded } from './routes/files.js'
+export { AuditProducer, createAuditProducer } from './audit-producer.js'
 
 /** The scopes this service's routes check (tokens: name:upload:sha256hex). */
 export const UPLOAD_SCOPES = ['upload'] as const

@@ -10,8 +10,11 @@ import { objectKey } from '../object-name.js'
 import { ByteCounter, MAX_SINGLE_PUT_BYTES, multipartUploadStream, putObjectStream, type StoredObject, type UploadTarget } from '../s3-upload.js'
 import { listResponses, ListQuery, OverwriteQuery, postResponses, PutParams, putResponses } from '../schemas/files.js'
 
-/** Called after an object is stored: the seam for the audit queue (keyadmin's issue). */
-export type OnUploaded = (object: StoredObject & { bucket: string }, request: FastifyRequest) => Promise<void> | void
+/** Called after an object is stored: the seam for the audit queue; its `audit` goes into the 201 answer. */
+export type OnUploaded = (
+  object: StoredObject & { bucket: string; startedAt: string },
+  request: FastifyRequest,
+) => Promise<{ audit?: 'queued' | 'pending' } | void> | { audit?: 'queued' | 'pending' } | void
 
 export interface FilesRoutesOptions {
   config: UploadConfig
@@ -76,14 +79,17 @@ function refuseEarly(reply: FastifyReply, err: { code: string; statusCode?: numb
 }
 
 export const filesRoutes: FastifyPluginAsyncTypebox<FilesRoutesOptions> = async (app, { config, onUploaded, singlePutMaxBytes = MAX_SINGLE_PUT_BYTES }) => {
-  async function afterStore(object: StoredObject, request: FastifyRequest) {
+  async function afterStore(object: StoredObject, request: FastifyRequest, reply: FastifyReply): Promise<StoredObject & { audit?: 'queued' | 'pending' }> {
     request.log.info({ key: object.key, size: object.size, kmsKeyArn: object.kmsKeyArn }, 'object stored')
-    if (!onUploaded) return
+    if (!onUploaded) return object
     try {
-      await onUploaded({ ...object, bucket: config.BUCKET }, request)
+      const startedAt = new Date(Date.now() - reply.elapsedTime).toISOString()
+      const result = await onUploaded({ ...object, bucket: config.BUCKET, startedAt }, request)
+      return result?.audit ? { ...object, audit: result.audit } : object
     } catch (err) {
       // The object is stored; the audit sweep catches objects whose job was lost.
       request.log.error({ err, key: object.key }, 'post-upload hook failed')
+      return { ...object, audit: 'pending' }
     }
   }
 
@@ -130,8 +136,7 @@ export const filesRoutes: FastifyPluginAsyncTypebox<FilesRoutesOptions> = async 
         const object = single
           ? await putObjectStream(target, counter, contentLength, controller.signal)
           : await multipartUploadStream(target, counter, contentLength)
-        await afterStore(object, request)
-        return reply.code(201).send(object)
+        return reply.code(201).send(await afterStore(object, request, reply))
       } catch (err) {
         if (clientGone(request)) {
           request.log.warn({ key }, 'client disconnected mid-upload; upload aborted')
@@ -212,8 +217,7 @@ export const filesRoutes: FastifyPluginAsyncTypebox<FilesRoutesOptions> = async 
       if (!upload) throw new UploadErrors.NO_FILE()
       releaseEnd()
       const object = await upload
-      await afterStore(object, request)
-      return reply.code(201).send(object)
+      return reply.code(201).send(await afterStore(object, request, reply))
     } catch (err) {
       abort(err instanceof Error ? err : new Error(String(err)))
       // Wait until lib-storage has aborted the multipart upload, so nothing is left when we answer.

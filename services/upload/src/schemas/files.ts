@@ -10,6 +10,7 @@ export const StoredObjectSchema = Type.Object({
   kmsKeyArn: Type.Union([Type.String(), Type.Null()], { description: 'The ARN of the KMS key S3 encrypted under, as S3 reported it.' }),
   bucketKeyEnabled: Type.Boolean(),
   versionId: Type.Optional(Type.String()),
+  audit: Type.Optional(Type.Union([Type.Literal('queued'), Type.Literal('pending')], { description: 'The audit job: queued, or pending when Redis was unavailable (the sweep audits the object later). Absent without an audit queue.' })),
 })
 
 export const OverwriteQuery = Type.Object({

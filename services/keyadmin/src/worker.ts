@@ -1,0 +1,18 @@
+// The audit worker's own process (as the auditor role): config from the environment → worker →
+// sweep and readers on their intervals → on SIGTERM, worker.close() lets the jobs in progress finish.
+import closeWithGrace from 'close-with-grace'
+import { pino } from 'pino'
+import { loggerOptions } from '@kms-share/shared'
+import { loadAuditWorkerConfig } from './audit/config.js'
+import { createAuditWorker } from './audit/worker.js'
+
+const config = loadAuditWorkerConfig()
+const log = pino(loggerOptions(config, 'audit-worker'))
+const audit = await createAuditWorker(config, { log })
+log.info({ bucket: config.BUCKET, concurrency: config.AUDIT_CONCURRENCY, sweepIntervalSeconds: config.AUDIT_SWEEP_INTERVAL }, 'audit worker started')
+
+closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
+  if (err) log.error({ err }, 'closing after an error')
+  else log.info({ signal }, 'closing: letting the jobs in progress finish')
+  await audit.close()
+})

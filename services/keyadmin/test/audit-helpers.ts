@@ -1,0 +1,153 @@
+// Audit test helpers: a real redis-server on a free port in a testdir (append-only file on, so a
+// restart keeps the queue and the verdicts), the lab, the upload service with the audit producer,
+// and the audit worker as the auditor role.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Test } from 'tap'
+import { Redis } from 'ioredis'
+import { startLab, type Lab, type LabOptions } from '@kms-share/aws-lab'
+import { loadAuditWorkerConfig, type AuditWorkerConfig } from '../src/audit/config.js'
+import { createAuditWorker, type AuditLogger, type AuditWorker } from '../src/audit/worker.js'
+import { buildApp as buildUploadApp, createAuditProducer, loadUploadConfig } from '@kms-share/upload'
+
+export const BUCKET = 'kmsworkshop-111122223333'
+export const REDIS_SERVER = '/usr/bin/redis-server'
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+export interface TestRedis {
+  url: string
+  port: number
+  /** SIGTERM and wait for the exit (the append-only file is flushed). */
+  stop(): Promise<void>
+  /** Starts again on the same port and folder. */
+  start(): Promise<void>
+}
+
+export async function startRedis(t: Test): Promise<TestRedis> {
+  // Not t.testdir(): a second call in the same test wipes the first (the lab's folder).
+  const dir = mkdtempSync(join(tmpdir(), 'kms-audit-redis-'))
+  const port = await freePort()
+  let child: ChildProcess | undefined
+  const start = async () => {
+    child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--protected-mode', 'yes'], { stdio: 'ignore' })
+    const end = Date.now() + 10_000
+    for (;;) {
+      const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+      probe.on('error', () => {})
+      try {
+        await probe.connect()
+        if ((await probe.ping()) === 'PONG') return
+      } catch {
+        if (Date.now() > end) throw new Error(`redis-server did not start on port ${port}`)
+        await new Promise((r) => setTimeout(r, 50))
+      } finally {
+        probe.disconnect()
+      }
+    }
+  }
+  const stop = async () => {
+    const c = child
+    if (!c || c.exitCode !== null || c.signalCode !== null) return
+    await new Promise<void>((resolve) => { c.once('exit', () => resolve()); c.kill('SIGTERM') })
+  }
+  await start()
+  t.teardown(async () => {
+    await stop()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  return { url: `redis://127.0.0.1:${port}`, port, stop, start }
+}
+
+export async function startTestLab(t: Test, options: Partial<LabOptions> = {}): Promise<Lab> {
+  const lab = await startLab({ dataDir: t.testdir(), port: 0, quiet: true, ...options })
+  t.teardown(() => lab.close())
+  return lab
+}
+
+export function labEnv(lab: Lab, profile: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    AWS_PROFILE: profile,
+    AWS_SHARED_CREDENTIALS_FILE: lab.credentialsFile,
+    AWS_CONFIG_FILE: lab.configFile,
+    AWS_REGION: lab.region,
+    AWS_ENDPOINT_URL: lab.endpoint,
+    BUCKET,
+    LOG_LEVEL: 'silent',
+    ...extra,
+  }
+}
+
+/** The upload service as the uploader, with the audit producer on `redisUrl`, listening on a free port. */
+export async function startUpload(t: Test, lab: Lab, redisUrl: string, extra: Record<string, string> = {}) {
+  const config = loadUploadConfig(labEnv(lab, 'uploader', {
+    KMS_KEY_ID: 'alias/ImportedCMK', PORT: '0', REDIS_URL: redisUrl, AUTH_DISABLED: 'true',
+    AUDIT_ATTEMPTS: '6', AUDIT_BACKOFF_MS: '300', AUDIT_ENQUEUE_TIMEOUT_MS: '500', ...extra,
+  }))
+  const audit = createAuditProducer(config)!
+  const app = await buildUploadApp(config, { onUploaded: audit.onUploaded })
+  app.addHook('onClose', async () => audit.producer.close())
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  t.teardown(() => app.close())
+  const { port } = app.server.address() as { port: number }
+  const url = `http://127.0.0.1:${port}`
+  return {
+    app,
+    url,
+    async put(key: string, body: string | Buffer): Promise<{ status: number; json: any }> {
+      const r = await fetch(`${url}/files/${key.split('/').map(encodeURIComponent).join('/')}`, { method: 'PUT', body })
+      return { status: r.status, json: await r.json() }
+    },
+  }
+}
+
+/** Log lines kept in memory, so a test can show what the worker said when it fails. */
+export function memoryLog(): AuditLogger & { lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = []
+  const at = (level: string) => (obj: object, msg?: string) => { lines.push({ level, msg, ...obj }) }
+  return { lines, info: at('info'), warn: at('warn'), error: at('error'), debug: at('debug') }
+}
+
+export function workerConfig(lab: Lab, redisUrl: string, extra: Record<string, string> = {}): AuditWorkerConfig {
+  return loadAuditWorkerConfig(labEnv(lab, 'auditor', {
+    REDIS_URL: redisUrl,
+    AUDIT_ATTEMPTS: '6',
+    AUDIT_BACKOFF_MS: '300',
+    AUDIT_EVENT_LATENESS_SECONDS: '10',
+    AUDIT_CLOCK_SKEW_SECONDS: '5',
+    AUDIT_READERS_POLL_SECONDS: '1',
+    AUDIT_LOCK_MS: '2000',
+    AUDIT_STALLED_INTERVAL_MS: '1000',
+    ...extra,
+  }))
+}
+
+export async function startWorker(t: Test, lab: Lab, redisUrl: string, extra: Record<string, string> = {}): Promise<AuditWorker & { log: ReturnType<typeof memoryLog> }> {
+  const log = memoryLog()
+  const worker = await createAuditWorker(workerConfig(lab, redisUrl, extra), { log, manual: true })
+  t.teardown(() => worker.close())
+  return Object.assign(worker, { log })
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `ms`. */
+export async function eventually<T>(check: () => Promise<T | undefined>, ms = 30_000, what = 'condition'): Promise<T> {
+  const end = Date.now() + ms
+  for (;;) {
+    const value = await check()
+    if (value !== undefined) return value
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
