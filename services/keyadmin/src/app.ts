@@ -5,6 +5,11 @@ import { ListKeysCommand } from '@aws-sdk/client-kms'
 import { basePlugin, serverOptions } from '@kms-share/shared'
 import type { KeyadminConfig } from './config.js'
 import { awsPlugin } from './plugins/aws.js'
+import { mfaPlugin } from './plugins/mfa.js'
+import { keysRoutes } from './routes/keys.js'
+import { policiesRoutes } from './routes/policies.js'
+import { templatesRoutes } from './routes/templates.js'
+import { accessRoutes } from './routes/access.js'
 
 export type { KeyadminConfig } from './config.js'
 export { loadConfig, KeyadminConfigSchema } from './config.js'
@@ -18,7 +23,8 @@ export interface BuildOptions {
 export async function buildApp(config: KeyadminConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
   const base = serverOptions(config, 'keyadmin')
   const logger = options.logStream && typeof base.logger === 'object' ? { ...base.logger, stream: options.logStream } : base.logger
-  const app = Fastify({ ...base, logger })
+  // A mistyped member (pendingWindowInDay) is refused instead of silently dropped: admin input must mean what it says.
+  const app = Fastify({ ...base, logger, ajv: { customOptions: { removeAdditional: false } } })
 
   // External plugins → domain plugins → routes.
   await app.register(swagger, {
@@ -28,12 +34,17 @@ export async function buildApp(config: KeyadminConfig, options: BuildOptions = {
   })
   await app.register(basePlugin)
   await app.register(awsPlugin, { config })
+  await app.register(mfaPlugin, { config })
 
   // Ready when KMS answers keyadmin's own credentials.
   app.addReadinessCheck('kms', async () => {
     await app.kms.send(new ListKeysCommand({ Limit: 1 }))
   })
 
+  await app.register(keysRoutes)
+  await app.register(policiesRoutes)
+  await app.register(templatesRoutes, { bucket: config.BUCKET, uploaderRole: config.KEYADMIN_UPLOADER_ROLE, downloaderRole: config.KEYADMIN_DOWNLOADER_ROLE })
+  await app.register(accessRoutes, { bucket: config.BUCKET })
   app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger())
   return app
 }

@@ -1,0 +1,167 @@
+// Who can do what with a key: every IAM role and user of the account, the root, and `*` where the
+// key policy names it, judged with packages/policy from the key policy and each principal's
+// identity policies under the circumstances that change answers (directly, through S3, with MFA,
+// through a VPC endpoint). Separation-of-duties findings on top.
+import type { MatchedStatement, NamedPolicy, PolicyDocument, RequestContext, RequestPrincipal } from '@kms-share/policy'
+import type { AccountPrincipal, IamReader } from './iam-read.js'
+import { awsFilledContext, decideOnKey, ROOT_IDENTITY_POLICY, type RequestCircumstances } from './simulation.js'
+
+export const USE_ACTIONS = ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'] as const
+export const ADMIN_ACTIONS = [
+  'kms:PutKeyPolicy', 'kms:ScheduleKeyDeletion', 'kms:CancelKeyDeletion', 'kms:DisableKey', 'kms:EnableKey', 'kms:CreateGrant',
+  'kms:TagResource', 'kms:EnableKeyRotation', 'kms:ImportKeyMaterial', 'kms:DeleteImportedKeyMaterial',
+] as const
+export const READ_ACTIONS = ['kms:DescribeKey', 'kms:GetKeyPolicy'] as const
+/** Administration that changes who may use the key or whether it exists (CreateGrant delegates use). */
+const POWERFUL_ADMIN = new Set(['kms:PutKeyPolicy', 'kms:ScheduleKeyDeletion', 'kms:DisableKey', 'kms:CreateGrant', 'kms:DeleteImportedKeyMaterial'])
+/** What S3 calls on the caller's behalf for SSE-KMS. */
+const S3_ACTIONS = new Set(['kms:GenerateDataKey', 'kms:Decrypt'])
+const ENCRYPT_ACTIONS = new Set(['kms:Encrypt', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptTo'])
+
+export type Access = 'always' | 'conditional' | 'never'
+
+export interface ActionAccess {
+  action: string
+  category: 'use' | 'administration' | 'read'
+  access: Access
+  /** When conditional: the circumstances under which it is allowed. */
+  conditions: string[]
+  /** The statements that allowed it (first allowing circumstance), or that denied it. */
+  statements: MatchedStatement[]
+  deniedBy?: string
+}
+
+export interface PrincipalAccess {
+  principal: string
+  kind: 'root' | 'role' | 'user' | 'any'
+  identityPolicies: string[]
+  actions: ActionAccess[]
+}
+
+export interface SodFinding {
+  code: 'ADMINISTER_AND_USE' | 'ENCRYPT_AND_DECRYPT_OUTSIDE_S3'
+  principal: string
+  message: string
+}
+
+export interface AccessMatrix {
+  keyArn: string
+  principals: PrincipalAccess[]
+  findings: SodFinding[]
+  /** Policies that could not be read or parsed (skipped). */
+  skipped: string[]
+}
+
+interface Circumstance {
+  label: string
+  circumstances: Omit<RequestCircumstances, 'region'>
+  extra?: RequestContext
+  /** Only for these actions. */
+  actions?: Set<string>
+  usersOnly?: boolean
+}
+
+/** VPC endpoint ids the key policy's conditions name (aws:SourceVpce). */
+function vpceIdsIn(doc: PolicyDocument): string[] {
+  const ids = new Set<string>()
+  for (const s of doc.Statement) {
+    for (const block of Object.values(s.Condition ?? {})) {
+      for (const [key, values] of Object.entries(block)) if (key.toLowerCase() === 'aws:sourcevpce') for (const v of values) if (/^vpce-/.test(v)) ids.add(v)
+    }
+  }
+  return [...ids]
+}
+
+function namesAnyone(doc: PolicyDocument): boolean {
+  return doc.Statement.some((s) => s.Principal === '*' || (typeof s.Principal === 'object' && (s.Principal.AWS ?? []).includes('*')))
+}
+
+export interface AccessInput {
+  keyArn: string
+  accountId: string
+  region: string
+  bucket: string
+  keyPolicy: PolicyDocument
+  reader: IamReader
+}
+
+export async function accessMatrix(input: AccessInput): Promise<AccessMatrix> {
+  const { keyArn, accountId, region, bucket, keyPolicy, reader } = input
+  const object = `arn:aws:s3:::${bucket}/object`
+  const s3Context = (arn: string): RequestContext => ({ 'kms:EncryptionContext:aws:s3:arn': arn, 'kms:EncryptionContextKeys': ['aws:s3:arn'] })
+  const circumstances: Circumstance[] = [
+    { label: 'directly', circumstances: {} },
+    { label: `only through S3, for ${bucket}'s objects`, circumstances: { viaS3: true }, extra: s3Context(object), actions: S3_ACTIONS },
+    { label: 'only through S3', circumstances: { viaS3: true }, extra: s3Context('arn:aws:s3:::another-bucket/object'), actions: S3_ACTIONS },
+    { label: 'only with MFA', circumstances: { mfaAgeSeconds: 0 }, usersOnly: true },
+    ...vpceIdsIn(keyPolicy).map((id) => ({ label: `only through ${id}`, circumstances: { sourceVpce: id } })),
+  ]
+
+  const accountPrincipals = await reader.principals()
+  const subjects: Array<{ label: string; kind: PrincipalAccess['kind']; principal: RequestPrincipal; policies: NamedPolicy[] }> = [
+    { label: `arn:aws:iam::${accountId}:root`, kind: 'root', principal: { arn: `arn:aws:iam::${accountId}:root`, type: 'root', accountId }, policies: [ROOT_IDENTITY_POLICY] },
+  ]
+  const entityPolicies = await Promise.all(accountPrincipals.map((p) => reader.identityPolicies(p)))
+  accountPrincipals.forEach((p: AccountPrincipal, i) => {
+    const principal: RequestPrincipal = p.kind === 'role'
+      ? { arn: `arn:aws:sts::${accountId}:assumed-role/${p.name}/session`, type: 'assumed-role', accountId, roleArn: p.arn }
+      : { arn: p.arn, type: 'user', accountId }
+    subjects.push({ label: p.arn, kind: p.kind, principal, policies: entityPolicies[i] })
+  })
+  if (namesAnyone(keyPolicy)) {
+    // `*` as any principal of the account that holds no IAM permissions: what the key policy alone grants.
+    subjects.push({ label: '*', kind: 'any', principal: { arn: `arn:aws:sts::${accountId}:assumed-role/any-principal/session`, type: 'assumed-role', accountId, roleArn: `arn:aws:iam::${accountId}:role/any-principal` }, policies: [] })
+  }
+
+  const principals: PrincipalAccess[] = subjects.map((subject) => {
+    const actions: ActionAccess[] = []
+    for (const [category, list] of [['use', USE_ACTIONS], ['administration', ADMIN_ACTIONS], ['read', READ_ACTIONS]] as const) {
+      for (const action of list) {
+        const allowedIn: string[] = []
+        let statements: MatchedStatement[] | undefined
+        let denial: { statements: MatchedStatement[]; deniedBy?: string } | undefined
+        for (const c of circumstances) {
+          if (c.actions && !c.actions.has(action)) continue
+          if (c.usersOnly && subject.kind !== 'user') continue
+          const context = { ...awsFilledContext(subject.principal, { region, ...c.circumstances }), ...(c.extra ?? {}) }
+          const result = decideOnKey({ principal: subject.principal, action, keyArn, accountId, keyPolicy, identityPolicies: subject.policies, context })
+          if (result.decision === 'Allowed') {
+            allowedIn.push(c.label)
+            statements ??= result.decidingStatements
+          } else if (c.label === 'directly') {
+            denial = { statements: result.decidingStatements, ...(result.deniedBy ? { deniedBy: result.deniedBy } : {}) }
+          }
+        }
+        const direct = allowedIn.includes('directly')
+        // Through S3 for any bucket covers "for this bucket's objects".
+        const conditions = allowedIn.filter((l) => l !== 'directly').filter((l, _i, all) => !(l.startsWith('only through S3, for') && all.includes('only through S3')))
+        actions.push({
+          action,
+          category,
+          access: direct ? 'always' : conditions.length > 0 ? 'conditional' : 'never',
+          conditions: direct ? [] : conditions,
+          statements: statements ?? denial?.statements ?? [],
+          ...(!direct && conditions.length === 0 && denial?.deniedBy ? { deniedBy: denial.deniedBy } : {}),
+        })
+      }
+    }
+    return { principal: subject.label, kind: subject.kind, identityPolicies: subject.policies.map((p) => p.name), actions }
+  })
+
+  const findings: SodFinding[] = []
+  for (const p of principals) {
+    if (p.kind === 'root') continue
+    const can = (a: ActionAccess) => a.access !== 'never'
+    const admin = p.actions.filter((a) => POWERFUL_ADMIN.has(a.action) && can(a)).map((a) => a.action)
+    const use = p.actions.filter((a) => a.category === 'use' && can(a)).map((a) => a.action)
+    if (admin.length > 0 && use.length > 0) {
+      findings.push({ code: 'ADMINISTER_AND_USE', principal: p.principal, message: `${p.principal} can both administer the key (${admin.join(', ')}) and use it (${use.join(', ')})` })
+    }
+    const encryptDirect = p.actions.filter((a) => ENCRYPT_ACTIONS.has(a.action) && a.access === 'always').map((a) => a.action)
+    const decryptDirect = p.actions.some((a) => a.action === 'kms:Decrypt' && a.access === 'always')
+    if (encryptDirect.length > 0 && decryptDirect) {
+      findings.push({ code: 'ENCRYPT_AND_DECRYPT_OUTSIDE_S3', principal: p.principal, message: `${p.principal} can both encrypt (${encryptDirect.join(', ')}) and decrypt outside S3` })
+    }
+  }
+  return { keyArn, principals, findings, skipped: [...reader.skipped] }
+}

@@ -1,0 +1,94 @@
+// MFA-guarded operations. AWS gives MFA sessions only to IAM users, so with KEYADMIN_MFA_PROFILE
+// and KEYADMIN_MFA_SERIAL set, PutKeyPolicy, ScheduleKeyDeletion, DeleteAlias and
+// DeleteImportedKeyMaterial run as that user: the X-MFA-Code is exchanged through STS
+// GetSessionToken for a short session, and KMS is called with it.
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { KMSClient } from '@aws-sdk/client-kms'
+import { GetCallerIdentityCommand, GetSessionTokenCommand } from '@aws-sdk/client-sts'
+import { awsErrorCode, createKmsClient, createStsClient, isAwsServiceError, problemOf, ProblemError, type AwsConfig } from '@kms-share/shared'
+import { clientTimeouts, identityFromArn, type Identity } from './aws.js'
+import { kmsProblem } from '../aws-errors.js'
+import { KeyadminErrors } from '../errors.js'
+
+export const MFA_HEADER = 'x-mfa-code'
+/** The shortest session STS issues; a guarded call needs seconds. */
+const SESSION_SECONDS = 900
+
+export interface MfaGuard {
+  /** Whether sensitive operations need an MFA code and run as the MFA user. */
+  enabled: boolean
+  serial?: string
+  /** Who performs sensitive operations: the MFA user when enabled, keyadmin's own identity otherwise. */
+  sensitiveIdentity(): Promise<Identity & { mfa: boolean }>
+  /** Runs `call` with a KMS client for a sensitive operation (the MFA session when enabled). */
+  sensitive<T>(request: FastifyRequest, action: string, call: (kms: KMSClient) => Promise<T>): Promise<T>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    mfa: MfaGuard
+  }
+}
+
+export interface MfaPluginOptions {
+  config: AwsConfig & { AWS_TIMEOUT_MS: number; KEYADMIN_MFA_PROFILE?: string; KEYADMIN_MFA_SERIAL?: string }
+}
+
+export const mfaPlugin = fp(
+  async function mfaPlugin(app: FastifyInstance, { config }: MfaPluginOptions) {
+    const profile = config.KEYADMIN_MFA_PROFILE
+    const serial = config.KEYADMIN_MFA_SERIAL
+    const timeouts = clientTimeouts(config.AWS_TIMEOUT_MS)
+    const userConfig: AwsConfig = { ...config, AWS_PROFILE: profile }
+    const sts = profile ? createStsClient(userConfig, timeouts) : undefined
+    let userIdentity: Promise<Identity> | undefined
+
+    const guard: MfaGuard = {
+      enabled: Boolean(profile && serial),
+      ...(serial ? { serial } : {}),
+      async sensitiveIdentity() {
+        if (!sts) return { ...(await app.identity()), mfa: false }
+        if (!userIdentity) {
+          const asked = sts.send(new GetCallerIdentityCommand({})).then((out) => identityFromArn(out.Arn ?? '', out.UserId ?? ''))
+          asked.catch(() => { userIdentity = undefined })
+          userIdentity = asked
+        }
+        return { ...(await userIdentity), mfa: true }
+      },
+      async sensitive(request, action, call) {
+        if (!sts || !serial) return call(app.kms)
+        const code = request.headers[MFA_HEADER]
+        if (typeof code !== 'string' || code.length === 0) throw new ProblemError(problemOf(new KeyadminErrors.MFA_REQUIRED(action), { action }))
+        if (!/^\d{6}$/.test(code)) throw new ProblemError(problemOf(new KeyadminErrors.MFA_INVALID('X-MFA-Code must be six digits'), { action }))
+        let credentials
+        try {
+          const out = await sts.send(new GetSessionTokenCommand({ SerialNumber: serial, TokenCode: code, DurationSeconds: SESSION_SECONDS }))
+          credentials = out.Credentials
+        } catch (err) {
+          // STS answers a wrong code with 403 AccessDenied ("MultiFactorAuthentication failed …").
+          if (isAwsServiceError(err) && err.$metadata.httpStatusCode === 403 && awsErrorCode(err) === 'AccessDenied') {
+            throw new ProblemError(problemOf(new KeyadminErrors.MFA_INVALID(err.message), { action, awsErrorCode: 'AccessDenied' }), { cause: err })
+          }
+          throw kmsProblem(err, { action: 'sts:GetSessionToken' })
+        }
+        if (!credentials?.AccessKeyId || !credentials.SecretAccessKey) throw new Error('STS returned no credentials')
+        const kms = createKmsClient(userConfig, {
+          ...timeouts,
+          credentials: { accessKeyId: credentials.AccessKeyId, secretAccessKey: credentials.SecretAccessKey, sessionToken: credentials.SessionToken, expiration: credentials.Expiration },
+        })
+        request.log.info({ action, mfaSerial: serial }, 'sensitive operation with an MFA session')
+        try {
+          return await call(kms)
+        } finally {
+          kms.destroy()
+        }
+      },
+    }
+    app.decorate('mfa', guard)
+    app.addHook('onClose', async () => {
+      sts?.destroy()
+    })
+  },
+  { name: 'keyadmin-mfa', fastify: '5.x', dependencies: ['keyadmin-aws'] },
+)

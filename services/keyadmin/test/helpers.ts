@@ -1,0 +1,111 @@
+// Test helpers: a lab started per test file, SDK clients for its profiles, and the keyadmin
+// service built from a config exactly as server.ts would build it, listening on port 0.
+import type { FastifyInstance } from 'fastify'
+import type { Test } from 'tap'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { PutObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3'
+import type { KMSClient } from '@aws-sdk/client-kms'
+import { TOTP, URI } from 'otpauth'
+import { createKmsClient, createS3Client } from '@kms-share/shared'
+import { startLab } from '@kms-share/aws-lab'
+import { buildApp } from '../src/app.js'
+import { loadConfig } from '../src/config.js'
+
+export const BUCKET = 'kmsworkshop-111122223333'
+export const ACCOUNT = '111122223333'
+export const KEY_ALIAS = 'alias/ImportedCMK'
+
+export type Lab = Awaited<ReturnType<typeof startLab>>
+type Tap = Pick<Test, 'testdir' | 'teardown'>
+
+export async function startTestLab(t: Tap): Promise<Lab> {
+  const lab = await startLab({ dataDir: t.testdir(), port: 0, quiet: true })
+  t.teardown(() => lab.close())
+  return lab
+}
+
+/** The standard AWS variables for a lab profile. */
+export function awsEnv(lab: Lab, profile: string): Record<string, string> {
+  return {
+    AWS_PROFILE: profile,
+    AWS_SHARED_CREDENTIALS_FILE: lab.credentialsFile,
+    AWS_CONFIG_FILE: lab.configFile,
+    AWS_REGION: 'eu-west-1',
+    AWS_ENDPOINT_URL: lab.endpoint,
+  }
+}
+
+export const s3As = (lab: Lab, profile: string): S3Client => createS3Client(awsEnv(lab, profile))
+export const kmsAs = (lab: Lab, profile: string): KMSClient => createKmsClient(awsEnv(lab, profile))
+
+export interface RunningService {
+  app: FastifyInstance
+  url: string
+  logs: Array<Record<string, unknown>>
+  /** fetch against the service, JSON body parsed. */
+  call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: any }>
+}
+
+/** The keyadmin service as `profile` (keyadmin unless given), listening on a free port; closed at teardown. */
+export async function startKeyadmin(t: Tap, lab: Lab, env: Record<string, string> = {}, profile = 'keyadmin'): Promise<RunningService> {
+  const config = loadConfig({ BUCKET, LOG_LEVEL: 'info', PORT: '0', ...awsEnv(lab, profile), ...env })
+  const logs: Array<Record<string, unknown>> = []
+  const app = await buildApp(config, { logStream: { write: (line: string) => void logs.push(JSON.parse(line)) } })
+  t.teardown(() => app.close())
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const address = app.server.address()
+  if (!address || typeof address === 'string') throw new Error('no address')
+  const url = `http://127.0.0.1:${address.port}`
+  const call: RunningService['call'] = async (method, path, body, headers = {}) => {
+    const res = await fetch(url + path, {
+      method,
+      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      signal: AbortSignal.timeout(30_000),
+    })
+    const text = await res.text()
+    return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined }
+  }
+  return { app, url, logs, call }
+}
+
+export const enc = encodeURIComponent
+
+/** A fresh TOTP code for a lab user's virtual MFA device (the lab writes its otpauth:// URI). */
+export function mfaCode(lab: Lab, user = 'userA', offsetPeriods = 0): string {
+  const uri = readFileSync(join(lab.mfaDir, `${user}.otpauth`), 'utf8').trim()
+  const totp = URI.parse(uri)
+  if (!(totp instanceof TOTP)) throw new Error(`${user}: not a TOTP device`)
+  return totp.generate({ timestamp: Date.now() + offsetPeriods * 30_000 })
+}
+
+/** SSE-KMS upload as a lab profile (S3 calls KMS GenerateDataKey as that caller). */
+export async function putAs(lab: Lab, profile: string, key: string, body: string, kmsKey: string): Promise<void> {
+  const s3 = s3As(lab, profile)
+  try {
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body, ServerSideEncryption: 'aws:kms', SSEKMSKeyId: kmsKey }))
+  } finally {
+    s3.destroy()
+  }
+}
+
+export async function getAs(lab: Lab, profile: string, key: string): Promise<string> {
+  const s3 = s3As(lab, profile)
+  try {
+    const out = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))
+    return await out.Body!.transformToString()
+  } finally {
+    s3.destroy()
+  }
+}
+
+/** The error an AWS call fails with (or throws when it succeeds). */
+export async function failure(p: Promise<unknown>): Promise<Error & { name: string; $metadata?: { httpStatusCode?: number } }> {
+  try {
+    await p
+  } catch (err) {
+    return err as Error & { name: string }
+  }
+  throw new Error('expected the call to fail')
+}
