@@ -4,7 +4,7 @@ import swagger from '@fastify/swagger'
 import type { S3Client } from '@aws-sdk/client-s3'
 import { ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { authPlugin, basePlugin, requireScope, s3Plugin, serverOptions } from '@kms-share/shared'
-import type { DownloadConfig } from './config.js'
+import { durationMs, type DownloadConfig } from './config.js'
 import { downloadsPlugin } from './plugins/downloads.js'
 import { filesRoutes } from './routes/files.js'
 import { cacheRoutes } from './routes/cache.js'
@@ -38,7 +38,7 @@ export async function buildApp(config: DownloadConfig, options: BuildOptions = {
   await app.register(basePlugin)
   await app.register(authPlugin, { config, scopes: DOWNLOAD_SCOPES, service: 'download' })
   await app.register(s3Plugin, { config, ...(options.s3 ? { client: options.s3 } : {}) })
-  await app.register(downloadsPlugin, { bucket: config.BUCKET, cacheDir: config.CACHE_DIR, cacheMaxBytes: config.CACHE_MAX_BYTES })
+  await app.register(downloadsPlugin, { bucket: config.BUCKET, cacheDir: config.CACHE_DIR, cacheMaxBytes: config.CACHE_MAX_BYTES, sweepIntervalMs: durationMs(config.CACHE_SWEEP_INTERVAL) })
 
   // Ready when S3 answers for the bucket; an unwritable cache only degrades to streaming.
   app.addReadinessCheck('s3', async () => {

@@ -1,8 +1,9 @@
-// The local file cache: `localfile-*` files in CACHE_DIR, an index mapping each file to its
-// object key and ETag, atomic writes (temporary file, fsync, rename) and LRU eviction.
-import { createWriteStream, type WriteStream } from 'node:fs'
-import { once } from 'node:events'
-import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises'
+// The local file cache: `localfile-*` files in CACHE_DIR (0700, files 0600), an index mapping each
+// file to its object key, ETag and inode, names reserved before any write, atomic writes
+// (temporary file, fsync, rename), LRU eviction, and no temporary file left on any exit.
+import { createWriteStream, unlinkSync, type WriteStream } from 'node:fs'
+import { finished } from 'node:stream/promises'
+import { chmod, mkdir, open, readdir, readFile, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { cacheFileName, CACHE_FILE_PREFIX, isCacheFileName } from './cache-names.js'
@@ -23,6 +24,27 @@ export interface CacheEntry {
   cachedAt: string
   /** Epoch ms of the last time the file was served, for LRU. */
   lastAccess: number
+  /** The file's inode when written: a file that is not this one is never served for this entry. */
+  ino?: number
+}
+
+// Temporary files of every cache in this process, removed synchronously however the process exits.
+const liveTemps = new Set<string>()
+let exitHookInstalled = false
+function trackTemp(path: string): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true
+    process.once('exit', () => {
+      for (const temp of liveTemps) {
+        try {
+          unlinkSync(temp)
+        } catch {
+          // already gone
+        }
+      }
+    })
+  }
+  liveTemps.add(path)
 }
 
 export interface CacheLogger {
@@ -39,9 +61,15 @@ export interface CacheWriteMeta {
   expectedSize: number
 }
 
-/** A write in progress: feed `stream`, then `commit()` or `abort()`. */
+/**
+ * A write in progress under a reserved name: feed `stream` (sequential) or write to `handle`
+ * (positional), then `commit()` or `abort()`. With `keepOpen` the caller closes `handle`.
+ */
 export interface CacheWriter {
-  stream: WriteStream
+  /** The `localfile-…` name reserved for this write: no other key can take it meanwhile. */
+  name: string
+  handle: FileHandle
+  readonly stream: WriteStream
   commit(): Promise<CacheEntry | undefined>
   abort(): Promise<void>
 }
@@ -58,6 +86,9 @@ export class FileCache {
   private indexWrite: Promise<void> = Promise.resolve()
   private touchTimer: NodeJS.Timeout | undefined
   private pendingTemps = new Set<string>()
+  // Names taken by writes in progress (file name → object key), reserved synchronously.
+  private reserved = new Map<string, string>()
+  private closed = false
 
   constructor(
     readonly dir: string,
@@ -78,7 +109,9 @@ export class FileCache {
   /** Prepare the folder; an unwritable one leaves the cache disabled (the service streams instead). */
   async init(): Promise<void> {
     try {
-      await mkdir(this.dir, { recursive: true })
+      await mkdir(this.dir, { recursive: true, mode: 0o700 })
+      // Other local users must not list or read what was downloaded, whatever the folder was before.
+      await chmod(this.dir, 0o700)
       const probe = join(this.dir, `${TEMP_PREFIX}probe-${randomBytes(4).toString('hex')}`)
       await writeFile(probe, 'probe')
       await unlink(probe)
@@ -102,7 +135,9 @@ export class FileCache {
     for (const entry of saved?.entries ?? []) {
       if (!files.has(entry.name) || !isCacheFileName(entry.name)) continue
       const info = await stat(join(this.dir, entry.name)).catch(() => undefined)
-      if (!info || info.size !== entry.size) continue
+      if (!info || info.size !== entry.size || (entry.ino !== undefined && info.ino !== entry.ino)) continue
+      if ((info.mode & 0o777) !== 0o600) await chmod(join(this.dir, entry.name), 0o600).catch(() => undefined)
+      entry.ino = info.ino
       this.entries.set(entry.name, entry)
       this.byKey.set(entry.key, entry.name)
     }
@@ -120,9 +155,17 @@ export class FileCache {
     return [...this.entries.values()].sort((a, b) => a.name.localeCompare(b.name))
   }
 
+  /** The entry for `key`, only if the entry under that name is this key's. */
   lookup(key: string): CacheEntry | undefined {
     const name = this.byKey.get(key)
-    return name === undefined ? undefined : this.entries.get(name)
+    const entry = name === undefined ? undefined : this.entries.get(name)
+    return entry && entry.key === key ? entry : undefined
+  }
+
+  /** Whether an opened file is the one written for `entry` (same inode and size), so never another object's bytes. */
+  async matches(entry: CacheEntry, handle: FileHandle): Promise<boolean> {
+    const info = await handle.stat()
+    return info.size === entry.size && (entry.ino === undefined || info.ino === entry.ino) && this.entries.get(entry.name) === entry
   }
 
   path(entry: CacheEntry): string {
@@ -140,78 +183,127 @@ export class FileCache {
     this.touchTimer.unref()
   }
 
-  /** The name a new entry for `key` gets: its current one, else the plain form unless another key holds it. */
-  private nameFor(key: string): string {
-    const current = this.byKey.get(key)
-    if (current) return current
+  /**
+   * Reserve the name a new entry for `key` gets — its current one, else the first form no other
+   * key holds or has reserved — synchronously, so two writes can never pick the same file.
+   */
+  private reserveName(key: string): string {
+    const current = this.lookup(key)?.name
     for (let attempt = 0; ; attempt++) {
-      const name = cacheFileName(key, attempt)
-      const holder = this.entries.get(name)
-      if (!holder || holder.key === key) return name
+      const name = current && attempt === 0 ? current : cacheFileName(key, attempt)
+      const holder = this.entries.get(name)?.key ?? this.reserved.get(name)
+      if (holder === undefined || (holder === key && !this.reserved.has(name))) {
+        this.reserved.set(name, key)
+        return name
+      }
+    }
+  }
+
+  /** Create a temporary file (0600, never followed through a link) and remember it for cleanup. */
+  private async createTemp(flags: string): Promise<{ temp: string; handle: FileHandle }> {
+    const temp = join(this.dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`)
+    const handle = await open(temp, flags, 0o600)
+    this.pendingTemps.add(temp)
+    trackTemp(temp)
+    return { temp, handle }
+  }
+
+  private forgetTemp(temp: string): void {
+    this.pendingTemps.delete(temp)
+    liveTemps.delete(temp)
+  }
+
+  /**
+   * A file for bytes that are never cached (a range, an object larger than the cache): created
+   * and unlinked at once, so it vanishes when closed, even after a crash. Undefined when the cache is off.
+   */
+  async anonymousFile(): Promise<FileHandle | undefined> {
+    if (!this.enabledFlag || this.closed) return undefined
+    try {
+      const { temp, handle } = await this.createTemp('wx+')
+      await unlink(temp)
+      this.forgetTemp(temp)
+      return handle
+    } catch (err) {
+      this.log.warn({ err, cacheDir: this.dir }, 'cannot create a spool file')
+      return undefined
     }
   }
 
   /** Start writing an entry; undefined when the cache is off or the object could never fit. */
-  async beginWrite(meta: CacheWriteMeta): Promise<CacheWriter | undefined> {
-    if (!this.enabledFlag || meta.expectedSize > this.maxBytes) return undefined
-    const temp = join(this.dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`)
-    // flush: the data is fsynced before the stream closes, so a renamed file is a durable one.
-    const stream = createWriteStream(temp, { flags: 'wx', mode: 0o600, flush: true })
+  async beginWrite(meta: CacheWriteMeta, options: { keepOpen?: boolean } = {}): Promise<CacheWriter | undefined> {
+    if (!this.enabledFlag || this.closed || meta.expectedSize > this.maxBytes) return undefined
+    const name = this.reserveName(meta.key)
+    let temp: string
+    let handle: FileHandle
     try {
-      await once(stream, 'open')
+      ;({ temp, handle } = await this.createTemp('wx+'))
     } catch (err) {
+      this.reserved.delete(name)
       this.log.warn({ err, cacheDir: this.dir }, 'cannot create a cache file: streaming without caching')
       return undefined
     }
-    this.pendingTemps.add(temp)
     let settled = false
-
-    const discard = async (): Promise<void> => {
-      if (!stream.closed) {
-        const closed = once(stream, 'close').catch(() => undefined)
+    let stream: WriteStream | undefined
+    const closeIfOwned = async (): Promise<void> => {
+      if (stream && !stream.closed) {
         stream.destroy()
-        await closed
+        await finished(stream).catch(() => undefined)
       }
+      if (!options.keepOpen) await handle.close().catch(() => undefined)
+    }
+    const discard = async (): Promise<void> => {
+      this.reserved.delete(name)
+      await closeIfOwned()
       await unlink(temp).catch(() => undefined)
-      this.pendingTemps.delete(temp)
+      this.forgetTemp(temp)
     }
 
     return {
-      stream,
+      name,
+      handle,
+      get stream() {
+        // Sequential writes through the same descriptor, for callers that prefer a stream.
+        stream ??= createWriteStream('', { fd: handle.fd, autoClose: false })
+        return stream
+      },
       commit: async () => {
         if (settled) return undefined
         settled = true
         try {
-          if (stream.destroyed && !stream.closed) await once(stream, 'close')
-          if (!stream.closed) {
-            const closed = once(stream, 'close')
+          if (stream) {
             stream.end()
-            await closed
+            await finished(stream)
           }
-          if (stream.errored) throw stream.errored
-          const written = stream.bytesWritten
-          if (written !== meta.expectedSize) {
-            this.log.warn({ key: meta.key, written, expected: meta.expectedSize }, 'transfer size mismatch: not cached')
+          // The data is on disk before the name is: a renamed file is a durable one.
+          await handle.sync()
+          const info = await handle.stat()
+          if (info.size !== meta.expectedSize) {
+            this.log.warn({ key: meta.key, written: info.size, expected: meta.expectedSize }, 'transfer size mismatch: not cached')
             await discard()
             return undefined
           }
-          const name = this.nameFor(meta.key)
+          if (this.closed) throw new Error('the cache is closing')
           await rename(temp, join(this.dir, name))
-          this.pendingTemps.delete(temp)
-          const previous = this.byKey.get(meta.key)
-          if (previous && previous !== name) this.entries.delete(previous)
+          // From the rename to the new entry nothing awaits: no other change can slip in between.
+          this.forgetTemp(temp)
+          this.reserved.delete(name)
+          const previous = this.lookup(meta.key)
+          if (previous && previous.name !== name) void this.drop(previous)
           const entry: CacheEntry = {
             name,
             key: meta.key,
-            size: written,
+            size: info.size,
             etag: meta.etag,
             contentType: meta.contentType,
             ...(meta.lastModified ? { lastModified: meta.lastModified } : {}),
             cachedAt: new Date().toISOString(),
             lastAccess: Date.now(),
+            ino: info.ino,
           }
           this.entries.set(name, entry)
           this.byKey.set(meta.key, name)
+          if (!options.keepOpen) await handle.close().catch(() => undefined)
           await this.evict(name)
           await this.saveIndex()
           return entry
@@ -243,6 +335,8 @@ export class FileCache {
   }
 
   private async drop(entry: CacheEntry): Promise<void> {
+    // A newer entry under the same name (rewritten meanwhile) is not this one's to remove.
+    if (this.entries.get(entry.name) !== entry) return
     this.entries.delete(entry.name)
     if (this.byKey.get(entry.key) === entry.name) this.byKey.delete(entry.key)
     // Readers that already opened the file keep reading it: unlink only removes the name.
@@ -256,6 +350,13 @@ export class FileCache {
     await this.drop(entry)
     await this.saveIndex()
     return true
+  }
+
+  /** Remove this entry, unless a newer one has replaced it meanwhile. */
+  async discard(entry: CacheEntry): Promise<void> {
+    if (this.entries.get(entry.name) !== entry) return
+    await this.drop(entry)
+    await this.saveIndex()
   }
 
   /** Forget the entry for a key (the object changed or is gone). */
@@ -294,11 +395,15 @@ export class FileCache {
     return this.indexWrite
   }
 
-  /** Stop timers, remove temporary files of writes still running, save the index. */
+  /** Stop timers, refuse new writes, remove temporary files of writes still running, save the index. */
   async close(): Promise<void> {
+    this.closed = true
     if (this.touchTimer) clearTimeout(this.touchTimer)
     this.touchTimer = undefined
-    for (const temp of this.pendingTemps) await unlink(temp).catch(() => undefined)
+    for (const temp of [...this.pendingTemps]) {
+      await unlink(temp).catch(() => undefined)
+      this.forgetTemp(temp)
+    }
     await this.saveIndex()
   }
 }

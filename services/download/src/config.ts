@@ -3,6 +3,17 @@ import { Type, type Static } from 'typebox'
 import { authConfigProperties } from '@kms-share/shared'
 import { loadConfig as loadSchema, portProperty, serviceConfigProperties } from '@kms-share/shared'
 
+/** A duration: plain milliseconds or a number with ms, s, m or h. */
+const DURATION_PATTERN = '^\\s*\\d+\\s*(ms|s|m|h)?\\s*$'
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+/** Milliseconds of a duration such as `60000`, `500ms`, `30s`, `5m`, `1h`. */
+export function durationMs(text: string): number {
+  const match = /^\s*(\d+)\s*(ms|s|m|h)?\s*$/.exec(text)
+  if (!match) throw new Error(`not a duration: ${text}`)
+  return Number(match[1]) * UNIT_MS[match[2] ?? 'ms']
+}
+
 export const DownloadConfigSchema = Type.Object({
   ...serviceConfigProperties,
   ...authConfigProperties,
@@ -10,7 +21,9 @@ export const DownloadConfigSchema = Type.Object({
   CACHE_DIR: Type.String({ minLength: 1, default: '.cache/download', description: 'Folder for localfile-* cache files and their index.' }),
   CACHE_MAX_BYTES: Type.Integer({ minimum: 0, default: 1024 ** 3, description: 'Cache size bound; least recently used files are evicted past it.' }),
   UPLOAD_PUBLIC_URL: Type.String({ default: 'http://127.0.0.1:3001', description: "The upload service's URL, linked from the page." }),
-  HEAD_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: 8, description: 'Parallel HeadObject calls when listing files with their encryption.' }),
+  HEAD_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: 8, description: 'Parallel HeadObject calls (all views together) when listing files with their encryption.' }),
+  HEAD_MEMO_MS: Type.Integer({ minimum: 0, default: 30_000, description: "How long an object's encryption details (per key and ETag) are reused by GET /files and the page; 0 asks S3 every time." }),
+  CACHE_SWEEP_INTERVAL: Type.String({ pattern: DURATION_PATTERN, default: '5m', description: 'Every this long (ms, or 500ms/30s/5m/1h) each cached file is revalidated and deleted when the service can no longer read it; 0 turns the sweep off.' }),
 })
 
 export type DownloadConfig = Static<typeof DownloadConfigSchema>

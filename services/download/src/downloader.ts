@@ -1,10 +1,13 @@
 // Where a download comes from: the cache when current (revalidated by ETag against S3), else
-// S3 GetObject streamed to the client while written to the cache, one fetch per key at a time.
-import { Transform, type Readable } from 'node:stream'
+// S3 GetObject written to a cache file at S3's speed while every client reads that file at its
+// own pace (one fetch per key at a time); a periodic sweep drops entries we may no longer read.
+import type { Readable } from 'node:stream'
 import { GetObjectCommand, HeadObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3'
 import { isAwsServiceError, ProblemError, problemOf, SharedErrors, toProblem } from '@kms-share/shared'
 import mime from 'mime'
 import type { CacheEntry, FileCache } from './cache.js'
+import { parseRange } from './http-headers.js'
+import { Spool } from './spool.js'
 
 export interface ObjectInfo {
   key: string
@@ -81,10 +84,28 @@ function infoOf(key: string, out: Pick<GetObjectCommandOutput, 'ContentLength' |
   }
 }
 
+/** A whole-object transfer in progress: the spool clients read, and what S3 said about the object. */
+interface Fill {
+  spool: Spool
+  info: ObjectInfo
+}
+
+/** Run `fn` over `items`, at most `limit` at a time. */
+async function eachBounded<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++])
+  }))
+}
+
 export class Downloader {
   readonly stats: DownloadStats = { s3Fetches: 0, revalidations: 0, cacheHits: 0 }
-  private inflight = new Map<string, Promise<CacheEntry | undefined>>()
+  // Per key, the whole-object fill starting or running (undefined once its GetObject failed).
+  private inflight = new Map<string, Promise<Fill | undefined>>()
   private checks = new Map<string, Promise<{ current: boolean }>>()
+  private spools = new Set<Spool>()
+  private sweepTimer: NodeJS.Timeout | undefined
+  private sweeping: Promise<void> | undefined
 
   constructor(
     private readonly s3: S3Client,
@@ -102,7 +123,7 @@ export class Downloader {
       return { info: infoOf(key, out) }
     } catch (err) {
       if (entry && notModified(err)) return { entry, info: entry }
-      if (entry && isNotFound(err)) await this.cache.invalidate(key)
+      if (entry && isNotFound(err)) await this.cache.discard(entry)
       throw asProblem(err, key)
     }
   }
@@ -118,9 +139,42 @@ export class Downloader {
         return { source: 'cache', entry }
       }
     }
-    // Only a cached file serves ranges locally; a range of an uncached object goes to S3 and is not cached.
+    const pending = this.inflight.get(key)
+    if (pending) {
+      const fill = await pending
+      if (fill && fill.spool.state === 'filling') {
+        const joined = this.join(fill, range)
+        if (joined) return joined
+      }
+      // Just filled: the entry is as fresh as a revalidation would make it.
+      const filled = this.cache.lookup(key)
+      if (fill?.spool.state === 'done' && filled && filled.etag === fill.info.etag) {
+        this.stats.cacheHits++
+        this.cache.touch(filled)
+        return { source: 'cache', entry: filled }
+      }
+    }
+    // Only a cached file or a running fill serves ranges locally; other ranges go to S3 and are not cached.
     if (range && !this.cache.lookup(key)) return this.fetchRange(key, range)
     return this.miss(key)
+  }
+
+  /** Read from a fill in progress: the whole object, or a satisfiable range of it. */
+  private join(fill: Fill, range: string | undefined): Delivery | undefined {
+    const { spool, info } = fill
+    const wanted = range ? parseRange(range, info.size) : { kind: 'none' as const }
+    if (wanted.kind === 'unsatisfiable') return undefined
+    try {
+      this.stats.cacheHits++
+      if (wanted.kind === 'range') {
+        const length = wanted.end - wanted.start + 1
+        return { source: 's3', info, body: spool.reader(wanted.start, wanted.end), status: 206, contentRange: `bytes ${wanted.start}-${wanted.end}/${info.size}`, contentLength: length }
+      }
+      return { source: 's3', info, body: spool.reader(), status: 200, contentLength: info.size }
+    } catch {
+      this.stats.cacheHits--
+      return undefined // the fill failed just now
+    }
   }
 
   /**
@@ -155,148 +209,133 @@ export class Downloader {
       const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: entry.key, IfMatch: entry.etag, ...(entry.size > 0 ? { Range: 'bytes=0-0' } : {}) }))
       ;(out.Body as Readable | undefined)?.destroy()
       if (out.ETag === entry.etag) return { current: true }
-      await this.cache.invalidate(entry.key)
+      await this.cache.discard(entry)
       return { current: false }
     } catch (err) {
       if (preconditionFailed(err) || isNotFound(err)) {
-        await this.cache.invalidate(entry.key)
+        await this.cache.discard(entry)
         if (preconditionFailed(err)) return { current: false }
       }
       // No longer readable by us: the plaintext copy must not outlive the permission.
-      if (isAccessDenied(err)) await this.cache.invalidate(entry.key)
+      if (isAccessDenied(err)) await this.cache.discard(entry)
       throw asProblem(err, entry.key)
     }
   }
 
+  /**
+   * Revalidate every cached file every `intervalMs`, so a revoked permission removes the
+   * plaintext even when nobody asks for it again. 0 turns the sweep off.
+   */
+  startSweep(intervalMs: number, concurrency = 4): void {
+    if (intervalMs <= 0) return
+    this.sweepTimer = setInterval(() => {
+      this.sweeping ??= this.sweep(concurrency).then(() => undefined).finally(() => (this.sweeping = undefined))
+    }, intervalMs)
+    this.sweepTimer.unref()
+  }
+
+  /** One pass over the cache: entries S3 refuses, changed or gone are deleted (revalidate does it). */
+  async sweep(concurrency = 4): Promise<{ checked: number; removed: number }> {
+    const entries = this.cache.list()
+    let removed = 0
+    await eachBounded(entries, concurrency, async (entry) => {
+      if (this.cache.lookup(entry.key) !== entry) return
+      try {
+        await this.check(entry)
+      } catch (err) {
+        // Network trouble keeps the file (it is checked again on use); a denial already removed it.
+        if (!(err instanceof ProblemError) || err.problem.status >= 500) this.log.warn({ err, key: entry.key }, 'cache sweep could not revalidate an entry')
+      }
+      if (this.cache.lookup(entry.key) !== entry) removed++
+    })
+    if (removed > 0) this.log.warn({ removed, checked: entries.length }, 'cache sweep removed entries this service can no longer read or that changed')
+    return { checked: entries.length, removed }
+  }
+
   private async fetchRange(key: string, range: string): Promise<Delivery> {
-    try {
-      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range }))
-      const info = infoOf(key, out)
-      const total = out.ContentRange ? Number(out.ContentRange.split('/')[1]) : info.size
-      return {
-        source: 's3',
-        info: { ...info, size: Number.isFinite(total) ? total : info.size },
-        body: out.Body as Readable,
-        status: out.ContentRange ? 206 : 200,
-        ...(out.ContentRange ? { contentRange: out.ContentRange } : {}),
-        contentLength: out.ContentLength ?? 0,
-      }
-    } catch (err) {
-      throw asProblem(err, key)
-    }
-  }
-
-  /** A miss: the first request for a key fetches it; the others wait for the file and serve it. */
-  private async miss(key: string): Promise<Delivery> {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const running = this.inflight.get(key)
-      if (!running) break
-      const entry = await running
-      const current = entry && this.cache.lookup(key) === entry ? entry : undefined
-      if (current) {
-        this.stats.cacheHits++
-        this.cache.touch(current)
-        return { source: 'cache', entry: current }
-      }
-    }
-    this.stats.s3Fetches++
-    const response = this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }))
-    return this.fill(key, response)
-  }
-
-  /** Stream a full GetObject answer to the client, teeing it into a cache file; register it for single-flight. */
-  private async fill(key: string, response: Promise<GetObjectCommandOutput>): Promise<Delivery> {
-    let settle!: (entry: CacheEntry | undefined) => void
-    const done = new Promise<CacheEntry | undefined>((resolve) => (settle = resolve))
-    const leader = !this.inflight.has(key)
-    if (leader) this.inflight.set(key, done)
-    const finish = (entry: CacheEntry | undefined): void => {
-      if (leader && this.inflight.get(key) === done) this.inflight.delete(key)
-      settle(entry)
-    }
-
     let out: GetObjectCommandOutput
     try {
-      out = await response
+      out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range }))
     } catch (err) {
-      finish(undefined)
       throw asProblem(err, key)
     }
     const info = infoOf(key, out)
-    const body = out.Body as Readable
-    const writer = leader
-      ? await this.cache.beginWrite({
-          key,
-          etag: info.etag,
-          contentType: info.contentType,
-          expectedSize: info.size,
-          ...(info.lastModified ? { lastModified: info.lastModified } : {}),
-        })
-      : undefined
-    if (!writer) {
-      finish(undefined)
-      return { source: 's3', info, body, status: 200, contentLength: info.size }
+    const total = out.ContentRange ? Number(out.ContentRange.split('/')[1]) : info.size
+    const contentLength = out.ContentLength ?? 0
+    const body = await this.spooled(out.Body as Readable, contentLength, undefined)
+    return {
+      source: 's3',
+      info: { ...info, size: Number.isFinite(total) ? total : info.size },
+      body: body.reader,
+      status: out.ContentRange ? 206 : 200,
+      ...(out.ContentRange ? { contentRange: out.ContentRange } : {}),
+      contentLength,
     }
+  }
 
-    let failed = false
-    let fileFailed = false
-    let waiting: (() => void) | undefined
-    const file = writer.stream
-    // Each chunk goes to the file first, then on to the client: the slower side sets the pace.
-    // The last chunk is held back until the file is renamed into place, so a client that has
-    // every byte (even one that stops reading at Content-Length) finds the object cached.
-    let held: Buffer | undefined
-    const tee = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        const forward = (): void => {
-          if (held) this.push(held)
-          held = chunk
-          callback()
-        }
-        if (fileFailed || file.write(chunk)) return forward()
-        waiting = () => {
-          waiting = undefined
-          forward()
-        }
-        file.once('drain', () => waiting?.())
-      },
-      flush(callback) {
-        const release = (): void => {
-          if (held) this.push(held)
-          held = undefined
-          callback()
-        }
-        if (failed || fileFailed) return release()
-        void writer.commit().then((entry) => {
-          finish(entry)
-          release()
-        })
-      },
+  /**
+   * Copy an S3 body into a spool file at S3's speed and give back a reader of it; with `writer`
+   * the file becomes the cache entry, else it is anonymous (unlinked at once). Without a usable
+   * cache folder the body is streamed straight through (the client sets the pace).
+   */
+  private async spooled(body: Readable, size: number, writer: Awaited<ReturnType<FileCache['beginWrite']>>): Promise<{ reader: Readable; spool?: Spool }> {
+    const handle = writer?.handle ?? (await this.cache.anonymousFile())
+    if (!handle) return { reader: body }
+    const spool = new Spool(handle, size)
+    const reader = spool.reader()
+    this.spools.add(spool)
+    void spool.fill(body, async () => {
+      if (writer) await writer.commit() // a failed commit only means "not cached": the bytes are complete
+    }).then(async () => {
+      this.spools.delete(spool)
+      if (spool.state === 'failed') {
+        this.log.warn({ err: spool.error }, 'S3 transfer failed: not cached')
+        await writer?.abort()
+      }
     })
-    const fail = (err?: Error): void => {
-      if (failed) return
-      failed = true
-      body.destroy()
-      if (!tee.destroyed) tee.destroy(err)
-      void writer.abort().then(() => finish(undefined))
+    return { reader, spool }
+  }
+
+  /** A miss: the first request for a key starts the fill; the others read the same file (see get). */
+  private async miss(key: string): Promise<Delivery> {
+    let announce!: (fill: Fill | undefined) => void
+    const pending = new Promise<Fill | undefined>((resolve) => (announce = resolve))
+    this.inflight.set(key, pending)
+    const forget = (): void => {
+      if (this.inflight.get(key) === pending) this.inflight.delete(key)
     }
-    body.on('error', (err) => {
-      this.log.warn({ err, key }, 'S3 transfer failed: not cached')
-      fail(err)
-    })
-    file.on('error', (err) => {
-      // The disk failed, not the transfer: keep serving, stop caching.
-      if (fileFailed || failed) return
-      this.log.warn({ err, key }, 'cache file write failed: not cached')
-      fileFailed = true
-      waiting?.()
-      void writer.abort().then(() => finish(undefined))
-    })
-    // A client that goes away before the end cuts the S3 transfer and leaves no entry.
-    tee.on('close', () => {
-      if (!tee.readableEnded) fail()
-    })
-    body.pipe(tee)
-    return { source: 's3', info, body: tee, status: 200, contentLength: info.size }
+    this.stats.s3Fetches++
+    let out: GetObjectCommandOutput
+    try {
+      out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }))
+    } catch (err) {
+      forget()
+      announce(undefined)
+      throw asProblem(err, key)
+    }
+    const info = infoOf(key, out)
+    const writer = await this.cache.beginWrite({
+      key,
+      etag: info.etag,
+      contentType: info.contentType,
+      expectedSize: info.size,
+      ...(info.lastModified ? { lastModified: info.lastModified } : {}),
+    }, { keepOpen: true })
+    const { reader, spool } = await this.spooled(out.Body as Readable, info.size, writer)
+    if (!spool) {
+      forget()
+      announce(undefined)
+    } else {
+      announce({ spool, info })
+      void spool.settled.then(forget)
+    }
+    return { source: 's3', info, body: reader, status: 200, contentLength: info.size }
+  }
+
+  /** Stop the sweep and every transfer still running (shutdown): their temporary files go. */
+  close(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer)
+    this.sweepTimer = undefined
+    for (const spool of this.spools) spool.abort(new Error('the service is shutting down'))
   }
 }

@@ -1,5 +1,6 @@
-// The cache and the downloader as one domain plugin: the cache folder is prepared at boot and
-// its index saved (temporary files removed) when the app closes.
+// The cache and the downloader as one domain plugin: the cache folder is prepared at boot (crash
+// leftovers removed), swept periodically, and its index saved (transfers stopped, temporary files
+// removed) when the app closes.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { FileCache } from '../cache.js'
@@ -15,6 +16,8 @@ export interface DownloadsPluginOptions {
   bucket: string
   cacheDir: string
   cacheMaxBytes: number
+  /** Revalidate every cached file this often (ms); 0 turns the sweep off. */
+  sweepIntervalMs?: number
 }
 
 export const downloadsPlugin = fp(
@@ -22,8 +25,11 @@ export const downloadsPlugin = fp(
     const log = app.log.child({ component: 'cache' })
     const cache = new FileCache(options.cacheDir, options.cacheMaxBytes, log)
     await cache.init()
-    app.decorate('downloader', new Downloader(app.s3, options.bucket, cache, log))
+    const downloader = new Downloader(app.s3, options.bucket, cache, log)
+    app.decorate('downloader', downloader)
+    downloader.startSweep(options.sweepIntervalMs ?? 0)
     app.addHook('onClose', async () => {
+      downloader.close()
       await cache.close()
     })
   },

@@ -71,6 +71,13 @@ export async function filesRoutes(fastify: FastifyInstance, options: FilesRouteO
       return undefined
     })
     if (!handle) return undefined
+    // The file under this name must be the one written for this entry: never another object's bytes.
+    if (!(await downloader.cache.matches(entry, handle).catch(() => false))) {
+      await handle.close()
+      request.log.warn({ key, name: entry.name }, 'cache file is not the entry it was written for: fetching again')
+      await downloader.cache.discard(entry)
+      return undefined
+    }
     objectHeaders(reply, entry)
     reply.header('x-cache', 'hit')
     if (etagMatches(request.headers['if-none-match'], entry.etag)) {
@@ -119,7 +126,7 @@ export async function filesRoutes(fastify: FastifyInstance, options: FilesRouteO
       if (delivery.contentRange) reply.header('content-range', delivery.contentRange)
       reply.header('content-length', delivery.contentLength)
       const body: Readable = delivery.body
-      // A client that leaves stops the S3 transfer (and so the cache write).
+      // A client that leaves lets go of its reader; the fill into the cache goes on at S3's speed.
       reply.raw.once('close', () => {
         if (!reply.raw.writableFinished) body.destroy()
       })

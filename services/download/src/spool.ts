@@ -1,0 +1,161 @@
+// A spool: an S3 body written to a local file at S3's speed, read back by any number of clients,
+// each at its own pace, from the growing file or the finished one. A client that stops reading
+// holds a file descriptor, never an S3 connection, and never slows the transfer or other clients.
+import { Readable } from 'node:stream'
+import type { FileHandle } from 'node:fs/promises'
+
+/** Bytes read from the file per read: large reads, no per-chunk work beyond the read itself. */
+export const READ_CHUNK = 1024 * 1024
+
+export type SpoolState = 'filling' | 'done' | 'failed'
+
+export class Spool {
+  state: SpoolState = 'filling'
+  error: Error | undefined
+  /** Bytes written to the file so far. */
+  written = 0
+  private waiters = new Set<() => void>()
+  // The fill holds one reference, each reader one; the file closes when the last lets go.
+  private refs = 1
+  private source: Readable | undefined
+  private readonly finished: Promise<void>
+  private settle!: () => void
+
+  /**
+   * @param handle opened for reading and writing; positional reads and writes share it
+   * @param size the bytes S3 announced; fewer or more is a failed transfer
+   * @param onClosed runs once the file is closed (the last reader gone)
+   */
+  constructor(
+    private readonly handle: FileHandle,
+    readonly size: number,
+    private readonly onClosed: () => void | Promise<void> = () => undefined,
+  ) {
+    this.finished = new Promise((resolve) => (this.settle = resolve))
+  }
+
+  /** Resolves once the fill is done or failed. */
+  get settled(): Promise<void> {
+    return this.finished
+  }
+
+  /**
+   * Copy `body` into the file as fast as S3 sends it, then run `complete` (fsync, rename) before
+   * the last byte is released to readers, so a client with every byte finds the file in place.
+   */
+  async fill(body: Readable, complete: () => Promise<void>): Promise<void> {
+    this.source = body
+    try {
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        if (this.written + chunk.length > this.size) throw new Error(`S3 sent more than the ${this.size} bytes it announced`)
+        let offset = 0
+        while (offset < chunk.length) {
+          const { bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset, this.written)
+          offset += bytesWritten
+          this.written += bytesWritten
+        }
+        this.wake()
+      }
+      if (this.written !== this.size) throw new Error(`S3 sent ${this.written} of ${this.size} bytes`)
+      await complete()
+      this.state = 'done'
+    } catch (err) {
+      this.fail(err as Error)
+    } finally {
+      this.source = undefined
+      this.wake()
+      this.settle()
+      await this.release()
+    }
+  }
+
+  /** Stop the transfer (shutdown); readers see an error. */
+  abort(err: Error): void {
+    if (this.state !== 'filling') return
+    this.source?.destroy(err)
+    this.fail(err)
+  }
+
+  private fail(err: Error): void {
+    if (this.state !== 'filling') return
+    this.state = 'failed'
+    this.error = err
+    this.wake()
+  }
+
+  private wake(): void {
+    const waiting = [...this.waiters]
+    this.waiters.clear()
+    for (const resume of waiting) resume()
+  }
+
+  private async release(): Promise<void> {
+    if (--this.refs > 0) return
+    await this.handle.close().catch(() => undefined)
+    await this.onClosed()
+  }
+
+  /** Bytes a reader may take now: all once done; until then all but the last (held until the file is in place). */
+  private available(): number {
+    if (this.state === 'done') return this.written
+    return Math.min(this.written, this.size - 1)
+  }
+
+  /** A stream of bytes `start`..`end` (inclusive), read from the file as they become available. */
+  reader(start = 0, end = this.size - 1): Readable {
+    if (this.state === 'failed') throw this.error ?? new Error('transfer failed')
+    this.refs++
+    let position = start
+    let released = false
+    let waiting: (() => void) | undefined
+    const spool = this
+    const letGo = (): void => {
+      if (released) return
+      released = true
+      void spool.release()
+    }
+    const stream = new Readable({
+      // One read in flight at a time; each read is up to READ_CHUNK straight into a fresh buffer.
+      highWaterMark: READ_CHUNK,
+      read() {
+        const pump = (): void => {
+          if (this.destroyed) return
+          // An empty object's reader also waits for the file to be in place before it ends.
+          if (position > end && (end < spool.size - 1 || spool.state === 'done')) {
+            this.push(null)
+            return
+          }
+          if (spool.state === 'failed') {
+            this.destroy(spool.error ?? new Error('transfer failed'))
+            return
+          }
+          const limit = Math.min(end + 1, spool.available())
+          if (limit <= position) {
+            waiting = pump
+            spool.waiters.add(pump)
+            return
+          }
+          const length = Math.min(READ_CHUNK, limit - position)
+          const buffer = Buffer.allocUnsafe(length)
+          spool.handle.read(buffer, 0, length, position).then(({ bytesRead }) => {
+            if (this.destroyed) return
+            if (bytesRead === 0) {
+              this.destroy(new Error('cache file ended early'))
+              return
+            }
+            position += bytesRead
+            this.push(bytesRead === length ? buffer : buffer.subarray(0, bytesRead))
+          }, (err: Error) => this.destroy(err))
+        }
+        pump()
+      },
+      destroy(err, callback) {
+        if (waiting) spool.waiters.delete(waiting)
+        letGo()
+        callback(err)
+      },
+    })
+    stream.once('end', letGo)
+    return stream
+  }
+}
