@@ -1,7 +1,7 @@
 // Fastify plugins every service registers: problem+json errors, request-id echo,
 // health and readiness routes (each check with a deadline), and the S3 client closed with the app.
 import fp from 'fastify-plugin'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, LogLevel } from 'fastify'
 import type { S3Client } from '@aws-sdk/client-s3'
 import { Type } from 'typebox'
 import { createS3Client } from './aws.js'
@@ -54,6 +54,8 @@ export interface BasePluginOptions {
 export const basePlugin = fp(
   async function basePlugin(app: FastifyInstance, options: BasePluginOptions) {
     const readinessTimeoutMs = httpLimits(options.config ?? {}).READINESS_TIMEOUT_MS
+    // Probes are frequent: log them only from warn up, and never louder than the app (a silent app stays silent).
+    const quietLevel: LogLevel = ['error', 'fatal', 'silent'].includes(app.log.level) ? app.log.level as LogLevel : 'warn'
     const checks = new Map<string, ReadinessCheck>()
     app.decorate('addReadinessCheck', (name: string, check: ReadinessCheck) => {
       checks.set(name, check)
@@ -79,7 +81,7 @@ export const basePlugin = fp(
         tags: ['health'],
         response: { 200: Type.Object({ status: Type.Literal('ok') }) },
       },
-      logLevel: 'warn',
+      logLevel: quietLevel,
     }, async () => ({ status: 'ok' as const }))
 
     app.get('/readyz', {
@@ -91,7 +93,7 @@ export const basePlugin = fp(
           ...problemResponses(503),
         },
       },
-      logLevel: 'warn',
+      logLevel: quietLevel,
     }, async (request, reply) => {
       // All at once, so the answer takes at most one deadline however many checks there are.
       const names = [...checks.keys()]
