@@ -120,6 +120,8 @@ export async function createAuditWorker(config: AuditWorkerConfig, options: Audi
       }
     } catch (err) {
       if (isAwsCode(err, 'NotFound', 'NoSuchKey', '404')) return 'gone'
+      // A HEAD answer has no body: name the status, which is all S3 sends (403: the auditor may not read it).
+      if (isAwsServiceError(err)) throw new Error(`HeadObject s3://${job.bucket}/${job.key} failed: HTTP ${err.$metadata.httpStatusCode ?? '?'} ${awsErrorCode(err)}`, { cause: err })
       throw err
     }
   }
