@@ -14,6 +14,19 @@ import { startTestLab } from './helpers/lab.js'
 const lab = await startTestLab(t)
 const sts = (profile: string) => new STSClient(lab.clientConfig(profile))
 const totp = URI.parse(readFileSync(join(lab.mfaDir, 'userA.otpauth'), 'utf8').trim()) as TOTP
+let lastStep = -Infinity
+/** A code STS has not seen for the device yet (AWS takes each code once): the next 30-second step still accepted. */
+async function freshCode(): Promise<string> {
+  for (;;) {
+    const now = Math.floor(Date.now() / 30_000)
+    const step = Math.max(lastStep + 1, now - 1)
+    if (step <= now + 1) {
+      lastStep = step
+      return totp.generate({ timestamp: step * 30_000 })
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+  }
+}
 const serial = `arn:aws:iam::${lab.accountId}:mfa/userA`
 
 t.test('every profile has the identity the design names', async (t) => {
@@ -67,7 +80,7 @@ t.test('GetSessionToken with the TOTP code satisfies the MFA age condition', asy
     message: /^User: arn:aws:iam::111122223333:user\/userA is not authorized to perform: kms:ScheduleKeyDeletion on resource: arn:aws:kms:eu-west-1:111122223333:key\//,
   })
 
-  const session = await sts('userA').send(new GetSessionTokenCommand({ SerialNumber: serial, TokenCode: totp.generate(), DurationSeconds: 900 }))
+  const session = await sts('userA').send(new GetSessionTokenCommand({ SerialNumber: serial, TokenCode: await freshCode(), DurationSeconds: 900 }))
   const c = session.Credentials!
   t.match(c.AccessKeyId, /^ASIA/)
   t.ok(c.Expiration!.getTime() - Date.now() <= 900_000 + 5000 && c.Expiration!.getTime() - Date.now() > 800_000, 'DurationSeconds honoured')
@@ -87,12 +100,12 @@ t.test('a session without MFA cannot call IAM; one with MFA can', async (t) => {
   }
   const plain = await asSession({})
   await t.rejects(plain.send(new GetUserCommand({ UserName: 'userA' })), { name: 'InvalidClientTokenId', message: 'The security token included in the request is invalid.', $metadata: { httpStatusCode: 403 } })
-  const withMfa = await asSession({ SerialNumber: serial, TokenCode: totp.generate() })
+  const withMfa = await asSession({ SerialNumber: serial, TokenCode: await freshCode() })
   t.equal((await withMfa.send(new GetUserCommand({ UserName: 'userA' }))).User!.UserName, 'userA')
 })
 
 t.test('a wrong code or someone else\'s device is refused', async (t) => {
-  const good = totp.generate()
+  const good = await freshCode()
   const wrong = String((Number(good) + 500_000) % 1_000_000).padStart(6, '0')
   await t.rejects(sts('userA').send(new GetSessionTokenCommand({ SerialNumber: serial, TokenCode: wrong })), {
     name: 'AccessDenied',

@@ -5,7 +5,7 @@ import { isoSeconds, parseArn } from '../core/arn.js'
 import type { AuthCheck, Caller, RequestMeta } from '../core/types.js'
 import type { TrailEvent } from './trail.js'
 
-const SECRET_FIELD = /plaintext|granttoken|granttoken|secretaccesskey|sessiontoken|ciphertextblob|privatekey|^publickey$|importtoken|encryptedkeymaterial|base32stringseed|qrcodepng|^password$|tokencode|^body$/i
+const SECRET_FIELD = /plaintext|granttoken|secretaccesskey|sessiontoken|ciphertextblob|privatekey|^publickey$|importtoken|encryptedkeymaterial|base32stringseed|qrcodepng|^password$|tokencode|^body$/i
 
 /** camelCase field names like CloudTrail does, except inside maps whose keys are data (encryption context, tags). */
 export function toRequestParameters(value: unknown, parentKey = ''): unknown {

@@ -62,7 +62,9 @@ export function denialMessage(caller: Caller, action: string, resource: string, 
   // AWS names no resource for actions that have none (kms:CreateKey, cloudtrail:LookupEvents); S3 puts the ARN in double quotes.
   const named = quoteResource ? `"${resource}"` : resource
   const head = `User: ${caller.principal.arn} is not authorized to perform: ${action}${resource === '*' ? '' : ` on resource: ${named}`}`
-  if (decision === 'ExplicitlyDenied') return `${head} with an explicit deny in a ${deniedBy ?? 'identity-based policy'}`
+  const denier = deniedBy ?? 'identity-based policy'
+  // AWS: "in an identity-based policy", "in a resource-based policy", "in a VPC endpoint policy".
+  if (decision === 'ExplicitlyDenied') return `${head} with an explicit deny in ${/^[aeiou]/i.test(denier) ? 'an' : 'a'} ${denier}`
   const kind = deniedBy === 'resource-based policy' || deniedBy === 'VPC endpoint policy' ? deniedBy : 'identity-based policy'
   return `${head} because no ${kind} allows the ${action} action`
 }
@@ -165,7 +167,14 @@ export class Router {
     }
     if (requestParameters && Object.keys(requestParameters).length === 0) requestParameters = null
     // Read-only answers are not recorded by AWS; write answers are, minus secrets.
-    const responseElements = !failure && !readOnly && output && typeof output === 'object' ? (toRequestParameters(output) as Record<string, unknown>) : null
+    const responseElements =
+      failure || !output || typeof output !== 'object'
+        ? null
+        : operation.responseElements
+          ? operation.responseElements(output, call.input)
+          : !readOnly
+            ? (toRequestParameters(output) as Record<string, unknown>)
+            : null
     this.options.trail.append(
       buildEvent({
         caller,

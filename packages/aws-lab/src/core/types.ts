@@ -120,6 +120,8 @@ export interface Operation<I = any, O = any> {
   run(input: I, ctx: OperationContext): O | Promise<O>
   /** CloudTrail: the requestParameters to record (default: the input minus secrets such as Plaintext). */
   requestParameters?(input: I): Record<string, unknown> | null
+  /** CloudTrail: the responseElements AWS records for this call, read-only or not (default: write answers minus secrets). */
+  responseElements?(output: O, input: I): Record<string, unknown> | null
   /** CloudTrail: read-only calls are still recorded; this marks them. */
   readOnly?: boolean
 }

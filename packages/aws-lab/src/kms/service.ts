@@ -825,6 +825,15 @@ const operations: Record<string, Operation> = {
 
 Object.assign(operations, grantOperations)
 
+// CloudTrail always records the algorithms of Encrypt, Decrypt and ReEncrypt, sent or not.
+// https://docs.aws.amazon.com/kms/latest/developerguide/ct-decrypt.html, ct-encrypt.html, ct-reencrypt.html
+Encrypt.requestParameters = Decrypt.requestParameters = (input) => ({ ...kmsRequestParameters(input), encryptionAlgorithm: input.EncryptionAlgorithm ?? SYMMETRIC_DEFAULT })
+ReEncrypt.requestParameters = (input) => ({
+  ...kmsRequestParameters(input),
+  sourceEncryptionAlgorithm: input.SourceEncryptionAlgorithm ?? SYMMETRIC_DEFAULT,
+  destinationEncryptionAlgorithm: input.DestinationEncryptionAlgorithm ?? SYMMETRIC_DEFAULT,
+})
+
 for (const op of Object.values(operations)) {
   op.requestParameters ??= kmsRequestParameters
   // Every operation that takes GrantTokens checks them before anything else.

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { AwsError, type OperationContext, type RequestMeta } from '../core/types.js'
 import { writeFileAtomic } from '../core/store.js'
 import { kmsState, managedKeyFor, saveKms } from '../kms/model.js'
+import { resolveKey } from '../kms/key-ref.js'
 import { fromKmsError } from './errors.js'
 import { unwrapKey, wrapKey } from './object-store.js'
 
@@ -83,7 +84,7 @@ export class SseKeys {
       const dataKey = randomBytes(32)
       return { dataKey, record: { algorithm: 'AES256', wrappedKey: wrapKey(this.labKey, dataKey, WRAP_CONTEXT) } }
     }
-    const keyId = req.kmsKeyId ?? this.managedKeyId(ctx)
+    const keyId = keyArnOf(req.kmsKeyId ?? this.managedKeyId(ctx), ctx)
     if (req.bucketKeyEnabled) {
       const bucketKey = await this.writeBucketKey(keyId, bucket, ctx)
       const dataKey = randomBytes(32)
@@ -180,6 +181,15 @@ export class SseKeys {
     const key = managedKeyFor(state, ctx.meta.region, ctx.iam.accountId, 'alias/aws/s3', Date.now())!
     saveKms(ctx.state)
     return key.keyId
+  }
+}
+
+/** S3 names the key to KMS by its ARN, whatever the caller wrote (id, alias); an unknown one goes as written so KMS refuses it. */
+function keyArnOf(ref: string, ctx: OperationContext): string {
+  try {
+    return resolveKey(ref, ctx).key.arn
+  } catch {
+    return ref
   }
 }
 

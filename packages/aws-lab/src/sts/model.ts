@@ -22,6 +22,8 @@ export interface SessionRecord {
 
 export interface StsState {
   sessions: Record<string, SessionRecord>
+  /** Per MFA serial, the last TOTP time step accepted: AWS takes each code once. */
+  usedMfaSteps?: Record<string, number>
 }
 
 export const MFA_DIGITS = 6
@@ -37,6 +39,17 @@ export function checkTotp(seedBase32: string, code: string): boolean {
   return totpFor(seedBase32).validate({ token: code, window: 1 }) !== null
 }
 
+/** The 30-second step a code belongs to (current window or a neighbour), or undefined when it is not valid now. */
+export function totpStep(seedBase32: string, code: string, now = Date.now()): number | undefined {
+  if (!/^\d{6}$/.test(code)) return undefined
+  const delta = totpFor(seedBase32).validate({ token: code, window: 1, timestamp: now })
+  return delta === null ? undefined : Math.floor(now / 1000 / MFA_PERIOD) + delta
+}
+
+/** AWS's answer when the serial number is not an MFA device of the caller. */
+export const unknownMfaSerial = () =>
+  new AwsError('AccessDenied', 'MultiFactorAuthentication failed, unable to validate MFA code.  Please verify your MFA serial number is valid and associated with this user.', 403)
+
 export const invalidMfaCode = () => new AwsError('AccessDenied', 'MultiFactorAuthentication failed with invalid MFA one time pass code.', 403)
 
 export class StsModel {
@@ -48,6 +61,17 @@ export class StsModel {
 
   session(accessKeyId: string): SessionRecord | undefined {
     return this.state.sessions[accessKeyId]
+  }
+
+  /** Accepts a code once: a step at or before the last one used for this device is a replay. */
+  useMfaCode(serial: string, seedBase32: string, code: string): boolean {
+    const step = totpStep(seedBase32, code)
+    if (step === undefined) return false
+    const used = (this.state.usedMfaSteps ??= Object.create(null) as Record<string, number>)
+    if (Object.hasOwn(used, serial) && used[serial] >= step) return false
+    used[serial] = step
+    this.store.save('sts')
+    return true
   }
 
   issue(fields: Omit<SessionRecord, 'AccessKeyId' | 'SecretAccessKey' | 'SessionToken' | 'issuedAt'> & { issuedAt?: number }): SessionRecord {

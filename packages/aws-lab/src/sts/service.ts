@@ -3,7 +3,7 @@
 import type { NamedPolicy } from '@kms-share/policy'
 import { AwsError, type OperationContext, type ServiceDefinition } from '../core/types.js'
 import type { IamModel } from '../iam/model.js'
-import { checkTotp, invalidMfaCode, type SessionRecord, type StsModel } from './model.js'
+import { invalidMfaCode, unknownMfaSerial, type SessionRecord, type StsModel } from './model.js'
 
 const SESSION_NAME = /^[\w+=,.@-]{2,64}$/
 
@@ -28,15 +28,30 @@ function credentialsOutput(s: SessionRecord) {
   }
 }
 
+/** CloudTrail's expiration format in STS responseElements: `Nov 29, 2026, 8:59:00 PM` (UTC). */
+function trailExpiration(date: Date): string {
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+  const h = date.getUTCHours()
+  const pad = (n: number) => String(n).padStart(2, '0')
+  return `${months[date.getUTCMonth()]} ${date.getUTCDate()}, ${date.getUTCFullYear()}, ${h % 12 || 12}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())} ${h < 12 ? 'AM' : 'PM'}`
+}
+
+/** What CloudTrail records of issued credentials: the key id, the session token and the expiry — never the secret key. */
+function trailCredentials(c: { AccessKeyId: string; SessionToken: string; Expiration: Date }) {
+  return { accessKeyId: c.AccessKeyId, sessionToken: c.SessionToken, expiration: trailExpiration(c.Expiration) }
+}
+
 /** The MFA device named by SerialNumber must belong to the caller (GetSessionToken) and the code must be current. */
-function checkMfa(iam: IamModel, input: Record<string, string>, userName: string | undefined): number | undefined {
+function checkMfa(iam: IamModel, sts: StsModel, input: Record<string, string>, userName: string | undefined): number | undefined {
   if (input.SerialNumber === undefined && input.TokenCode === undefined) return undefined
   if (!input.SerialNumber || !input.TokenCode) {
     throw new AwsError('ValidationError', 'SerialNumber and TokenCode must be provided together.', 400)
   }
-  const device = iam.state.mfaDevices[input.SerialNumber]
-  if (!device || !device.UserName || (userName !== undefined && device.UserName !== userName)) throw invalidMfaCode()
-  if (!checkTotp(device.Base32StringSeed, input.TokenCode)) throw invalidMfaCode()
+  const devices = iam.state.mfaDevices
+  const device = Object.hasOwn(devices, input.SerialNumber) ? devices[input.SerialNumber] : undefined
+  if (!device || !device.UserName || (userName !== undefined && device.UserName !== userName)) throw unknownMfaSerial()
+  // A code that is wrong, or right but already used for this device, gets the same answer.
+  if (!sts.useMfaCode(device.SerialNumber, device.Base32StringSeed, input.TokenCode)) throw invalidMfaCode()
   return Date.now()
 }
 
@@ -62,13 +77,15 @@ export function createStsService(iam: IamModel, sts: StsModel): ServiceDefinitio
         // Only IAM users' long-term keys may call it; no policy check applies.
         authorize: () => [],
         requestParameters: (input) => ({ durationSeconds: input.DurationSeconds ? Number(input.DurationSeconds) : undefined, serialNumber: input.SerialNumber }),
+        // https://docs.aws.amazon.com/IAM/latest/UserGuide/cloudtrail-integration.html (STS responseElements)
+        responseElements: (output) => ({ credentials: trailCredentials(output.Credentials) }),
         run: (input: Record<string, string>, ctx: OperationContext) => {
           const caller = ctx.caller
           if (caller.principal.type !== 'user' || caller.sessionIssuedAt !== undefined) {
             throw new AwsError('AccessDenied', 'Cannot call GetSessionToken with session credentials', 403)
           }
           const seconds = duration(input, 900, 129_600, 43_200)
-          const mfaAuthTime = checkMfa(iam, input, caller.userName)
+          const mfaAuthTime = checkMfa(iam, sts, input, caller.userName)
           const session = sts.issue({ kind: 'user', userName: caller.userName, expiresAt: Date.now() + seconds * 1000, mfaAuthTime })
           return { Credentials: credentialsOutput(session) }
         },
@@ -92,6 +109,10 @@ export function createStsService(iam: IamModel, sts: StsModel): ServiceDefinitio
           return [{ action: 'sts:AssumeRole', resource: role.Arn, resourcePolicy: trust, resourceAccount: iam.accountId, resourcePolicyRequired: true, context }]
         },
         requestParameters: (input) => ({ roleArn: input.RoleArn, roleSessionName: input.RoleSessionName, durationSeconds: input.DurationSeconds ? Number(input.DurationSeconds) : undefined, serialNumber: input.SerialNumber }),
+        responseElements: (output) => ({
+          credentials: trailCredentials(output.Credentials),
+          assumedRoleUser: { assumedRoleId: output.AssumedRoleUser.AssumedRoleId, arn: output.AssumedRoleUser.Arn },
+        }),
         run: (input: Record<string, string>, ctx: OperationContext) => {
           const roleName = String(input.RoleArn ?? '').split('/').pop() ?? ''
           const role = iam.state.roles[roleName]
@@ -102,7 +123,7 @@ export function createStsService(iam: IamModel, sts: StsModel): ServiceDefinitio
           // Role chaining caps sessions at one hour, as AWS does.
           const max = ctx.caller.principal.type === 'assumed-role' ? 3600 : role.MaxSessionDuration
           const seconds = duration(input, 900, max, 3600)
-          const mfaAuthTime = checkMfa(iam, input, ctx.caller.principal.type === 'user' ? ctx.caller.userName : undefined) ?? (ctx.caller.mfaAuthenticated ? ctx.caller.mfaAuthTime : undefined)
+          const mfaAuthTime = checkMfa(iam, sts, input, ctx.caller.principal.type === 'user' ? ctx.caller.userName : undefined) ?? (ctx.caller.mfaAuthenticated ? ctx.caller.mfaAuthTime : undefined)
           const session = sts.issue({ kind: 'role', roleName: role.RoleName, roleId: role.RoleId, sessionName: input.RoleSessionName, expiresAt: Date.now() + seconds * 1000, mfaAuthTime })
           return {
             Credentials: credentialsOutput(session),
