@@ -2,7 +2,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import swagger from '@fastify/swagger'
 import { ListKeysCommand } from '@aws-sdk/client-kms'
-import { basePlugin, serverOptions } from '@kms-share/shared'
+import { authPlugin, basePlugin, requireScope, serverOptions } from '@kms-share/shared'
 import type { KeyadminConfig } from './config.js'
 import { awsPlugin } from './plugins/aws.js'
 import { mfaPlugin } from './plugins/mfa.js'
@@ -14,6 +14,19 @@ import { accessRoutes } from './routes/access.js'
 export type { KeyadminConfig } from './config.js'
 export { loadConfig, KeyadminConfigSchema } from './config.js'
 export { KeyadminErrors } from './errors.js'
+
+/** keys:read reads and checks (GETs, validate, simulate, template rendering); keys:admin changes keys; audit:read reads audit results. */
+export const KEYADMIN_SCOPES = ['keys:read', 'keys:admin', 'audit:read'] as const
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The scope a route needs; unset: keys:read for GET/HEAD, keys:admin otherwise. */
+    scope?: (typeof KEYADMIN_SCOPES)[number]
+  }
+}
+
+const readScope = requireScope('keys:read')
+const adminScope = requireScope('keys:admin')
 
 export interface BuildOptions {
   /** Where the JSON log lines go instead of stdout (tests read them). */
@@ -33,6 +46,7 @@ export async function buildApp(config: KeyadminConfig, options: BuildOptions = {
     },
   })
   await app.register(basePlugin)
+  await app.register(authPlugin, { config, scopes: KEYADMIN_SCOPES, service: 'keyadmin' })
   await app.register(awsPlugin, { config })
   await app.register(mfaPlugin, { config })
 
@@ -41,10 +55,16 @@ export async function buildApp(config: KeyadminConfig, options: BuildOptions = {
     await app.kms.send(new ListKeysCommand({ Limit: 1 }))
   })
 
-  await app.register(keysRoutes)
-  await app.register(policiesRoutes)
-  await app.register(templatesRoutes, { bucket: config.BUCKET, uploaderRole: config.KEYADMIN_UPLOADER_ROLE, downloaderRole: config.KEYADMIN_DOWNLOADER_ROLE })
-  await app.register(accessRoutes, { bucket: config.BUCKET })
+  await app.register(async (scoped) => {
+    scoped.addHook('onRequest', async (request, reply) => {
+      const scope = request.routeOptions.config.scope ?? (request.method === 'GET' || request.method === 'HEAD' ? 'keys:read' : 'keys:admin')
+      return (scope === 'keys:read' ? readScope : adminScope)(request, reply)
+    })
+    await scoped.register(keysRoutes)
+    await scoped.register(policiesRoutes)
+    await scoped.register(templatesRoutes, { bucket: config.BUCKET, uploaderRole: config.KEYADMIN_UPLOADER_ROLE, downloaderRole: config.KEYADMIN_DOWNLOADER_ROLE })
+    await scoped.register(accessRoutes, { bucket: config.BUCKET })
+  })
   app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger())
   return app
 }

@@ -1,11 +1,13 @@
 // The keyadmin service's environment, validated at boot. The only module that reads process.env.
 import { Type, type Static } from 'typebox'
-import { loadConfig as loadSchema, portProperty, serviceConfigProperties } from '@kms-share/shared'
+import { authConfigProperties, loadConfig as loadSchema, portProperty, serviceConfigProperties } from '@kms-share/shared'
 
 export const KeyadminConfigSchema = Type.Object({
   ...serviceConfigProperties,
+  ...authConfigProperties,
   PORT: portProperty(3003),
-  AWS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000, description: 'Time limit for each AWS call (connection and answer).' }),
+  // Administration calls are small: a whole call gets seconds, not the data services' 15 minutes.
+  AWS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000, description: 'Longest AWS call keyadmin makes, request and response together (connect: at most 5 s).' }),
   KEYADMIN_MFA_PROFILE: Type.Optional(Type.String({ minLength: 1, description: 'Profile of the IAM user who owns the MFA device; with KEYADMIN_MFA_SERIAL, sensitive operations need X-MFA-Code and run as this user.' })),
   KEYADMIN_MFA_SERIAL: Type.Optional(Type.String({ minLength: 1, description: "The MFA device's serial number (arn:aws:iam::ACCT:mfa/NAME)." })),
   KEYADMIN_UPLOADER_ROLE: Type.String({ default: 'kms-share-uploader', description: "The upload service's role name, the templates' default writer." }),

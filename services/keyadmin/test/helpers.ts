@@ -49,7 +49,8 @@ export interface RunningService {
 
 /** The keyadmin service as `profile` (keyadmin unless given), listening on a free port; closed at teardown. */
 export async function startKeyadmin(t: Tap, lab: Lab, env: Record<string, string> = {}, profile = 'keyadmin'): Promise<RunningService> {
-  const config = loadConfig({ BUCKET, LOG_LEVEL: 'info', PORT: '0', ...awsEnv(lab, profile), ...env })
+  // Open on loopback unless a test configures tokens (auth.test.ts).
+  const config = loadConfig({ BUCKET, LOG_LEVEL: 'info', PORT: '0', AUTH_DISABLED: 'true', ...awsEnv(lab, profile), ...env })
   const logs: Array<Record<string, unknown>> = []
   const app = await buildApp(config, { logStream: { write: (line: string) => void logs.push(JSON.parse(line)) } })
   t.teardown(() => app.close())

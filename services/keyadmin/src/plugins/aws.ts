@@ -1,11 +1,11 @@
 // The AWS clients keyadmin works with, as its own role: KMS (administration), IAM (read-only, for
-// the access matrix and the lockout check) and STS (who am I). Each call has a time limit.
+// the access matrix and the lockout check) and STS (who am I). Every call has a time limit.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import type { KMSClient } from '@aws-sdk/client-kms'
 import type { IAMClient } from '@aws-sdk/client-iam'
 import { GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts'
-import { createIamClient, createKmsClient, createStsClient, type AwsConfig } from '@kms-share/shared'
+import { awsRequestHandlerOptions, createIamClient, createKmsClient, createStsClient, type AwsClientConfig } from '@kms-share/shared'
 
 /** Who a set of credentials is, in the terms `packages/policy` evaluates. */
 export interface Identity {
@@ -18,11 +18,6 @@ export interface Identity {
   principalArn: string
   roleName?: string
   userName?: string
-}
-
-/** The time limits every client gets: connection and whole-answer timeouts, and few retries. */
-export function clientTimeouts(timeoutMs: number) {
-  return { requestHandler: { connectionTimeout: Math.min(timeoutMs, 5_000), requestTimeout: timeoutMs }, maxAttempts: 2 }
 }
 
 /** Parses what STS GetCallerIdentity answers. */
@@ -48,16 +43,23 @@ declare module 'fastify' {
   }
 }
 
+/** The shared client limits, with keyadmin's shorter whole-call and connect limits. */
+export function keyadminClientOptions(config: AwsClientConfig & { AWS_TIMEOUT_MS: number }) {
+  return {
+    requestHandler: { ...awsRequestHandlerOptions(config), connectionTimeout: Math.min(config.AWS_TIMEOUT_MS, 5_000), requestTimeout: config.AWS_TIMEOUT_MS },
+  }
+}
+
 export interface AwsPluginOptions {
-  config: AwsConfig & { AWS_TIMEOUT_MS: number }
+  config: AwsClientConfig & { AWS_TIMEOUT_MS: number }
 }
 
 export const awsPlugin = fp(
   async function awsPlugin(app: FastifyInstance, { config }: AwsPluginOptions) {
-    const timeouts = clientTimeouts(config.AWS_TIMEOUT_MS)
-    const kms = createKmsClient(config, timeouts)
-    const iam = createIamClient(config, timeouts)
-    const sts = createStsClient(config, timeouts)
+    const limits = keyadminClientOptions(config)
+    const kms = createKmsClient(config, limits)
+    const iam = createIamClient(config, limits)
+    const sts = createStsClient(config, limits)
     app.decorate('kms', kms)
     app.decorate('iam', iam)
     app.decorate('sts', sts)

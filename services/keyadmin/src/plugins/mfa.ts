@@ -6,8 +6,8 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { KMSClient } from '@aws-sdk/client-kms'
 import { GetCallerIdentityCommand, GetSessionTokenCommand } from '@aws-sdk/client-sts'
-import { awsErrorCode, createKmsClient, createStsClient, isAwsServiceError, problemOf, ProblemError, type AwsConfig } from '@kms-share/shared'
-import { clientTimeouts, identityFromArn, type Identity } from './aws.js'
+import { awsErrorCode, createKmsClient, createStsClient, isAwsServiceError, problemOf, ProblemError, type AwsClientConfig } from '@kms-share/shared'
+import { identityFromArn, keyadminClientOptions, type Identity } from './aws.js'
 import { kmsProblem } from '../aws-errors.js'
 import { KeyadminErrors } from '../errors.js'
 
@@ -32,16 +32,16 @@ declare module 'fastify' {
 }
 
 export interface MfaPluginOptions {
-  config: AwsConfig & { AWS_TIMEOUT_MS: number; KEYADMIN_MFA_PROFILE?: string; KEYADMIN_MFA_SERIAL?: string }
+  config: AwsClientConfig & { AWS_TIMEOUT_MS: number; KEYADMIN_MFA_PROFILE?: string; KEYADMIN_MFA_SERIAL?: string }
 }
 
 export const mfaPlugin = fp(
   async function mfaPlugin(app: FastifyInstance, { config }: MfaPluginOptions) {
     const profile = config.KEYADMIN_MFA_PROFILE
     const serial = config.KEYADMIN_MFA_SERIAL
-    const timeouts = clientTimeouts(config.AWS_TIMEOUT_MS)
-    const userConfig: AwsConfig = { ...config, AWS_PROFILE: profile }
-    const sts = profile ? createStsClient(userConfig, timeouts) : undefined
+    const limits = keyadminClientOptions(config)
+    const userConfig: AwsClientConfig = { ...config, AWS_PROFILE: profile }
+    const sts = profile ? createStsClient(userConfig, limits) : undefined
     let userIdentity: Promise<Identity> | undefined
 
     const guard: MfaGuard = {
@@ -74,7 +74,7 @@ export const mfaPlugin = fp(
         }
         if (!credentials?.AccessKeyId || !credentials.SecretAccessKey) throw new Error('STS returned no credentials')
         const kms = createKmsClient(userConfig, {
-          ...timeouts,
+          ...limits,
           credentials: { accessKeyId: credentials.AccessKeyId, secretAccessKey: credentials.SecretAccessKey, sessionToken: credentials.SessionToken, expiration: credentials.Expiration },
         })
         request.log.info({ action, mfaSerial: serial }, 'sensitive operation with an MFA session')

@@ -56,10 +56,12 @@ export async function policiesRoutes(fastify: FastifyInstance) {
   })
 
   app.post('/policies/validate', {
+    config: { scope: 'keys:read' },
     schema: { summary: "Every finding for a key policy, in packages/policy's shape (text in, so one that does not parse can be checked).", tags: ['policies'], body: PolicyTextBodySchema, response: { 200: FindingsSchema, ...errors } },
   }, async (request) => ({ findings: await findingsFor(app, request.body.policy) }))
 
   app.post('/policies/simulate', {
+    config: { scope: 'keys:read' },
     schema: {
       summary: 'Whether a principal may perform a KMS action on a key under a key policy, with the context AWS would fill (given keys override; keys AWS never sets are refused).',
       tags: ['policies'], body: SimulateBodySchema, response: { 200: SimulateResultSchema, ...errors },

@@ -71,6 +71,7 @@ export async function templatesRoutes(fastify: FastifyInstance, options: Templat
   })
 
   app.post('/policy-templates/:name', {
+    config: { scope: 'keys:read' },
     schema: {
       summary: 'Renders a template with the given parameters (the rest from defaults): the policy text and its findings. Apply it with PUT /keys/:key/policy.',
       tags: ['templates'],
