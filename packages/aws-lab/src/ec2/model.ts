@@ -328,7 +328,7 @@ export class Ec2Model {
     const base = `${e.VpcEndpointId}-${e.DnsSuffix}.${service}.${this.region}.vpce.amazonaws.com`
     const zones = [...new Set(e.SubnetIds.map((s) => this.state.subnets[s]?.AvailabilityZone).filter(Boolean))] as string[]
     const entries = [{ dnsName: base, hostedZoneId: 'Z38GZ743OKFT7T' }, ...zones.map((az) => ({ dnsName: `${az}.${base}`, hostedZoneId: 'Z38GZ743OKFT7T' }))]
-    if (e.PrivateDnsEnabled) entries.push({ dnsName: `${service}.${this.region}.amazonaws.com`, hostedZoneId: 'ZONEIDPENDING' })
+    if (e.PrivateDnsEnabled) entries.push({ dnsName: `${service}.${this.region}.amazonaws.com`, hostedZoneId: `Z0${e.VpcEndpointId.slice(5).toUpperCase()}` })
     return entries
   }
 }

@@ -234,7 +234,8 @@ export class InstanceMetadataService {
 
   private handle(instanceId: string, req: IncomingMessage, res: ServerResponse): void {
     req.resume()
-    const path = (req.url ?? '/').split('?')[0]
+    // Clients join an endpoint ending in / with paths starting with / (the SDK's MetadataService does): // is /.
+    const path = (req.url ?? '/').split('?')[0].replace(/\/{2,}/g, '/')
     const instance = this.options.ec2.state.instances[instanceId]
     if (!instance) return page(res, 404, 'Not Found')
     if (path === '/latest/api/token') {
