@@ -329,9 +329,11 @@ export const authPlugin = fp(
       return undefined
     }
 
-    function setPrincipal(request: FastifyRequest, { name, scopes, via }: Principal) {
+    function setPrincipal(request: FastifyRequest, reply: FastifyReply, { name, scopes, via }: Principal) {
       request.principal = { name, scopes, via }
+      // Every later line about this request, Fastify's "request completed" included, names who asked.
       request.log = request.log.child({ principal: name, via })
+      reply.log = request.log
     }
 
     /** Runs @fastify/csrf-protection's check; its refusal becomes SHR_CSRF. */
@@ -347,12 +349,12 @@ export const authPlugin = fp(
         // Sign-in routes see an existing session (GET /auth/csrf, GET /auth/session); health never needs one.
         if (request.routeOptions.url?.startsWith('/auth/')) {
           const session = readSession(request, reply)
-          if (session) setPrincipal(request, session)
+          if (session) setPrincipal(request, reply, session)
         }
         return
       }
       if (config.AUTH_DISABLED) {
-        setPrincipal(request, { name: 'local', scopes: options.scopes, via: 'disabled' })
+        setPrincipal(request, reply, { name: 'local', scopes: options.scopes, via: 'disabled' })
         return
       }
       const authorization = request.headers.authorization
@@ -363,7 +365,7 @@ export const authPlugin = fp(
           return sendProblem(reply, problemOf(new AuthErrors.INVALID_CREDENTIALS('the Authorization header is not "Bearer <token>"')))
         }
         try {
-          setPrincipal(request, await verifyBearer(match[1]))
+          setPrincipal(request, reply, await verifyBearer(match[1]))
           return
         } catch (err) {
           const e = err as { code?: string; statusCode?: number; message: string }
@@ -386,7 +388,7 @@ export const authPlugin = fp(
             return sendProblem(reply, problemOf(new AuthErrors.CSRF(`fetch one from GET /auth/csrf and send it as ${CSRF_HEADER}`)))
           }
         }
-        setPrincipal(request, session)
+        setPrincipal(request, reply, session)
         return
       }
       // A browser navigating to a page goes to the sign-in page; scripts get the 401.
