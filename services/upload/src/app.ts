@@ -5,9 +5,10 @@ import swagger from '@fastify/swagger'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { S3Client } from '@aws-sdk/client-s3'
 import { HeadBucketCommand } from '@aws-sdk/client-s3'
-import { authPlugin, basePlugin, requireScope, s3Plugin, serverOptions } from '@kms-share/shared'
+import { authPlugin, basePlugin, createStsClient, requireScope, s3Plugin, serverOptions } from '@kms-share/shared'
 import type { UploadConfig } from './config.js'
 import { inFlightPlugin } from './plugins/in-flight.js'
+import { abandonedUploadsPlugin } from './abandoned-uploads.js'
 import { filesRoutes, type OnUploaded } from './routes/files.js'
 import { pageRoutes } from './routes/page.js'
 
@@ -31,11 +32,8 @@ export interface BuildAppOptions {
 }
 
 export async function buildApp(config: UploadConfig, options: BuildAppOptions = {}): Promise<FastifyInstance> {
-  const app = Fastify({
-    ...serverOptions(config, 'upload'),
-    // Uploads can take long; the body timeout is left to the client and the size limit to MAX_UPLOAD_BYTES.
-    requestTimeout: 0,
-  }).withTypeProvider<TypeBoxTypeProvider>()
+  // Uploads get a long whole-request limit (HTTP_REQUEST_TIMEOUT_MS) and a short idle one (UPLOAD_IDLE_TIMEOUT_MS, in the routes).
+  const app = Fastify(serverOptions(config, 'upload')).withTypeProvider<TypeBoxTypeProvider>()
 
   await app.register(swagger, {
     openapi: {
@@ -47,13 +45,14 @@ export async function buildApp(config: UploadConfig, options: BuildAppOptions = 
     preservePath: true,
     limits: { files: 2, fields: 4, fieldSize: 4096, parts: 8, fileSize: config.MAX_UPLOAD_BYTES + 1 },
   })
-  await app.register(basePlugin)
+  await app.register(basePlugin, { config })
   await app.register(authPlugin, { config, scopes: UPLOAD_SCOPES, service: 'upload' })
   await app.register(s3Plugin, { config, ...(options.s3 ? { client: options.s3 } : {}) })
   await app.register(inFlightPlugin)
+  await app.register(abandonedUploadsPlugin, { bucket: config.BUCKET, olderThanMs: config.MULTIPART_ABANDONED_AFTER_MS, sts: createStsClient(config) })
 
-  app.addReadinessCheck('s3', async () => {
-    await app.s3.send(new HeadBucketCommand({ Bucket: config.BUCKET }))
+  app.addReadinessCheck('s3', async (signal) => {
+    await app.s3.send(new HeadBucketCommand({ Bucket: config.BUCKET }), { abortSignal: signal })
   })
 
   // Every route of the service's own needs the upload scope, checked before any body is read.

@@ -14,4 +14,5 @@ export const UploadErrors = {
   CLIENT_DISCONNECTED: createError('UPL_CLIENT_DISCONNECTED', 'The client disconnected before the upload finished; nothing was stored', 499),
   MULTIPART_NEEDS_DECRYPT: createError('UPL_MULTIPART_NEEDS_DECRYPT', 'AWS denied kms:Decrypt, which S3 needs to complete a multipart SSE-KMS upload', 403),
   SHUTTING_DOWN: createError('UPL_SHUTTING_DOWN', 'The service is shutting down; the upload was aborted and nothing was stored', 503),
+  IDLE_TIMEOUT: createError('UPL_IDLE_TIMEOUT', 'No upload data arrived for %s ms (UPLOAD_IDLE_TIMEOUT_MS); the upload was aborted and nothing was stored: send the body without pausing', 408),
 } as const

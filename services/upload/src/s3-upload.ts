@@ -65,11 +65,14 @@ function stored(target: UploadTarget, size: number, out: S3WriteOutput): StoredO
   }
 }
 
-/** One streamed PutObject of exactly `contentLength` bytes; `signal` aborts it (client gone, shutdown). */
-export async function putObjectStream(target: UploadTarget, body: Readable, contentLength: number, signal: AbortSignal): Promise<StoredObject> {
+/**
+ * One streamed PutObject of exactly `contentLength` bytes; `signal` aborts it (client gone, idle,
+ * shutdown). The call paces at the client's speed, so it may outlast the client's usual whole-call limit.
+ */
+export async function putObjectStream(target: UploadTarget, body: Readable, contentLength: number, signal: AbortSignal, requestTimeoutMs?: number): Promise<StoredObject> {
   const out = await target.s3.send(
     new PutObjectCommand({ ...writeParams(target), Body: body, ContentLength: contentLength }),
-    { abortSignal: signal },
+    { abortSignal: signal, ...(requestTimeoutMs ? { requestTimeout: requestTimeoutMs } : {}) },
   )
   return stored(target, contentLength, out)
 }

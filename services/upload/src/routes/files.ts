@@ -7,6 +7,7 @@ import { isAwsServiceError, problemOf, ProblemError, toProblem, awsErrorCode, se
 import type { UploadConfig } from '../config.js'
 import { UploadErrors } from '../errors.js'
 import { objectKey } from '../object-name.js'
+import { watchBodyIdle } from '../body-idle.js'
 import { ByteCounter, MAX_SINGLE_PUT_BYTES, multipartUploadStream, putObjectStream, type StoredObject, type UploadTarget } from '../s3-upload.js'
 import { listResponses, ListQuery, OverwriteQuery, postResponses, PutParams, putResponses } from '../schemas/files.js'
 
@@ -132,9 +133,11 @@ export const filesRoutes: FastifyPluginAsyncTypebox<FilesRoutesOptions> = async 
         if (!request.raw.complete) stop(new UploadErrors.CLIENT_DISCONNECTED())
       }
       request.raw.once('close', onClose)
+      const stopWatching = watchBodyIdle(request, config.UPLOAD_IDLE_TIMEOUT_MS, config.HTTP_IDLE_TIMEOUT_MS, () => stop(new UploadErrors.IDLE_TIMEOUT(config.UPLOAD_IDLE_TIMEOUT_MS)))
       try {
         const object = single
-          ? await putObjectStream(target, counter, contentLength, controller.signal)
+          // As long as the client may take to send it (HTTP_REQUEST_TIMEOUT_MS), plus a minute for S3 to answer.
+          ? await putObjectStream(target, counter, contentLength, controller.signal, config.HTTP_REQUEST_TIMEOUT_MS + 60_000)
           : await multipartUploadStream(target, counter, contentLength)
         return reply.code(201).send(await afterStore(object, request, reply))
       } catch (err) {
@@ -150,6 +153,7 @@ export const filesRoutes: FastifyPluginAsyncTypebox<FilesRoutesOptions> = async 
         throw new ProblemError(uploadProblem(err, key, 'put'), { cause: err })
       } finally {
         untrack()
+        stopWatching()
         request.raw.off('close', onClose)
       }
     })
@@ -210,9 +214,16 @@ export const filesRoutes: FastifyPluginAsyncTypebox<FilesRoutesOptions> = async 
         upload.catch(uploadFailed)
       }
     }
+    let stopWatching = () => {}
     try {
       const reading = readForm()
       reading.catch(() => {}) // after an early failure the reader ends with the connection
+      stopWatching = watchBodyIdle(request, config.UPLOAD_IDLE_TIMEOUT_MS, config.HTTP_IDLE_TIMEOUT_MS, () => {
+        const reason = new UploadErrors.IDLE_TIMEOUT(config.UPLOAD_IDLE_TIMEOUT_MS)
+        abort(reason)
+        // Also when the form stalls before its file starts: the reader alone would wait forever.
+        uploadFailed(reason)
+      })
       await Promise.race([reading, failedEarly])
       if (!upload) throw new UploadErrors.NO_FILE()
       releaseEnd()
@@ -231,6 +242,7 @@ export const filesRoutes: FastifyPluginAsyncTypebox<FilesRoutesOptions> = async 
       throw new ProblemError(problem, { cause: err })
     } finally {
       untrack()
+      stopWatching()
     }
   })
 
