@@ -26,7 +26,12 @@ const seed = parse(readFileSync(join(root, 'packages/aws-lab/seed/default.yaml')
 function envOf(service: any): Record<string, string> {
   const env = service.environment ?? {}
   if (Array.isArray(env)) return Object.fromEntries(env.map((e: string) => e.split(/=(.*)/s).slice(0, 2)))
-  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)]))
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, interpolate(String(v))]))
+}
+
+/** Compose's ${NAME:-default} with NAME unset, as a fresh checkout runs it. */
+function interpolate(value: string): string {
+  return value.replace(/\$\{\w+(?::?-([^}]*))?\}/g, (_match, fallback: string | undefined) => fallback ?? '')
 }
 
 /** The container path a volume entry mounts, keyed by volume name. */
@@ -66,6 +71,7 @@ t.test('service environments match their config schemas', async (t) => {
     const config = loadConfig(schema, { env }) as Record<string, unknown>
     t.equal(config.HOST, '0.0.0.0', `${name} listens on all interfaces inside its container`)
     t.equal(config.AWS_ENDPOINT_URL, 'http://lab:4566', `${name} reaches the lab by its service name`)
+    for (const variable of ['AUTH_TOKENS', 'SESSION_SECRET', 'OIDC_ISSUER', 'OIDC_AUDIENCE']) t.ok(variable in env, `${name}: ${variable} can be set from the shell`)
   }
 })
 
