@@ -3,6 +3,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { AwsError, type SigV4Result } from './types.js'
+import { isSigV2, verifySigV2 } from './sigv2.js'
 import {
   expiredToken,
   incompleteSignature,
@@ -16,6 +17,8 @@ import {
 
 const ALGORITHM = 'AWS4-HMAC-SHA256'
 const MAX_SKEW_MS = 15 * 60_000
+/** "A presigned URL can be valid for a maximum of seven days" (604800 seconds). */
+const MAX_PRESIGN_SECONDS = 604_800
 
 export interface SigningSecret {
   secretAccessKey: string
@@ -113,6 +116,22 @@ function parseAmzDate(value: string): Date | undefined {
   return Number.isNaN(d.getTime()) ? undefined : d
 }
 
+const presignError = (message: string) => new AwsError('AuthorizationQueryParametersError', message, 400)
+
+/** S3's checks of a SigV4 presigned URL's parameters, before any signature or clock question. */
+function checkPresignedS3(q: (name: string) => string | undefined): void {
+  const required = ['X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Signature', 'X-Amz-Date', 'X-Amz-SignedHeaders', 'X-Amz-Expires']
+  if (required.some((name) => q(name) === undefined)) {
+    throw presignError('Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.')
+  }
+  const expires = q('X-Amz-Expires')!
+  if (!/^-?\d+$/.test(expires)) throw presignError('X-Amz-Expires should be a number')
+  if (Number(expires) < 0) throw presignError('X-Amz-Expires must be non-negative')
+  if (Number(expires) > MAX_PRESIGN_SECONDS) {
+    throw presignError(`X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than ${MAX_PRESIGN_SECONDS} seconds`)
+  }
+}
+
 /** Verify a request's SigV4 signature; throws the protocol family's AwsError on failure. */
 export function verifySigV4(req: IncomingMessage, opts: VerifyOptions): VerifiedRequest {
   const { family } = opts
@@ -122,6 +141,10 @@ export function verifySigV4(req: IncomingMessage, opts: VerifyOptions): Verified
   const header = (name: string) => {
     const v = req.headers[name]
     return Array.isArray(v) ? v.join(',') : v
+  }
+
+  if (s3 && isSigV2(req, query)) {
+    return verifySigV2(req, { rawPath: opts.rawPath, rawQuery: opts.rawQuery, query, now: opts.now, region: '', lookup: opts.lookup })
   }
 
   let presigned = false
@@ -148,6 +171,7 @@ export function verifySigV4(req: IncomingMessage, opts: VerifyOptions): Verified
     presigned = true
     if (q('X-Amz-Algorithm') !== ALGORITHM) throw incompleteSignature(family, 'X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"')
     const c = q('X-Amz-Credential'), h = q('X-Amz-SignedHeaders'), s = q('X-Amz-Signature')
+    if (s3) checkPresignedS3(q)
     if (!c || !h || !s) throw incompleteSignature(family, 'Query-string authentication requires the X-Amz-Credential, X-Amz-SignedHeaders and X-Amz-Signature parameters.')
     credential = c
     signedHeadersText = h
@@ -172,7 +196,13 @@ export function verifySigV4(req: IncomingMessage, opts: VerifyOptions): Verified
     const expires = Number(q('X-Amz-Expires') ?? '604800')
     if (requestTime.getTime() - nowMs > MAX_SKEW_MS) throw requestExpired(family, amzDate, opts.now)
     if (nowMs > requestTime.getTime() + expires * 1000) {
-      throw s3 ? new AwsError('AccessDenied', 'Request has expired', 403) : requestExpired(family, amzDate, opts.now)
+      throw s3
+        ? new AwsError('AccessDenied', 'Request has expired', 403, {
+            'X-Amz-Expires': String(expires),
+            Expires: new Date(requestTime.getTime() + expires * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+            ServerTime: opts.now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+          })
+        : requestExpired(family, amzDate, opts.now)
     }
   } else if (Math.abs(nowMs - requestTime.getTime()) > MAX_SKEW_MS) {
     throw requestExpired(family, amzDate, opts.now)

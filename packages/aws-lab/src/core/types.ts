@@ -73,6 +73,8 @@ export interface SigV4Result {
   payloadHash: string
   /** True when the signature came in the query string (presigned URL). */
   presigned: boolean
+  /** 2 for a legacy Signature Version 2 request (S3 only); absent for SigV4. */
+  signatureVersion?: 2
 }
 
 /** One authorisation question an operation asks before it runs. */

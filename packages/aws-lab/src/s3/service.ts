@@ -13,7 +13,7 @@ import { ingestBody } from './ingest.js'
 import { S3Model, type BucketRecord, type ObjectHeaders, type ObjectMeta, type PartRecord, type UploadRecord } from './model.js'
 import { commitTemp, discardTemp, readPlaintext, writeEncryptedTemp } from './object-store.js'
 import { readDocument, s3Protocol, type S3Input, type S3Output } from './protocol.js'
-import { SseKeys, type SseRecord, type SseRequest } from './sse.js'
+import { SseKeys, requireSigV4ForKms, type SseRecord, type SseRequest } from './sse.js'
 import { Transform, type TransformCallback } from 'node:stream'
 
 const MIN_PART_SIZE = 5 * 1024 * 1024
@@ -555,6 +555,7 @@ export function createS3(): S3Lab {
         const key = requireKey(i)
         const meta = model.getObject(bucket.name, key)
         if (!meta) throw new AwsError('NotFound', 'Not Found', 404)
+        if (meta.sse.algorithm === 'aws:kms') requireSigV4ForKms(ctx)
         if (readPreconditions(meta, i.headers) === 304) return { status: 304, headers: { etag: meta.etag } }
         const range = parseRange(i.headers.range, meta.size)
         return {

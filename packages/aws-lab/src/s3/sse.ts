@@ -84,6 +84,7 @@ export class SseKeys {
       const dataKey = randomBytes(32)
       return { dataKey, record: { algorithm: 'AES256', wrappedKey: wrapKey(this.labKey, dataKey, WRAP_CONTEXT) } }
     }
+    requireSigV4ForKms(ctx)
     const keyId = keyArnOf(req.kmsKeyId ?? this.managedKeyId(ctx), ctx)
     if (req.bucketKeyEnabled) {
       const bucketKey = await this.writeBucketKey(keyId, bucket, ctx)
@@ -117,6 +118,7 @@ export class SseKeys {
   /** The data key of a stored object or upload, asking KMS to decrypt as the caller where AWS would. */
   async objectKey(record: SseRecord, bucket: string, ctx: OperationContext): Promise<Buffer> {
     if (record.algorithm === 'AES256') return unwrapKey(this.labKey, record.wrappedKey, WRAP_CONTEXT)
+    requireSigV4ForKms(ctx)
     if (record.bucketKeyBlob) {
       const bucketKey = await this.readBucketKey(record.bucketKeyBlob, bucket, ctx)
       return unwrapKey(bucketKey, record.wrappedKey, WRAP_CONTEXT)
@@ -190,6 +192,16 @@ function keyArnOf(ref: string, ctx: OperationContext): string {
     return resolveKey(ref, ctx).key.arn
   } catch {
     return ref
+  }
+}
+
+/** S3 serves SSE-KMS only to SigV4 requests (boto3's default presigned URLs are SigV2). https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html */
+export function requireSigV4ForKms(ctx: OperationContext): void {
+  if (ctx.meta.sigv4?.signatureVersion === 2) {
+    throw new AwsError('InvalidArgument', 'Requests specifying Server Side Encryption with AWS KMS managed keys require AWS Signature Version 4.', 400, {
+      ArgumentName: 'Authorization',
+      ArgumentValue: 'null',
+    })
   }
 }
 
