@@ -8,18 +8,23 @@ export interface CuttingProxy {
   endpoint: string
   /** Cut every connection once it has carried this many response bytes (Infinity: never). */
   cutAfter: number
+  /** Stop forwarding answers (keeping the connection open) once one has carried this many bytes. */
+  stallAfter: number
   /** Connections cut so far. */
   cuts: number
+  /** Connections stalled so far. */
+  stalls: number
 }
 
 export async function cuttingProxy(t: Pick<Test, 'teardown'>, target: string): Promise<CuttingProxy> {
   const { hostname, port } = new URL(target)
   const sockets = new Set<Socket>()
-  const proxy: CuttingProxy = { endpoint: '', cutAfter: Infinity, cuts: 0 }
+  const proxy: CuttingProxy = { endpoint: '', cutAfter: Infinity, stallAfter: Infinity, cuts: 0, stalls: 0 }
   const server = createServer((client) => {
     const upstream = connect(Number(port), hostname)
     sockets.add(client).add(upstream)
     let carried = 0
+    let stalled = false
     client.pipe(upstream)
     upstream.on('data', (chunk: Buffer) => {
       carried += chunk.length
@@ -27,6 +32,12 @@ export async function cuttingProxy(t: Pick<Test, 'teardown'>, target: string): P
         proxy.cuts++
         client.destroy()
         upstream.destroy()
+        return
+      }
+      if (carried > proxy.stallAfter) {
+        // Hold what S3 sends from here on: the service sees a connection that goes quiet.
+        if (!stalled) proxy.stalls++
+        stalled = true
         return
       }
       if (!client.write(chunk)) {
