@@ -12,7 +12,7 @@ import { CredentialResolver } from './core/identity.js'
 import { Router, type VpcEndpointInfo } from './core/router.js'
 import { createJsonProtocol } from './core/protocols/json.js'
 import { createQueryProtocol } from './core/protocols/query.js'
-import { loadSeed, runSeed, type LabSection } from './core/seed.js'
+import { loadSeed, runSeed, seedEc2, type LabSection } from './core/seed.js'
 import type { Caller, ProtocolHandler, RequestMeta, ServiceDefinition } from './core/types.js'
 import { IamModel } from './iam/model.js'
 import { createIamService } from './iam/service.js'
@@ -201,6 +201,14 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       return
     }
     router.handle(req, res).catch((err) => {
+  } else if (Object.keys(ec2.state.instances).length === 0 && existsSync(seedFile)) {
+    // A data folder seeded before the lab had EC2 gets the seed's network and instances, so its services can run as instances.
+    const older = loadSeed(seedFile, accountId, region)
+    const adminProfile = older.users?.[0]?.profile
+    if (adminProfile && labState.profiles[adminProfile] && (older.vpcs?.length || older.instances?.length)) {
+      await seedEc2({ seed: older, iam, ec2, warn: (message) => log({ level: 'warn', msg: message }) }, (service, operation, input) => invoke(service, operation, input, adminProfile))
+      log({ level: 'info', msg: `added the seed's VPCs and instances to ${dataDir}` })
+    }
       log({ level: 'error', msg: 'unhandled', err: String(err?.stack ?? err) })
       if (!res.headersSent) res.writeHead(500).end()
       else res.destroy()

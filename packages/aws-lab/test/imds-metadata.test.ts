@@ -7,7 +7,8 @@
 // https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/iam-roles-for-amazon-ec2.html#instance-metadata-security-credentials
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html (ec2:SourceInstanceARN, ec2:RoleDelivery)
 import t from 'tap'
-import { readFileSync } from 'node:fs'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { MetadataService } from '@aws-sdk/ec2-metadata-service'
 import { EC2Client, DescribeInstancesCommand } from '@aws-sdk/client-ec2'
 import { STSClient, GetCallerIdentityCommand } from '@aws-sdk/client-sts'
@@ -15,6 +16,7 @@ import { IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam'
 import { KMSClient, ListKeysCommand } from '@aws-sdk/client-kms'
 import { CloudTrailClient, LookupEventsCommand } from '@aws-sdk/client-cloudtrail'
 import { startTestLab } from './helpers/lab.js'
+import { startLab } from '../src/app.js'
 
 const TTL = 4
 const lab = await startTestLab(t, { imdsCredentialsTtlSeconds: TTL })
@@ -153,4 +155,27 @@ t.test('role credentials: assumed-role/<role>/<instance id>, ec2:SourceInstanceA
   await t.rejects(sts.send(new GetCallerIdentityCommand({})), { name: 'ExpiredToken' }, 'then they expire')
   const fresh = new STSClient({ ...lab.clientConfig('admin'), credentials: creds(await fetchCreds()) })
   t.equal((await fresh.send(new GetCallerIdentityCommand({}))).Arn, me.Arn, 'the current credentials work')
+})
+
+t.test('instances survive a restart; a data folder seeded before EC2 existed gets the seed\'s instances', async (t) => {
+  const dataDir = t.testdir()
+  const first = await startLab({ dataDir, port: 0, quiet: true })
+  const before = first.instances().map((i) => [i.name, i.instanceId])
+  await first.close()
+  const again = await startLab({ dataDir, port: 0, quiet: true })
+  t.same(again.instances().map((i) => [i.name, i.instanceId]), before, 'same instances after a restart')
+  await again.close()
+
+  // What a data folder from before this lab version looks like: no EC2 section, no instance profiles.
+  rmSync(join(dataDir, 'state', 'ec2.json'))
+  const iamFile = join(dataDir, 'state', 'iam.json')
+  const iamState = JSON.parse(readFileSync(iamFile, 'utf8'))
+  delete iamState.instanceProfiles
+  writeFileSync(iamFile, JSON.stringify(iamState))
+  const upgraded = await startLab({ dataDir, port: 0, quiet: true })
+  t.teardown(() => upgraded.close())
+  t.same(upgraded.instances().map((i) => [i.name, i.role]), [['workshop', 'KMSWorkshop-InstaceInitRole'], ['uploader', 'kms-share-uploader'], ['downloader', 'kms-share-downloader'], ['keyadmin', 'kms-share-keyadmin'], ['auditor', 'kms-share-auditor']])
+  const downloader = upgraded.instances().find((i) => i.name === 'downloader')!
+  const tok = await (await token(downloader.metadataEndpoint)).text()
+  t.equal(await (await get(downloader.metadataEndpoint, '/latest/meta-data/iam/security-credentials/', tok)).text(), 'kms-share-downloader')
 })

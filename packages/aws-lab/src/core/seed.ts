@@ -152,7 +152,7 @@ export async function runSeed(c: SeedContext): Promise<void> {
 }
 
 /** VPCs, subnets, security groups; then per instance an instance profile (named after its role) and the instance. */
-async function seedEc2(c: SeedContext, call: (service: string, operation: string, input: unknown) => Promise<any>): Promise<void> {
+export async function seedEc2(c: Pick<SeedContext, 'seed' | 'iam' | 'ec2' | 'warn'>, call: (service: string, operation: string, input: unknown) => Promise<any>): Promise<void> {
   const { seed, ec2 } = c
   if (!ec2) {
     if (seed.vpcs?.length || seed.instances?.length) c.warn('EC2 is not available: VPCs and instances not created')
