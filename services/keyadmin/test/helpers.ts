@@ -81,6 +81,19 @@ export function mfaCode(lab: Lab, user = 'userA', offsetPeriods = 0): string {
   return totp.generate({ timestamp: Date.now() + offsetPeriods * 30_000 })
 }
 
+const lastStep = new Map<string, number>()
+/**
+ * A code STS will accept now: each code works once (a replayed or older one is refused, as in AWS),
+ * and a code is valid in its 30-second window and the neighbours, so this may wait for the next window.
+ */
+export async function nextMfaCode(lab: Lab, user = 'userA'): Promise<string> {
+  const current = Math.floor(Date.now() / 30_000)
+  const step = Math.max(current, (lastStep.get(user) ?? -Infinity) + 1)
+  if (step > current + 1) await new Promise((r) => setTimeout(r, (step - 1) * 30_000 - Date.now() + 200))
+  lastStep.set(user, step)
+  return mfaCode(lab, user, step - Math.floor(Date.now() / 30_000))
+}
+
 /** SSE-KMS upload as a lab profile (S3 calls KMS GenerateDataKey as that caller). */
 export async function putAs(lab: Lab, profile: string, key: string, body: string, kmsKey: string): Promise<void> {
   const s3 = s3As(lab, profile)
