@@ -55,6 +55,7 @@ export const authConfigProperties = {
   OIDC_SCOPES_CLAIM: Type.String({ minLength: 1, default: 'scope', description: 'The claim holding scopes: a space-separated string or an array (e.g. scope, scp, cognito:groups, realm_access.roles).' }),
   SESSION_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'Signs the session and CSRF cookies (32+ characters; several separated by commas rotate: the first signs). When unset, a random one per process: sessions end at restart.' })),
   SESSION_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 7 * 24 * 3600, default: 8 * 3600, description: 'How long a page session lasts.' }),
+  TRUST_PROXY: Type.Optional(Type.String({ minLength: 1, description: "Proxies whose X-Forwarded-Proto/-Host/-For count (Fastify's trustProxy): true, or the proxies' addresses/CIDRs separated by commas. Behind a TLS-terminating proxy it makes cookies Secure and the Origin check see the public origin." })),
   AUTH_DISABLED: EnvBoolean(false, 'Serve every route without authentication (development only: refused unless HOST is a loopback address).'),
 } satisfies TProperties
 

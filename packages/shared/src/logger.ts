@@ -60,9 +60,17 @@ export function loggerOptions(config: LoggingConfig, service?: string) {
 }
 
 /** Fastify server options every service uses: logger, request ids, the request-id log label, time limits, problem+json refusals. */
-export function serverOptions(config: LoggingConfig & Partial<HttpLimitsConfig>, service?: string): FastifyServerOptions {
+/** TRUST_PROXY as Fastify's trustProxy: `true` (any proxy) or the proxies' addresses/CIDRs, comma-separated. */
+export function trustProxyOption(value: string | undefined): boolean | string | undefined {
+  if (value === undefined || value === 'false') return undefined
+  return value === 'true' ? true : value
+}
+
+export function serverOptions(config: LoggingConfig & Partial<HttpLimitsConfig> & { TRUST_PROXY?: string }, service?: string): FastifyServerOptions {
+  const trustProxy = trustProxyOption(config.TRUST_PROXY)
   return {
     ...serverLimitOptions(config),
+    ...(trustProxy !== undefined ? { trustProxy } : {}),
     logger: loggerOptions(config, service),
     requestIdHeader: false,
     genReqId: requestId,

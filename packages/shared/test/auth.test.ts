@@ -13,7 +13,7 @@ import { exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose'
 import { Type } from 'typebox'
 import {
   assertAuthForListen, AuthErrors, authConfigProperties, authPlugin, basePlugin, catalogueCodes, formatTokenEntry, generateToken,
-  hashToken, isLoopbackHost, loadConfig, parseAuthTokens, requireScope, scopesFromClaim, SharedErrors, type AuthConfig,
+  hashToken, isLoopbackHost, loadConfig, parseAuthTokens, requireScope, scopesFromClaim, serverOptions, SharedErrors, type AuthConfig,
 } from '../src/index.js'
 
 const ALICE = generateToken()
@@ -254,11 +254,18 @@ t.test('sessions end when they expire or their token leaves AUTH_TOKENS', async 
   t.equal((await fetch(`${other.url}/things`, { headers: { cookie: jar } })).status, 401, 'a cookie signed with another secret')
 })
 
-t.test('cookies are Secure when the request came over https', async (t) => {
-  const { url } = await startApp(t, authConfig(), { trustProxy: '127.0.0.1' })
+t.test('cookies are Secure when the request came over https (through a proxy named in TRUST_PROXY)', async (t) => {
+  const config = authConfig({ TRUST_PROXY: '127.0.0.1' })
+  const { url } = await startApp(t, config, { trustProxy: serverOptions({ LOG_LEVEL: 'silent', TRUST_PROXY: config.TRUST_PROXY }).trustProxy })
   const { response } = await signIn(url, ALICE, { 'x-forwarded-proto': 'https', origin: url.replace('http:', 'https:') })
   t.equal(response.status, 200)
   for (const c of response.headers.getSetCookie()) t.match(c, /; Secure/, c.split('=')[0])
+  // Without TRUST_PROXY a client's own X-Forwarded-Proto counts for nothing.
+  const direct = await startApp(t, authConfig())
+  t.equal(serverOptions({ LOG_LEVEL: 'silent' }).trustProxy, undefined)
+  const plain = await signIn(direct.url, ALICE, { 'x-forwarded-proto': 'https' })
+  t.equal(plain.response.status, 200)
+  for (const c of plain.response.headers.getSetCookie()) t.notMatch(c, /; Secure/)
 })
 
 interface Issuer {
