@@ -35,14 +35,14 @@ export async function buildApp(config: DownloadConfig, options: BuildOptions = {
       info: { title: 'kms-share download', version: '0.1.0', description: 'Reads objects (SSE-KMS) as the downloader role, through a local cache.' },
     },
   })
-  await app.register(basePlugin)
+  await app.register(basePlugin, { config })
   await app.register(authPlugin, { config, scopes: DOWNLOAD_SCOPES, service: 'download' })
   await app.register(s3Plugin, { config, ...(options.s3 ? { client: options.s3 } : {}) })
   await app.register(downloadsPlugin, { bucket: config.BUCKET, cacheDir: config.CACHE_DIR, cacheMaxBytes: config.CACHE_MAX_BYTES, sweepIntervalMs: durationMs(config.CACHE_SWEEP_INTERVAL) })
 
   // Ready when S3 answers for the bucket; an unwritable cache only degrades to streaming.
-  app.addReadinessCheck('s3', async () => {
-    await app.s3.send(new ListObjectsV2Command({ Bucket: config.BUCKET, MaxKeys: 1 }))
+  app.addReadinessCheck('s3', async (signal) => {
+    await app.s3.send(new ListObjectsV2Command({ Bucket: config.BUCKET, MaxKeys: 1 }), { abortSignal: signal })
   })
 
   // Reading objects needs the download scope; listing or emptying the local cache needs cache:admin.

@@ -1,9 +1,10 @@
 // Download headers: Content-Disposition (RFC 6266 with RFC 5987 filename*) and byte ranges (RFC 9110).
+import { replaceInvisible } from '@kms-share/shared'
 
-/** The file name a browser saves: the key's last segment. */
+/** The file name a browser saves: the key's last segment, bidi controls and invisible characters as "_" (no "fdp.exe" posing as ".pdf"). */
 export function downloadName(key: string): string {
   const last = key.split('/').filter(Boolean).pop()
-  return last ?? 'download'
+  return last ? replaceInvisible(last) : 'download'
 }
 
 /** RFC 5987 attr-char percent-encoding: encodeURIComponent leaves ' ( ) * unescaped, which attr-char forbids. */

@@ -1,6 +1,6 @@
 // GET /: the workshop's page — the bucket's objects (download links) and the local files.
 import type { FastifyInstance } from 'fastify'
-import { ProblemError } from '@kms-share/shared'
+import { ProblemError, showInvisible } from '@kms-share/shared'
 import { Type } from 'typebox'
 import { escapeHtml } from '../http-headers.js'
 import { listFiles, type FileItem } from '../listing.js'
@@ -61,8 +61,8 @@ export async function pageRoutes(app: FastifyInstance, options: PageRouteOptions
       listError = `${err.problem.awsErrorCode ?? err.problem.code}: ${err.problem.detail ?? err.problem.title}`
       request.log.warn({ awsErrorCode: err.problem.awsErrorCode }, 'listing the bucket failed')
     }
-    const objectRows = objects.map((o) => `<tr><td><a href="${escapeHtml(fileHref(o.key))}" data-key="${escapeHtml(o.key)}">${escapeHtml(o.key)}</a></td><td class="num">${escapeHtml(formatBytes(o.size))}</td><td>${escapeHtml(o.lastModified ?? '')}</td><td class="enc">${encryptionCell(o)}</td></tr>`)
-    const localRows = cache.list().map((e) => `<tr><td><code class="localfile">${escapeHtml(e.name)}</code></td><td>${escapeHtml(e.key)}</td><td class="num">${escapeHtml(formatBytes(e.size))}</td><td>${escapeHtml(e.cachedAt)}</td></tr>`)
+    const objectRows = objects.map((o) => `<tr><td><a href="${escapeHtml(fileHref(o.key))}" data-key="${escapeHtml(o.key)}">${escapeHtml(showInvisible(o.key))}</a></td><td class="num">${escapeHtml(formatBytes(o.size))}</td><td>${escapeHtml(o.lastModified ?? '')}</td><td class="enc">${encryptionCell(o)}</td></tr>`)
+    const localRows = cache.list().map((e) => `<tr><td><code class="localfile">${escapeHtml(e.name)}</code></td><td>${escapeHtml(showInvisible(e.key))}</td><td class="num">${escapeHtml(formatBytes(e.size))}</td><td>${escapeHtml(e.cachedAt)}</td></tr>`)
     const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>kms-share · download</title><style>${STYLE}</style></head>

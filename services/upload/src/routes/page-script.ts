@@ -1,4 +1,6 @@
 // The page's script, served as /app.js (a separate file so the CSP can forbid inline script).
+import { INVISIBLE, JOINING_SCRIPT, PICTOGRAPH } from '@kms-share/shared'
+
 export const PAGE_SCRIPT = String.raw`'use strict'
 ;(function () {
   var downloadUrl = document.body.getAttribute('data-download-url').replace(/\/+$/, '')
@@ -25,6 +27,20 @@ export const PAGE_SCRIPT = String.raw`'use strict'
     return v.toFixed(1) + ' ' + units[i]
   }
   function showError(message) { status.className = 'error'; status.textContent = message }
+  // Names that would display as something else (bidi controls, invisible characters) show them written out; same rule as @kms-share/shared's showInvisible.
+  var INVISIBLE = /${INVISIBLE.source}/u
+  var JOINING_SCRIPT = /${JOINING_SCRIPT.source}/u
+  var PICTOGRAPH = /${PICTOGRAPH.source}/u
+  function shown(key) {
+    var chars = Array.from(key)
+    return chars.map(function (ch, i) {
+      if (!INVISIBLE.test(ch)) return ch
+      var before = chars[i - 1] || ''; var after = chars[i + 1] || ''
+      if (ch === '\u200d' && PICTOGRAPH.test(before) && PICTOGRAPH.test(after)) return ch
+      if ((ch === '\u200c' || ch === '\u200d') && JOINING_SCRIPT.test(before) && /[\p{L}\p{M}]/u.test(after)) return ch
+      return '⟨U+' + ch.codePointAt(0).toString(16).toUpperCase().padStart(4, '0') + '⟩'
+    }).join('')
+  }
 
   function upload(file) {
     csrf.then(function (token) { send(file, token) })
@@ -71,7 +87,7 @@ export const PAGE_SCRIPT = String.raw`'use strict'
       res.body.items.forEach(function (o) {
         var tr = document.createElement('tr')
         var name = document.createElement('td'); var a = document.createElement('a')
-        a.href = downloadUrl + '/files/' + encodeKey(o.key); a.textContent = o.key; name.appendChild(a)
+        a.href = downloadUrl + '/files/' + encodeKey(o.key); a.textContent = shown(o.key); name.appendChild(a)
         var size = document.createElement('td'); size.textContent = formatSize(o.size)
         var when = document.createElement('td'); when.textContent = o.lastModified ? new Date(o.lastModified).toLocaleString() : ''
         tr.appendChild(name); tr.appendChild(size); tr.appendChild(when); tbody.appendChild(tr)
@@ -94,6 +110,9 @@ export const PAGE_SCRIPT = String.raw`'use strict'
     upload(files[0])
   })
   more.addEventListener('click', function () { loadObjects(false) })
+  document.getElementById('signout').addEventListener('click', function () {
+    fetch('/auth/session', { method: 'DELETE' }).then(function () { location.assign('/auth/login') })
+  })
   loadObjects(true)
 })()
 `
