@@ -121,5 +121,11 @@ t.test('upload through the page, download through the link, see the local file',
   t.match(await page.locator('#objects tr', { hasText: 'SampleFile-KMS.txt' }).locator('td.enc').innerText(), /^aws:kms key\/[0-9a-f-]{36}/, 'with its SSE-KMS key')
   await page.screenshot({ path: join(dir, 'download-page.png'), fullPage: true })
   t.equal(readFileSync(join(download.app.downloader.cache.dir, 'localfile-SampleFile-KMS.txt'), 'utf8'), content)
+  // Sign out on the upload page: the next visit asks to sign in again.
+  await page.goto(uploadUrl + '/')
+  await Promise.all([page.waitForURL(`${uploadUrl}/auth/login`, { timeout: 10_000 }), page.click('#signout')])
+  await page.goto(uploadUrl + '/')
+  t.equal(new URL(page.url()).pathname, '/auth/login', 'signed out')
+  t.notOk((await context.cookies(uploadUrl)).some((c) => c.name === 'kms_upload_session'), 'the session cookie is gone')
   t.same(pageErrors, [], 'no script errors')
 })

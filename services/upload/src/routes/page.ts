@@ -33,6 +33,7 @@ export function renderPage(config: Pick<UploadConfig, 'BUCKET' | 'DOWNLOAD_PUBLI
 </head>
 <body data-download-url="${escapeHtml(config.DOWNLOAD_PUBLIC_URL)}">
 <h1>Upload a file</h1>
+<p><button type="button" id="signout">Sign out</button></p>
 <p>Files go to <code>${escapeHtml(config.BUCKET)}</code>, encrypted by S3 under the service's KMS key (SSE-KMS). This service can write, never read.</p>
 <form id="form">
   <div id="drop">
