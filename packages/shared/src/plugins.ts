@@ -125,7 +125,11 @@ export const basePlugin = fp(
 /** Decorates `app.s3` with a client built from the config, destroyed when the app closes. */
 export const s3Plugin = fp(
   async function s3Plugin(app: FastifyInstance, options: { config: AwsConfig; client?: S3Client }) {
-    const client = options.client ?? createS3Client(options.config)
+    // The SDK's own warnings (socket exhaustion, aborted streaming requests) as JSON log lines instead of bare console output;
+    // debug/info stay off: the SDK would log every call's input there.
+    const log = app.log.child({ component: 's3-client' })
+    const logger = { debug() {}, info() {}, warn: (...args: unknown[]) => log.warn(args.map(String).join(' ')), error: (...args: unknown[]) => log.error(args.map(String).join(' ')) }
+    const client = options.client ?? createS3Client(options.config, { logger })
     app.decorate('s3', client)
     app.addHook('onClose', async () => {
       client.destroy()
