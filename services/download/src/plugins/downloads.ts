@@ -5,10 +5,13 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { FileCache } from '../cache.js'
 import { Downloader } from '../downloader.js'
+import { EncryptionLookup } from '../listing.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     downloader: Downloader
+    /** Objects' encryption details for listings: bounded, memoised HeadObject calls. */
+    encryptionLookup: EncryptionLookup
   }
 }
 
@@ -16,6 +19,10 @@ export interface DownloadsPluginOptions {
   bucket: string
   cacheDir: string
   cacheMaxBytes: number
+  /** HeadObject calls in flight at most, across every listing. */
+  headConcurrency?: number
+  /** How long an object version's encryption details are reused (ms). */
+  headMemoMs?: number
   /** Revalidate every cached file this often (ms); 0 turns the sweep off. */
   sweepIntervalMs?: number
 }
@@ -27,6 +34,7 @@ export const downloadsPlugin = fp(
     await cache.init()
     const downloader = new Downloader(app.s3, options.bucket, cache, log)
     app.decorate('downloader', downloader)
+    app.decorate('encryptionLookup', new EncryptionLookup(app.s3, options.bucket, options.headConcurrency ?? 8, options.headMemoMs ?? 30_000))
     downloader.startSweep(options.sweepIntervalMs ?? 0)
     app.addHook('onClose', async () => {
       downloader.close()

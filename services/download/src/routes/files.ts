@@ -14,7 +14,6 @@ import { listFiles } from '../listing.js'
 
 export interface FilesRouteOptions {
   bucket: string
-  headConcurrency: number
 }
 
 const KeyParams = Type.Object({ '*': Type.String({ description: 'The object key; `/` allowed.' }) })
@@ -61,7 +60,7 @@ export async function filesRoutes(fastify: FastifyInstance, options: FilesRouteO
     },
   }, async (request) => {
     const { limit, token, prefix } = request.query
-    return listFiles(app.s3, options.bucket, downloader.cache, { limit, ...(token ? { token } : {}), ...(prefix ? { prefix } : {}) }, options.headConcurrency)
+    return listFiles(app.s3, options.bucket, downloader.cache, { limit, ...(token ? { token } : {}), ...(prefix ? { prefix } : {}) }, app.encryptionLookup)
   })
 
   const serveCached = async (request: FastifyRequest, reply: FastifyReply, entry: CacheEntry, key: string): Promise<FastifyReply | undefined> => {

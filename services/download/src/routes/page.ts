@@ -8,7 +8,6 @@ import { listFiles, type FileItem } from '../listing.js'
 export interface PageRouteOptions {
   bucket: string
   uploadPublicUrl: string
-  headConcurrency: number
 }
 
 /** How an object is encrypted, as the workshop's console showed it: algorithm and KMS key. */
@@ -55,7 +54,7 @@ export async function pageRoutes(app: FastifyInstance, options: PageRouteOptions
     let objects: FileItem[] = []
     let listError: string | undefined
     try {
-      objects = (await listFiles(app.s3, options.bucket, cache, { limit: 1000 }, options.headConcurrency)).items
+      objects = (await listFiles(app.s3, options.bucket, cache, { limit: 1000 }, app.encryptionLookup)).items
     } catch (err) {
       if (!(err instanceof ProblemError)) throw err
       listError = `${err.problem.awsErrorCode ?? err.problem.code}: ${err.problem.detail ?? err.problem.title}`
