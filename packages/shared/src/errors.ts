@@ -209,10 +209,15 @@ export function anonymousProblem(problem: Problem): Problem {
   return { ...rest, detail: `AWS refused the request${problem.action ? ` (${problem.action})` : ''}; authenticated callers and the service log get the details` }
 }
 
+/** Whether a problem carries what AWS said about the caller or the resource (ARNs, policy types). */
+function revealsAwsDetails(problem: Problem): boolean {
+  return problem.resource !== undefined || problem.policyType !== undefined || /\barn:aws/.test(problem.detail)
+}
+
 /** Writes a problem as application/problem+json. */
 export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
   // Callers the auth plugin did not identify never read AWS's sentences (roles, sessions, key ARNs); the log keeps them.
-  if ((reply.request as { principal?: unknown }).principal === undefined && problem.awsErrorCode !== undefined) {
+  if ((reply.request as { principal?: unknown }).principal === undefined && revealsAwsDetails(problem)) {
     reply.request.log.info({ problem: problem.code, awsErrorCode: problem.awsErrorCode, resource: problem.resource }, `withheld from an unauthenticated caller: ${problem.detail}`)
     problem = anonymousProblem(problem)
   }

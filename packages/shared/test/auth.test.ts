@@ -367,9 +367,20 @@ t.test('AWS denial sentences go to authenticated callers and the log, not to ano
   open.get('/denied', async () => {
     throw new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403, requestId: 'R1' }, message: DENIAL })
   })
+  open.get('/disabled-key', async () => {
+    throw new S3ServiceException({ name: 'KMS.DisabledException', $fault: 'client', $metadata: { httpStatusCode: 400 }, message: 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab is disabled.' })
+  })
+  open.get('/no-bucket', async () => {
+    throw new S3ServiceException({ name: 'NoSuchBucket', $fault: 'client', $metadata: { httpStatusCode: 404 }, message: 'The specified bucket does not exist' })
+  })
   await open.listen({ host: '127.0.0.1', port: 0 })
   t.teardown(() => open.close())
-  const anonymous = await fetch(`http://127.0.0.1:${(open.server.address() as { port: number }).port}/denied`)
+  const openUrl = `http://127.0.0.1:${(open.server.address() as { port: number }).port}`
+  const disabled = await (await fetch(`${openUrl}/disabled-key`)).json() as Record<string, unknown>
+  t.match(disabled, { code: 'SHR_AWS_KMS_KEY_UNAVAILABLE', awsErrorCode: 'KMS.DisabledException' })
+  t.notMatch(String(disabled.detail), /arn:aws/, 'no key ARN for an anonymous caller')
+  t.match(await (await fetch(`${openUrl}/no-bucket`)).json(), { code: 'SHR_AWS_NO_SUCH_BUCKET', detail: 'The configured bucket does not exist' }, 'details without ARNs stay')
+  const anonymous = await fetch(`${openUrl}/denied`)
   t.equal(anonymous.status, 403)
   const body = await anonymous.json() as Record<string, unknown>
   t.match(body, { code: 'SHR_AWS_ACCESS_DENIED', awsErrorCode: 'AccessDenied', action: 'kms:Decrypt' })
