@@ -11,7 +11,7 @@ import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, t
 import { Type, type Static, type TObject, type TProperties } from 'typebox'
 import { LOGIN_PAGE_CSP, LOGIN_SCRIPT, renderLoginPage } from './auth-login-page.js'
 import { EnvBoolean } from './config.js'
-import { problemOf, problemResponses, sendProblem, type Problem } from './errors.js'
+import { problemOf, problemResponses, sendProblem, SharedErrors, type Problem } from './errors.js'
 
 /** Who made a request, and what they may do. `disabled`: AUTH_DISABLED on loopback, every scope. */
 export interface Principal {
@@ -337,6 +337,19 @@ export const authPlugin = fp(
       reply.log = request.log
     }
 
+    /** A refused credential as problem+json: 401 (with WWW-Authenticate) or 503 for an unreachable issuer; anything else is a bug, logged. */
+    function refuse(request: FastifyRequest, reply: FastifyReply, err: unknown, what: string) {
+      const e = err as { code?: unknown; statusCode?: number; message: string }
+      if (!(err instanceof Error) || typeof e.code !== 'string' || !e.code.startsWith('SHR_')) {
+        request.log.error({ err }, `${what}: unexpected error`)
+        return sendProblem(reply, problemOf(new SharedErrors.INTERNAL()))
+      }
+      if (e.statusCode === 401) wwwAuthenticate(reply, 'invalid_token', e.message)
+      if (e.statusCode === 503) request.log.warn({ problem: e.code }, `${what}: ${e.message}`)
+      else request.log.info({ problem: e.code }, `${what}: ${e.message}`)
+      return sendProblem(reply, problemOf({ code: e.code, statusCode: e.statusCode, message: e.message }))
+    }
+
     /** Runs @fastify/csrf-protection's check; its refusal becomes SHR_CSRF. */
     function csrfValid(request: FastifyRequest, reply: FastifyReply): boolean {
       let ok = false
@@ -369,10 +382,7 @@ export const authPlugin = fp(
           setPrincipal(request, reply, await verifyBearer(match[1]))
           return
         } catch (err) {
-          const e = err as { code?: string; statusCode?: number; message: string }
-          if (e.statusCode === 401) wwwAuthenticate(reply, 'invalid_token', e.message)
-          request.log.info({ problem: e.code }, e.message)
-          return sendProblem(reply, problemOf(e.code ? (e as { code: string; message: string }) : new AuthErrors.OIDC_UNAVAILABLE('unexpected error')))
+          return refuse(request, reply, err, 'credentials refused')
         }
       }
       const session = readSession(request, reply)
@@ -446,10 +456,7 @@ export const authPlugin = fp(
       try {
         verified = await verifyBearer(credential)
       } catch (err) {
-        const e = err as { code: string; statusCode?: number; message: string }
-        if (e.statusCode === 401) wwwAuthenticate(reply, 'invalid_token', e.message)
-        request.log.info({ problem: e.code }, `sign-in refused: ${e.message}`)
-        return sendProblem(reply, problemOf(e))
+        return refuse(request, reply, err, 'sign-in refused')
       }
       const expiresAt = Math.min(Date.now() + ttlMs, verified.expiresAt ?? Infinity)
       const data: SessionData = verified.via === 'oidc'
