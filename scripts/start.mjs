@@ -4,7 +4,7 @@
 // role's credentials from that instance's metadata and nothing else — with prefixed logs, the
 // URLs printed when everything is ready, and Ctrl-C stopping all of it.
 // Environment: LAB_DATA_DIR (.lab), CACHE_DIR (.cache), LAB_PORT (4566), UPLOAD_PORT (3001),
-// DOWNLOAD_PORT (3002), HOST (127.0.0.1), LOG_LEVEL (info), and the lab's LAB_* settings
+// DOWNLOAD_PORT (3002), KEYADMIN_PORT (3003), HOST (127.0.0.1), LOG_LEVEL (info), and the lab's LAB_* settings
 // (LAB_IMDS_PORT_BASE, LAB_IMDS_CREDENTIALS_TTL_SECONDS …). Flags: --no-build.
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -22,6 +22,7 @@ const host = env.HOST || '127.0.0.1'
 const labPort = Number(env.LAB_PORT || 4566)
 const uploadPort = Number(env.UPLOAD_PORT || 3001)
 const downloadPort = Number(env.DOWNLOAD_PORT || 3002)
+const keyadminPort = Number(env.KEYADMIN_PORT || 3003)
 const labDataDir = resolve(invokedFrom, env.LAB_DATA_DIR || '.lab')
 const cacheDir = resolve(invokedFrom, env.CACHE_DIR || '.cache')
 const bucket = env.BUCKET || 'kmsworkshop-111122223333'
@@ -34,7 +35,7 @@ function log(line) {
 
 if (!process.argv.includes('--no-build')) {
   log('building the lab and the services (turbo)…')
-  const build = spawnSync('pnpm', ['exec', 'turbo', 'run', 'build', '--filter=@kms-share/aws-lab', '--filter=@kms-share/upload', '--filter=@kms-share/download', '--output-logs=errors-only'], { cwd: root, stdio: 'inherit' })
+  const build = spawnSync('pnpm', ['exec', 'turbo', 'run', 'build', '--filter=@kms-share/aws-lab', '--filter=@kms-share/upload', '--filter=@kms-share/download', '--filter=@kms-share/keyadmin', '--output-logs=errors-only'], { cwd: root, stdio: 'inherit' })
   if (build.status !== 0) {
     log('build failed')
     process.exit(build.status ?? 1)
@@ -192,25 +193,32 @@ const signInLink = (url, service) => `${url}/auth/login#token=${devTokens[servic
 
 const uploadUrl = `http://${host}:${uploadPort}`
 const downloadUrl = `http://${host}:${downloadPort}`
+const keyadminUrl = `http://${host}:${keyadminPort}`
 run('upload', join(root, 'services/upload/dist/server.js'), {
   ...baseEnv(), ...serviceEnv('uploader'), PORT: String(uploadPort), KMS_KEY_ID: kmsKeyId, DOWNLOAD_PUBLIC_URL: downloadUrl, ...authEnv('upload', ['upload']),
 })
 run('download', join(root, 'services/download/dist/server.js'), {
   ...baseEnv(), ...serviceEnv('downloader'), PORT: String(downloadPort), CACHE_DIR: cacheDir, UPLOAD_PUBLIC_URL: uploadUrl, ...authEnv('download', ['download', 'cache:admin']),
 })
+run('keyadmin', join(root, 'services/keyadmin/dist/server.js'), {
+  ...baseEnv(), ...serviceEnv('keyadmin'), PORT: String(keyadminPort), ...authEnv('keyadmin', ['keys:read', 'keys:admin', 'audit:read']),
+})
 
-const ready = await Promise.all([waitForUrl(`${uploadUrl}/readyz`), waitForUrl(`${downloadUrl}/readyz`)])
+const ready = await Promise.all([waitForUrl(`${uploadUrl}/readyz`), waitForUrl(`${downloadUrl}/readyz`), waitForUrl(`${keyadminUrl}/readyz`)])
 if (!ready.every(Boolean)) {
-  log(`not ready: ${['upload', 'download'].filter((_, i) => !ready[i]).join(', ')}`)
+  log(`not ready: ${['upload', 'download', 'keyadmin'].filter((_, i) => !ready[i]).join(', ')}`)
   await stop(1)
 }
 log(`ready:
   upload    ${uploadUrl}/        (instance ${instances.uploader.instanceId}, role ${instances.uploader.role}, key ${kmsKeyId})
   download  ${downloadUrl}/      (instance ${instances.downloader.instanceId}, role ${instances.downloader.role}, cache ${cacheDir})
+  keyadmin  ${keyadminUrl}/      (instance ${instances.keyadmin.instanceId}, role ${instances.keyadmin.role})
   lab       ${lab.endpoint}  (data ${labDataDir}; profiles for people and the CLI in ${lab.credentialsFile} and ${lab.configFile})
   sign in   upload    ${signInLink(uploadUrl, 'upload')}
             download  ${signInLink(downloadUrl, 'download')}
+            keyadmin  ${signInLink(keyadminUrl, 'keyadmin')}
   tokens    ${tokensFile} (0600; the services hold only SHA-256 hashes)
   try: UPLOAD_TOKEN=${devTokens.upload.token} DOWNLOAD_TOKEN=${devTokens.download.token}
        curl -H "Authorization: Bearer $UPLOAD_TOKEN" -T SampleFile-KMS.txt ${uploadUrl}/files/SampleFile-KMS.txt && curl -H "Authorization: Bearer $DOWNLOAD_TOKEN" -O -J ${downloadUrl}/files/SampleFile-KMS.txt
+       KEYADMIN_TOKEN=${devTokens.keyadmin.token}; curl -H "Authorization: Bearer $KEYADMIN_TOKEN" ${keyadminUrl}/keys/alias%2FImportedCMK/access
 Ctrl-C stops everything.`)
