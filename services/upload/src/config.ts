@@ -15,6 +15,8 @@ export const UploadConfigSchema = Type.Object({
   MULTIPART_PART_BYTES: Type.Integer({ minimum: 5 * 1024 ** 2, default: 8 * 1024 ** 2, description: 'Part size for multipart uploads (memory per upload is about 2 parts).' }),
   // Uploads are long requests: the shared 5-minute whole-request limit would cut a large file on a slow link.
   HTTP_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 3_600_000, description: 'A client has this long to send a whole upload (408 after).' }),
+  // Each upload holds one or two S3 sockets for as long as its client takes: a pool sized above the expected concurrent uploads keeps slow ones from queueing the rest.
+  AWS_CLIENT_MAX_SOCKETS: Type.Integer({ minimum: 1, maximum: 10_000, default: 200, description: 'Sockets in the S3 client pool; uploads beyond wait for a free one.' }),
   UPLOAD_IDLE_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 30_000, description: 'An upload whose client sends nothing for this long is aborted (408; no object, multipart upload aborted).' }),
   MULTIPART_ABANDONED_AFTER_MS: Type.Integer({ minimum: 0, default: 86_400_000, description: "On start, multipart uploads begun by this service's role and older than this are aborted (left by a crash); keep it above HTTP_REQUEST_TIMEOUT_MS when several instances share the bucket." }),
 })

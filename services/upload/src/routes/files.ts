@@ -133,7 +133,7 @@ export const filesRoutes: FastifyPluginAsyncTypebox<FilesRoutesOptions> = async 
         if (!request.raw.complete) stop(new UploadErrors.CLIENT_DISCONNECTED())
       }
       request.raw.once('close', onClose)
-      const stopWatching = watchBodyIdle(request, config.UPLOAD_IDLE_TIMEOUT_MS, config.HTTP_IDLE_TIMEOUT_MS, () => stop(new UploadErrors.IDLE_TIMEOUT(config.UPLOAD_IDLE_TIMEOUT_MS)))
+      const stopWatching = watchBodyIdle(request, reply, config.UPLOAD_IDLE_TIMEOUT_MS, config.HTTP_IDLE_TIMEOUT_MS, () => stop(new UploadErrors.IDLE_TIMEOUT(config.UPLOAD_IDLE_TIMEOUT_MS)))
       try {
         const object = single
           // As long as the client may take to send it (HTTP_REQUEST_TIMEOUT_MS), plus a minute for S3 to answer.
@@ -218,7 +218,7 @@ export const filesRoutes: FastifyPluginAsyncTypebox<FilesRoutesOptions> = async 
     try {
       const reading = readForm()
       reading.catch(() => {}) // after an early failure the reader ends with the connection
-      stopWatching = watchBodyIdle(request, config.UPLOAD_IDLE_TIMEOUT_MS, config.HTTP_IDLE_TIMEOUT_MS, () => {
+      stopWatching = watchBodyIdle(request, reply, config.UPLOAD_IDLE_TIMEOUT_MS, config.HTTP_IDLE_TIMEOUT_MS, () => {
         const reason = new UploadErrors.IDLE_TIMEOUT(config.UPLOAD_IDLE_TIMEOUT_MS)
         abort(reason)
         // Also when the form stalls before its file starts: the reader alone would wait forever.
