@@ -13,6 +13,7 @@ import { ec2Call } from '../network/ec2-errors.js'
 import { describeEndpoint, endpointOut, listEndpoints, serviceOf, VpcEndpointSchema, waitForAvailable } from '../network/endpoints.js'
 import { NetworkErrors } from '../network/errors.js'
 import { FindingSchema } from '../schemas/policies.js'
+import { refuseInvalid } from '../policy-check.js'
 
 const VPCE_ID = '^vpce-[0-9a-f]{8,17}$'
 const Params = Type.Object({ id: Type.String({ pattern: VPCE_ID, description: 'vpce-…' }) })
@@ -72,6 +73,11 @@ function workshopVpceOnlyPolicy(accountId: string, role: string, vpceId: string)
   }, null, 2)}\n`
 }
 
+/** Endpoint policies are resource policies: one with ERROR findings is refused (422, every finding) before EC2 sees it. */
+function checkEndpointPolicy(text: string | null | undefined): void {
+  if (typeof text === 'string') refuseInvalid(validatePolicy(text, { kind: 'resource' }))
+}
+
 export interface VpcEndpointsRouteOptions {
   /** The role the workshop's version of the endpoint-only policy names. */
   workshopRole?: string
@@ -89,10 +95,11 @@ export async function vpcEndpointsRoutes(fastify: FastifyInstance, options: VpcE
       summary: "Creates an interface VPC endpoint (KMS by default) in keyadmin's own VPC, subnet and security groups unless given, private DNS on.",
       tags: ['network'],
       body: CreateBody,
-      response: { 201: VpcEndpointSchema, ...errors },
+      response: { 201: VpcEndpointSchema, ...errors, ...problemResponses(422) },
     },
   }, async (request, reply) => {
     const body = request.body
+    checkEndpointPolicy(body.policy)
     const own = body.vpcId && body.subnetIds && body.securityGroupIds ? undefined : await app.instanceNetwork()
     const region = await app.ec2.config.region()
     const created = await ec2Call(app.ec2.send(new CreateVpcEndpointCommand({
@@ -141,10 +148,11 @@ export async function vpcEndpointsRoutes(fastify: FastifyInstance, options: VpcE
   })
 
   app.patch('/vpc-endpoints/:id', {
-    schema: { summary: "Changes an endpoint's policy (null: full access again) or private DNS.", tags: ['network'], params: Params, body: PatchBody, response: { 200: VpcEndpointSchema, ...errors } },
+    schema: { summary: "Changes an endpoint's policy (null: full access again) or private DNS.", tags: ['network'], params: Params, body: PatchBody, response: { 200: VpcEndpointSchema, ...errors, ...problemResponses(422) } },
   }, async (request) => {
     const { id } = request.params
     const { policy, privateDns } = request.body
+    checkEndpointPolicy(policy)
     await ec2Call(app.ec2.send(new ModifyVpcEndpointCommand({
       VpcEndpointId: id,
       ...(policy === null ? { ResetPolicy: true } : policy !== undefined ? { PolicyDocument: policy } : {}),
