@@ -23,6 +23,7 @@ export const DownloadConfigSchema = Type.Object({
   UPLOAD_PUBLIC_URL: Type.String({ default: 'http://127.0.0.1:3001', description: "The upload service's URL, linked from the page." }),
   HEAD_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: 8, description: 'Parallel HeadObject calls (all views together) when listing files with their encryption.' }),
   HEAD_MEMO_MS: Type.Integer({ minimum: 0, default: 30_000, description: "How long an object's encryption details (per key and ETag) are reused by GET /files and the page; 0 asks S3 every time." }),
+  CACHE_REVALIDATE_AFTER_MS: Type.Integer({ minimum: 0, default: 0, description: 'Serve a hit without asking S3 when the file was fetched or revalidated less than this long ago; 0 revalidates every hit (each revalidation is one KMS Decrypt, billed and rate-limited in AWS), so a revoked permission ends hits at once.' }),
   CACHE_SWEEP_INTERVAL: Type.String({ pattern: DURATION_PATTERN, default: '5m', description: 'Every this long (ms, or 500ms/30s/5m/1h) each cached file is revalidated and deleted when the service can no longer read it; 0 turns the sweep off.' }),
 })
 

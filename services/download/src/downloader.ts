@@ -106,13 +106,24 @@ export class Downloader {
   private spools = new Set<Spool>()
   private sweepTimer: NodeJS.Timeout | undefined
   private sweeping: Promise<void> | undefined
+  // When S3 last vouched for each entry (its fetch or a revalidation), for CACHE_REVALIDATE_AFTER_MS.
+  private vouched = new WeakMap<CacheEntry, number>()
 
   constructor(
     private readonly s3: S3Client,
     private readonly bucket: string,
     readonly cache: FileCache,
     private readonly log: DownloaderLogger,
+    /** Within this long of S3's last word on an entry a hit is served without asking (0: always ask). */
+    private readonly revalidateAfterMs = 0,
   ) {}
+
+  /** Whether a hit may skip revalidation: a window is set and S3 vouched for the entry within it. */
+  private recentlyVouched(entry: CacheEntry): boolean {
+    if (this.revalidateAfterMs <= 0) return false
+    const at = this.vouched.get(entry) ?? Date.parse(entry.cachedAt)
+    return Date.now() - at < this.revalidateAfterMs
+  }
 
   /** Metadata for HEAD: the cached entry when current, else S3 HeadObject. */
   async head(key: string): Promise<{ entry?: CacheEntry; info: ObjectInfo }> {
@@ -132,7 +143,7 @@ export class Downloader {
   async get(key: string, range?: string): Promise<Delivery> {
     const entry = this.cache.lookup(key)
     if (entry) {
-      const fresh = await this.check(entry)
+      const fresh = this.recentlyVouched(entry) ? { current: true } : await this.check(entry)
       if (fresh.current) {
         this.stats.cacheHits++
         this.cache.touch(entry)
@@ -208,7 +219,10 @@ export class Downloader {
       // An empty object has no byte to range over (S3 answers 416): ask for the whole, empty, body.
       const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: entry.key, IfMatch: entry.etag, ...(entry.size > 0 ? { Range: 'bytes=0-0' } : {}) }))
       ;(out.Body as Readable | undefined)?.destroy()
-      if (out.ETag === entry.etag) return { current: true }
+      if (out.ETag === entry.etag) {
+        this.vouched.set(entry, Date.now())
+        return { current: true }
+      }
       await this.cache.discard(entry)
       return { current: false }
     } catch (err) {

@@ -23,6 +23,8 @@ export interface DownloadsPluginOptions {
   headConcurrency?: number
   /** How long an object version's encryption details are reused (ms). */
   headMemoMs?: number
+  /** Serve hits without asking S3 this long after its last word on the entry (ms); 0 always asks. */
+  revalidateAfterMs?: number
   /** Revalidate every cached file this often (ms); 0 turns the sweep off. */
   sweepIntervalMs?: number
 }
@@ -32,7 +34,7 @@ export const downloadsPlugin = fp(
     const log = app.log.child({ component: 'cache' })
     const cache = new FileCache(options.cacheDir, options.cacheMaxBytes, log)
     await cache.init()
-    const downloader = new Downloader(app.s3, options.bucket, cache, log)
+    const downloader = new Downloader(app.s3, options.bucket, cache, log, options.revalidateAfterMs ?? 0)
     app.decorate('downloader', downloader)
     app.decorate('encryptionLookup', new EncryptionLookup(app.s3, options.bucket, options.headConcurrency ?? 8, options.headMemoMs ?? 30_000))
     downloader.startSweep(options.sweepIntervalMs ?? 0)

@@ -11,6 +11,7 @@ import { DownloadErrors } from '../errors.js'
 import { contentDisposition, parseRange } from '../http-headers.js'
 import { FileListQuerySchema, FileListSchema } from '../schemas/files.js'
 import { listFiles } from '../listing.js'
+import { READ_CHUNK } from '../spool.js'
 
 export interface FilesRouteOptions {
   bucket: string
@@ -94,11 +95,12 @@ export async function filesRoutes(fastify: FastifyInstance, options: FilesRouteO
       reply.code(206)
       reply.header('content-range', `bytes ${range.start}-${range.end}/${entry.size}`)
       reply.header('content-length', range.end - range.start + 1)
-      return reply.send(handle.createReadStream({ start: range.start, end: range.end }))
+      return reply.send(handle.createReadStream({ start: range.start, end: range.end, highWaterMark: READ_CHUNK }))
     }
     reply.header('content-length', entry.size)
     request.log.debug({ key, name: entry.name }, 'served from cache')
-    return reply.send(handle.createReadStream())
+    // 1 MiB reads: a quarter of the syscalls and callbacks of the 64 KiB default for large files.
+    return reply.send(handle.createReadStream({ highWaterMark: READ_CHUNK }))
   }
 
   app.get('/files/*', {
