@@ -1,0 +1,78 @@
+/// <reference lib="dom" />
+// The issue's attack in headless Chromium: the user is signed in on the upload page; a page on
+// another origin (here another port of 127.0.0.1 — the same *site*, so SameSite=Strict alone
+// would still send the cookie) posts a CORS-simple multipart form to /files?overwrite=true.
+// The browser sends the cookie; the service refuses it, and the object keeps its content.
+import t from 'tap'
+import { existsSync } from 'node:fs'
+import { createServer } from 'node:http'
+import { once } from 'node:events'
+import { chromium } from 'playwright-core'
+import { GetObjectCommand } from '@aws-sdk/client-s3'
+import type { FastifyInstance } from 'fastify'
+import { generateToken, hashToken } from '@kms-share/shared'
+import { awsEnv, BUCKET, freePort, KEY_ALIAS, s3As, startTestLab } from './helpers.js'
+
+interface UploadModule {
+  buildApp(config: unknown): Promise<FastifyInstance>
+  loadUploadConfig(env: Record<string, string>): unknown
+}
+const uploadSource = new URL('../../upload/src/app.ts', import.meta.url).href
+const { buildApp: buildUploadApp, loadUploadConfig } = (await import(uploadSource)) as UploadModule
+
+const CHROMIUM = '/usr/bin/chromium'
+const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync']
+
+t.test('a page on another origin cannot overwrite an object with the signed-in user\'s cookie', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed` }, async (t) => {
+  const lab = await startTestLab(t)
+  const token = generateToken()
+  const uploadPort = await freePort()
+  const uploadUrl = `http://127.0.0.1:${uploadPort}`
+  const upload = await buildUploadApp(loadUploadConfig({
+    ...awsEnv(lab, 'uploader'), BUCKET, KMS_KEY_ID: KEY_ALIAS, LOG_LEVEL: 'silent',
+    AUTH_TOKENS: `victim:upload:${hashToken(token)}`,
+  }))
+  t.teardown(() => upload.close())
+  await upload.listen({ port: uploadPort, host: '127.0.0.1' })
+  // What reaches the service, as the socket delivers it.
+  const received: Array<{ method: string; headers: Record<string, string | string[] | undefined> }> = []
+  upload.server.on('request', (req) => received.push({ method: req.method ?? '', headers: req.headers }))
+  const put = await fetch(`${uploadUrl}/files/invoice.pdf`, { method: 'PUT', body: 'the real invoice', headers: { authorization: `Bearer ${token}` } })
+  t.equal(put.status, 201)
+
+  // The attacker's page, on another port: fetch with no-cors and credentials is a CORS-simple request the browser sends with cookies.
+  const evil = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><title>cute cats</title><script>
+      const form = new FormData()
+      form.append('key', 'invoice.pdf')
+      form.append('file', new Blob(['a forged invoice'], { type: 'application/pdf' }), 'invoice.pdf')
+      fetch('${uploadUrl}/files?overwrite=true', { method: 'POST', body: form, mode: 'no-cors', credentials: 'include' })
+        .then(() => { document.title = 'sent' }, () => { document.title = 'failed' })
+    </script>`)
+  })
+  evil.listen(0, '127.0.0.1')
+  await once(evil, 'listening')
+  t.teardown(() => new Promise<void>((r) => { evil.closeAllConnections(); evil.close(() => r()) }))
+  const evilUrl = `http://127.0.0.1:${(evil.address() as { port: number }).port}`
+
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS, headless: true })
+  t.teardown(() => browser.close())
+  const context = await browser.newContext()
+  const page = await context.newPage()
+  await page.goto(`${uploadUrl}/auth/login#token=${token}`)
+  await page.waitForURL(uploadUrl + '/', { timeout: 10_000 })
+
+  const attack = await context.newPage()
+  const answered = attack.waitForResponse((r) => r.url().startsWith(`${uploadUrl}/files`) && r.request().method() === 'POST', { timeout: 10_000 })
+  await attack.goto(evilUrl + '/')
+  const response = await answered
+  t.equal(response.status(), 403, 'refused')
+  const sent = received.find((r) => r.method === 'POST' && String(r.headers['content-type']).startsWith('multipart/form-data'))!.headers
+  t.match(sent.cookie, /kms_upload_session=/, 'the browser did send the session cookie (same site, other origin)')
+  t.equal(sent.origin, evilUrl)
+  t.equal(sent['sec-fetch-site'], 'same-site', 'another port of the same host is the same site: SameSite=Strict alone would not stop it')
+
+  const stored = await s3As(lab, 'admin').send(new GetObjectCommand({ Bucket: BUCKET, Key: 'invoice.pdf' }))
+  t.equal(await stored.Body!.transformToString(), 'the real invoice', 'the object was not overwritten')
+})
