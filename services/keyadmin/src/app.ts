@@ -10,6 +10,7 @@ import { keysRoutes } from './routes/keys.js'
 import { policiesRoutes } from './routes/policies.js'
 import { templatesRoutes } from './routes/templates.js'
 import { accessRoutes } from './routes/access.js'
+import { pageRoutes } from './routes/page.js'
 
 export type { KeyadminConfig } from './config.js'
 export { loadConfig, KeyadminConfigSchema } from './config.js'
@@ -64,6 +65,7 @@ export async function buildApp(config: KeyadminConfig, options: BuildOptions = {
     await scoped.register(policiesRoutes)
     await scoped.register(templatesRoutes, { bucket: config.BUCKET, uploaderRole: config.KEYADMIN_UPLOADER_ROLE, downloaderRole: config.KEYADMIN_DOWNLOADER_ROLE })
     await scoped.register(accessRoutes, { bucket: config.BUCKET })
+    await scoped.register(pageRoutes)
   })
   app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger())
   return app
