@@ -6,7 +6,7 @@ COPY package.json pnpm-lock.yaml pnpm-workspace.yaml turbo.json tsconfig.base.js
 COPY packages ./packages
 COPY services ./services
 RUN pnpm install --frozen-lockfile
-RUN pnpm exec turbo run build --filter=@kms-share/aws-lab --filter=@kms-share/upload --filter=@kms-share/download
+RUN pnpm exec turbo run build --filter=@kms-share/aws-lab --filter=@kms-share/upload --filter=@kms-share/download --filter=@kms-share/keyadmin
 # Production dependencies only in the final image.
 RUN pnpm install --frozen-lockfile --prod
 
@@ -17,5 +17,5 @@ COPY --from=build /app /app
 # Named volumes take their owner from these folders, so the unprivileged user can write them.
 RUN mkdir -p /data/lab /data/cache && chown node:node /data/lab /data/cache
 USER node
-EXPOSE 4566 3001 3002
+EXPOSE 4566 3001 3002 3003
 CMD ["node", "packages/aws-lab/dist/server.js"]
