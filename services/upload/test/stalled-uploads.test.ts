@@ -140,3 +140,18 @@ t.test('a slow S3 is not a stalled client: an upload whose body is all in waits 
   t.equal(put.status, 201, 'stored, not cut as idle')
   t.ok(Date.now() - started >= 1_400, `S3 made it wait ${Date.now() - started} ms`)
 })
+
+t.test('a form that stalls before its file starts is aborted too', async (t) => {
+  const lab = await startTestLab(t)
+  const { url } = await startUpload(t, lab, 'uploader', { UPLOAD_IDLE_TIMEOUT_MS: '800' })
+  const B = 'earlyStall'
+  // Headers and half of the "key" field, then silence: no file part, so no S3 upload has begun.
+  const form = openRequest(`${url}/files`, 'POST', { 'content-type': `multipart/form-data; boundary=${B}`, 'content-length': 10_000 })
+  form.req.on('error', () => {})
+  form.req.write(`--${B}\r\nContent-Disposition: form-data; name="key"\r\n\r\nhalf-a-na`)
+  const started = Date.now()
+  const r = await answer(form.response)
+  form.req.destroy()
+  t.match(r, { status: 408, type: 'application/problem+json; charset=utf-8', json: { code: 'UPL_IDLE_TIMEOUT' } })
+  t.ok(r.at - started >= 700 && r.at - started < 5_000, `answered after ${r.at - started} ms`)
+})
