@@ -43,8 +43,7 @@ function cli(env: Record<string, string>, args: string[]) {
   return spawnSync(AWS_CLI, [...args, ...endpoint, '--output', 'json'], { env: { ...env, PATH: '/usr/bin:/bin', AWS_PAGER: '' }, encoding: 'utf8', timeout: 60_000 })
 }
 
-t.test('each service holds only its own instance role, rotated through IMDSv2; CloudTrail names the instance', async (t) => {
-  if (!existsSync(AWS_CLI)) return t.skip('AWS CLI v2 is not installed at /usr/bin/aws')
+t.test('each service holds only its own instance role, rotated through IMDSv2; CloudTrail names the instance', { skip: !existsSync(AWS_CLI) && `AWS CLI v2 is not installed at ${AWS_CLI}` }, async (t) => {
   const build = spawnSync('pnpm', ['build'], { cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8' })
   t.equal(build.status, 0, build.stderr)
 
@@ -54,7 +53,7 @@ t.test('each service holds only its own instance role, rotated through IMDSv2; C
   const personHome = join(dir, 'person')
   mkdirSync(join(personHome, '.aws'), { recursive: true })
   writeFileSync(join(personHome, '.aws', 'credentials'), '[default]\naws_access_key_id = AKIAPERSONALKEY00001\naws_secret_access_key = personal-secret\n')
-  const [labPort, uploadPort, downloadPort] = [await freePort(), await freePort(), await freePort()]
+  const [labPort, uploadPort, downloadPort, keyadminPort] = [await freePort(), await freePort(), await freePort(), await freePort()]
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     HOME: personHome,
@@ -63,6 +62,7 @@ t.test('each service holds only its own instance role, rotated through IMDSv2; C
     LAB_PORT: String(labPort),
     UPLOAD_PORT: String(uploadPort),
     DOWNLOAD_PORT: String(downloadPort),
+    KEYADMIN_PORT: String(keyadminPort),
     LOG_LEVEL: 'warn',
     LAB_IMDS_PORT_BASE: '0',
     // Short-lived instance credentials, so the test sees a rotation: replaced 3 s before they expire.
@@ -91,15 +91,24 @@ t.test('each service holds only its own instance role, rotated through IMDSv2; C
   t.same(listed, endpoints, 'GET /_lab/endpoints serves endpoints.json')
   const upload = `http://127.0.0.1:${uploadPort}`
   const download = `http://127.0.0.1:${downloadPort}`
-  const services = { upload: 'uploader', download: 'downloader' } as const
-  const roles = { uploader: 'kms-share-uploader', downloader: 'kms-share-downloader' } as const
-  const procs = childPids(child.pid!)
+  // Every process start.mjs runs but the lab is one of these, as this instance; a new one must be added here.
+  const instanceOfScript: Record<string, keyof typeof roles> = {
+    'services/upload/dist/server.js': 'uploader',
+    'services/download/dist/server.js': 'downloader',
+    'services/keyadmin/dist/server.js': 'keyadmin',
+    'services/keyadmin/dist/worker.js': 'auditor',
+  }
+  const roles = { uploader: 'kms-share-uploader', downloader: 'kms-share-downloader', keyadmin: 'kms-share-keyadmin', auditor: 'kms-share-auditor' } as const
+  const procs = childPids(child.pid!).filter((p) => !p.args.includes('packages/aws-lab/'))
   const serviceEnv: Record<string, Record<string, string>> = {}
+  t.ok(procs.some((p) => p.args.includes('services/upload/')) && procs.some((p) => p.args.includes('services/download/')), 'upload and download run as children of start.mjs')
 
-  for (const [service, instanceName] of Object.entries(services)) {
-    const proc = procs.find((p) => p.args.includes(`services/${service}/dist/server.js`))
-    t.ok(proc, `${service} runs as a child of start.mjs`)
-    if (!proc) continue
+  for (const proc of procs) {
+    const script = Object.keys(instanceOfScript).find((s) => proc.args.includes(s))
+    t.ok(script, `${proc.args}: a known service with an instance of its own`)
+    if (!script) continue
+    const service = script.split('/')[1] + (script.endsWith('worker.js') ? '-worker' : '')
+    const instanceName = instanceOfScript[script]
     const instance = endpoints.instances[instanceName]
     t.match(instance, { instanceId: /^i-0[0-9a-f]{16}$/, role: roles[instanceName], metadataEndpoint: /^http:\/\/127\.0\.0\.1:\d+\/$/ })
     const e = environOf(proc.pid)
