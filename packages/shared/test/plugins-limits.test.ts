@@ -82,6 +82,10 @@ t.test('what Fastify and Node refuse is problem+json with what to fix', async (t
   t.match(badUrl.headers, /content-type: application\/problem\+json/)
   t.match(badUrl.body, { type: 'urn:kms-share:problem:SHR_BAD_URL', title: 'Bad Request', status: 400, code: 'SHR_BAD_URL', detail: /%25/ })
 
+  const longParam = parse((await raw(port, `GET /items/${'x'.repeat(200)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)).text)
+  t.equal(longParam.status, 414)
+  t.match(longParam.body, { code: 'SHR_URL_TOO_LONG', title: 'URI Too Long', status: 414 })
+
   const absurd = parse((await raw(port, 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 99999999999999999999999999\r\n\r\n{}')).text)
   t.equal(absurd.status, 400)
   t.match(absurd.headers, /content-type: application\/problem\+json/)
