@@ -50,6 +50,12 @@ export interface LabOptions {
   imdsCredentialsTtlSeconds?: number
   /** How long a new VPC endpoint stays pending (default 2 s). */
   vpcEndpointPendingMs?: number
+  /**
+   * Also serve HTTPS on the same port, with a CA generated into `dataDir/tls` (`lab.caFile`); `endpoint`
+   * becomes https://, and SSE-KMS over plain HTTP is then refused as AWS refuses it. `hostnames`: extra
+   * names for the server certificate (compose: the lab's service name).
+   */
+  tls?: boolean | { hostnames?: string[] }
 }
 
 export interface ProfileCredentials {
@@ -59,7 +65,12 @@ export interface ProfileCredentials {
 }
 
 export interface Lab {
+  /** https:// when `tls` is on, else http://; both schemes answer on the same port. */
   endpoint: string
+  /** The plain-HTTP form of the endpoint (same port). */
+  httpEndpoint: string
+  /** The lab CA's certificate (PEM) when `tls` is on: AWS_CA_BUNDLE / NODE_EXTRA_CA_CERTS / ca_bundle. */
+  caFile?: string
   host: string
   port: number
   dataDir: string
@@ -148,7 +159,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     const made = instanceId ? ec2.privateDnsEndpoint(instanceId, service) : undefined
     return made ? endpointInfo(made.VpcEndpointId) : undefined
   }
-  const router = new Router({ accountId, region, state: store, iam, credentials, trail, vpcEndpoint: endpointInfo, privateDnsEndpoint, log })
+  const router = new Router({ accountId, region, state: store, iam, credentials, trail, vpcEndpoint: endpointInfo, privateDnsEndpoint, log, servesTls: Boolean(options.tls) })
   router.addProtocol(createEc2Protocol(), { first: true })
   router.addService(createEc2Service(ec2, iam))
   for (const protocol of [...(options.extraProtocols ?? [])].reverse()) router.addProtocol(protocol, { first: true })
@@ -217,12 +228,20 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   // S3 streams large bodies; keep sockets open for slow clients, but not forever.
   server.requestTimeout = 0
   server.keepAliveTimeout = 65_000
+  // With TLS, one socket takes both: TLS handshakes go to an HTTPS server sharing the handler (core/tls.ts).
+  // Loaded only when asked for: the certificate library brings a global Reflect polyfill.
+  const tlsKit = options.tls ? await import('./core/tls.js') : undefined
+  const tls = tlsKit && options.tls ? await tlsKit.labTls(dataDir, tlsKit.tlsHostnames(host, options.tls === true ? [] : options.tls.hostnames)) : undefined
+  const door = tls && tlsKit ? tlsKit.frontDoor(server, tls) : undefined
+  const listener = door?.server ?? server
   await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject)
-    server.listen(options.port ?? 4566, host, () => resolveListen())
+    listener.once('error', reject)
+    listener.listen(options.port ?? 4566, host, () => resolveListen())
   })
-  const port = (server.address() as AddressInfo).port
-  const endpoint = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+  const port = (listener.address() as AddressInfo).port
+  const authority = `${host.includes(':') ? `[${host}]` : host}:${port}`
+  const httpEndpoint = `http://${authority}`
+  const endpoint = tls ? `https://${authority}` : httpEndpoint
   try {
     await imds.start()
   } catch (err) {
@@ -260,7 +279,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       if (c.sessionToken) creds += `aws_session_token = ${iniEscape(c.sessionToken)}\n`
       creds += '\n'
       // endpoint_url is read by AWS CLI ≥ 2.13 and recent SDKs; older clients need --endpoint-url.
-      config += `\n[profile ${name}]\nregion = ${region}\noutput = json\nendpoint_url = ${endpoint}\ns3 =\n  addressing_style = path\n`
+      config += `\n[profile ${name}]\nregion = ${region}\noutput = json\nendpoint_url = ${endpoint}\n${tls ? `ca_bundle = ${tls.caFile}\n` : ''}s3 =\n  addressing_style = path\n`
     }
     writeFileAtomic(credentialsFile, creds)
     writeFileAtomic(configFile, config)
@@ -277,6 +296,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   let closed = false
   return {
     endpoint,
+    httpEndpoint,
+    caFile: tls?.caFile,
     host,
     port,
     dataDir,
@@ -300,6 +321,12 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       if (closed) return
       closed = true
       await new Promise<void>((resolveClose) => {
+        if (door) {
+          door.close()
+          door.https.close()
+          door.https.closeIdleConnections()
+          setTimeout(() => door.https.closeAllConnections(), 2000).unref()
+        }
         server.close(() => resolveClose())
         server.closeIdleConnections()
         // Streaming uploads in flight get a moment, then are cut.

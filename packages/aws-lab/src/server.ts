@@ -17,7 +17,8 @@ const { values } = parseArgs({
 if (values.help) {
   process.stdout.write(`Usage: aws-lab [--seed FILE] [--reset] [--quiet]
   LAB_HOST (127.0.0.1)  LAB_PORT (4566)  LAB_DATA_DIR (.lab)  LAB_CLOUDTRAIL_DELAY_SECONDS (0)
-  LAB_IMDS_PORT_BASE (4510; 0 = free ports)  LAB_IMDS_HOST (LAB_HOST)  LAB_IMDS_CREDENTIALS_TTL_SECONDS (21600)
+  LAB_IMDS_PORT_BASE (4510 with LAB_PORT 4566, else 0 = free ports)  LAB_IMDS_HOST (LAB_HOST)  LAB_IMDS_CREDENTIALS_TTL_SECONDS (21600)
+  LAB_TLS (0; 1 = also HTTPS on the same port, CA in LAB_DATA_DIR/tls/ca.pem)  LAB_TLS_HOSTNAMES (extra certificate names, comma-separated)
 `)
   process.exit(0)
 }
@@ -34,8 +35,9 @@ if (!Number.isFinite(cloudTrailDelaySeconds) || cloudTrailDelaySeconds < 0) {
   process.exit(2)
 }
 
-// Instance metadata: one port per instance from the base, in seed order (the lab on port 0 takes free ones).
-const imdsPortBase = Number(process.env.LAB_IMDS_PORT_BASE ?? (port === 0 ? 0 : 4510))
+// Instance metadata: one port per instance from the base, in seed order. The standard lab port gets the
+// standard metadata ports; a lab on any other port (tests, several labs at once) takes free ones.
+const imdsPortBase = Number(process.env.LAB_IMDS_PORT_BASE || (port === 4566 ? 4510 : 0))
 const imdsCredentialsTtlSeconds = Number(process.env.LAB_IMDS_CREDENTIALS_TTL_SECONDS || 21_600)
 if (!Number.isInteger(imdsPortBase) || imdsPortBase < 0 || imdsPortBase > 65_000) {
   process.stderr.write(`aws-lab: LAB_IMDS_PORT_BASE must be a port number (0 = any free port), got ${JSON.stringify(process.env.LAB_IMDS_PORT_BASE)}\n`)
@@ -46,8 +48,13 @@ if (!Number.isFinite(imdsCredentialsTtlSeconds) || imdsCredentialsTtlSeconds < 2
   process.exit(2)
 }
 
+// HTTPS beside HTTP on the same port, with the lab's own CA (SSE-KMS over plain HTTP is then refused, as in AWS).
+const tlsOn = /^(1|true|yes|on)$/i.test(process.env.LAB_TLS ?? '')
+const tlsHostnames = (process.env.LAB_TLS_HOSTNAMES ?? '').split(',').map((h) => h.trim()).filter(Boolean)
+
 const lab = await startLab({
   dataDir,
+  tls: tlsOn ? { hostnames: tlsHostnames } : undefined,
   host,
   port,
   seedFile,
@@ -59,10 +66,11 @@ const lab = await startLab({
   imdsCredentialsTtlSeconds,
 })
 
-const env = `AWS_SHARED_CREDENTIALS_FILE=${lab.credentialsFile} AWS_CONFIG_FILE=${lab.configFile}`
+const env = `AWS_SHARED_CREDENTIALS_FILE=${lab.credentialsFile} AWS_CONFIG_FILE=${lab.configFile}${lab.caFile ? ` AWS_CA_BUNDLE=${lab.caFile}` : ''}`
 const mfaFiles = existsSync(lab.mfaDir) ? readdirSync(lab.mfaDir).filter((f) => f.endsWith('.otpauth')) : []
 const mfa = mfaFiles.length ? mfaFiles.map((f) => join(lab.mfaDir, f)).join(', ') : '(none)'
-process.stdout.write(`aws-lab listening on ${lab.endpoint} (account ${lab.accountId}, region ${lab.region}; plain http)
+const transport = lab.caFile ? `https and http on one port; CA ${lab.caFile} (AWS_CA_BUNDLE / NODE_EXTRA_CA_CERTS)` : 'plain http'
+process.stdout.write(`aws-lab listening on ${lab.endpoint} (account ${lab.accountId}, region ${lab.region}; ${transport})
   data:        ${lab.dataDir}
   credentials: ${lab.credentialsFile}
   config:      ${lab.configFile}

@@ -2,6 +2,7 @@
 // run the operation, record it in CloudTrail, write the answer in the protocol's format.
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { TLSSocket } from 'node:tls'
 import { evaluate, type PolicyDocument, type RequestContext } from '@kms-share/policy'
 import { AwsError, type AuthCheck, type Caller, type OperationContext, type ParsedCall, type ProtocolHandler, type RequestMeta, type ServiceDefinition, type StateStore } from './types.js'
 import { familyOf, internalError, unknownAccessKey, unknownOperation, type Family } from './errors.js'
@@ -34,6 +35,8 @@ export interface RouterOptions {
   trail: TrailStore
   /** Resolves a VPC endpoint id used in the /vpce/<id>/ path prefix; undefined = no such endpoint. */
   vpcEndpoint(id: string): VpcEndpointInfo | undefined
+  /** The lab also serves HTTPS: then SSE-KMS over plain HTTP is refused, as AWS refuses it. */
+  servesTls?: boolean
   /** The interface endpoint an instance's call to a service's regional name reaches through private DNS, if any. */
   privateDnsEndpoint?(caller: Caller, service: string): VpcEndpointInfo | undefined
   log?(line: Record<string, unknown>): void
@@ -241,7 +244,8 @@ export class Router {
         time,
         sourceIp: (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, ''),
         userAgent: String(req.headers['user-agent'] ?? ''),
-        secureTransport: false,
+        secureTransport: Boolean((req.socket as TLSSocket).encrypted),
+        plainHttpRefusesSseKms: this.options.servesTls === true && !(req.socket as TLSSocket).encrypted,
         region: sig.region || this.options.region,
         sourceVpce: vpce?.vpcEndpointId,
         sourceVpc: vpce?.vpcId,

@@ -47,6 +47,8 @@ export interface RequestMeta {
   sourceIp: string
   userAgent: string
   secureTransport: boolean
+  /** Set on plain-HTTP requests when the lab also serves HTTPS: S3 then refuses SSE-KMS as AWS does. */
+  plainHttpRefusesSseKms?: boolean
   region: string
   /** The VPC endpoint the call came through (lab: chosen by endpoint URL host/path, see router). */
   sourceVpce?: string

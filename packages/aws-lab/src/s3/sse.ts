@@ -195,8 +195,14 @@ function keyArnOf(ref: string, ctx: OperationContext): string {
   }
 }
 
-/** S3 serves SSE-KMS only to SigV4 requests (boto3's default presigned URLs are SigV2). https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html */
+/** S3 serves SSE-KMS only over TLS and SigV4 (boto3's default presigned URLs are SigV2). https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html */
 export function requireSigV4ForKms(ctx: OperationContext): void {
+  if (ctx.meta.plainHttpRefusesSseKms) {
+    throw new AwsError('InvalidArgument', 'Requests specifying Server Side Encryption with AWS KMS managed keys must be made over a secure connection.', 400, {
+      ArgumentName: 'x-amz-server-side-encryption',
+      ArgumentValue: 'aws:kms',
+    })
+  }
   if (ctx.meta.sigv4?.signatureVersion === 2) {
     throw new AwsError('InvalidArgument', 'Requests specifying Server Side Encryption with AWS KMS managed keys require AWS Signature Version 4.', 400, {
       ArgumentName: 'Authorization',
