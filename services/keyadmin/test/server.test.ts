@@ -1,0 +1,56 @@
+// server.ts as it is deployed: configured only by its environment, JSON logs with request ids,
+// and a graceful exit on SIGTERM.
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { generateToken, hashToken } from '@kms-share/shared'
+import { awsEnv, BUCKET, startTestLab } from './helpers.js'
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+t.test('starts from the environment, logs JSON with request ids, exits 0 on SIGTERM', async (t) => {
+  const lab = await startTestLab(t)
+  const port = await freePort()
+  const token = generateToken()
+  const cwd = fileURLToPath(new URL('..', import.meta.url))
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', ...awsEnv(lab, 'keyadmin'), BUCKET, PORT: String(port), LOG_LEVEL: 'info', AUTH_TOKENS: `server-test:keys:read:${hashToken(token)}` },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  let stdout = ''
+  child.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
+  const url = `http://127.0.0.1:${port}`
+  const until = Date.now() + 60_000
+  while (!(await fetch(`${url}/readyz`).then((r) => r.ok, () => false))) {
+    if (Date.now() > until) throw new Error('keyadmin did not become ready')
+    await new Promise((r) => setTimeout(r, 100))
+  }
+
+  t.equal((await fetch(`${url}/keys`)).status, 401, 'no token, no keys')
+  const res = await fetch(`${url}/keys`, { headers: { 'x-request-id': 'test-request-42', authorization: `Bearer ${token}` } })
+  t.equal(res.status, 200)
+  t.ok(((await res.json()) as { keys: unknown[] }).keys.length >= 1)
+  t.equal(res.headers.get('x-request-id'), 'test-request-42')
+
+  child.kill('SIGTERM')
+  const [code] = await once(child, 'exit')
+  t.equal(code, 0, 'a graceful exit')
+  const lines = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>)
+  t.ok(lines.some((l) => l.requestId === 'test-request-42' && l.msg === 'request completed'), 'request logged with its id')
+  t.ok(lines.some((l) => l.msg === 'closing' && l.signal === 'SIGTERM'), 'shutdown logged')
+  t.ok(lines.every((l) => l.service === 'keyadmin'))
+  t.notOk(stdout.includes(token), 'the token never reaches the log')
+})
