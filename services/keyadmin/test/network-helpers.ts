@@ -138,14 +138,3 @@ export function instanceEnv(lab: Lab, name: string, dir: string): Record<string,
   }
 }
 
-/**
- * The seed's keyadmin role lacks ec2:DescribeVpcAttribute, which GET /network/dns needs; until the seed
- * grants it (reported to the lead), tests add it as an administrator would, with IAM.
- */
-export async function grantVpcAttributeRead(lab: Lab): Promise<void> {
-  await lab.invoke('iam', 'PutRolePolicy', {
-    RoleName: 'kms-share-keyadmin',
-    PolicyName: 'kms-share-keyadmin-vpc-dns',
-    PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: 'VpcDnsAttributes', Effect: 'Allow', Action: ['ec2:DescribeVpcAttribute'], Resource: '*' }] }),
-  }, 'admin')
-}

@@ -2,7 +2,7 @@
 // network from instance metadata (IMDSv2), with the right paths (not the workshop's two wrong ones).
 // https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-data-categories.html
 import t from 'tap'
-import { aws, grantVpcAttributeRead, instance, profileEnv, scratchDir, startKeyadminInstance, startNetworkLab } from './network-helpers.js'
+import { aws, instance, profileEnv, scratchDir, startKeyadminInstance, startNetworkLab } from './network-helpers.js'
 
 const lab = await startNetworkLab(t)
 const svc = await startKeyadminInstance(t, lab)
@@ -50,12 +50,6 @@ t.test('scopes: no token 401, keys:read may read, only keys:admin may create end
 
 t.test('GET /network/dns follows the VPC attributes and private DNS', async (t) => {
   const vpcId = (await svc.call('GET', '/network')).body.vpcId
-  // Without ec2:DescribeVpcAttribute: a 403 naming the action and the policy type, never a 500.
-  const denied = await svc.call('GET', '/network/dns')
-  if (denied.status === 403) {
-    t.match(denied.body, { code: 'SHR_AWS_ACCESS_DENIED', action: 'ec2:DescribeVpcAttribute', awsErrorCode: 'UnauthorizedOperation', policyType: 'identity-based policy' })
-    await grantVpcAttributeRead(lab)
-  }
   let dns = await svc.call('GET', '/network/dns')
   t.equal(dns.status, 200, JSON.stringify(dns.body))
   t.match(dns.body, { vpcId, enableDnsSupport: true, enableDnsHostnames: true, service: 'com.amazonaws.eu-west-1.kms', regionalName: 'kms.eu-west-1.amazonaws.com', resolvesToEndpoint: false })
@@ -77,6 +71,19 @@ t.test('GET /network/dns follows the VPC attributes and private DNS', async (t) 
   const on = await aws(['ec2', 'modify-vpc-attribute', '--vpc-id', vpcId, '--enable-dns-hostnames'], profileEnv(lab, 'admin', dir))
   t.equal(on.code, 0, on.stderr)
   t.equal((await svc.call('GET', '/network/dns')).body.resolvesToEndpoint, true)
+})
+
+t.test('without ec2:DescribeVpcAttribute: a 403 naming the action and the policy type, never a 500', async (t) => {
+  const version = await lab.invoke<any>('iam', 'GetRolePolicy', { RoleName: 'kms-share-keyadmin', PolicyName: 'kms-share-keyadmin' }, 'admin')
+  const original = decodeURIComponent(version.PolicyDocument)
+  const doc = JSON.parse(original)
+  for (const s of doc.Statement) if (Array.isArray(s.Action)) s.Action = s.Action.filter((a: string) => a !== 'ec2:DescribeVpcAttribute')
+  await lab.invoke('iam', 'PutRolePolicy', { RoleName: 'kms-share-keyadmin', PolicyName: 'kms-share-keyadmin', PolicyDocument: JSON.stringify(doc) }, 'admin')
+  t.teardown(() => lab.invoke('iam', 'PutRolePolicy', { RoleName: 'kms-share-keyadmin', PolicyName: 'kms-share-keyadmin', PolicyDocument: original }, 'admin'))
+  const denied = await svc.call('GET', '/network/dns')
+  t.equal(denied.status, 403)
+  t.match(denied.body, { code: 'SHR_AWS_ACCESS_DENIED', action: 'ec2:DescribeVpcAttribute', awsErrorCode: 'UnauthorizedOperation', policyType: 'identity-based policy' })
+  t.match(denied.body.detail, 'assumed-role/kms-share-keyadmin/i-0ab12cd34ef56d004 is not authorized to perform: ec2:DescribeVpcAttribute')
 })
 
 t.test('without reachable instance metadata: 503 that says what to fix', async (t) => {

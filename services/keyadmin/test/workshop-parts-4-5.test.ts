@@ -8,12 +8,11 @@ import t from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { buildApp as buildUploadApp, loadUploadConfig } from '@kms-share/upload'
-import { ACCOUNT, aws, BUCKET, grantVpcAttributeRead, instance, instanceEnv, profileEnv, scratchDir, startKeyadminInstance, startNetworkLab } from './network-helpers.js'
+import { ACCOUNT, aws, BUCKET, instance, instanceEnv, profileEnv, scratchDir, startKeyadminInstance, startNetworkLab } from './network-helpers.js'
 
 const lab = await startNetworkLab(t)
 const svc = await startKeyadminInstance(t, lab)
 const dir = scratchDir(t)
-await grantVpcAttributeRead(lab)
 const workshop = profileEnv(lab, 'workshop', dir)
 const workshopInstance = instanceEnv(lab, 'workshop', dir)
 const admin = profileEnv(lab, 'admin', dir)
