@@ -28,7 +28,7 @@ t.test('pnpm start runs lab, upload and download; SampleFile-KMS.txt goes round;
   }
   const dir = t.testdir()
   const [labPort, uploadPort, downloadPort] = [await freePort(), await freePort(), await freePort()]
-  const env: NodeJS.ProcessEnv = { ...process.env, LAB_DATA_DIR: join(dir, 'lab'), CACHE_DIR: join(dir, 'cache'), LAB_PORT: String(labPort), UPLOAD_PORT: String(uploadPort), DOWNLOAD_PORT: String(downloadPort), LOG_LEVEL: 'warn' }
+  const env: NodeJS.ProcessEnv = { ...process.env, LAB_DATA_DIR: join(dir, 'lab'), CACHE_DIR: join(dir, 'cache'), LAB_PORT: String(labPort), UPLOAD_PORT: String(uploadPort), DOWNLOAD_PORT: String(downloadPort), LOG_LEVEL: 'warn', KEYADMIN_PORT: String(await freePort()) }
   delete env.INIT_CWD
   const child = spawn(process.execPath, [join(root, 'scripts/start.mjs'), '--no-build'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
@@ -51,6 +51,10 @@ t.test('pnpm start runs lab, upload and download; SampleFile-KMS.txt goes round;
   t.match(output, new RegExp(`upload\\s+${upload}/`), 'prints the upload URL')
   t.match(output, new RegExp(`download\\s+${download}/`), 'prints the download URL')
   t.ok(existsSync(join(dir, 'lab', 'credentials')), 'LAB_DATA_DIR honoured')
+  // Each service runs as its lab instance (start-isolation.test.ts checks what each one holds).
+  const instances = JSON.parse(readFileSync(join(dir, 'lab', 'endpoints.json'), 'utf8')).instances
+  t.match(output, new RegExp(`upload\\s+${upload}/\\s+\\(instance ${instances.uploader.instanceId}, role kms-share-uploader`), "prints upload's instance and role")
+  t.match(output, new RegExp(`download\\s+${download}/\\s+\\(instance ${instances.downloader.instanceId}, role kms-share-downloader`), "prints download's instance and role")
 
   // Development tokens: plaintext in $LAB_DATA_DIR/tokens.json (0600), sign-in links printed, 401 without one.
   const tokensFile = join(dir, 'lab', 'tokens.json')
