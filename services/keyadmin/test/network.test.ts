@@ -94,3 +94,18 @@ t.test('without reachable instance metadata: 503 that says what to fix', async (
   t.match(body.detail, /AWS_EC2_METADATA_SERVICE_ENDPOINT/)
   t.match(headers.get('content-type'), /application\/problem\+json/)
 })
+
+t.test("the network side's KADM_ codes are unique, prefixed and documented in the README", async (t) => {
+  const { NetworkErrors } = await import('../src/network/errors.js')
+  const { KeyadminErrors } = await import('../src/errors.js')
+  const { readFileSync } = await import('node:fs')
+  const codeOf = (E: any) => new E('x').code as string
+  const others = new Set(Object.values(KeyadminErrors).map(codeOf))
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+  for (const E of Object.values(NetworkErrors)) {
+    const code = codeOf(E)
+    t.match(code, /^KADM_[A-Z0-9_]+$/)
+    t.notOk(others.has(code), `${code} is not also in src/errors.ts`)
+    t.ok(readme.includes(`\`${code}\``), `${code} documented`)
+  }
+})
