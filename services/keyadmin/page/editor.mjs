@@ -133,6 +133,7 @@ async function loadAccess() {
 $('validate').addEventListener('click', () => forceLinting(editor))
 $('dry-run').addEventListener('click', async () => {
   if (!selectedKey) return status('Select a key first.', 'error')
+  status('Checking…')
   const res = await call('PUT', `/keys/${enc(selectedKey)}/policy?dryRun=true`, { policy: editor.state.doc.toString() })
   if (res.status !== 200) {
     if (res.body.findings) renderFindings(res.body.findings)
@@ -144,6 +145,7 @@ $('dry-run').addEventListener('click', async () => {
 $('apply').addEventListener('click', async () => {
   if (!selectedKey) return status('Select a key first.', 'error')
   const code = $('mfa').value.trim()
+  status('Applying…')
   const res = await call('PUT', `/keys/${enc(selectedKey)}/policy`, { policy: editor.state.doc.toString() }, code ? { 'x-mfa-code': code } : {})
   if (res.status !== 200) {
     if (res.body.findings) renderFindings(res.body.findings)

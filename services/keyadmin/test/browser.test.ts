@@ -90,5 +90,14 @@ t.test('validate shows the trailing comma at its line; apply succeeds after the 
   await page.fill('#sim-action', 'kms:PutKeyPolicy')
   await page.click('#simulate')
   await page.locator('#sim-result', { hasText: 'Allowed' }).waitFor({ timeout: 15_000 })
+
+  // The issue's walk-through: separation-of-duties from the template list, applied from the page.
+  await page.selectOption('#template', 'separation-of-duties')
+  await page.waitForFunction(() => (window as any).policyEditor.state.doc.toString().includes('DownloaderDecryptThroughS3'), undefined, { timeout: 15_000 })
+  await page.click('#apply')
+  await page.locator('#status', { hasText: 'Applied.' }).waitFor({ timeout: 15_000 })
+  // The matrix reloads after the change: the downloader decrypts only through S3 now.
+  await page.locator('#access tr', { hasText: /role\/kms-share-downloader.*through S3, for kmsworkshop-111122223333's objects/ }).waitFor({ timeout: 15_000 })
+  t.match(await page.locator('#access tr', { hasText: 'role/kms-share-keyadmin' }).textContent(), /^role\/kms-share-keyadmin·{6}✔/, 'keyadmin: none of the six use actions, and PutKeyPolicy')
   t.same(errors, [], 'no script errors')
 })
