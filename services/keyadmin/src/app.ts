@@ -11,6 +11,10 @@ import { policiesRoutes } from './routes/policies.js'
 import { templatesRoutes } from './routes/templates.js'
 import { accessRoutes } from './routes/access.js'
 import { pageRoutes } from './routes/page.js'
+import { networkPlugin } from './network/plugin.js'
+import { networkRoutes } from './routes/network.js'
+import { vpcEndpointsRoutes } from './routes/vpc-endpoints.js'
+import { keyMaterialRoutes } from './routes/key-material.js'
 
 export type { KeyadminConfig } from './config.js'
 export { loadConfig, KeyadminConfigSchema } from './config.js'
@@ -50,6 +54,7 @@ export async function buildApp(config: KeyadminConfig, options: BuildOptions = {
   await app.register(authPlugin, { config, scopes: KEYADMIN_SCOPES, service: 'keyadmin' })
   await app.register(awsPlugin, { config })
   await app.register(mfaPlugin, { config })
+  await app.register(networkPlugin, { config })
 
   // Ready when KMS answers keyadmin's own credentials.
   app.addReadinessCheck('kms', async () => {
@@ -66,6 +71,9 @@ export async function buildApp(config: KeyadminConfig, options: BuildOptions = {
     await scoped.register(templatesRoutes, { bucket: config.BUCKET, uploaderRole: config.KEYADMIN_UPLOADER_ROLE, downloaderRole: config.KEYADMIN_DOWNLOADER_ROLE })
     await scoped.register(accessRoutes, { bucket: config.BUCKET })
     await scoped.register(pageRoutes)
+    await scoped.register(networkRoutes)
+    await scoped.register(vpcEndpointsRoutes)
+    await scoped.register(keyMaterialRoutes)
   })
   app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger())
   return app
