@@ -75,7 +75,8 @@ t.test('describe-vpcs, describe-subnets, describe-security-groups (the workshop 
 
   const denied = await aws('uploader', ['ec2', 'describe-vpcs'])
   t.not(denied.code, 0)
-  t.match(denied.stderr, '(UnauthorizedOperation) when calling the DescribeVpcs operation: User: arn:aws:sts::111122223333:assumed-role/kms-share-uploader/')
+  // As EC2 writes it (e.g. github.com/hashicorp/terraform-provider-aws/issues/34234): its own sentence, then IAM's.
+  t.match(denied.stderr, '(UnauthorizedOperation) when calling the DescribeVpcs operation: You are not authorized to perform this operation. User: arn:aws:sts::111122223333:assumed-role/kms-share-uploader/')
   t.match(denied.stderr, 'is not authorized to perform: ec2:DescribeVpcs because no identity-based policy allows the ec2:DescribeVpcs action')
   const dry = await aws('keyadmin', ['ec2', 'describe-vpcs', '--dry-run'])
   t.match(dry.stderr, '(DryRunOperation) when calling the DescribeVpcs operation: Request would have succeeded, but DryRun flag is set.')
@@ -100,7 +101,7 @@ t.test('describe-vpc-attribute / modify-vpc-attribute (DNS hostnames and support
   const bad = await aws('admin', ['ec2', 'describe-vpc-attribute', '--vpc-id', 'vpc-0000000000000beef', '--attribute', 'enableDnsSupport'])
   t.match(bad.stderr, '(InvalidVpcID.NotFound)')
   const keyadmin = await aws('keyadmin', ['ec2', 'modify-vpc-attribute', '--vpc-id', VPC, '--no-enable-dns-hostnames'])
-  t.match(keyadmin.stderr, `(UnauthorizedOperation) when calling the ModifyVpcAttribute operation: User: arn:aws:sts::111122223333:assumed-role/kms-share-keyadmin/`)
+  t.match(keyadmin.stderr, `(UnauthorizedOperation) when calling the ModifyVpcAttribute operation: You are not authorized to perform this operation. User: arn:aws:sts::111122223333:assumed-role/kms-share-keyadmin/`)
   t.match(keyadmin.stderr, `on resource: arn:aws:ec2:eu-west-1:111122223333:vpc/${VPC}`)
 
   const recorded = lab.trail.all().filter((e) => e.eventName === 'ModifyVpcAttribute')
