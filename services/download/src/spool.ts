@@ -9,6 +9,26 @@ export const READ_CHUNK = 1024 * 1024
 
 export type SpoolState = 'filling' | 'done' | 'failed'
 
+/** A waiting batch this large holds back S3's stream until it is written. */
+const BATCH_BYTES = 4 * 1024 * 1024
+/** Bytes written between background datasyncs. */
+const SYNC_EVERY = 16 * 1024 * 1024
+
+/** The part of `buffers` after the first `skip` bytes (after a short writev). */
+function remaining(buffers: Buffer[], skip: number): Buffer[] {
+  if (skip === 0) return buffers
+  const out: Buffer[] = []
+  for (const buffer of buffers) {
+    if (skip >= buffer.length) {
+      skip -= buffer.length
+      continue
+    }
+    out.push(skip > 0 ? buffer.subarray(skip) : buffer)
+    skip = 0
+  }
+  return out
+}
+
 export class Spool {
   state: SpoolState = 'filling'
   error: Error | undefined
@@ -45,23 +65,59 @@ export class Spool {
    */
   async fill(body: Readable, complete: () => Promise<void>): Promise<void> {
     this.source = body
-    try {
-      for await (const chunk of body as AsyncIterable<Buffer>) {
-        if (this.written + chunk.length > this.size) throw new Error(`S3 sent more than the ${this.size} bytes it announced`)
-        let offset = 0
-        while (offset < chunk.length) {
-          const { bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset, this.written)
-          offset += bytesWritten
-          this.written += bytesWritten
+    // Chunks that arrive while a write is running go out together in the next writev.
+    let batch: Buffer[] = []
+    let batchBytes = 0
+    let writing: Promise<void> | undefined
+    let failure: Error | undefined
+    // Flushed to disk in the background as the fill goes, so the final fsync has little left.
+    let syncing: Promise<void> | undefined
+    let unsynced = 0
+    const flush = async (): Promise<void> => {
+      while (batch.length > 0) {
+        const buffers = batch
+        const bytes = batchBytes
+        batch = []
+        batchBytes = 0
+        let position = this.written
+        let done = 0
+        while (done < bytes) {
+          const { bytesWritten } = await this.handle.writev(remaining(buffers, done), position)
+          done += bytesWritten
+          position += bytesWritten
+        }
+        this.written += bytes
+        unsynced += bytes
+        if (unsynced >= SYNC_EVERY && !syncing) {
+          unsynced = 0
+          syncing = this.handle.datasync().catch(() => undefined).finally(() => (syncing = undefined))
         }
         this.wake()
       }
+    }
+    try {
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        if (failure) throw failure
+        if (this.written + batchBytes + chunk.length > this.size) throw new Error(`S3 sent more than the ${this.size} bytes it announced`)
+        batch.push(chunk)
+        batchBytes += chunk.length
+        // One write at a time; S3's stream is only held back once a whole batch is waiting.
+        writing ??= flush().catch((err: Error) => void (failure = err)).finally(() => (writing = undefined))
+        if (batchBytes >= BATCH_BYTES) await writing
+      }
+      while (writing) await writing
+      if (failure) throw failure
+      if (batch.length > 0) await flush()
       if (this.written !== this.size) throw new Error(`S3 sent ${this.written} of ${this.size} bytes`)
+      await syncing
       await complete()
       this.state = 'done'
     } catch (err) {
       this.fail(err as Error)
     } finally {
+      // No write or sync may still be running when the file is closed.
+      while (writing) await writing
+      await syncing
       this.source = undefined
       this.wake()
       this.settle()
