@@ -135,11 +135,12 @@ async function main(): Promise<void> {
   const downloadUrl = `http://127.0.0.1:${downloadPort}`
   const startServices = async () => {
     const upload = start('upload', join(ROOT, 'services/upload/dist/server.js'), {
-      ...aws('uploader'), BUCKET, KMS_KEY_ID: KEY_ALIAS, PORT: String(uploadPort), LOG_LEVEL: 'warn',
+      // Loopback only, so the figures measure transfers rather than token checks.
+      ...aws('uploader'), BUCKET, KMS_KEY_ID: KEY_ALIAS, PORT: String(uploadPort), LOG_LEVEL: 'warn', AUTH_DISABLED: 'true',
       DOWNLOAD_PUBLIC_URL: downloadUrl,
     }, join(ROOT, 'services/upload'))
     const download = start('download', join(ROOT, 'services/download/dist/server.js'), {
-      ...aws('downloader'), BUCKET, PORT: String(downloadPort), LOG_LEVEL: 'warn',
+      ...aws('downloader'), BUCKET, PORT: String(downloadPort), LOG_LEVEL: 'warn', AUTH_DISABLED: 'true',
       CACHE_DIR: join(work, 'cache'), CACHE_MAX_BYTES: String(4 * GiB), UPLOAD_PUBLIC_URL: uploadUrl,
     }, join(ROOT, 'services/download'))
     await waitReady(`${uploadUrl}/readyz`, 'upload')
