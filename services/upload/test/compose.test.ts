@@ -105,6 +105,26 @@ t.test("each service reaches its own instance's metadata and nothing of the lab'
   t.same(Object.keys(mounts(compose.services.upload)), [], 'upload mounts nothing')
 })
 
+t.test('every service that talks to AWS runs as an instance of its own (services added later included)', async (t) => {
+  const base = Number(envOf(compose.services.lab).LAB_IMDS_PORT_BASE)
+  const endpoints = new Map<string, string>()
+  for (const [name, service] of Object.entries(compose.services)) {
+    if (name === 'lab') continue
+    const env = envOf(service)
+    if (!Object.keys(env).some((k) => k.startsWith('AWS_'))) continue
+    const m = /^http:\/\/lab:(\d+)\/$/.exec(env.AWS_EC2_METADATA_SERVICE_ENDPOINT ?? '')
+    t.ok(m, `${name} takes its credentials from an instance's metadata on the lab`)
+    if (!m) continue
+    const instance = seed.instances[Number(m[1]) - base]
+    t.ok(instance, `${name}'s metadata port ${m[1]} is a seeded instance's`)
+    t.notOk(endpoints.has(env.AWS_EC2_METADATA_SERVICE_ENDPOINT), `${name} shares no instance (${endpoints.get(env.AWS_EC2_METADATA_SERVICE_ENDPOINT) ?? 'none'} has it)`)
+    endpoints.set(env.AWS_EC2_METADATA_SERVICE_ENDPOINT, name)
+    t.same(Object.keys(env).filter((k) => /^AWS_(PROFILE|DEFAULT_PROFILE|SHARED_CREDENTIALS_FILE|CONFIG_FILE|ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN)$/.test(k)), [], `${name} holds no other credentials`)
+    t.notOk(mounts(service)['lab-data'], `${name} does not mount lab-data`)
+  }
+  t.ok(endpoints.size >= 2, 'upload and download at least')
+})
+
 t.test('docker-compose config -q accepts the file', async (t) => {
   const check = spawnSync('docker-compose', ['-f', join(root, 'docker-compose.yml'), 'config', '-q'], { encoding: 'utf8' })
   if (check.error) return t.pass('docker-compose is not installed here; CI runs it')
