@@ -12,6 +12,8 @@ import type { StsModel } from '../sts/model.js'
 /** AWS's token lifetime bounds (X-aws-ec2-metadata-token-ttl-seconds). */
 export const TOKEN_TTL_MIN = 1
 export const TOKEN_TTL_MAX = 21_600
+/** Live tokens kept across all instances. */
+const MAX_TOKENS = 10_000
 /** Role credentials from instance metadata last about six hours in AWS. */
 export const DEFAULT_CREDENTIALS_TTL_SECONDS = 21_600
 /** AWS makes new credentials available at least five minutes before the old ones expire. */
@@ -247,6 +249,8 @@ export class InstanceMetadataService {
       if (raw === undefined || !/^\d+$/.test(String(raw)) || ttl < TOKEN_TTL_MIN || ttl > TOKEN_TTL_MAX) return page(res, 400, 'Missing or Invalid Parameters')
       const now = Date.now()
       for (const [t, v] of this.tokens) if (v.expiresAt < now) this.tokens.delete(t)
+      // Bounded memory: past the cap the oldest token goes first (a client looping on PUT cannot grow the lab).
+      while (this.tokens.size >= MAX_TOKENS) this.tokens.delete(this.tokens.keys().next().value!)
       const token = `AQAEA${randomBytes(42).toString('base64')}`
       this.tokens.set(token, { instanceId, expiresAt: now + ttl * 1000 })
       return text(res, token, { 'x-aws-ec2-metadata-token-ttl-seconds': String(ttl) })
