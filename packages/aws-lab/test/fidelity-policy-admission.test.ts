@@ -6,7 +6,7 @@
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { CreatePolicyCommand, CreatePolicyVersionCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam'
+import { CreatePolicyCommand, CreatePolicyVersionCommand, IAMClient, PutRolePolicyCommand, PutUserPolicyCommand } from '@aws-sdk/client-iam'
 import { CreateKeyCommand, DecryptCommand, EncryptCommand, GetKeyPolicyCommand, KMSClient, PutKeyPolicyCommand } from '@aws-sdk/client-kms'
 import { PutBucketPolicyCommand, S3Client } from '@aws-sdk/client-s3'
 import t from 'tap'
@@ -94,6 +94,19 @@ t.test('IAM identity policies: CreatePolicy, CreatePolicyVersion and PutRolePoli
   const ok = await iam.send(new CreatePolicyCommand({ PolicyName: 'p-ok', PolicyDocument: doc({ Effect: 'Allow', Action: 's3:GetObject', Resource: '*', Condition: { StringEquals: { 'aws:NoSuchKey': 'x' } } }) }))
   t.ok(ok.Policy?.Arn, 'an unknown condition key is accepted')
   await t.rejects(iam.send(new CreatePolicyVersionCommand({ PolicyArn: ok.Policy!.Arn, PolicyDocument: withPrincipal })), { message: 'Policy document should not specify a principal.' })
+})
+
+t.test('IAM inline policies: a role\'s together at most 10,240 characters, a user\'s 2,048', async (t) => {
+  const big = (n: number) => doc({ Effect: 'Allow', Action: 's3:GetObject', Resource: Array.from({ length: n }, (_, i) => `arn:aws:s3:::bucket-${i}/${'k'.repeat(40)}`) })
+  await iam.send(new PutRolePolicyCommand({ RoleName: 'kms-share-auditor', PolicyName: 'half', PolicyDocument: big(90) }))
+  await t.rejects(iam.send(new PutRolePolicyCommand({ RoleName: 'kms-share-auditor', PolicyName: 'other-half', PolicyDocument: big(90) })), {
+    name: 'LimitExceededException',
+    message: 'Maximum policy size of 10240 bytes exceeded for role kms-share-auditor',
+    $metadata: { httpStatusCode: 409 },
+  })
+  // Replacing a policy counts its new size only (90 + 140 entries would exceed the quota).
+  await iam.send(new PutRolePolicyCommand({ RoleName: 'kms-share-auditor', PolicyName: 'half', PolicyDocument: big(140) }))
+  await t.rejects(iam.send(new PutUserPolicyCommand({ UserName: 'userA', PolicyName: 'big', PolicyDocument: big(40) })), { message: 'Maximum policy size of 2048 bytes exceeded for user userA' })
 })
 
 t.test('bucket policies: a mistyped condition operator is refused with MalformedPolicy', async (t) => {

@@ -241,6 +241,11 @@ export class IamModel implements IamDirectory {
     const entity = this.principal(kind, name)
     admitIdentityPolicy(document)
     this.document(document)
+    // IAM quotas: a role's inline policies together at most 10,240 characters, a user's 2,048 (whitespace not counted).
+    const limit = kind === 'role' ? 10_240 : 2_048
+    const size = (text: string) => text.replace(/\s/g, '').length
+    const others = Object.entries(entity.inlinePolicies).filter(([n]) => n !== policyName).reduce((sum, [, text]) => sum + size(text), 0)
+    if (others + size(document) > limit) throw new AwsError('LimitExceeded', `Maximum policy size of ${limit} bytes exceeded for ${kind} ${name}`, 409)
     entity.inlinePolicies[policyName] = document
     this.save()
   }
