@@ -10,6 +10,7 @@ import { keysRoutes } from './routes/keys.js'
 import { policiesRoutes } from './routes/policies.js'
 import { templatesRoutes } from './routes/templates.js'
 import { accessRoutes } from './routes/access.js'
+import { auditRoutes } from './routes/audit.js'
 import { pageRoutes } from './routes/page.js'
 import { networkPlugin } from './network/plugin.js'
 import { networkRoutes } from './routes/network.js'
@@ -75,6 +76,7 @@ export async function buildApp(config: KeyadminConfig, options: BuildOptions = {
     await scoped.register(vpcEndpointsRoutes)
     await scoped.register(keyMaterialRoutes)
   })
+  await app.register(auditRoutes, { config })
   app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger())
   return app
 }

@@ -1,9 +1,11 @@
 // The keyadmin service's environment, validated at boot. The only module that reads process.env.
 import { Type, type Static } from 'typebox'
+import { auditQueueConfigProperties } from '@kms-share/shared'
 import { authConfigProperties, loadConfig as loadSchema, portProperty, serviceConfigProperties } from '@kms-share/shared'
 
 export const KeyadminConfigSchema = Type.Object({
   ...serviceConfigProperties,
+  ...auditQueueConfigProperties,
   ...authConfigProperties,
   PORT: portProperty(3003),
   // Administration calls are small: a whole call gets seconds, not the data services' 15 minutes.

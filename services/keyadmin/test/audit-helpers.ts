@@ -61,7 +61,11 @@ export async function startRedis(t: Test): Promise<TestRedis> {
   const stop = async () => {
     const c = child
     if (!c || c.exitCode !== null || c.signalCode !== null) return
-    await new Promise<void>((resolve) => { c.once('exit', () => resolve()); c.kill('SIGTERM') })
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => c.kill('SIGKILL'), 10_000)
+      c.once('exit', () => { clearTimeout(force); resolve() })
+      c.kill('SIGTERM')
+    })
   }
   await start()
   t.teardown(async () => {
@@ -107,7 +111,7 @@ export async function startUpload(t: Test, lab: Lab, redisUrl: string, extra: Re
     app,
     url,
     async put(key: string, body: string | Buffer): Promise<{ status: number; json: any }> {
-      const r = await fetch(`${url}/files/${key.split('/').map(encodeURIComponent).join('/')}`, { method: 'PUT', body })
+      const r = await fetch(`${url}/files/${key.split('/').map(encodeURIComponent).join('/')}`, { method: 'PUT', body: typeof body === 'string' ? body : new Uint8Array(body) })
       return { status: r.status, json: await r.json() }
     },
   }

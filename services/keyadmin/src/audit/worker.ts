@@ -51,6 +51,17 @@ export interface AuditWorker {
   close(): Promise<void>
 }
 
+/** True when `promise` settles within `ms`; never waits longer (a stuck close must not hold a shutdown). */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<false>((r) => { timer = setTimeout(() => r(false), ms) })
+  try {
+    return await Promise.race([promise.then(() => true, () => true), late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 const isAwsCode = (err: unknown, ...codes: string[]) => isAwsServiceError(err) && (codes.includes(awsErrorCode(err)) || codes.includes(String(err.$metadata.httpStatusCode)))
 
 export async function createAuditWorker(config: AuditWorkerConfig, options: AuditWorkerOptions): Promise<AuditWorker> {
@@ -250,10 +261,13 @@ export async function createAuditWorker(config: AuditWorkerConfig, options: Audi
       if (closed) return
       closed = true
       for (const t of timers) clearInterval(t)
-      // Waits for the jobs in progress to finish; the rest stay queued for the next worker.
-      await worker.close()
-      await Promise.allSettled([sweeping, polling])
-      await queue.close()
+      // Waits for the jobs in progress to finish (the rest stay queued for the next worker), within the grace period.
+      if (!(await within(worker.close(), config.SHUTDOWN_GRACE_MS))) {
+        log.warn({ graceMs: config.SHUTDOWN_GRACE_MS }, 'audit worker: jobs still running after the grace period; closing anyway (their locks expire and they run again)')
+        await within(worker.close(true), 2_000)
+      }
+      await within(Promise.allSettled([sweeping, polling]), 2_000)
+      await within(queue.close(), 2_000)
       redis.disconnect()
       workerConnection.disconnect()
       s3.destroy()
