@@ -16,6 +16,7 @@ import { networkPlugin } from './network/plugin.js'
 import { networkRoutes } from './routes/network.js'
 import { vpcEndpointsRoutes } from './routes/vpc-endpoints.js'
 import { keyMaterialRoutes } from './routes/key-material.js'
+import { networkPageRoutes } from './routes/network-page.js'
 
 export type { KeyadminConfig } from './config.js'
 export { loadConfig, KeyadminConfigSchema } from './config.js'
@@ -75,6 +76,7 @@ export async function buildApp(config: KeyadminConfig, options: BuildOptions = {
     await scoped.register(networkRoutes)
     await scoped.register(vpcEndpointsRoutes)
     await scoped.register(keyMaterialRoutes)
+    await scoped.register(networkPageRoutes)
   })
   await app.register(auditRoutes, { config })
   app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger())
