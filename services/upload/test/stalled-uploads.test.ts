@@ -145,6 +145,15 @@ t.test('a slow S3 is not a stalled client: an upload whose body is all in waits 
   t.ok(Date.now() - started >= 1_400, `S3 made it wait ${Date.now() - started} ms`)
 })
 
+t.test('OpenAPI documents the 408 of both upload routes', async (t) => {
+  const lab = await startTestLab(t)
+  const { url } = await startUpload(t, lab)
+  const docs: any = await (await fetch(`${url}/docs/json`)).json()
+  const put = docs.paths['/files/{*}'] ?? docs.paths['/files/*']
+  t.ok(put.put.responses['408'], 'PUT /files/<name>')
+  t.ok(docs.paths['/files'].post.responses['408'], 'POST /files')
+})
+
 t.test('a form that stalls before its file starts is aborted too', async (t) => {
   const lab = await startTestLab(t)
   const { url } = await startUpload(t, lab, 'uploader', { UPLOAD_IDLE_TIMEOUT_MS: '800' })

@@ -19,8 +19,8 @@ export const OverwriteQuery = Type.Object({
 
 export const PutParams = Type.Object({ '*': Type.String({ description: 'The object key, URL-encoded; "/" allowed.' }) })
 
-export const putResponses = { 201: StoredObjectSchema, ...problemResponses(400, 403, 409, 411, 413, 499, 500, 502, 503) }
-export const postResponses = { 201: StoredObjectSchema, ...problemResponses(400, 403, 409, 413, 415, 499, 500, 502, 503) }
+export const putResponses = { 201: StoredObjectSchema, ...problemResponses(400, 403, 408, 409, 411, 413, 499, 500, 502, 503) }
+export const postResponses = { 201: StoredObjectSchema, ...problemResponses(400, 403, 408, 409, 413, 415, 499, 500, 502, 503) }
 
 export const ListQuery = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
