@@ -120,6 +120,9 @@ t.test('the endpoint policy is enforced on every call through it (SDK v3 and CLI
   await t.rejects(through.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256' })), { message: /because no VPC endpoint policy allows the kms:GenerateDataKey action$/ })
   t.ok((await through.send(new DecryptCommand({ CiphertextBlob: blob }))).Plaintext)
 
+  // A policy that does not parse is refused, as AWS does (InvalidPolicyDocument), and the old one stays.
+  await t.rejects(ec2.send(new ModifyVpcEndpointCommand({ VpcEndpointId: id, PolicyDocument: '{"Statement": [' })), { name: 'InvalidPolicyDocument', message: /^The Policy Document is not valid\./ })
+  t.match((await ec2.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [id] }))).VpcEndpoints![0].PolicyDocument, /kms:Decrypt/)
   await ec2.send(new ModifyVpcEndpointCommand({ VpcEndpointId: id, ResetPolicy: true }))
   t.ok((await through.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x') }))).CiphertextBlob, 'ResetPolicy restores full access')
 })

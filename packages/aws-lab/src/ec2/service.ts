@@ -2,7 +2,7 @@
 // attributes, and interface VPC endpoints. Outputs use EC2's wire names (lowerCamel, *Set lists).
 // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Operations.html
 import { AwsError, type AuthCheck, type Operation, type OperationContext, type ServiceDefinition } from '../core/types.js'
-import type { IamModel } from '../iam/model.js'
+import { parsePolicyText, type IamModel } from '../iam/model.js'
 import { ENDPOINT_SERVICES, type Ec2Model, type InstanceRecord, type VpcEndpointRecord } from './model.js'
 
 type Input = Record<string, any>
@@ -40,6 +40,18 @@ function byIds<T>(items: T[], ids: string[], idOf: (item: T) => string, notFound
   if (!ids.length) return items
   for (const id of ids) if (!items.some((i) => idOf(i) === id)) throw notFound(id)
   return items.filter((i) => ids.includes(idOf(i)))
+}
+
+/** An endpoint policy must parse as an IAM policy; AWS answers InvalidPolicyDocument (400) otherwise. */
+function endpointPolicy(value: unknown): string | undefined {
+  if (value === undefined) return undefined
+  const text = String(value)
+  try {
+    parsePolicyText(text, 'InvalidPolicyDocument')
+  } catch (err) {
+    throw new AwsError('InvalidPolicyDocument', `The Policy Document is not valid. ${(err as Error).message}`, 400)
+  }
+  return text
 }
 
 const bool = (value: unknown, name: string): boolean => {
@@ -284,7 +296,7 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
           serviceName: String(i.ServiceName),
           subnetIds: list(i.SubnetId),
           securityGroupIds: list(i.SecurityGroupId),
-          policyDocument: i.PolicyDocument === undefined ? undefined : String(i.PolicyDocument),
+          policyDocument: endpointPolicy(i.PolicyDocument),
           privateDnsEnabled: i.PrivateDnsEnabled === undefined ? undefined : bool(i.PrivateDnsEnabled, 'PrivateDnsEnabled'),
           tags: tagsFromSpecs(i, 'vpc-endpoint'),
         })
@@ -310,7 +322,7 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
       authorize: (i: Input) => check('ModifyVpcEndpoint', arn('vpc-endpoint', String(i.VpcEndpointId ?? ''))),
       run: (i: Input) => {
         ec2.modifyVpcEndpoint(String(i.VpcEndpointId ?? ''), {
-          policyDocument: i.PolicyDocument === undefined ? undefined : String(i.PolicyDocument),
+          policyDocument: endpointPolicy(i.PolicyDocument),
           resetPolicy: i.ResetPolicy === undefined ? undefined : bool(i.ResetPolicy, 'ResetPolicy'),
           privateDnsEnabled: i.PrivateDnsEnabled === undefined ? undefined : bool(i.PrivateDnsEnabled, 'PrivateDnsEnabled'),
           addSubnetIds: list(i.AddSubnetId),
