@@ -6,8 +6,10 @@ import t from 'tap'
 import { createServer } from 'node:http'
 import { once } from 'node:events'
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto'
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { generateToken, hashToken } from '@kms-share/shared'
-import { filePath, putObject, s3As, startDownload, startTestLab } from './helpers.js'
+import { awsEnv, BUCKET, filePath, freePort, putObject, s3As, scratchDir, startDownload, startTestLab } from './helpers.js'
 
 const READER = generateToken()
 const CACHE_ADMIN = generateToken()
@@ -122,4 +124,22 @@ t.test('download: OIDC JWTs accepted from the issuer, refused when expired or fo
   t.match(await audience.json(), { detail: /audience/ })
   const forged = await read(issuer.jwt({ scp: ['download'] }, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey))
   t.equal(forged.status, 401, 'a JWT signed by another key')
+})
+
+t.test('download: server.ts refuses to listen beyond loopback without authentication', async (t) => {
+  const lab = await startTestLab(t)
+  const port = await freePort()
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: fileURLToPath(new URL('..', import.meta.url)),
+    env: { PATH: process.env.PATH ?? '', ...awsEnv(lab, 'downloader'), BUCKET, HOST: '0.0.0.0', PORT: String(port), CACHE_DIR: scratchDir(t), LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
+  let output = ''
+  child.stdout.on('data', (c: Buffer) => { output += c.toString() })
+  child.stderr.on('data', (c: Buffer) => { output += c.toString() })
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)))
+  t.not(code, 0, 'it exits with an error')
+  t.match(output, /refusing to listen on 0\.0\.0\.0 without authentication: set AUTH_TOKENS/)
+  t.notMatch(output, /Server listening/, 'it never listened')
 })
