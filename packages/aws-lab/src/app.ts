@@ -201,6 +201,14 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     labState.seedFile = seedFile
     labState.seededAt = new Date().toISOString()
     store.save('lab')
+  } else if (Object.keys(ec2.state.instances).length === 0 && existsSync(seedFile)) {
+    // A data folder seeded before the lab had EC2 gets the seed's network and instances, so its services can run as instances.
+    const older = loadSeed(seedFile, accountId, region)
+    const adminProfile = older.users?.[0]?.profile
+    if (adminProfile && labState.profiles[adminProfile] && (older.vpcs?.length || older.instances?.length)) {
+      await seedEc2({ seed: older, iam, ec2, warn: (message) => log({ level: 'warn', msg: message }) }, (service, operation, input) => invoke(service, operation, input, adminProfile))
+      log({ level: 'info', msg: `added the seed's VPCs and instances to ${dataDir}` })
+    }
   }
 
   const imds = new InstanceMetadataService({ ec2, iam, sts, host, portBase: options.imdsPortBase ?? 0, advertisedHost: options.imdsAdvertisedHost, credentialsTtlSeconds: options.imdsCredentialsTtlSeconds })
@@ -212,14 +220,6 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       return
     }
     router.handle(req, res).catch((err) => {
-  } else if (Object.keys(ec2.state.instances).length === 0 && existsSync(seedFile)) {
-    // A data folder seeded before the lab had EC2 gets the seed's network and instances, so its services can run as instances.
-    const older = loadSeed(seedFile, accountId, region)
-    const adminProfile = older.users?.[0]?.profile
-    if (adminProfile && labState.profiles[adminProfile] && (older.vpcs?.length || older.instances?.length)) {
-      await seedEc2({ seed: older, iam, ec2, warn: (message) => log({ level: 'warn', msg: message }) }, (service, operation, input) => invoke(service, operation, input, adminProfile))
-      log({ level: 'info', msg: `added the seed's VPCs and instances to ${dataDir}` })
-    }
       log({ level: 'error', msg: 'unhandled', err: String(err?.stack ?? err) })
       if (!res.headersSent) res.writeHead(500).end()
       else res.destroy()
