@@ -4,6 +4,7 @@
 // through a VPC endpoint). Separation-of-duties findings on top.
 import type { MatchedStatement, NamedPolicy, PolicyDocument, RequestContext, RequestPrincipal } from '@kms-share/policy'
 import type { AccountPrincipal, IamReader } from './iam-read.js'
+import { mapLimit } from './keys.js'
 import { awsFilledContext, decideOnKey, ROOT_IDENTITY_POLICY, type RequestCircumstances } from './simulation.js'
 
 export const USE_ACTIONS = ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'] as const
@@ -101,7 +102,8 @@ export async function accessMatrix(input: AccessInput): Promise<AccessMatrix> {
   const subjects: Array<{ label: string; kind: PrincipalAccess['kind']; principal: RequestPrincipal; policies: NamedPolicy[] }> = [
     { label: `arn:aws:iam::${accountId}:root`, kind: 'root', principal: { arn: `arn:aws:iam::${accountId}:root`, type: 'root', accountId }, policies: [ROOT_IDENTITY_POLICY] },
   ]
-  const entityPolicies = await Promise.all(accountPrincipals.map((p) => reader.identityPolicies(p)))
+  // A few principals at a time: an account can have many, and each needs several IAM calls.
+  const entityPolicies = await mapLimit(accountPrincipals, 4, (p) => reader.identityPolicies(p))
   accountPrincipals.forEach((p: AccountPrincipal, i) => {
     const principal: RequestPrincipal = p.kind === 'role'
       ? { arn: `arn:aws:sts::${accountId}:assumed-role/${p.name}/session`, type: 'assumed-role', accountId, roleArn: p.arn }

@@ -11,7 +11,7 @@ const svc = await startKeyadmin(t, lab, {
   AUTH_DISABLED: 'false',
   AUTH_TOKENS: `reader:keys:read:${hashToken(reader)},admin:keys:read+keys:admin:${hashToken(admin)}`,
 })
-const as = (token?: string) => (token ? { authorization: `Bearer ${token}` } : {})
+const as = (token?: string): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {})
 
 t.test('health is open; everything else needs a token', async (t) => {
   t.equal((await svc.call('GET', '/healthz')).status, 200)

@@ -52,8 +52,8 @@ t.test('validate shows the trailing comma at its line; apply succeeds after the 
   // The lint gutter's error marker sits on line 18 of the editor.
   await page.locator('.cm-gutter-lint .cm-lint-marker-error').first().waitFor({ timeout: 15_000 })
   const markerLines = await page.evaluate(() => {
-    const lines = [...document.querySelectorAll('.cm-content .cm-line')].map((l) => l.getBoundingClientRect())
-    return [...document.querySelectorAll('.cm-gutter-lint .cm-gutterElement')]
+    const lines = Array.from(document.querySelectorAll('.cm-content .cm-line')).map((l) => l.getBoundingClientRect())
+    return Array.from(document.querySelectorAll('.cm-gutter-lint .cm-gutterElement'))
       .filter((g) => g.querySelector('.cm-lint-marker-error'))
       .map((g) => {
         const top = g.getBoundingClientRect().top

@@ -41,7 +41,8 @@ async function apply(t: Tap, keyId: string, name: string, parameters: Record<str
   t.equal(put.status, 200, put.status === 200 ? `${name} applied` : JSON.stringify(put.body))
   return rendered.body.policy
 }
-type Tap = { equal(a: unknown, b: unknown, m?: string): boolean; same(a: unknown, b: unknown, m?: string): boolean }
+// Just the assertions apply() makes (tap's own types do not narrow to a structural subset).
+type Tap = { equal: (...args: any[]) => unknown; same: (...args: any[]) => unknown }
 
 /** A ciphertext made while the key still had its default policy, for direct-Decrypt checks later. */
 async function ciphertextUnder(keyId: string, context?: Record<string, string>): Promise<Uint8Array> {
