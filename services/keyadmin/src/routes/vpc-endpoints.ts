@@ -3,10 +3,10 @@
 // policy rendered for the endpoint just made, next to the workshop's version and why it breaks SSE-KMS.
 // Scopes come from app.ts's hook: keys:read for GETs and rendering, keys:admin for changes.
 import { randomUUID } from 'node:crypto'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { CreateVpcEndpointCommand, DeleteVpcEndpointsCommand, ModifyVpcEndpointCommand } from '@aws-sdk/client-ec2'
+import { CreateVpcEndpointCommand, DeleteVpcEndpointsCommand, ModifyVpcEndpointCommand, type EC2Client, type VpcEndpoint } from '@aws-sdk/client-ec2'
 import { problemResponses } from '@kms-share/shared'
 import { findTemplate, renderTemplate, validatePolicy } from '@kms-share/policy'
 import { ec2Call } from '../network/ec2-errors.js'
@@ -17,7 +17,8 @@ import { refuseInvalid } from '../policy-check.js'
 
 const VPCE_ID = '^vpce-[0-9a-f]{8,17}$'
 const Params = Type.Object({ id: Type.String({ pattern: VPCE_ID, description: 'vpce-…' }) })
-const WaitSeconds = Type.Integer({ minimum: 1, maximum: 600, default: 180, description: 'Longest wait for `available` (AWS takes a minute or two).' })
+// Below the server's default idle limit (HTTP_IDLE_TIMEOUT_MS, 120 s): a waiting answer sends no bytes. Still pending: ask again.
+const WaitSeconds = Type.Integer({ minimum: 1, maximum: 110, default: 90, description: 'Longest wait for `available` (AWS takes a minute or two; still pending afterwards: GET /vpc-endpoints/:id?wait=true again).' })
 const Policy = Type.String({ minLength: 2, maxLength: 20_480, description: 'Endpoint policy (JSON text).' })
 
 const CreateBody = Type.Object({
@@ -78,6 +79,19 @@ function checkEndpointPolicy(text: string | null | undefined): void {
   if (typeof text === 'string') refuseInvalid(validatePolicy(text, { kind: 'resource' }))
 }
 
+/** Waits for `available`, but stops polling once the client has gone. */
+async function waitWhileConnected(request: FastifyRequest, ec2: EC2Client, id: string, waitMs: number, pollMs?: number): Promise<VpcEndpoint> {
+  const gone = new AbortController()
+  const onClose = () => gone.abort()
+  const socket = request.raw.socket
+  socket?.once('close', onClose)
+  try {
+    return await waitForAvailable(ec2, id, waitMs, gone.signal, pollMs)
+  } finally {
+    socket?.off('close', onClose)
+  }
+}
+
 export interface VpcEndpointsRouteOptions {
   /** The role the workshop's version of the endpoint-only policy names. */
   workshopRole?: string
@@ -117,7 +131,7 @@ export async function vpcEndpointsRoutes(fastify: FastifyInstance, options: VpcE
     let endpoint = created.VpcEndpoint
     if (!endpoint?.VpcEndpointId) throw new Error('EC2 returned no VPC endpoint')
     request.log.info({ vpcEndpointId: endpoint.VpcEndpointId, service: body.service }, 'VPC endpoint created')
-    if (body.wait) endpoint = await waitForAvailable(app.ec2, endpoint.VpcEndpointId, (body.waitSeconds ?? 180) * 1000, undefined, options.pollMs)
+    if (body.wait) endpoint = await waitWhileConnected(request, app.ec2, endpoint.VpcEndpointId, (body.waitSeconds ?? 90) * 1000, options.pollMs)
     reply.code(201).header('location', `/vpc-endpoints/${endpoint.VpcEndpointId}`)
     return out(endpoint)
   })
@@ -143,7 +157,7 @@ export async function vpcEndpointsRoutes(fastify: FastifyInstance, options: VpcE
     schema: { summary: 'One VPC endpoint: state, DNS names, endpoint URL, policy (?wait=true waits for available).', tags: ['network'], params: Params, querystring: WaitQuery, response: { 200: VpcEndpointSchema, ...errors } },
   }, async (request) => {
     const { id } = request.params
-    const e = request.query.wait ? await waitForAvailable(app.ec2, id, (request.query.waitSeconds ?? 180) * 1000, undefined, options.pollMs) : await describeEndpoint(app.ec2, id)
+    const e = request.query.wait ? await waitWhileConnected(request, app.ec2, id, (request.query.waitSeconds ?? 90) * 1000, options.pollMs) : await describeEndpoint(app.ec2, id)
     return out(e)
   })
 
