@@ -4,8 +4,9 @@
 // role's credentials from that instance's metadata and nothing else — with prefixed logs, the
 // URLs printed when everything is ready, and Ctrl-C stopping all of it.
 // Environment: LAB_DATA_DIR (.lab), CACHE_DIR (.cache), LAB_PORT (4566), UPLOAD_PORT (3001),
-// DOWNLOAD_PORT (3002), KEYADMIN_PORT (3003), HOST (127.0.0.1), LOG_LEVEL (info), and the lab's LAB_* settings
-// (LAB_IMDS_PORT_BASE, LAB_IMDS_CREDENTIALS_TTL_SECONDS …). Flags: --no-build.
+// DOWNLOAD_PORT (3002), KEYADMIN_PORT (3003), HOST (127.0.0.1), LOG_LEVEL (info), REDIS_URL (unset: a private
+// redis-server on a free port, data in REDIS_DATA_DIR, .redis), and the lab's LAB_* settings
+// (LAB_IMDS_PORT_BASE, LAB_IMDS_CREDENTIALS_TTL_SECONDS, LAB_CLOUDTRAIL_DELAY_SECONDS …). Flags: --no-build.
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -159,6 +160,49 @@ try {
   await stop(1)
 }
 
+// 1b. Redis for the audit queue: REDIS_URL, or a private redis-server with an append-only file (verdicts survive restarts).
+const redisDataDir = resolve(invokedFrom, env.REDIS_DATA_DIR || '.redis')
+async function freePort() {
+  const { createServer } = await import('node:net')
+  return new Promise((resolvePort, reject) => {
+    const server = createServer().once('error', reject)
+    server.listen(0, '127.0.0.1', () => { const { port } = server.address(); server.close(() => resolvePort(port)) })
+  })
+}
+async function redisAnswers(port) {
+  const { connect } = await import('node:net')
+  return new Promise((resolveAnswer) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write('PING\r\n'))
+    socket.setTimeout(1_000, () => { socket.destroy(); resolveAnswer(false) })
+    socket.once('data', (data) => { socket.destroy(); resolveAnswer(data.toString().startsWith('+PONG')) })
+    socket.once('error', () => resolveAnswer(false))
+  })
+}
+let redisUrl = env.REDIS_URL
+if (!redisUrl) {
+  const which = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' })
+  const redisServer = existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : which.stdout.trim()
+  if (!redisServer) {
+    log('no redis-server installed (Debian: apt-get install redis-server), and REDIS_URL is unset: starting without the audit queue and worker')
+  } else {
+    const redisPort = await freePort()
+    mkdirSync(redisDataDir, { recursive: true, mode: 0o700 })
+    const child = spawn(redisServer, ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', redisDataDir, '--appendonly', 'yes', '--save', '', '--protected-mode', 'yes'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    children.push({ name: 'redis', child })
+    for (const stream of [child.stdout, child.stderr]) createInterface({ input: stream }).on('line', (line) => process.stdout.write(`[redis] ${line}\n`))
+    child.on('exit', (code, signal) => {
+      if (!stopping) {
+        log(`redis exited (${signal ?? code}); stopping the rest`)
+        void stop(1)
+      }
+    })
+    const end = Date.now() + 10_000
+    while (!(await redisAnswers(redisPort)) && Date.now() < end) await new Promise((r) => setTimeout(r, 100))
+    redisUrl = `redis://127.0.0.1:${redisPort}`
+  }
+}
+const redisEnv = redisUrl ? { REDIS_URL: redisUrl } : {}
+
 // 2. The services, each as its own instance, configured only through their environment.
 const serviceEnv = (instance) => ({
   ...instanceEnv(instance),
@@ -195,14 +239,22 @@ const uploadUrl = `http://${host}:${uploadPort}`
 const downloadUrl = `http://${host}:${downloadPort}`
 const keyadminUrl = `http://${host}:${keyadminPort}`
 run('upload', join(root, 'services/upload/dist/server.js'), {
-  ...baseEnv(), ...serviceEnv('uploader'), PORT: String(uploadPort), KMS_KEY_ID: kmsKeyId, DOWNLOAD_PUBLIC_URL: downloadUrl, ...authEnv('upload', ['upload']),
+  ...baseEnv(), ...serviceEnv('uploader'), PORT: String(uploadPort), KMS_KEY_ID: kmsKeyId, DOWNLOAD_PUBLIC_URL: downloadUrl, ...authEnv('upload', ['upload']), ...redisEnv,
 })
 run('download', join(root, 'services/download/dist/server.js'), {
   ...baseEnv(), ...serviceEnv('downloader'), PORT: String(downloadPort), CACHE_DIR: cacheDir, UPLOAD_PUBLIC_URL: uploadUrl, ...authEnv('download', ['download', 'cache:admin']),
 })
 run('keyadmin', join(root, 'services/keyadmin/dist/server.js'), {
-  ...baseEnv(), ...serviceEnv('keyadmin'), PORT: String(keyadminPort), ...authEnv('keyadmin', ['keys:read', 'keys:admin', 'audit:read']),
+  ...baseEnv(), ...serviceEnv('keyadmin'), PORT: String(keyadminPort), ...authEnv('keyadmin', ['keys:read', 'keys:admin', 'audit:read']), ...redisEnv,
 })
+// The audit worker, as the auditor's instance; each CloudTrail reading goes back only as far as the lab's delay needs.
+if (redisUrl) {
+  run('audit-worker', join(root, 'services/keyadmin/dist/worker.js'), {
+    ...baseEnv(), ...serviceEnv('auditor'), ...redisEnv,
+    AUDIT_EVENT_LATENESS_SECONDS: String(Number(env.LAB_CLOUDTRAIL_DELAY_SECONDS || 0) + 30),
+    AUDIT_READERS_POLL_SECONDS: '5',
+  })
+}
 
 const ready = await Promise.all([waitForUrl(`${uploadUrl}/readyz`), waitForUrl(`${downloadUrl}/readyz`), waitForUrl(`${keyadminUrl}/readyz`)])
 if (!ready.every(Boolean)) {
@@ -213,6 +265,7 @@ log(`ready:
   upload    ${uploadUrl}/        (instance ${instances.uploader.instanceId}, role ${instances.uploader.role}, key ${kmsKeyId})
   download  ${downloadUrl}/      (instance ${instances.downloader.instanceId}, role ${instances.downloader.role}, cache ${cacheDir})
   keyadmin  ${keyadminUrl}/      (instance ${instances.keyadmin.instanceId}, role ${instances.keyadmin.role})
+  audit     ${redisUrl ? `worker as instance ${instances.auditor?.instanceId}, role ${instances.auditor?.role}; redis ${redisUrl}${env.REDIS_URL ? '' : ` (data ${redisDataDir})`}; results at ${keyadminUrl}/audit, dashboard ${keyadminUrl}/audit/queues/` : 'off (no Redis)'}
   lab       ${lab.endpoint}  (data ${labDataDir}; profiles for people and the CLI in ${lab.credentialsFile} and ${lab.configFile})
   sign in   upload    ${signInLink(uploadUrl, 'upload')}
             download  ${signInLink(downloadUrl, 'download')}
@@ -221,4 +274,5 @@ log(`ready:
   try: UPLOAD_TOKEN=${devTokens.upload.token} DOWNLOAD_TOKEN=${devTokens.download.token}
        curl -H "Authorization: Bearer $UPLOAD_TOKEN" -T SampleFile-KMS.txt ${uploadUrl}/files/SampleFile-KMS.txt && curl -H "Authorization: Bearer $DOWNLOAD_TOKEN" -O -J ${downloadUrl}/files/SampleFile-KMS.txt
        KEYADMIN_TOKEN=${devTokens.keyadmin.token}; curl -H "Authorization: Bearer $KEYADMIN_TOKEN" ${keyadminUrl}/keys/alias%2FImportedCMK/access
+       curl -H "Authorization: Bearer $KEYADMIN_TOKEN" ${keyadminUrl}/audit/objects/SampleFile-KMS.txt
 Ctrl-C stops everything.`)
