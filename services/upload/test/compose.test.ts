@@ -44,7 +44,7 @@ function mounts(service: any): Record<string, string> {
 
 t.test('the stack has lab, upload and download, each with a healthcheck', async (t) => {
   // keyadmin's entry is checked against its own schema in services/keyadmin/test/compose.test.ts.
-  t.same(Object.keys(compose.services).sort(), ['download', 'keyadmin', 'lab', 'upload'])
+  t.same(Object.keys(compose.services).sort(), ['audit-worker', 'download', 'keyadmin', 'lab', 'redis', 'upload'])
   for (const [name, service] of Object.entries(compose.services)) {
     t.ok(service.healthcheck?.test, `${name} has a healthcheck`)
   }
