@@ -10,6 +10,8 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { KMSClient, EncryptCommand, GenerateDataKeyCommand, DecryptCommand } from '@aws-sdk/client-kms'
 import { S3Client, PutObjectCommand } from '@aws-sdk/client-s3'
 import { EC2Client, CreateVpcEndpointCommand, DescribeVpcEndpointsCommand, ModifyVpcAttributeCommand, ModifyVpcEndpointCommand, DeleteVpcEndpointsCommand } from '@aws-sdk/client-ec2'
@@ -164,6 +166,9 @@ t.test("an S3 endpoint carries S3 calls; S3's own calls to KMS never carry it", 
   const fas = lastEvent('GenerateDataKey')
   t.equal(fas.userIdentity.invokedBy, 'fas.s3.amazonaws.com')
   t.notOk(fas.vpcEndpointId, "S3's call to KMS does not come through the caller's endpoint")
+  const viaCli = await aws('workshop', ['s3api', 'get-object', '--bucket', BUCKET, '--key', 'through-endpoint.txt', join(lab.dataDir, 'got.txt')], `${lab.endpoint}/vpce/${s3e.VpcEndpointId}`)
+  t.equal(viaCli.code, 0, viaCli.stderr)
+  t.equal(readFileSync(join(lab.dataDir, 'got.txt'), 'utf8'), 'x', 'the AWS CLI reads through the S3 endpoint URL')
 
   // An S3 endpoint policy that refuses PutObject stops the upload at S3.
   await ec2.send(new ModifyVpcEndpointCommand({ VpcEndpointId: s3e.VpcEndpointId, PolicyDocument: JSON.stringify({ Statement: [{ Effect: 'Deny', Principal: '*', Action: 's3:PutObject', Resource: '*' }, { Effect: 'Allow', Principal: '*', Action: '*', Resource: '*' }] }) }))
