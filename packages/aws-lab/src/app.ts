@@ -211,7 +211,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     }
   }
 
-  const imds = new InstanceMetadataService({ ec2, iam, sts, host, portBase: options.imdsPortBase ?? 0, advertisedHost: options.imdsAdvertisedHost, credentialsTtlSeconds: options.imdsCredentialsTtlSeconds })
+  const imds = new InstanceMetadataService({ ec2, iam, sts, trail, host, portBase: options.imdsPortBase ?? 0, advertisedHost: options.imdsAdvertisedHost, credentialsTtlSeconds: options.imdsCredentialsTtlSeconds })
   const server: Server = createServer((req, res) => {
     // Where each instance's metadata lives, for start scripts (the lab's own path; no AWS API starts with /_lab/).
     if (req.method === 'GET' && req.url === '/_lab/endpoints') {

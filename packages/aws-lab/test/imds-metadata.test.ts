@@ -144,6 +144,11 @@ t.test('role credentials: assumed-role/<role>/<instance id>, ec2:SourceInstanceA
   const events = await trail.send(new LookupEventsCommand({ LookupAttributes: [{ AttributeKey: 'Username', AttributeValue: workshop.instanceId }] }))
   const recorded = JSON.parse(events.Events!.find((e) => e.EventName === 'ListKeys')!.CloudTrailEvent!)
   t.match(recorded.userIdentity, { type: 'AssumedRole', arn: me.Arn, accessKeyId: first.AccessKeyId, sessionContext: { ec2RoleDelivery: '2.0', sessionIssuer: { userName: 'KMSWorkshop-InstaceInitRole' } } })
+  // The delivery itself: EC2 assumed the role for the instance.
+  const assumed = await trail.send(new LookupEventsCommand({ LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'AssumeRole' }] }))
+  const delivery = assumed.Events!.map((e) => JSON.parse(e.CloudTrailEvent!)).find((e) => e.responseElements?.credentials?.accessKeyId === first.AccessKeyId)
+  t.match(delivery, { userIdentity: { type: 'AWSService', invokedBy: 'ec2.amazonaws.com' }, sourceIPAddress: 'ec2.amazonaws.com', requestParameters: { roleArn: 'arn:aws:iam::111122223333:role/KMSWorkshop-InstaceInitRole', roleSessionName: workshop.instanceId }, responseElements: { assumedRoleUser: { arn: me.Arn } } })
+  t.notOk(JSON.stringify(delivery).includes(first.SecretAccessKey) || JSON.stringify(delivery).includes(first.Token), 'no secret or session token in the trail')
 
   // Rotation: new credentials once the old ones are within half their life of expiring; the old keep working until they expire.
   await new Promise((r) => setTimeout(r, (TTL / 2) * 1000 + 300))

@@ -1,13 +1,14 @@
 // Instance metadata (IMDSv2 only, as with HttpTokens=required), one listener per simulated
 // instance, so a process given one instance's endpoint sees that instance and its role alone.
 // https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-instance-metadata-service.html
-import { randomBytes } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { isoSeconds } from '../core/arn.js'
 import type { Ec2Model, InstanceRecord } from '../ec2/model.js'
 import type { IamModel } from '../iam/model.js'
 import type { StsModel } from '../sts/model.js'
+import type { TrailStore } from '../cloudtrail/trail.js'
 
 /** AWS's token lifetime bounds (X-aws-ec2-metadata-token-ttl-seconds). */
 export const TOKEN_TTL_MIN = 1
@@ -39,6 +40,8 @@ export interface ImdsOptions {
   credentialsTtlSeconds?: number
   /** The host name clients use to reach the listeners, when it differs from `host` (0.0.0.0 in a container). */
   advertisedHost?: string
+  /** Where EC2's AssumeRole for each delivery is recorded, as CloudTrail shows it in AWS. */
+  trail?: TrailStore
 }
 
 interface IssuedCredentials {
@@ -148,9 +151,41 @@ export class InstanceMetadataService {
       })
       current = { accessKeyId: issued.AccessKeyId, roleName: role.RoleName, issuedAt: issued.issuedAt, expiresAt: issued.expiresAt! }
       this.credentials.set(instance.InstanceId, current)
+      this.recordDelivery(instance, role.Arn, role.RoleId, current)
     }
     const record = this.options.sts.session(current.accessKeyId)!
     return { ...current, secretAccessKey: record.SecretAccessKey, sessionToken: record.SessionToken }
+  }
+
+  /** EC2 assumes the instance's role on its behalf: an AssumeRole by the AWS service ec2.amazonaws.com. */
+  private recordDelivery(instance: InstanceRecord, roleArn: string, roleId: string, issued: IssuedCredentials): void {
+    const { trail, ec2 } = this.options
+    if (!trail) return
+    const time = new Date(issued.issuedAt)
+    trail.append({
+      eventVersion: '1.11',
+      userIdentity: { type: 'AWSService', invokedBy: 'ec2.amazonaws.com' },
+      eventTime: isoSeconds(time),
+      eventSource: 'sts.amazonaws.com',
+      eventName: 'AssumeRole',
+      awsRegion: ec2.region,
+      sourceIPAddress: 'ec2.amazonaws.com',
+      userAgent: 'ec2.amazonaws.com',
+      requestParameters: { roleArn, roleSessionName: instance.InstanceId },
+      responseElements: {
+        credentials: { accessKeyId: issued.accessKeyId, expiration: isoSeconds(new Date(issued.expiresAt)) },
+        assumedRoleUser: { assumedRoleId: `${roleId}:${instance.InstanceId}`, arn: `arn:aws:sts::${ec2.accountId}:assumed-role/${issued.roleName}/${instance.InstanceId}` },
+      },
+      requestID: randomUUID(),
+      eventID: randomUUID(),
+      readOnly: true,
+      resources: [{ accountId: ec2.accountId, type: 'AWS::IAM::Role', ARN: roleArn }],
+      eventType: 'AwsApiCall',
+      managementEvent: true,
+      recipientAccountId: ec2.accountId,
+      sharedEventID: randomUUID(),
+      eventCategory: 'Management',
+    })
   }
 
   private tree(instance: InstanceRecord): Tree {
