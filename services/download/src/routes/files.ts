@@ -64,25 +64,28 @@ export async function filesRoutes(fastify: FastifyInstance, options: FilesRouteO
     return listFiles(app.s3, options.bucket, downloader.cache, { limit, ...(token ? { token } : {}), ...(prefix ? { prefix } : {}) }, app.encryptionLookup)
   })
 
-  const serveCached = async (request: FastifyRequest, reply: FastifyReply, entry: CacheEntry, key: string): Promise<FastifyReply | undefined> => {
+  // True once answered. (Never return the reply itself from here: a FastifyReply is a thenable, so
+  // awaiting it waits for the response and yields undefined — the handler would go round again.)
+  const serveCached = async (request: FastifyRequest, reply: FastifyReply, entry: CacheEntry, key: string): Promise<boolean> => {
     // Open before answering: an eviction between lookup and open must not become a 500.
     const handle = await open(downloader.cache.path(entry), 'r').catch((err: Error) => {
       request.log.warn({ err, key, name: entry.name }, 'cache file vanished before it was opened: fetching again')
       return undefined
     })
-    if (!handle) return undefined
+    if (!handle) return false
     // The file under this name must be the one written for this entry: never another object's bytes.
     if (!(await downloader.cache.matches(entry, handle).catch(() => false))) {
       await handle.close()
       request.log.warn({ key, name: entry.name }, 'cache file is not the entry it was written for: fetching again')
       await downloader.cache.discard(entry)
-      return undefined
+      return false
     }
     objectHeaders(reply, entry)
     reply.header('x-cache', 'hit')
     if (etagMatches(request.headers['if-none-match'], entry.etag)) {
       await handle.close()
-      return reply.code(304).send()
+      reply.code(304).send()
+      return true
     }
     const rangeHeader = request.headers.range
     const ifRange = request.headers['if-range']
@@ -95,12 +98,14 @@ export async function filesRoutes(fastify: FastifyInstance, options: FilesRouteO
       reply.code(206)
       reply.header('content-range', `bytes ${range.start}-${range.end}/${entry.size}`)
       reply.header('content-length', range.end - range.start + 1)
-      return reply.send(handle.createReadStream({ start: range.start, end: range.end, highWaterMark: READ_CHUNK }))
+      reply.send(handle.createReadStream({ start: range.start, end: range.end, highWaterMark: READ_CHUNK }))
+      return true
     }
     reply.header('content-length', entry.size)
     request.log.debug({ key, name: entry.name }, 'served from cache')
     // 1 MiB reads: a quarter of the syscalls and callbacks of the 64 KiB default for large files.
-    return reply.send(handle.createReadStream({ highWaterMark: READ_CHUNK }))
+    reply.send(handle.createReadStream({ highWaterMark: READ_CHUNK }))
+    return true
   }
 
   app.get('/files/*', {
@@ -117,8 +122,7 @@ export async function filesRoutes(fastify: FastifyInstance, options: FilesRouteO
     for (let attempt = 0; attempt < 2; attempt++) {
       const delivery = await downloader.get(key, range)
       if (delivery.source === 'cache') {
-        const sent = await serveCached(request, reply, delivery.entry, key)
-        if (sent) return sent
+        if (await serveCached(request, reply, delivery.entry, key)) return reply
         continue // the file was evicted just now: go round once more
       }
       objectHeaders(reply, delivery.info)
@@ -128,7 +132,9 @@ export async function filesRoutes(fastify: FastifyInstance, options: FilesRouteO
       reply.header('content-length', delivery.contentLength)
       const body: Readable = delivery.body
       // A client that leaves lets go of its reader; the fill into the cache goes on at S3's speed.
-      reply.raw.once('close', () => {
+      // (One that left while the answer was being prepared has already closed: let go now.)
+      if (reply.raw.closed || request.raw.socket?.destroyed) body.destroy()
+      else reply.raw.once('close', () => {
         if (!reply.raw.writableFinished) body.destroy()
       })
       return reply.send(body)
