@@ -32,7 +32,7 @@ export function scratchDir(t: Tap): string {
   return dir
 }
 
-export function instance(lab: Lab, name: string) {
+export function instance(lab: Lab, name: string): ReturnType<Lab['instances']>[number] {
   const found = lab.instances().find((i) => i.name === name)
   if (!found) throw new Error(`no lab instance ${name}`)
   return found
