@@ -104,6 +104,13 @@ t.test('each service holds only its own instance role, rotated through IMDSv2; C
   t.ok(procs.some((p) => p.args.includes('services/upload/')) && procs.some((p) => p.args.includes('services/download/')), 'upload and download run as children of start.mjs')
 
   for (const proc of procs) {
+    if (!proc.args.includes('services/')) {
+      // Helpers start.mjs runs (its private redis-server) are no AWS clients: they get no AWS settings at all.
+      const e = environOf(proc.pid)
+      t.same(Object.keys(e).filter((k) => k.startsWith('AWS_')), [], `${proc.args}: no AWS variables`)
+      t.same(Object.entries(e).filter(([, v]) => v.includes(labDir)), [], `${proc.args}: nothing points at the lab's data folder`)
+      continue
+    }
     const script = Object.keys(instanceOfScript).find((s) => proc.args.includes(s))
     t.ok(script, `${proc.args}: a known service with an instance of its own`)
     if (!script) continue
