@@ -5,6 +5,7 @@
 // https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html (endpoint policies),
 // https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html (AWS_ENDPOINT_URL_<SERVICE>).
 import t from 'tap'
+import type { VpcEndpoint } from '@aws-sdk/client-ec2'
 import { buildApp as buildUploadApp, loadUploadConfig } from '@kms-share/upload'
 import { ACCOUNT, aws, BUCKET, profileEnv, scratchDir, startKeyadminInstance, startNetworkLab } from './network-helpers.js'
 
@@ -155,4 +156,23 @@ t.test('an S3 endpoint and the upload service pinned to it with AWS_ENDPOINT_URL
   t.match(await refused.json(), { action: 's3:PutObject' })
   const listed = await aws(['s3api', 'list-objects-v2', '--bucket', BUCKET], admin)
   t.same(listed.json.Contents.map((o: any) => o.Key), ['pinned-1.txt'])
+})
+
+t.test('against AWS (no endpoint variables) the endpoint URL is https:// and the regional vpce DNS name', async (t) => {
+  const { endpointOut } = await import('../src/network/endpoints.js')
+  // The shape CreateVpcEndpoint answers (the workshop's part 4 output, ids made up).
+  const e: VpcEndpoint = {
+    VpcEndpointId: 'vpce-0a1b2c3d4e5f60718', VpcEndpointType: 'Interface', VpcId: 'vpc-0ab12cd34ef56a001', ServiceName: 'com.amazonaws.eu-west-1.kms',
+    State: 'Available', PrivateDnsEnabled: true, SubnetIds: ['subnet-0ab12cd34ef56b001'], Groups: [{ GroupId: 'sg-0ab12cd34ef56c001', GroupName: 'kms-share' }],
+    DnsEntries: [
+      { DnsName: 'vpce-0a1b2c3d4e5f60718-1a2b3c4d.kms.eu-west-1.vpce.amazonaws.com', HostedZoneId: 'Z38GZ743OKFT7T' },
+      { DnsName: 'eu-west-1a.vpce-0a1b2c3d4e5f60718-1a2b3c4d.kms.eu-west-1.vpce.amazonaws.com', HostedZoneId: 'Z38GZ743OKFT7T' },
+      { DnsName: 'kms.eu-west-1.amazonaws.com', HostedZoneId: 'ZONEIDPENDING' },
+    ],
+  }
+  const aws = endpointOut(e, undefined)
+  t.equal(aws.endpointUrl, 'https://vpce-0a1b2c3d4e5f60718-1a2b3c4d.kms.eu-west-1.vpce.amazonaws.com', 'the regional name, not the zonal one')
+  t.equal(aws.privateDnsUrl, 'https://kms.eu-west-1.amazonaws.com')
+  t.equal(endpointOut(e, 'http://127.0.0.1:4566/').endpointUrl, 'http://127.0.0.1:4566/vpce/vpce-0a1b2c3d4e5f60718')
+  t.equal(endpointOut(e, 'http://127.0.0.1:4566/vpce/vpce-0ffffffffffffffff').endpointUrl, 'http://127.0.0.1:4566/vpce/vpce-0a1b2c3d4e5f60718', 'a service pinned to another endpoint still names this one')
 })
