@@ -73,7 +73,8 @@ function commonClientConfig(config: AwsClientConfig): CommonClientConfig {
     // The SDK's own region lookup ignores a config-file path given in code, so resolve it here from the same files.
     region: config.AWS_REGION ?? loadSdkConfig(NODE_REGION_CONFIG_OPTIONS, { ...NODE_REGION_CONFIG_FILE_OPTIONS, ...files }),
     // The default chain (env keys, SSO, shared files, web identity, container, IMDS) with the config's files and profile.
-    credentials: fromNodeProviderChain(files),
+    // Instance metadata gets 3 s and two retries (the SDK's default is 1 s, once): a loaded host must not lose its role.
+    credentials: fromNodeProviderChain({ ...files, timeout: 3_000, maxRetries: 2 }),
     // Connect, idle-socket and whole-call limits and a sized pool, so a stalled peer never holds sockets forever.
     requestHandler: awsRequestHandlerOptions(config),
   }
