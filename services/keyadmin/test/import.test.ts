@@ -50,7 +50,7 @@ t.test('fresh material: PendingImport → Enabled → encrypts → material dele
   t.equal(roundTrip.code, 0, roundTrip.stderr)
   t.equal(Buffer.from(roundTrip.json.Plaintext, 'base64').toString(), 'SampleFile-KMS\n')
 
-  const deleted = await svc.call('DELETE', `/keys/${keyId}/imported-material`)
+  const deleted = await svc.call('DELETE', `/keys/${keyId}/material`)
   t.equal(deleted.status, 200, JSON.stringify(deleted.body))
   t.same(deleted.body, { keyId, state: 'PendingImport' })
   const refused = await decrypt(encrypted.json.CiphertextBlob)
@@ -69,7 +69,7 @@ t.test('uploaded material: the same material restores the key, other material is
   const encrypted = await encrypt(keyId)
   t.equal(encrypted.code, 0, encrypted.stderr)
 
-  t.equal((await svc.call('DELETE', `/keys/${keyId}/imported-material`)).body.state, 'PendingImport')
+  t.equal((await svc.call('DELETE', `/keys/${keyId}/material`)).body.state, 'PendingImport')
   const other = await svc.call('POST', `/keys/${keyId}/import`, { material: randomBytes(32).toString('base64') })
   t.equal(other.status, 400, 'KMS keeps the key bound to its first material')
   t.match(other.body, { code: 'KADM_AWS_REJECTED', awsErrorCode: 'IncorrectKeyMaterialException' })
@@ -135,11 +135,11 @@ t.test('with MFA configured, deleting material needs a code and runs as the MFA 
   t.equal(created.status, 201, JSON.stringify(created.body))
   const keyId = created.body.keyId
   t.equal((await guarded.call('POST', `/keys/${keyId}/import`, {})).body.state, 'Enabled', 'importing is not MFA-guarded')
-  const without = await guarded.call('DELETE', `/keys/${keyId}/imported-material`)
+  const without = await guarded.call('DELETE', `/keys/${keyId}/material`)
   t.equal(without.status, 403)
   t.equal(without.body.code, 'KADM_MFA_REQUIRED')
   t.equal((await guarded.call('GET', `/keys/${keyId}`)).body.state, 'Enabled')
-  const res = await fetch(`${guarded.url}/keys/${keyId}/imported-material`, {
+  const res = await fetch(`${guarded.url}/keys/${keyId}/material`, {
     method: 'DELETE', headers: { authorization: `Bearer ${guarded.tokens.admin}`, 'x-mfa-code': mfaCode(lab) }, signal: AbortSignal.timeout(30_000),
   })
   const body = await res.json()

@@ -75,9 +75,9 @@ t.test('mfa-sensitive applied with a fresh code; then KMS enforces it', async (t
 })
 
 t.test('DeleteImportedKeyMaterial with a code: the key waits for new material', async (t) => {
-  const none = await guarded.call('DELETE', `/keys/${enc('alias/ImportedCMK')}/imported-material`)
+  const none = await guarded.call('DELETE', `/keys/${enc('alias/ImportedCMK')}/material`)
   t.equal(none.body.code, 'KADM_MFA_REQUIRED')
-  const res = await guarded.call('DELETE', `/keys/${enc('alias/ImportedCMK')}/imported-material`, undefined, await code())
+  const res = await guarded.call('DELETE', `/keys/${enc('alias/ImportedCMK')}/material`, undefined, await code())
   t.equal(res.status, 200, JSON.stringify(res.body))
   t.equal(res.body.state, 'PendingImport')
 })

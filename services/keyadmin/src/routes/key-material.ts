@@ -1,7 +1,7 @@
 // POST /keys/:key/import: imported key material in one call, without openssl by hand — GetParametersForImport,
 // wrap fresh 256-bit material (or the caller's) with the returned public key, ImportKeyMaterial.
 // The material lives only in this request's memory, is zeroed afterwards and is never logged or answered.
-// Deleting it is DELETE /keys/:key/imported-material (routes/keys.ts, MFA-guarded).
+// Deleting it is DELETE /keys/:key/material (routes/keys.ts, MFA-guarded).
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -93,7 +93,7 @@ export async function keyMaterialRoutes(fastify: FastifyInstance) {
       wrappingKeySpec,
       material: uploaded ? 'uploaded' as const : 'generated' as const,
       note: uploaded
-        ? 'Keep your copy of the material: after DELETE /keys/:key/imported-material or expiry, only the same material brings the key back.'
+        ? 'Keep your copy of the material: after DELETE /keys/:key/material or expiry, only the same material brings the key back.'
         : 'keyadmin generated this material and kept no copy: if it is deleted or expires, the key cannot be restored and what it encrypted cannot be decrypted.',
     }
   })

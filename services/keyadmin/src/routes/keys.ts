@@ -180,7 +180,7 @@ export async function keysRoutes(fastify: FastifyInstance, options: KeysRouteOpt
   })
 
   // ---- imported key material
-  app.delete('/keys/:key/imported-material', {
+  app.delete('/keys/:key/material', {
     schema: { summary: 'Deletes imported key material: the key becomes PendingImport (MFA-guarded when configured: X-MFA-Code).', tags: ['keys'], params: KeyParams, response: { 200: StateSchema, ...errors } },
   }, async (request) => {
     const meta = await resolveKey(kms, request.params.key)
