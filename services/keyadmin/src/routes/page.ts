@@ -26,7 +26,7 @@ function page(): string {
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>${STYLE}</style></head>
 <body>
 <h1>Key administration</h1>
-<p>Runs as the key administrator role: it manages keys and never uses them.</p>
+<p>Runs as the key administrator role: it manages keys and never uses them. <a href="/pages/network">Network, VPC endpoints and imported key material</a></p>
 <h2>Keys</h2>
 <table><thead><tr><th>key</th><th>aliases</th><th>state</th><th>origin</th><th>rotation</th><th>tags</th><th></th></tr></thead><tbody id="keys"></tbody></table>
 <h2>Key policy of <code id="selected">(select a key)</code> <small id="tags"></small></h2>
