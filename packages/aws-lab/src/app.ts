@@ -214,6 +214,11 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   const imds = new InstanceMetadataService({ ec2, iam, sts, trail, host, portBase: options.imdsPortBase ?? 0, advertisedHost: options.imdsAdvertisedHost, credentialsTtlSeconds: options.imdsCredentialsTtlSeconds })
   const server: Server = createServer((req, res) => {
     // Where each instance's metadata lives, for start scripts (the lab's own path; no AWS API starts with /_lab/).
+    // The lab CA's certificate (public), for clients that must trust it and share no volume with the lab.
+    if (req.method === 'GET' && req.url === '/_lab/ca.pem' && tls) {
+      res.writeHead(200, { 'content-type': 'application/x-pem-file', 'content-length': Buffer.byteLength(tls.caPem) }).end(tls.caPem)
+      return
+    }
     if (req.method === 'GET' && req.url === '/_lab/endpoints') {
       const body = JSON.stringify(endpointsDocument())
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body)

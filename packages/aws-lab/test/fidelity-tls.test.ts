@@ -36,6 +36,8 @@ t.test('the CA and the server certificate', async (t) => {
   t.ok(cert.ca, 'a CA certificate')
   t.equal(statSync(`${dataDir}/tls/ca-key.pem`).mode & 0o777, 0o600, 'the CA key is private')
   t.match(readFileSync(lab.configFile, 'utf8'), `ca_bundle = ${lab.caFile}`)
+  // Containers that share no volume with the lab fetch the (public) CA certificate from it.
+  t.equal(await (await fetch(`${lab.httpEndpoint}/_lab/ca.pem`, { signal: AbortSignal.timeout(10_000) })).text(), ca.toString())
   const server = new X509Certificate(readFileSync(`${dataDir}/tls/server.pem`))
   t.ok(server.verify(cert.publicKey), 'the server certificate is signed by the CA')
   t.match(server.subjectAltName, /DNS:localhost/)

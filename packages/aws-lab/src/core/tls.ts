@@ -28,6 +28,8 @@ const FIRST_BYTE_TIMEOUT_MS = 65_000
 export interface LabTls {
   /** The CA certificate (PEM) clients trust: $LAB_DATA_DIR/tls/ca.pem. */
   caFile: string
+  /** The CA certificate itself, served at GET /_lab/ca.pem for containers that share no volume with the lab. */
+  caPem: string
   cert: string
   key: string
   hostnames: string[]
@@ -98,7 +100,7 @@ export async function labTls(dataDir: string, hostnames: string[]): Promise<LabT
   let ca: { cert: x509.X509Certificate; key: CryptoKey }
   if (existsSync(caFile) && existsSync(join(dir, 'ca-key.pem'))) {
     if (existsSync(certFile) && existsSync(keyFile) && serverCertFits(readFileSync(certFile, 'utf8'), hostnames)) {
-      return { caFile, cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8'), hostnames }
+      return { caFile, caPem: readFileSync(caFile, 'utf8'), cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8'), hostnames }
     }
     ca = { cert: new x509.X509Certificate(readFileSync(caFile, 'utf8')), key: await importKey(readFileSync(join(dir, 'ca-key.pem'), 'utf8')) }
   } else {
@@ -128,7 +130,7 @@ export async function labTls(dataDir: string, hostnames: string[]): Promise<LabT
   const certPem = cert.toString('pem') + '\n'
   writeFileAtomic(keyFile, key, 0o600)
   writeFileAtomic(certFile, certPem, 0o644)
-  return { caFile, cert: certPem, key, hostnames }
+  return { caFile, caPem: readFileSync(caFile, 'utf8'), cert: certPem, key, hostnames }
 }
 
 export interface FrontDoor {
