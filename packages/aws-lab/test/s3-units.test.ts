@@ -131,6 +131,38 @@ t.test('object store: ciphertext on disk, ranges read only what they need, tampe
   await t.rejects(buffer(readPlaintext(dir, key, [blob], SEGMENT_SIZE, SEGMENT_SIZE + 10)))
 })
 
+t.test('object store: any chunking of the input (segments straddling, ending on or one past a boundary) reads back whole and seals the last segment once', async (t) => {
+  const dir = t.testdir()
+  const key = randomBytes(32)
+  const cases: Array<[string, number, number[]]> = [
+    ['exact segments, one chunk', SEGMENT_SIZE * 2, [SEGMENT_SIZE * 2]],
+    ['exact segments, segment-sized chunks', SEGMENT_SIZE * 2, [SEGMENT_SIZE, SEGMENT_SIZE]],
+    ['one byte past a boundary, alone', SEGMENT_SIZE + 1, [SEGMENT_SIZE, 1]],
+    ['straddling chunks', SEGMENT_SIZE * 3 + 6, [SEGMENT_SIZE - 1, 2, SEGMENT_SIZE * 2 + 3, 1, 1]],
+    ['tiny chunks then a large one', SEGMENT_SIZE * 4, [1, 1, 1, SEGMENT_SIZE * 4 - 3]],
+    ['empty chunks between', SEGMENT_SIZE + 10, [0, SEGMENT_SIZE, 0, 10, 0]],
+  ]
+  for (const [name, size, chunks] of cases) {
+    const data = randomBytes(size)
+    const pieces: Buffer[] = []
+    let at = 0
+    for (const n of chunks) {
+      pieces.push(data.subarray(at, at + n))
+      at += n
+    }
+    const final = join(dir, `${pieces.length}-${size}.data`)
+    const temp = await writeEncryptedTemp(Readable.from(pieces), key, final)
+    commitTemp(temp.tempPath, final)
+    t.equal(readFileSync(final).length, size + Math.ceil(size / SEGMENT_SIZE) * 16, `${name}: one tag per segment`)
+    const blob = { file: final.slice(dir.length + 1), size, noncePrefix: temp.noncePrefix }
+    t.ok((await buffer(readPlaintext(dir, key, [blob], 0, size - 1))).equals(data), `${name}: reads back`)
+    // A file cut after a whole segment fails: only the true last segment is flagged last in its AAD.
+    const cut = join(dir, `cut-${pieces.length}-${size}.data`)
+    writeFileSync(cut, readFileSync(final).subarray(0, SEGMENT_SIZE + 16))
+    await t.rejects(buffer(readPlaintext(dir, key, [{ ...blob, file: cut.slice(dir.length + 1), size: SEGMENT_SIZE }], 0, SEGMENT_SIZE - 1)), `${name}: truncation detected`)
+  }
+})
+
 t.test('object store: a failed stream leaves no file', async (t) => {
   const dir = t.testdir()
   const source = new Readable({ read() {} })

@@ -39,8 +39,8 @@ function aad(index: number, last: boolean): Buffer {
 /** Encrypts its input into segments; the last segment is flagged in its AAD so truncation is detected. */
 export class SegmentEncryptor extends Transform {
   size = 0
-  private parts: Buffer[] = []
-  private partsLength = 0
+  /** The latest bytes not yet sealed (at most one segment): sealed as the last unless more bytes follow. */
+  private pending: Buffer | undefined
   private index = 0
   constructor(private readonly key: Buffer, private readonly prefix: Buffer) {
     super()
@@ -48,32 +48,40 @@ export class SegmentEncryptor extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.size += chunk.length
-    this.parts.push(chunk)
-    this.partsLength += chunk.length
-    // A segment is only known not to be the last once more bytes follow it.
-    if (this.partsLength > SEGMENT_SIZE) {
-      let all = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.partsLength)
-      while (all.length > SEGMENT_SIZE) {
-        this.push(this.seal(all.subarray(0, SEGMENT_SIZE), false))
-        all = all.subarray(SEGMENT_SIZE)
+    let data = chunk
+    if (this.pending) {
+      if (this.pending.length < SEGMENT_SIZE) {
+        // Only a segment that straddles two chunks is copied; the rest is sealed from views of the chunk.
+        const need = SEGMENT_SIZE - this.pending.length
+        this.pending = Buffer.concat([this.pending, data.subarray(0, need)])
+        data = data.subarray(need)
       }
-      this.parts = [all]
-      this.partsLength = all.length
+      if (data.length === 0) return done()
+      this.seal(this.pending, false)
+      this.pending = undefined
     }
+    while (data.length > SEGMENT_SIZE) {
+      this.seal(data.subarray(0, SEGMENT_SIZE), false)
+      data = data.subarray(SEGMENT_SIZE)
+    }
+    if (data.length > 0) this.pending = data
     done()
   }
 
   override _flush(done: TransformCallback): void {
-    if (this.partsLength > 0) this.push(this.seal(Buffer.concat(this.parts, this.partsLength), true))
+    if (this.pending) this.seal(this.pending, true)
+    this.pending = undefined
     done()
   }
 
-  private seal(plain: Buffer, last: boolean): Buffer {
+  /** Pushes ciphertext then tag as they come (no concatenation: the file stream writes them together). */
+  private seal(plain: Buffer, last: boolean): void {
     const cipher = createCipheriv('aes-256-gcm', this.key, nonce(this.prefix, this.index))
     cipher.setAAD(aad(this.index, last))
     this.index++
-    const out = Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()])
-    return out
+    this.push(cipher.update(plain))
+    cipher.final() // GCM has no buffered block: final() yields no bytes
+    this.push(cipher.getAuthTag())
   }
 }
 
