@@ -8,7 +8,8 @@ import { PutObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/clie
 import type { KMSClient } from '@aws-sdk/client-kms'
 import { TOTP, URI } from 'otpauth'
 import { createKmsClient, createS3Client } from '@kms-share/shared'
-import { startLab } from '@kms-share/aws-lab'
+import type { Lab } from '@kms-share/aws-lab'
+import { labProfileEnv } from '@kms-share/aws-lab/testing'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 
@@ -16,25 +17,12 @@ export const BUCKET = 'kmsworkshop-111122223333'
 export const ACCOUNT = '111122223333'
 export const KEY_ALIAS = 'alias/ImportedCMK'
 
-export type Lab = Awaited<ReturnType<typeof startLab>>
+export type { Lab }
+export { startTestLab } from '@kms-share/aws-lab/testing'
 type Tap = Pick<Test, 'testdir' | 'teardown'>
 
-export async function startTestLab(t: Tap): Promise<Lab> {
-  const lab = await startLab({ dataDir: t.testdir(), port: 0, quiet: true })
-  t.teardown(() => lab.close())
-  return lab
-}
-
 /** The standard AWS variables for a lab profile. */
-export function awsEnv(lab: Lab, profile: string): Record<string, string> {
-  return {
-    AWS_PROFILE: profile,
-    AWS_SHARED_CREDENTIALS_FILE: lab.credentialsFile,
-    AWS_CONFIG_FILE: lab.configFile,
-    AWS_REGION: 'eu-west-1',
-    AWS_ENDPOINT_URL: lab.endpoint,
-  }
-}
+export const awsEnv = labProfileEnv
 
 export const s3As = (lab: Lab, profile: string): S3Client => createS3Client(awsEnv(lab, profile))
 export const kmsAs = (lab: Lab, profile: string): KMSClient => createKmsClient(awsEnv(lab, profile))

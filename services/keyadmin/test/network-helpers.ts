@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
-import { startLab } from '@kms-share/aws-lab'
+import type { Lab } from '@kms-share/aws-lab'
+import { startTestLab } from '@kms-share/aws-lab/testing'
 import { formatTokenEntry, generateToken, hashToken } from '@kms-share/shared'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
@@ -15,14 +16,12 @@ export const BUCKET = 'kmsworkshop-111122223333'
 export const ACCOUNT = '111122223333'
 export const AWS_CLI = '/usr/bin/aws'
 
-export type Lab = Awaited<ReturnType<typeof startLab>>
+export type { Lab }
 type Tap = Pick<Test, 'testdir' | 'teardown'>
 
 /** A lab whose new VPC endpoints stay `pending` for `pendingMs`, so clients must wait as in AWS. */
 export async function startNetworkLab(t: Tap, pendingMs = 1_500): Promise<Lab> {
-  const lab = await startLab({ dataDir: t.testdir(), port: 0, quiet: true, vpcEndpointPendingMs: pendingMs })
-  t.teardown(() => lab.close())
-  return lab
+  return startTestLab(t, { vpcEndpointPendingMs: pendingMs })
 }
 
 /** A scratch folder (HOME for the CLI, paths that hold nothing); t.testdir() would wipe the lab's own. */

@@ -3,21 +3,15 @@
 // that the template must refuse). SSE-KMS: S3 calls GenerateDataKey/Decrypt as the caller,
 // https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html
 import t from 'tap'
-import { readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { DecryptCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms'
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3'
 import { createKmsClient } from '@kms-share/shared'
-import { DEFAULT_SEED_FILE, startLab } from '@kms-share/aws-lab'
+import { startTestLab } from '@kms-share/aws-lab/testing'
 import { ACCOUNT, BUCKET, awsEnv, failure, getAs, kmsAs, putAs, s3As, startKeyadmin, type Lab } from './helpers.js'
 
 const VPCE = 'vpce-0123456789abcdef0'
 // The default seed plus one VPC endpoint, so vpce-only can be exercised through it.
-const dir = t.testdir()
-const seedFile = join(dir, 'seed.yaml')
-writeFileSync(seedFile, readFileSync(DEFAULT_SEED_FILE, 'utf8').replace('vpcEndpoints: []', `vpcEndpoints:\n  - id: ${VPCE}\n    vpcId: vpc-0lab0000000000001`))
-const lab: Lab = await startLab({ dataDir: join(dir, 'lab'), port: 0, quiet: true, seedFile })
-t.teardown(() => lab.close())
+const lab: Lab = await startTestLab(t, { seed: (text) => text.replace('vpcEndpoints: []', `vpcEndpoints:\n  - id: ${VPCE}\n    vpcId: vpc-0lab0000000000001`) })
 const svc = await startKeyadmin(t, lab)
 const clients: KMSClient[] = []
 t.teardown(() => clients.forEach((c) => c.destroy()))

@@ -3,17 +3,13 @@
 import type { Test } from 'tap'
 import { S3Client } from '@aws-sdk/client-s3'
 import { KMSClient } from '@aws-sdk/client-kms'
-import { startLab, type Lab } from '@kms-share/aws-lab'
+import type { Lab } from '@kms-share/aws-lab'
 import { createKmsClient, createS3Client } from '@kms-share/shared'
 import { buildApp, loadUploadConfig, type BuildAppOptions } from '../src/app.js'
 
 export const BUCKET = 'kmsworkshop-111122223333'
 
-export async function startTestLab(t: Test): Promise<Lab> {
-  const lab = await startLab({ dataDir: t.testdir(), port: 0, quiet: true })
-  t.teardown(() => lab.close())
-  return lab
-}
+export { startTestLab } from '@kms-share/aws-lab/testing'
 
 /** The environment a deployment would give the service, pointing at the lab. */
 export function labEnv(lab: Lab, profile: string, extra: Record<string, string> = {}): Record<string, string> {

@@ -1,7 +1,8 @@
-// Test helper: a fresh lab on port 0 in a tap testdir, and SDK client configs from its credentials file.
+// Test helper: the lab from src/testing.ts (port 0, a tap testdir), and SDK client configs from its credentials file.
 import type { Test } from 'tap'
 import { fromIni } from '@aws-sdk/credential-providers'
-import { startLab, type Lab, type LabOptions } from '../../src/app.js'
+import type { Lab } from '../../src/app.js'
+import { startTestLab as startLab, type TestLabOptions } from '../../src/testing.js'
 
 export interface TestLab extends Lab {
   /** SDK v3 client config for a profile, read from the lab's generated credentials file. */
@@ -16,10 +17,8 @@ export interface TestLab extends Lab {
   cliEnv(): NodeJS.ProcessEnv
 }
 
-export async function startTestLab(t: Test, options: Partial<LabOptions> = {}): Promise<TestLab> {
-  const dataDir = options.dataDir ?? t.testdir()
-  const lab = await startLab({ dataDir, port: 0, quiet: true, ...options })
-  t.teardown(() => lab.close())
+export async function startTestLab(t: Test, options: TestLabOptions = {}): Promise<TestLab> {
+  const lab = await startLab(t, options)
   return Object.assign(lab, {
     clientConfig(profile: string, overrides: Record<string, unknown> = {}) {
       return {
