@@ -11,8 +11,6 @@ export type SpoolState = 'filling' | 'done' | 'failed'
 
 /** A waiting batch this large holds back S3's stream until it is written. */
 const BATCH_BYTES = 4 * 1024 * 1024
-/** The most recently written bytes kept in memory while filling, so readers that keep up need no file reads. */
-const RECENT_BYTES = 2 * 1024 * 1024
 /** Bytes written between background datasyncs. */
 const SYNC_EVERY = 16 * 1024 * 1024
 
@@ -37,9 +35,6 @@ export class Spool {
   /** Bytes written to the file so far. */
   written = 0
   private waiters = new Set<() => void>()
-  // The last RECENT_BYTES written, oldest first: [file position, bytes].
-  private recent: Array<{ position: number; bytes: Buffer }> = []
-  private recentBytes = 0
   // The fill holds one reference, each reader one; the file closes when the last lets go.
   private refs = 1
   private source: Readable | undefined
@@ -91,13 +86,6 @@ export class Spool {
           done += bytesWritten
           position += bytesWritten
         }
-        let at = this.written
-        for (const buffer of buffers) {
-          this.recent.push({ position: at, bytes: buffer })
-          this.recentBytes += buffer.length
-          at += buffer.length
-        }
-        while (this.recentBytes - this.recent[0].bytes.length >= RECENT_BYTES) this.recentBytes -= this.recent.shift()!.bytes.length
         this.written += bytes
         unsynced += bytes
         if (unsynced >= SYNC_EVERY && !syncing) {
@@ -130,9 +118,6 @@ export class Spool {
       // No write or sync may still be running when the file is closed.
       while (writing) await writing
       await syncing
-      // Readers still behind (stalled ones) read the file from here on: no memory held for them.
-      this.recent = []
-      this.recentBytes = 0
       this.source = undefined
       this.wake()
       this.settle()
@@ -164,23 +149,6 @@ export class Spool {
     if (--this.refs > 0) return
     await this.handle.close().catch(() => undefined)
     await this.onClosed()
-  }
-
-  /** Bytes `position`..`limit` (exclusive) from memory when still held there, without copying. */
-  private fromMemory(position: number, limit: number): Buffer | undefined {
-    const recent = this.recent
-    if (recent.length === 0 || position < recent[0].position) return undefined
-    let low = 0
-    let high = recent.length - 1
-    while (low < high) {
-      const middle = (low + high + 1) >> 1
-      if (recent[middle].position <= position) low = middle
-      else high = middle - 1
-    }
-    const { position: start, bytes } = recent[low]
-    const end = Math.min(bytes.length, limit - start)
-    if (position - start >= end) return undefined
-    return bytes.subarray(position - start, end)
   }
 
   /** Bytes a reader may take now: all once done; until then all but the last (held until the file is in place). */
@@ -221,13 +189,6 @@ export class Spool {
           if (limit <= position) {
             waiting = pump
             spool.waiters.add(pump)
-            return
-          }
-          // A reader at the fill's edge takes what was just written straight from memory.
-          const recent = spool.fromMemory(position, limit)
-          if (recent) {
-            position += recent.length
-            this.push(recent)
             return
           }
           const length = Math.min(READ_CHUNK, limit - position)
