@@ -6,6 +6,8 @@
 // https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
 import { CreateUserCommand, GetUserCommand, IAMClient, PutUserPolicyCommand, GetUserPolicyCommand } from '@aws-sdk/client-iam'
 import { CreateBucketCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListBucketsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import { CloudTrailClient, LookupEventsCommand } from '@aws-sdk/client-cloudtrail'
+import { CreateKeyCommand, DecryptCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms'
 import t from 'tap'
 import { startLab } from '../src/app.js'
 import { startTestLab } from './helpers/lab.js'
@@ -34,6 +36,30 @@ t.test('AccessDenied names the resource in double quotes, as S3 does', async (t)
     name: 'AccessDenied',
     message: `User: ${lab.callerFor('uploader').principal.arn} is not authorized to perform: s3:GetObject on resource: "arn:aws:s3:::${BUCKET}/ids.txt" because no identity-based policy allows the s3:GetObject action`,
   })
+})
+
+t.test('a query parameter named `__proto__.x` pollutes nothing (the lab runs in this process)', async (t) => {
+  const res = await fetch(lab.endpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'Action=GetCallerIdentity&Version=2011-06-15&__proto__.labPolluted=yes&constructor.prototype.labPolluted=yes',
+    signal: AbortSignal.timeout(10_000),
+  })
+  t.equal(res.status, 403, 'unsigned: refused')
+  t.equal(({} as Record<string, unknown>).labPolluted, undefined, 'Object.prototype untouched')
+})
+
+t.test('an encryption context key `__proto__` is a key like any other (KMS binds it, CloudTrail records it)', async (t) => {
+  const kms = new KMSClient(lab.clientConfig('admin'))
+  const context = JSON.parse('{"__proto__": "p", "purpose": "x"}') as Record<string, string>
+  const key = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!
+  const blob = (await kms.send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: Buffer.from('hi'), EncryptionContext: context }))).CiphertextBlob!
+  await t.rejects(kms.send(new DecryptCommand({ CiphertextBlob: blob, EncryptionContext: { purpose: 'x' } })), { name: 'InvalidCiphertextException' })
+  t.equal(Buffer.from((await kms.send(new DecryptCommand({ CiphertextBlob: blob, EncryptionContext: context }))).Plaintext!).toString(), 'hi')
+  const trail = new CloudTrailClient(lab.clientConfig('admin', { maxAttempts: 10 }))
+  const events = (await trail.send(new LookupEventsCommand({ LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'Encrypt' }] }))).Events!
+  const recorded = JSON.parse(events[0].CloudTrailEvent!).requestParameters.encryptionContext
+  t.ok(Object.hasOwn(recorded, '__proto__') && recorded['__proto__'] === 'p', 'recorded with its __proto__ key')
 })
 
 t.test('`constructor` and `__proto__` are ordinary names, and survive a restart', async (t) => {

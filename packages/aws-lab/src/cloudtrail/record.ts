@@ -16,7 +16,8 @@ export function toRequestParameters(value: unknown, parentKey = ''): unknown {
   if (typeof value === 'object') {
     if (typeof (value as { pipe?: unknown }).pipe === 'function') return undefined
     const dataMap = /context$/i.test(parentKey)
-    const out: Record<string, unknown> = {}
+    // Context keys are the caller's: no prototype, so `__proto__` is recorded like any key.
+    const out: Record<string, unknown> = Object.create(null)
     for (const [k, v] of Object.entries(value)) {
       if (SECRET_FIELD.test(k)) continue
       const name = dataMap ? k : k.charAt(0).toLowerCase() + k.slice(1)

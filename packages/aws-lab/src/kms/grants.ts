@@ -40,7 +40,7 @@ export function principalNames(entry: string | undefined, caller: Caller): boole
 }
 
 function contextOf(context: RequestContext): Record<string, string> {
-  const out: Record<string, string> = {}
+  const out: Record<string, string> = Object.create(null)
   for (const [k, v] of Object.entries(context)) {
     if (k.startsWith('kms:EncryptionContext:') && typeof v === 'string') out[k.slice('kms:EncryptionContext:'.length)] = v
   }

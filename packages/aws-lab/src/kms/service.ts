@@ -259,7 +259,7 @@ function camel(name: string): string {
 function camelize(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(camelize)
   if (value && typeof value === 'object') {
-    const out: Record<string, unknown> = {}
+    const out: Record<string, unknown> = Object.create(null)
     for (const [k, v] of Object.entries(value)) out[camel(k)] = camelize(v)
     return out
   }
@@ -269,7 +269,7 @@ function camelize(value: unknown): unknown {
 /** requestParameters in CloudTrail's camelCase, without secrets. */
 export function kmsRequestParameters(input: Record<string, unknown> | undefined): Record<string, unknown> | null {
   if (!input) return null
-  const out: Record<string, unknown> = {}
+  const out: Record<string, unknown> = Object.create(null)
   for (const [k, v] of Object.entries(input)) {
     if (SECRET_MEMBERS.has(k) || v === undefined) continue
     out[camel(k)] = VERBATIM_MAPS.has(k) ? v : camelize(v)

@@ -19,7 +19,8 @@ export function toWireJson(value: unknown): unknown {
   if (value instanceof Date) return value.getTime() / 1000
   if (Array.isArray(value)) return value.map(toWireJson)
   if (typeof value === 'object') {
-    const out: Record<string, unknown> = {}
+    // Keys can be the caller's (encryption context, tags): no prototype, so `__proto__` is kept as a key.
+    const out: Record<string, unknown> = Object.create(null)
     for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toWireJson(v)
     return out
   }

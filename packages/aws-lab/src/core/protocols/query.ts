@@ -15,12 +15,16 @@ const XMLNS_BY_SERVICE = Object.fromEntries(Object.values(QUERY_VERSIONS).map((v
 
 /** `Tags.member.1.Key=a` → { Tags: [{ Key: 'a' }] }: lists are `.member.N` (or `.N`), maps `.entry.N.key/value`. */
 export function unflattenQuery(pairs: Array<[string, string]>): Record<string, unknown> {
-  const root: Record<string, any> = {}
+  // Parameter names are the caller's: without prototypes, `__proto__.x=1` is a parameter, not a write to Object.prototype.
+  const root: Record<string, any> = Object.create(null)
   for (const [key, value] of pairs) {
     if (key === 'Action' || key === 'Version') continue
     const parts = key.split('.')
     let node = root
-    for (let i = 0; i < parts.length - 1; i++) node = node[parts[i]] ??= {}
+    for (let i = 0; i < parts.length - 1; i++) {
+      const next = node[parts[i]]
+      node = next !== null && typeof next === 'object' ? next : (node[parts[i]] = Object.create(null))
+    }
     node[parts[parts.length - 1]] = value
   }
   return listify(root) as Record<string, unknown>
@@ -48,7 +52,7 @@ function toXmlShape(value: unknown): unknown {
   // An empty list is an empty element, which SDKs read as [] (a missing one reads as undefined).
   if (Array.isArray(value)) return value.length ? { member: value.map(toXmlShape) } : ''
   if (typeof value === 'object') {
-    const out: Record<string, unknown> = {}
+    const out: Record<string, unknown> = Object.create(null)
     for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toXmlShape(v)
     return out
   }
