@@ -9,16 +9,9 @@ import { createServer } from 'node:http'
 import { once } from 'node:events'
 import { chromium } from 'playwright-core'
 import { GetObjectCommand } from '@aws-sdk/client-s3'
-import type { FastifyInstance } from 'fastify'
 import { generateToken, hashToken } from '@kms-share/shared'
+import { buildApp as buildUploadApp, loadUploadConfig } from '@kms-share/upload'
 import { awsEnv, BUCKET, freePort, KEY_ALIAS, s3As, startTestLab } from './helpers.js'
-
-interface UploadModule {
-  buildApp(config: unknown): Promise<FastifyInstance>
-  loadUploadConfig(env: Record<string, string>): unknown
-}
-const uploadSource = new URL('../../upload/src/app.ts', import.meta.url).href
-const { buildApp: buildUploadApp, loadUploadConfig } = (await import(uploadSource)) as UploadModule
 
 const CHROMIUM = '/usr/bin/chromium'
 const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',

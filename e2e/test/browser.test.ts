@@ -8,18 +8,9 @@ import { join } from 'node:path'
 import { chromium } from 'playwright-core'
 import { DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms'
 import { fromIni } from '@aws-sdk/credential-providers'
-import type { FastifyInstance } from 'fastify'
 import { generateToken, hashToken } from '@kms-share/shared'
+import { buildApp as buildUploadApp, loadUploadConfig } from '@kms-share/upload'
 import { awsEnv, BUCKET, freePort, KEY_ALIAS, startDownload, startTestLab } from './helpers.js'
-
-// The upload service from its sources: a package dependency on it would make a cycle (upload's
-// compose test depends on this package), which turbo refuses.
-interface UploadModule {
-  buildApp(config: unknown): Promise<FastifyInstance>
-  loadUploadConfig(env: Record<string, string>): unknown
-}
-const uploadSource = new URL('../../upload/src/app.ts', import.meta.url).href
-const { buildApp: buildUploadApp, loadUploadConfig } = (await import(uploadSource)) as UploadModule
 
 const CHROMIUM = '/usr/bin/chromium'
 const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -120,7 +111,7 @@ t.test('upload through the page, download through the link, see the local file',
   t.equal(await page.locator('#objects a[data-key="SampleFile-KMS.txt"]').count(), 1, 'the object is listed')
   t.match(await page.locator('#objects tr', { hasText: 'SampleFile-KMS.txt' }).locator('td.enc').innerText(), /^aws:kms key\/[0-9a-f-]{36}/, 'with its SSE-KMS key')
   await page.screenshot({ path: join(dir, 'download-page.png'), fullPage: true })
-  t.equal(readFileSync(join(download.app.downloader.cache.dir, 'localfile-SampleFile-KMS.txt'), 'utf8'), content)
+  t.equal(readFileSync(join(download.cacheDir, 'localfile-SampleFile-KMS.txt'), 'utf8'), content)
   // Sign out on the upload page: the next visit asks to sign in again.
   await page.goto(uploadUrl + '/')
   await Promise.all([page.waitForURL(`${uploadUrl}/auth/login`, { timeout: 10_000 }), page.click('#signout')])

@@ -10,10 +10,10 @@ import { fileURLToPath } from 'node:url'
 import { parse } from 'yaml'
 import type { TObject } from 'typebox'
 import { loadConfig } from '@kms-share/shared'
-import { UploadConfigSchema } from '../src/config.js'
+import { UploadConfigSchema } from '@kms-share/upload'
 import { DownloadConfigSchema } from '@kms-share/download'
 
-const root = fileURLToPath(new URL('../../../', import.meta.url))
+const root = fileURLToPath(new URL('../../', import.meta.url))
 const composeText = readFileSync(join(root, 'docker-compose.yml'), 'utf8')
 const compose = parse(composeText) as { services: Record<string, any>; volumes?: Record<string, unknown> }
 
@@ -43,7 +43,7 @@ function mounts(service: any): Record<string, string> {
 }
 
 t.test('the stack has lab, upload and download, each with a healthcheck', async (t) => {
-  // keyadmin's entry is checked against its own schema in services/keyadmin/test/compose.test.ts.
+  // keyadmin's entry is checked against its own schema in compose-keyadmin.test.ts.
   t.same(Object.keys(compose.services).sort(), ['audit-worker', 'download', 'keyadmin', 'lab', 'redis', 'upload'])
   for (const [name, service] of Object.entries(compose.services)) {
     t.ok(service.healthcheck?.test, `${name} has a healthcheck`)

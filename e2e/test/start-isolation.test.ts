@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFi
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const root = fileURLToPath(new URL('../../../', import.meta.url))
+const root = fileURLToPath(new URL('../../', import.meta.url))
 const AWS_CLI = '/usr/bin/aws'
 
 async function freePort(): Promise<number> {
@@ -44,7 +44,7 @@ function cli(env: Record<string, string>, args: string[]) {
 }
 
 t.test('each service holds only its own instance role, rotated through IMDSv2; CloudTrail names the instance', { skip: !existsSync(AWS_CLI) && `AWS CLI v2 is not installed at ${AWS_CLI}` }, async (t) => {
-  const build = spawnSync('pnpm', ['build'], { cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8' })
+  const build = spawnSync('pnpm', ['exec', 'turbo', 'run', 'build', '--filter=@kms-share/e2e^...', '--output-logs=errors-only'], { cwd: root, encoding: 'utf8' })
   t.equal(build.status, 0, build.stderr)
 
   const dir = t.testdir()

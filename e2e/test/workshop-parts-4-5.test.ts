@@ -8,7 +8,7 @@ import t from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { buildApp as buildUploadApp, loadUploadConfig } from '@kms-share/upload'
-import { ACCOUNT, aws, BUCKET, instance, instanceEnv, profileEnv, scratchDir, startKeyadminInstance, startNetworkLab } from './network-helpers.js'
+import { ACCOUNT, aws, BUCKET, instance, instanceEnv, profileEnv, scratchDir, startKeyadminInstance, startNetworkLab } from './helpers.js'
 
 const lab = await startNetworkLab(t)
 const svc = await startKeyadminInstance(t, lab)

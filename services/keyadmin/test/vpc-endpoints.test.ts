@@ -1,12 +1,12 @@
 // VPC endpoints through keyadmin: create (defaults or given), wait, list, change the policy and private
 // DNS, delete; EC2's refusals as problems; and services pinned to an endpoint with AWS_ENDPOINT_URL_KMS /
-// AWS_ENDPOINT_URL_S3, whose endpoint policy then applies to them.
+// AWS_ENDPOINT_URL_S3, whose endpoint policy then applies to them (the upload service pinned to an S3
+// endpoint: e2e/test/vpc-endpoint-upload.test.ts).
 // AWS: https://docs.aws.amazon.com/vpc/latest/privatelink/create-interface-endpoint.html,
 // https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html (endpoint policies),
 // https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html (AWS_ENDPOINT_URL_<SERVICE>).
 import t from 'tap'
 import type { VpcEndpoint } from '@aws-sdk/client-ec2'
-import { buildApp as buildUploadApp, loadUploadConfig } from '@kms-share/upload'
 import { ACCOUNT, aws, BUCKET, profileEnv, scratchDir, startKeyadminInstance, startNetworkLab } from './network-helpers.js'
 
 const lab = await startNetworkLab(t, 800)
@@ -132,30 +132,6 @@ t.test('a service pinned to an endpoint with AWS_ENDPOINT_URL_KMS: its calls go 
   t.equal((await svc.call('GET', '/keys')).status, 403, 'private DNS sends the instance through the endpoint')
   t.equal((await svc.call('DELETE', `/vpc-endpoints/${e.id}`)).status, 204)
   t.equal((await svc.call('GET', '/keys')).status, 200)
-})
-
-t.test('an S3 endpoint and the upload service pinned to it with AWS_ENDPOINT_URL_S3', async (t) => {
-  const created = await svc.call('POST', '/vpc-endpoints', { service: 's3', wait: true, waitSeconds: 20 })
-  t.equal(created.status, 201, JSON.stringify(created.body))
-  const e = created.body
-  t.match(e, { serviceName: 'com.amazonaws.eu-west-1.s3', service: 's3', state: 'available', endpointUrl: `${lab.endpoint}/vpce/${e.id}` })
-  const config = loadUploadConfig({
-    AWS_PROFILE: 'uploader', AWS_SHARED_CREDENTIALS_FILE: lab.credentialsFile, AWS_CONFIG_FILE: lab.configFile, AWS_REGION: lab.region,
-    AWS_ENDPOINT_URL: lab.endpoint, AWS_ENDPOINT_URL_S3: e.endpointUrl, BUCKET, KMS_KEY_ID: 'alias/ImportedCMK', PORT: '0', LOG_LEVEL: 'silent', AUTH_DISABLED: 'true',
-  })
-  const upload = await buildUploadApp(config)
-  t.teardown(() => upload.close())
-  await upload.listen({ host: '127.0.0.1', port: 0 })
-  const { port } = upload.server.address() as { port: number }
-  const put = (name: string) => fetch(`http://127.0.0.1:${port}/files/${name}`, { method: 'PUT', body: 'pinned', signal: AbortSignal.timeout(30_000) })
-  t.equal((await put('pinned-1.txt')).status, 201)
-  const denyPut = JSON.stringify({ Statement: [{ Effect: 'Allow', Principal: '*', Action: '*', Resource: '*' }, { Effect: 'Deny', Principal: '*', Action: 's3:PutObject', Resource: '*' }] })
-  t.equal((await svc.call('PATCH', `/vpc-endpoints/${e.id}`, { policy: denyPut })).status, 200)
-  const refused = await put('pinned-2.txt')
-  t.equal(refused.status, 403, 'the S3 endpoint policy now refuses the pinned service')
-  t.match(await refused.json(), { action: 's3:PutObject' })
-  const listed = await aws(['s3api', 'list-objects-v2', '--bucket', BUCKET], admin)
-  t.same(listed.json.Contents.map((o: any) => o.Key), ['pinned-1.txt'])
 })
 
 t.test('against AWS (no endpoint variables) the endpoint URL is https:// and the regional vpce DNS name', async (t) => {
