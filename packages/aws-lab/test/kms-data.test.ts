@@ -21,10 +21,10 @@ import {
 } from '@aws-sdk/client-kms'
 import t from 'tap'
 import { startLab } from '../src/app.js'
+import { startTestLab } from './helpers/lab.js'
 
 const run = promisify(execFile)
-const lab = await startLab({ dataDir: t.testdir(), port: 0, quiet: true })
-t.teardown(() => lab.close())
+const lab = await startTestLab(t)
 const kms = new KMSClient({ endpoint: lab.endpoint, region: lab.region, credentials: lab.profiles().admin, maxAttempts: 1 })
 
 async function newKey() {

@@ -19,10 +19,9 @@ import {
   ScheduleKeyDeletionCommand,
 } from '@aws-sdk/client-kms'
 import t from 'tap'
-import { startLab } from '../src/app.js'
+import { startTestLab } from './helpers/lab.js'
 
-const lab = await startLab({ dataDir: t.testdir(), port: 0, quiet: true })
-t.teardown(() => lab.close())
+const lab = await startTestLab(t)
 const kms = new KMSClient({ endpoint: lab.endpoint, region: lab.region, credentials: lab.profiles().admin, maxAttempts: 1 })
 
 type Algorithm = 'RSAES_OAEP_SHA_1' | 'RSAES_OAEP_SHA_256' | 'RSA_AES_KEY_WRAP_SHA_1' | 'RSA_AES_KEY_WRAP_SHA_256'

@@ -24,10 +24,9 @@ import {
   UpdateKeyDescriptionCommand,
 } from '@aws-sdk/client-kms'
 import t from 'tap'
-import { startLab } from '../src/app.js'
+import { startTestLab } from './helpers/lab.js'
 
-const lab = await startLab({ dataDir: t.testdir(), port: 0, quiet: true })
-t.teardown(() => lab.close())
+const lab = await startTestLab(t)
 const client = (profile = 'admin') => new KMSClient({ endpoint: lab.endpoint, region: lab.region, credentials: lab.profiles()[profile], maxAttempts: 1 })
 const kms = client()
 const ACCOUNT = lab.accountId

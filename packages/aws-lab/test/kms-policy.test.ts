@@ -17,10 +17,9 @@ import {
   UntagResourceCommand,
 } from '@aws-sdk/client-kms'
 import t from 'tap'
-import { startLab } from '../src/app.js'
+import { startTestLab } from './helpers/lab.js'
 
-const lab = await startLab({ dataDir: t.testdir(), port: 0, quiet: true })
-t.teardown(() => lab.close())
+const lab = await startTestLab(t)
 const client = (profile: string) => new KMSClient({ endpoint: lab.endpoint, region: lab.region, credentials: lab.profiles()[profile], maxAttempts: 1 })
 const admin = client('admin')
 const keyadmin = client('keyadmin')
