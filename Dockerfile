@@ -15,7 +15,7 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app /app
 # Named volumes take their owner from these folders, so the unprivileged user can write them.
-RUN mkdir -p /data/lab /data/cache && chown node:node /data/lab /data/cache
+RUN mkdir -p /data/lab /data/ca /data/cache && chown node:node /data/lab /data/ca /data/cache
 USER node
 EXPOSE 4566 3001 3002 3003
 CMD ["node", "packages/aws-lab/dist/server.js"]

@@ -6,13 +6,13 @@
 // Environment: LAB_DATA_DIR (.lab), CACHE_DIR (.cache), LAB_PORT (4566), UPLOAD_PORT (3001),
 // DOWNLOAD_PORT (3002), KEYADMIN_PORT (3003), HOST (127.0.0.1), LOG_LEVEL (info), REDIS_URL (unset: a private
 // redis-server on a free port, data in REDIS_DATA_DIR, .redis), and the lab's LAB_* settings
-// (LAB_IMDS_PORT_BASE, LAB_IMDS_CREDENTIALS_TTL_SECONDS, LAB_CLOUDTRAIL_DELAY_SECONDS …). Flags: --no-build.
+// (LAB_IMDS_PORT_BASE, LAB_IMDS_CREDENTIALS_TTL_SECONDS, LAB_CLOUDTRAIL_DELAY_SECONDS …; LAB_TLS=1 by default:
+// the services reach the lab over HTTPS and trust its CA, so SSE-KMS over plain HTTP is refused as in AWS). Flags: --no-build.
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
-import { dirname, join, resolve } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -72,12 +72,22 @@ function instanceEnv(name) {
   if (!instance) throw new Error(`the lab has no instance named ${name} (it has: ${Object.keys(instances).join(', ')})`)
   const home = mkdtempSync(join(tmpdir(), `kms-share-${name}-`))
   instanceHomes.push(home)
+  // With the lab on HTTPS, each instance trusts its CA from a copy in its own home (the certificate is public; the lab's folder is not).
+  const caFile = join(labDataDir, 'tls', 'ca.pem')
+  const trust = lab.endpoint.startsWith('https:') && existsSync(caFile) ? { NODE_EXTRA_CA_CERTS: copyInto(home, caFile) } : {}
   return {
     HOME: home,
+    ...trust,
     AWS_EC2_METADATA_SERVICE_ENDPOINT: instance.metadataEndpoint,
     AWS_REGION: lab.region,
     AWS_ENDPOINT_URL: lab.endpoint,
   }
+}
+
+function copyInto(dir, file) {
+  const target = join(dir, basename(file))
+  copyFileSync(file, target)
+  return target
 }
 
 const children = []
@@ -138,7 +148,7 @@ async function waitForUrl(url, timeoutMs = 60_000) {
 // 1. The lab; its banner says where it listens and where the files for people (and the CLI) are.
 const banner = {}
 const labReady = new Promise((resolveBanner) => {
-  run('lab', join(root, 'packages/aws-lab/dist/server.js'), { ...baseEnv(), ...labSettings(), LAB_HOST: host, LAB_PORT: String(labPort), LAB_DATA_DIR: labDataDir }, (line) => {
+  run('lab', join(root, 'packages/aws-lab/dist/server.js'), { ...baseEnv(), LAB_TLS: '1', ...labSettings(), LAB_HOST: host, LAB_PORT: String(labPort), LAB_DATA_DIR: labDataDir }, (line) => {
     let m
     if ((m = /^aws-lab listening on (\S+) \(account (\d+), region ([\w-]+)/.exec(line))) Object.assign(banner, { endpoint: m[1], accountId: m[2], region: m[3] })
     else if ((m = /^\s+credentials:\s+(.+)$/.exec(line))) banner.credentialsFile = m[1].trim()
@@ -153,7 +163,7 @@ if (!lab) {
 }
 // Where each instance's metadata lives.
 try {
-  const answer = await fetch(`${lab.endpoint}/_lab/endpoints`, { signal: AbortSignal.timeout(5_000) })
+  const answer = await fetch(`${lab.endpoint.replace(/^https:/, 'http:')}/_lab/endpoints`, { signal: AbortSignal.timeout(5_000) })
   instances = (await answer.json()).instances ?? {}
 } catch (err) {
   log(`could not read the lab's instances: ${err.message}`)

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // `pnpm lab`: config from LAB_* variables and flags → startLab → print how to use it → close on SIGTERM/SIGINT.
 import { parseArgs } from 'node:util'
-import { existsSync, readdirSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
 import { startLab } from './app.js'
 
 const { values } = parseArgs({
@@ -19,6 +19,7 @@ if (values.help) {
   LAB_HOST (127.0.0.1)  LAB_PORT (4566)  LAB_DATA_DIR (.lab)  LAB_CLOUDTRAIL_DELAY_SECONDS (0)
   LAB_IMDS_PORT_BASE (4510 with LAB_PORT 4566, else 0 = free ports)  LAB_IMDS_HOST (LAB_HOST)  LAB_IMDS_CREDENTIALS_TTL_SECONDS (21600)
   LAB_TLS (0; 1 = also HTTPS on the same port, CA in LAB_DATA_DIR/tls/ca.pem)  LAB_TLS_HOSTNAMES (extra certificate names, comma-separated)
+  LAB_TLS_CA_EXPORT (also copy the CA certificate to this file, for clients that must not see LAB_DATA_DIR)
 `)
   process.exit(0)
 }
@@ -65,6 +66,13 @@ const lab = await startLab({
   imdsAdvertisedHost: process.env.LAB_IMDS_HOST || undefined,
   imdsCredentialsTtlSeconds,
 })
+
+// The CA certificate (public) where clients can trust it without reaching the lab's data folder (compose: a volume of its own).
+const caExport = process.env.LAB_TLS_CA_EXPORT
+if (caExport && lab.caFile) {
+  mkdirSync(dirname(resolve(invokedFrom, caExport)), { recursive: true })
+  copyFileSync(lab.caFile, resolve(invokedFrom, caExport))
+}
 
 const env = `AWS_SHARED_CREDENTIALS_FILE=${lab.credentialsFile} AWS_CONFIG_FILE=${lab.configFile}${lab.caFile ? ` AWS_CA_BUNDLE=${lab.caFile}` : ''}`
 const mfaFiles = existsSync(lab.mfaDir) ? readdirSync(lab.mfaDir).filter((f) => f.endsWith('.otpauth')) : []

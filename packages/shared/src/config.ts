@@ -28,6 +28,8 @@ export const awsConfigProperties = {
   AWS_ENDPOINT_URL_S3: Type.Optional(Type.String({ minLength: 1 })),
   AWS_ENDPOINT_URL_KMS: Type.Optional(Type.String({ minLength: 1 })),
   AWS_EC2_METADATA_SERVICE_ENDPOINT: Type.Optional(Type.String({ minLength: 1 })),
+  // Read by Node itself at start, never by the code: listed so a deployment's environment validates.
+  NODE_EXTRA_CA_CERTS: Type.Optional(Type.String({ minLength: 1, description: 'Extra CA certificates Node trusts (PEM file), e.g. the lab\'s CA when it serves HTTPS.' })),
 } satisfies TProperties
 
 /** What every HTTP service has: where it listens, how it logs, which bucket it serves. */
