@@ -1,0 +1,189 @@
+// KMS keys and their lifecycle: create, describe, list, enable and disable, deletion, rotation.
+import { randomUUID } from 'node:crypto'
+import type { Operation } from '../core/types.js'
+import { accountCheck, requestTagConditions } from './authz.js'
+import { constraintViolation, kmsErrors } from './errors.js'
+import { guardKey, liveKey } from './key-ref.js'
+import { admitKeyPolicy } from './key-policy.js'
+import { type AliasRecord, DAY_MS, type KeyRecord, type KmsState, addKey, currentMaterial, keyArn, rotateMaterial, scheduleNextRotation } from './model.js'
+import { SYMMETRIC_DEFAULT, seconds, now, state, save, intInRange, page, byKeyId, byAnyRef, onKey } from './operation.js'
+import { validateTags } from './tags.js'
+
+const MAX_ON_DEMAND_ROTATIONS = 10
+
+function keyMetadata(key: KeyRecord): Record<string, unknown> {
+  const md: Record<string, unknown> = {
+    AWSAccountId: key.accountId,
+    KeyId: key.keyId,
+    Arn: key.arn,
+    CreationDate: seconds(key.creationDate),
+    Enabled: key.state === 'Enabled',
+    Description: key.description,
+    KeyUsage: key.keyUsage,
+    KeyState: key.state,
+    Origin: key.origin,
+    KeyManager: key.keyManager ?? 'CUSTOMER',
+    CustomerMasterKeySpec: key.keySpec,
+    KeySpec: key.keySpec,
+    EncryptionAlgorithms: [SYMMETRIC_DEFAULT],
+    MultiRegion: false,
+  }
+  if (key.deletionDate !== undefined) md.DeletionDate = seconds(key.deletionDate)
+  if (key.origin === 'EXTERNAL') {
+    if (key.expirationModel) md.ExpirationModel = key.expirationModel
+    if (key.validTo !== undefined) md.ValidTo = seconds(key.validTo)
+  }
+  return md
+}
+
+function keyAliases(st: KmsState, key: KeyRecord): AliasRecord[] {
+  return Object.values(st.aliases).filter((a) => a.targetKeyId === key.keyId)
+}
+
+const CreateKey: Operation = {
+  authorize: (input, ctx) => [
+    accountCheck('kms:CreateKey', ctx, {
+      'kms:KeyOrigin': input.Origin ?? 'AWS_KMS',
+      'kms:KeySpec': input.KeySpec ?? input.CustomerMasterKeySpec ?? SYMMETRIC_DEFAULT,
+      'kms:KeyUsage': input.KeyUsage ?? 'ENCRYPT_DECRYPT',
+      'kms:MultiRegion': String(input.MultiRegion ?? false),
+      ...(input.BypassPolicyLockoutSafetyCheck !== undefined ? { 'kms:BypassPolicyLockoutSafetyCheck': String(input.BypassPolicyLockoutSafetyCheck) } : {}),
+      ...requestTagConditions(input.Tags),
+    }),
+  ],
+  run: (input, ctx) => {
+    const keyUsage = input.KeyUsage ?? 'ENCRYPT_DECRYPT'
+    const keySpec = input.KeySpec ?? input.CustomerMasterKeySpec ?? SYMMETRIC_DEFAULT
+    const origin = input.Origin ?? 'AWS_KMS'
+    if (!['ENCRYPT_DECRYPT', 'SIGN_VERIFY', 'GENERATE_VERIFY_MAC', 'KEY_AGREEMENT'].includes(keyUsage)) {
+      throw constraintViolation(keyUsage, 'keyUsage', 'Member must satisfy enum value set: [ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC, KEY_AGREEMENT]')
+    }
+    if (keyUsage !== 'ENCRYPT_DECRYPT' || keySpec !== SYMMETRIC_DEFAULT) {
+      throw kmsErrors.unsupported(`The lab supports only KeyUsage ENCRYPT_DECRYPT with KeySpec SYMMETRIC_DEFAULT (got ${keyUsage} / ${keySpec}).`)
+    }
+    if (!['AWS_KMS', 'EXTERNAL', 'AWS_CLOUDHSM', 'EXTERNAL_KEY_STORE'].includes(origin)) {
+      throw constraintViolation(origin, 'origin', 'Member must satisfy enum value set: [AWS_KMS, EXTERNAL, AWS_CLOUDHSM, EXTERNAL_KEY_STORE]')
+    }
+    if (origin !== 'AWS_KMS' && origin !== 'EXTERNAL') throw kmsErrors.unsupported(`Origin ${origin} needs a custom key store, which the lab does not have.`)
+    if (input.MultiRegion === true) throw kmsErrors.unsupported('The lab does not create multi-Region keys.')
+    if (input.Description !== undefined && (typeof input.Description !== 'string' || input.Description.length > 8192)) {
+      throw constraintViolation('<description>', 'description', 'Member must have length less than or equal to 8192')
+    }
+    const tags = input.Tags === undefined ? [] : validateTags(input.Tags)
+    if (tags.length > 50) throw kmsErrors.limitExceeded('A KMS key can have at most 50 tags.')
+    const keyId = randomUUID()
+    const region = ctx.meta.region
+    const accountId = ctx.iam.accountId
+    if (input.Policy !== undefined) admitKeyPolicy(input.Policy, keyArn(region, accountId, keyId), ctx, input.BypassPolicyLockoutSafetyCheck === true)
+    const key = addKey(state(ctx), { keyId, accountId, region, description: input.Description, origin, policy: input.Policy, tags, now: now(ctx) })
+    save(ctx)
+    return { KeyMetadata: keyMetadata(key) }
+  },
+}
+
+const DescribeKey = onKey('DescribeKey', byAnyRef, (_input, _ctx, { key }) => ({ KeyMetadata: keyMetadata(key) }), { readOnly: true })
+
+const ListKeys: Operation = {
+  authorize: (_input, ctx) => [accountCheck('kms:ListKeys', ctx)],
+  run: (input, ctx) => {
+    const st = state(ctx)
+    const keys = Object.values(st.keys)
+      .filter((k) => k.region === ctx.meta.region && k.accountId === ctx.iam.accountId && liveKey(st, k.keyId, ctx))
+      .sort((a, b) => a.creationDate - b.creationDate || a.keyId.localeCompare(b.keyId))
+    const { items, ...rest } = page(keys, input.Limit, input.Marker, 1000, 100)
+    return { Keys: items.map((k) => ({ KeyId: k.keyId, KeyArn: k.arn })), ...rest }
+  },
+  readOnly: true,
+}
+
+const UpdateKeyDescription = onKey('UpdateKeyDescription', byKeyId, (input: any, ctx, { key }) => {
+  if (typeof input.Description !== 'string' || input.Description.length > 8192) {
+    throw constraintViolation(input.Description === undefined ? undefined : '<description>', 'description', 'Member must have length less than or equal to 8192')
+  }
+  key.description = input.Description
+  save(ctx)
+  return {}
+})
+
+const EnableKey = onKey('EnableKey', byKeyId, (_input, ctx, { key }) => {
+  key.state = 'Enabled'
+  save(ctx)
+  return {}
+})
+
+const DisableKey = onKey('DisableKey', byKeyId, (_input, ctx, { key }) => {
+  key.state = 'Disabled'
+  save(ctx)
+  return {}
+})
+
+const ScheduleKeyDeletion = onKey('ScheduleKeyDeletion', byKeyId, (input: any, ctx, { key }) => {
+  const days = input.PendingWindowInDays === undefined ? 30 : intInRange(input.PendingWindowInDays, 'pendingWindowInDays', 7, 30)
+  key.state = 'PendingDeletion'
+  key.pendingWindowInDays = days
+  key.deletionDate = now(ctx) + days * DAY_MS
+  save(ctx)
+  return { KeyId: key.arn, DeletionDate: seconds(key.deletionDate), KeyState: 'PendingDeletion', PendingWindowInDays: days }
+})
+
+const CancelKeyDeletion = onKey('CancelKeyDeletion', byKeyId, (_input, ctx, { key }) => {
+  // AWS returns a key whose deletion was cancelled as Disabled (PendingImport if it has no material).
+  key.state = key.origin === 'EXTERNAL' && !currentMaterial(key) ? 'PendingImport' : 'Disabled'
+  key.deletionDate = undefined
+  key.pendingWindowInDays = undefined
+  save(ctx)
+  return { KeyId: key.arn }
+})
+
+const EnableKeyRotation = onKey('EnableKeyRotation', byKeyId, (input: any, ctx, { key }) => {
+  const period = input.RotationPeriodInDays === undefined ? 365 : intInRange(input.RotationPeriodInDays, 'rotationPeriodInDays', 90, 2560)
+  key.rotationEnabled = true
+  key.rotationPeriodInDays = period
+  scheduleNextRotation(key, now(ctx))
+  save(ctx)
+  return {}
+})
+
+const DisableKeyRotation = onKey('DisableKeyRotation', byKeyId, (_input, ctx, { key }) => {
+  key.rotationEnabled = false
+  key.nextRotationDate = undefined
+  save(ctx)
+  return {}
+})
+
+const GetKeyRotationStatus = onKey(
+  'GetKeyRotationStatus',
+  byKeyId,
+  (_input, _ctx, { key }) => {
+    // A key pending deletion reports false (imported material was refused by guardKey).
+    const enabled = key.rotationEnabled && key.state !== 'PendingDeletion'
+    const out: Record<string, unknown> = { KeyRotationEnabled: enabled, KeyId: key.arn }
+    if (enabled) {
+      out.RotationPeriodInDays = key.rotationPeriodInDays
+      out.NextRotationDate = seconds(key.nextRotationDate)
+    }
+    return out
+  },
+  { readOnly: true },
+)
+
+const RotateKeyOnDemand = onKey('RotateKeyOnDemand', byKeyId, (_input, ctx, { key }) => {
+  if (key.rotations.filter((r) => r.type === 'ON_DEMAND').length >= MAX_ON_DEMAND_ROTATIONS) {
+    throw kmsErrors.limitExceeded(`${key.arn} has reached the maximum number of on-demand rotations.`)
+  }
+  rotateMaterial(key, 'ON_DEMAND', now(ctx))
+  save(ctx)
+  return { KeyId: key.keyId }
+})
+
+const ListKeyRotations = onKey(
+  'ListKeyRotations',
+  byKeyId,
+  (input: any, _ctx, { key }) => {
+    const { items, ...rest } = page(key.rotations, input.Limit, input.Marker, 1000, 100)
+    return { Rotations: items.map((r) => ({ KeyId: key.keyId, RotationDate: seconds(r.date), RotationType: r.type })), ...rest }
+  },
+  { readOnly: true },
+)
+
+export const keyOperations: Record<string, Operation> = { CreateKey, DescribeKey, ListKeys, UpdateKeyDescription, EnableKey, DisableKey, ScheduleKeyDeletion, CancelKeyDeletion, EnableKeyRotation, DisableKeyRotation, GetKeyRotationStatus, RotateKeyOnDemand, ListKeyRotations }

@@ -1,0 +1,68 @@
+// KMS key tags.
+import type { Operation } from '../core/types.js'
+import { requestTagConditions } from './authz.js'
+import { constraintViolation, kmsErrors } from './errors.js'
+import type { Tag } from './model.js'
+import { save, page, byKeyId, onKey } from './operation.js'
+
+export function validateTags(tags: unknown): Tag[] {
+  if (!Array.isArray(tags)) throw constraintViolation(undefined, 'tags', 'Member must not be null')
+  const seen = new Set<string>()
+  for (const tag of tags as Tag[]) {
+    if (typeof tag?.TagKey !== 'string' || tag.TagKey.length < 1 || tag.TagKey.length > 128) {
+      throw kmsErrors.tag('Tag keys must be between 1 and 128 characters long.')
+    }
+    if (typeof tag.TagValue !== 'string' || tag.TagValue.length > 256) throw kmsErrors.tag('Tag values must be between 0 and 256 characters long.')
+    if (tag.TagKey.toLowerCase().startsWith('aws:')) throw kmsErrors.tag('Tags beginning with aws: are reserved.')
+    if (seen.has(tag.TagKey)) throw kmsErrors.tag('Duplicate tag keys')
+    seen.add(tag.TagKey)
+  }
+  return tags as Tag[]
+}
+
+function mergeTags(existing: Tag[], added: Tag[]): Tag[] {
+  const merged = existing.map((t) => ({ ...t }))
+  for (const t of added) {
+    const hit = merged.find((m) => m.TagKey === t.TagKey)
+    if (hit) hit.TagValue = t.TagValue
+    else merged.push({ TagKey: t.TagKey, TagValue: t.TagValue })
+  }
+  if (merged.length > 50) throw kmsErrors.limitExceeded('A KMS key can have at most 50 tags.')
+  return merged
+}
+
+const TagResource = onKey(
+  'TagResource',
+  byKeyId,
+  (input: any, ctx, { key }) => {
+    key.tags = mergeTags(key.tags, validateTags(input.Tags))
+    save(ctx)
+    return {}
+  },
+  { context: (input: any) => requestTagConditions(Array.isArray(input.Tags) ? input.Tags : []) },
+)
+
+const UntagResource = onKey(
+  'UntagResource',
+  byKeyId,
+  (input: any, ctx, { key }) => {
+    const keys = input.TagKeys
+    if (!Array.isArray(keys)) throw constraintViolation(undefined, 'tagKeys', 'Member must not be null')
+    key.tags = key.tags.filter((t) => !keys.includes(t.TagKey))
+    save(ctx)
+    return {}
+  },
+  { context: (input: any) => requestTagConditions([], Array.isArray(input.TagKeys) ? input.TagKeys : []) },
+)
+
+const ListResourceTags = onKey(
+  'ListResourceTags',
+  byKeyId,
+  (input: any, _ctx, { key }) => {
+    const { items, ...rest } = page(key.tags, input.Limit, input.Marker, 50, 50)
+    return { Tags: items, ...rest }
+  },
+  { readOnly: true },
+)
+
+export const tagOperations: Record<string, Operation> = { TagResource, UntagResource, ListResourceTags }
