@@ -188,17 +188,7 @@ export class TrailReader {
       await this.slot()
       this.stats.calls++
       try {
-        const out = await this.options.cloudtrail.send(
-          new LookupEventsCommand({
-            LookupAttributes: [{ AttributeKey: 'EventSource', AttributeValue: 'kms.amazonaws.com' }],
-            StartTime: startTime,
-            MaxResults: 50,
-            ...(nextToken ? { NextToken: nextToken } : {}),
-          }),
-          { abortSignal: AbortSignal.timeout(this.options.timeoutMs) },
-        )
-        this.options.onCall?.('ok')
-        return out
+        return await this.send(startTime, nextToken)
       } catch (err) {
         if (isAwsServiceError(err) && /Throttl/.test(awsErrorCode(err)) && attempt < 10) {
           this.stats.throttles++
@@ -207,8 +197,25 @@ export class TrailReader {
           continue
         }
         throw err
+      } finally {
+        // The spacing counts from the answer, which came after the request reached AWS: network jitter cannot bunch two calls into one second.
+        await this.options.redis.set(this.options.limiterKey, '1', 'PX', this.options.intervalMs)
       }
     }
+  }
+
+  private async send(startTime: Date, nextToken: string | undefined) {
+    const out = await this.options.cloudtrail.send(
+      new LookupEventsCommand({
+        LookupAttributes: [{ AttributeKey: 'EventSource', AttributeValue: 'kms.amazonaws.com' }],
+        StartTime: startTime,
+        MaxResults: 50,
+        ...(nextToken ? { NextToken: nextToken } : {}),
+      }),
+      { abortSignal: AbortSignal.timeout(this.options.timeoutMs) },
+    )
+    this.options.onCall?.('ok')
+    return out
   }
 
   /** Waits for the shared slot: SET NX with a TTL of one interval, so all workers together stay under the limit. */
