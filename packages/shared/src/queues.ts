@@ -45,7 +45,8 @@ export function parseAuditJob(data: unknown): AuditJob {
 /** The deduplicating job id: the same object version (bucket, key, ETag) is audited once. */
 export function auditJobId(bucket: string, key: string, etag: string): string {
   // BullMQ reserves ':' in custom ids, and keys may hold anything: hash them.
-  const digest = createHash('sha256').update(`${bucket}\n${key}\n${etag}`).digest('hex').slice(0, 40)
+  // JSON keeps the fields apart even when a key holds a newline.
+  const digest = createHash('sha256').update(JSON.stringify([bucket, key, etag])).digest('hex').slice(0, 40)
   return `obj-${digest}`
 }
 
