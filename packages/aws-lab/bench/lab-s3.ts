@@ -1,9 +1,10 @@
 // `pnpm bench:lab`: PUT and GET a 512 MiB object under SSE-KMS through the SDK against a lab child
 // process, without and with S3 Bucket Keys; prints MB/s, the KMS calls S3 made (from CloudTrail) and
-// the lab's peak RSS (VmHWM), which must stay under 256 MiB.
+// the lab's peak RSS (VmHWM), which must stay under 256 MiB; beside the PUT, the limits it works under:
+// an fsync'd write of the same size on the same disk, and AES-256-GCM and MD5 per CPU-second (issue 14).
 import { spawn } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createCipheriv, createHash, randomBytes } from 'node:crypto'
+import { closeSync, existsSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -38,6 +39,40 @@ function generated(size: number): Readable {
       this.push(n === MiB ? block : block.subarray(0, n))
     },
   })
+}
+
+/** utime + stime of a process in seconds (clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+/** MB/s of `size` bytes written in 1 MiB writes then fsynced, in `dir`. */
+function fsyncedWriteMBps(dir: string, size: number): number {
+  const path = join(dir, 'disk-limit.bin')
+  const block = randomBytes(MiB)
+  const t0 = performance.now()
+  const fd = openSync(path, 'wx')
+  try {
+    for (let written = 0; written < size; written += MiB) writeSync(fd, block, 0, Math.min(MiB, size - written))
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+  const secs = (performance.now() - t0) / 1000
+  rmSync(path, { force: true })
+  return size / MiB / secs // the unit of the PUT and GET rows
+}
+
+/** MB per CPU-second of a per-byte step over 256 MiB in 64 KiB pieces (the lab's segment size). */
+function perCpuSecond(step: (piece: Buffer, index: number) => void): number {
+  const piece = randomBytes(64 * 1024)
+  const bytes = 256 * MiB
+  const before = process.cpuUsage()
+  for (let i = 0, done = 0; done < bytes; i++, done += piece.length) step(piece, i)
+  const used = process.cpuUsage(before)
+  return bytes / 1e6 / ((used.user + used.system) / 1e6)
 }
 
 async function startLabProcess(dataDir: string): Promise<{ pid: number; endpoint: string; stop(): Promise<void> }> {
@@ -80,6 +115,7 @@ async function main(): Promise<void> {
     for (const bucketKey of [false, true]) {
       const key = bucketKey ? 'bench/bucket-key.bin' : 'bench/plain.bin'
       let t0 = performance.now()
+      const cpu0 = cpuSeconds(lab.pid)
       await new Upload({
         client: s3,
         params: { Bucket: BUCKET, Key: key, Body: generated(SIZE), ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'alias/ImportedCMK', BucketKeyEnabled: bucketKey },
@@ -87,13 +123,14 @@ async function main(): Promise<void> {
         queueSize: 4,
       }).done()
       const putSecs = (performance.now() - t0) / 1000
+      const putCpu = cpuSeconds(lab.pid) - cpu0
       t0 = performance.now()
       const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))
       let read = 0
       for await (const chunk of got.Body as AsyncIterable<Uint8Array>) read += chunk.length
       const getSecs = (performance.now() - t0) / 1000
       if (read !== SIZE) throw new Error(`GET returned ${read} bytes, expected ${SIZE}`)
-      rows.push(`${bucketKey ? 'with bucket keys   ' : 'without bucket keys'}  PUT ${(SIZE / MiB / putSecs).toFixed(1)} MB/s  GET ${(SIZE / MiB / getSecs).toFixed(1)} MB/s`)
+      rows.push(`${bucketKey ? 'with bucket keys   ' : 'without bucket keys'}  PUT ${(SIZE / MiB / putSecs).toFixed(1)} MB/s (lab ${(putCpu / (SIZE / 1024 / MiB)).toFixed(2)} CPU-s/GiB)  GET ${(SIZE / MiB / getSecs).toFixed(1)} MB/s`)
     }
     // KMS calls S3 made, from CloudTrail: a bucket key's context is the bucket ARN, an object key's the object ARN.
     const counts = { plain: { GenerateDataKey: 0, Decrypt: 0 }, bucketKey: { GenerateDataKey: 0, Decrypt: 0 } }
@@ -116,6 +153,17 @@ async function main(): Promise<void> {
     process.stdout.write(`aws-lab S3 benchmark: ${SIZE / MiB} MiB object, SSE-KMS (alias/ImportedCMK), lib-storage ${PART / MiB} MiB parts x4, GET streamed\n`)
     process.stdout.write(`${rows[0]}  KMS calls: ${counts.plain.GenerateDataKey} GenerateDataKey + ${counts.plain.Decrypt} Decrypt\n`)
     process.stdout.write(`${rows[1]}  KMS calls: ${counts.bucketKey.GenerateDataKey} GenerateDataKey + ${counts.bucketKey.Decrypt} Decrypt\n`)
+    const key = randomBytes(32)
+    const gcm = perCpuSecond((piece, i) => {
+      const iv = Buffer.alloc(12)
+      iv.writeUInt32BE(i, 8)
+      const cipher = createCipheriv('aes-256-gcm', key, iv)
+      cipher.update(piece)
+      cipher.final()
+    })
+    const md5 = createHash('md5')
+    const md5Rate = perCpuSecond((piece) => void md5.update(piece))
+    process.stdout.write(`limits: fsync'd ${SIZE / MiB} MiB write on the lab's disk ${fsyncedWriteMBps(dataDir, SIZE).toFixed(1)} MB/s; per CPU-second AES-256-GCM ${gcm.toFixed(0)} MB, MD5 ${md5Rate.toFixed(0)} MB (a PUT does both, plus CRC32 and the HTTP and aws-chunked decoding)\n`)
     process.stdout.write(`lab peak RSS (VmHWM): ${hwm.toFixed(1)} MiB (limit ${RSS_LIMIT_MIB} MiB) ${hwm < RSS_LIMIT_MIB ? 'OK' : 'OVER LIMIT'}\n`)
     s3.destroy()
     trail.destroy()
