@@ -17,6 +17,7 @@ export default tseslint.config(
       // Fastify handlers and plugins are async by contract, with or without an await inside.
       '@typescript-eslint/require-await': 'off',
       '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true, allowArray: true }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
     },
   },
@@ -33,7 +34,7 @@ export default tseslint.config(
     },
   },
   { files: ['**/*.mjs', '**/*.js'], extends: [tseslint.configs.disableTypeChecked] },
-  stylistic.configs.customize({ semi: false, quotes: 'single', indent: 2, braceStyle: '1tbs', arrowParens: true, commaDangle: 'always-multiline', quoteProps: 'as-needed' }),
+  stylistic.configs.customize({ semi: false, quotes: 'single', indent: 2, braceStyle: '1tbs', arrowParens: true, commaDangle: 'always-multiline', quoteProps: 'consistent-as-needed' }),
   {
     // The house style where it differs from @stylistic's defaults: aligned tables, one-line guards.
     rules: {

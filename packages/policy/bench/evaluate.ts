@@ -39,8 +39,8 @@ const uploaderKms = {
     {
       Sid: 'DataKeysForBucket', Effect: 'Allow', Action: ['kms:GenerateDataKey', 'kms:Decrypt'], Resource: KEY,
       Condition: {
-        StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com', 'kms:CallerAccount': ACCT },
-        StringLike: { 'kms:EncryptionContext:aws:s3:arn': 'arn:aws:s3:::kmsworkshop-111122223333/*' },
+        'StringEquals': { 'kms:ViaService': 's3.eu-west-1.amazonaws.com', 'kms:CallerAccount': ACCT },
+        'StringLike': { 'kms:EncryptionContext:aws:s3:arn': 'arn:aws:s3:::kmsworkshop-111122223333/*' },
         'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['aws:s3:arn'] },
       },
     },

@@ -30,11 +30,11 @@ export function runCli(argv: string[], io: CliIo = defaultIo): number {
       args: argv,
       allowPositionals: true,
       options: {
-        kind: { type: 'string' },
-        service: { type: 'string' },
+        'kind': { type: 'string' },
+        'service': { type: 'string' },
         'account-id': { type: 'string' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
+        'json': { type: 'boolean', default: false },
+        'help': { type: 'boolean', short: 'h', default: false },
       },
     })
   } catch (err) {

@@ -200,8 +200,7 @@ function scan(policy: NamedPolicy, kind: PolicyKind, req: Request, hits: Hits, e
         hits.direct.push(d)
         if (m.principal?.member === 'user' || m.principal?.member === 'session') hits.unbounded.push(d)
       }
-    }
-    else if (kind === 'identity') hits.identity.push(d)
+    } else if (kind === 'identity') hits.identity.push(d)
     else if (kind === 'boundary') hits.boundary.push(d)
     else if (kind === 'session') hits.session.push(d)
   }

@@ -1,6 +1,6 @@
 // Turns a policy value (from JSON.parse or a tolerant parser) into the normalised grammar that
 // evaluate() expects: every list element an array, every condition value an array of strings.
-import type { ConditionBlock, Effect, PolicyDocument, PrincipalBlock, Statement } from './types.js'
+import type { ConditionBlock, PolicyDocument, PrincipalBlock, Statement } from './types.js'
 
 /** Thrown when a value cannot be read as an IAM policy; `path` points at the offending element. */
 export class PolicyGrammarError extends Error {
@@ -78,7 +78,7 @@ function statement(v: unknown, path: string): Statement {
     if (a in v && b in v) throw new PolicyGrammarError(`a statement cannot have both ${a} and ${b}`, `${path}.${b}`)
   }
   if (!('Action' in v) && !('NotAction' in v)) throw new PolicyGrammarError('a statement needs Action or NotAction', path)
-  const s: Statement = { Effect: effect as Effect }
+  const s: Statement = { Effect: effect }
   if (v.Sid !== undefined) {
     if (typeof v.Sid !== 'string') throw new PolicyGrammarError('Sid must be a string', `${path}.Sid`)
     s.Sid = v.Sid

@@ -93,7 +93,7 @@ for (const file of files) {
     t.ok(data.cases.length > 0, 'file has cases')
     for (const raw of data.cases) {
       total++
-      const c: Case = { ...data.defaults, ...raw } as Case
+      const c: Case = { ...data.defaults, ...raw }
       t.test(c.name, async (t) => {
         t.match(c.source, /^https:\/\/docs\.aws\.amazon\.com\//, 'cites an AWS documentation page')
         const result = evaluate(inputFrom(c))

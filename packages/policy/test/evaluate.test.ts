@@ -47,7 +47,7 @@ t.test('normalizePolicy', async (t) => {
 
   const bad: Array<[unknown, RegExp, string]> = [
     ['text', /JSON object/, '$'],
-    [{ Statement: [] , Extra: 1 }, /unknown policy element "Extra"/, 'Extra'],
+    [{ Statement: [], Extra: 1 }, /unknown policy element "Extra"/, 'Extra'],
     [{}, /needs a Statement/, 'Statement'],
     [{ Statement: [{ Effect: 'allow', Action: '*' }] }, /Effect must be/, 'Statement[0].Effect'],
     [{ Statement: [{ Effect: 'Allow' }] }, /Action or NotAction/, 'Statement[0]'],

@@ -6,7 +6,7 @@ import { evaluate, findTemplate, POLICY_TEMPLATES, renderTemplate, TemplateParam
 const ACCT = '111122223333'
 const KEY = `arn:aws:kms:eu-west-1:${ACCT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`
 const PARAMS: Record<string, Record<string, unknown>> = {
-  default: { accountId: ACCT },
+  'default': { accountId: ACCT },
   'separation-of-duties': {
     accountId: ACCT, region: 'eu-west-1', bucket: 'kmsworkshop-111122223333',
     administrators: [`arn:aws:iam::${ACCT}:role/kms-share-keyadmin`], uploaderRole: 'kms-share-uploader', downloaderRole: 'kms-share-downloader',

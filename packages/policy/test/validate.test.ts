@@ -34,23 +34,23 @@ t.test('actions: catalogue, wildcards, did-you-mean', async (t) => {
 // Condition operators: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html
 t.test('every operator family is recognised, with IfExists and the set qualifiers', async (t) => {
   const condition = {
-    StringEquals: { 'aws:PrincipalTag/team': 'keys' },
-    StringNotEqualsIgnoreCase: { 'aws:PrincipalTag/team': 'x' },
-    StringLikeIfExists: { 'kms:EncryptionContext:aws:s3:arn': 'arn:aws:s3:::bucket/*' },
+    'StringEquals': { 'aws:PrincipalTag/team': 'keys' },
+    'StringNotEqualsIgnoreCase': { 'aws:PrincipalTag/team': 'x' },
+    'StringLikeIfExists': { 'kms:EncryptionContext:aws:s3:arn': 'arn:aws:s3:::bucket/*' },
     'ForAnyValue:StringEquals': { 'kms:EncryptionContextKeys': ['aws:s3:arn'] },
     'ForAllValues:StringLike': { 'aws:TagKeys': ['team*'] },
-    NumericLessThan: { 'aws:MultiFactorAuthAge': '300' },
-    NumericGreaterThanEqualsIfExists: { 'kms:ScheduleKeyDeletionPendingWindowInDays': 7 },
-    DateGreaterThan: { 'aws:CurrentTime': '2026-01-01T00:00:00Z' },
-    DateLessThanEquals: { 'aws:EpochTime': '1798761600' },
-    Bool: { 'aws:SecureTransport': 'true', 'aws:MultiFactorAuthPresent': true },
-    BoolIfExists: { 'aws:ViaAWSService': 'false' },
-    BinaryEquals: { 'aws:userid': 'QmluYXJ5VmFsdWVJbkJhc2U2NA==' },
-    IpAddress: { 'aws:SourceIp': ['203.0.113.0/24', '2001:db8::/32'] },
-    NotIpAddress: { 'aws:SourceIp': '198.51.100.7' },
-    ArnLike: { 'aws:PrincipalArn': 'arn:aws:iam::111122223333:role/*' },
-    ArnNotEqualsIfExists: { 'aws:SourceArn': 'arn:aws:s3:::bucket' },
-    Null: { 'aws:SourceVpce': 'true', 'aws:TagKeys': 'false' },
+    'NumericLessThan': { 'aws:MultiFactorAuthAge': '300' },
+    'NumericGreaterThanEqualsIfExists': { 'kms:ScheduleKeyDeletionPendingWindowInDays': 7 },
+    'DateGreaterThan': { 'aws:CurrentTime': '2026-01-01T00:00:00Z' },
+    'DateLessThanEquals': { 'aws:EpochTime': '1798761600' },
+    'Bool': { 'aws:SecureTransport': 'true', 'aws:MultiFactorAuthPresent': true },
+    'BoolIfExists': { 'aws:ViaAWSService': 'false' },
+    'BinaryEquals': { 'aws:userid': 'QmluYXJ5VmFsdWVJbkJhc2U2NA==' },
+    'IpAddress': { 'aws:SourceIp': ['203.0.113.0/24', '2001:db8::/32'] },
+    'NotIpAddress': { 'aws:SourceIp': '198.51.100.7' },
+    'ArnLike': { 'aws:PrincipalArn': 'arn:aws:iam::111122223333:role/*' },
+    'ArnNotEqualsIfExists': { 'aws:SourceArn': 'arn:aws:s3:::bucket' },
+    'Null': { 'aws:SourceVpce': 'true', 'aws:TagKeys': 'false' },
   }
   const f = validatePolicy(policy(stmt({ Condition: condition })))
   // aws:userid is a String key, so BinaryEquals on it is flagged; nothing else is.
@@ -58,7 +58,7 @@ t.test('every operator family is recognised, with IfExists and the set qualifier
 })
 
 t.test('unknown operators get a did-you-mean; Null takes no IfExists', async (t) => {
-  const f = validatePolicy(policy(stmt({ Condition: { StringEqual: { 'aws:PrincipalAccount': '111122223333' }, NullIfExists: { 'aws:SourceVpce': 'true' }, 'ForAnyValues:StringLike': { 'aws:TagKeys': 'a' } } })))
+  const f = validatePolicy(policy(stmt({ Condition: { 'StringEqual': { 'aws:PrincipalAccount': '111122223333' }, 'NullIfExists': { 'aws:SourceVpce': 'true' }, 'ForAnyValues:StringLike': { 'aws:TagKeys': 'a' } } })))
   t.same(only(f, 'UNKNOWN_CONDITION_OPERATOR').map((x) => x.suggestion), ['StringEquals', 'Null', 'ForAnyValue:StringLike'])
 })
 
@@ -68,7 +68,7 @@ t.test('set operators: single-valued keys, and ForAllValues in an Allow without 
   t.same(single.map((x) => [x.code, x.severity, x.suggestion]), [['SET_OPERATOR_ON_SINGLE_VALUED_KEY', 'WARNING', 'StringEquals']])
   const allowAll = validatePolicy(policy(stmt({ Condition: { 'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['aws:s3:arn'] } } })))
   t.same(allowAll.map((x) => [x.code, x.severity, x.path]), [['ALLOW_FORALLVALUES_WITHOUT_NULL', 'SECURITY_WARNING', 'Statement[0].Condition.ForAllValues:StringEquals.kms:EncryptionContextKeys']])
-  t.same(validatePolicy(policy(stmt({ Condition: { 'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['aws:s3:arn'] }, Null: { 'kms:encryptioncontextkeys': 'false' } } }))), [], 'a Null check (any case) closes the gap')
+  t.same(validatePolicy(policy(stmt({ Condition: { 'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['aws:s3:arn'] }, 'Null': { 'kms:encryptioncontextkeys': 'false' } } }))), [], 'a Null check (any case) closes the gap')
   t.same(validatePolicy(policy(stmt({ Effect: 'Deny', Condition: { 'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['aws:s3:arn'] } } }))), [], 'a Deny is not widened by it')
 })
 

@@ -50,7 +50,7 @@ export const authConfigProperties = {
     description: 'API tokens as name:scope1+scope2:sha256hex entries separated by commas — SHA-256 hashes (hex) only, never the tokens.',
   })),
   OIDC_ISSUER: Type.Optional(Type.String({ minLength: 1, description: "The OIDC issuer (the JWT's iss), e.g. https://cognito-idp.<region>.amazonaws.com/<pool id>." })),
-  OIDC_AUDIENCE: Type.Optional(Type.String({ minLength: 1, description: "The audience (aud) JWTs must carry; for Cognito access tokens (no aud) their client_id. Required with OIDC_ISSUER." })),
+  OIDC_AUDIENCE: Type.Optional(Type.String({ minLength: 1, description: 'The audience (aud) JWTs must carry; for Cognito access tokens (no aud) their client_id. Required with OIDC_ISSUER.' })),
   OIDC_JWKS_URL: Type.Optional(Type.String({ minLength: 1, description: "The issuer's JWKS; when unset, jwks_uri from <issuer>/.well-known/openid-configuration." })),
   OIDC_SCOPES_CLAIM: Type.String({ minLength: 1, default: 'scope', description: 'The claim holding scopes: a space-separated string or an array (e.g. scope, scp, cognito:groups, realm_access.roles).' }),
   SESSION_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'Signs the session and CSRF cookies (32+ characters; several separated by commas rotate: the first signs). When unset, a random one per process: sessions end at restart.' })),

@@ -71,7 +71,7 @@ export function loadConfig<S extends TObject>(schema: S, options: LoadConfigOpti
   // env-schema mutates the schema (additionalProperties); give it a copy.
   const copy = structuredClone(schema) as unknown as Record<string, unknown>
   try {
-    return envSchema({ schema: copy, data, env: false, dotenv: false }) as Static<S>
+    return envSchema<Static<S>>({ schema: copy, data, env: false, dotenv: false })
   } catch (err) {
     throw new Error(`invalid configuration: ${(err as Error).message}`, { cause: err })
   }

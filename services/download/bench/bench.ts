@@ -38,8 +38,8 @@ function start(name: string, script: string, env: Record<string, string>, cwd: s
   const child = spawn(process.execPath, [script], { cwd, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let tail = ''
   const keep = (chunk: Buffer) => { tail = (tail + chunk.toString()).slice(-4000) }
-  child.stdout!.on('data', keep)
-  child.stderr!.on('data', keep)
+  child.stdout.on('data', keep)
+  child.stderr.on('data', keep)
   child.once('exit', (code) => {
     if (code && code !== 0 && !stopping) process.stderr.write(`${name} exited with ${code}:\n${tail}\n`)
   })

@@ -11,6 +11,7 @@ const HASH_CHARS = 12
 const HASH_SUFFIX_BYTES = 1 + HASH_CHARS
 
 /** Characters that cannot or should not appear in one path segment: `/`, NUL and other controls, `\`. */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this removes
 const UNSAFE = /[\u0000-\u001f\u007f/\\]/g
 
 export function keyHash(key: string): string {

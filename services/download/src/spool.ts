@@ -164,6 +164,7 @@ export class Spool {
     let position = start
     let released = false
     let waiting: (() => void) | undefined
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- read() below runs with the stream as `this`
     const spool = this
     const letGo = (): void => {
       if (released) return

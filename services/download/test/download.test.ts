@@ -375,7 +375,6 @@ t.test('run as the workshop role without kms:Decrypt: 403 naming kms:Decrypt', a
   t.same(tempFiles(asWorkshop.app.downloader.cache.dir), [])
 })
 
-
 t.test('an S3 transfer cut mid-way leaves no cache entry and no temporary file', async (t) => {
   const size = 32 * 1024 * 1024
   await putObject(writer, 'cut-by-s3.bin', Buffer.alloc(size, 3))
