@@ -67,7 +67,7 @@ t.test('part 4: list keys through the endpoint URL (AWS CLI v2)', async (t) => {
   t.not(wrong.code, 0)
 })
 
-t.test("part 5: the endpoint-only key policy, applied through keyadmin", async (t) => {
+t.test('part 5: the endpoint-only key policy, applied through keyadmin', async (t) => {
   const rendered = await svc.call('POST', `/vpc-endpoints/${endpoint.id}/key-policy`, undefined, 'reader')
   t.equal(rendered.status, 200, JSON.stringify(rendered.body))
   const doc = JSON.parse(rendered.body.policy)
