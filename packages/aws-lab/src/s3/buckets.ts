@@ -4,9 +4,12 @@ import { AwsError } from '../core/types.js'
 import { parseXml, S3_XMLNS, xmlList } from '../core/protocols/rest-xml.js'
 import { refusedFindings } from '../iam/admission.js'
 import { s3Errors } from './errors.js'
-import { document, op, ownerXml, type S3Labs, type S3Operations } from './operation.js'
+import { document, op, ownerXml, type S3Labs, type S3Operation, type S3Operations } from './operation.js'
 
 export function bucketOperations({ lab, check }: S3Labs): S3Operations {
+  /** A bucket or bucket sub-resource operation: one action on the bucket's ARN, with its policy. */
+  const onBucket = (action: string, o: Omit<S3Operation, 'authorize'>): S3Operation => op({ ...o, authorize: (i, ctx) => [check(ctx, action, i.Bucket, undefined)] })
+
   return {
     ListBuckets: op({
       readOnly: true,
@@ -22,8 +25,7 @@ export function bucketOperations({ lab, check }: S3Labs): S3Operations {
       }),
     }),
 
-    CreateBucket: op({
-      authorize: (i, ctx) => [check(ctx, 's3:CreateBucket', i.Bucket, undefined)],
+    CreateBucket: onBucket('s3:CreateBucket', {
       run: async (i, ctx) => {
         let constraint = i.CreateBucketConfiguration?.LocationConstraint
         if (i.body && !i.CreateBucketConfiguration) {
@@ -38,18 +40,16 @@ export function bucketOperations({ lab, check }: S3Labs): S3Operations {
       },
     }),
 
-    HeadBucket: op({
+    HeadBucket: onBucket('s3:ListBucket', {
       readOnly: true,
-      authorize: (i, ctx) => [check(ctx, 's3:ListBucket', i.Bucket, undefined)],
       run: (i, ctx) => {
         const b = lab(ctx).model.bucket(i.Bucket)
         return { headers: { 'x-amz-bucket-region': b.region } }
       },
     }),
 
-    GetBucketLocation: op({
+    GetBucketLocation: onBucket('s3:GetBucketLocation', {
       readOnly: true,
-      authorize: (i, ctx) => [check(ctx, 's3:GetBucketLocation', i.Bucket, undefined)],
       run: (i, ctx) => {
         const b = lab(ctx).model.bucket(i.Bucket)
         // The constraint is the element's own text; us-east-1 is empty.
@@ -58,16 +58,14 @@ export function bucketOperations({ lab, check }: S3Labs): S3Operations {
       },
     }),
 
-    DeleteBucket: op({
-      authorize: (i, ctx) => [check(ctx, 's3:DeleteBucket', i.Bucket, undefined)],
+    DeleteBucket: onBucket('s3:DeleteBucket', {
       run: (i, ctx) => {
         lab(ctx).model.deleteBucket(i.Bucket ?? '')
         return { status: 204 }
       },
     }),
 
-    PutBucketEncryption: op({
-      authorize: (i, ctx) => [check(ctx, 's3:PutEncryptionConfiguration', i.Bucket, undefined)],
+    PutBucketEncryption: onBucket('s3:PutEncryptionConfiguration', {
       run: async (i, ctx) => {
         const { model } = lab(ctx)
         model.bucket(i.Bucket)
@@ -83,9 +81,8 @@ export function bucketOperations({ lab, check }: S3Labs): S3Operations {
       },
     }),
 
-    GetBucketEncryption: op({
+    GetBucketEncryption: onBucket('s3:GetEncryptionConfiguration', {
       readOnly: true,
-      authorize: (i, ctx) => [check(ctx, 's3:GetEncryptionConfiguration', i.Bucket, undefined)],
       run: (i, ctx) => {
         const b = lab(ctx).model.bucket(i.Bucket)
         const e = b.encryption ?? { algorithm: 'AES256' as const, bucketKeyEnabled: false }
@@ -98,17 +95,15 @@ export function bucketOperations({ lab, check }: S3Labs): S3Operations {
       },
     }),
 
-    DeleteBucketEncryption: op({
-      // AWS authorises DeleteBucketEncryption with s3:PutEncryptionConfiguration.
-      authorize: (i, ctx) => [check(ctx, 's3:PutEncryptionConfiguration', i.Bucket, undefined)],
+    // AWS authorises DeleteBucketEncryption with s3:PutEncryptionConfiguration.
+    DeleteBucketEncryption: onBucket('s3:PutEncryptionConfiguration', {
       run: (i, ctx) => {
         lab(ctx).model.setEncryption(i.Bucket ?? '', undefined)
         return { status: 204 }
       },
     }),
 
-    PutBucketPolicy: op({
-      authorize: (i, ctx) => [check(ctx, 's3:PutBucketPolicy', i.Bucket, undefined)],
+    PutBucketPolicy: onBucket('s3:PutBucketPolicy', {
       run: async (i, ctx) => {
         const { model } = lab(ctx)
         model.bucket(i.Bucket)
@@ -134,9 +129,8 @@ export function bucketOperations({ lab, check }: S3Labs): S3Operations {
       },
     }),
 
-    GetBucketPolicy: op({
+    GetBucketPolicy: onBucket('s3:GetBucketPolicy', {
       readOnly: true,
-      authorize: (i, ctx) => [check(ctx, 's3:GetBucketPolicy', i.Bucket, undefined)],
       run: (i, ctx) => {
         const b = lab(ctx).model.bucket(i.Bucket)
         if (!b.policy) throw s3Errors.noSuchBucketPolicy(b.name)
@@ -144,8 +138,7 @@ export function bucketOperations({ lab, check }: S3Labs): S3Operations {
       },
     }),
 
-    DeleteBucketPolicy: op({
-      authorize: (i, ctx) => [check(ctx, 's3:DeleteBucketPolicy', i.Bucket, undefined)],
+    DeleteBucketPolicy: onBucket('s3:DeleteBucketPolicy', {
       run: (i, ctx) => {
         lab(ctx).model.setPolicy(i.Bucket ?? '', undefined)
         return { status: 204 }

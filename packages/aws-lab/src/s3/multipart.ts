@@ -1,15 +1,15 @@
 // S3's multipart uploads: create, upload (or copy) parts, complete, abort.
 // https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html
 import { createHash } from 'node:crypto'
-import { Transform, type TransformCallback } from 'node:stream'
 import { parseXml, xmlList } from '../core/protocols/rest-xml.js'
 import { compositeChecksum, createChecksummer, fullObjectChecksum, headerFor, isChecksumAlgorithm, isCrc, type ChecksumAlgorithm } from './checksums.js'
 import { s3Errors } from './errors.js'
 import { ingestBody } from './ingest.js'
-import type { ObjectMeta, PartRecord, UploadRecord } from './model.js'
-import { commitTemp, discardTemp, readPlaintext, writeEncryptedTemp } from './object-store.js'
-import { copyPreconditions, copySource, etagFor, objectHeadersFrom, quoteEtag, sseHeaders, sseRequest, unquote, writePreconditions } from './object-meta.js'
+import type { ObjectMeta, PartRecord, S3Model, UploadRecord } from './model.js'
+import { commitTemp, discardTemp, readPlaintext, writeEncryptedTemp, type TempBlob } from './object-store.js'
+import { copyPreconditions, copySource, digestOf, etagFor, objectHeadersFrom, quoteEtag, sseHeaders, sseRequest, unquote, writePreconditions } from './object-meta.js'
 import { document, op, requireKey, sseConditions, type S3Labs, type S3Operations } from './operation.js'
+import type { S3Input } from './protocol.js'
 
 const MIN_PART_SIZE = 5 * 1024 * 1024
 
@@ -60,9 +60,7 @@ export function multipartOperations({ lab, check }: S3Labs): S3Operations {
         const { model, sse } = lab(ctx)
         const bucket = model.bucket(i.Bucket)
         const key = requireKey(i)
-        const partNumber = Number(i.query.partNumber)
-        if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10000)
-          throw s3Errors.invalidArgument('Part number must be an integer between 1 and 10000, inclusive', 'partNumber', i.query.partNumber ?? '')
+        const partNumber = partNumberOf(i)
         const upload = model.upload(bucket.name, key, i.query.uploadId)
         // The part is encrypted under the upload's data key, which S3 must decrypt as the caller:
         // why AWS requires kms:Decrypt for multipart SSE-KMS uploads.
@@ -70,27 +68,9 @@ export function multipartOperations({ lab, check }: S3Labs): S3Operations {
         const dataKey = await sse.objectKey(upload.sse, bucket.name, ctx)
         const target = model.newDataFile(bucket.name)
         const got = await ingestBody(i, ctx, dataKey, target.path)
-        let current: UploadRecord
-        try {
-          // The upload may have been completed or aborted while this part streamed in.
-          current = model.upload(bucket.name, key, i.query.uploadId)
-        } catch (err) {
-          discardTemp(got.temp.tempPath)
-          throw err
-        }
-        commitTemp(got.temp.tempPath, target.path)
-        const previous = current.parts[String(partNumber)]
-        const part: PartRecord = {
-          partNumber,
-          size: got.size,
-          etag: etagFor(got.md5, current.sse),
-          lastModified: Date.now(),
-          checksum: got.checksum && (!current.checksumAlgorithm || current.checksumAlgorithm === got.checksum.algorithm) ? got.checksum.value : undefined,
-          blob: { file: target.file, size: got.size, noncePrefix: got.temp.noncePrefix },
-        }
-        current.parts[String(partNumber)] = part
-        model.saveUpload(current)
-        if (previous) discardTemp(model.absolute(previous.blob.file))
+        const part = storePart(model, upload, partNumber, target, { ...got.temp, size: got.size }, got.md5, (current) =>
+          got.checksum && (!current.checksumAlgorithm || current.checksumAlgorithm === got.checksum.algorithm) ? got.checksum.value : undefined,
+        )
         return {
           headers: {
             etag: part.etag,
@@ -110,9 +90,7 @@ export function multipartOperations({ lab, check }: S3Labs): S3Operations {
         const { model, sse } = lab(ctx)
         const bucket = model.bucket(i.Bucket)
         const key = requireKey(i)
-        const partNumber = Number(i.query.partNumber)
-        if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10000)
-          throw s3Errors.invalidArgument('Part number must be an integer between 1 and 10000, inclusive', 'partNumber', i.query.partNumber ?? '')
+        const partNumber = partNumberOf(i)
         const upload = model.upload(bucket.name, key, i.query.uploadId)
         const src = copySource(i.headers['x-amz-copy-source'])
         const srcMeta = model.getObject(model.bucket(src.bucket).name, src.key)
@@ -134,35 +112,10 @@ export function multipartOperations({ lab, check }: S3Labs): S3Operations {
         const dataKey = await sse.objectKey(upload.sse, bucket.name, ctx)
         const md5 = createHash('md5')
         const checksummer = upload.checksumAlgorithm ? createChecksummer(upload.checksumAlgorithm) : undefined
-        const digest = new Transform({
-          transform(chunk: Buffer, _e, done: TransformCallback) {
-            md5.update(chunk)
-            checksummer?.update(chunk)
-            done(null, chunk)
-          },
-        })
+        const digest = digestOf(md5, checksummer)
         const target = model.newDataFile(bucket.name)
         const temp = await writeEncryptedTemp(readPlaintext(model.root, srcKey, srcMeta.blobs, start, end), dataKey, target.path, [digest])
-        let current: UploadRecord
-        try {
-          current = model.upload(bucket.name, key, i.query.uploadId)
-        } catch (err) {
-          discardTemp(temp.tempPath)
-          throw err
-        }
-        commitTemp(temp.tempPath, target.path)
-        const previous = current.parts[String(partNumber)]
-        const part: PartRecord = {
-          partNumber,
-          size: temp.size,
-          etag: etagFor(md5.digest('hex'), current.sse),
-          lastModified: Date.now(),
-          checksum: checksummer?.digest(),
-          blob: { file: target.file, size: temp.size, noncePrefix: temp.noncePrefix },
-        }
-        current.parts[String(partNumber)] = part
-        model.saveUpload(current)
-        if (previous) discardTemp(model.absolute(previous.blob.file))
+        const part = storePart(model, upload, partNumber, target, temp, md5.digest('hex'), () => checksummer?.digest())
         return {
           headers: sseHeaders(upload.sse),
           xml: {
@@ -263,4 +216,44 @@ export function multipartOperations({ lab, check }: S3Labs): S3Operations {
       },
     }),
   }
+}
+
+function partNumberOf(i: S3Input): number {
+  const partNumber = Number(i.query.partNumber)
+  if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10000)
+    throw s3Errors.invalidArgument('Part number must be an integer between 1 and 10000, inclusive', 'partNumber', i.query.partNumber ?? '')
+  return partNumber
+}
+
+/** Commits a part written beside `target` and records it, unless the upload was completed or aborted while it streamed in; a part sent again replaces the earlier one. */
+function storePart(
+  model: S3Model,
+  upload: UploadRecord,
+  partNumber: number,
+  target: { file: string; path: string },
+  temp: TempBlob,
+  md5Hex: string,
+  checksum: (current: UploadRecord) => string | undefined,
+): PartRecord {
+  let current: UploadRecord
+  try {
+    current = model.upload(upload.bucket, upload.key, upload.uploadId)
+  } catch (err) {
+    discardTemp(temp.tempPath)
+    throw err
+  }
+  commitTemp(temp.tempPath, target.path)
+  const previous = current.parts[String(partNumber)]
+  const part: PartRecord = {
+    partNumber,
+    size: temp.size,
+    etag: etagFor(md5Hex, current.sse),
+    lastModified: Date.now(),
+    checksum: checksum(current),
+    blob: { file: target.file, size: temp.size, noncePrefix: temp.noncePrefix },
+  }
+  current.parts[String(partNumber)] = part
+  model.saveUpload(current)
+  if (previous) discardTemp(model.absolute(previous.blob.file))
+  return part
 }

@@ -1,8 +1,9 @@
 // An object's metadata on the wire: ETags, SSE and user headers, read and write preconditions,
 // ranges and copy sources, shared by the object, multipart and listing operations.
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, randomBytes, type Hash } from 'node:crypto'
+import { Transform, type TransformCallback } from 'node:stream'
 import { AwsError } from '../core/types.js'
-import { headerFor } from './checksums.js'
+import { headerFor, type Checksummer } from './checksums.js'
 import { s3Errors } from './errors.js'
 import type { BucketRecord, ObjectHeaders, ObjectMeta } from './model.js'
 import type { SseRecord, SseRequest } from './sse.js'
@@ -173,6 +174,17 @@ export function copyPreconditions(meta: ObjectMeta, headers: Record<string, stri
   if (m !== undefined && !m.split(',').map(unquote).includes(etag)) throw s3Errors.preconditionFailed('x-amz-copy-source-If-Match')
   const n = headers['x-amz-copy-source-if-none-match']
   if (n !== undefined && n.split(',').map(unquote).includes(etag)) throw s3Errors.preconditionFailed('x-amz-copy-source-If-None-Match')
+}
+
+/** A pass-through feeding a copied body to the MD5 of its ETag and to its checksum. */
+export function digestOf(md5: Hash, checksummer: Checksummer | undefined): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _e, done: TransformCallback) {
+      md5.update(chunk)
+      checksummer?.update(chunk)
+      done(null, chunk)
+    },
+  })
 }
 
 export function pickHeaders(m: ObjectMeta): ObjectHeaders {

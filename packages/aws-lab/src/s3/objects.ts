@@ -1,6 +1,5 @@
 // S3's object operations: write, read, describe, delete and copy one object.
 import { createHash } from 'node:crypto'
-import { Transform, type TransformCallback } from 'node:stream'
 import { AwsError } from '../core/types.js'
 import { parseXml, xmlList, type XmlObject } from '../core/protocols/rest-xml.js'
 import { createChecksummer, headerFor, isChecksumAlgorithm, type ChecksumAlgorithm } from './checksums.js'
@@ -8,7 +7,7 @@ import { s3Errors } from './errors.js'
 import { ingestBody } from './ingest.js'
 import type { ObjectMeta } from './model.js'
 import { commitTemp, discardTemp, readPlaintext, writeEncryptedTemp } from './object-store.js'
-import { checksumHeaders, copyPreconditions, copySource, describeHeaders, etagFor, objectHeadersFrom, parseRange, pickHeaders, readPreconditions, sseHeaders, sseRequest, unquote, writePreconditions } from './object-meta.js'
+import { checksumHeaders, copyPreconditions, copySource, describeHeaders, digestOf, etagFor, objectHeadersFrom, parseRange, pickHeaders, readPreconditions, sseHeaders, sseRequest, unquote, writePreconditions } from './object-meta.js'
 import { document, op, requireKey, sseConditions, type S3Labs, type S3Operations } from './operation.js'
 import { requireSigV4ForKms } from './sse.js'
 
@@ -179,13 +178,7 @@ export function objectOperations({ lab, check }: S3Labs): S3Operations {
         const algorithm: ChecksumAlgorithm | undefined = isChecksumAlgorithm(algHeader) ? (algHeader.toUpperCase() as ChecksumAlgorithm) : srcMeta.checksum?.algorithm
         const checksummer = algorithm ? createChecksummer(algorithm) : undefined
         const md5 = createHash('md5')
-        const digest = new Transform({
-          transform(chunk: Buffer, _e, done: TransformCallback) {
-            md5.update(chunk)
-            checksummer?.update(chunk)
-            done(null, chunk)
-          },
-        })
+        const digest = digestOf(md5, checksummer)
         const target = model.newDataFile(bucket.name)
         const temp = await writeEncryptedTemp(readPlaintext(model.root, srcKey, srcMeta.blobs, 0, srcMeta.size - 1), dataKey, target.path, [digest])
         commitTemp(temp.tempPath, target.path)
