@@ -3,8 +3,8 @@
 import type { Operation, OperationContext } from '../core/types.js'
 import { accountCheck, aliasCheck, keyCheck } from './authz.js'
 import { constraintViolation, kmsErrors, requireMember } from './errors.js'
-import { aliasNotFound, guardKey, liveKey, resolveKey } from './key-ref.js'
-import { type AliasRecord, PREDEFINED_ALIASES, aliasArn, aliasSlot } from './model.js'
+import { type ResolvedKey, aliasNotFound, guardKey, liveKey, resolveKey } from './key-ref.js'
+import { type AliasRecord, type KeyRecord, PREDEFINED_ALIASES, aliasArn, aliasSlot } from './model.js'
 import { seconds, now, state, save, page, byKeyId } from './operation.js'
 
 const ALIAS_PATTERN = /^[a-zA-Z0-9:/_-]+$/
@@ -65,66 +65,73 @@ const ListAliases: Operation = {
 
 // Alias operations need permission on the alias (IAM policy) and on each key involved (key policy).
 // https://docs.aws.amazon.com/kms/latest/developerguide/alias-access.html
-const CreateAlias: Operation = {
-  authorize: (input, ctx) => {
-    const name = checkAliasName(input.AliasName)
-    const target = resolveKey(requireMember(input.TargetKeyId, 'targetKeyId'), ctx, { allowAlias: false })
-    return [aliasCheck('kms:CreateAlias', aliasArn(ctx.meta.region, ctx.iam.accountId, name), ctx), keyCheck('kms:CreateAlias', target, ctx)]
-  },
-  run: (input, ctx) => {
-    const name = checkAliasName(input.AliasName)
-    const { key } = resolveKey(input.TargetKeyId, ctx, { allowAlias: false })
-    guardKey(key, 'CreateAlias')
+interface AliasInput {
+  AliasName?: unknown
+  TargetKeyId?: string
+}
+
+function onAlias(
+  action: string,
+  keysInvolved: (input: AliasInput, ctx: OperationContext, name: string) => ResolvedKey[],
+  change: (input: AliasInput, ctx: OperationContext, name: string) => void,
+): Operation<AliasInput> {
+  return {
+    authorize: (input, ctx) => {
+      const name = checkAliasName(input.AliasName)
+      return [aliasCheck(`kms:${action}`, aliasArn(ctx.meta.region, ctx.iam.accountId, name), ctx), ...keysInvolved(input, ctx, name).map((key) => keyCheck(`kms:${action}`, key, ctx))]
+    },
+    run: (input, ctx) => {
+      change(input, ctx, checkAliasName(input.AliasName))
+      save(ctx)
+      return {}
+    },
+  }
+}
+
+/** The key an alias is to point at: by id or ARN only, and usable. */
+function targetKey(input: AliasInput, ctx: OperationContext, action: string): KeyRecord {
+  const { key } = resolveKey(input.TargetKeyId, ctx, { allowAlias: false })
+  guardKey(key, action)
+  return key
+}
+
+const CreateAlias = onAlias(
+  'CreateAlias',
+  (input, ctx) => [resolveKey(requireMember(input.TargetKeyId, 'targetKeyId'), ctx, { allowAlias: false })],
+  (input, ctx, name) => {
+    const key = targetKey(input, ctx, 'CreateAlias')
     const st = state(ctx)
     const slot = aliasSlot(ctx.meta.region, name)
     const arn = aliasArn(ctx.meta.region, ctx.iam.accountId, name)
     if (Object.hasOwn(st.aliases, slot) && liveKey(st, st.aliases[slot].targetKeyId, ctx)) throw kmsErrors.alreadyExists(`An alias with the name ${arn} already exists`)
     const t = now(ctx)
     st.aliases[slot] = { aliasName: name, region: ctx.meta.region, accountId: ctx.iam.accountId, targetKeyId: key.keyId, creationDate: t, lastUpdatedDate: t }
-    save(ctx)
-    return {}
   },
-}
+)
 
-const UpdateAlias: Operation = {
-  authorize: (input, ctx) => {
-    const name = checkAliasName(input.AliasName)
+const UpdateAlias = onAlias(
+  'UpdateAlias',
+  (input, ctx, name) => {
     const alias = existingAlias(ctx, name)
     const current = resolveKey(alias.targetKeyId, ctx, { allowAlias: false })
     const target = resolveKey(requireMember(input.TargetKeyId, 'targetKeyId'), ctx, { allowAlias: false })
-    return [
-      aliasCheck('kms:UpdateAlias', aliasArn(ctx.meta.region, ctx.iam.accountId, name), ctx),
-      keyCheck('kms:UpdateAlias', current, ctx),
-      keyCheck('kms:UpdateAlias', target, ctx),
-    ]
+    return [current, target]
   },
-  run: (input, ctx) => {
-    const alias = existingAlias(ctx, checkAliasName(input.AliasName))
-    const { key } = resolveKey(input.TargetKeyId, ctx, { allowAlias: false })
-    guardKey(key, 'UpdateAlias')
+  (input, ctx, name) => {
+    const alias = existingAlias(ctx, name)
+    const key = targetKey(input, ctx, 'UpdateAlias')
     alias.targetKeyId = key.keyId
     alias.lastUpdatedDate = now(ctx)
-    save(ctx)
-    return {}
   },
-}
+)
 
-const DeleteAlias: Operation = {
-  authorize: (input, ctx) => {
-    const name = checkAliasName(input.AliasName)
-    const alias = existingAlias(ctx, name)
-    return [
-      aliasCheck('kms:DeleteAlias', aliasArn(ctx.meta.region, ctx.iam.accountId, name), ctx),
-      keyCheck('kms:DeleteAlias', resolveKey(alias.targetKeyId, ctx, { allowAlias: false }), ctx),
-    ]
-  },
-  run: (input, ctx) => {
-    const name = checkAliasName(input.AliasName)
+const DeleteAlias = onAlias(
+  'DeleteAlias',
+  (_input, ctx, name) => [resolveKey(existingAlias(ctx, name).targetKeyId, ctx, { allowAlias: false })],
+  (_input, ctx, name) => {
     existingAlias(ctx, name)
     delete state(ctx).aliases[aliasSlot(ctx.meta.region, name)]
-    save(ctx)
-    return {}
   },
-}
+)
 
 export const aliasOperations: Record<string, Operation> = { ListAliases, CreateAlias, UpdateAlias, DeleteAlias }
