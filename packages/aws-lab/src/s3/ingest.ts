@@ -13,12 +13,14 @@ import { discardTemp, writeEncryptedTemp, type TempBlob } from './object-store.j
 export interface BodySource {
   headers: Record<string, string>
   body?: Readable
+  /** UploadPart's uploadId is here: a part's MD5 is always its ETag's input. */
+  query?: Record<string, string | undefined>
 }
 
 export interface Ingested {
   temp: TempBlob
   size: number
-  /** Hex MD5 of the plaintext (the ETag of a single-part object). */
+  /** Hex MD5 of the plaintext (the ETag of a single-part object); '' for a PutObject under SSE-KMS without Content-MD5, whose ETag is not the MD5. */
   md5: string
   /** The checksum the client asked for (header or trailer), verified; undefined when it sent none. */
   checksum?: { algorithm: ChecksumAlgorithm; value: string }
@@ -68,12 +70,15 @@ export async function ingestBody(src: BodySource, ctx: OperationContext, dataKey
 
   const algorithm = requestedChecksum(headers)
   const checksummer = algorithm ? createChecksummer(algorithm) : undefined
-  const md5 = createHash('md5')
-  const sha256 = /^[0-9a-f]{64}$/i.test(claim) ? createHash('sha256') : undefined
   const contentMd5 = headers['content-md5']
+  // S3 does not give SSE-KMS objects the MD5 as ETag (https://docs.aws.amazon.com/AmazonS3/latest/API/API_Object.html): no need to pay for it.
+  const kmsPut = /^aws:kms$/.test(headers['x-amz-server-side-encryption'] ?? '') && src.query?.uploadId === undefined
+  const md5 = kmsPut && contentMd5 === undefined ? undefined : createHash('md5')
+  const sha256 = /^[0-9a-f]{64}$/i.test(claim) ? createHash('sha256') : undefined
   if (contentMd5 !== undefined && Buffer.from(contentMd5, 'base64').length !== 16) throw s3Errors.invalidDigest()
 
-  const digests: Array<Hash | Checksummer> = [md5]
+  const digests: Array<Hash | Checksummer> = []
+  if (md5) digests.push(md5)
   if (checksummer) digests.push(checksummer)
   if (sha256) digests.push(sha256)
   const meter = new Meter(digests)
@@ -95,7 +100,7 @@ export async function ingestBody(src: BodySource, ctx: OperationContext, dataKey
       const computed = sha256.digest('hex')
       if (computed !== claim.toLowerCase()) throw s3Errors.sha256Mismatch(claim, computed)
     }
-    const md5hex = md5.digest('hex')
+    const md5hex = md5 ? md5.digest('hex') : ''
     if (contentMd5 !== undefined && Buffer.from(contentMd5, 'base64').toString('hex') !== md5hex) throw s3Errors.badContentMd5()
     let checksum: Ingested['checksum']
     if (algorithm && checksummer) {
