@@ -1,26 +1,25 @@
 // Helpers for the end-to-end tests: the lab from @kms-share/aws-lab/testing, the services built from
-// their packages' dist exactly as each server.ts builds them (port 0 unless told), and AWS CLI v2.
-import { execFile } from 'node:child_process'
+// their packages' dist exactly as each server.ts builds them (port 0 unless told); AWS CLI v2 runs and
+// free ports come from the lab's test helpers.
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import type { S3Client } from '@aws-sdk/client-s3'
 import type { Lab } from '@kms-share/aws-lab'
-import { labProfileEnv, startTestLab } from '@kms-share/aws-lab/testing'
+import { labInstance as instance, labProfileEnv, startTestLab } from '@kms-share/aws-lab/testing'
 import { createS3Client, formatTokenEntry, generateToken, hashToken } from '@kms-share/shared'
 import { buildApp as buildDownloadApp, loadConfig as loadDownloadConfig } from '@kms-share/download'
 import { buildApp as buildKeyadminApp, loadConfig as loadKeyadminConfig } from '@kms-share/keyadmin'
 
 export { startTestLab }
+export { AWS_CLI, awsCli as aws, cliInstanceEnv as instanceEnv, cliProfileEnv as profileEnv, freePort, labInstance as instance, type CliResult } from '@kms-share/aws-lab/testing'
 export type { Lab }
 
 export const BUCKET = 'kmsworkshop-111122223333'
 export const ACCOUNT = '111122223333'
 export const KEY_ALIAS = 'alias/ImportedCMK'
-export const AWS_CLI = '/usr/bin/aws'
 
 type Tap = Pick<Test, 'testdir' | 'teardown'>
 
@@ -36,18 +35,6 @@ export function scratchDir(t: Tap, prefix = 'kms-share-e2e-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   return dir
-}
-
-/** A port free right now, for services that must know each other's address up front. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 export interface RunningService {
@@ -76,12 +63,6 @@ export async function startDownload(t: Tap, lab: Lab, profile: string, env: Reco
 /** A lab whose new VPC endpoints stay `pending` for `pendingMs`, so clients must wait as in AWS. */
 export async function startNetworkLab(t: Tap, pendingMs = 1_500): Promise<Lab> {
   return startTestLab(t, { vpcEndpointPendingMs: pendingMs })
-}
-
-export function instance(lab: Lab, name: string): ReturnType<Lab['instances']>[number] {
-  const found = lab.instances().find((i) => i.name === name)
-  if (!found) throw new Error(`no lab instance ${name}`)
-  return found
 }
 
 export interface Keyadmin {
@@ -136,50 +117,4 @@ export async function startKeyadminInstance(t: Tap, lab: Lab, env: Record<string
     return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined }
   }
   return { app, url, logs, tokens, call }
-}
-
-export interface CliResult {
-  code: number
-  stdout: string
-  stderr: string
-  json: any
-}
-
-/** AWS CLI v2 with only the given AWS variables (nothing from this process's environment). */
-export function aws(args: string[], env: Record<string, string>): Promise<CliResult> {
-  return new Promise((resolve) => {
-    // Debian's CLI (2.9) predates AWS_ENDPOINT_URL and profile endpoint_url: the endpoint goes on the command line.
-    const endpoint = !args.includes('--endpoint-url') && env.AWS_ENDPOINT_URL ? ['--endpoint-url', env.AWS_ENDPOINT_URL] : []
-    execFile(AWS_CLI, [...args, ...endpoint, '--output', 'json'], {
-      env: { PATH: '/usr/bin:/bin', HOME: env.HOME ?? '/nonexistent', AWS_PAGER: '', AWS_MAX_ATTEMPTS: '1', AWS_METADATA_SERVICE_TIMEOUT: '5', ...env },
-      timeout: 90_000,
-      maxBuffer: 4 * 1024 * 1024,
-    }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0
-      let json: any
-      try {
-        json = stdout.trim() ? JSON.parse(stdout) : undefined
-      } catch {
-        json = undefined
-      }
-      resolve({ code, stdout, stderr, json })
-    })
-  })
-}
-
-/** CLI environment for a lab profile (people and the CLI use the lab's profiles file). */
-export function profileEnv(lab: Lab, profile: string, dir: string): Record<string, string> {
-  return { HOME: dir, ...awsEnv(lab, profile) }
-}
-
-/** CLI environment on a lab instance: credentials from its metadata, as on EC2 (the workshop's terminal). */
-export function instanceEnv(lab: Lab, name: string, dir: string): Record<string, string> {
-  return {
-    HOME: dir,
-    AWS_EC2_METADATA_SERVICE_ENDPOINT: instance(lab, name).metadataEndpoint,
-    AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-credentials'),
-    AWS_CONFIG_FILE: join(dir, 'no-config'),
-    AWS_REGION: lab.region,
-    AWS_ENDPOINT_URL: lab.endpoint,
-  }
 }

@@ -1,6 +1,9 @@
 // `@kms-share/aws-lab/testing`: the one way tests start a lab — port 0, quiet, in the test's own
-// folder, closed at teardown. Structural test type, so the lab needs no test runner to build.
+// folder, closed at teardown — and what tests around it share (AWS CLI v2 runs, free ports).
+// Structural test type, so the lab needs no test runner to build.
+import { execFile } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { DEFAULT_SEED_FILE, startLab, type Lab, type LabOptions } from './app.js'
 
@@ -38,6 +41,75 @@ export function labProfileEnv(lab: Lab, profile: string): Record<string, string>
     AWS_PROFILE: profile,
     AWS_SHARED_CREDENTIALS_FILE: lab.credentialsFile,
     AWS_CONFIG_FILE: lab.configFile,
+    AWS_REGION: lab.region,
+    AWS_ENDPOINT_URL: lab.endpoint,
+  }
+}
+
+/** A port free right now, for processes that must be told their port up front. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** One of the lab's EC2 instances by its seed name. */
+export function labInstance(lab: Lab, name: string): ReturnType<Lab['instances']>[number] {
+  const found = lab.instances().find((i) => i.name === name)
+  if (!found) throw new Error(`no lab instance ${name}`)
+  return found
+}
+
+export const AWS_CLI = '/usr/bin/aws'
+
+export interface CliResult {
+  code: number
+  stdout: string
+  stderr: string
+  /** stdout parsed, when it is JSON. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the CLI's answers are untyped JSON that tests read field by field
+  json: any
+}
+
+/** AWS CLI v2 with only the given AWS variables (nothing from this process's environment), 90 s at most. */
+export function awsCli(args: string[], env: Record<string, string>): Promise<CliResult> {
+  return new Promise((resolve) => {
+    // Debian's CLI (2.9) predates AWS_ENDPOINT_URL and profile endpoint_url: the endpoint goes on the command line.
+    const endpoint = !args.includes('--endpoint-url') && env.AWS_ENDPOINT_URL ? ['--endpoint-url', env.AWS_ENDPOINT_URL] : []
+    execFile(AWS_CLI, [...args, ...endpoint, '--output', 'json'], {
+      env: { PATH: '/usr/bin:/bin', HOME: env.HOME ?? '/nonexistent', AWS_PAGER: '', AWS_MAX_ATTEMPTS: '1', AWS_METADATA_SERVICE_TIMEOUT: '5', ...env },
+      timeout: 90_000,
+      maxBuffer: 4 * 1024 * 1024,
+    }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0
+      let json: unknown
+      try {
+        json = stdout.trim() ? JSON.parse(stdout) : undefined
+      } catch {
+        json = undefined
+      }
+      resolve({ code, stdout, stderr, json })
+    })
+  })
+}
+
+/** CLI environment for a lab profile, with `home` as HOME (people and the CLI use the lab's profiles file). */
+export function cliProfileEnv(lab: Lab, profile: string, home: string): Record<string, string> {
+  return { HOME: home, ...labProfileEnv(lab, profile) }
+}
+
+/** CLI environment on a lab instance: credentials from its metadata only, as on EC2. */
+export function cliInstanceEnv(lab: Lab, name: string, home: string): Record<string, string> {
+  return {
+    HOME: home,
+    AWS_EC2_METADATA_SERVICE_ENDPOINT: labInstance(lab, name).metadataEndpoint,
+    AWS_SHARED_CREDENTIALS_FILE: join(home, 'no-credentials'),
+    AWS_CONFIG_FILE: join(home, 'no-config'),
     AWS_REGION: lab.region,
     AWS_ENDPOINT_URL: lab.endpoint,
   }

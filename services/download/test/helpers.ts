@@ -3,7 +3,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
@@ -17,7 +16,7 @@ export const BUCKET = 'kmsworkshop-111122223333'
 export const KEY_ALIAS = 'alias/ImportedCMK'
 
 export type { Lab }
-export { startTestLab } from '@kms-share/aws-lab/testing'
+export { freePort, startTestLab } from '@kms-share/aws-lab/testing'
 
 type Tap = Pick<Test, 'testdir' | 'teardown'>
 
@@ -87,16 +86,4 @@ export async function waitFor(check: () => boolean | Promise<boolean>, what: str
 /** A path for /files/<key>, each segment percent-encoded. */
 export function filePath(key: string): string {
   return '/files/' + key.split('/').map(encodeURIComponent).join('/')
-}
-
-/** A port free right now, for children that must be told their port up front. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
 }

@@ -136,4 +136,3 @@ export function instanceEnv(lab: Lab, name: string, dir: string): Record<string,
     AWS_ENDPOINT_URL: lab.endpoint,
   }
 }
-
