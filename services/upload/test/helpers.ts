@@ -4,6 +4,7 @@ import type { Test } from 'tap'
 import { S3Client } from '@aws-sdk/client-s3'
 import { KMSClient } from '@aws-sdk/client-kms'
 import type { Lab } from '@kms-share/aws-lab'
+import { labProfileEnv } from '@kms-share/aws-lab/testing'
 import { createKmsClient, createS3Client } from '@kms-share/shared'
 import { buildApp, loadUploadConfig, type BuildAppOptions } from '../src/app.js'
 
@@ -14,11 +15,7 @@ export { startTestLab } from '@kms-share/aws-lab/testing'
 /** The environment a deployment would give the service, pointing at the lab. */
 export function labEnv(lab: Lab, profile: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
-    AWS_PROFILE: profile,
-    AWS_SHARED_CREDENTIALS_FILE: lab.credentialsFile,
-    AWS_CONFIG_FILE: lab.configFile,
-    AWS_REGION: lab.region,
-    AWS_ENDPOINT_URL: lab.endpoint,
+    ...labProfileEnv(lab, profile),
     BUCKET,
     KMS_KEY_ID: 'alias/ImportedCMK',
     PORT: '0',
