@@ -3,6 +3,7 @@
 // (`eslint --fix` formats). Each package's `lint` script runs it over its own folder.
 import js from '@eslint/js'
 import stylistic from '@stylistic/eslint-plugin'
+import globals from 'globals'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
@@ -33,7 +34,9 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-return': 'off',
     },
   },
-  { files: ['**/*.mjs', '**/*.js'], extends: [tseslint.configs.disableTypeChecked] },
+  { files: ['**/*.mjs', '**/*.js'], extends: [tseslint.configs.disableTypeChecked], languageOptions: { globals: globals.node } },
+  // Page scripts run in the browser (bundled by esbuild).
+  { files: ['services/*/page/**/*.{js,mjs}'], languageOptions: { globals: globals.browser } },
   stylistic.configs.customize({ semi: false, quotes: 'single', indent: 2, braceStyle: '1tbs', arrowParens: true, commaDangle: 'always-multiline', quoteProps: 'consistent-as-needed' }),
   {
     // The house style where it differs from @stylistic's defaults: aligned tables, one-line guards.

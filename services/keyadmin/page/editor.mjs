@@ -7,7 +7,6 @@ import { linter, lintGutter, forceLinting } from '@codemirror/lint'
 const $ = (id) => document.getElementById(id)
 const enc = encodeURIComponent
 let selectedKey = null
-let lastFindings = []
 
 // State-changing requests from a cookie session carry the CSRF token (none with AUTH_DISABLED).
 const csrf = fetch('/auth/csrf', { headers: { accept: 'application/json' } })
@@ -55,9 +54,8 @@ function diagnosticsFor(doc, findings) {
 }
 
 function renderFindings(findings) {
-  lastFindings = findings
   const list = $('findings')
-  list.replaceChildren(...findings.map((f) => el('li', { class: f.severity.toLowerCase(), 'data-line': String(f.line) }, `${f.line}:${f.column} ${f.severity} ${f.code} — ${f.message}`)))
+  list.replaceChildren(...findings.map((f) => el('li', { 'class': f.severity.toLowerCase(), 'data-line': String(f.line) }, `${f.line}:${f.column} ${f.severity} ${f.code} — ${f.message}`)))
   if (findings.length === 0) list.append(el('li', { class: 'ok' }, 'No findings.'))
 }
 
@@ -89,7 +87,7 @@ async function loadKeys() {
   const res = await call('GET', '/keys')
   if (res.status !== 200) return status(problemText(res.body), 'error')
   const rows = res.body.keys.map((k) => {
-    const button = el('button', { type: 'button', 'data-key': k.keyId }, 'Select')
+    const button = el('button', { 'type': 'button', 'data-key': k.keyId }, 'Select')
     button.addEventListener('click', () => selectKey(k.keyId))
     return el('tr', {},
       el('td', {}, el('code', {}, k.keyId)),

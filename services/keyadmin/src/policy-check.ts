@@ -19,7 +19,7 @@ export interface LockoutCheck {
 
 /** A problem with members beyond the shared ones (findings, lockout); ProblemSchema allows them. */
 export function problemWith(err: { code: string; statusCode?: number; message: string }, extra: Record<string, unknown>): Problem {
-  return { ...problemOf(err), ...extra } as Problem
+  return Object.assign(problemOf(err), extra)
 }
 
 export async function findingsFor(app: FastifyInstance, text: string): Promise<Finding[]> {

@@ -116,7 +116,7 @@ export function checkContextKeys(context: Record<string, unknown>): RequestConte
     }
     if (typeof value === 'string') out[key] = value
     else if (typeof value === 'number' || typeof value === 'boolean') out[key] = String(value)
-    else if (Array.isArray(value) && value.every((v) => typeof v === 'string')) out[key] = value as string[]
+    else if (Array.isArray(value) && value.every((v): v is string => typeof v === 'string')) out[key] = value
     else throw new KeyadminErrors.SIMULATE_INPUT(`context ${key}: a string or a list of strings`)
   }
   return out

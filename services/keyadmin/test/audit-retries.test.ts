@@ -41,6 +41,7 @@ t.test('a job that keeps failing ends in the failed set with its reason', async 
   // The auditor may HeadObject only in the share's bucket: a job naming another bucket is denied on every attempt.
   const worker = await startWorker(t, lab, redis.url, { AUDIT_ATTEMPTS: '2', AUDIT_BACKOFF_MS: '100' })
   await worker.queue.add('audit-object', { v: 1, source: 'upload', bucket: 'no-such-bucket-here', key: 'x', etag: '"e"', expectedKeyArn: null, principal: null, bucketKey: false, uploadedAt: new Date().toISOString() }, { jobId: 'bad-bucket', attempts: 2, backoff: { type: 'exponential', delay: 100 } })
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- deliberately not a job: the worker must refuse it
   await worker.queue.add('audit-object', { v: 1, key: 'not a job' } as never, { jobId: 'bad-data', attempts: 5 })
   const failed = await eventually(async () => {
     const jobs = await worker.queue.getJobs(['failed'])

@@ -140,7 +140,7 @@ t.test('with MFA configured, deleting material needs a code and runs as the MFA 
   t.equal(without.body.code, 'KADM_MFA_REQUIRED')
   t.equal((await guarded.call('GET', `/keys/${keyId}`)).body.state, 'Enabled')
   const res = await fetch(`${guarded.url}/keys/${keyId}/material`, {
-    method: 'DELETE', headers: { authorization: `Bearer ${guarded.tokens.admin}`, 'x-mfa-code': mfaCode(lab) }, signal: AbortSignal.timeout(30_000),
+    method: 'DELETE', headers: { 'authorization': `Bearer ${guarded.tokens.admin}`, 'x-mfa-code': mfaCode(lab) }, signal: AbortSignal.timeout(30_000),
   })
   const body = await res.json()
   t.equal(res.status, 200, JSON.stringify(body))

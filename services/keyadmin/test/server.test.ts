@@ -40,7 +40,7 @@ t.test('starts from the environment, logs JSON with request ids, exits 0 on SIGT
   }
 
   t.equal((await fetch(`${url}/keys`)).status, 401, 'no token, no keys')
-  const res = await fetch(`${url}/keys`, { headers: { 'x-request-id': 'test-request-42', authorization: `Bearer ${token}` } })
+  const res = await fetch(`${url}/keys`, { headers: { 'x-request-id': 'test-request-42', 'authorization': `Bearer ${token}` } })
   t.equal(res.status, 200)
   t.ok(((await res.json()) as { keys: unknown[] }).keys.length >= 1)
   t.equal(res.headers.get('x-request-id'), 'test-request-42')

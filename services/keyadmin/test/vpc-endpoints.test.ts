@@ -7,12 +7,11 @@
 // https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html (AWS_ENDPOINT_URL_<SERVICE>).
 import t from 'tap'
 import type { VpcEndpoint } from '@aws-sdk/client-ec2'
-import { ACCOUNT, aws, BUCKET, profileEnv, scratchDir, startKeyadminInstance, startNetworkLab } from './network-helpers.js'
+import { ACCOUNT, aws, profileEnv, scratchDir, startKeyadminInstance, startNetworkLab } from './network-helpers.js'
 
 const lab = await startNetworkLab(t, 800)
 const svc = await startKeyadminInstance(t, lab)
 const dir = scratchDir(t)
-const admin = profileEnv(lab, 'admin', dir)
 const workshop = profileEnv(lab, 'workshop', dir)
 const network = (await svc.call('GET', '/network')).body
 

@@ -20,7 +20,7 @@ export const AuditWorkerConfigSchema = Type.Object({
   AUDIT_UPLOADER_ROLE: Type.String({ default: 'kms-share-uploader', description: 'The role every object must be written by.' }),
   AUDIT_DOWNLOADER_ROLE: Type.String({ default: 'kms-share-downloader', description: 'The role expected to read objects; other readers are flagged.' }),
   AUDIT_LOCK_MS: Type.Integer({ minimum: 500, default: 30_000, description: "A job's lock; a worker that dies loses it after this long and the job runs again." }),
-  AUDIT_HEARTBEAT_FILE: Type.Optional(Type.String({ minLength: 1, description: "Touched every 10 s while Redis answers: a container healthcheck reads its age (the worker serves no HTTP)." })),
+  AUDIT_HEARTBEAT_FILE: Type.Optional(Type.String({ minLength: 1, description: 'Touched every 10 s while Redis answers: a container healthcheck reads its age (the worker serves no HTTP).' })),
   AUDIT_STALLED_INTERVAL_MS: Type.Integer({ minimum: 500, default: 30_000, description: 'How often workers look for jobs whose worker died (stalled).' }),
 })
 

@@ -50,18 +50,32 @@ export interface TrailReaderOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/** The parts of a CloudTrail record (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html) the audit reads. */
+interface CloudTrailRecord {
+  eventSource?: string
+  eventID?: unknown
+  eventName?: unknown
+  eventTime?: unknown
+  errorCode?: unknown
+  requestID?: unknown
+  vpcEndpointId?: unknown
+  resources?: Array<{ ARN?: string; type?: string }>
+  requestParameters?: { encryptionContext?: Record<string, unknown> }
+  userIdentity?: { arn?: string; invokedBy?: unknown; sessionContext?: { sessionIssuer?: { userName?: string } } }
+}
+
 /** Parses a CloudTrail record (the JSON text LookupEvents returns) into what the audit reads. */
 export function parseKmsEvent(cloudTrailEvent: string): KmsEvent | undefined {
-  let e: Record<string, any>
+  let e: CloudTrailRecord
   try {
-    e = JSON.parse(cloudTrailEvent) as Record<string, any>
+    e = JSON.parse(cloudTrailEvent) as CloudTrailRecord
   } catch {
     return undefined
   }
   if (e.eventSource !== 'kms.amazonaws.com' || typeof e.eventID !== 'string') return undefined
-  const identity = (e.userIdentity ?? {}) as Record<string, any>
-  const context = (e.requestParameters?.encryptionContext ?? {}) as Record<string, unknown>
-  const keyArn = ((e.resources ?? []) as Array<{ ARN?: string; type?: string }>).find((r) => r.type === 'AWS::KMS::Key')?.ARN ?? null
+  const identity = e.userIdentity ?? {}
+  const context = e.requestParameters?.encryptionContext ?? {}
+  const keyArn = (e.resources ?? []).find((r) => r.type === 'AWS::KMS::Key')?.ARN ?? null
   const principal = String(identity.arn ?? '')
   const role = /:assumed-role\/([^/]+)\//.exec(principal)
   return {

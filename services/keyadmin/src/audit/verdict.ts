@@ -90,12 +90,13 @@ export function judge(input: JudgeInput): AuditRecord | null {
   const right = (e: KmsEvent) => e.roleName === input.uploaderRole && (!job.principal || e.principal === job.principal) && e.keyArn === keyArn
   const chosen = [...inWindow].reverse().find(right) ?? inWindow.at(-1)
 
+  const proves: 'object' | 'bucket' = bucketKey ? 'bucket' : 'object'
   const base = {
     bucket: job.bucket,
     key: job.key,
     etag: job.etag,
     ...(job.versionId ? { versionId: job.versionId } : {}),
-    proves: (bucketKey ? 'bucket' : 'object') as 'object' | 'bucket',
+    proves,
     source: job.source,
     expected: { keyArn, role: input.uploaderRole, principal: job.principal, encryptionContext: { 'aws:s3:arn': expectedContextArn } },
     head,

@@ -233,16 +233,16 @@ export async function createAuditWorker(config: AuditWorkerConfig, options: Audi
   let sweeping: Promise<unknown> | undefined
   const runSweep = () => {
     if (sweeping) return
-    sweeping = sweep().catch((err) => log.warn({ err: err.message }, 'audit sweep failed; next time')).finally(() => { sweeping = undefined })
+    sweeping = sweep().catch((err: Error) => log.warn({ err: err.message }, 'audit sweep failed; next time')).finally(() => { sweeping = undefined })
   }
   let polling: Promise<unknown> | undefined
   const pollReaders = async () => { await trail.poll() }
   const runPoll = () => {
     if (polling) return
-    polling = pollReaders().catch((err) => log.warn({ err: err.message }, 'audit: reading CloudTrail failed; next time')).finally(() => { polling = undefined })
+    polling = pollReaders().catch((err: Error) => log.warn({ err: err.message }, 'audit: reading CloudTrail failed; next time')).finally(() => { polling = undefined })
   }
 
-  void worker.run().catch((err) => log.error({ err: err.message }, 'audit worker stopped'))
+  void worker.run().catch((err: Error) => log.error({ err: err.message }, 'audit worker stopped'))
   if (!options.manual) {
     runSweep()
     if (config.AUDIT_SWEEP_INTERVAL > 0) timers.push(setInterval(runSweep, config.AUDIT_SWEEP_INTERVAL * 1000))

@@ -62,7 +62,7 @@ export async function discoverNetwork(imds: MetadataService): Promise<InstanceNe
   ])
   let accountId = ''
   try {
-    accountId = String(JSON.parse(identity).accountId ?? '')
+    accountId = String((JSON.parse(identity) as { accountId?: string }).accountId ?? '')
   } catch {
     // The identity document is JSON on EC2; without it the account comes from STS elsewhere.
   }

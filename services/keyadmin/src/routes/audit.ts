@@ -12,7 +12,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter'
 import { FastifyAdapter } from '@bull-board/fastify'
 import { AUDIT_QUEUE, problemResponses, requireScope } from '@kms-share/shared'
 import { AuditStore, quantile } from '../audit/store.js'
-import { VERDICTS, type Verdict } from '../audit/verdict.js'
+import { VERDICTS } from '../audit/verdict.js'
 
 export const AuditErrors = {
   NOT_CONFIGURED: createError('KADM_AUDIT_NOT_CONFIGURED', 'The audit is not configured: set REDIS_URL to the Redis the audit worker uses', 503),
@@ -58,7 +58,7 @@ export const auditRoutes = fp(async function auditRoutes(outer: FastifyInstance,
     ? new Redis(redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, commandTimeout: options.commandTimeoutMs ?? 2_000 })
     : undefined
   redis?.on('error', (err) => outer.log.debug({ err: err.message }, 'audit: redis connection error'))
-  if (redis) redis.connect().catch((err) => outer.log.warn({ err: err.message }, 'audit: Redis not reachable yet; the audit routes answer 503 until it is'))
+  if (redis) redis.connect().catch((err: Error) => outer.log.warn({ err: err.message }, 'audit: Redis not reachable yet; the audit routes answer 503 until it is'))
   const store = redis ? new AuditStore(redis) : undefined
   const queue = redis ? new Queue(AUDIT_QUEUE, { connection: redis }) : undefined
   queue?.on('error', (err) => outer.log.debug({ err: err.message }, 'audit queue error'))
@@ -115,7 +115,7 @@ export const auditRoutes = fp(async function auditRoutes(outer: FastifyInstance,
     }, async (request) => {
       const q = request.query as Static<typeof ListQuery>
       return guarded(() => ready().list({
-        ...(q.verdict ? { verdict: q.verdict as Verdict } : {}),
+        ...(q.verdict ? { verdict: q.verdict } : {}),
         ...(q.since ? { since: Date.parse(q.since) } : {}),
         ...(q.until ? { until: Date.parse(q.until) } : {}),
         limit: q.limit,
