@@ -120,12 +120,12 @@ export interface OperationContext {
 
 export interface Operation<I = any, O = any> {
   /** The authorisation checks for this input; runs before `run`, may read state (resolve key ids, read policies). Return [] for none. */
-  authorize(input: I, ctx: OperationContext): AuthCheck[] | Promise<AuthCheck[]>
-  run(input: I, ctx: OperationContext): O | Promise<O>
+  authorize: (input: I, ctx: OperationContext) => AuthCheck[] | Promise<AuthCheck[]>
+  run: (input: I, ctx: OperationContext) => O | Promise<O>
   /** CloudTrail: the requestParameters to record (default: the input minus secrets such as Plaintext). */
-  requestParameters?(input: I): Record<string, unknown> | null
+  requestParameters?: (input: I) => Record<string, unknown> | null
   /** CloudTrail: the responseElements AWS records for this call, read-only or not (default: write answers minus secrets). */
-  responseElements?(output: O, input: I): Record<string, unknown> | null
+  responseElements?: (output: O, input: I) => Record<string, unknown> | null
   /** CloudTrail: read-only calls are still recorded; this marks them. */
   readOnly?: boolean
 }

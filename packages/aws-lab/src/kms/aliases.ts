@@ -5,7 +5,7 @@ import { accountCheck, aliasCheck, keyCheck } from './authz.js'
 import { constraintViolation, kmsErrors, requireMember } from './errors.js'
 import { type ResolvedKey, aliasNotFound, guardKey, liveKey, resolveKey } from './key-ref.js'
 import { type AliasRecord, type KeyRecord, PREDEFINED_ALIASES, aliasArn, aliasSlot } from './model.js'
-import { seconds, now, state, save, page, byKeyId } from './operation.js'
+import { seconds, now, state, save, page, byKeyId, type KmsInput } from './operation.js'
 
 const ALIAS_PATTERN = /^[a-zA-Z0-9:/_-]+$/
 
@@ -27,7 +27,7 @@ function existingAlias(ctx: OperationContext, name: string): AliasRecord {
   return alias
 }
 
-const ListAliases: Operation = {
+const ListAliases: Operation<KmsInput> = {
   authorize: (input, ctx) => {
     // An unknown KeyId filter is NotFoundException before any authorisation question.
     if (input.KeyId !== undefined) byKeyId(input, ctx)

@@ -6,7 +6,7 @@ import { type EncryptionContext, decryptBlob, encryptBlob, parseBlob } from './c
 import { constraintViolation, kmsErrors, requireMember } from './errors.js'
 import { type ResolvedKey, guardKey, keyNotFound, liveKey, resolveKey } from './key-ref.js'
 import { type KeyRecord, currentMaterial, keyArn } from './model.js'
-import { SYMMETRIC_DEFAULT, state, blob, intInRange, byAnyRef, onKey } from './operation.js'
+import { SYMMETRIC_DEFAULT, state, blob, intInRange, byAnyRef, onKey, type KmsInput } from './operation.js'
 import { kmsRequestParameters } from './request-parameters.js'
 
 const MAX_PLAINTEXT = 4096
@@ -18,9 +18,9 @@ function checkContext(context: unknown, member: string): EncryptionContext | und
   return context as EncryptionContext
 }
 
-function checkAlgorithm(algorithm: unknown, key: KeyRecord): void {
+function checkAlgorithm(algorithm: string | undefined, key: KeyRecord): void {
   if (algorithm !== undefined && algorithm !== SYMMETRIC_DEFAULT) {
-    throw kmsErrors.invalidKeyUsage(`The encryption algorithm ${String(algorithm)} is not compatible with the type of KMS key ${key.arn}.`)
+    throw kmsErrors.invalidKeyUsage(`The encryption algorithm ${algorithm} is not compatible with the type of KMS key ${key.arn}.`)
   }
 }
 
@@ -77,7 +77,7 @@ function dataKeyLength(input: { KeySpec?: string; NumberOfBytes?: number }): num
 const Encrypt = onKey(
   'Encrypt',
   byAnyRef,
-  (input: any, _ctx, { key }) => {
+  (input: KmsInput, _ctx, { key }) => {
     const plaintext = blob(input.Plaintext, 'plaintext')
     if (plaintext.length > MAX_PLAINTEXT) throw constraintViolation(undefined, 'plaintext', `Member must have length less than or equal to ${MAX_PLAINTEXT}`)
     checkAlgorithm(input.EncryptionAlgorithm, key)
@@ -86,11 +86,11 @@ const Encrypt = onKey(
   },
   {
     readOnly: true,
-    context: (input: any) => ({ ...encryptionContextConditions(input.EncryptionContext), 'kms:EncryptionAlgorithm': input.EncryptionAlgorithm ?? SYMMETRIC_DEFAULT }),
+    context: (input: KmsInput) => ({ ...encryptionContextConditions(input.EncryptionContext), 'kms:EncryptionAlgorithm': input.EncryptionAlgorithm ?? SYMMETRIC_DEFAULT }),
   },
 )
 
-const Decrypt: Operation = {
+const Decrypt: Operation<KmsInput> = {
   authorize: (input, ctx) => {
     const resolved = resolveBlobKey(input.CiphertextBlob, input.KeyId, ctx)
     return [
@@ -112,7 +112,7 @@ const Decrypt: Operation = {
 
 // ReEncrypt asks for kms:ReEncryptFrom on the source key and kms:ReEncryptTo on the destination.
 // https://docs.aws.amazon.com/kms/latest/APIReference/API_ReEncrypt.html
-const ReEncrypt: Operation = {
+const ReEncrypt: Operation<KmsInput> = {
   authorize: (input, ctx) => {
     const source = resolveBlobKey(input.CiphertextBlob, input.SourceKeyId, ctx)
     const destination = resolveKey(requireMember(input.DestinationKeyId, 'destinationKeyId'), ctx)
@@ -149,12 +149,12 @@ const ReEncrypt: Operation = {
   readOnly: true,
 }
 
-const dataKeyContext = (input: any) => encryptionContextConditions(input.EncryptionContext)
+const dataKeyContext = (input: KmsInput) => encryptionContextConditions(input.EncryptionContext)
 
 const GenerateDataKey = onKey(
   'GenerateDataKey',
   byAnyRef,
-  (input: any, _ctx, { key }) => {
+  (input: KmsInput, _ctx, { key }) => {
     const dataKey = randomBytes(dataKeyLength(input))
     const context = checkContext(input.EncryptionContext, 'encryptionContext')
     return { CiphertextBlob: encryptUnder(key, dataKey, context), Plaintext: dataKey.toString('base64'), KeyId: key.arn }
@@ -165,7 +165,7 @@ const GenerateDataKey = onKey(
 const GenerateDataKeyWithoutPlaintext = onKey(
   'GenerateDataKeyWithoutPlaintext',
   byAnyRef,
-  (input: any, _ctx, { key }) => {
+  (input: KmsInput, _ctx, { key }) => {
     const dataKey = randomBytes(dataKeyLength(input))
     const context = checkContext(input.EncryptionContext, 'encryptionContext')
     return { CiphertextBlob: encryptUnder(key, dataKey, context), KeyId: key.arn }
@@ -173,7 +173,7 @@ const GenerateDataKeyWithoutPlaintext = onKey(
   { readOnly: true, context: dataKeyContext },
 )
 
-const GenerateRandom: Operation = {
+const GenerateRandom: Operation<KmsInput> = {
   authorize: (_input, ctx) => [accountCheck('kms:GenerateRandom', ctx)],
   run: (input) => {
     if (input.CustomKeyStoreId !== undefined) throw kmsErrors.unsupported('The lab has no custom key stores.')

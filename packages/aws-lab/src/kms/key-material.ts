@@ -5,18 +5,18 @@ import type { Operation } from '../core/types.js'
 import { constraintViolation, kmsErrors, requireMember } from './errors.js'
 import { WRAPPING_ALGORITHMS, WRAPPING_KEY_SPECS, type WrappingKeySpec, newImportToken, newWrappingKeyPair, unwrapKeyMaterial } from './import.js'
 import type { ExpirationModel } from './model.js'
-import { seconds, now, state, save, blob, byKeyId, onKey } from './operation.js'
+import { seconds, now, state, save, blob, byKeyId, onKey, type KmsInput } from './operation.js'
 
 const IMPORT_TOKEN_TTL_MS = 24 * 60 * 60 * 1000
 
-function expirationModelOf(input: any): ExpirationModel {
+function expirationModelOf(input: KmsInput): ExpirationModel {
   return input.ExpirationModel ?? (input.ValidTo !== undefined ? 'KEY_MATERIAL_EXPIRES' : 'KEY_MATERIAL_DOES_NOT_EXPIRE')
 }
 
 const GetParametersForImport = onKey(
   'GetParametersForImport',
   byKeyId,
-  async (input: any, ctx, { key }) => {
+  async (input: KmsInput, ctx, { key }) => {
     const algorithm = requireMember(input.WrappingAlgorithm, 'wrappingAlgorithm')
     const spec = requireMember(input.WrappingKeySpec, 'wrappingKeySpec')
     if (!(WRAPPING_ALGORITHMS as readonly string[]).includes(algorithm)) {
@@ -37,7 +37,7 @@ const GetParametersForImport = onKey(
   },
   {
     readOnly: true,
-    context: (input: any) => ({
+    context: (input: KmsInput) => ({
       ...(input.WrappingAlgorithm ? { 'kms:WrappingAlgorithm': input.WrappingAlgorithm } : {}),
       ...(input.WrappingKeySpec ? { 'kms:WrappingKeySpec': input.WrappingKeySpec } : {}),
     }),
@@ -47,7 +47,7 @@ const GetParametersForImport = onKey(
 const ImportKeyMaterial = onKey(
   'ImportKeyMaterial',
   byKeyId,
-  (input: any, ctx, { key }) => {
+  (input: KmsInput, ctx, { key }) => {
     const st = state(ctx)
     const tokenText = requireMember(input.ImportToken, 'importToken')
     const wrapped = blob(input.EncryptedKeyMaterial, 'encryptedKeyMaterial')
@@ -84,7 +84,7 @@ const ImportKeyMaterial = onKey(
     return { KeyId: key.arn }
   },
   {
-    context: (input: any) => ({ 'kms:ExpirationModel': expirationModelOf(input) }),
+    context: (input: KmsInput) => ({ 'kms:ExpirationModel': expirationModelOf(input) }),
   },
 )
 

@@ -3,10 +3,10 @@ import { randomUUID } from 'node:crypto'
 import type { Operation } from '../core/types.js'
 import { accountCheck, requestTagConditions } from './authz.js'
 import { constraintViolation, kmsErrors } from './errors.js'
-import { guardKey, liveKey } from './key-ref.js'
+import { liveKey } from './key-ref.js'
 import { admitKeyPolicy } from './key-policy.js'
-import { type AliasRecord, DAY_MS, type KeyRecord, type KmsState, addKey, currentMaterial, keyArn, rotateMaterial, scheduleNextRotation } from './model.js'
-import { SYMMETRIC_DEFAULT, seconds, now, state, save, intInRange, page, byKeyId, byAnyRef, onKey } from './operation.js'
+import { DAY_MS, type KeyRecord, addKey, currentMaterial, keyArn, rotateMaterial, scheduleNextRotation } from './model.js'
+import { SYMMETRIC_DEFAULT, seconds, now, state, save, intInRange, page, byKeyId, byAnyRef, onKey, type KmsInput } from './operation.js'
 import { validateTags } from './tags.js'
 
 const MAX_ON_DEMAND_ROTATIONS = 10
@@ -36,11 +36,7 @@ function keyMetadata(key: KeyRecord): Record<string, unknown> {
   return md
 }
 
-function keyAliases(st: KmsState, key: KeyRecord): AliasRecord[] {
-  return Object.values(st.aliases).filter((a) => a.targetKeyId === key.keyId)
-}
-
-const CreateKey: Operation = {
+const CreateKey: Operation<KmsInput> = {
   authorize: (input, ctx) => [
     accountCheck('kms:CreateKey', ctx, {
       'kms:KeyOrigin': input.Origin ?? 'AWS_KMS',
@@ -83,7 +79,7 @@ const CreateKey: Operation = {
 
 const DescribeKey = onKey('DescribeKey', byAnyRef, (_input, _ctx, { key }) => ({ KeyMetadata: keyMetadata(key) }), { readOnly: true })
 
-const ListKeys: Operation = {
+const ListKeys: Operation<KmsInput> = {
   authorize: (_input, ctx) => [accountCheck('kms:ListKeys', ctx)],
   run: (input, ctx) => {
     const st = state(ctx)
@@ -96,7 +92,7 @@ const ListKeys: Operation = {
   readOnly: true,
 }
 
-const UpdateKeyDescription = onKey('UpdateKeyDescription', byKeyId, (input: any, ctx, { key }) => {
+const UpdateKeyDescription = onKey('UpdateKeyDescription', byKeyId, (input: KmsInput, ctx, { key }) => {
   if (typeof input.Description !== 'string' || input.Description.length > 8192) {
     throw constraintViolation(input.Description === undefined ? undefined : '<description>', 'description', 'Member must have length less than or equal to 8192')
   }
@@ -117,7 +113,7 @@ const DisableKey = onKey('DisableKey', byKeyId, (_input, ctx, { key }) => {
   return {}
 })
 
-const ScheduleKeyDeletion = onKey('ScheduleKeyDeletion', byKeyId, (input: any, ctx, { key }) => {
+const ScheduleKeyDeletion = onKey('ScheduleKeyDeletion', byKeyId, (input: KmsInput, ctx, { key }) => {
   const days = input.PendingWindowInDays === undefined ? 30 : intInRange(input.PendingWindowInDays, 'pendingWindowInDays', 7, 30)
   key.state = 'PendingDeletion'
   key.pendingWindowInDays = days
@@ -135,7 +131,7 @@ const CancelKeyDeletion = onKey('CancelKeyDeletion', byKeyId, (_input, ctx, { ke
   return { KeyId: key.arn }
 })
 
-const EnableKeyRotation = onKey('EnableKeyRotation', byKeyId, (input: any, ctx, { key }) => {
+const EnableKeyRotation = onKey('EnableKeyRotation', byKeyId, (input: KmsInput, ctx, { key }) => {
   const period = input.RotationPeriodInDays === undefined ? 365 : intInRange(input.RotationPeriodInDays, 'rotationPeriodInDays', 90, 2560)
   key.rotationEnabled = true
   key.rotationPeriodInDays = period
@@ -179,7 +175,7 @@ const RotateKeyOnDemand = onKey('RotateKeyOnDemand', byKeyId, (_input, ctx, { ke
 const ListKeyRotations = onKey(
   'ListKeyRotations',
   byKeyId,
-  (input: any, _ctx, { key }) => {
+  (input: KmsInput, _ctx, { key }) => {
     const { items, ...rest } = page(key.rotations, input.Limit, input.Marker, 1000, 100)
     return { Rotations: items.map((r) => ({ KeyId: key.keyId, RotationDate: seconds(r.date), RotationType: r.type })), ...rest }
   },

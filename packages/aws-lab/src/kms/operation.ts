@@ -5,7 +5,56 @@ import type { Operation, OperationContext } from '../core/types.js'
 import { keyCheck } from './authz.js'
 import { constraintViolation, kmsErrors } from './errors.js'
 import { type ResolvedKey, guardKey, resolveKey } from './key-ref.js'
-import { type KmsState, kmsState, saveKms } from './model.js'
+import type { EncryptionContext } from './crypto.js'
+import { type ExpirationModel, type KmsState, type Tag, kmsState, saveKms } from './model.js'
+
+/**
+ * A KMS request's members as the API declares them (the JSON protocol hands the parsed body over
+ * unchanged); operations still check what they must (blobs, maps, ranges) as KMS does.
+ * https://docs.aws.amazon.com/kms/latest/APIReference/API_Operations.html
+ */
+// A type, not an interface: it is also read as CloudTrail's Record<string, unknown>.
+export type KmsInput = {
+  KeyId?: string
+  AliasName?: string
+  TargetKeyId?: string
+  SourceKeyId?: string
+  DestinationKeyId?: string
+  /** Blobs, base64 on the wire. */
+  Plaintext?: string
+  CiphertextBlob?: string
+  EncryptedKeyMaterial?: string
+  ImportToken?: string
+  EncryptionAlgorithm?: string
+  SourceEncryptionAlgorithm?: string
+  DestinationEncryptionAlgorithm?: string
+  EncryptionContext?: EncryptionContext
+  SourceEncryptionContext?: EncryptionContext
+  DestinationEncryptionContext?: EncryptionContext
+  KeySpec?: string
+  CustomerMasterKeySpec?: string
+  KeyUsage?: string
+  Origin?: string
+  CustomKeyStoreId?: string
+  MultiRegion?: boolean
+  Description?: string
+  Policy?: string
+  PolicyName?: string
+  BypassPolicyLockoutSafetyCheck?: boolean
+  NumberOfBytes?: number
+  PendingWindowInDays?: number
+  RotationPeriodInDays?: number
+  WrappingAlgorithm?: string
+  WrappingKeySpec?: string
+  ExpirationModel?: ExpirationModel
+  /** Epoch seconds. */
+  ValidTo?: number
+  Tags?: Tag[]
+  TagKeys?: string[]
+  GrantTokens?: string[]
+  Limit?: number
+  Marker?: string
+}
 
 export const SYMMETRIC_DEFAULT = 'SYMMETRIC_DEFAULT'
 
@@ -58,7 +107,7 @@ export const byKeyId = (input: { KeyId?: string }, ctx: OperationContext) => res
 export const byAnyRef = (input: { KeyId?: string }, ctx: OperationContext) => resolveKey(input.KeyId, ctx)
 
 /** Most operations: one check on one key, with operation-specific context. */
-export function onKey<I extends { KeyId?: string } = any, O = any>(
+export function onKey<I extends { KeyId?: string } = KmsInput, O = unknown>(
   action: string,
   resolve: (input: I, ctx: OperationContext) => ResolvedKey,
   run: (input: I, ctx: OperationContext, resolved: ResolvedKey) => O | Promise<O>,

@@ -1,18 +1,18 @@
 // KMS key policies: the one policy named default per key.
 import type { RequestContext } from '@kms-share/policy'
 import type { Operation } from '../core/types.js'
-import { kmsErrors } from './errors.js'
+import { kmsErrors, requireMember } from './errors.js'
 import { admitKeyPolicy } from './key-policy.js'
-import { save, byKeyId, onKey } from './operation.js'
+import { save, byKeyId, onKey, type KmsInput } from './operation.js'
 
-function checkPolicyName(name: unknown): void {
-  if (name !== undefined && name !== 'default') throw kmsErrors.notFound(`No such policy exists: ${String(name)}. The only valid policy name is default.`)
+function checkPolicyName(name: string | undefined): void {
+  if (name !== undefined && name !== 'default') throw kmsErrors.notFound(`No such policy exists: ${name}. The only valid policy name is default.`)
 }
 
 const GetKeyPolicy = onKey(
   'GetKeyPolicy',
   byKeyId,
-  (input: any, _ctx, { key }) => {
+  (input: KmsInput, _ctx, { key }) => {
     checkPolicyName(input.PolicyName)
     return { Policy: key.policy, PolicyName: 'default' }
   },
@@ -22,15 +22,16 @@ const GetKeyPolicy = onKey(
 const PutKeyPolicy = onKey(
   'PutKeyPolicy',
   byKeyId,
-  (input: any, ctx, { key }) => {
+  (input: KmsInput, ctx, { key }) => {
     checkPolicyName(input.PolicyName ?? 'default')
-    admitKeyPolicy(input.Policy, key.arn, ctx, input.BypassPolicyLockoutSafetyCheck === true)
-    key.policy = input.Policy
+    const policy = requireMember(input.Policy, 'policy')
+    admitKeyPolicy(policy, key.arn, ctx, input.BypassPolicyLockoutSafetyCheck === true)
+    key.policy = policy
     save(ctx)
     return {}
   },
   {
-    context: (input: any): RequestContext =>
+    context: (input: KmsInput): RequestContext =>
       input.BypassPolicyLockoutSafetyCheck !== undefined ? { 'kms:BypassPolicyLockoutSafetyCheck': String(input.BypassPolicyLockoutSafetyCheck) } : {},
   },
 )

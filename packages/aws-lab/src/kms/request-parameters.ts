@@ -1,5 +1,4 @@
 // What CloudTrail records of a KMS call's request.
-import type { EncryptionContext } from './crypto.js'
 
 /** Members CloudTrail never records: plaintext, ciphertexts, wrapped material, tokens. */
 const SECRET_MEMBERS = new Set(['Plaintext', 'CiphertextBlob', 'SourceCiphertextBlob', 'EncryptedKeyMaterial', 'ImportToken', 'GrantTokens', 'GrantToken'])
@@ -13,7 +12,7 @@ function camel(name: string): string {
 function camelize(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(camelize)
   if (value && typeof value === 'object') {
-    const out: Record<string, unknown> = Object.create(null)
+    const out = Object.create(null) as Record<string, unknown>
     for (const [k, v] of Object.entries(value)) out[camel(k)] = camelize(v)
     return out
   }
@@ -23,7 +22,7 @@ function camelize(value: unknown): unknown {
 /** requestParameters in CloudTrail's camelCase, without secrets. */
 export function kmsRequestParameters(input: Record<string, unknown> | undefined): Record<string, unknown> | null {
   if (!input) return null
-  const out: Record<string, unknown> = Object.create(null)
+  const out = Object.create(null) as Record<string, unknown>
   for (const [k, v] of Object.entries(input)) {
     if (SECRET_MEMBERS.has(k) || v === undefined) continue
     out[camel(k)] = VERBATIM_MAPS.has(k) ? v : camelize(v)

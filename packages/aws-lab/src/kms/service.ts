@@ -7,6 +7,7 @@ import { dataOperations } from './data.js'
 import { checkGrantTokens, grantOperations } from './grants.js'
 import { keyMaterialOperations } from './key-material.js'
 import { keyOperations } from './keys.js'
+import type { KmsInput } from './operation.js'
 import { policyOperations } from './policies.js'
 import { kmsRequestParameters } from './request-parameters.js'
 import { tagOperations } from './tags.js'
@@ -14,7 +15,7 @@ import { tagOperations } from './tags.js'
 export { kmsRequestParameters }
 
 // One table, each area contributing its operations.
-const operations: Record<string, Operation> = {
+const operations: Record<string, Operation<KmsInput>> = {
   ...keyOperations,
   ...aliasOperations,
   ...dataOperations,

@@ -3,7 +3,7 @@ import type { Operation } from '../core/types.js'
 import { requestTagConditions } from './authz.js'
 import { constraintViolation, kmsErrors } from './errors.js'
 import type { Tag } from './model.js'
-import { save, page, byKeyId, onKey } from './operation.js'
+import { save, page, byKeyId, onKey, type KmsInput } from './operation.js'
 
 export function validateTags(tags: unknown): Tag[] {
   if (!Array.isArray(tags)) throw constraintViolation(undefined, 'tags', 'Member must not be null')
@@ -34,31 +34,31 @@ function mergeTags(existing: Tag[], added: Tag[]): Tag[] {
 const TagResource = onKey(
   'TagResource',
   byKeyId,
-  (input: any, ctx, { key }) => {
+  (input: KmsInput, ctx, { key }) => {
     key.tags = mergeTags(key.tags, validateTags(input.Tags))
     save(ctx)
     return {}
   },
-  { context: (input: any) => requestTagConditions(Array.isArray(input.Tags) ? input.Tags : []) },
+  { context: (input: KmsInput) => requestTagConditions(Array.isArray(input.Tags) ? input.Tags : []) },
 )
 
 const UntagResource = onKey(
   'UntagResource',
   byKeyId,
-  (input: any, ctx, { key }) => {
+  (input: KmsInput, ctx, { key }) => {
     const keys = input.TagKeys
     if (!Array.isArray(keys)) throw constraintViolation(undefined, 'tagKeys', 'Member must not be null')
     key.tags = key.tags.filter((t) => !keys.includes(t.TagKey))
     save(ctx)
     return {}
   },
-  { context: (input: any) => requestTagConditions([], Array.isArray(input.TagKeys) ? input.TagKeys : []) },
+  { context: (input: KmsInput) => requestTagConditions([], Array.isArray(input.TagKeys) ? input.TagKeys : []) },
 )
 
 const ListResourceTags = onKey(
   'ListResourceTags',
   byKeyId,
-  (input: any, _ctx, { key }) => {
+  (input: KmsInput, _ctx, { key }) => {
     const { items, ...rest } = page(key.tags, input.Limit, input.Marker, 50, 50)
     return { Tags: items, ...rest }
   },
