@@ -101,7 +101,7 @@ export function listingOperations({ lab, check }: S3Labs): S3Operations {
               Owner: ownerXml(ctx),
               StorageClass: 'STANDARD',
               PartNumberMarker: marker,
-              NextPartNumberMarker: page.length ? page[page.length - 1]!.partNumber : marker,
+              NextPartNumberMarker: page.length ? page[page.length - 1].partNumber : marker,
               MaxParts: max,
               IsTruncated: truncated,
               ChecksumAlgorithm: upload.checksumAlgorithm,

@@ -64,7 +64,7 @@ export function sseHeaders(sse: SseRecord): Record<string, string | undefined> {
 }
 
 export function objectHeadersFrom(headers: Record<string, string>): ObjectHeaders {
-  const userMetadata: Record<string, string> = Object.create(null)
+  const userMetadata = Object.create(null) as Record<string, string>
   for (const [name, value] of Object.entries(headers)) if (name.startsWith('x-amz-meta-')) userMetadata[name.slice(11)] = value
   return {
     contentType: headers['content-type'] ?? 'application/octet-stream',
@@ -81,13 +81,13 @@ export function objectHeadersFrom(headers: Record<string, string>): ObjectHeader
 export function describeHeaders(meta: ObjectMeta, query: Record<string, string> = {}): Record<string, string | number | undefined> {
   const out: Record<string, string | number | undefined> = {
     'last-modified': new Date(meta.lastModified).toUTCString(),
-    etag: meta.etag,
+    'etag': meta.etag,
     'content-type': query['response-content-type'] ?? meta.contentType,
     'content-encoding': query['response-content-encoding'] ?? meta.contentEncoding,
     'content-disposition': query['response-content-disposition'] ?? meta.contentDisposition,
     'content-language': query['response-content-language'] ?? meta.contentLanguage,
     'cache-control': query['response-cache-control'] ?? meta.cacheControl,
-    expires: query['response-expires'] ?? meta.expires,
+    'expires': query['response-expires'] ?? meta.expires,
     'accept-ranges': 'bytes',
     ...sseHeaders(meta.sse),
   }
@@ -161,7 +161,7 @@ export function parseRange(header: string | undefined, size: number): { start: n
 
 export function copySource(header: string | undefined): { bucket: string; key: string } {
   if (!header) throw s3Errors.invalidArgument('Copy Source must mention the source bucket and key: sourcebucket/sourcekey', 'x-amz-copy-source', '')
-  const raw = header.split('?')[0]!
+  const raw = header.split('?')[0]
   const decoded = decodeURIComponent(raw.startsWith('/') ? raw.slice(1) : raw)
   const slash = decoded.indexOf('/')
   if (slash <= 0 || slash === decoded.length - 1) throw s3Errors.invalidArgument('Copy Source must mention the source bucket and key: sourcebucket/sourcekey', 'x-amz-copy-source', header)

@@ -61,7 +61,7 @@ export function objectOperations({ lab, check }: S3Labs): S3Operations {
         const key = requireKey(i)
         const meta = model.getObject(bucket.name, key)
         if (!meta) throw s3Errors.noSuchKey(key)
-        if (readPreconditions(meta, i.headers) === 304) return { status: 304, headers: { etag: meta.etag, 'last-modified': new Date(meta.lastModified).toUTCString() } }
+        if (readPreconditions(meta, i.headers) === 304) return { status: 304, headers: { 'etag': meta.etag, 'last-modified': new Date(meta.lastModified).toUTCString() } }
         const range = parseRange(i.headers.range, meta.size)
         // S3 asks KMS for the data key as the caller: without kms:Decrypt the read fails here.
         const dataKey = await sse.objectKey(meta.sse, bucket.name, ctx)

@@ -24,10 +24,10 @@ function canonicalId(accountId: string): string {
 
 /** One lab's S3 state (a model and SSE keys per data dir) and the authorisation check over it. */
 export interface S3Labs {
-  lab(ctx: OperationContext): { model: S3Model; sse: SseKeys }
-  check(ctx: OperationContext, action: string, bucketName: string | undefined, key: string | undefined, context?: RequestContext): AuthCheck
+  lab: (ctx: OperationContext) => { model: S3Model; sse: SseKeys }
+  check: (ctx: OperationContext, action: string, bucketName: string | undefined, key: string | undefined, context?: RequestContext) => AuthCheck
   /** KMS calls S3 made for callers (GenerateDataKey, Decrypt), for the benchmark. */
-  kmsCalls(): { GenerateDataKey: number; Decrypt: number }
+  kmsCalls: () => { GenerateDataKey: number; Decrypt: number }
 }
 
 export function createS3Labs(): S3Labs {

@@ -13,7 +13,7 @@ export interface S3Lab {
   service: ServiceDefinition
   protocol: ProtocolHandler
   /** KMS calls S3 made for callers (GenerateDataKey, Decrypt), for the benchmark. */
-  kmsCalls(): { GenerateDataKey: number; Decrypt: number }
+  kmsCalls: () => { GenerateDataKey: number; Decrypt: number }
 }
 
 export function createS3(): S3Lab {
