@@ -136,7 +136,7 @@ function cpuRate(bytes: number, step: (piece: Buffer, index: number) => void): n
 }
 
 const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000)
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 const fmt = (n: number, digits = 1) => n.toFixed(digits)
 
 async function timedMs(fn: () => Promise<void> | void): Promise<number> {
@@ -157,11 +157,11 @@ interface Side {
 async function rounds(sides: Side[], pids: Record<string, number>): Promise<void> {
   for (let round = 0; round < ROUNDS; round++) {
     for (let i = 0; i < sides.length; i++) {
-      const side = sides[(i + round) % sides.length]!
+      const side = sides[(i + round) % sides.length]
       const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, name === 'bench' ? selfCpu() : cpuSeconds(pid)]))
       side.ms.push(await timedMs(() => side.run(round)))
       for (const [name, pid] of Object.entries(pids)) {
-        side.cpu[name] = (side.cpu[name] ?? 0) + (name === 'bench' ? selfCpu() : cpuSeconds(pid)) - before[name]!
+        side.cpu[name] = (side.cpu[name] ?? 0) + (name === 'bench' ? selfCpu() : cpuSeconds(pid)) - before[name]
       }
     }
   }
@@ -169,7 +169,7 @@ async function rounds(sides: Side[], pids: Record<string, number>): Promise<void
 
 /** Median of the per-round ratios of a's rate to b's (b's time over a's), and the rounds. */
 function ratioLine(a: Side, b: Side): string {
-  const ratios = a.ms.map((ms, i) => b.ms[i]! / ms)
+  const ratios = a.ms.map((ms, i) => b.ms[i] / ms)
   return `ratio median ${fmt(median(ratios), 2)} (rounds ${ratios.map((r) => fmt(r, 2)).join(' ')})`
 }
 

@@ -8,6 +8,7 @@ export { findInvisible }
 export const MAX_KEY_BYTES = 1024
 
 // C0 and C1 control characters, DEL, and the Unicode line/paragraph separators.
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this refuses
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u
 
 /** The object key for a name: NFC-normalised and checked; throws UPL_INVALID_NAME saying what to fix. */

@@ -130,7 +130,7 @@ export class ByteCounter extends Transform {
   }
 
   private release(): Buffer {
-    const frame = this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held, this.heldBytes)
+    const frame = this.held.length === 1 ? this.held[0] : Buffer.concat(this.held, this.heldBytes)
     this.held = []
     this.heldBytes = 0
     return frame

@@ -75,7 +75,7 @@ t.test('upload: a cross-site form post with the cookie cannot overwrite an objec
   const formHeaders = { cookie, 'content-type': `multipart/form-data; boundary=${B}` }
 
   // What a browser sends for <form method=post enctype=multipart/form-data action=…/files?overwrite=true> on another site.
-  const attack = await fetch(`${url}/files?overwrite=true`, { method: 'POST', body: evilForm, headers: { ...formHeaders, origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' } })
+  const attack = await fetch(`${url}/files?overwrite=true`, { method: 'POST', body: evilForm, headers: { ...formHeaders, 'origin': 'https://evil.example', 'sec-fetch-site': 'cross-site' } })
   t.equal(attack.status, 403)
   t.match(await attack.json(), { code: 'SHR_CROSS_SITE' })
   // Older browsers send no Sec-Fetch-Site; the Origin alone is enough.
@@ -88,7 +88,7 @@ t.test('upload: a cross-site form post with the cookie cannot overwrite an objec
   t.equal(await objectBody(lab, 'invoice.pdf'), 'the real invoice', 'the object was not overwritten')
 
   // The page itself (same origin, with its CSRF token) still uploads through the cookie.
-  const own = await fetch(`${url}/files?overwrite=true`, { method: 'POST', body: formParts(B, [{ name: 'key', body: 'invoice.pdf' }, { name: 'file', filename: 'invoice.pdf', body: 'the corrected invoice' }]), headers: { ...formHeaders, origin: url, 'sec-fetch-site': 'same-origin', 'x-csrf-token': csrfToken } })
+  const own = await fetch(`${url}/files?overwrite=true`, { method: 'POST', body: formParts(B, [{ name: 'key', body: 'invoice.pdf' }, { name: 'file', filename: 'invoice.pdf', body: 'the corrected invoice' }]), headers: { ...formHeaders, 'origin': url, 'sec-fetch-site': 'same-origin', 'x-csrf-token': csrfToken } })
   t.equal(own.status, 201)
   t.equal(await objectBody(lab, 'invoice.pdf'), 'the corrected invoice')
   const head = await clientsAs(lab, 'admin').s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'invoice.pdf' }))

@@ -25,10 +25,10 @@ async function startServer(t: Test, lab: Lab, extra: Record<string, string>): Pr
   const logs: any[] = []
   let buffered = ''
   let stderr = ''
-  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk })
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 60_000)
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       buffered += chunk.toString()
       let nl: number
       while ((nl = buffered.indexOf('\n')) >= 0) {

@@ -89,7 +89,7 @@ t.test('PUT /files/*', async (t) => {
       method: 'PUT',
       body: new ReadableStream({ start(c) { c.enqueue(new Uint8Array([1, 2, 3])); c.close() } }),
       duplex: 'half',
-    } as RequestInit)
+    })
     t.equal(chunked.status, 411)
     t.match(await body(chunked), { code: 'UPL_LENGTH_REQUIRED' })
   })

@@ -113,9 +113,6 @@ export const PAGE_SCRIPT = String.raw`'use strict'
   document.getElementById('signout').addEventListener('click', function () {
     fetch('/auth/session', { method: 'DELETE' }).then(function () { location.assign('/auth/login') })
   })
-  document.getElementById('signout').addEventListener('click', function () {
-    fetch('/auth/session', { method: 'DELETE' }).then(function () { location.assign('/auth/login') })
-  })
   loadObjects(true)
 })()
 `
