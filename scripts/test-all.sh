@@ -29,6 +29,8 @@ pnpm build || fail "pnpm build failed"
 
 log=$(mktemp)
 status=0
+echo "== lint"
+if pnpm lint; then echo "ok - lint"; else echo "not ok - lint"; status=1; fi
 if [ -f docker-compose.yml ]; then
   echo "== docker-compose config"
   if docker-compose -f docker-compose.yml config -q; then echo "ok - docker-compose.yml"; else echo "not ok - docker-compose.yml"; status=1; fi
