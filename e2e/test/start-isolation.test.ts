@@ -4,23 +4,12 @@
 // in CloudTrail as assumed-role/<role>/<instance id>.
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
-import { createServer } from 'node:net'
 import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { AWS_CLI, freePort } from '@kms-share/aws-lab/testing'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
-const AWS_CLI = '/usr/bin/aws'
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-    s.on('error', reject)
-  })
-}
 
 /** A running process's environment, as any process of the same user can read it. */
 function environOf(pid: number): Record<string, string> {

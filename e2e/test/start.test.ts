@@ -2,22 +2,12 @@
 // workshop's round trip through curl-like requests, and Ctrl-C (SIGINT) stopping everything.
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
-import { createServer } from 'node:net'
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { freePort } from '@kms-share/aws-lab/testing'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-    s.on('error', reject)
-  })
-}
 
 t.test('pnpm start runs lab, upload and download; SampleFile-KMS.txt goes round; SIGINT stops all', async (t) => {
   // The script runs built code: the lab and the services this package depends on, built here (turbo's cache makes it quick).
