@@ -172,4 +172,22 @@ $('template').addEventListener('change', async () => {
   forceLinting(editor)
 })
 
+// ---- audit: the latest verdicts (audit:read; unavailable when keyadmin has no REDIS_URL or Redis is down)
+async function loadAudit() {
+  const [summary, list] = await Promise.all([call('GET', '/audit/summary'), call('GET', '/audit?limit=20')])
+  if (summary.status !== 200) {
+    $('audit-summary').textContent = summary.body?.detail ? problemText(summary.body) : `audit unavailable (${summary.status})`
+    return
+  }
+  const counts = Object.entries(summary.body.byVerdict).map(([verdict, n]) => `${verdict} ${n}`).join(' · ')
+  $('audit-summary').textContent = `${counts} (of ${summary.body.total} objects)`
+  const rows = (list.body?.items ?? []).map((r) => el('tr', {},
+    el('td', {}, el('a', { href: `/audit/objects/${r.key.split('/').map(enc).join('/')}` }, r.key)),
+    el('td', { class: r.verdict === 'VERIFIED' ? 'ok' : 'error' }, r.verdict),
+    el('td', {}, Object.entries(r.event?.encryptionContext ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || '—'),
+    el('td', {}, r.verdictAt ?? '')))
+  $('audit').replaceChildren(...rows)
+}
+
 loadKeys()
+loadAudit()

@@ -43,6 +43,9 @@ function page(): string {
 <pre id="sim-result"></pre>
 <h2>Who can do what</h2>
 <table id="access"></table>
+<h2>Audit</h2>
+<p id="audit-summary"></p>
+<table><thead><tr><th>object (its audit, with readers)</th><th>verdict</th><th>encryption context of its GenerateDataKey</th><th>verdict at</th></tr></thead><tbody id="audit"></tbody></table>
 <ul id="sod"></ul>
 <script src="/page/editor.js"></script>
 </body></html>`
