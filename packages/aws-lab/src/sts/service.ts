@@ -1,7 +1,7 @@
 // STS (query protocol): GetCallerIdentity, GetSessionToken, AssumeRole, with MFA codes checked.
 // https://docs.aws.amazon.com/STS/latest/APIReference/API_GetSessionToken.html
 import type { NamedPolicy } from '@kms-share/policy'
-import { AwsError, type OperationContext, type ServiceDefinition } from '../core/types.js'
+import { AwsError, type Operation, type OperationContext, type ServiceDefinition } from '../core/types.js'
 import type { IamModel } from '../iam/model.js'
 import { invalidMfaCode, unknownMfaSerial, type SessionRecord, type StsModel } from './model.js'
 
@@ -17,6 +17,15 @@ function duration(input: Record<string, string>, min: number, max: number, fallb
     throw new AwsError('ValidationError', `The requested DurationSeconds exceeds the MaxSessionDuration set for this role.`, 400)
   }
   return value
+}
+
+/** Query protocol members: strings by their API names. */
+type StsInput = Record<string, string>
+interface CredentialsOutput {
+  Credentials: ReturnType<typeof credentialsOutput>
+}
+interface AssumeRoleOutput extends CredentialsOutput {
+  AssumedRoleUser: { AssumedRoleId: string; Arn: string }
 }
 
 function credentialsOutput(s: SessionRecord) {
@@ -89,7 +98,7 @@ export function createStsService(iam: IamModel, sts: StsModel): ServiceDefinitio
           const session = sts.issue({ kind: 'user', userName: caller.userName, expiresAt: Date.now() + seconds * 1000, mfaAuthTime })
           return { Credentials: credentialsOutput(session) }
         },
-      },
+      } satisfies Operation<StsInput, CredentialsOutput>,
       AssumeRole: {
         authorize: (input: Record<string, string>, ctx: OperationContext) => {
           const roleName = String(input.RoleArn ?? '').split('/').pop() ?? ''
@@ -130,7 +139,7 @@ export function createStsService(iam: IamModel, sts: StsModel): ServiceDefinitio
             AssumedRoleUser: { AssumedRoleId: `${role.RoleId}:${input.RoleSessionName}`, Arn: `arn:aws:sts::${iam.accountId}:assumed-role/${role.RoleName}/${input.RoleSessionName}` },
           }
         },
-      },
+      } satisfies Operation<StsInput, AssumeRoleOutput>,
     },
   }
 }
