@@ -70,7 +70,7 @@ export class IamModel implements IamDirectory {
   createUser(name: string, path = '/'): UserRecord {
     if (!NAME.test(name)) throw validation(`1 validation error detected: Value '${name}' at 'userName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+`)
     if (this.state.users[name]) throw exists(`User with name ${name} already exists.`)
-    const user: UserRecord = { UserName: name, UserId: awsId('AIDA', 17), Arn: userArn(this.accountId, name, path), Path: path, CreateDate: now(), inlinePolicies: Object.create(null), attachedPolicies: [] }
+    const user: UserRecord = { UserName: name, UserId: awsId('AIDA', 17), Arn: userArn(this.accountId, name, path), Path: path, CreateDate: now(), inlinePolicies: Object.create(null) as UserRecord['inlinePolicies'], attachedPolicies: [] }
     this.state.users[name] = user
     this.save()
     return user
@@ -126,7 +126,7 @@ export class IamModel implements IamDirectory {
       AssumeRolePolicyDocument: trustPolicy,
       Description: opts.description,
       MaxSessionDuration: opts.maxSessionDuration ?? 3600,
-      inlinePolicies: Object.create(null),
+      inlinePolicies: Object.create(null) as RoleRecord['inlinePolicies'],
       attachedPolicies: [],
     }
     this.state.roles[name] = role

@@ -7,7 +7,8 @@ import type { IamModel, InstanceProfileRecord, ManagedPolicyRecord, RoleRecord, 
 import { randomBytes } from 'node:crypto'
 import { Secret } from 'otpauth'
 
-type Input = Record<string, any>
+// The members these operations read are scalars, which the query protocol hands over as strings.
+type Input = Partial<Record<string, string>>
 
 function required(input: Input, name: string): string {
   const value = input[name]
@@ -53,7 +54,7 @@ export function createIamService(iam: IamModel): ServiceDefinition {
     throw new AwsError('ValidationError', 'Must specify userName when calling with non-User credentials', 400)
   }
   const check = (op: string, resource: string): AuthCheck[] => [{ action: `iam:${op}`, resource }]
-  const op = (name: string, resource: (input: Input, ctx: OperationContext) => string, run: (input: Input, ctx: OperationContext) => any, readOnly = false): [string, Operation] => [
+  const op = (name: string, resource: (input: Input, ctx: OperationContext) => string, run: (input: Input, ctx: OperationContext) => unknown, readOnly = false): [string, Operation<Input, unknown>] => [
     name,
     { readOnly, authorize: (input: Input, ctx: OperationContext) => check(name, resource(input, ctx)), run },
   ]
@@ -70,7 +71,7 @@ export function createIamService(iam: IamModel): ServiceDefinition {
   const roleRes = (input: Input) => roleArn(acct, required(input, 'RoleName'))
   const policyRes = (input: Input) => required(input, 'PolicyArn')
 
-  const operations: Record<string, Operation> = Object.fromEntries([
+  const operations: Record<string, Operation<Input, unknown>> = Object.fromEntries([
     // ---- users
     op('CreateUser', (i) => userArn(acct, required(i, 'UserName'), i.Path ?? '/'), (i) => ({ User: userOut(iam.createUser(required(i, 'UserName'), i.Path ?? '/')) })),
     op('GetUser', userRes, (i, ctx) => ({ User: userOut(iam.user(targetUser(i, ctx))) }), true),
