@@ -59,7 +59,7 @@ export interface SeedContext {
   sts: StsModel
   lab: LabSection
   hasService(name: string): boolean
-  invoke(service: string, operation: string, input: unknown, as: string | Caller): Promise<any>
+  invoke<O = unknown>(service: string, operation: string, input: unknown, as: string | Caller): Promise<O>
   callerForAccessKey(accessKeyId: string): Caller
   warn(message: string): void
   /** Where VPCs, subnets, security groups and instances go (they have no create API in the lab). */
@@ -77,7 +77,7 @@ export async function runSeed(c: SeedContext): Promise<void> {
   const adminKey = iam.createAccessKey(first.name)
   if (first.profile) lab.profiles[first.profile] = { accessKeyId: adminKey.AccessKeyId }
   const admin = c.callerForAccessKey(adminKey.AccessKeyId)
-  const call = (service: string, operation: string, input: unknown) => c.invoke(service, operation, input, admin)
+  const call = <O = unknown>(service: string, operation: string, input: unknown) => c.invoke<O>(service, operation, input, admin)
 
   for (const p of seed.managedPolicies ?? []) {
     await call('iam', 'CreatePolicy', { PolicyName: p.name, PolicyDocument: doc(p.document), Description: p.description })
@@ -89,10 +89,10 @@ export async function runSeed(c: SeedContext): Promise<void> {
     await call('iam', 'CreateUser', { UserName: u.name })
     for (const [name, policy] of Object.entries(u.inlinePolicies ?? {})) await call('iam', 'PutUserPolicy', { UserName: u.name, PolicyName: name, PolicyDocument: doc(policy) })
     for (const name of u.managedPolicies ?? []) await call('iam', 'AttachUserPolicy', { UserName: u.name, PolicyArn: policyArn(name) })
-    const key = await call('iam', 'CreateAccessKey', { UserName: u.name })
+    const key = await call<{ AccessKey: { AccessKeyId: string } }>('iam', 'CreateAccessKey', { UserName: u.name })
     if (u.profile) lab.profiles[u.profile] = { accessKeyId: key.AccessKey.AccessKeyId }
     if (u.mfaDevice) {
-      const device = await call('iam', 'CreateVirtualMFADevice', { VirtualMFADeviceName: u.mfaDevice })
+      const device = await call<{ VirtualMFADevice: { SerialNumber: string; Base32StringSeed: unknown } }>('iam', 'CreateVirtualMFADevice', { VirtualMFADeviceName: u.mfaDevice })
       const seedText = blob(device.VirtualMFADevice.Base32StringSeed).toString('utf8')
       // EnableMFADevice wants two consecutive codes, as the console asks for.
       const totp = totpFor(seedText)
@@ -133,11 +133,11 @@ export async function runSeed(c: SeedContext): Promise<void> {
       c.warn(`KMS is not registered: key ${k.alias} not created`)
       continue
     }
-    const created = await call('kms', 'CreateKey', { Description: k.description, Origin: k.origin ?? 'AWS_KMS' })
-    const keyId: string = created.KeyMetadata.KeyId
+    const created = await call<{ KeyMetadata: { KeyId: string } }>('kms', 'CreateKey', { Description: k.description, Origin: k.origin ?? 'AWS_KMS' })
+    const keyId = created.KeyMetadata.KeyId
     if (k.origin === 'EXTERNAL') {
       // As the workshop does with openssl: 32 random bytes wrapped with the import public key (RSAES_OAEP_SHA_256).
-      const params = await call('kms', 'GetParametersForImport', { KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' })
+      const params = await call<{ PublicKey: unknown; ImportToken: unknown }>('kms', 'GetParametersForImport', { KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' })
       const publicKey = createPublicKey({ key: blob(params.PublicKey), format: 'der', type: 'spki' })
       const wrapped = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, randomBytes(32))
       await call('kms', 'ImportKeyMaterial', {
@@ -152,7 +152,7 @@ export async function runSeed(c: SeedContext): Promise<void> {
 }
 
 /** VPCs, subnets, security groups; then per instance an instance profile (named after its role) and the instance. */
-export async function seedEc2(c: Pick<SeedContext, 'seed' | 'iam' | 'ec2' | 'warn'>, call: (service: string, operation: string, input: unknown) => Promise<any>): Promise<void> {
+export async function seedEc2(c: Pick<SeedContext, 'seed' | 'iam' | 'ec2' | 'warn'>, call: (service: string, operation: string, input: unknown) => Promise<unknown>): Promise<void> {
   const { seed, ec2 } = c
   if (!ec2) {
     if (seed.vpcs?.length || seed.instances?.length) c.warn('EC2 is not available: VPCs and instances not created')
