@@ -27,7 +27,7 @@ function matches(e: TrailEvent, key: AttributeKey, value: string): boolean {
     case 'ResourceType': return (e.resources ?? []).some((r) => r.type === value)
     case 'ResourceName': return (e.resources ?? []).some((r) => r.ARN === value || r.ARN.endsWith(`/${value}`))
     case 'EventSource': return e.eventSource === value
-    case 'AccessKeyId': return (e.userIdentity as Record<string, unknown>).accessKeyId === value
+    case 'AccessKeyId': return e.userIdentity.accessKeyId === value
   }
 }
 
@@ -131,7 +131,7 @@ export function createCloudTrailService(trail: TrailStore, options: CloudTrailOp
               EventId: e.eventID,
               EventName: e.eventName,
               ReadOnly: String(e.readOnly),
-              AccessKeyId: (e.userIdentity as Record<string, unknown>).accessKeyId,
+              AccessKeyId: e.userIdentity.accessKeyId,
               EventTime: new Date(e.eventTime),
               EventSource: e.eventSource,
               Username: username(e),

@@ -176,8 +176,8 @@ export class Router {
         : operation.responseElements
           ? operation.responseElements(output, call.input)
           : !readOnly
-            ? (toRequestParameters(output) as Record<string, unknown>)
-            : null
+              ? (toRequestParameters(output) as Record<string, unknown>)
+              : null
     this.options.trail.append(
       buildEvent({
         caller,
@@ -189,7 +189,7 @@ export class Router {
         requestParameters,
         responseElements: responseElements && Object.keys(responseElements).length ? responseElements : null,
         checks,
-        error: failure ? { code: failure.code, message: failure.message } : (undefined as any),
+        error: failure ? { code: failure.code, message: failure.message } : undefined,
       }),
     )
   }

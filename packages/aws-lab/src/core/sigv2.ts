@@ -54,8 +54,8 @@ export function verifySigV2(req: IncomingMessage, opts: SigV2Options): VerifiedR
   let signature: string
   let dateLine: string
   if (!presigned) {
-    const m = /^AWS ([^:\s]+):(\S+)$/.exec(auth!.trim())
-    if (!m) throw new AwsError('InvalidArgument', 'AWS authorization header is invalid.  Expected AwsAccessKeyId:signature', 400, { ArgumentName: 'Authorization', ArgumentValue: auth! })
+    const m = /^AWS ([^:\s]+):(\S+)$/.exec(auth.trim())
+    if (!m) throw new AwsError('InvalidArgument', 'AWS authorization header is invalid.  Expected AwsAccessKeyId:signature', 400, { ArgumentName: 'Authorization', ArgumentValue: auth })
     ;[, accessKeyId, signature] = m
     const amzDate = header('x-amz-date')
     const dateText = amzDate ?? header('date')

@@ -199,8 +199,8 @@ export function verifySigV4(req: IncomingMessage, opts: VerifyOptions): Verified
       throw s3
         ? new AwsError('AccessDenied', 'Request has expired', 403, {
             'X-Amz-Expires': String(expires),
-            Expires: new Date(requestTime.getTime() + expires * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
-            ServerTime: opts.now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+            'Expires': new Date(requestTime.getTime() + expires * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+            'ServerTime': opts.now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
           })
         : requestExpired(family, amzDate, opts.now)
     }

@@ -42,7 +42,7 @@ function pem(kind: string, der: ArrayBuffer): string {
 
 async function importKey(pemText: string): Promise<CryptoKey> {
   const der = Buffer.from(pemText.replace(/-----[^-]+-----|\s/g, ''), 'base64')
-  return webcrypto.subtle.importKey('pkcs8', der, ALGORITHM, true, ['sign']) as Promise<CryptoKey>
+  return webcrypto.subtle.importKey('pkcs8', der, ALGORITHM, true, ['sign'])
 }
 
 function serial(): string {
@@ -57,7 +57,7 @@ export function tlsHostnames(host: string, extra: string[] = []): string[] {
 }
 
 async function newCa(dir: string): Promise<{ cert: x509.X509Certificate; key: CryptoKey }> {
-  const keys = (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as CryptoKeyPair
+  const keys = await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])
   const now = Date.now()
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
@@ -72,7 +72,7 @@ async function newCa(dir: string): Promise<{ cert: x509.X509Certificate; key: Cr
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   })
-  const keyPem = pem('PRIVATE KEY', (await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)) as ArrayBuffer)
+  const keyPem = pem('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', keys.privateKey))
   writeFileAtomic(join(dir, 'ca-key.pem'), keyPem, 0o600)
   writeFileAtomic(join(dir, 'ca.pem'), cert.toString('pem') + '\n', 0o644)
   return { cert, key: keys.privateKey }
@@ -106,7 +106,7 @@ export async function labTls(dataDir: string, hostnames: string[]): Promise<LabT
   } else {
     ca = await newCa(dir)
   }
-  const keys = (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as CryptoKeyPair
+  const keys = await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])
   const now = Date.now()
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
@@ -126,7 +126,7 @@ export async function labTls(dataDir: string, hostnames: string[]): Promise<LabT
       await x509.AuthorityKeyIdentifierExtension.create(ca.cert),
     ],
   })
-  const key = pem('PRIVATE KEY', (await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)) as ArrayBuffer)
+  const key = pem('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', keys.privateKey))
   const certPem = cert.toString('pem') + '\n'
   writeFileAtomic(keyFile, key, 0o600)
   writeFileAtomic(certFile, certPem, 0o644)

@@ -56,7 +56,7 @@ export function createEc2Protocol(): ProtocolHandler {
     writeResult(res: ServerResponse, call: ParsedCall, output: unknown) {
       const requestId = String(res.getHeader('x-amzn-requestid') ?? '')
       const body = ec2Xml(call.operation, output, requestId)
-      res.writeHead(200, { server: 'AmazonEC2', 'content-type': 'text/xml;charset=UTF-8', 'content-length': Buffer.byteLength(body) })
+      res.writeHead(200, { 'server': 'AmazonEC2', 'content-type': 'text/xml;charset=UTF-8', 'content-length': Buffer.byteLength(body) })
       res.end(body)
     },
     writeError(res: ServerResponse, _call: ParsedCall | undefined, err: AwsError, requestId: string) {
@@ -64,7 +64,7 @@ export function createEc2Protocol(): ProtocolHandler {
       const message = err.code === 'UnauthorizedOperation' && err.message.startsWith('User: ') ? `You are not authorized to perform this operation. ${err.message}` : err.message
       const doc = { Response: { Errors: { Error: { Code: err.code, Message: message } }, RequestID: requestId } }
       const body = `<?xml version="1.0" encoding="UTF-8"?>\n${builder.build(doc)}`
-      res.writeHead(err.status, { server: 'AmazonEC2', 'content-type': 'text/xml;charset=UTF-8', 'content-length': Buffer.byteLength(body), 'x-amzn-requestid': requestId })
+      res.writeHead(err.status, { 'server': 'AmazonEC2', 'content-type': 'text/xml;charset=UTF-8', 'content-length': Buffer.byteLength(body), 'x-amzn-requestid': requestId })
       res.end(body)
     },
   }

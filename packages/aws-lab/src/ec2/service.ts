@@ -163,7 +163,7 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
       authorize: () => check('DescribeVpcs'),
       run: (i: Input) => {
         let items = byIds(Object.values(ec2.state.vpcs), list(i.VpcId), (x) => x.VpcId, (id) => new AwsError('InvalidVpcID.NotFound', `The vpc ID '${id}' does not exist`, 400))
-        items = applyFilters(items, i, { 'vpc-id': (x) => [x.VpcId], 'cidr': (x) => [x.CidrBlock], 'cidr-block-association.cidr-block': (x) => [x.CidrBlock], 'is-default': (x) => [String(x.IsDefault)], state: () => ['available'], 'owner-id': () => [accountId] }, (x) => x.Tags)
+        items = applyFilters(items, i, { 'vpc-id': (x) => [x.VpcId], 'cidr': (x) => [x.CidrBlock], 'cidr-block-association.cidr-block': (x) => [x.CidrBlock], 'is-default': (x) => [String(x.IsDefault)], 'state': () => ['available'], 'owner-id': () => [accountId] }, (x) => x.Tags)
         return {
           vpcSet: items.map((v) => ({
             vpcId: v.VpcId,
@@ -184,7 +184,7 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
       authorize: () => check('DescribeSubnets'),
       run: (i: Input) => {
         let items = byIds(Object.values(ec2.state.subnets), list(i.SubnetId), (x) => x.SubnetId, (id) => new AwsError('InvalidSubnetID.NotFound', `The subnet ID '${id}' does not exist`, 400))
-        items = applyFilters(items, i, { 'subnet-id': (x) => [x.SubnetId], 'vpc-id': (x) => [x.VpcId], 'availability-zone': (x) => [x.AvailabilityZone], 'cidr-block': (x) => [x.CidrBlock], state: () => ['available'] }, (x) => x.Tags)
+        items = applyFilters(items, i, { 'subnet-id': (x) => [x.SubnetId], 'vpc-id': (x) => [x.VpcId], 'availability-zone': (x) => [x.AvailabilityZone], 'cidr-block': (x) => [x.CidrBlock], 'state': () => ['available'] }, (x) => x.Tags)
         return {
           subnetSet: items.map((s) => ({
             subnetId: s.SubnetId,
@@ -211,7 +211,7 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
         let items = byIds(Object.values(ec2.state.securityGroups), list(i.GroupId), (x) => x.GroupId, (id) => new AwsError('InvalidGroup.NotFound', `The security group '${id}' does not exist`, 400))
         const names = list(i.GroupName)
         if (names.length) items = items.filter((g) => names.includes(g.GroupName))
-        items = applyFilters(items, i, { 'group-id': (x) => [x.GroupId], 'group-name': (x) => [x.GroupName], 'vpc-id': (x) => [x.VpcId], description: (x) => [x.Description] }, (x) => x.Tags)
+        items = applyFilters(items, i, { 'group-id': (x) => [x.GroupId], 'group-name': (x) => [x.GroupName], 'vpc-id': (x) => [x.VpcId], 'description': (x) => [x.Description] }, (x) => x.Tags)
         return {
           securityGroupInfo: items.map((g) => ({
             ownerId: accountId,

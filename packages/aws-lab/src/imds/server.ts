@@ -54,12 +54,12 @@ interface IssuedCredentials {
 function page(res: ServerResponse, status: number, title: string, headers: Record<string, string> = {}): void {
   // IMDS answers errors with a small XHTML page, as it does on EC2.
   const body = `<?xml version="1.0" encoding="iso-8859-1"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN"\n\t"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">\n<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="en" lang="en">\n <head>\n  <title>${status} - ${title}</title>\n </head>\n <body>\n  <h1>${status} - ${title}</h1>\n </body>\n</html>\n`
-  res.writeHead(status, { 'content-type': 'text/html', 'content-length': Buffer.byteLength(body), server: 'EC2ws', ...headers })
+  res.writeHead(status, { 'content-type': 'text/html', 'content-length': Buffer.byteLength(body), 'server': 'EC2ws', ...headers })
   res.end(body)
 }
 
 function text(res: ServerResponse, body: string, headers: Record<string, string> = {}): void {
-  res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), server: 'EC2ws', ...headers })
+  res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), 'server': 'EC2ws', ...headers })
   res.end(body)
 }
 
@@ -201,7 +201,7 @@ export class InstanceMetadataService {
       'interface-id': instance.NetworkInterfaceId,
       'local-hostname': hostname,
       'local-ipv4s': instance.PrivateIpAddress,
-      mac: instance.MacAddress,
+      'mac': instance.MacAddress,
       'owner-id': ec2.accountId,
       'security-group-ids': groups.map((g) => g.GroupId).join('\n'),
       'security-groups': groups.map((g) => g.GroupName).join('\n'),
@@ -218,18 +218,18 @@ export class InstanceMetadataService {
       'instance-type': instance.InstanceType,
       'local-hostname': hostname,
       'local-ipv4': instance.PrivateIpAddress,
-      mac: instance.MacAddress,
-      network: { interfaces: { macs: { [instance.MacAddress]: macTree } } },
-      placement: {
+      'mac': instance.MacAddress,
+      'network': { interfaces: { macs: { [instance.MacAddress]: macTree } } },
+      'placement': {
         'availability-zone': subnet?.AvailabilityZone ?? `${ec2.region}a`,
         'availability-zone-id': subnet?.AvailabilityZoneId ?? '',
-        region: ec2.region,
+        'region': ec2.region,
       },
       'security-groups': groups.map((g) => g.GroupName).join('\n'),
     }
     if (role && profile) {
       metaData.iam = {
-        info: () => {
+        'info': () => {
           const issued = this.credentialsFor(instance, role)
           return awsJson({ Code: 'Success', LastUpdated: isoSeconds(new Date(issued.issuedAt)), InstanceProfileArn: profile.Arn, InstanceProfileId: profile.InstanceProfileId })
         },
@@ -266,7 +266,7 @@ export class InstanceMetadataService {
       region: ec2.region,
       version: '2017-09-30',
     })
-    return { latest: { 'meta-data': metaData, dynamic: { 'instance-identity': { document: identityDocument } } } }
+    return { latest: { 'meta-data': metaData, 'dynamic': { 'instance-identity': { document: identityDocument } } } }
   }
 
   private handle(instanceId: string, req: IncomingMessage, res: ServerResponse): void {

@@ -181,9 +181,11 @@ const CreateGrant: Operation = {
     const { grantee, retiring, operations, name, constraints } = grantInput(input, ctx)
     const st = kmsState(ctx.state)
     // Same name and same parameters: the same grant again (CreateGrant is idempotent that way).
-    const same = name === undefined ? undefined : Object.values(st.grants).find((g) =>
-      g.keyId === key.keyId && g.name === name && g.granteePrincipal === grantee && g.retiringPrincipal === retiring &&
-      JSON.stringify(g.operations) === JSON.stringify(operations) && JSON.stringify(g.constraints) === JSON.stringify(constraints))
+    const same = name === undefined
+      ? undefined
+      : Object.values(st.grants).find((g) =>
+          g.keyId === key.keyId && g.name === name && g.granteePrincipal === grantee && g.retiringPrincipal === retiring &&
+          JSON.stringify(g.operations) === JSON.stringify(operations) && JSON.stringify(g.constraints) === JSON.stringify(constraints))
     if (same) return { GrantToken: same.token, GrantId: same.grantId }
     const grantId = randomBytes(32).toString('hex')
     const token = TOKEN_PREFIX + randomBytes(96).toString('base64url')

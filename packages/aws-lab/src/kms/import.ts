@@ -18,7 +18,7 @@ export async function newWrappingKeyPair(spec: WrappingKeySpec): Promise<{ publi
     publicKeyEncoding: { type: 'spki', format: 'der' },
     privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
   })
-  return { publicKeyDer: publicKey as unknown as Buffer, privateKeyPem: privateKey as unknown as string }
+  return { publicKeyDer: publicKey as unknown as Buffer, privateKeyPem: privateKey }
 }
 
 export function newImportToken(): string {

@@ -244,7 +244,6 @@ export function applyTime(state: KmsState, key: KeyRecord, now: number): boolean
   return changed
 }
 
-
 /**
  * The predefined aliases every account lists (without a target until first use) for services that
  * make AWS managed keys. https://docs.aws.amazon.com/kms/latest/developerguide/alias-access.html

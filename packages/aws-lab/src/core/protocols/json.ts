@@ -6,10 +6,10 @@ import { AwsError, type ParsedCall, type ProtocolHandler } from '../types.js'
 
 /** X-Amz-Target prefix → lab service name. */
 export const JSON_TARGETS: Record<string, string> = {
-  TrentService: 'kms',
+  'TrentService': 'kms',
   // AWS CLI v2 sends the fully qualified target; SDK v3 sends the short one.
   'com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101': 'cloudtrail',
-  CloudTrail_20131101: 'cloudtrail',
+  'CloudTrail_20131101': 'cloudtrail',
 }
 
 /** Buffers become base64, Dates epoch seconds, as the JSON protocols serialise blobs and timestamps. */

@@ -63,12 +63,12 @@ const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '
 
 export function queryXml(service: string, operation: string, output: unknown, requestId: string): string {
   const result = toXmlShape(output ?? {})
-  const hasResult = output !== undefined && output !== null && Object.keys(output as object).length > 0
+  const hasResult = output !== undefined && output !== null && Object.keys(output).length > 0
   const doc = {
     [`${operation}Response`]: {
       '@_xmlns': XMLNS_BY_SERVICE[service] ?? '',
       ...(hasResult ? { [`${operation}Result`]: result } : {}),
-      ResponseMetadata: { RequestId: requestId },
+      'ResponseMetadata': { RequestId: requestId },
     },
   }
   return `<?xml version="1.0" encoding="UTF-8"?>\n${builder.build(doc)}`
@@ -83,7 +83,7 @@ export function createQueryProtocol(): ProtocolHandler {
       if (req.method === 'POST') return String(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')
       return req.method === 'GET' && url.searchParams.has('Action')
     },
-    parse(req: IncomingMessage, body: Buffer | Readable, ): ParsedCall {
+    parse(req: IncomingMessage, body: Buffer | Readable): ParsedCall {
       const rawQuery = (req.url ?? '').split('?')[1] ?? ''
       const pairs = [...parseRawQuery(rawQuery), ...parseRawQuery((body as Buffer).toString('utf8').replace(/\+/g, '%20'))]
       const get = (name: string) => pairs.find(([k]) => k === name)?.[1]
@@ -109,8 +109,8 @@ export function createQueryProtocol(): ProtocolHandler {
       const doc = {
         ErrorResponse: {
           '@_xmlns': XMLNS_BY_SERVICE[call?.service ?? 'sts'] ?? '',
-          Error: { Type: err.status >= 500 ? 'Receiver' : 'Sender', Code: err.code, Message: err.message },
-          RequestId: requestId,
+          'Error': { Type: err.status >= 500 ? 'Receiver' : 'Sender', Code: err.code, Message: err.message },
+          'RequestId': requestId,
         },
       }
       const body = `<?xml version="1.0" encoding="UTF-8"?>\n${builder.build(doc)}`
