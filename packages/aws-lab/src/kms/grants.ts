@@ -21,6 +21,20 @@ const TOKEN_PREFIX = 'AQpAM'
 const NAME_PATTERN = /^[a-zA-Z0-9:/_-]+$/
 const PRINCIPAL_PATTERN = /^[\w+=,.@:/-]+$/
 
+/** The grant operations' members; the principals, operations, name and constraints are checked here, as KMS does. */
+interface GrantInput {
+  KeyId?: string
+  GranteePrincipal?: unknown
+  RetiringPrincipal?: unknown
+  Operations?: unknown
+  Name?: unknown
+  Constraints?: { EncryptionContextEquals?: unknown; EncryptionContextSubset?: unknown } | null
+  GrantId?: string
+  GrantToken?: string
+  Limit?: number
+  Marker?: string
+}
+
 const byKeyId = (input: { KeyId?: string }, ctx: OperationContext) => resolveKey(input.KeyId, ctx, { allowAlias: false })
 const seconds = (ms: number) => ms / 1000
 
@@ -40,7 +54,7 @@ export function principalNames(entry: string | undefined, caller: Caller): boole
 }
 
 function contextOf(context: RequestContext): Record<string, string> {
-  const out: Record<string, string> = Object.create(null)
+  const out = Object.create(null) as Record<string, string>
   for (const [k, v] of Object.entries(context)) {
     if (k.startsWith('kms:EncryptionContext:') && typeof v === 'string') out[k.slice('kms:EncryptionContext:'.length)] = v
   }
@@ -98,7 +112,7 @@ function checkContextMap(value: unknown, member: string): Record<string, string>
   return { ...(value as Record<string, string>) }
 }
 
-function grantInput(input: any, ctx: OperationContext) {
+function grantInput(input: GrantInput, ctx: OperationContext) {
   const grantee = requireMember(input.GranteePrincipal, 'granteePrincipal')
   if (typeof grantee !== 'string' || grantee.length > 256 || !PRINCIPAL_PATTERN.test(grantee)) {
     throw constraintViolation(grantee, 'granteePrincipal', 'Member must satisfy regular expression pattern: ^[\\w+=,.@:/-]+$')
@@ -110,10 +124,10 @@ function grantInput(input: any, ctx: OperationContext) {
   for (const [member, arn] of [['GranteePrincipal', grantee], ['RetiringPrincipal', retiring]] as const) {
     if (arn !== undefined && arn.startsWith('arn:') && !ctx.iam.principalExists(arn)) throw kmsErrors.validation(`${member} ${arn} is not a valid principal.`)
   }
-  const operations = input.Operations
-  if (!Array.isArray(operations) || operations.length === 0) throw constraintViolation(undefined, 'operations', 'Member must not be null')
+  if (!Array.isArray(input.Operations) || input.Operations.length === 0) throw constraintViolation(undefined, 'operations', 'Member must not be null')
+  const operations = input.Operations as unknown[]
   for (const op of operations) {
-    if (!(GRANT_OPERATIONS as readonly string[]).includes(op)) {
+    if (typeof op !== 'string' || !(GRANT_OPERATIONS as readonly string[]).includes(op)) {
       throw constraintViolation(`[${operations.join(', ')}]`, 'operations', `Member must satisfy constraint: [Member must satisfy enum value set: [${GRANT_OPERATIONS.join(', ')}]]`)
     }
   }
@@ -127,7 +141,7 @@ function grantInput(input: any, ctx: OperationContext) {
     const subset = checkContextMap(input.Constraints.EncryptionContextSubset, 'constraints.encryptionContextSubset')
     constraints = { ...(equals ? { EncryptionContextEquals: equals } : {}), ...(subset ? { EncryptionContextSubset: subset } : {}) }
   }
-  return { grantee, retiring: retiring as string | undefined, operations: [...new Set(operations as string[])], name: name as string | undefined, constraints }
+  return { grantee, retiring, operations: [...new Set(operations as string[])], name, constraints }
 }
 
 function grantOut(grant: GrantRecord, arn: string): Record<string, unknown> {
@@ -165,7 +179,7 @@ function page<T>(items: T[], limit: unknown, marker: unknown): { items: T[]; Tru
 
 const sorted = (list: GrantRecord[]) => list.sort((a, b) => a.creationDate - b.creationDate || a.grantId.localeCompare(b.grantId))
 
-const CreateGrant: Operation = {
+const CreateGrant: Operation<GrantInput> = {
   authorize: (input, ctx) => {
     const resolved = byKeyId(input, ctx)
     const { grantee, retiring, operations, constraints } = grantInput(input, ctx)
@@ -206,7 +220,7 @@ const CreateGrant: Operation = {
   },
 }
 
-const ListGrants: Operation = {
+const ListGrants: Operation<GrantInput> = {
   authorize: (input, ctx) => [keyCheck('kms:ListGrants', byKeyId(input, ctx), ctx)],
   run: (input, ctx) => {
     const { key } = byKeyId(input, ctx)
@@ -219,7 +233,7 @@ const ListGrants: Operation = {
   readOnly: true,
 }
 
-const ListRetirableGrants: Operation = {
+const ListRetirableGrants: Operation<GrantInput> = {
   authorize: (input, ctx) => {
     requireMember(input.RetiringPrincipal, 'retiringPrincipal')
     return [accountCheck('kms:ListRetirableGrants', ctx)]
@@ -233,7 +247,7 @@ const ListRetirableGrants: Operation = {
 }
 
 /** The grant RetireGrant names: by token, or by key ARN and grant id. */
-function grantToRetire(input: any, ctx: OperationContext): { grant: GrantRecord; resolved: ResolvedKey } {
+function grantToRetire(input: GrantInput, ctx: OperationContext): { grant: GrantRecord; resolved: ResolvedKey } {
   let grant: GrantRecord | undefined
   if (input.GrantToken !== undefined) {
     checkGrantTokens([input.GrantToken])
@@ -248,7 +262,7 @@ function grantToRetire(input: any, ctx: OperationContext): { grant: GrantRecord;
   return { grant, resolved: resolveKey(grant.keyId, ctx, { allowAlias: false }) }
 }
 
-const RetireGrant: Operation = {
+const RetireGrant: Operation<GrantInput> = {
   // Who may retire is the grant's business, not a policy's: its retiring principal, or its grantee when RetireGrant is one of its operations.
   authorize: () => [],
   run: (input, ctx) => {
@@ -263,7 +277,7 @@ const RetireGrant: Operation = {
   },
 }
 
-const RevokeGrant: Operation = {
+const RevokeGrant: Operation<GrantInput> = {
   authorize: (input, ctx) => [keyCheck('kms:RevokeGrant', byKeyId(input, ctx), ctx)],
   run: (input, ctx) => {
     const { key } = byKeyId(input, ctx)
