@@ -29,7 +29,9 @@ function childPids(pid: number): Array<{ pid: number; args: string }> {
 function cli(env: Record<string, string>, args: string[]) {
   // Debian's AWS CLI predates AWS_ENDPOINT_URL, so the endpoint goes on the command line.
   const endpoint = env.AWS_ENDPOINT_URL ? ['--endpoint-url', env.AWS_ENDPOINT_URL] : []
-  return spawnSync(AWS_CLI, [...args, ...endpoint, '--output', 'json'], { env: { ...env, PATH: '/usr/bin:/bin', AWS_PAGER: '' }, encoding: 'utf8', timeout: 60_000 })
+  // The service trusts the lab's CA through NODE_EXTRA_CA_CERTS; the CLI reads the same file as AWS_CA_BUNDLE.
+  const trust = env.NODE_EXTRA_CA_CERTS ? { AWS_CA_BUNDLE: env.NODE_EXTRA_CA_CERTS } : {}
+  return spawnSync(AWS_CLI, [...args, ...endpoint, '--output', 'json'], { env: { ...env, ...trust, PATH: '/usr/bin:/bin', AWS_PAGER: '' }, encoding: 'utf8', timeout: 60_000 })
 }
 
 t.test('each service holds only its own instance role, rotated through IMDSv2; CloudTrail names the instance', { skip: !existsSync(AWS_CLI) && `AWS CLI v2 is not installed at ${AWS_CLI}` }, async (t) => {
