@@ -21,7 +21,7 @@ t.test('the compose service runs dist/server.js in its folder as the keyadmin in
   const config = loadConfig(env)
   t.equal(config.PORT, 3003)
   t.equal(config.HOST, '0.0.0.0')
-  t.equal(config.AWS_ENDPOINT_URL, 'http://lab:4566')
+  t.equal(config.AWS_ENDPOINT_URL, 'https://lab:4566')
   for (const variable of ['AUTH_TOKENS', 'SESSION_SECRET', 'OIDC_ISSUER', 'OIDC_AUDIENCE']) t.ok(variable in env, `${variable} can be set from the shell`)
   const base = Number(compose.services.lab.environment.LAB_IMDS_PORT_BASE)
   const index = seed.instances.findIndex((i) => i.name === 'keyadmin')

@@ -71,7 +71,9 @@ t.test('service environments match their config schemas', async (t) => {
     for (const variable of required) t.ok(variable in env, `${name}: required ${variable} is set`)
     const config = loadConfig(schema, { env }) as Record<string, unknown>
     t.equal(config.HOST, '0.0.0.0', `${name} listens on all interfaces inside its container`)
-    t.equal(config.AWS_ENDPOINT_URL, 'http://lab:4566', `${name} reaches the lab by its service name`)
+    t.equal(config.AWS_ENDPOINT_URL, 'https://lab:4566', `${name} reaches the lab by its service name, over HTTPS`)
+    t.equal(env.NODE_EXTRA_CA_CERTS, `${mounts(compose.services[name])['lab-ca']}/ca.pem`, `${name} trusts the lab's CA from the lab-ca volume`)
+    t.ok(compose.services[name].volumes.includes(`lab-ca:${mounts(compose.services[name])['lab-ca']}:ro`), `${name} mounts the CA read-only`)
     for (const variable of ['AUTH_TOKENS', 'SESSION_SECRET', 'OIDC_ISSUER', 'OIDC_AUDIENCE']) t.ok(variable in env, `${name}: ${variable} can be set from the shell`)
   }
 })
@@ -102,7 +104,7 @@ t.test("each service reaches its own instance's metadata and nothing of the lab'
     t.equal(service.healthcheck.test.join(' ').includes(`:${env.PORT}/readyz`), true, `${name}'s healthcheck asks its /readyz`)
   }
   t.equal(mounts(compose.services.download)['download-cache'], envOf(compose.services.download).CACHE_DIR, 'cache on its volume')
-  t.same(Object.keys(mounts(compose.services.upload)), [], 'upload mounts nothing')
+  t.same(Object.keys(mounts(compose.services.upload)), ['lab-ca'], "upload mounts nothing but the lab's CA")
 })
 
 t.test('every service that talks to AWS runs as an instance of its own (services added later included)', async (t) => {
