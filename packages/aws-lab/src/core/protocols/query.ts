@@ -13,30 +13,38 @@ export const QUERY_VERSIONS: Record<string, { service: string; xmlns: string }> 
 }
 const XMLNS_BY_SERVICE = Object.fromEntries(Object.values(QUERY_VERSIONS).map((v) => [v.service, v.xmlns]))
 
+/** A query member once unflattened: text, a list, or a structure (or map) of members. */
+export type QueryValue = string | QueryValue[] | QueryStructure
+export interface QueryStructure {
+  [member: string]: QueryValue
+}
+
 /** `Tags.member.1.Key=a` → { Tags: [{ Key: 'a' }] }: lists are `.member.N` (or `.N`), maps `.entry.N.key/value`. */
-export function unflattenQuery(pairs: Array<[string, string]>): Record<string, unknown> {
+export function unflattenQuery(pairs: Array<[string, string]>): QueryStructure {
   // Parameter names are the caller's: without prototypes, `__proto__.x=1` is a parameter, not a write to Object.prototype.
-  const root: Record<string, any> = Object.create(null)
+  const root = Object.create(null) as QueryStructure
   for (const [key, value] of pairs) {
     if (key === 'Action' || key === 'Version') continue
     const parts = key.split('.')
     let node = root
     for (let i = 0; i < parts.length - 1; i++) {
-      const next = node[parts[i]]
-      node = next !== null && typeof next === 'object' ? next : (node[parts[i]] = Object.create(null))
+      // Lists appear only in listify(), after this loop: a node here is text, a structure, or absent.
+      const next = node[parts[i]] as QueryValue | undefined
+      node = next !== undefined && typeof next === 'object' && !Array.isArray(next) ? next : (node[parts[i]] = Object.create(null) as QueryStructure)
     }
     node[parts[parts.length - 1]] = value
   }
-  return listify(root) as Record<string, unknown>
+  return listify(root) as QueryStructure
 }
 
-function listify(node: any): any {
-  if (typeof node !== 'object' || node === null) return node
+function listify(node: QueryValue): QueryValue {
+  if (typeof node !== 'object' || Array.isArray(node)) return node
   const keys = Object.keys(node)
   if (keys.length === 1 && (keys[0] === 'member' || keys[0] === 'entry')) {
-    const inner = node[keys[0]]
+    // Indexed as a structure; a bare `Tags.member=x` indexes the text's characters, as it always has.
+    const inner = node[keys[0]] as QueryStructure
     const items = Object.keys(inner).filter((k) => /^\d+$/.test(k)).sort((a, b) => +a - +b).map((k) => listify(inner[k]))
-    if (keys[0] === 'entry') return Object.fromEntries(items.map((e: any) => [e.key, e.value]))
+    if (keys[0] === 'entry') return Object.fromEntries(items.map((e) => [(e as QueryStructure).key, (e as QueryStructure).value] as [PropertyKey, QueryValue]))
     return items
   }
   if (keys.length > 0 && keys.every((k) => /^\d+$/.test(k))) return keys.sort((a, b) => +a - +b).map((k) => listify(node[k]))
@@ -52,7 +60,7 @@ function toXmlShape(value: unknown): unknown {
   // An empty list is an empty element, which SDKs read as [] (a missing one reads as undefined).
   if (Array.isArray(value)) return value.length ? { member: value.map(toXmlShape) } : ''
   if (typeof value === 'object') {
-    const out: Record<string, unknown> = Object.create(null)
+    const out = Object.create(null) as Record<string, unknown>
     for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toXmlShape(v)
     return out
   }
