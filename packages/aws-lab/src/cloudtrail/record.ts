@@ -17,8 +17,8 @@ export function toRequestParameters(value: unknown, parentKey = ''): unknown {
     if (typeof (value as { pipe?: unknown }).pipe === 'function') return undefined
     const dataMap = /context$/i.test(parentKey)
     // Context keys are the caller's: no prototype, so `__proto__` is recorded like any key.
-    const out: Record<string, unknown> = Object.create(null)
-    for (const [k, v] of Object.entries(value)) {
+    const out = Object.create(null) as Record<string, unknown>
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
       if (SECRET_FIELD.test(k)) continue
       const name = dataMap ? k : k.charAt(0).toLowerCase() + k.slice(1)
       const converted = dataMap ? v : toRequestParameters(v, k)

@@ -12,7 +12,6 @@ import { join } from 'node:path'
 import { writeFileAtomic } from './store.js'
 
 type CryptoKey = webcrypto.CryptoKey
-type CryptoKeyPair = webcrypto.CryptoKeyPair
 
 x509.cryptoProvider.set(webcrypto as never)
 

@@ -109,7 +109,7 @@ export function splitPath(pathname: string): { bucket?: string; key?: string } {
 
 function headerMap(req: IncomingMessage): Record<string, string> {
   // Keyed by what the client sent: no prototype, so a header named `constructor` is just a header.
-  const out: Record<string, string> = Object.create(null)
+  const out = Object.create(null) as Record<string, string>
   for (const [name, value] of Object.entries(req.headers)) {
     if (value === undefined) continue
     out[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value
@@ -149,7 +149,7 @@ export const s3Protocol: ProtocolHandler = {
 
   parse(req: IncomingMessage, body: Buffer | Readable): ParsedCall {
     const url = new URL(req.url ?? '/', 'http://lab')
-    const query: Record<string, string> = Object.create(null)
+    const query = Object.create(null) as Record<string, string>
     for (const [k, v] of url.searchParams) query[k] = v
     const headers = headerMap(req)
     let bucket: string | undefined

@@ -20,7 +20,7 @@ export function toWireJson(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(toWireJson)
   if (typeof value === 'object') {
     // Keys can be the caller's (encryption context, tags): no prototype, so `__proto__` is kept as a key.
-    const out: Record<string, unknown> = Object.create(null)
+    const out = Object.create(null) as Record<string, unknown>
     for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toWireJson(v)
     return out
   }
