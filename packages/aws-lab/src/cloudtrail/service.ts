@@ -12,10 +12,19 @@ type AttributeKey = (typeof ATTRIBUTE_KEYS)[number]
 
 /** CloudTrail's Username: the IAM user's name, or the role session's name. */
 function username(e: TrailEvent): string | undefined {
-  const id = e.userIdentity as Record<string, any>
-  if (id.userName) return String(id.userName)
-  if (id.type === 'AssumedRole') return String(id.arn ?? '').split('/').pop()
+  const id = e.userIdentity
+  if (typeof id.userName === 'string' && id.userName) return id.userName
+  if (id.type === 'AssumedRole') return (typeof id.arn === 'string' ? id.arn : '').split('/').pop()
   return undefined
+}
+
+/** LookupEvents' members (JSON); timestamps are epoch seconds or, from the CLI, ISO text. */
+interface LookupEventsInput {
+  LookupAttributes?: Array<{ AttributeKey: string; AttributeValue: string }>
+  MaxResults?: number
+  StartTime?: number | string
+  EndTime?: number | string
+  NextToken?: string
 }
 
 function matches(e: TrailEvent, key: AttributeKey, value: string): boolean {
@@ -32,7 +41,7 @@ function matches(e: TrailEvent, key: AttributeKey, value: string): boolean {
 }
 
 /** JSON timestamps arrive as epoch seconds; the CLI may send ISO text. */
-function toMs(value: unknown): number | undefined {
+function toMs(value: number | string | null | undefined): number | undefined {
   if (value === undefined || value === null) return undefined
   if (typeof value === 'number') return value * 1000
   const n = Number(value)
@@ -70,7 +79,7 @@ export function createCloudTrailService(trail: TrailStore, options: CloudTrailOp
       LookupEvents: {
         readOnly: true,
         authorize: () => [{ action: 'cloudtrail:LookupEvents', resource: '*' }],
-        run: (input: Record<string, any>, ctx: OperationContext) => {
+        run: (input: LookupEventsInput, ctx: OperationContext) => {
           throttle(ctx)
           const attributes = (input.LookupAttributes ?? []) as Array<{ AttributeKey: string; AttributeValue: string }>
           if (attributes.length > 1) throw new AwsError('InvalidLookupAttributesException', 'You cannot specify more than one lookup attribute.', 400)

@@ -36,7 +36,7 @@ export interface VerifyOptions {
   /** Hex SHA-256 of a buffered body; S3 (streaming) uses the x-amz-content-sha256 claim instead. */
   bodySha256?: string
   now: Date
-  lookup(accessKeyId: string): SigningSecret | undefined
+  lookup: (accessKeyId: string) => SigningSecret | undefined
 }
 
 export interface VerifiedRequest extends SigV4Result {

@@ -36,7 +36,7 @@ export function effectiveKeyPolicy(text: string): PolicyDocument | undefined {
 function principalEntries(block: unknown): unknown[] | undefined {
   if (block === '*') return ['*']
   if (!block || typeof block !== 'object' || Array.isArray(block)) return typeof block === 'string' ? [block] : undefined
-  return Object.values(block as Record<string, unknown>).flatMap((v) => (Array.isArray(v) ? v : [v]))
+  return Object.values(block as Record<string, unknown>).flatMap((v) => (Array.isArray(v) ? (v as unknown[]) : [v]))
 }
 
 /**
