@@ -7,7 +7,8 @@ import { Redis } from 'ioredis'
 import { AUDIT_RESULTS_PREFIX } from '@kms-share/shared'
 import { BUCKET, eventually, labEnv, startRedis, startTestLab, startUpload, startWorker } from './audit-helpers.js'
 
-const keyadminDir = fileURLToPath(new URL('..', import.meta.url))
+// keyadmin's folder (its main is dist/app.js): the child runs dist/worker.js there, as compose does.
+const keyadminDir = fileURLToPath(new URL('..', import.meta.resolve('@kms-share/keyadmin')))
 
 t.test('a killed worker loses no job and doubles no verdict', async (t) => {
   const lab = await startTestLab(t)
@@ -25,7 +26,7 @@ t.test('a killed worker loses no job and doubles no verdict', async (t) => {
     ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_'))),
     ...labEnv(lab, 'auditor', { REDIS_URL: redis.url, AUDIT_LOCK_MS: '2000', AUDIT_STALLED_INTERVAL_MS: '1000', AUDIT_SWEEP_INTERVAL: '0', LOG_LEVEL: 'info' }),
   }
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], { cwd: keyadminDir, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['dist/worker.js'], { cwd: keyadminDir, env, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   child.stdout.on('data', (d) => { output += d })
   child.stderr.on('data', (d) => { output += d })

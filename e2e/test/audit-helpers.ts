@@ -3,29 +3,20 @@
 // and the audit worker as the auditor role.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
 import { Redis } from 'ioredis'
-import { startLab, type Lab, type LabOptions } from '@kms-share/aws-lab'
-import { loadAuditWorkerConfig, type AuditWorkerConfig } from '../src/audit/config.js'
-import { createAuditWorker, type AuditLogger, type AuditWorker } from '../src/audit/worker.js'
+import type { Lab } from '@kms-share/aws-lab'
+import { freePort, startTestLab } from '@kms-share/aws-lab/testing'
+import { loadAuditWorkerConfig, type AuditWorkerConfig } from '@kms-share/keyadmin/audit/config'
+import { createAuditWorker, type AuditLogger, type AuditWorker } from '@kms-share/keyadmin/audit/worker'
 import { buildApp as buildUploadApp, createAuditProducer, loadUploadConfig } from '@kms-share/upload'
+
+export { freePort, startTestLab }
 
 export const BUCKET = 'kmsworkshop-111122223333'
 export const REDIS_SERVER = '/usr/bin/redis-server'
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 export interface TestRedis {
   url: string
@@ -73,12 +64,6 @@ export async function startRedis(t: Test): Promise<TestRedis> {
     rmSync(dir, { recursive: true, force: true })
   })
   return { url: `redis://127.0.0.1:${port}`, port, stop, start }
-}
-
-export async function startTestLab(t: Test, options: Partial<LabOptions> = {}): Promise<Lab> {
-  const lab = await startLab({ dataDir: t.testdir(), port: 0, quiet: true, ...options })
-  t.teardown(() => lab.close())
-  return lab
 }
 
 export function labEnv(lab: Lab, profile: string, extra: Record<string, string> = {}): Record<string, string> {

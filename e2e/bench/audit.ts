@@ -4,30 +4,22 @@
 // LookupEvents calls it took. The lab and the upload service share this process. Not a test.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { startLab } from '@kms-share/aws-lab'
+import { freePort } from '@kms-share/aws-lab/testing'
+import { AuditStore, quantile } from '@kms-share/keyadmin/audit/store'
 import { buildApp, createAuditProducer, loadUploadConfig } from '@kms-share/upload'
-import { AuditStore, quantile } from '../src/audit/store.js'
 
 const OBJECTS = Number(process.env.BENCH_OBJECTS || 1000)
 const PARALLEL = Number(process.env.BENCH_PARALLEL || 16)
 const BUCKET = 'kmsworkshop-111122223333'
-const KEYADMIN_DIR = resolve(import.meta.dirname, '..')
+// keyadmin's folder (its main is dist/app.js), where the worker runs as in compose.
+const KEYADMIN_DIR = fileURLToPath(new URL('..', import.meta.resolve('@kms-share/keyadmin')))
 const work = mkdtempSync(join(tmpdir(), 'kms-share-bench-audit-'))
 const children: ChildProcess[] = []
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer().once('error', rej)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => res(port))
-    })
-  })
-}
 
 const fmt = (n: number | null, digits = 1) => (n === null ? 'n/a' : n.toFixed(digits))
 

@@ -4,8 +4,7 @@
 import t from 'tap'
 import { GetObjectCommand } from '@aws-sdk/client-s3'
 import { createS3Client, formatTokenEntry, generateToken, hashToken } from '@kms-share/shared'
-import { buildApp } from '../src/app.js'
-import { loadConfig } from '../src/config.js'
+import { buildApp, loadConfig } from '@kms-share/keyadmin'
 import { BUCKET, eventually, labEnv, startRedis, startTestLab, startUpload, startWorker } from './audit-helpers.js'
 
 const lab = await startTestLab(t)

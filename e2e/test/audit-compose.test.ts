@@ -7,10 +7,10 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse } from 'yaml'
 import { loadUploadConfig } from '@kms-share/upload'
-import { loadAuditWorkerConfig } from '../src/audit/config.js'
-import { loadConfig } from '../src/config.js'
+import { loadConfig } from '@kms-share/keyadmin'
+import { loadAuditWorkerConfig } from '@kms-share/keyadmin/audit/config'
 
-const root = fileURLToPath(new URL('../../../', import.meta.url))
+const root = fileURLToPath(new URL('../../', import.meta.url))
 const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8')) as { services: Record<string, any>; volumes: Record<string, unknown> }
 const seed = parse(readFileSync(join(root, 'packages/aws-lab/seed/default.yaml'), 'utf8')) as { instances: Array<{ name: string; role: string }> }
 const envOf = (service: { environment?: Record<string, unknown> }): Record<string, string> =>
