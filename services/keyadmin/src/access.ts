@@ -1,7 +1,8 @@
 // Who can do what with a key: every IAM role and user of the account, the root, and `*` where the
 // key policy names it, judged with packages/policy from the key policy and each principal's
 // identity policies under the circumstances that change answers (directly, through S3, with MFA,
-// through a VPC endpoint). Separation-of-duties findings on top.
+// through a VPC endpoint), plus the key's grants (which allow their grantee unless an explicit deny
+// says otherwise). Separation-of-duties findings on top.
 import type { MatchedStatement, NamedPolicy, PolicyDocument, RequestContext, RequestPrincipal } from '@kms-share/policy'
 import type { AccountPrincipal, IamReader } from './iam-read.js'
 import { mapLimit } from './keys.js'
@@ -30,11 +31,36 @@ export interface ActionAccess {
   /** The statements that allowed it (first allowing circumstance), or that denied it. */
   statements: MatchedStatement[]
   deniedBy?: string
+  /** Grants that allow this action to this principal. */
+  grants?: GrantNote[]
+}
+
+/** A grant's part in one cell: "via grant <id>", its encryption-context constraint, who may retire it. */
+export interface GrantNote {
+  grantId: string
+  name?: string
+  label: string
+  /** The encryption-context constraint, when the grant has one. */
+  condition?: string
+  retiringPrincipal?: string
+  /** An explicit deny in a policy wins over the grant. */
+  overriddenByDeny?: boolean
+}
+
+/** A grant as ListGrants returns it (the fields the matrix reads). */
+export interface KeyGrant {
+  grantId: string
+  name?: string
+  granteePrincipal: string
+  retiringPrincipal?: string
+  operations: string[]
+  constraints?: { EncryptionContextEquals?: Record<string, string>; EncryptionContextSubset?: Record<string, string> }
 }
 
 export interface PrincipalAccess {
   principal: string
-  kind: 'root' | 'role' | 'user' | 'any'
+  /** grantee: named only by a grant (not a role or user of the account). */
+  kind: 'root' | 'role' | 'user' | 'any' | 'grantee'
   identityPolicies: string[]
   actions: ActionAccess[]
 }
@@ -48,6 +74,7 @@ export interface SodFinding {
 export interface AccessMatrix {
   keyArn: string
   principals: PrincipalAccess[]
+  grants: KeyGrant[]
   findings: SodFinding[]
   /** Policies that could not be read or parsed (skipped). */
   skipped: string[]
@@ -84,6 +111,52 @@ export interface AccessInput {
   bucket: string
   keyPolicy: PolicyDocument
   reader: IamReader
+  grants?: KeyGrant[]
+}
+
+/** "when the encryption context equals {…}" / "includes {…}": the grant's constraint as a condition. */
+export function grantCondition(g: KeyGrant): string | undefined {
+  const parts: string[] = []
+  if (g.constraints?.EncryptionContextEquals) parts.push(`the encryption context equals ${JSON.stringify(g.constraints.EncryptionContextEquals)}`)
+  if (g.constraints?.EncryptionContextSubset) parts.push(`the encryption context includes ${JSON.stringify(g.constraints.EncryptionContextSubset)}`)
+  return parts.length > 0 ? `when ${parts.join(' and ')}` : undefined
+}
+
+/** Merges each grant into its grantee's row (a new row when the grantee is not listed); an explicit deny wins over a grant. */
+function applyGrants(principals: PrincipalAccess[], grants: KeyGrant[], explicitlyDenied: Set<string>): void {
+  const categoryOf = (action: string): ActionAccess['category'] => (USE_ACTIONS as readonly string[]).includes(action) ? 'use' : (ADMIN_ACTIONS as readonly string[]).includes(action) ? 'administration' : 'read'
+  for (const g of grants) {
+    let row = principals.find((p) => p.principal === g.granteePrincipal)
+    if (!row) {
+      row = { principal: g.granteePrincipal, kind: 'grantee', identityPolicies: [], actions: [...USE_ACTIONS, ...ADMIN_ACTIONS, ...READ_ACTIONS].map((action) => ({ action, category: categoryOf(action), access: 'never', conditions: [], statements: [] })) }
+      principals.push(row)
+    }
+    const condition = grantCondition(g)
+    for (const op of g.operations) {
+      const action = `kms:${op}`
+      let cell = row.actions.find((a) => a.action === action)
+      if (!cell) {
+        // Operations outside the matrix's columns (RetireGrant, Sign, …) still show up under their grantee.
+        cell = { action, category: op === 'RetireGrant' ? 'administration' : 'use', access: 'never', conditions: [], statements: [] }
+        row.actions.push(cell)
+      }
+      const denied = explicitlyDenied.has(`${row.principal}|${action}`)
+      const note: GrantNote = {
+        grantId: g.grantId, label: `via grant ${g.grantId}${condition ? `, ${condition}` : ''}`,
+        ...(g.name ? { name: g.name } : {}), ...(condition ? { condition } : {}), ...(g.retiringPrincipal ? { retiringPrincipal: g.retiringPrincipal } : {}), ...(denied ? { overriddenByDeny: true } : {}),
+      }
+      cell.grants = [...(cell.grants ?? []), note]
+      if (denied || cell.access === 'always') continue
+      if (condition) {
+        cell.access = 'conditional'
+        cell.conditions.push(note.label)
+      } else {
+        cell.access = 'always'
+        cell.conditions = []
+      }
+      delete cell.deniedBy
+    }
+  }
 }
 
 export async function accessMatrix(input: AccessInput): Promise<AccessMatrix> {
@@ -115,6 +188,7 @@ export async function accessMatrix(input: AccessInput): Promise<AccessMatrix> {
     subjects.push({ label: '*', kind: 'any', principal: { arn: `arn:aws:sts::${accountId}:assumed-role/any-principal/session`, type: 'assumed-role', accountId, roleArn: `arn:aws:iam::${accountId}:role/any-principal` }, policies: [] })
   }
 
+  const explicitlyDenied = new Set<string>()
   const principals: PrincipalAccess[] = subjects.map((subject) => {
     const actions: ActionAccess[] = []
     for (const [category, list] of [['use', USE_ACTIONS], ['administration', ADMIN_ACTIONS], ['read', READ_ACTIONS]] as const) {
@@ -132,6 +206,7 @@ export async function accessMatrix(input: AccessInput): Promise<AccessMatrix> {
             statements ??= result.decidingStatements
           } else if (c.label === 'directly') {
             denial = { statements: result.decidingStatements, ...(result.deniedBy ? { deniedBy: result.deniedBy } : {}) }
+            if (result.decision === 'ExplicitlyDenied') explicitlyDenied.add(`${subject.label}|${action}`)
           }
         }
         const direct = allowedIn.includes('directly')
@@ -149,6 +224,8 @@ export async function accessMatrix(input: AccessInput): Promise<AccessMatrix> {
     }
     return { principal: subject.label, kind: subject.kind, identityPolicies: subject.policies.map((p) => p.name), actions }
   })
+  const grants = input.grants ?? []
+  applyGrants(principals, grants, explicitlyDenied)
 
   const findings: SodFinding[] = []
   for (const p of principals) {
@@ -159,11 +236,13 @@ export async function accessMatrix(input: AccessInput): Promise<AccessMatrix> {
     if (admin.length > 0 && use.length > 0) {
       findings.push({ code: 'ADMINISTER_AND_USE', principal: p.principal, message: `${p.principal} can both administer the key (${admin.join(', ')}) and use it (${use.join(', ')})` })
     }
-    const encryptDirect = p.actions.filter((a) => ENCRYPT_ACTIONS.has(a.action) && a.access === 'always').map((a) => a.action)
-    const decryptDirect = p.actions.some((a) => a.action === 'kms:Decrypt' && a.access === 'always')
+    // A grant is used by calling KMS directly, whatever its constraint: it counts as outside S3.
+    const outsideS3 = (a: ActionAccess) => a.access === 'always' || (a.grants ?? []).some((g) => !g.overriddenByDeny)
+    const encryptDirect = p.actions.filter((a) => ENCRYPT_ACTIONS.has(a.action) && outsideS3(a)).map((a) => a.action)
+    const decryptDirect = p.actions.some((a) => a.action === 'kms:Decrypt' && outsideS3(a))
     if (encryptDirect.length > 0 && decryptDirect) {
       findings.push({ code: 'ENCRYPT_AND_DECRYPT_OUTSIDE_S3', principal: p.principal, message: `${p.principal} can both encrypt (${encryptDirect.join(', ')}) and decrypt outside S3` })
     }
   }
-  return { keyArn, principals, findings, skipped: [...reader.skipped] }
+  return { keyArn, principals, grants, findings, skipped: [...reader.skipped] }
 }
