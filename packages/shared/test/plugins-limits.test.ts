@@ -243,7 +243,7 @@ t.test('AWS clients: idle-socket and whole-call timeouts, a bounded pool', async
     open++
     most = Math.max(most, open)
     req.resume()
-    setTimeout(() => { open--; res.writeHead(200, { etag: '"e"', 'content-length': 0 }).end() }, 150)
+    setTimeout(() => { open--; res.writeHead(200, { 'etag': '"e"', 'content-length': 0 }).end() }, 150)
   })
   const slowUrl = await listen(t, slow)
   const pooled = createS3Client({ ...env, AWS_ENDPOINT_URL: slowUrl, AWS_CLIENT_MAX_SOCKETS: '3' })

@@ -25,7 +25,7 @@ t.test('starts from the environment, logs JSON with request ids, exits 0 on SIGT
   await waitFor(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.ok === true, 'the service ready', 60_000)
 
   t.equal((await fetch(url + filePath('server-test.txt'))).status, 401, 'no token, no file')
-  const res = await fetch(url + filePath('server-test.txt'), { headers: { 'x-request-id': 'test-request-42', authorization: `Bearer ${token}` } })
+  const res = await fetch(url + filePath('server-test.txt'), { headers: { 'x-request-id': 'test-request-42', 'authorization': `Bearer ${token}` } })
   t.equal(await res.text(), 'served by server.ts')
   t.equal(res.headers.get('x-request-id'), 'test-request-42')
 
