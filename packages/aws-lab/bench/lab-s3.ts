@@ -81,10 +81,10 @@ async function startLabProcess(dataDir: string): Promise<{ pid: number; endpoint
   const child = spawn(process.execPath, [built, '--quiet'], { env: { ...process.env, LAB_PORT: '0', LAB_DATA_DIR: dataDir, INIT_CWD: dataDir }, stdio: ['ignore', 'pipe', 'inherit'] })
   const endpoint = await new Promise<string>((resolve, reject) => {
     let out = ''
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString()
       const m = /listening on (http:\/\/\S+)/.exec(out)
-      if (m) resolve(m[1]!)
+      if (m) resolve(m[1])
     })
     child.once('exit', (code) => reject(new Error(`lab exited with ${code}`)))
   })

@@ -93,7 +93,7 @@ export interface Lab {
   /** The Caller a profile's credentials resolve to now. */
   callerFor(profile: string): Caller
   /** Call an operation in-process as a profile or caller, through authorisation and CloudTrail. */
-  invoke<O = any>(service: string, operation: string, input: unknown, as: string | Caller, meta?: Partial<RequestMeta>): Promise<O>
+  invoke<O = unknown>(service: string, operation: string, input: unknown, as: string | Caller, meta?: Partial<RequestMeta>): Promise<O>
   close(): Promise<void>
 }
 
@@ -224,8 +224,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body)
       return
     }
-    router.handle(req, res).catch((err) => {
-      log({ level: 'error', msg: 'unhandled', err: String(err?.stack ?? err) })
+    router.handle(req, res).catch((err: unknown) => {
+      log({ level: 'error', msg: 'unhandled', err: String((err as Error)?.stack ?? err) })
       if (!res.headersSent) res.writeHead(500).end()
       else res.destroy()
     })

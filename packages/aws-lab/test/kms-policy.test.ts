@@ -95,7 +95,7 @@ t.test('duties: keyadmin manages but cannot use keys; downloader cannot make dat
   const dataKey = await uploader.send(new GenerateDataKeyCommand({ KeyId: md.KeyId, KeySpec: 'AES_256' }))
   await t.rejects(uploader.send(new DecryptCommand({ CiphertextBlob: dataKey.CiphertextBlob })), { name: 'AccessDeniedException' }, 'no kms:ViaService, no Decrypt')
   t.equal((await downloader.send(new DecryptCommand({ CiphertextBlob: dataKey.CiphertextBlob }))).Plaintext!.length, 32, 'downloader decrypts')
-  const viaS3 = await lab.invoke('kms', 'Decrypt', { CiphertextBlob: Buffer.from(dataKey.CiphertextBlob!).toString('base64') }, 'uploader', { viaService: `s3.${lab.region}.amazonaws.com` })
+  const viaS3 = await lab.invoke<any>('kms', 'Decrypt', { CiphertextBlob: Buffer.from(dataKey.CiphertextBlob!).toString('base64') }, 'uploader', { viaService: `s3.${lab.region}.amazonaws.com` })
   t.equal(Buffer.from(viaS3.Plaintext, 'base64').length, 32, 'uploader decrypts when S3 calls on its behalf')
 })
 
@@ -131,7 +131,7 @@ t.test('ABAC: aws:ResourceTag in a key policy follows the key\'s tags; aws:Reque
     Policy: policy(
       allow(adminArn, 'kms:*'),
       allow(workshopRole, 'kms:Encrypt', { StringEquals: { 'aws:ResourceTag/project': 'kms-share' } }),
-      allow(workshopRole, 'kms:TagResource', { StringEquals: { 'aws:RequestTag/owner': 'workshop' }, 'ForAllValues:StringEquals': { 'aws:TagKeys': ['owner'] } }),
+      allow(workshopRole, 'kms:TagResource', { 'StringEquals': { 'aws:RequestTag/owner': 'workshop' }, 'ForAllValues:StringEquals': { 'aws:TagKeys': ['owner'] } }),
     ),
   })
   await t.rejects(workshop.send(new EncryptCommand({ KeyId: md.KeyId, Plaintext: Buffer.from('x') })), { name: 'AccessDeniedException' }, 'untagged')

@@ -126,7 +126,7 @@ export class Router {
   }
 
   /** Run one operation as `caller`: authorise, run, record. Used by the wire path, ctx.invoke and lab.invoke. */
-  async execute(call: ParsedCall, caller: Caller, meta: RequestMeta): Promise<any> {
+  async execute(call: ParsedCall, caller: Caller, meta: RequestMeta): Promise<unknown> {
     const family = familyOf(call.service)
     const service = this.services.get(call.service)
     const operation = service?.operations[call.operation]
@@ -136,15 +136,15 @@ export class Router {
       meta,
       state: this.options.state,
       iam: this.options.iam,
-      invoke: (svc, op, input, overrides = {}) => {
+      invoke: <O>(svc: string, op: string, input: unknown, overrides: Partial<RequestMeta> = {}) => {
         // A forward access session (viaService) never carries the caller's VPC endpoint.
         const network = overrides.viaService ? { sourceVpce: undefined, sourceVpc: undefined } : {}
         const nested: RequestMeta = { ...meta, requestId: randomUUID(), time: new Date(), sigv4: undefined, ...network, ...overrides }
-        return this.execute({ service: svc, operation: op, input }, caller, nested)
+        return this.execute({ service: svc, operation: op, input }, caller, nested) as Promise<O>
       },
     }
     let checks: AuthCheck[] = []
-    let output: any
+    let output: unknown
     let failure: AwsError | undefined
     try {
       checks = await operation.authorize(call.input, ctx)
@@ -160,7 +160,7 @@ export class Router {
     }
   }
 
-  private record(service: ServiceDefinition, call: ParsedCall, readOnly: boolean, caller: Caller, meta: RequestMeta, checks: AuthCheck[], output: any, failure?: AwsError) {
+  private record(service: ServiceDefinition, call: ParsedCall, readOnly: boolean, caller: Caller, meta: RequestMeta, checks: AuthCheck[], output: unknown, failure?: AwsError) {
     const operation = service.operations[call.operation]
     let requestParameters: Record<string, unknown> | null
     try {

@@ -109,6 +109,11 @@ export interface IamDirectory {
   accountId: string
 }
 
+/** An untyped wire member (parsed XML or query) as text, as String() gives it: a malformed nested value reads '[object Object]', as before. */
+export function text(value: unknown): string {
+  return String(value)
+}
+
 export interface OperationContext {
   caller: Caller
   meta: RequestMeta
@@ -118,6 +123,7 @@ export interface OperationContext {
   invoke<O = unknown>(service: string, operation: string, input: unknown, metaOverrides?: Partial<RequestMeta>): Promise<O>
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a service's table holds operations of differing input/output types
 export interface Operation<I = any, O = any> {
   /** The authorisation checks for this input; runs before `run`, may read state (resolve key ids, read policies). Return [] for none. */
   authorize: (input: I, ctx: OperationContext) => AuthCheck[] | Promise<AuthCheck[]>
@@ -146,7 +152,7 @@ export interface ServiceDefinition {
 export interface ParsedCall {
   service: string
   operation: string
-  input: any
+  input: unknown
 }
 
 /** One per wire protocol (JSON 1.1, query, REST-XML); the router asks each in turn whether it handles a request. */
@@ -156,6 +162,6 @@ export interface ProtocolHandler {
   /** 'buffer': the router reads the whole (small) body before SigV4 and parse; 'stream': the body stays a stream (S3). */
   bodyMode: 'buffer' | 'stream'
   parse(req: IncomingMessage, body: Buffer | Readable): ParsedCall | Promise<ParsedCall>
-  writeResult(res: ServerResponse, call: ParsedCall, output: any): void | Promise<void>
+  writeResult(res: ServerResponse, call: ParsedCall, output: unknown): void | Promise<void>
   writeError(res: ServerResponse, call: ParsedCall | undefined, err: AwsError, requestId: string): void
 }

@@ -6,6 +6,7 @@ import { validatePolicy, type Finding } from '@kms-share/policy'
 import { AwsError } from '../core/types.js'
 
 /** Every policy document AWS takes (IAM, KMS key policies) matches this member pattern. */
+// eslint-disable-next-line no-control-regex -- AWS's policy pattern admits tab, LF and CR by design
 export const POLICY_CHARACTERS = /^[\u0009\u000A\u000D\u0020-\u00FF]+$/
 export const POLICY_PATTERN_TEXT = '[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+'
 /** Managed policy size, whitespace not counted (IAM quotas). */

@@ -2,7 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import { XMLBuilder } from 'fast-xml-parser'
-import { AwsError, type ParsedCall, type ProtocolHandler } from '../types.js'
+import { AwsError, text, type ParsedCall, type ProtocolHandler } from '../types.js'
 import { parseRawQuery } from '../sigv4.js'
 
 /** API Version → lab service name and XML namespace. */
@@ -64,7 +64,7 @@ function toXmlShape(value: unknown): unknown {
     for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toXmlShape(v)
     return out
   }
-  return String(value)
+  return text(value)
 }
 
 const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_', suppressEmptyNode: false, processEntities: true })
