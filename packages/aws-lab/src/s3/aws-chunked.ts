@@ -36,7 +36,7 @@ function sameHex(a: string, b: string): boolean {
 
 /** Emits the decoded payload; `trailers` holds the trailing headers once the stream has ended. */
 export class AwsChunkedDecoder extends Transform {
-  readonly trailers: Record<string, string> = Object.create(null)
+  readonly trailers: Record<string, string> = Object.create(null) as Record<string, string>
   /** Decoded payload bytes so far. */
   decodedLength = 0
   private state: State = 'header'
@@ -175,7 +175,7 @@ export class AwsChunkedDecoder extends Transform {
   }
 
   private verifyTrailer(): void {
-    if (!this.signing || Object.keys(this.trailers).length === 0 && this.trailerSignature === undefined) return
+    if (!this.signing || (Object.keys(this.trailers).length === 0 && this.trailerSignature === undefined)) return
     const { signingKey, amzDate, scope } = this.signing
     const canonical = Object.entries(this.trailers).map(([k, v]) => `${k}:${v}\n`).join('')
     const stringToSign = [

@@ -1,6 +1,6 @@
 // S3's bucket operations and the bucket's sub-resources (default encryption, policy).
 import { parsePolicy } from '@kms-share/policy'
-import { AwsError } from '../core/types.js'
+import { AwsError, text } from '../core/types.js'
 import { parseXml, S3_XMLNS, xmlList } from '../core/protocols/rest-xml.js'
 import { refusedFindings } from '../iam/admission.js'
 import { s3Errors } from './errors.js'
@@ -30,7 +30,7 @@ export function bucketOperations({ lab, check }: S3Labs): S3Operations {
         let constraint = i.CreateBucketConfiguration?.LocationConstraint
         if (i.body && !i.CreateBucketConfiguration) {
           const doc = await document(i, ctx)
-          if (doc.length > 0) constraint = String(parseXml(doc, 'CreateBucketConfiguration').LocationConstraint ?? '') || undefined
+          if (doc.length > 0) constraint = text(parseXml(doc, 'CreateBucketConfiguration').LocationConstraint ?? '') || undefined
         }
         if (constraint !== undefined && constraint !== ctx.meta.region) {
           throw new AwsError('IllegalLocationConstraintException', `The ${constraint} location constraint is incompatible for the region specific endpoint this request was sent to.`, 400)
@@ -70,13 +70,13 @@ export function bucketOperations({ lab, check }: S3Labs): S3Operations {
         const { model } = lab(ctx)
         model.bucket(i.Bucket)
         const doc = parseXml(await document(i, ctx), 'ServerSideEncryptionConfiguration')
-        const rule = xmlList<Record<string, any>>(doc.Rule)[0]
+        const rule = xmlList<Record<string, unknown>>(doc.Rule)[0]
         const def = rule?.ApplyServerSideEncryptionByDefault as Record<string, string> | undefined
         if (!rule || !def) throw s3Errors.malformedXml()
         const algorithm = def.SSEAlgorithm
         if (algorithm !== 'aws:kms' && algorithm !== 'AES256') throw s3Errors.malformedXml()
         if (algorithm === 'AES256' && def.KMSMasterKeyID) throw s3Errors.invalidArgument('a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms', 'ApplyServerSideEncryptionByDefault')
-        model.setEncryption(i.Bucket!, { algorithm, kmsKeyId: def.KMSMasterKeyID || undefined, bucketKeyEnabled: String(rule.BucketKeyEnabled ?? 'false') === 'true' })
+        model.setEncryption(i.Bucket!, { algorithm, kmsKeyId: def.KMSMasterKeyID || undefined, bucketKeyEnabled: text(rule.BucketKeyEnabled ?? 'false') === 'true' })
         return {}
       },
     }),

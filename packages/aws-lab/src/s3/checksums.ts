@@ -15,7 +15,7 @@ export interface Checksummer {
 /** `x-amz-checksum-crc32` → `CRC32`; undefined for other headers. */
 export function algorithmFromHeader(header: string): ChecksumAlgorithm | undefined {
   const m = /^x-amz-checksum-(crc32|crc32c|sha1|sha256|crc64nvme)$/i.exec(header)
-  return m ? (m[1]!.toUpperCase() as ChecksumAlgorithm) : undefined
+  return m ? (m[1].toUpperCase() as ChecksumAlgorithm) : undefined
 }
 
 export function headerFor(algorithm: ChecksumAlgorithm): string {
@@ -71,16 +71,17 @@ class Crc64NvmeChecksummer implements Checksummer {
     let hi = this.hi
     let lo = this.lo
     for (let i = 0; i < chunk.length; i++) {
-      const idx = (lo ^ chunk[i]!) & 0xff
+      const idx = (lo ^ chunk[i]) & 0xff
       // crc = table[idx] ^ (crc >> 8), on the 64-bit value held as hi:lo
       const nlo = ((lo >>> 8) | ((hi & 0xff) << 24)) >>> 0
       const nhi = hi >>> 8
-      lo = (nlo ^ CRC64_TABLE_LO[idx]!) >>> 0
-      hi = (nhi ^ CRC64_TABLE_HI[idx]!) >>> 0
+      lo = (nlo ^ CRC64_TABLE_LO[idx]) >>> 0
+      hi = (nhi ^ CRC64_TABLE_HI[idx]) >>> 0
     }
     this.hi = hi
     this.lo = lo
   }
+
   digest(): string {
     const b = Buffer.alloc(8)
     b.writeUInt32BE((this.hi ^ 0xffffffff) >>> 0, 0)
@@ -126,7 +127,7 @@ export function isCrc(algorithm: ChecksumAlgorithm): boolean {
 
 function gf2Times(mat: bigint[], vec: bigint): bigint {
   let sum = 0n
-  for (let i = 0; vec; i++, vec >>= 1n) if (vec & 1n) sum ^= mat[i]!
+  for (let i = 0; vec; i++, vec >>= 1n) if (vec & 1n) sum ^= mat[i]
   return sum
 }
 

@@ -32,6 +32,7 @@ class Meter extends Transform {
   constructor(private readonly digests: Array<Hash | Checksummer>) {
     super()
   }
+
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.size += chunk.length
     for (const d of this.digests) d.update(chunk)

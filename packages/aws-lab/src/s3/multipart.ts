@@ -2,6 +2,7 @@
 // https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html
 import { createHash } from 'node:crypto'
 import { parseXml, xmlList } from '../core/protocols/rest-xml.js'
+import { text } from '../core/types.js'
 import { compositeChecksum, createChecksummer, fullObjectChecksum, headerFor, isChecksumAlgorithm, isCrc, type ChecksumAlgorithm } from './checksums.js'
 import { s3Errors } from './errors.js'
 import { ingestBody } from './ingest.js'
@@ -147,7 +148,7 @@ export function multipartOperations({ lab, check }: S3Labs): S3Operations {
           if (!Number.isInteger(n) || n <= previousNumber) throw s3Errors.invalidPartOrder()
           previousNumber = n
           const stored = upload.parts[String(n)]
-          if (!stored || unquote(String(p.ETag ?? '')) !== unquote(stored.etag)) throw s3Errors.invalidPart(n)
+          if (!stored || unquote(text(p.ETag ?? '')) !== unquote(stored.etag)) throw s3Errors.invalidPart(n)
           if (upload.checksumAlgorithm) {
             const claimed = p[`Checksum${upload.checksumAlgorithm}`]
             if (claimed !== undefined && claimed !== stored.checksum) throw s3Errors.invalidPart(n)

@@ -170,7 +170,7 @@ export async function* decryptRange(absPath: string, key: Buffer, blob: BlobRef,
     while (index <= last) {
       const want = index === lastIndex ? blob.size - lastIndex * SEGMENT_SIZE + TAG : stride
       if (pendingLength < want) break
-      const all = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingLength)
+      const all = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingLength)
       yield open(all.subarray(0, want))
       const rest = all.subarray(want)
       pending = rest.length ? [rest] : []

@@ -1,6 +1,6 @@
 // S3's object operations: write, read, describe, delete and copy one object.
 import { createHash } from 'node:crypto'
-import { AwsError } from '../core/types.js'
+import { AwsError, text } from '../core/types.js'
 import { parseXml, xmlList, type XmlObject } from '../core/protocols/rest-xml.js'
 import { createChecksummer, headerFor, isChecksumAlgorithm, type ChecksumAlgorithm } from './checksums.js'
 import { s3Errors } from './errors.js'
@@ -132,13 +132,13 @@ export function objectOperations({ lab, check }: S3Labs): S3Operations {
         const { model } = lab(ctx)
         const bucket = model.bucket(i.Bucket)
         const doc = parseXml(await document(i, ctx), 'Delete')
-        const quiet = String(doc.Quiet ?? 'false') === 'true'
+        const quiet = text(doc.Quiet ?? 'false') === 'true'
         const objects = xmlList<Record<string, unknown>>(doc.Object)
         if (objects.length > 1000) throw s3Errors.malformedXml()
         const deleted: XmlObject[] = []
         const errors: XmlObject[] = []
         for (const o of objects) {
-          const key = String(o.Key ?? '')
+          const key = text(o.Key ?? '')
           try {
             await ctx.invoke('s3', 'DeleteObject', { Bucket: bucket.name, Key: key, query: {}, headers: {} })
             if (!quiet) deleted.push({ Key: key })

@@ -230,7 +230,7 @@ export function parseCallerContext(value: string | undefined): Record<string, st
     throw new AwsError('InvalidArgument', 'The encryption context must be a base64-encoded UTF-8 string holding JSON.', 400)
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new AwsError('InvalidArgument', 'The encryption context must be a JSON object.', 400)
-  const out: Record<string, string> = Object.create(null)
+  const out = Object.create(null) as Record<string, string>
   for (const [k, v] of Object.entries(parsed)) {
     if (typeof v !== 'string') throw new AwsError('InvalidArgument', 'Encryption context values must be strings.', 400)
     if (k === 'aws:s3:arn') continue
