@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import { XMLBuilder } from 'fast-xml-parser'
-import { AwsError, type ParsedCall, type ProtocolHandler } from '../core/types.js'
+import { AwsError, text, type ParsedCall, type ProtocolHandler } from '../core/types.js'
 import { parseRawQuery } from '../core/sigv4.js'
 import { unflattenQuery } from '../core/protocols/query.js'
 
@@ -22,7 +22,7 @@ function toXmlShape(value: unknown): unknown {
     for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toXmlShape(v)
     return out
   }
-  return String(value)
+  return text(value)
 }
 
 export function ec2Xml(operation: string, output: unknown, requestId: string): string {

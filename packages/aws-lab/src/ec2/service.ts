@@ -1,14 +1,16 @@
 // EC2 (its own query protocol): the describe calls the workshop and keyadmin make, VPC DNS
 // attributes, and interface VPC endpoints. Outputs use EC2's wire names (lowerCamel, *Set lists).
 // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Operations.html
-import { AwsError, type AuthCheck, type Operation, type OperationContext, type ServiceDefinition } from '../core/types.js'
+import { AwsError, text, type AuthCheck, type Operation, type OperationContext, type ServiceDefinition } from '../core/types.js'
 import { parsePolicyText, type IamModel } from '../iam/model.js'
 import { ENDPOINT_SERVICES, type Ec2Model, type InstanceRecord, type VpcEndpointRecord } from './model.js'
 
-type Input = Record<string, any>
+type Input = Record<string, unknown>
 type Filter = { Name: string; Value?: string[] }
+/** A query list of structures (`Filter.N.Name`, `TagSpecification.N.Tag.M.Key`), as the query parser builds it. */
+type Members = Record<string, unknown>
 
-const list = (value: unknown): string[] => (value === undefined ? [] : Array.isArray(value) ? value.map(String) : [String(value)])
+const list = (value: unknown): string[] => (value === undefined ? [] : Array.isArray(value) ? value.map((v) => text(v)) : [text(value)])
 const tagSet = (tags: Record<string, string>) => Object.entries(tags).map(([key, value]) => ({ key, value }))
 
 /** `*` and `?` wildcards, as EC2 filters accept. */
@@ -19,7 +21,7 @@ function filterMatch(pattern: string, value: string): boolean {
 
 /** Apply EC2 filters: every filter must match (AND), any of a filter's values may (OR); `tag:<k>` works everywhere. */
 function applyFilters<T>(items: T[], input: Input, fields: Record<string, (item: T) => string[]>, tags: (item: T) => Record<string, string>): T[] {
-  const filters: Filter[] = (input.Filter ?? []).map((f: any) => ({ Name: String(f.Name), Value: list(f.Value) }))
+  const filters: Filter[] = ((input.Filter as Members[] | undefined) ?? []).map((f) => ({ Name: text(f.Name), Value: list(f.Value) }))
   for (const f of filters) {
     if (!f.Name.startsWith('tag:') && f.Name !== 'tag-key' && !fields[f.Name]) throw new AwsError('InvalidParameterValue', `The filter '${f.Name}' is invalid`, 400)
   }
@@ -45,20 +47,20 @@ function byIds<T>(items: T[], ids: string[], idOf: (item: T) => string, notFound
 /** An endpoint policy must parse as an IAM policy; AWS answers InvalidPolicyDocument (400) otherwise. */
 function endpointPolicy(value: unknown): string | undefined {
   if (value === undefined) return undefined
-  const text = String(value)
+  const policy = text(value)
   try {
-    parsePolicyText(text, 'InvalidPolicyDocument')
+    parsePolicyText(policy, 'InvalidPolicyDocument')
   } catch (err) {
     throw new AwsError('InvalidPolicyDocument', `The Policy Document is not valid. ${(err as Error).message}`, 400)
   }
-  return text
+  return policy
 }
 
 const bool = (value: unknown, name: string): boolean => {
-  const v = String(value)
+  const v = text(value)
   if (v === 'true') return true
   if (v === 'false') return false
-  throw new AwsError('InvalidParameterValue', `Value (${value}) for parameter ${name} is invalid. Expected: 'true' or 'false'.`, 400)
+  throw new AwsError('InvalidParameterValue', `Value (${v}) for parameter ${name} is invalid. Expected: 'true' or 'false'.`, 400)
 }
 
 export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinition {
@@ -131,9 +133,9 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
   })
   const tagsFromSpecs = (input: Input, resourceType: string): Record<string, string> => {
     const out: Record<string, string> = {}
-    for (const spec of input.TagSpecification ?? []) {
+    for (const spec of (input.TagSpecification as Members[] | undefined) ?? []) {
       if (spec.ResourceType !== resourceType) continue
-      for (const t of spec.Tag ?? []) out[String(t.Key)] = String(t.Value ?? '')
+      for (const t of (spec.Tag as Members[] | undefined) ?? []) out[text(t.Key)] = text(t.Value ?? '')
     }
     return out
   }
@@ -232,8 +234,8 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
       readOnly: true,
       authorize: () => check('DescribeVpcAttribute'),
       run: (i: Input) => {
-        const vpc = ec2.vpc(String(i.VpcId ?? ''))
-        const attribute = String(i.Attribute ?? '')
+        const vpc = ec2.vpc(text(i.VpcId ?? ''))
+        const attribute = text(i.Attribute ?? '')
         if (attribute === 'enableDnsHostnames') return { vpcId: vpc.VpcId, enableDnsHostnames: { value: vpc.EnableDnsHostnames } }
         if (attribute === 'enableDnsSupport') return { vpcId: vpc.VpcId, enableDnsSupport: { value: vpc.EnableDnsSupport } }
         if (attribute === 'enableNetworkAddressUsageMetrics') return { vpcId: vpc.VpcId, enableNetworkAddressUsageMetrics: { value: false } }
@@ -241,13 +243,13 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
       },
     },
     ModifyVpcAttribute: {
-      authorize: (i: Input) => check('ModifyVpcAttribute', arn('vpc', String(i.VpcId ?? ''))),
+      authorize: (i: Input) => check('ModifyVpcAttribute', arn('vpc', text(i.VpcId ?? ''))),
       run: (i: Input) => {
-        const given = [['EnableDnsHostnames', i.EnableDnsHostnames], ['EnableDnsSupport', i.EnableDnsSupport]].filter(([, v]) => v !== undefined) as Array<['EnableDnsHostnames' | 'EnableDnsSupport', any]>
+        const given = [['EnableDnsHostnames', i.EnableDnsHostnames], ['EnableDnsSupport', i.EnableDnsSupport]].filter(([, v]) => v !== undefined) as Array<['EnableDnsHostnames' | 'EnableDnsSupport', unknown]>
         // AWS takes exactly one attribute per call.
         if (given.length !== 1) throw new AwsError('InvalidParameterCombination', 'Fields for multiple attribute types specified: enableDnsHostnames, enableDnsSupport', 400)
         const [name, value] = given[0]
-        ec2.modifyVpcAttribute(String(i.VpcId ?? ''), name, bool(value?.Value ?? value, name))
+        ec2.modifyVpcAttribute(text(i.VpcId ?? ''), name, bool((value as Members | undefined)?.Value ?? value, name))
         return { return: true }
       },
     },
@@ -285,15 +287,15 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
     CreateVpcEndpoint: {
       authorize: (i: Input) => [
         ...check('CreateVpcEndpoint', arn('vpc-endpoint', '*')),
-        ...check('CreateVpcEndpoint', arn('vpc', String(i.VpcId ?? '*'))),
+        ...check('CreateVpcEndpoint', arn('vpc', text(i.VpcId ?? '*'))),
       ],
       run: (i: Input) => {
         if (!i.VpcId || !i.ServiceName) throw new AwsError('MissingParameter', `The request must contain the parameter ${i.VpcId ? 'ServiceName' : 'VpcId'}`, 400)
-        const type = String(i.VpcEndpointType ?? 'Gateway')
+        const type = text(i.VpcEndpointType ?? 'Gateway')
         if (type !== 'Interface') throw new AwsError('InvalidParameter', `The lab serves interface endpoints only; ask for VpcEndpointType=Interface (got ${type})`, 400)
         const endpoint = ec2.createVpcEndpoint({
-          vpcId: String(i.VpcId),
-          serviceName: String(i.ServiceName),
+          vpcId: text(i.VpcId),
+          serviceName: text(i.ServiceName),
           subnetIds: list(i.SubnetId),
           securityGroupIds: list(i.SecurityGroupId),
           policyDocument: endpointPolicy(i.PolicyDocument),
@@ -319,9 +321,9 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
       },
     },
     ModifyVpcEndpoint: {
-      authorize: (i: Input) => check('ModifyVpcEndpoint', arn('vpc-endpoint', String(i.VpcEndpointId ?? ''))),
+      authorize: (i: Input) => check('ModifyVpcEndpoint', arn('vpc-endpoint', text(i.VpcEndpointId ?? ''))),
       run: (i: Input) => {
-        ec2.modifyVpcEndpoint(String(i.VpcEndpointId ?? ''), {
+        ec2.modifyVpcEndpoint(text(i.VpcEndpointId ?? ''), {
           policyDocument: endpointPolicy(i.PolicyDocument),
           resetPolicy: i.ResetPolicy === undefined ? undefined : bool(i.ResetPolicy, 'ResetPolicy'),
           privateDnsEnabled: i.PrivateDnsEnabled === undefined ? undefined : bool(i.PrivateDnsEnabled, 'PrivateDnsEnabled'),
@@ -346,7 +348,7 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
     // DryRun: authorised callers learn it would have worked, and nothing changes.
     operation.run = (input: Input, ctx: OperationContext) => {
       if (String(input.DryRun) === 'true') throw new AwsError('DryRunOperation', 'Request would have succeeded, but DryRun flag is set.', 412)
-      return run(input, ctx)
+      return run(input, ctx) as unknown
     }
   }
   return { name: 'ec2', signingName: 'ec2', eventSource: 'ec2.amazonaws.com', accessDenied: { code: 'UnauthorizedOperation', status: 403 }, operations }
