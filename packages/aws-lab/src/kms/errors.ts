@@ -1,6 +1,6 @@
 // KMS's error codes and sentences (JSON 1.1 `__type`; all 400 except KMSInternalException).
 // https://docs.aws.amazon.com/kms/latest/APIReference/CommonErrors.html and each operation's "Errors".
-import { AwsError } from '../core/types.js'
+import { AwsError, text } from '../core/types.js'
 
 const e = (code: string) => (message: string) => new AwsError(code, message, 400)
 
@@ -29,7 +29,7 @@ export const kmsErrors = {
 
 /** AWS's generic constraint sentence, e.g. for `pendingWindowInDays` out of range. */
 export function constraintViolation(value: unknown, member: string, constraint: string): AwsError {
-  const shown = value === undefined || value === null ? 'null' : `'${String(value)}'`
+  const shown = value === undefined || value === null ? 'null' : `'${text(value)}'`
   return kmsErrors.validation(`1 validation error detected: Value ${shown} at '${member}' failed to satisfy constraint: ${constraint}`)
 }
 
