@@ -45,5 +45,5 @@ t.test('get-vanilla verifies; one flipped hex digit does not', async (t) => {
 })
 
 t.test('URI encoding keeps only unreserved characters', async (t) => {
-  t.equal(uriEncode("a b/c~d_e-f.g!'()*"), "a%20b%2Fc~d_e-f.g%21%27%28%29%2A")
+  t.equal(uriEncode("a b/c~d_e-f.g!'()*"), 'a%20b%2Fc~d_e-f.g%21%27%28%29%2A')
 })

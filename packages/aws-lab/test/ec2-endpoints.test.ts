@@ -92,7 +92,6 @@ t.test("the workshop's create-vpc-endpoint (CLI): pending, then available, DNS e
   t.match(badService.stderr, "(InvalidServiceName) when calling the CreateVpcEndpoint operation: The Vpc Endpoint Service 'com.amazonaws.eu-west-1.sqs' does not exist")
   const denied = await aws('uploader', ['ec2', 'create-vpc-endpoint', '--vpc-id', VPC, '--vpc-endpoint-type', 'Interface', '--service-name', KMS_SERVICE, '--subnet-ids', SUBNET])
   t.match(denied.stderr, '(UnauthorizedOperation) when calling the CreateVpcEndpoint operation')
-
 })
 
 t.test('the endpoint policy is enforced on every call through it (SDK v3 and CLI), and only there', async (t) => {

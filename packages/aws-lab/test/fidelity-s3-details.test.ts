@@ -65,7 +65,7 @@ t.test('an encryption context key `__proto__` is a key like any other (KMS binds
 t.test('`constructor` and `__proto__` are ordinary names, and survive a restart', async (t) => {
   await t.rejects(admin.send(new HeadBucketCommand({ Bucket: 'constructor' })), { name: 'NotFound' }, 'no such bucket before it is made')
   await admin.send(new CreateBucketCommand({ Bucket: 'constructor', CreateBucketConfiguration: { LocationConstraint: lab.region as 'eu-west-1' } }))
-  await admin.send(new PutObjectCommand({ Bucket: 'constructor', Key: '__proto__', Body: 'proto', Metadata: { constructor: 'meta', __proto__: 'p' } as Record<string, string> }))
+  await admin.send(new PutObjectCommand({ Bucket: 'constructor', Key: '__proto__', Body: 'proto', Metadata: { constructor: 'meta', __proto__: 'p' } }))
   const head = await admin.send(new HeadObjectCommand({ Bucket: 'constructor', Key: '__proto__' }))
   t.equal(head.Metadata?.constructor, 'meta')
   const iam = new IAMClient(lab.clientConfig('admin'))

@@ -52,7 +52,6 @@ t.test('SigV4 presigned URLs: X-Amz-Expires missing, malformed, negative or over
   t.same([r.status, r.code, r.message], [403, 'AccessDenied', 'Request has expired'])
 })
 
-
 /** Runs boto3 with the lab's credentials files; prints one JSON line per probe. */
 async function boto3(script: string): Promise<any> {
   const env = { ...lab.cliEnv(), LAB_ENDPOINT: lab.endpoint, LAB_BUCKET: BUCKET }

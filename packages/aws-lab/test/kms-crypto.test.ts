@@ -73,7 +73,7 @@ t.test('tampering with any part of a blob is detected', async (t) => {
   const v = vectors.blobs[1]
   const golden = Buffer.from(v.blobHex, 'hex')
   const idLength = golden.readUInt16BE(1)
-  const positions = { 'key-material version': 3 + idLength + 3, IV: 3 + idLength + 4, ciphertext: 3 + idLength + 4 + 12, tag: golden.length - 1 }
+  const positions = { 'key-material version': 3 + idLength + 3, 'IV': 3 + idLength + 4, 'ciphertext': 3 + idLength + 4 + 12, 'tag': golden.length - 1 }
   for (const [part, at] of Object.entries(positions)) {
     const bad = Buffer.from(golden)
     bad[at] ^= 0x01

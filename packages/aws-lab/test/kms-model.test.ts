@@ -178,9 +178,9 @@ t.test('key state persists through the state file', async (t) => {
 })
 
 t.test('CloudTrail requestParameters are camelCase and never carry plaintext or ciphertext', async (t) => {
-  t.same(kmsRequestParameters({ KeyId: 'k', Plaintext: 'c2VjcmV0', EncryptionContext: { 'aws:s3:arn': 'arn:aws:s3:::b/k', Dept: 'x' }, KeySpec: 'AES_256' }), {
+  t.same(kmsRequestParameters({ KeyId: 'k', Plaintext: 'c2VjcmV0', EncryptionContext: { 'aws:s3:arn': 'arn:aws:s3:::b/k', 'Dept': 'x' }, KeySpec: 'AES_256' }), {
     keyId: 'k',
-    encryptionContext: { 'aws:s3:arn': 'arn:aws:s3:::b/k', Dept: 'x' },
+    encryptionContext: { 'aws:s3:arn': 'arn:aws:s3:::b/k', 'Dept': 'x' },
     keySpec: 'AES_256',
   })
   t.same(kmsRequestParameters({ CiphertextBlob: 'AAAA', EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' }), { encryptionAlgorithm: 'SYMMETRIC_DEFAULT' })

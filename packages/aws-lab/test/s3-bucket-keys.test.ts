@@ -21,7 +21,7 @@ t.test('bucket keys and presigned URLs', async (t) => {
 
   // The trail's records, read in-process: LookupEvents is rate-limited to two calls a second, as in AWS.
   const kmsEvents = async (name: string, who: RegExp): Promise<any[]> =>
-    lab.trail.all().filter((e) => e.eventSource === 'kms.amazonaws.com' && e.eventName === name && who.test(String(e.userIdentity?.arn ?? '')))
+    lab.trail.all().filter((e) => e.eventSource === 'kms.amazonaws.com' && e.eventName === name && who.test((e.userIdentity?.arn as string | undefined) ?? ''))
 
   const N = 10
   const bodies = Array.from({ length: N }, () => randomBytes(1000))
@@ -64,11 +64,11 @@ t.test('bucket keys and presigned URLs', async (t) => {
     const put = await workshop.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'ctx.txt', Body: 'with context', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'alias/ImportedCMK', SSEKMSEncryptionContext }))
     t.equal(put.SSEKMSEncryptionContext, SSEKMSEncryptionContext)
     const gdk = (await kmsEvents('GenerateDataKey', /KMSWorkshop-InstaceInitRole/)).at(-1)
-    t.same(gdk.requestParameters.encryptionContext, { project: 'kms-share', 'aws:s3:arn': `arn:aws:s3:::${BUCKET}/ctx.txt` })
+    t.same(gdk.requestParameters.encryptionContext, { 'project': 'kms-share', 'aws:s3:arn': `arn:aws:s3:::${BUCKET}/ctx.txt` })
     const got = await downloader.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'ctx.txt' }))
     t.equal(await got.Body!.transformToString(), 'with context')
     const dec = (await kmsEvents('Decrypt', /kms-share-downloader/)).at(-1)
-    t.same(dec.requestParameters.encryptionContext, { project: 'kms-share', 'aws:s3:arn': `arn:aws:s3:::${BUCKET}/ctx.txt` })
+    t.same(dec.requestParameters.encryptionContext, { 'project': 'kms-share', 'aws:s3:arn': `arn:aws:s3:::${BUCKET}/ctx.txt` })
   })
 
   t.test('presigned GET and PUT through plain fetch', async (t) => {

@@ -28,7 +28,7 @@ function sign(creds: Creds, host: string, method: string, path: string, headers:
   if (creds.sessionToken) all['x-amz-security-token'] = creds.sessionToken
   const names = Object.keys(all).map((n) => n.toLowerCase()).sort()
   const lower = Object.fromEntries(Object.entries(all).map(([k, v]) => [k.toLowerCase(), v]))
-  const canonical = [method, path, '', names.map((n) => `${n}:${lower[n]!.trim()}\n`).join(''), names.join(';'), payloadHash].join('\n')
+  const canonical = [method, path, '', names.map((n) => `${n}:${lower[n].trim()}\n`).join(''), names.join(';'), payloadHash].join('\n')
   const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha(canonical)].join('\n')
   const signingKey = hmac(hmac(hmac(hmac(`AWS4${creds.secretAccessKey}`, date), 'eu-west-1'), 's3'), 'aws4_request')
   const signature = createHmac('sha256', signingKey).update(stringToSign).digest('hex')
@@ -85,7 +85,7 @@ t.setTimeout(10 * 60 * 1000)
 
 t.test('hand-built S3 requests', async (t) => {
   const lab = await startTestLab(t)
-  const creds = lab.profiles().workshop!
+  const creds = lab.profiles().workshop
   const host = new URL(lab.endpoint).host
   const s3 = new S3Client(lab.clientConfig('workshop'))
   t.teardown(() => s3.destroy())
@@ -104,7 +104,7 @@ t.test('hand-built S3 requests', async (t) => {
 
     const second = sign(creds, host, 'PUT', `/${BUCKET}/forged.bin`, base, 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD')
     const forged = signedChunks(data, second)
-    forged[forged.indexOf(data[1]!.subarray(0, 32)) + 10] ^= 0xff
+    forged[forged.indexOf(data[1].subarray(0, 32)) + 10] ^= 0xff
     const bad = await send(lab.endpoint, 'PUT', `/${BUCKET}/forged.bin`, { ...second.headers, 'content-length': String(forged.length) }, forged)
     t.equal(bad.status, 403)
     t.match(bad.text, /<Code>SignatureDoesNotMatch<\/Code>/)
@@ -113,7 +113,7 @@ t.test('hand-built S3 requests', async (t) => {
 
   t.test('STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER with a CRC32C trailer', async (t) => {
     const data = [randomBytes(100_000)]
-    const crc = checksumOf('CRC32C', data[0]!)
+    const crc = checksumOf('CRC32C', data[0])
     const path = `/${BUCKET}/signed-trailer.bin`
     const s = sign(creds, host, 'PUT', path, { 'content-encoding': 'aws-chunked', 'x-amz-decoded-content-length': '100000', 'x-amz-trailer': 'x-amz-checksum-crc32c' }, 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER')
     const body = signedChunks(data, s, { 'x-amz-checksum-crc32c': crc })
@@ -185,7 +185,7 @@ t.test('objects survive a restart; temp files of a crashed upload are swept', as
   const dataDir = t.testdir()
   const first = await startLab({ dataDir, port: 0, quiet: true })
   const body = randomBytes(150_000)
-  let s3 = new S3Client({ region: first.region, endpoint: first.endpoint, forcePathStyle: true, credentials: first.profiles().workshop! })
+  let s3 = new S3Client({ region: first.region, endpoint: first.endpoint, forcePathStyle: true, credentials: first.profiles().workshop })
   await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'durable.bin', Body: body, ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'alias/ImportedCMK' }))
   s3.destroy()
   await first.close()
@@ -194,11 +194,10 @@ t.test('objects survive a restart; temp files of a crashed upload are swept', as
   writeFileSync(leftover, randomBytes(100))
   const second = await startLab({ dataDir, port: 0, quiet: true })
   t.teardown(() => second.close())
-  s3 = new S3Client({ region: second.region, endpoint: second.endpoint, forcePathStyle: true, credentials: second.profiles().workshop! })
+  s3 = new S3Client({ region: second.region, endpoint: second.endpoint, forcePathStyle: true, credentials: second.profiles().workshop })
   t.teardown(() => s3.destroy())
   const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'durable.bin' }))
   t.equal(got.SSEKMSKeyId?.startsWith('arn:aws:kms:'), true)
   t.same(Buffer.from(await got.Body!.transformToByteArray()), body)
   t.notOk(existsSync(leftover), 'leftover removed')
 })
-
