@@ -9,7 +9,7 @@ import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { generateToken, hashToken } from '@kms-share/shared'
-import { awsEnv, BUCKET, filePath, freePort, putObject, s3As, scratchDir, startDownload, startTestLab } from './helpers.js'
+import { awsEnv, BUCKET, filePath, freePort, putObject, s3As, scratchDir, startDownload, startTestLab, waitFor } from './helpers.js'
 
 const READER = generateToken()
 const CACHE_ADMIN = generateToken()
@@ -60,6 +60,8 @@ t.test('download: emptying the cache through a cookie needs the same origin and 
   await putObject(s3As(lab, 'admin'), 'cached.txt', 'cached body')
   const { url, app } = await startDownload(t, lab, 'downloader', AUTH)
   t.equal((await fetch(url + filePath('cached.txt'), { headers: bearer(READER) })).status, 200)
+  // The entry is committed (fsync, rename) off the client's path: wait for it before trying to empty the cache.
+  await waitFor(() => app.downloader.cache.list().length === 1, 'the object cached')
   const session = await fetch(`${url}/auth/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: CACHE_ADMIN }) })
   const { csrfToken } = await session.json() as { csrfToken: string }
   const cookie = session.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ')
