@@ -40,6 +40,7 @@ t.test('download: 401 without credentials; download and cache:admin scopes enfor
   const got = await fetch(url + filePath('report.txt'), { headers: bearer(READER) })
   t.equal(got.status, 200)
   t.equal(await got.text(), 'quarterly report')
+  await waitFor(() => app.downloader.cache.list().length === 1, 'the object cached')
   t.equal((await fetch(`${url}/`, { headers: bearer(READER) })).status, 200, 'the page with the download scope')
   const cacheAsReader = await fetch(`${url}/cache`, { headers: bearer(READER) })
   t.equal(cacheAsReader.status, 403)
