@@ -1,20 +1,18 @@
 // Helpers for the network and import tests: keyadmin running as the lab's keyadmin instance (its
 // credentials and its network from that instance's metadata, as on EC2), with API tokens, and AWS CLI v2.
-import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import type { Lab } from '@kms-share/aws-lab'
-import { startTestLab } from '@kms-share/aws-lab/testing'
+import { labInstance as instance, startTestLab } from '@kms-share/aws-lab/testing'
 import { formatTokenEntry, generateToken, hashToken } from '@kms-share/shared'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 
 export const BUCKET = 'kmsworkshop-111122223333'
 export const ACCOUNT = '111122223333'
-export const AWS_CLI = '/usr/bin/aws'
 
 export type { Lab }
 type Tap = Pick<Test, 'testdir' | 'teardown'>
@@ -29,12 +27,6 @@ export function scratchDir(t: Tap): string {
   const dir = mkdtempSync(join(tmpdir(), 'kadm-net-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   return dir
-}
-
-export function instance(lab: Lab, name: string): ReturnType<Lab['instances']>[number] {
-  const found = lab.instances().find((i) => i.name === name)
-  if (!found) throw new Error(`no lab instance ${name}`)
-  return found
 }
 
 export interface Keyadmin {
@@ -91,48 +83,5 @@ export async function startKeyadminInstance(t: Tap, lab: Lab, env: Record<string
   return { app, url, logs, tokens, call }
 }
 
-export interface CliResult {
-  code: number
-  stdout: string
-  stderr: string
-  json: any
-}
-
-/** AWS CLI v2 with only the given AWS variables (nothing from this process's environment). */
-export function aws(args: string[], env: Record<string, string>): Promise<CliResult> {
-  return new Promise((resolve) => {
-    // Debian's CLI (2.9) predates AWS_ENDPOINT_URL and profile endpoint_url: the endpoint goes on the command line.
-    const endpoint = !args.includes('--endpoint-url') && env.AWS_ENDPOINT_URL ? ['--endpoint-url', env.AWS_ENDPOINT_URL] : []
-    execFile(AWS_CLI, [...args, ...endpoint, '--output', 'json'], {
-      env: { PATH: '/usr/bin:/bin', HOME: env.HOME ?? '/nonexistent', AWS_PAGER: '', AWS_MAX_ATTEMPTS: '1', AWS_METADATA_SERVICE_TIMEOUT: '5', ...env },
-      timeout: 90_000,
-      maxBuffer: 4 * 1024 * 1024,
-    }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0
-      let json: any
-      try {
-        json = stdout.trim() ? JSON.parse(stdout) : undefined
-      } catch {
-        json = undefined
-      }
-      resolve({ code, stdout, stderr, json })
-    })
-  })
-}
-
-/** CLI environment for a lab profile (people and the CLI use the lab's profiles file). */
-export function profileEnv(lab: Lab, profile: string, dir: string): Record<string, string> {
-  return { HOME: dir, AWS_PROFILE: profile, AWS_SHARED_CREDENTIALS_FILE: lab.credentialsFile, AWS_CONFIG_FILE: lab.configFile, AWS_REGION: lab.region, AWS_ENDPOINT_URL: lab.endpoint }
-}
-
-/** CLI environment on a lab instance: credentials from its metadata, as on EC2 (the workshop's terminal). */
-export function instanceEnv(lab: Lab, name: string, dir: string): Record<string, string> {
-  return {
-    HOME: dir,
-    AWS_EC2_METADATA_SERVICE_ENDPOINT: instance(lab, name).metadataEndpoint,
-    AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-credentials'),
-    AWS_CONFIG_FILE: join(dir, 'no-config'),
-    AWS_REGION: lab.region,
-    AWS_ENDPOINT_URL: lab.endpoint,
-  }
-}
+// The CLI runner and its environments are the shared test ones (one copy, in @kms-share/aws-lab/testing).
+export { awsCli as aws, cliProfileEnv as profileEnv, cliInstanceEnv as instanceEnv, labInstance as instance, type CliResult } from '@kms-share/aws-lab/testing'
