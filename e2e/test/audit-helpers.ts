@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import type { Test } from 'tap'
 import { Redis } from 'ioredis'
 import type { Lab } from '@kms-share/aws-lab'
-import { freePort, startTestLab } from '@kms-share/aws-lab/testing'
+import { freePort, labProfileEnv, startTestLab } from '@kms-share/aws-lab/testing'
 import { loadAuditWorkerConfig, type AuditWorkerConfig } from '@kms-share/keyadmin/audit/config'
 import { createAuditWorker, type AuditLogger, type AuditWorker } from '@kms-share/keyadmin/audit/worker'
 import { buildApp as buildUploadApp, createAuditProducer, loadUploadConfig } from '@kms-share/upload'
@@ -67,16 +67,7 @@ export async function startRedis(t: Test): Promise<TestRedis> {
 }
 
 export function labEnv(lab: Lab, profile: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    AWS_PROFILE: profile,
-    AWS_SHARED_CREDENTIALS_FILE: lab.credentialsFile,
-    AWS_CONFIG_FILE: lab.configFile,
-    AWS_REGION: lab.region,
-    AWS_ENDPOINT_URL: lab.endpoint,
-    BUCKET,
-    LOG_LEVEL: 'silent',
-    ...extra,
-  }
+  return { ...labProfileEnv(lab, profile), BUCKET, LOG_LEVEL: 'silent', ...extra }
 }
 
 /** The upload service as the uploader, with the audit producer on `redisUrl`, listening on a free port. */
