@@ -16,8 +16,8 @@ echo "== Node $(node --version)"
 packages=${NODE24_PACKAGES:-"@kms-share/policy @kms-share/shared @kms-share/upload"}
 pnpm exec turbo run build --force --output-logs=errors-only || exit 1
 if [ "$packages" = all ]; then
-  exec pnpm exec turbo run test --concurrency=2 --continue
+  exec pnpm exec turbo run test --concurrency=1 --continue
 fi
 filters=()
 for p in $packages; do filters+=("--filter=$p"); done
-exec pnpm exec turbo run test --concurrency=2 --continue --only "${filters[@]}"
+exec pnpm exec turbo run test --concurrency=1 --continue --only "${filters[@]}"
