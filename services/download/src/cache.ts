@@ -9,6 +9,8 @@ import { randomBytes } from 'node:crypto'
 import { cacheFileName, CACHE_FILE_PREFIX, isCacheFileName } from './cache-names.js'
 
 export const INDEX_FILE = 'cache-index.json'
+/** The largest entry also kept in memory (see FileCache's memoryMaxBytes). */
+export const MEMORY_ITEM_MAX_BYTES = 64 * 1024
 /** Temporary files start with a dot so no listing ever mistakes them for entries. */
 const TEMP_PREFIX = '.tmp-'
 
@@ -89,11 +91,18 @@ export class FileCache {
   // Names taken by writes in progress (file name → object key), reserved synchronously.
   private reserved = new Map<string, string>()
   private closed = false
+  // Small entries' bytes, least recently served first: a hit on one touches no file. Dropped with the entry.
+  private memory = new Map<CacheEntry, Buffer>()
+  private memoryBytes = 0
 
+  /**
+   * @param memoryMaxBytes bytes of small entries (up to MEMORY_ITEM_MAX_BYTES each) also kept in memory; 0: none
+   */
   constructor(
     readonly dir: string,
     readonly maxBytes: number,
     private readonly log: CacheLogger,
+    readonly memoryMaxBytes = 0,
   ) {}
 
   get enabled(): boolean {
@@ -166,6 +175,39 @@ export class FileCache {
   async matches(entry: CacheEntry, handle: FileHandle): Promise<boolean> {
     const info = await handle.stat()
     return info.size === entry.size && (entry.ino === undefined || info.ino === entry.ino) && this.entries.get(entry.name) === entry
+  }
+
+  /** The bytes of a current entry kept in memory, if any. */
+  inMemory(entry: CacheEntry): Buffer | undefined {
+    const bytes = this.memory.get(entry)
+    if (!bytes) return undefined
+    if (this.entries.get(entry.name) !== entry) {
+      this.forgetBytes(entry)
+      return undefined
+    }
+    // Most recently served last.
+    this.memory.delete(entry)
+    this.memory.set(entry, bytes)
+    return bytes
+  }
+
+  /** Keep a current small entry's bytes (read from its verified file) in memory, evicting the least recently served. */
+  keepInMemory(entry: CacheEntry, bytes: Buffer): void {
+    if (bytes.length > MEMORY_ITEM_MAX_BYTES || bytes.length > this.memoryMaxBytes || bytes.length !== entry.size) return
+    if (this.entries.get(entry.name) !== entry || this.memory.has(entry)) return
+    for (const [old] of this.memory) {
+      if (this.memoryBytes + bytes.length <= this.memoryMaxBytes) break
+      this.forgetBytes(old)
+    }
+    this.memory.set(entry, bytes)
+    this.memoryBytes += bytes.length
+  }
+
+  private forgetBytes(entry: CacheEntry): void {
+    const bytes = this.memory.get(entry)
+    if (!bytes) return
+    this.memory.delete(entry)
+    this.memoryBytes -= bytes.length
   }
 
   path(entry: CacheEntry): string {
@@ -338,6 +380,7 @@ export class FileCache {
     // A newer entry under the same name (rewritten meanwhile) is not this one's to remove.
     if (this.entries.get(entry.name) !== entry) return
     this.entries.delete(entry.name)
+    this.forgetBytes(entry)
     if (this.byKey.get(entry.key) === entry.name) this.byKey.delete(entry.key)
     // Readers that already opened the file keep reading it: unlink only removes the name.
     await unlink(join(this.dir, entry.name)).catch(() => undefined)

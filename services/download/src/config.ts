@@ -20,6 +20,7 @@ export const DownloadConfigSchema = Type.Object({
   PORT: portProperty(3002),
   CACHE_DIR: Type.String({ minLength: 1, default: '.cache/download', description: 'Folder for localfile-* cache files and their index.' }),
   CACHE_MAX_BYTES: Type.Integer({ minimum: 0, default: 1024 ** 3, description: 'Cache size bound; least recently used files are evicted past it.' }),
+  CACHE_MEMORY_BYTES: Type.Integer({ minimum: 0, default: 32 * 1024 ** 2, description: 'Bytes of small cached files (64 KiB or less each) also kept in memory, so their hits touch no file; 0 keeps none. Dropped with the cache entry.' }),
   UPLOAD_PUBLIC_URL: Type.String({ default: 'http://127.0.0.1:3001', description: "The upload service's URL, linked from the page." }),
   HEAD_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: 8, description: 'Parallel HeadObject calls (all views together) when listing files with their encryption.' }),
   HEAD_MEMO_MS: Type.Integer({ minimum: 0, default: 30_000, description: "How long an object's encryption details (per key and ETag) are reused by GET /files and the page; 0 asks S3 every time." }),

@@ -99,3 +99,36 @@ t.test('an unwritable folder disables the cache with a warning', async (t) => {
   t.match(log.warnings, ['cache folder is not writable: serving without a cache'])
   t.equal(await cache.beginWrite({ key: 'k', etag: '"k"', contentType: 'x', expectedSize: 1 }), undefined)
 })
+
+t.test('small entries also kept in memory: bounded, least recently served out first, gone with the entry', async (t) => {
+  const dir = t.testdir()
+  const cache = new FileCache(dir, 1_000_000, recorder(), 10)
+  await cache.init()
+  const one = (await put(cache, 'one', '1234'))!
+  const two = (await put(cache, 'two', '5678'))!
+  const three = (await put(cache, 'three', 'abcd'))!
+  cache.keepInMemory(one, Buffer.from('1234'))
+  cache.keepInMemory(two, Buffer.from('5678'))
+  t.equal(cache.inMemory(one)?.toString(), '1234', 'served from memory (and now the most recently served)')
+  cache.keepInMemory(three, Buffer.from('abcd'))
+  t.equal(cache.inMemory(two), undefined, 'past 10 bytes the least recently served goes')
+  t.equal(cache.inMemory(one)?.toString(), '1234')
+  t.equal(cache.inMemory(three)?.toString(), 'abcd')
+
+  cache.keepInMemory(two, Buffer.from('567'))
+  t.equal(cache.inMemory(two), undefined, 'bytes that are not the whole entry are never kept')
+
+  await cache.discard(one)
+  t.equal(cache.inMemory(one), undefined, 'a discarded entry is gone from memory too')
+  const newer = (await put(cache, 'three', 'wxyz'))!
+  t.equal(cache.inMemory(three), undefined, "a replaced entry's bytes are not served")
+  t.equal(cache.inMemory(newer), undefined, 'nor taken for the new one')
+  await cache.clear()
+  t.equal(cache.inMemory(newer), undefined)
+
+  const none = new FileCache(t.testdir(), 1_000_000, recorder())
+  await none.init()
+  const entry = (await put(none, 'k', 'v'))!
+  none.keepInMemory(entry, Buffer.from('v'))
+  t.equal(none.inMemory(entry), undefined, 'a bound of 0 keeps nothing')
+})

@@ -38,6 +38,8 @@ t.test('hits inside the window skip S3; the first after it revalidates; a revoca
   policy.Statement.push({ Sid: 'RevokeDownloaderDecrypt', Effect: 'Deny', Principal: { AWS: `arn:aws:iam::${lab.accountId}:role/kms-share-downloader` }, Action: 'kms:Decrypt', Resource: '*' })
   await kms.send(new PutKeyPolicyCommand({ KeyId: keyId, PolicyName: 'default', Policy: JSON.stringify(policy) }))
   const revoked = Date.now()
+  const cached = service.app.downloader.cache.lookup('windowed.txt')!
+  t.equal(service.app.downloader.cache.inMemory(cached)?.toString(), 'windowed secret', 'a small hit is held in memory')
 
   // Inside the window the cached copy is still served: the accepted trade-off.
   t.match(await get(), { status: 200, cache: 'hit' }, 'still served inside the window')
@@ -45,4 +47,5 @@ t.test('hits inside the window skip S3; the first after it revalidates; a revoca
   const after = await get()
   t.equal(after.status, 403, `refused ${Date.now() - revoked} ms after the revocation (window ${windowMs} ms)`)
   t.equal(service.app.downloader.cache.lookup('windowed.txt'), undefined, 'and the plaintext removed')
+  t.equal(service.app.downloader.cache.inMemory(cached), undefined, 'from memory too')
 })

@@ -19,6 +19,8 @@ export interface DownloadsPluginOptions {
   bucket: string
   cacheDir: string
   cacheMaxBytes: number
+  /** Bytes of small cached files also kept in memory. */
+  cacheMemoryBytes?: number
   /** HeadObject calls in flight at most, across every listing. */
   headConcurrency?: number
   /** How long an object version's encryption details are reused (ms). */
@@ -32,7 +34,7 @@ export interface DownloadsPluginOptions {
 export const downloadsPlugin = fp(
   async function downloadsPlugin(app: FastifyInstance, options: DownloadsPluginOptions) {
     const log = app.log.child({ component: 'cache' })
-    const cache = new FileCache(options.cacheDir, options.cacheMaxBytes, log)
+    const cache = new FileCache(options.cacheDir, options.cacheMaxBytes, log, options.cacheMemoryBytes ?? 0)
     await cache.init()
     const downloader = new Downloader(app.s3, options.bucket, cache, log, options.revalidateAfterMs ?? 0)
     app.decorate('downloader', downloader)
