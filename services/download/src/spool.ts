@@ -1,6 +1,7 @@
 // A spool: an S3 body written to a local file at S3's speed, read back by any number of clients,
 // each at its own pace, from the growing file or the finished one. A client that stops reading
 // holds a file descriptor, never an S3 connection, and never slows the transfer or other clients.
+// A client that keeps up is handed the bytes just written from memory instead of reading them back.
 import { Readable } from 'node:stream'
 import type { FileHandle } from 'node:fs/promises'
 
@@ -11,6 +12,10 @@ export type SpoolState = 'filling' | 'done' | 'failed'
 
 /** A waiting batch this large holds back S3's stream until it is written. */
 const BATCH_BYTES = 4 * 1024 * 1024
+/** A write waits for this many bytes… */
+const WRITE_BYTES = 1024 * 1024
+/** …or this long after its first chunk, whichever comes first. */
+const WRITE_DELAY_MS = 5
 /** Bytes written between background datasyncs. */
 const SYNC_EVERY = 16 * 1024 * 1024
 
@@ -35,6 +40,8 @@ export class Spool {
   /** Bytes written to the file so far. */
   written = 0
   private waiters = new Set<() => void>()
+  // The last batch written (its buffers and where it starts in the file): readers at its bytes take them from memory.
+  private recent: { start: number; buffers: Buffer[] } = { start: 0, buffers: [] }
   // The fill holds one reference, each reader one; the file closes when the last lets go.
   private refs = 1
   private source: Readable | undefined
@@ -65,35 +72,54 @@ export class Spool {
    */
   async fill(body: Readable, complete: () => Promise<void>): Promise<void> {
     this.source = body
-    // Chunks that arrive while a write is running go out together in the next writev.
+    // Chunks gather into writes of at least WRITE_BYTES (one writev each), or whatever arrived within
+    // WRITE_DELAY_MS when S3 sends slowly: a 64 KiB write costs about as much as a 1 MiB one.
     let batch: Buffer[] = []
     let batchBytes = 0
     let writing: Promise<void> | undefined
+    let timer: NodeJS.Timeout | undefined
     let failure: Error | undefined
     // Flushed to disk in the background as the fill goes, so the final fsync has little left.
     let syncing: Promise<void> | undefined
     let unsynced = 0
     const flush = async (): Promise<void> => {
-      while (batch.length > 0) {
-        const buffers = batch
-        const bytes = batchBytes
-        batch = []
-        batchBytes = 0
-        let position = this.written
-        let done = 0
-        while (done < bytes) {
-          const { bytesWritten } = await this.handle.writev(remaining(buffers, done), position)
-          done += bytesWritten
-          position += bytesWritten
-        }
-        this.written += bytes
-        unsynced += bytes
-        if (unsynced >= SYNC_EVERY && !syncing) {
-          unsynced = 0
-          syncing = this.handle.datasync().catch(() => undefined).finally(() => (syncing = undefined))
-        }
-        this.wake()
+      const buffers = batch
+      const bytes = batchBytes
+      batch = []
+      batchBytes = 0
+      let position = this.written
+      let done = 0
+      while (done < bytes) {
+        const { bytesWritten } = await this.handle.writev(remaining(buffers, done), position)
+        done += bytesWritten
+        position += bytesWritten
       }
+      this.recent = { start: this.written, buffers }
+      this.written += bytes
+      unsynced += bytes
+      if (unsynced >= SYNC_EVERY && !syncing) {
+        unsynced = 0
+        syncing = this.handle.datasync().catch(() => undefined).finally(() => (syncing = undefined))
+      }
+      this.wake()
+    }
+    // One write at a time: a full batch starts one now, a partial one within WRITE_DELAY_MS.
+    const startWrite = (force: boolean): void => {
+      if (writing || failure || batch.length === 0 || (!force && batchBytes < WRITE_BYTES)) return
+      clearTimeout(timer)
+      timer = undefined
+      writing = flush().catch((err: Error) => void (failure = err)).finally(() => {
+        writing = undefined
+        schedule()
+      })
+    }
+    const schedule = (): void => {
+      if (batch.length === 0 || failure) return
+      if (batchBytes >= WRITE_BYTES) return startWrite(false)
+      timer ??= setTimeout(() => {
+        timer = undefined
+        startWrite(true)
+      }, WRITE_DELAY_MS)
     }
     try {
       for await (const chunk of body as AsyncIterable<Buffer>) {
@@ -101,13 +127,17 @@ export class Spool {
         if (this.written + batchBytes + chunk.length > this.size) throw new Error(`S3 sent more than the ${this.size} bytes it announced`)
         batch.push(chunk)
         batchBytes += chunk.length
-        // One write at a time; S3's stream is only held back once a whole batch is waiting.
-        writing ??= flush().catch((err: Error) => void (failure = err)).finally(() => (writing = undefined))
-        if (batchBytes >= BATCH_BYTES) await writing
+        schedule()
+        // S3's stream is only held back once a whole batch is waiting behind a running write.
+        while (batchBytes >= BATCH_BYTES && writing) await writing
       }
-      while (writing) await writing
+      clearTimeout(timer)
+      timer = undefined
+      while (writing || (batch.length > 0 && !failure)) {
+        startWrite(true)
+        await writing
+      }
       if (failure) throw failure
-      if (batch.length > 0) await flush()
       if (this.written !== this.size) throw new Error(`S3 sent ${this.written} of ${this.size} bytes`)
       await syncing
       await complete()
@@ -115,11 +145,15 @@ export class Spool {
     } catch (err) {
       this.fail(err as Error)
     } finally {
+      clearTimeout(timer)
+      timer = undefined
       // No write or sync may still be running when the file is closed.
       while (writing) await writing
+      clearTimeout(timer)
       await syncing
       this.source = undefined
       this.wake()
+      this.recent = { start: 0, buffers: [] }
       this.settle()
       await this.release()
     }
@@ -149,6 +183,24 @@ export class Spool {
     if (--this.refs > 0) return
     await this.handle.close().catch(() => undefined)
     await this.onClosed()
+  }
+
+  /**
+   * Bytes from `position` (below `limit`) still held from the last batch, undefined when not held. A run of
+   * chunks is joined into one buffer (up to READ_CHUNK): one socket write instead of one per 64 KiB chunk.
+   */
+  private fromMemory(position: number, limit: number): Buffer | undefined {
+    let start = this.recent.start
+    if (position < start) return undefined
+    const stop = Math.min(limit, position + READ_CHUNK)
+    const parts: Buffer[] = []
+    for (const buffer of this.recent.buffers) {
+      const end = start + buffer.length
+      if (position < end && start < stop) parts.push(buffer.subarray(Math.max(0, position - start), Math.min(buffer.length, stop - start)))
+      start = end
+    }
+    if (parts.length === 0) return undefined
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts)
   }
 
   /** Bytes a reader may take now: all once done; until then all but the last (held until the file is in place). */
@@ -190,6 +242,12 @@ export class Spool {
           if (limit <= position) {
             waiting = pump
             spool.waiters.add(pump)
+            return
+          }
+          const held = spool.fromMemory(position, limit)
+          if (held) {
+            position += held.length
+            this.push(held)
             return
           }
           const length = Math.min(READ_CHUNK, limit - position)
