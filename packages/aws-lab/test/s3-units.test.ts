@@ -130,6 +130,24 @@ t.test('object store: ciphertext on disk, ranges read only what they need, tampe
   await t.rejects(buffer(readPlaintext(dir, key, [blob], SEGMENT_SIZE, SEGMENT_SIZE + 10)))
 })
 
+t.test('object store: objects of many reads (16 segments per read) decrypt whole and by ranges across read boundaries', async (t) => {
+  const dir = t.testdir()
+  const key = randomBytes(32)
+  const data = randomBytes(SEGMENT_SIZE * 40 + 77)
+  const final = join(dir, 'big.data')
+  const temp = await writeEncryptedTemp(Readable.from([data]), key, final)
+  commitTemp(temp.tempPath, final)
+  const blob = { file: 'big.data', size: data.length, noncePrefix: temp.noncePrefix }
+  t.ok((await buffer(readPlaintext(dir, key, [blob], 0, data.length - 1))).equals(data), 'whole')
+  for (const [s, e] of [[SEGMENT_SIZE * 15 + 9, SEGMENT_SIZE * 33 + 3], [SEGMENT_SIZE * 16, SEGMENT_SIZE * 16], [SEGMENT_SIZE * 31 + 1, data.length - 1]] as const) {
+    t.ok((await buffer(readPlaintext(dir, key, [blob], s, e))).equals(data.subarray(s, e + 1)), `range ${s}-${e}`)
+  }
+  // A file cut short by a whole segment and a tag: the last segments are missing, which is an error, never a short body.
+  const onDisk = readFileSync(final)
+  writeFileSync(final, onDisk.subarray(0, onDisk.length - 77 - 16 - SEGMENT_SIZE - 16))
+  await t.rejects(buffer(readPlaintext(dir, key, [blob], 0, data.length - 1)), /truncated/)
+})
+
 t.test('object store: any chunking of the input (segments straddling, ending on or one past a boundary) reads back whole and seals the last segment once', async (t) => {
   const dir = t.testdir()
   const key = randomBytes(32)
