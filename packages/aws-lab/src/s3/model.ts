@@ -2,6 +2,7 @@
 // encrypted data files, written atomically). Never sees an HTTP request.
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { PolicyDocument } from '@kms-share/policy'
 import type { StateStore } from '../core/types.js'
@@ -252,9 +253,14 @@ export class S3Model {
     return true
   }
 
+  /**
+   * Removes data files no longer referenced, off the event loop: unlinking a large file takes the
+   * kernel a while (~0.1 s for 256 MiB), and nothing refers to these names any more (their names are
+   * never reused; a GET still reading one keeps its open file).
+   */
   private removeBlobs(blobs: BlobRef[], keep: BlobRef[]): void {
     const kept = new Set(keep.map((b) => b.file))
-    for (const b of blobs) if (!kept.has(b.file)) rmSync(this.absolute(b.file), { force: true })
+    for (const b of blobs) if (!kept.has(b.file)) void rm(this.absolute(b.file), { force: true }).catch(() => undefined)
   }
 
   list(bucket: string, opts: ListOptions): ListResult {

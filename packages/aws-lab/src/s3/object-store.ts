@@ -41,6 +41,8 @@ export class SegmentEncryptor extends Transform {
   size = 0
   /** The latest bytes not yet sealed (at most one segment): sealed as the last unless more bytes follow. */
   private pending: Buffer | undefined
+  /** Where a segment that straddles chunks is gathered: one buffer reused, not one allocated per segment. */
+  private readonly stage = Buffer.allocUnsafe(SEGMENT_SIZE)
   private index = 0
   constructor(private readonly key: Buffer, private readonly prefix: Buffer) {
     super()
@@ -51,10 +53,12 @@ export class SegmentEncryptor extends Transform {
     let data = chunk
     if (this.pending) {
       if (this.pending.length < SEGMENT_SIZE) {
-        // Only a segment that straddles two chunks is copied; the rest is sealed from views of the chunk.
-        const need = SEGMENT_SIZE - this.pending.length
-        this.pending = Buffer.concat([this.pending, data.subarray(0, need)])
-        data = data.subarray(need)
+        // Only a segment that straddles chunks is copied (into the stage); the rest is sealed from views of the chunk.
+        const have = this.pending.length
+        if (this.pending.buffer !== this.stage.buffer) this.pending.copy(this.stage, 0)
+        const taken = data.copy(this.stage, have, 0, SEGMENT_SIZE - have)
+        this.pending = this.stage.subarray(0, have + taken)
+        data = data.subarray(taken)
       }
       if (data.length === 0) return done()
       this.seal(this.pending, false)
