@@ -185,22 +185,16 @@ export class Spool {
     await this.onClosed()
   }
 
-  /**
-   * Bytes from `position` (below `limit`) still held from the last batch, undefined when not held. A run of
-   * chunks is joined into one buffer (up to READ_CHUNK): one socket write instead of one per 64 KiB chunk.
-   */
+  /** Bytes from `position` (below `limit`) still held from the last batch, without a copy; undefined when not held. */
   private fromMemory(position: number, limit: number): Buffer | undefined {
     let start = this.recent.start
     if (position < start) return undefined
-    const stop = Math.min(limit, position + READ_CHUNK)
-    const parts: Buffer[] = []
     for (const buffer of this.recent.buffers) {
       const end = start + buffer.length
-      if (position < end && start < stop) parts.push(buffer.subarray(Math.max(0, position - start), Math.min(buffer.length, stop - start)))
+      if (position < end) return buffer.subarray(position - start, Math.min(buffer.length, limit - start))
       start = end
     }
-    if (parts.length === 0) return undefined
-    return parts.length === 1 ? parts[0] : Buffer.concat(parts)
+    return undefined
   }
 
   /** Bytes a reader may take now: all once done; until then all but the last (held until the file is in place). */
