@@ -195,28 +195,32 @@ export class SdkWorker {
   }
 }
 
-/** curl's exit: `<http code> <bytes>` from -w, or a rejection with what curl said. */
-function curl(args: string[]): Promise<{ code: number; bytes: number }> {
+/** curl's exit: `<http code> <bytes> <x-cache>` from -w, or a rejection with what curl said. */
+function curl(args: string[]): Promise<{ code: number; bytes: number; cache: string }> {
   return new Promise((res, rej) => {
-    const child = spawn('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %header{x-cache}', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     let err = ''
     child.stdout.on('data', (c: Buffer) => void (out += c.toString()))
     child.stderr.on('data', (c: Buffer) => void (err += c.toString()))
     child.once('error', rej)
     child.once('close', (status) => {
-      const [code, bytes] = out.trim().split(' ').map(Number)
+      const [code, bytes, cache] = out.trim().split(' ')
       if (status !== 0) rej(new Error(`curl ${args.join(' ')}: exit ${status} ${err.trim()}`))
-      else res({ code, bytes })
+      else res({ code: Number(code), bytes: Number(bytes), cache: cache ?? '' })
     })
   })
 }
 
-/** GET with curl, the body discarded: the bytes received; rejects on a non-2xx answer. */
-export async function curlGet(url: string): Promise<number> {
-  const { code, bytes } = await curl([url])
-  if (code < 200 || code > 299) throw new Error(`curl GET ${url}: ${code}`)
-  return bytes
+/**
+ * GET with curl, the body discarded: the bytes received; rejects on a non-2xx answer, and on an answer
+ * whose X-Cache is not `cache` when given (a "hit" row must time hits, a "miss" row misses).
+ */
+export async function curlGet(url: string, cache?: 'hit' | 'miss'): Promise<number> {
+  const answer = await curl([url])
+  if (answer.code < 200 || answer.code > 299) throw new Error(`curl GET ${url}: ${answer.code}`)
+  if (cache && answer.cache !== cache) throw new Error(`curl GET ${url}: X-Cache ${answer.cache || '(none)'}, expected ${cache}`)
+  return answer.bytes
 }
 
 /** PUT a file with curl (-T sends Content-Length, no Expect: 100-continue); resolves to the file's size on a 201. */
@@ -347,6 +351,8 @@ export function cpuLine(measured: Measured[]): string {
 /** 1 KiB hits from 32 connections for `seconds` (autocannon: a client light enough not to be the bottleneck). */
 export async function smallHits(url: string, seconds: number): Promise<{ p50: number; p99: number; rps: number; errors: number }> {
   await fetch(url).then((r) => r.arrayBuffer(), () => undefined) // the first hit reads the file and keeps it in memory
+  // Steady state: a fresh process's first second or two (code not yet optimised) is warm-up, not measured.
+  await autocannon({ url, connections: 32, duration: 2 })
   const result = await autocannon({ url, connections: 32, duration: seconds })
   return { p50: result.latency.p50, p99: result.latency.p99, rps: result.requests.average, errors: result.errors + result.non2xx }
 }
