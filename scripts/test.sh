@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `pnpm test`: every package's tests. The packages run two at a time (most of their time is spent
+# waiting on timers and sockets, not the CPU), then the cross-service tests in e2e on their own: they
+# start whole stacks with short-lived instance credentials, and on two cores a second package beside
+# them made one of those time out. A failing package does not stop the others (--continue); the
+# exit status is non-zero if any failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+node scripts/check-test-tools.mjs || exit 1
+status=0
+pnpm exec turbo run test --concurrency=2 --continue --filter='!@kms-share/e2e' || status=1
+pnpm exec turbo run test --concurrency=1 --continue --filter=@kms-share/e2e || status=1
+exit "$status"
