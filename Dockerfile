@@ -18,4 +18,4 @@ COPY --from=build /app /app
 RUN mkdir -p /data/lab /data/ca /data/cache && chown node:node /data/lab /data/ca /data/cache
 USER node
 EXPOSE 4566 3001 3002 3003
-CMD ["node", "packages/aws-lab/dist/server.js"]
+CMD ["node", "--initial-old-space-size=64", "packages/aws-lab/dist/server.js"]
