@@ -8,11 +8,11 @@ import { fork, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import autocannon from 'autocannon'
+import { freePort } from '@kms-share/aws-lab/testing'
 import { BUCKET, GiB, KEY_ALIAS, MiB } from './constants.js'
 import type { WorkerReply, WorkerRequest } from './sdk-worker.js'
 
@@ -40,15 +40,6 @@ function childEnv(env: Record<string, string>): Record<string, string> {
 
 /** BENCH_CPU_PROF=<dir>: each Node child writes a V8 CPU profile there on exit, to see where its time goes. */
 const profileArgs = () => (process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])
-
-export async function freePort(): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  return port
-}
 
 /** `node <script>` as production runs it, with only PATH, HOME and `env`. */
 export function start(script: string, env: Record<string, string>, cwd: string, nodeArgs: string[] = []): ChildProcess {
