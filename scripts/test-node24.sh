@@ -20,6 +20,7 @@ if [ "$packages" = all ]; then
 fi
 filters=()
 for p in $packages; do filters+=("--filter=$p"); done
-# Built again on Node 24 (tsc and the page bundler run on it too): those packages and what they import.
-pnpm exec turbo run build --force --output-logs=errors-only "${filters[@]/%/...}" || exit 1
+# Those packages and what they import, built if the Node 20 run has not built them already (tsc's output
+# does not depend on the Node that runs it; the build on Node 24 is NODE24_PACKAGES=all's job).
+pnpm exec turbo run build --output-logs=errors-only "${filters[@]/%/...}" || exit 1
 exec pnpm exec turbo run test --concurrency=2 --continue --only "${filters[@]}"

@@ -7,6 +7,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 node scripts/check-test-tools.mjs || exit 1
+# tap builds one test runner for the workspace from the plugins in .taprc; build it once here, so the
+# packages that start together do not each find it stale and rebuild it over one another.
+(cd packages/policy && pnpm exec tap build >/dev/null) || { echo "tap build failed"; exit 1; }
 status=0
 pnpm exec turbo run test --concurrency=2 --continue --filter='!@kms-share/e2e' || status=1
 pnpm exec turbo run test --concurrency=1 --continue --filter=@kms-share/e2e || status=1

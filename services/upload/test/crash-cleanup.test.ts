@@ -12,15 +12,13 @@ import { initiatorMatcher } from '../src/abandoned-uploads.js'
 
 const MiB = 1024 * 1024
 const serverScript = fileURLToPath(new URL('../src/server.ts', import.meta.url))
-// The TypeScript loader tap runs this file with, so the child runs the same sources.
-const loader = process.execArgv.filter((arg) => arg.includes('@tapjs/typescript'))
 
 interface Child { process: ChildProcess; url: string; logs: any[] }
 
 async function startServer(t: Test, lab: Lab, extra: Record<string, string>): Promise<Child> {
   const env = { ...process.env, ...labEnv(lab, 'uploader', { LOG_LEVEL: 'info', MULTIPART_PART_BYTES: String(5 * MiB), ...extra }) }
   delete env.REDIS_URL
-  const child = spawn(process.execPath, [...loader, serverScript], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', serverScript], { env, stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
   const logs: any[] = []
   let buffered = ''
