@@ -13,6 +13,8 @@ if [ ! -x "$dir/bin/node" ]; then
 fi
 export PATH="$PWD/$dir/bin:$PATH"
 echo "== Node $(node --version)"
+# The workspace's tap runner, built once before packages start side by side (see scripts/test.sh).
+(cd packages/policy && pnpm exec tap build >/dev/null) || { echo "tap build failed"; exit 1; }
 packages=${NODE24_PACKAGES:-"@kms-share/policy @kms-share/shared @kms-share/upload"}
 if [ "$packages" = all ]; then
   pnpm exec turbo run build --force --output-logs=errors-only || exit 1
