@@ -95,10 +95,12 @@ export async function multipartUploadStream(target: UploadTarget, body: ByteCoun
 
 /**
  * The size of the pieces handed to the SDK. The request socket yields about 64 KiB at a time; each piece
- * becomes one aws-chunked frame and several HTTP writes to S3, so joining them into 1 MiB (what a
- * direct PutObject of a file sends) takes per-frame work off this service and S3 for one memcpy.
+ * becomes one aws-chunked frame and several HTTP writes to S3, so joining them takes per-frame work off
+ * this service and S3 for one memcpy. 256 KiB measured best (`pnpm bench:upload`, 2 cores): the service
+ * cost 1.35–1.64 CPU-s/GiB against 1.79–2.21 with 1 MiB frames (the join's copies into fresh 1 MiB
+ * buffers were a fifth of its CPU), while 128 KiB frames raised the lab's CPU per byte.
  */
-export const FRAME_BYTES = 1024 * 1024
+export const FRAME_BYTES = 256 * 1024
 
 /**
  * Counts bytes on their way to S3, fails past `limit` (413), joins small pieces into FRAME_BYTES
