@@ -5,13 +5,15 @@
 //   lab PUT — the lab's S3 PUT (the direct rounds) vs an fsync'd write of the same bytes on its disk,
 //             beside AES-256-GCM's, MD5's and CRC32's speed per CPU-second (the lab's per-byte work)
 //   cold    — a service miss vs a direct SDK GetObject, and vs a presigned GetObject fetched by curl
-//             (direct, with the same client as the service side)
+//             (direct, with the same client as the service side); and the ceiling of any service on
+//             the path: a bare Node proxy of the presigned URL (no cache, no checksum) vs the same direct
 //   warm    — a service hit vs a plain Node file server (1 MiB reads) of the cached file, both via curl
 //   small   — p50/p99 of 1 KiB hits from 32 connections, revalidating every hit vs CACHE_REVALIDATE_AFTER_MS
 //   RSS     — each service's peak RSS (VmHWM), fresh, after moving a BENCH_RSS_MIB file
 // with the CPU seconds per GiB of every process on each side. The bench process only orchestrates:
 // clients (curl, the SDK worker) and yardsticks (the plain server, the disk write) run in processes of
-// their own, since on 2 cores a client sharing the bench's event loop decided the ratios.
+// their own, since on 2 cores a client sharing the bench's event loop decided the ratios. All of them,
+// services and yardsticks alike, run with the glibc malloc settings the product ships (MALLOC_TUNABLES).
 // Not a test: it prints figures. The root script builds first. BENCH_MIB (default 256), BENCH_ROUNDS
 // (default 4), BENCH_RSS_MIB (default 1024; 0 skips), BENCH_HIT_SECONDS (default 5) size it.
 import { createCipheriv, createHash, randomBytes } from 'node:crypto'
@@ -20,7 +22,7 @@ import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
 import {
   GiB, MiB, SdkWorker, cleanup, compareLine, cpuLine, cpuPerGiB, curlGet, curlPut, exitedChildrenCpuSeconds, fmt, load, makeFile,
-  mbps, peakRssMiB, runRounds, smallHits, startDownload, startLab, startPlainServer, startUpload, stop, work,
+  mbps, peakRssMiB, runRounds, smallHits, startDownload, startHopProxy, startLab, startPlainServer, startUpload, stop, work,
   type Lab, type Service, type Side,
 } from './harness.js'
 
@@ -101,11 +103,16 @@ async function downloadRows(lab: Lab, uploader: SdkWorker, downloader: SdkWorker
   }
   const direct: Side = { label: 'direct SDK GetObject', run: () => downloader.bytes({ op: 'get', key }), show: ['lab', 'sdk worker'] }
   const signed: Side = { label: 'presigned GetObject, curl', run: () => curlGet(presigned), show: ['lab', 'curl'] }
+  const proxy = await startHopProxy(presigned)
+  const hop: Side = { label: 'bare Node hop, curl', run: () => curlGet(proxy.url), show: ['lab', 'hop', 'curl'] }
   const probes = { 'lab': lab.child.pid!, 'service': service.child.pid!, 'sdk worker': downloader.pid, 'curl': exitedChildrenCpuSeconds }
-  const [m, d, s] = await runRounds([miss, direct, signed], { rounds: ROUNDS, bytes: SIZE, probes })
+  const [m, d, s, b] = await runRounds([miss, direct, signed, hop], { rounds: ROUNDS, bytes: SIZE, probes: { ...probes, hop: proxy.child.pid! } })
+  await stop(proxy.child)
   console.log(compareLine('cold download', m, d, 0.9))
   console.log(compareLine('cold download vs direct with the same client', m, s))
-  console.log(cpuLine([m, d, s]))
+  console.log(compareLine('cold ceiling: one bare Node hop (no cache, no checksum) vs direct', b, d))
+  console.log(compareLine('cold download vs the bare hop', m, b))
+  console.log(cpuLine([m, d, s, b]))
 
   // Warm: the same cached file, through the service and through a plain Node file server, both via curl.
   await curlGet(fileUrl) // the file is cached (and warm) before the rounds

@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import autocannon from 'autocannon'
 import { freePort } from '@kms-share/aws-lab/testing'
+import { MALLOC_TUNABLES } from '@kms-share/shared'
 import { BUCKET, GiB, KEY_ALIAS, MiB } from './constants.js'
 import type { WorkerReply, WorkerRequest } from './sdk-worker.js'
 
@@ -33,9 +34,15 @@ function forwardStderr(child: ChildProcess): void {
 }
 export const work = mkdtempSync(join(tmpdir(), 'kms-share-bench-'))
 
-/** Every child gets an explicit environment; NODE_NO_WARNINGS hides the SDK's NodeVersionSupportWarning on Node 20. */
+
+/**
+ * Every child gets an explicit environment; NODE_NO_WARNINGS hides the SDK's NodeVersionSupportWarning on
+ * Node 20. Every one, service or yardstick, runs with the glibc malloc settings the product ships
+ * (MALLOC_TUNABLES): without them the SDK worker's GetObject alone cost 0.8 or 1.7–5.8 CPU-s/GiB from
+ * one run to the next, and a row compared whichever side the kernel's page faults hit less.
+ */
 function childEnv(env: Record<string, string>): Record<string, string> {
-  return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_NO_WARNINGS: '1', ...env }
+  return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_NO_WARNINGS: '1', GLIBC_TUNABLES: MALLOC_TUNABLES, ...env }
 }
 
 /** BENCH_CPU_PROF=<dir>: each Node child writes a V8 CPU profile there on exit, to see where its time goes. */
@@ -133,15 +140,41 @@ createServer((req, res) => {
 }).listen(Number(port), '127.0.0.1')
 `
 
-/** The warm row's yardstick, as a process of its own like the service it is compared with. */
-export async function startPlainServer(path: string): Promise<Service> {
+/**
+ * One bare pass-through hop (argv: upstream URL, port): each GET is a GET of `upstream` piped to the
+ * answer, with no cache file, no checksum and no SDK. Whatever a service between client and S3 does,
+ * it moves every byte through a process like this one, so this is the cold row's ceiling on this machine.
+ */
+const HOP_PROXY = `
+const { get, createServer } = require('node:http')
+const [upstream, port] = process.argv.slice(1)
+createServer((req, res) => {
+  get(upstream, (r) => {
+    res.writeHead(r.statusCode, { 'content-length': r.headers['content-length'] })
+    r.pipe(res)
+  }).on('error', () => res.destroy())
+}).listen(Number(port), '127.0.0.1')
+`
+
+/** A Node process of its own serving `script` on a free port (argv: arg, port). */
+async function startYardstick(script: string, arg: string): Promise<Service> {
   const port = await freePort()
-  const child = spawn(process.execPath, ['-e', PLAIN_SERVER, path, String(port)], { env: childEnv({}), stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn(process.execPath, ['-e', script, arg, String(port)], { env: childEnv({}), stdio: ['ignore', 'ignore', 'pipe'] })
   forwardStderr(child)
   children.push(child)
   const url = `http://127.0.0.1:${port}/`
   await waitReady(url)
   return { child, url }
+}
+
+/** The cold row's ceiling: one bare Node hop in front of `upstream` (a presigned GetObject URL). */
+export function startHopProxy(upstream: string): Promise<Service> {
+  return startYardstick(HOP_PROXY, upstream)
+}
+
+/** The warm row's yardstick, as a process of its own like the service it is compared with. */
+export function startPlainServer(path: string): Promise<Service> {
+  return startYardstick(PLAIN_SERVER, path)
 }
 
 /** The SDK clients and Node's http client, forked as one process for one lab role (see sdk-worker.ts). */
