@@ -34,7 +34,6 @@ function forwardStderr(child: ChildProcess): void {
 }
 export const work = mkdtempSync(join(tmpdir(), 'kms-share-bench-'))
 
-
 /**
  * Every child gets an explicit environment; NODE_NO_WARNINGS hides the SDK's NodeVersionSupportWarning on
  * Node 20. Every one, service or yardstick, runs with the glibc malloc settings the product ships
