@@ -12,8 +12,6 @@ RUN pnpm install --frozen-lockfile --prod
 
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production
-# glibc malloc keeps freed socket buffers instead of faulting them in again: MALLOC_TUNABLES in packages/shared/src/runtime.ts says why.
-ENV GLIBC_TUNABLES=glibc.malloc.trim_threshold=67108864:glibc.malloc.mmap_threshold=4194304
 WORKDIR /app
 COPY --from=build /app /app
 # Named volumes take their owner from these folders, so the unprivileged user can write them.

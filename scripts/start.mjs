@@ -43,14 +43,9 @@ if (!process.argv.includes('--no-build')) {
   }
 }
 
-const { MALLOC_TUNABLES } = await import(join(root, 'packages/shared/dist/runtime.js'))
-
-/**
- * The environment children start from: no inherited AWS identity or lab settings, so a service knows
- * nothing but its instance; glibc's malloc settings as the Docker image has them (unless you set your own).
- */
+/** The environment children start from: no inherited AWS identity or lab settings, so a service knows nothing but its instance. */
 function baseEnv() {
-  const clean = { ...env, GLIBC_TUNABLES: env.GLIBC_TUNABLES || MALLOC_TUNABLES }
+  const clean = { ...env }
   for (const name of Object.keys(clean)) {
     if (name.startsWith('AWS_') || name.startsWith('LAB_') || name === 'PORT' || name === 'HOST' || name === 'NODE_OPTIONS') delete clean[name]
   }

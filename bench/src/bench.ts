@@ -12,8 +12,9 @@
 //   RSS     — each service's peak RSS (VmHWM), fresh, after moving a BENCH_RSS_MIB file
 // with the CPU seconds per GiB of every process on each side. The bench process only orchestrates:
 // clients (curl, the SDK worker) and yardsticks (the plain server, the disk write) run in processes of
-// their own, since on 2 cores a client sharing the bench's event loop decided the ratios. All of them,
-// services and yardsticks alike, run with the glibc malloc settings the product ships (MALLOC_TUNABLES).
+// their own, since on 2 cores a client sharing the bench's event loop decided the ratios. The yardsticks
+// run with glibc malloc settings that keep them at their steady best (STEADY_MALLOC in harness.ts); the
+// lab and the services run as shipped.
 // Not a test: it prints figures. The root script builds first. BENCH_MIB (default 256), BENCH_ROUNDS
 // (default 4), BENCH_RSS_MIB (default 1024; 0 skips), BENCH_HIT_SECONDS (default 5) size it.
 import { createCipheriv, createHash, randomBytes } from 'node:crypto'

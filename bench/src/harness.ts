@@ -13,7 +13,6 @@ import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import autocannon from 'autocannon'
 import { freePort } from '@kms-share/aws-lab/testing'
-import { MALLOC_TUNABLES } from '@kms-share/shared'
 import { BUCKET, GiB, KEY_ALIAS, MiB } from './constants.js'
 import type { WorkerReply, WorkerRequest } from './sdk-worker.js'
 
@@ -34,15 +33,23 @@ function forwardStderr(child: ChildProcess): void {
 }
 export const work = mkdtempSync(join(tmpdir(), 'kms-share-bench-'))
 
-/**
- * Every child gets an explicit environment; NODE_NO_WARNINGS hides the SDK's NodeVersionSupportWarning on
- * Node 20. Every one, service or yardstick, runs with the glibc malloc settings the product ships
- * (MALLOC_TUNABLES): without them the SDK worker's GetObject alone cost 0.8 or 1.7–5.8 CPU-s/GiB from
- * one run to the next, and a row compared whichever side the kernel's page faults hit less.
- */
+/** Every child gets an explicit environment; NODE_NO_WARNINGS hides the SDK's NodeVersionSupportWarning on Node 20. */
 function childEnv(env: Record<string, string>): Record<string, string> {
-  return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_NO_WARNINGS: '1', GLIBC_TUNABLES: MALLOC_TUNABLES, ...env }
+  return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_NO_WARNINGS: '1', ...env }
 }
+
+/**
+ * glibc malloc settings for the yardsticks (the SDK worker, the plain file server, the bare hop), so each
+ * runs at its steady best and none flatters the service beside it; the lab and the services run as
+ * shipped, without them. With glibc's defaults, a Node process moving a large body gives the 64 KiB
+ * socket-read buffers the garbage collector frees in bulk back to the kernel, and faults them in again:
+ * the same SDK GetObject cost 0.8 CPU-s/GiB in one run and 1.7–5.8 in another (a plain http.get client
+ * 0.5 or 4.6–6.3), and the cold row compared whichever side the page faults hit harder. A 64 MiB trim
+ * threshold keeps that memory. Setting it turns off glibc's own mmap-threshold adjustment, so the mmap
+ * threshold is fixed at 4 MiB to keep 1 MiB file reads on the heap (without it the plain server's reads
+ * cost 4.5 instead of 0.5 CPU-s/GiB). `ld.so --list-tunables` shows what glibc read.
+ */
+const STEADY_MALLOC = { GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=67108864:glibc.malloc.mmap_threshold=4194304' }
 
 /** BENCH_CPU_PROF=<dir>: each Node child writes a V8 CPU profile there on exit, to see where its time goes. */
 const profileArgs = () => (process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])
@@ -155,10 +162,10 @@ createServer((req, res) => {
 }).listen(Number(port), '127.0.0.1')
 `
 
-/** A Node process of its own serving `script` on a free port (argv: arg, port). */
+/** A yardstick: a Node process of its own serving `script` on a free port (argv: arg, port), with STEADY_MALLOC. */
 async function startYardstick(script: string, arg: string): Promise<Service> {
   const port = await freePort()
-  const child = spawn(process.execPath, ['-e', script, arg, String(port)], { env: childEnv({}), stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn(process.execPath, ['-e', script, arg, String(port)], { env: childEnv(STEADY_MALLOC), stdio: ['ignore', 'ignore', 'pipe'] })
   forwardStderr(child)
   children.push(child)
   const url = `http://127.0.0.1:${port}/`
@@ -176,7 +183,7 @@ export function startPlainServer(path: string): Promise<Service> {
   return startYardstick(PLAIN_SERVER, path)
 }
 
-/** The SDK clients and Node's http client, forked as one process for one lab role (see sdk-worker.ts). */
+/** The SDK clients and Node's http client, forked as one process for one lab role (see sdk-worker.ts), with STEADY_MALLOC. */
 export class SdkWorker {
   readonly child: ChildProcess
   private next = 0
@@ -184,7 +191,7 @@ export class SdkWorker {
 
   constructor(env: Record<string, string>) {
     this.child = fork(join(import.meta.dirname, 'sdk-worker.ts'), [], {
-      cwd: BENCH_DIR, execArgv: ['--import', 'tsx', ...profileArgs()], env: childEnv(env), stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      cwd: BENCH_DIR, execArgv: ['--import', 'tsx', ...profileArgs()], env: childEnv({ ...env, ...STEADY_MALLOC }), stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     })
     forwardStderr(this.child)
     children.push(this.child)

@@ -8,7 +8,6 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFi
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { AWS_CLI, freePort } from '@kms-share/aws-lab/testing'
-import { MALLOC_TUNABLES } from '@kms-share/shared'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -61,7 +60,6 @@ t.test('each service holds only its own instance role, rotated through IMDSv2; C
     LAB_IMDS_CREDENTIALS_TTL_SECONDS: '6',
   }
   delete env.INIT_CWD
-  delete env.GLIBC_TUNABLES // start.mjs's own default, not one from whoever runs the tests
   const child = spawn(process.execPath, [join(root, 'scripts/start.mjs'), '--no-build'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
@@ -116,8 +114,6 @@ t.test('each service holds only its own instance role, rotated through IMDSv2; C
     t.same(Object.keys(e).filter((k) => k.startsWith('AWS_')).sort(), ['AWS_EC2_METADATA_SERVICE_ENDPOINT', 'AWS_ENDPOINT_URL', 'AWS_REGION'], `${service}: only the metadata endpoint, the endpoint URL and the region`)
     t.equal(e.AWS_EC2_METADATA_SERVICE_ENDPOINT, instance.metadataEndpoint, `${service} reads ${instanceName}'s metadata`)
     t.same(Object.keys(e).filter((k) => k.startsWith('LAB_')), [], `${service} is told nothing about the lab's settings`)
-    // glibc parses GLIBC_TUNABLES in place at start-up: /proc/<pid>/environ shows each ':' as a NUL (the process's own copy is whole).
-    t.ok(('\0' + readFileSync(`/proc/${proc.pid}/environ`, 'utf8')).includes(`\0GLIBC_TUNABLES=${MALLOC_TUNABLES.replaceAll(':', '\0')}\0`), `${service} runs with the product's malloc settings, as in the Docker image`)
     const pointsAtLab = Object.entries(e).filter(([, v]) => v.includes(labDir) || v.includes(personHome))
     t.same(pointsAtLab, [], `${service}: no variable points at the lab's data folder or the person's home`)
     t.not(e.HOME, personHome, `${service} has a home of its own`)
