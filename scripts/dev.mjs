@@ -4,6 +4,7 @@
 // rebuilds through turbo — only what changed — and starts the stack again). Only sources are
 // watched, never dist/, so a build does not trigger another restart. The lab's data folder is
 // kept across restarts, as with `pnpm start`.
+import './ensure-node.mjs'
 import { spawn } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'

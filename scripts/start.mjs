@@ -8,6 +8,7 @@
 // redis-server on a free port, data in REDIS_DATA_DIR, .redis), and the lab's LAB_* settings
 // (LAB_IMDS_PORT_BASE, LAB_IMDS_CREDENTIALS_TTL_SECONDS, LAB_CLOUDTRAIL_DELAY_SECONDS …; LAB_TLS=1 by default:
 // the services reach the lab over HTTPS and trust its CA, so SSE-KMS over plain HTTP is refused as in AWS). Flags: --no-build.
+import './ensure-node.mjs'
 import { spawn, spawnSync } from 'node:child_process'
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
