@@ -2,7 +2,7 @@
 // the KMS condition keys taken from the request and the key.
 import type { PolicyDocument, RequestContext } from '@kms-share/policy'
 import { effectiveKeyPolicy } from './key-policy.js'
-import { grantStatements } from './grants.js'
+import { grantStatements } from './grant-match.js'
 import type { AuthCheck, OperationContext } from '../core/types.js'
 import type { ResolvedKey } from './key-ref.js'
 import { type KeyRecord, type KmsState, type Tag, kmsState } from './model.js'

@@ -4,10 +4,11 @@
 // https://docs.aws.amazon.com/kms/latest/developerguide/grants.html
 // https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateGrant.html
 import { randomBytes } from 'node:crypto'
-import type { RequestContext, Statement as PolicyStatement } from '@kms-share/policy'
-import { AwsError, type Caller, type Operation, type OperationContext } from '../core/types.js'
+import type { RequestContext } from '@kms-share/policy'
+import { AwsError, type Operation, type OperationContext } from '../core/types.js'
 import { accountCheck, keyCheck } from './authz.js'
 import { constraintViolation, kmsErrors, requireMember } from './errors.js'
+import { principalNames } from './grant-match.js'
 import { resolveKey, type ResolvedKey } from './key-ref.js'
 import { type GrantConstraints, type GrantRecord, type KmsState, keyArn, kmsState, saveKms } from './model.js'
 
@@ -45,51 +46,6 @@ function grants(ctx: OperationContext): KmsState['grants'] {
 function ownGrant(ctx: OperationContext, grantId: string): GrantRecord | undefined {
   const all = grants(ctx)
   return Object.hasOwn(all, grantId) ? all[grantId] : undefined
-}
-
-/** Whether a grant's grantee (or retiring) principal names this caller: its ARN, or its role for any session of it. */
-export function principalNames(entry: string | undefined, caller: Caller): boolean {
-  if (!entry) return false
-  return entry === caller.principal.arn || (caller.principal.roleArn !== undefined && entry === caller.principal.roleArn)
-}
-
-function contextOf(context: RequestContext): Record<string, string> {
-  const out = Object.create(null) as Record<string, string>
-  for (const [k, v] of Object.entries(context)) {
-    if (k.startsWith('kms:EncryptionContext:') && typeof v === 'string') out[k.slice('kms:EncryptionContext:'.length)] = v
-  }
-  return out
-}
-
-function constraintsHold(constraints: GrantConstraints | undefined, requestContext: Record<string, string>): boolean {
-  if (!constraints) return true
-  const equals = constraints.EncryptionContextEquals
-  if (equals) {
-    const keys = Object.keys(requestContext)
-    if (keys.length !== Object.keys(equals).length) return false
-    if (keys.some((k) => !Object.hasOwn(equals, k) || equals[k] !== requestContext[k])) return false
-  }
-  const subset = constraints.EncryptionContextSubset
-  if (subset) {
-    for (const [k, v] of Object.entries(subset)) if (requestContext[k] !== v) return false
-  }
-  return true
-}
-
-/**
- * Key-policy statements standing for the grants that allow `caller` to do `action` on `keyId` with this
- * request context: evaluation then treats them like a key policy naming the grantee, so an explicit deny wins.
- */
-export function grantStatements(state: KmsState, keyId: string, action: string, caller: Caller, context: RequestContext): PolicyStatement[] {
-  const operation = action.replace(/^kms:/, '')
-  const requestContext = contextOf(context)
-  const out: PolicyStatement[] = []
-  for (const grant of Object.values(state.grants ?? {})) {
-    if (grant.keyId !== keyId || !grant.operations.includes(operation)) continue
-    if (!principalNames(grant.granteePrincipal, caller) || !constraintsHold(grant.constraints, requestContext)) continue
-    out.push({ Sid: `grant:${grant.grantId}`, Effect: 'Allow', Principal: { AWS: [grant.granteePrincipal] }, Action: [action], Resource: ['*'] })
-  }
-  return out
 }
 
 /** GrantTokens on any operation: at most 10, each one KMS issued (a made-up token is InvalidGrantTokenException). */
