@@ -33,6 +33,11 @@ export function constraintViolation(value: unknown, member: string, constraint: 
   return kmsErrors.validation(`1 validation error detected: Value ${shown} at '${member}' failed to satisfy constraint: ${constraint}`)
 }
 
+/** The same sentence for a sensitive member (Plaintext): AWS leaves its value out — "Value at 'plaintext' failed …". */
+export function sensitiveConstraintViolation(member: string, constraint: string): AwsError {
+  return kmsErrors.validation(`1 validation error detected: Value at '${member}' failed to satisfy constraint: ${constraint}`)
+}
+
 export function requireMember<T>(value: T | undefined | null, member: string): T {
   if (value === undefined || value === null || value === '') throw constraintViolation(undefined, member, 'Member must not be null')
   return value
