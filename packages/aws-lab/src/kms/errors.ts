@@ -25,6 +25,7 @@ export const kmsErrors = {
   expiredImportToken: e('ExpiredImportTokenException'),
   incorrectKeyMaterial: e('IncorrectKeyMaterialException'),
   invalidKeyUsage: e('InvalidKeyUsageException'),
+  dryRun: e('DryRunOperationException'),
 } as const
 
 /** AWS's generic constraint sentence, e.g. for `pendingWindowInDays` out of range. */

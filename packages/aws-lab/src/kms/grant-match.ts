@@ -4,7 +4,7 @@
 // https://docs.aws.amazon.com/kms/latest/developerguide/grants.html
 import type { RequestContext, Statement as PolicyStatement } from '@kms-share/policy'
 import type { Caller } from '../core/types.js'
-import type { GrantConstraints, KmsState } from './model.js'
+import type { GrantConstraints, GrantRecord, KmsState } from './model.js'
 
 /** Whether a grant's grantee (or retiring) principal names this caller: its ARN, or its role for any session of it. */
 export function principalNames(entry: string | undefined, caller: Caller): boolean {
@@ -20,17 +20,24 @@ function contextOf(context: RequestContext): Record<string, string> {
   return out
 }
 
+/** The context with its keys lower-cased: in grant constraints the key is not case sensitive, the value is. */
+function foldKeys(context: Record<string, string>): Map<string, string> {
+  return new Map(Object.entries(context).map(([k, v]) => [k.toLowerCase(), v]))
+}
+
+// https://docs.aws.amazon.com/kms/latest/APIReference/API_GrantConstraints.html ("the key is not case sensitive")
 function constraintsHold(constraints: GrantConstraints | undefined, requestContext: Record<string, string>): boolean {
   if (!constraints) return true
+  const request = foldKeys(requestContext)
   const equals = constraints.EncryptionContextEquals
   if (equals) {
-    const keys = Object.keys(requestContext)
-    if (keys.length !== Object.keys(equals).length) return false
-    if (keys.some((k) => !Object.hasOwn(equals, k) || equals[k] !== requestContext[k])) return false
+    const wanted = foldKeys(equals)
+    if (request.size !== wanted.size) return false
+    for (const [k, v] of wanted) if (request.get(k) !== v) return false
   }
   const subset = constraints.EncryptionContextSubset
   if (subset) {
-    for (const [k, v] of Object.entries(subset)) if (requestContext[k] !== v) return false
+    for (const [k, v] of foldKeys(subset)) if (request.get(k) !== v) return false
   }
   return true
 }
@@ -38,15 +45,23 @@ function constraintsHold(constraints: GrantConstraints | undefined, requestConte
 /**
  * Key-policy statements standing for the grants that allow `caller` to do `action` on `keyId` with this
  * request context: evaluation then treats them like a key policy naming the grantee, so an explicit deny wins.
+ * `permits` narrows which grants count (CreateGrant through a grant hands on no more than the grant holds).
  */
-export function grantStatements(state: KmsState, keyId: string, action: string, caller: Caller, context: RequestContext): PolicyStatement[] {
+export function grantStatements(state: KmsState, keyId: string, action: string, caller: Caller, context: RequestContext, permits: (grant: GrantRecord) => boolean = () => true): PolicyStatement[] {
   const operation = action.replace(/^kms:/, '')
   const requestContext = contextOf(context)
   const out: PolicyStatement[] = []
   for (const grant of Object.values(state.grants ?? {})) {
-    if (grant.keyId !== keyId || !grant.operations.includes(operation)) continue
+    if (grant.keyId !== keyId || !grant.operations.includes(operation) || !permits(grant)) continue
     if (!principalNames(grant.granteePrincipal, caller) || !constraintsHold(grant.constraints, requestContext)) continue
     out.push({ Sid: `grant:${grant.grantId}`, Effect: 'Allow', Principal: { AWS: [grant.granteePrincipal] }, Action: [action], Resource: ['*'] })
   }
   return out
+}
+
+/** Whether a grant lets its grantee make this new grant: no operation it lacks, and its constraints kept. */
+export function grantCanHandOn(grant: GrantRecord, operations: string[], constraints: GrantConstraints | undefined): boolean {
+  if (!operations.every((op) => grant.operations.includes(op))) return false
+  if (!grant.constraints) return true
+  return JSON.stringify(constraints ?? {}) === JSON.stringify(grant.constraints)
 }

@@ -103,6 +103,8 @@ export interface GrantRecord {
   creationDate: number
   /** The grant token given back by CreateGrant (accepted in GrantTokens and RetireGrant). */
   token: string
+  /** Tokens of later CreateGrant calls that found this grant again (same name and parameters). */
+  tokens?: string[]
 }
 
 export interface KmsState {
