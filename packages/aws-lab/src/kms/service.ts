@@ -44,7 +44,7 @@ for (const [name, op] of Object.entries(operations)) {
   if (DRY_RUN_OPERATIONS.has(name)) {
     const run = op.run
     op.run = async (input, ctx) => {
-      if (input?.DryRun !== true) return run(input, ctx)
+      if (input?.DryRun !== true) return (await run(input, ctx)) as unknown
       // The whole operation runs (so every check it makes is made), then its changes are put back.
       const kms = kmsState(ctx.state)
       const before = structuredClone(kms)
