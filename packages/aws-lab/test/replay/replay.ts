@@ -123,11 +123,18 @@ function errorOutcome(err: SdkError): Record<string, unknown> {
   }
 }
 
+/** boto3 hands IAM's URL-encoded policy documents back parsed; SDK v3 leaves them as text. */
+function parsePolicyDocuments(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(parsePolicyDocuments)
+  if (!value || typeof value !== 'object' || value instanceof Date || value instanceof Uint8Array) return value
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, k.endsWith('PolicyDocument') && typeof v === 'string' && v.startsWith('%7B') ? JSON.parse(decodeURIComponent(v)) as unknown : parsePolicyDocuments(v)]))
+}
+
 async function successOutcome(output: Record<string, unknown>): Promise<Record<string, unknown>> {
   const { $metadata, ...rest } = output as Record<string, unknown> & { $metadata?: { httpStatusCode?: number } }
   const body = rest.Body as { transformToString?: () => Promise<string> } | undefined
   if (body?.transformToString) (rest as Record<string, unknown>).Body = await body.transformToString()
-  return { ...rest, ResponseMetadata: { HTTPStatusCode: $metadata?.httpStatusCode } }
+  return { ...(parsePolicyDocuments(rest) as Record<string, unknown>), ResponseMetadata: { HTTPStatusCode: $metadata?.httpStatusCode } }
 }
 
 function pickPath(value: unknown, path: string | undefined): unknown {
