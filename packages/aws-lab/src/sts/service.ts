@@ -110,6 +110,22 @@ export function createStsService(iam: IamModel, sts: StsModel): ServiceDefinitio
           Arn: ctx.caller.principal.arn,
         }),
       },
+      // Reads what EC2 encoded into an UnauthorizedOperation message (the lab's encoding is base64url JSON, AWS's is encrypted).
+      // https://docs.aws.amazon.com/STS/latest/APIReference/API_DecodeAuthorizationMessage.html
+      DecodeAuthorizationMessage: {
+        readOnly: true,
+        authorize: () => [{ action: 'sts:DecodeAuthorizationMessage', resource: '*' }],
+        run: (input: Record<string, string>) => {
+          let decoded: unknown
+          try {
+            decoded = JSON.parse(Buffer.from(input.EncodedMessage ?? '', 'base64url').toString('utf8'))
+          } catch {
+            decoded = undefined
+          }
+          if (!decoded || typeof decoded !== 'object') throw new AwsError('InvalidAuthorizationMessageException', 'The message is not a valid encoded authorization message.', 400)
+          return { DecodedMessage: JSON.stringify(decoded) }
+        },
+      } satisfies Operation<StsInput, { DecodedMessage: string }>,
       GetSessionToken: {
         readOnly: true,
         // Only IAM users' long-term keys may call it; no policy check applies.
