@@ -12,7 +12,10 @@ const dir = scratchDir(t)
 const admin = profileEnv(lab, 'admin', dir)
 
 t.test('an S3 endpoint and the upload service pinned to it with AWS_ENDPOINT_URL_S3', async (t) => {
-  const created = await svc.call('POST', '/vpc-endpoints', { service: 's3', wait: true, waitSeconds: 20 })
+  // Private DNS for an S3 interface endpoint needs the VPC's S3 gateway endpoint (AWS refuses it otherwise, and so
+  // does the lab): this endpoint is reached by its URL, as the README's example makes it.
+  // https://docs.aws.amazon.com/AmazonS3/latest/userguide/privatelink-interface-endpoints.html#private-dns
+  const created = await svc.call('POST', '/vpc-endpoints', { service: 's3', privateDns: false, wait: true, waitSeconds: 20 })
   t.equal(created.status, 201, JSON.stringify(created.body))
   const e = created.body
   t.match(e, { serviceName: 'com.amazonaws.eu-west-1.s3', service: 's3', state: 'available', endpointUrl: `${lab.endpoint}/vpce/${e.id}` })

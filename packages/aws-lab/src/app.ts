@@ -151,7 +151,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       // A policy that no longer parses allows nothing.
       policy = { Statement: [] }
     }
-    return { vpcEndpointId: made.VpcEndpointId, vpcId: made.VpcId, policy }
+    return { vpcEndpointId: made.VpcEndpointId, vpcId: made.VpcId, service: made.ServiceName.split('.').pop(), policy }
   }
   const privateDnsEndpoint = (caller: Caller, service: string): VpcEndpointInfo | undefined => {
     // Only calls from an instance (its metadata credentials) resolve the regional name inside a VPC.
@@ -159,7 +159,14 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     const made = instanceId ? ec2.privateDnsEndpoint(instanceId, service) : undefined
     return made ? endpointInfo(made.VpcEndpointId) : undefined
   }
-  const router = new Router({ accountId, region, state: store, iam, credentials, trail, vpcEndpoint: endpointInfo, privateDnsEndpoint, log, servesTls: Boolean(options.tls) })
+  // An instance's own address; anyone else coming through an endpoint URL counts as the VPC's host .10 (the lab's stand-in).
+  const vpcSourceIp = (caller: Caller, vpce: VpcEndpointInfo): string | undefined => {
+    const instance = ec2.state.instances[caller.ec2?.sourceInstanceArn.split('/').pop() ?? '']
+    if (instance?.VpcId === vpce.vpcId) return instance.PrivateIpAddress
+    const cidr = ec2.state.vpcs[vpce.vpcId]?.CidrBlock
+    return cidr ? cidr.replace(/\.\d+\/\d+$/, '.10') : undefined
+  }
+  const router = new Router({ accountId, region, state: store, iam, credentials, trail, vpcEndpoint: endpointInfo, privateDnsEndpoint, vpcSourceIp, log, servesTls: Boolean(options.tls) })
   router.addProtocol(createEc2Protocol(), { first: true })
   router.addService(createEc2Service(ec2, iam))
   for (const protocol of [...(options.extraProtocols ?? [])].reverse()) router.addProtocol(protocol, { first: true })

@@ -78,6 +78,8 @@ const env = `AWS_SHARED_CREDENTIALS_FILE=${lab.credentialsFile} AWS_CONFIG_FILE=
 const mfaFiles = existsSync(lab.mfaDir) ? readdirSync(lab.mfaDir).filter((f) => f.endsWith('.otpauth')) : []
 const mfa = mfaFiles.length ? mfaFiles.map((f) => join(lab.mfaDir, f)).join(', ') : '(none)'
 const transport = lab.caFile ? `https and http on one port; CA ${lab.caFile} (AWS_CA_BUNDLE / NODE_EXTRA_CA_CERTS)` : 'plain http'
+// AWS refuses SSE-KMS over plain HTTP; a lab without TLS cannot, so it says once that it breaks that rule.
+const plainHttpNote = lab.caFile ? '' : '  note:        without TLS this lab accepts SSE-KMS over plain HTTP, which AWS refuses (400 InvalidArgument); LAB_TLS=1 refuses it as AWS does\n'
 process.stdout.write(`aws-lab listening on ${lab.endpoint} (account ${lab.accountId}, region ${lab.region}; ${transport})
   data:        ${lab.dataDir}
   credentials: ${lab.credentialsFile}
@@ -85,7 +87,7 @@ process.stdout.write(`aws-lab listening on ${lab.endpoint} (account ${lab.accoun
   MFA URIs:    ${mfa}
   profiles:    ${Object.keys(lab.profiles()).join(', ')}
   endpoints:   ${lab.endpointsFile}
-${lab.instances().map((i) => `  instance ${i.name.padEnd(10)} ${i.instanceId}  ${(i.role ?? '(no role)').padEnd(28)} AWS_EC2_METADATA_SERVICE_ENDPOINT=${i.metadataEndpoint}`).join('\n')}
+${plainHttpNote}${lab.instances().map((i) => `  instance ${i.name.padEnd(10)} ${i.instanceId}  ${(i.role ?? '(no role)').padEnd(28)} AWS_EC2_METADATA_SERVICE_ENDPOINT=${i.metadataEndpoint}`).join('\n')}
 try:
   ${env} /usr/bin/aws --profile workshop --endpoint-url ${lab.endpoint} kms list-aliases
 `)

@@ -1,6 +1,6 @@
 // Imported key material through the real lab with @aws-sdk/client-kms: GetParametersForImport,
 // wrapping with node:crypto as the workshop does with openssl, ImportKeyMaterial, deletion and
-// re-import of the same material, and no rotation for EXTERNAL keys. A fresh key per test.
+// re-import of the same material, and no automatic rotation for EXTERNAL keys. A fresh key per test.
 // https://docs.aws.amazon.com/kms/latest/developerguide/importing-keys.html
 import { constants, createCipheriv, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto'
 import {
@@ -42,7 +42,7 @@ function wrap(publicKeyDer: Uint8Array, algorithm: Algorithm, material: Buffer):
 
 async function importMaterial(keyId: string, material: Buffer, algorithm: Algorithm = 'RSAES_OAEP_SHA_256', extra: Partial<ConstructorParameters<typeof ImportKeyMaterialCommand>[0]> = {}) {
   const params = await kms.send(new GetParametersForImportCommand({ KeyId: keyId, WrappingAlgorithm: algorithm, WrappingKeySpec: 'RSA_2048' }))
-  return kms.send(new ImportKeyMaterialCommand({ KeyId: keyId, ImportToken: params.ImportToken, EncryptedKeyMaterial: wrap(params.PublicKey!, algorithm, material), ...extra }))
+  return kms.send(new ImportKeyMaterialCommand({ KeyId: keyId, ImportToken: params.ImportToken, EncryptedKeyMaterial: wrap(params.PublicKey!, algorithm, material), ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE', ...extra }))
 }
 
 t.test('lifecycle: PendingImport → import → Enabled → delete material → PendingImport → same material again', async (t) => {
@@ -110,14 +110,15 @@ t.test('import tokens are bound to their key and wrapping key; bad material is r
   await t.rejects(kms.send(new GetParametersForImportCommand({ KeyId: a.KeyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_1024' as any })), { name: 'ValidationException' })
 })
 
-t.test('origin guards: no rotation for imported material, no import for AWS_KMS keys', async (t) => {
+t.test('origin guards: no automatic rotation for imported material (on demand only, to imported material), no import for AWS_KMS keys', async (t) => {
   // https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html (note [6]: origin is EXTERNAL which is not valid for this operation)
+  // https://docs.aws.amazon.com/kms/latest/developerguide/rotate-keys-on-demand.html (imported key material: rotate on demand to new imported material)
   const md = await externalKey()
   await importMaterial(md.KeyId!, randomBytes(32))
   await t.rejects(kms.send(new EnableKeyRotationCommand({ KeyId: md.KeyId })), { name: 'UnsupportedOperationException' })
-  await t.rejects(kms.send(new RotateKeyOnDemandCommand({ KeyId: md.KeyId })), { name: 'UnsupportedOperationException' })
+  await t.rejects(kms.send(new RotateKeyOnDemandCommand({ KeyId: md.KeyId })), { name: 'KMSInvalidStateException', message: `No available key material pending rotation for the key: ${md.Arn}.` })
   await t.rejects(kms.send(new GetKeyRotationStatusCommand({ KeyId: md.KeyId })), { name: 'UnsupportedOperationException', message: `${md.Arn} origin is EXTERNAL which is not valid for this operation.` })
-  await t.rejects(kms.send(new ListKeyRotationsCommand({ KeyId: md.KeyId })), { name: 'UnsupportedOperationException' })
+  t.same((await kms.send(new ListKeyRotationsCommand({ KeyId: md.KeyId }))).Rotations, [], 'no rotations yet')
   const native = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!
   await t.rejects(kms.send(new GetParametersForImportCommand({ KeyId: native.KeyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' })), { name: 'UnsupportedOperationException' })
   await t.rejects(kms.send(new DeleteImportedKeyMaterialCommand({ KeyId: native.KeyId })), { name: 'UnsupportedOperationException' })

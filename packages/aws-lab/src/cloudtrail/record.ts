@@ -122,6 +122,10 @@ export function buildEvent(r: RecordInput): TrailEvent {
     event.errorMessage = r.error.message
   }
   if (resources.length) event.resources = resources
-  if (r.meta.sourceVpce) event.vpcEndpointId = r.meta.sourceVpce
+  // The lab's endpoints all belong to its one account. https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html
+  if (r.meta.sourceVpce) {
+    event.vpcEndpointId = r.meta.sourceVpce
+    event.vpcEndpointAccountId = r.accountId
+  }
   return event
 }

@@ -24,6 +24,7 @@ export interface TrailEvent {
   recipientAccountId: string
   eventCategory: string
   vpcEndpointId?: string
+  vpcEndpointAccountId?: string
   [key: string]: unknown
 }
 

@@ -35,11 +35,15 @@ export function globalContext(caller: Caller, meta: RequestMeta, service: string
     ctx['aws:CalledVia'] = [principal]
     ctx['aws:CalledViaFirst'] = principal
     ctx['aws:CalledViaLast'] = principal
+  } else if (meta.sourceVpce) {
+    // Through a VPC endpoint AWS sees the caller's private address (aws:VpcSourceIp), never a public one (aws:SourceIp).
+    // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-sourceip
+    ctx['aws:SourceVpce'] = meta.sourceVpce
+    if (meta.sourceVpc) ctx['aws:SourceVpc'] = meta.sourceVpc
+    if (meta.vpcSourceIp) ctx['aws:VpcSourceIp'] = meta.vpcSourceIp
   } else {
     // A service acting for the caller does not present the caller's network origin.
     ctx['aws:SourceIp'] = meta.sourceIp
-    if (meta.sourceVpce) ctx['aws:SourceVpce'] = meta.sourceVpce
-    if (meta.sourceVpc) ctx['aws:SourceVpc'] = meta.sourceVpc
   }
   if (service === 'kms') {
     ctx['kms:CallerAccount'] = p.accountId

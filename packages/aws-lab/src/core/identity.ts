@@ -1,7 +1,7 @@
 // Access key → signing secret and Caller, from IAM users' keys and STS sessions, resolved per request.
 import { assumedRoleArn, roleArn, userArn } from './arn.js'
 import type { Caller } from './types.js'
-import type { SigningSecret } from './sigv4.js'
+import type { SigningSecret } from './signing.js'
 import type { IamModel } from '../iam/model.js'
 import type { StsModel } from '../sts/model.js'
 

@@ -22,6 +22,8 @@ const VPCE_PATH = /^\/vpce\/(vpce-[0-9a-z]+)(\/.*)?$/
 export interface VpcEndpointInfo {
   vpcEndpointId: string
   vpcId: string
+  /** The lab service the endpoint serves (`kms`, `s3`); undefined = any (endpoints named in the seed). */
+  service?: string
   /** The endpoint policy, checked on every call through the endpoint in addition to identity and resource policies. */
   policy?: PolicyDocument
 }
@@ -39,6 +41,8 @@ export interface RouterOptions {
   servesTls?: boolean
   /** The interface endpoint an instance's call to a service's regional name reaches through private DNS, if any. */
   privateDnsEndpoint?(caller: Caller, service: string): VpcEndpointInfo | undefined
+  /** The caller's private address in the endpoint's VPC, for aws:VpcSourceIp. */
+  vpcSourceIp?(caller: Caller, vpce: VpcEndpointInfo): string | undefined
   log?(line: Record<string, unknown>): void
 }
 
@@ -138,7 +142,7 @@ export class Router {
       iam: this.options.iam,
       invoke: <O>(svc: string, op: string, input: unknown, overrides: Partial<RequestMeta> = {}) => {
         // A forward access session (viaService) never carries the caller's VPC endpoint.
-        const network = overrides.viaService ? { sourceVpce: undefined, sourceVpc: undefined } : {}
+        const network = overrides.viaService ? { sourceVpce: undefined, sourceVpc: undefined, vpcSourceIp: undefined } : {}
         const nested: RequestMeta = { ...meta, requestId: randomUUID(), time: new Date(), sigv4: undefined, ...network, ...overrides }
         return this.execute({ service: svc, operation: op, input }, caller, nested) as Promise<O>
       },
@@ -235,6 +239,10 @@ export class Router {
       const caller = this.options.credentials.caller(sig.accessKeyId)
       // An instance calling a service's regional name reaches its VPC's endpoint when private DNS answers for it.
       if (!vpce) vpce = this.options.privateDnsEndpoint?.(caller, call.service)
+      // An endpoint is a door to its own service only: its DNS name and certificate are that service's.
+      if (vpce?.service && vpce.service !== call.service) {
+        throw new AwsError('InvalidRequest', `The VPC endpoint ${vpce.vpcEndpointId} serves com.amazonaws.${this.options.region}.${vpce.service}, not ${call.service}.`, 400)
+      }
       // AWS: GetSessionToken credentials without MFA cannot call IAM at all (the token reads as invalid).
       if (call.service === 'iam' && caller.principal.type === 'user' && caller.sessionIssuedAt !== undefined && !caller.mfaAuthenticated) {
         throw unknownAccessKey(family)
@@ -249,6 +257,7 @@ export class Router {
         region: sig.region || this.options.region,
         sourceVpce: vpce?.vpcEndpointId,
         sourceVpc: vpce?.vpcId,
+        vpcSourceIp: vpce ? this.options.vpcSourceIp?.(caller, vpce) : undefined,
         sigv4: sig,
       }
       const output = await this.execute(call, caller, meta)

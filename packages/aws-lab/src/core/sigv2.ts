@@ -5,9 +5,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { AwsError } from './types.js'
 import { expiredToken, invalidSessionToken, signatureMismatch, unknownAccessKey } from './errors.js'
-import type { SigningSecret, VerifiedRequest } from './sigv4.js'
-
-const MAX_SKEW_MS = 15 * 60_000
+import { MAX_SKEW_MS, type SigningSecret, type VerifiedRequest } from './signing.js'
 
 /** Sub-resources and response overrides that belong to the canonical resource. */
 const SUBRESOURCES = new Set([

@@ -2,8 +2,9 @@
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv.html
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
-import { AwsError, type SigV4Result } from './types.js'
+import { AwsError } from './types.js'
 import { isSigV2, verifySigV2 } from './sigv2.js'
+import { MAX_SKEW_MS, type SigningSecret, type VerifiedRequest } from './signing.js'
 import {
   expiredToken,
   incompleteSignature,
@@ -16,17 +17,8 @@ import {
 } from './errors.js'
 
 const ALGORITHM = 'AWS4-HMAC-SHA256'
-const MAX_SKEW_MS = 15 * 60_000
 /** "A presigned URL can be valid for a maximum of seven days" (604800 seconds). */
 const MAX_PRESIGN_SECONDS = 604_800
-
-export interface SigningSecret {
-  secretAccessKey: string
-  /** Present for temporary credentials: the request must carry exactly this token. */
-  sessionToken?: string
-  /** Epoch ms; undefined = never expires. */
-  expiresAt?: number
-}
 
 export interface VerifyOptions {
   family: Family
@@ -37,12 +29,6 @@ export interface VerifyOptions {
   bodySha256?: string
   now: Date
   lookup: (accessKeyId: string) => SigningSecret | undefined
-}
-
-export interface VerifiedRequest extends SigV4Result {
-  sessionToken?: string
-  region: string
-  service: string
 }
 
 export function sha256Hex(data: Buffer | string): string {

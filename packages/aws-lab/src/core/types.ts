@@ -53,6 +53,8 @@ export interface RequestMeta {
   /** The VPC endpoint the call came through (lab: chosen by endpoint URL host/path, see router). */
   sourceVpce?: string
   sourceVpc?: string
+  /** The caller's private address in that VPC (aws:VpcSourceIp). */
+  vpcSourceIp?: string
   /** Set when another service calls on the caller's behalf (forward access session): `s3.eu-west-1.amazonaws.com`. */
   viaService?: string
   /** CloudTrail `userIdentity.invokedBy`, e.g. `fas.s3.amazonaws.com`. */

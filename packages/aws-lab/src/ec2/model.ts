@@ -49,12 +49,19 @@ export interface InstanceRecord {
 
 export interface VpcEndpointRecord {
   VpcEndpointId: string
-  VpcEndpointType: 'Interface'
+  /** Interface endpoints (KMS, S3) have network interfaces and DNS names; S3's gateway endpoint has route tables. */
+  VpcEndpointType: 'Interface' | 'Gateway'
   VpcId: string
   ServiceName: string
   State: 'pending' | 'available' | 'deleting' | 'deleted'
   /** Epoch ms when a pending endpoint becomes available (lab: a short delay, so clients must wait as in AWS). */
   availableAt: number
+  /** Epoch ms when a deleting endpoint is deleted, and a deleted one leaves the listings. */
+  deletedAt?: number
+  /** CreateVpcEndpoint's ClientToken and a digest of its parameters: a retry returns this endpoint. */
+  ClientToken?: string
+  requestDigest?: string
+  RouteTableIds?: string[]
   PolicyDocument: string
   SubnetIds: string[]
   SecurityGroupIds: string[]
@@ -74,8 +81,17 @@ export interface Ec2State {
   vpcEndpoints: Record<string, VpcEndpointRecord>
 }
 
-/** The endpoint services the lab serves behind an interface endpoint. */
+/** The endpoint services the lab serves behind an interface endpoint; S3 also has a gateway endpoint. */
 export const ENDPOINT_SERVICES = ['kms', 's3'] as const
+export const GATEWAY_SERVICES = ['s3'] as const
+
+/** A deleted endpoint stays listed (State `deleted`) this long, as AWS lists it for a while. */
+const DELETED_LISTED_MS = 60 * 60_000
+
+/** AWS ids: a type prefix, a dash, then 8 or 17 lowercase hex digits. */
+export function wellFormedId(prefix: string, id: string): boolean {
+  return new RegExp(`^${prefix}-([0-9a-f]{8}|[0-9a-f]{17})$`).test(id)
+}
 
 /** AWS's resource ids: a type prefix and 17 hex characters. */
 export function ec2Id(prefix: string): string {
@@ -140,18 +156,56 @@ export class Ec2Model {
     return Object.values(this.state.instances).find((i) => i.Name === name)
   }
 
-  /** A pending endpoint whose time has come is available; called on every read so state moves on without a timer. */
+  /** An endpoint after time has had its say (pending → available, deleting → deleted → gone); called on every read, so no timer. */
   endpoint(id: string): VpcEndpointRecord | undefined {
     const e = this.state.vpcEndpoints[id]
-    if (e && e.State === 'pending' && Date.now() >= e.availableAt) {
+    if (!e) return undefined
+    const now = Date.now()
+    if (e.State === 'pending' && now >= e.availableAt) {
       e.State = 'available'
       this.save()
+    } else if (e.State === 'deleting' && now >= (e.deletedAt ?? 0)) {
+      e.State = 'deleted'
+      this.save()
+    }
+    if (e.State === 'deleted' && now >= (e.deletedAt ?? 0) + DELETED_LISTED_MS) {
+      delete this.state.vpcEndpoints[id]
+      this.save()
+      return undefined
     }
     return e
   }
 
   endpoints(): VpcEndpointRecord[] {
-    return Object.keys(this.state.vpcEndpoints).map((id) => this.endpoint(id)!)
+    return Object.keys(this.state.vpcEndpoints).map((id) => this.endpoint(id)).filter((e) => e !== undefined)
+  }
+
+  /** Endpoints that still exist (not deleting or deleted). */
+  private liveEndpoints(): VpcEndpointRecord[] {
+    return this.endpoints().filter((e) => e.State !== 'deleting' && e.State !== 'deleted')
+  }
+
+  /** AWS refuses a second endpoint answering a service's private DNS name in one VPC. */
+  private checkPrivateDns(vpc: VpcRecord, serviceName: string, except?: string): void {
+    if (!(vpc.EnableDnsHostnames && vpc.EnableDnsSupport)) {
+      throw new AwsError('InvalidParameter', 'Enabling private DNS requires both enableDnsSupport and enableDnsHostnames VPC attributes set to true for ' + vpc.VpcId, 400)
+    }
+    const service = serviceName.split('.').pop()
+    if (this.liveEndpoints().some((x) => x.VpcEndpointId !== except && x.VpcId === vpc.VpcId && x.ServiceName === serviceName && x.PrivateDnsEnabled)) {
+      throw new AwsError('InvalidParameter', `private-dns-enabled cannot be set because there is already a conflicting DNS domain for ${service}.${this.region}.amazonaws.com in the VPC ${vpc.VpcId}`, 400)
+    }
+    // S3's private DNS on an interface endpoint answers only resolver traffic unless the VPC has S3's gateway endpoint.
+    // https://docs.aws.amazon.com/AmazonS3/latest/userguide/privatelink-interface-endpoints.html#private-dns
+    if (service === 's3' && !this.liveEndpoints().some((x) => x.VpcId === vpc.VpcId && x.ServiceName === serviceName && x.VpcEndpointType === 'Gateway')) {
+      throw new AwsError('InvalidParameter', `To set PrivateDnsOnlyForInboundResolverEndpoint to true, the VPC ${vpc.VpcId} must have a Gateway endpoint for the service.`, 400)
+    }
+  }
+
+  /** Security groups for an interface endpoint: each must exist and be in the endpoint's VPC. */
+  private checkGroups(vpcId: string, groups: string[]): void {
+    for (const g of groups) {
+      if (this.securityGroup(g).VpcId !== vpcId) throw new AwsError('InvalidParameter', `Security group ${g} and VPC ${vpcId} do not belong to the same network`, 400)
+    }
   }
 
   addVpc(v: { vpcId: string; cidrBlock: string; enableDnsHostnames?: boolean; enableDnsSupport?: boolean; tags?: Record<string, string> }): VpcRecord {
@@ -222,35 +276,45 @@ export class Ec2Model {
     this.save()
   }
 
-  createVpcEndpoint(e: { vpcId: string; serviceName: string; subnetIds: string[]; securityGroupIds: string[]; policyDocument?: string; privateDnsEnabled?: boolean; tags?: Record<string, string> }): VpcEndpointRecord {
+  createVpcEndpoint(e: { vpcId: string; serviceName: string; type?: 'Interface' | 'Gateway'; subnetIds: string[]; securityGroupIds: string[]; routeTableIds?: string[]; policyDocument?: string; privateDnsEnabled?: boolean; tags?: Record<string, string>; clientToken?: string }): VpcEndpointRecord {
+    // A retry with the same ClientToken is the same request: the same endpoint, or a mismatch if the parameters changed.
+    // https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-idempotency.html
+    const digest = JSON.stringify({ ...e, clientToken: undefined })
+    if (e.clientToken) {
+      const earlier = Object.values(this.state.vpcEndpoints).find((x) => x.ClientToken === e.clientToken)
+      if (earlier) {
+        if (earlier.requestDigest !== digest) throw new AwsError('IdempotentParameterMismatch', `The client token '${e.clientToken}' was used for a request with other parameters.`, 400)
+        return this.endpoint(earlier.VpcEndpointId) ?? earlier
+      }
+    }
     const vpc = this.vpc(e.vpcId)
     const service = this.endpointService(e.serviceName)
+    const type = e.type ?? 'Interface'
+    if (type === 'Gateway' && !(GATEWAY_SERVICES as readonly string[]).includes(service)) {
+      throw new AwsError('InvalidParameter', `The Vpc Endpoint Service '${e.serviceName}' does not support the Gateway endpoint type.`, 400)
+    }
     for (const s of e.subnetIds) if (this.subnet(s).VpcId !== vpc.VpcId) throw new AwsError('InvalidParameter', `The subnet ID '${s}' does not belong to VPC '${vpc.VpcId}'`, 400)
-    const groups = e.securityGroupIds.length ? e.securityGroupIds : Object.values(this.state.securityGroups).filter((g) => g.VpcId === vpc.VpcId).slice(0, 1).map((g) => g.GroupId)
-    for (const g of groups) this.securityGroup(g)
-    const privateDns = e.privateDnsEnabled ?? true
-    // AWS refuses private DNS unless the VPC resolves and names hosts.
-    if (privateDns && !(vpc.EnableDnsHostnames && vpc.EnableDnsSupport)) {
-      throw new AwsError('InvalidParameter', 'Enabling private DNS requires both enableDnsSupport and enableDnsHostnames VPC attributes set to true for ' + vpc.VpcId, 400)
-    }
-    if (privateDns && this.endpoints().some((x) => x.VpcId === vpc.VpcId && x.ServiceName === e.serviceName && x.PrivateDnsEnabled && x.State !== 'deleted')) {
-      throw new AwsError('InvalidParameter', `private-dns-enabled cannot be set because there is already a conflicting DNS domain for ${service}.${this.region}.amazonaws.com in the VPC ${vpc.VpcId}`, 400)
-    }
+    const groups = type === 'Gateway' ? [] : e.securityGroupIds.length ? e.securityGroupIds : Object.values(this.state.securityGroups).filter((g) => g.VpcId === vpc.VpcId).slice(0, 1).map((g) => g.GroupId)
+    this.checkGroups(vpc.VpcId, groups)
+    const privateDns = type === 'Gateway' ? false : (e.privateDnsEnabled ?? true)
+    if (privateDns) this.checkPrivateDns(vpc, e.serviceName)
     const record: VpcEndpointRecord = {
       VpcEndpointId: ec2Id('vpce'),
-      VpcEndpointType: 'Interface',
+      VpcEndpointType: type,
       VpcId: vpc.VpcId,
       ServiceName: e.serviceName,
       State: 'pending',
       availableAt: Date.now() + this.pendingMs,
       PolicyDocument: e.policyDocument ?? FULL_ACCESS_POLICY,
-      SubnetIds: e.subnetIds,
+      SubnetIds: type === 'Gateway' ? [] : e.subnetIds,
       SecurityGroupIds: groups,
       PrivateDnsEnabled: privateDns,
-      NetworkInterfaceIds: e.subnetIds.map(() => ec2Id('eni')),
+      NetworkInterfaceIds: type === 'Gateway' ? [] : e.subnetIds.map(() => ec2Id('eni')),
       CreationTimestamp: new Date().toISOString(),
       DnsSuffix: randomBytes(4).toString('hex'),
       Tags: e.tags ?? {},
+      ...(type === 'Gateway' ? { RouteTableIds: e.routeTableIds ?? [] } : {}),
+      ...(e.clientToken ? { ClientToken: e.clientToken, requestDigest: digest } : {}),
     }
     this.state.vpcEndpoints[record.VpcEndpointId] = record
     this.save()
@@ -266,20 +330,23 @@ export class Ec2Model {
     return m[2]
   }
 
-  modifyVpcEndpoint(id: string, change: { policyDocument?: string; resetPolicy?: boolean; privateDnsEnabled?: boolean; addSubnetIds?: string[]; removeSubnetIds?: string[] }): void {
+  modifyVpcEndpoint(id: string, change: { policyDocument?: string; resetPolicy?: boolean; privateDnsEnabled?: boolean; addSubnetIds?: string[]; removeSubnetIds?: string[]; addSecurityGroupIds?: string[]; removeSecurityGroupIds?: string[] }): void {
     const e = this.endpoint(id)
-    if (!e || e.State === 'deleted') throw notFound('InvalidVpcEndpointId.NotFound', `The Vpc Endpoint Id '${id}' does not exist`)
+    if (!e || e.State === 'deleted' || e.State === 'deleting') throw notFound('InvalidVpcEndpointId.NotFound', `The Vpc Endpoint Id '${id}' does not exist`)
+    // Every check first, so a refused change changes nothing.
+    const groups = [...e.SecurityGroupIds.filter((g) => !(change.removeSecurityGroupIds ?? []).includes(g)), ...(change.addSecurityGroupIds ?? []).filter((g) => !e.SecurityGroupIds.includes(g))]
+    for (const g of change.removeSecurityGroupIds ?? []) {
+      if (!e.SecurityGroupIds.includes(g)) throw new AwsError('InvalidParameter', `Security group ${g} is not associated with ${id}`, 400)
+    }
+    this.checkGroups(e.VpcId, change.addSecurityGroupIds ?? [])
+    if (e.VpcEndpointType === 'Interface' && groups.length === 0) throw new AwsError('InvalidParameter', `An interface endpoint must have at least one security group; ${id} would have none.`, 400)
+    for (const s of change.addSubnetIds ?? []) if (this.subnet(s).VpcId !== e.VpcId) throw new AwsError('InvalidParameter', `The subnet ID '${s}' does not belong to VPC '${e.VpcId}'`, 400)
+    if (change.privateDnsEnabled === true && !e.PrivateDnsEnabled) this.checkPrivateDns(this.vpc(e.VpcId), e.ServiceName, e.VpcEndpointId)
     if (change.resetPolicy) e.PolicyDocument = FULL_ACCESS_POLICY
     else if (change.policyDocument !== undefined) e.PolicyDocument = change.policyDocument
-    if (change.privateDnsEnabled !== undefined) {
-      const vpc = this.vpc(e.VpcId)
-      if (change.privateDnsEnabled && !(vpc.EnableDnsHostnames && vpc.EnableDnsSupport)) {
-        throw new AwsError('InvalidParameter', 'Enabling private DNS requires both enableDnsSupport and enableDnsHostnames VPC attributes set to true for ' + vpc.VpcId, 400)
-      }
-      e.PrivateDnsEnabled = change.privateDnsEnabled
-    }
+    if (change.privateDnsEnabled !== undefined) e.PrivateDnsEnabled = change.privateDnsEnabled
+    e.SecurityGroupIds = groups
     for (const s of change.addSubnetIds ?? []) {
-      this.subnet(s)
       if (!e.SubnetIds.includes(s)) {
         e.SubnetIds.push(s)
         e.NetworkInterfaceIds.push(ec2Id('eni'))
@@ -295,7 +362,7 @@ export class Ec2Model {
     this.save()
   }
 
-  /** Ids that do not exist come back as unsuccessful items, as AWS answers. */
+  /** Ids that do not exist come back as unsuccessful items, as AWS answers; the rest go `deleting`, then `deleted`. */
   deleteVpcEndpoints(ids: string[]): Array<{ id: string; code: string; message: string }> {
     const unsuccessful: Array<{ id: string; code: string; message: string }> = []
     for (const id of ids) {
@@ -304,8 +371,10 @@ export class Ec2Model {
         unsuccessful.push({ id, code: 'InvalidVpcEndpoint.NotFound', message: `The VPC endpoint '${id}' does not exist` })
         continue
       }
-      // The lab deletes at once; AWS shows `deleting` for a while, then drops the endpoint from listings.
-      delete this.state.vpcEndpoints[id]
+      if (e.State !== 'deleting') {
+        e.State = 'deleting'
+        e.deletedAt = Date.now() + this.pendingMs
+      }
     }
     this.save()
     return unsuccessful
@@ -319,11 +388,13 @@ export class Ec2Model {
     // Without DNS support and DNS hostnames, the private hosted zone does not answer: the public name wins.
     if (!vpc || !vpc.EnableDnsHostnames || !vpc.EnableDnsSupport) return undefined
     const name = `com.amazonaws.${this.region}.${service}`
-    return this.endpoints().find((e) => e.VpcId === vpc.VpcId && e.ServiceName === name && e.PrivateDnsEnabled && e.State === 'available')
+    return this.endpoints().find((e) => e.VpcId === vpc.VpcId && e.ServiceName === name && e.VpcEndpointType === 'Interface' && e.PrivateDnsEnabled && e.State === 'available')
   }
 
   /** DNS names an interface endpoint gets, shaped like AWS's (regional, then one per zone, then the private name). */
   dnsEntries(e: VpcEndpointRecord): Array<{ dnsName: string; hostedZoneId: string }> {
+    // A gateway endpoint is a route, not a network interface: it has no DNS names.
+    if (e.VpcEndpointType === 'Gateway') return []
     const service = e.ServiceName.split('.').pop()
     const base = `${e.VpcEndpointId}-${e.DnsSuffix}.${service}.${this.region}.vpce.amazonaws.com`
     const zones = [...new Set(e.SubnetIds.map((s) => this.state.subnets[s]?.AvailabilityZone).filter(Boolean))] as string[]

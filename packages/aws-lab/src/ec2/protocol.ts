@@ -30,6 +30,19 @@ export function ec2Xml(operation: string, output: unknown, requestId: string): s
   return `<?xml version="1.0" encoding="UTF-8"?>\n${builder.build(doc)}`
 }
 
+/** The denial as DecodeAuthorizationMessage's document (allowed, explicitDeny, the principal, action and resource), base64url. */
+export function encodeAuthorizationMessage(denial: string): string {
+  const m = /^User: (\S+) is not authorized to perform: (\S+)(?: on resource: (\S+))? (with an explicit deny|because)/.exec(denial)
+  const decoded = {
+    allowed: false,
+    explicitDeny: m?.[4] === 'with an explicit deny',
+    matchedStatements: { items: [] },
+    failures: { items: [] },
+    context: { principal: { arn: m?.[1] ?? '' }, action: m?.[2] ?? '', resource: m?.[3] ?? '*', conditions: { items: [] } },
+  }
+  return Buffer.from(JSON.stringify(decoded)).toString('base64url')
+}
+
 /** The credential scope's service name, from the Authorization header or a presigned query. */
 function signedService(req: IncomingMessage): string | undefined {
   const header = /Credential=[^/]+\/[^/]+\/[^/]+\/([^/]+)\//.exec(String(req.headers.authorization ?? ''))?.[1]
@@ -60,8 +73,11 @@ export function createEc2Protocol(): ProtocolHandler {
       res.end(body)
     },
     writeError(res: ServerResponse, _call: ParsedCall | undefined, err: AwsError, requestId: string) {
-      // EC2 puts its own sentence before IAM's denial: "You are not authorized to perform this operation. User: …".
-      const message = err.code === 'UnauthorizedOperation' && err.message.startsWith('User: ') ? `You are not authorized to perform this operation. ${err.message}` : err.message
+      // EC2 puts its own sentence before IAM's denial and an encoded authorization message after it (STS DecodeAuthorizationMessage reads it).
+      // https://docs.aws.amazon.com/STS/latest/APIReference/API_DecodeAuthorizationMessage.html
+      const message = err.code === 'UnauthorizedOperation' && err.message.startsWith('User: ')
+        ? `You are not authorized to perform this operation. ${err.message}. Encoded authorization failure message: ${encodeAuthorizationMessage(err.message)}`
+        : err.message
       const doc = { Response: { Errors: { Error: { Code: err.code, Message: message } }, RequestID: requestId } }
       const body = `<?xml version="1.0" encoding="UTF-8"?>\n${builder.build(doc)}`
       res.writeHead(err.status, { 'server': 'AmazonEC2', 'content-type': 'text/xml;charset=UTF-8', 'content-length': Buffer.byteLength(body), 'x-amzn-requestid': requestId })

@@ -3,7 +3,7 @@
 // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Operations.html
 import { AwsError, text, type AuthCheck, type Operation, type OperationContext, type ServiceDefinition } from '../core/types.js'
 import { parsePolicyText, type IamModel } from '../iam/model.js'
-import { ENDPOINT_SERVICES, type Ec2Model, type InstanceRecord, type VpcEndpointRecord } from './model.js'
+import { ENDPOINT_SERVICES, GATEWAY_SERVICES, type Ec2Model, type InstanceRecord, type VpcEndpointRecord, wellFormedId } from './model.js'
 
 type Input = Record<string, unknown>
 type Filter = { Name: string; Value?: string[] }
@@ -38,8 +38,18 @@ function applyFilters<T>(items: T[], input: Input, fields: Record<string, (item:
   )
 }
 
-function byIds<T>(items: T[], ids: string[], idOf: (item: T) => string, notFound: (id: string) => AwsError): T[] {
+/** What EC2 says about an id of the wrong form (InvalidVpcID.Malformed, …) before it looks anything up. */
+const MALFORMED: Record<string, (id: string) => AwsError> = {
+  vpc: (id) => new AwsError('InvalidVpcID.Malformed', `The vpc ID ${id} is malformed`, 400),
+  subnet: (id) => new AwsError('InvalidSubnetID.Malformed', `The subnet ID '${id}' is malformed`, 400),
+  sg: (id) => new AwsError('InvalidGroupId.Malformed', `Invalid id: "${id}" (expecting "sg-...")`, 400),
+  i: (id) => new AwsError('InvalidInstanceID.Malformed', `Invalid id: "${id}"`, 400),
+  vpce: (id) => new AwsError('InvalidVpcEndpointId.Malformed', `Invalid Id: '${id}' (expecting 'vpce-...; the Id may only contain lowercase alphanumeric characters and a single dash')`, 400),
+}
+
+function byIds<T>(items: T[], ids: string[], idOf: (item: T) => string, prefix: string, notFound: (id: string) => AwsError): T[] {
   if (!ids.length) return items
+  for (const id of ids) if (!wellFormedId(prefix, id)) throw MALFORMED[prefix](id)
   for (const id of ids) if (!items.some((i) => idOf(i) === id)) throw notFound(id)
   return items.filter((i) => ids.includes(idOf(i)))
 }
@@ -118,11 +128,12 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
     serviceName: e.ServiceName,
     state: e.State,
     policyDocument: e.PolicyDocument,
-    routeTableIdSet: [],
+    routeTableIdSet: e.RouteTableIds ?? [],
     subnetIdSet: e.SubnetIds,
     groupSet: groupsOf(e.SecurityGroupIds),
     ipAddressType: 'ipv4',
     dnsOptions: { dnsRecordIpType: 'ipv4' },
+    serviceRegion: region,
     privateDnsEnabled: e.PrivateDnsEnabled,
     requesterManaged: false,
     networkInterfaceIdSet: e.NetworkInterfaceIds,
@@ -145,7 +156,7 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
       readOnly: true,
       authorize: () => check('DescribeInstances'),
       run: (i: Input) => {
-        let items = byIds(Object.values(ec2.state.instances), list(i.InstanceId), (x) => x.InstanceId, (id) => new AwsError('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`, 400))
+        let items = byIds(Object.values(ec2.state.instances), list(i.InstanceId), (x) => x.InstanceId, 'i', (id) => new AwsError('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`, 400))
         items = applyFilters(items, i, {
           'instance-id': (x) => [x.InstanceId],
           'vpc-id': (x) => [x.VpcId],
@@ -164,8 +175,8 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
       readOnly: true,
       authorize: () => check('DescribeVpcs'),
       run: (i: Input) => {
-        let items = byIds(Object.values(ec2.state.vpcs), list(i.VpcId), (x) => x.VpcId, (id) => new AwsError('InvalidVpcID.NotFound', `The vpc ID '${id}' does not exist`, 400))
-        items = applyFilters(items, i, { 'vpc-id': (x) => [x.VpcId], 'cidr': (x) => [x.CidrBlock], 'cidr-block-association.cidr-block': (x) => [x.CidrBlock], 'is-default': (x) => [String(x.IsDefault)], 'state': () => ['available'], 'owner-id': () => [accountId] }, (x) => x.Tags)
+        let items = byIds(Object.values(ec2.state.vpcs), list(i.VpcId), (x) => x.VpcId, 'vpc', (id) => new AwsError('InvalidVpcID.NotFound', `The vpc ID '${id}' does not exist`, 400))
+        items = applyFilters(items, i, { 'vpc-id': (x) => [x.VpcId], 'cidr': (x) => [x.CidrBlock], 'cidr-block-association.cidr-block': (x) => [x.CidrBlock], 'is-default': (x) => [String(x.IsDefault)], 'state': () => ['available'], 'owner-id': () => [accountId], 'dhcp-options-id': (x) => [x.DhcpOptionsId] }, (x) => x.Tags)
         return {
           vpcSet: items.map((v) => ({
             vpcId: v.VpcId,
@@ -185,8 +196,8 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
       readOnly: true,
       authorize: () => check('DescribeSubnets'),
       run: (i: Input) => {
-        let items = byIds(Object.values(ec2.state.subnets), list(i.SubnetId), (x) => x.SubnetId, (id) => new AwsError('InvalidSubnetID.NotFound', `The subnet ID '${id}' does not exist`, 400))
-        items = applyFilters(items, i, { 'subnet-id': (x) => [x.SubnetId], 'vpc-id': (x) => [x.VpcId], 'availability-zone': (x) => [x.AvailabilityZone], 'cidr-block': (x) => [x.CidrBlock], 'state': () => ['available'] }, (x) => x.Tags)
+        let items = byIds(Object.values(ec2.state.subnets), list(i.SubnetId), (x) => x.SubnetId, 'subnet', (id) => new AwsError('InvalidSubnetID.NotFound', `The subnet ID '${id}' does not exist`, 400))
+        items = applyFilters(items, i, { 'subnet-id': (x) => [x.SubnetId], 'vpc-id': (x) => [x.VpcId], 'availability-zone': (x) => [x.AvailabilityZone], 'availability-zone-id': (x) => [x.AvailabilityZoneId], 'cidr-block': (x) => [x.CidrBlock], 'state': () => ['available'], 'owner-id': () => [accountId] }, (x) => x.Tags)
         return {
           subnetSet: items.map((s) => ({
             subnetId: s.SubnetId,
@@ -210,10 +221,19 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
       readOnly: true,
       authorize: () => check('DescribeSecurityGroups'),
       run: (i: Input) => {
-        let items = byIds(Object.values(ec2.state.securityGroups), list(i.GroupId), (x) => x.GroupId, (id) => new AwsError('InvalidGroup.NotFound', `The security group '${id}' does not exist`, 400))
+        let items = byIds(Object.values(ec2.state.securityGroups), list(i.GroupId), (x) => x.GroupId, 'sg', (id) => new AwsError('InvalidGroup.NotFound', `The security group '${id}' does not exist`, 400))
         const names = list(i.GroupName)
-        if (names.length) items = items.filter((g) => names.includes(g.GroupName))
-        items = applyFilters(items, i, { 'group-id': (x) => [x.GroupId], 'group-name': (x) => [x.GroupName], 'vpc-id': (x) => [x.VpcId], 'description': (x) => [x.Description] }, (x) => x.Tags)
+        // GroupName names groups of the default VPC only; other VPCs' groups go by id or the group-name filter.
+        // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeSecurityGroups.html
+        if (names.length) {
+          const defaultVpc = Object.values(ec2.state.vpcs).find((v) => v.IsDefault)
+          if (!defaultVpc) throw new AwsError('VPCIdNotSpecified', 'No default VPC for this user. GroupName is only supported for EC2-Classic and default VPC.', 400)
+          for (const name of names) {
+            if (!items.some((g) => g.GroupName === name && g.VpcId === defaultVpc.VpcId)) throw new AwsError('InvalidGroup.NotFound', `The security group '${name}' does not exist in default VPC '${defaultVpc.VpcId}'`, 400)
+          }
+          items = items.filter((g) => names.includes(g.GroupName) && g.VpcId === defaultVpc.VpcId)
+        }
+        items = applyFilters(items, i, { 'group-id': (x) => [x.GroupId], 'group-name': (x) => [x.GroupName], 'vpc-id': (x) => [x.VpcId], 'description': (x) => [x.Description], 'owner-id': () => [accountId] }, (x) => x.Tags)
         return {
           securityGroupInfo: items.map((g) => ({
             ownerId: accountId,
@@ -262,26 +282,30 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
         for (const n of asked) if (!names.includes(n)) throw new AwsError('InvalidServiceName', `The Vpc Endpoint Service '${n}' does not exist`, 400)
         if (asked.length) names = names.filter((n) => asked.includes(n))
         const zones = [...new Set(Object.values(ec2.state.subnets).map((s) => s.AvailabilityZone))].sort()
-        const details = names.map((n) => {
+        // S3 is offered twice, as a gateway and as an interface endpoint service (one detail each).
+        const offers = names.flatMap((n) => {
           const service = n.split('.').pop()!
+          return [...((GATEWAY_SERVICES as readonly string[]).includes(service) ? ['Gateway'] : []), 'Interface'].map((type) => ({ n, service, type }))
+        })
+        const details = offers.map(({ n, service, type }) => {
+          const gateway = type === 'Gateway'
           return {
             serviceName: n,
-            serviceId: `vpce-svc-0${Buffer.from(service).toString('hex').padEnd(16, '0').slice(0, 16)}`,
-            serviceType: [{ serviceType: 'Interface' }],
+            serviceId: `vpce-svc-0${Buffer.from(service + type).toString('hex').padEnd(16, '0').slice(0, 16)}`,
+            serviceType: [{ serviceType: type }],
             availabilityZoneSet: zones.length ? zones : [`${region}a`],
             owner: 'amazon',
-            baseEndpointDnsNameSet: [`${service}.${region}.vpce.amazonaws.com`],
-            privateDnsName: `${service}.${region}.amazonaws.com`,
-            privateDnsNameSet: [{ privateDnsName: `${service}.${region}.amazonaws.com` }],
+            baseEndpointDnsNameSet: [gateway ? `${service}.${region}.amazonaws.com` : `${service}.${region}.vpce.amazonaws.com`],
+            ...(gateway ? {} : { privateDnsName: `${service}.${region}.amazonaws.com`, privateDnsNameSet: [{ privateDnsName: `${service}.${region}.amazonaws.com` }], privateDnsNameVerificationState: 'verified' }),
             vpcEndpointPolicySupported: true,
             acceptanceRequired: false,
             managesVpcEndpoints: false,
-            privateDnsNameVerificationState: 'verified',
             supportedIpAddressTypeSet: ['ipv4'],
+            serviceRegion: region,
           }
         })
-        const filtered = applyFilters(details, i, { 'service-name': (d) => [d.serviceName], 'service-type': () => ['Interface'] }, () => ({}))
-        return { serviceNameSet: filtered.map((d) => d.serviceName), serviceDetailSet: filtered }
+        const filtered = applyFilters(details, i, { 'service-name': (d) => [d.serviceName], 'service-type': (d) => [d.serviceType[0].serviceType], 'service-region': () => [region] }, () => ({}))
+        return { serviceNameSet: [...new Set(filtered.map((d) => d.serviceName))], serviceDetailSet: filtered }
       },
     },
     CreateVpcEndpoint: {
@@ -292,12 +316,15 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
       run: (i: Input) => {
         if (!i.VpcId || !i.ServiceName) throw new AwsError('MissingParameter', `The request must contain the parameter ${i.VpcId ? 'ServiceName' : 'VpcId'}`, 400)
         const type = text(i.VpcEndpointType ?? 'Gateway')
-        if (type !== 'Interface') throw new AwsError('InvalidParameter', `The lab serves interface endpoints only; ask for VpcEndpointType=Interface (got ${type})`, 400)
+        if (type !== 'Interface' && type !== 'Gateway') throw new AwsError('InvalidParameter', `The lab serves interface and gateway endpoints only (got ${type})`, 400)
         const endpoint = ec2.createVpcEndpoint({
           vpcId: text(i.VpcId),
           serviceName: text(i.ServiceName),
+          type,
           subnetIds: list(i.SubnetId),
           securityGroupIds: list(i.SecurityGroupId),
+          routeTableIds: list(i.RouteTableId),
+          clientToken: i.ClientToken === undefined ? undefined : text(i.ClientToken),
           policyDocument: endpointPolicy(i.PolicyDocument),
           privateDnsEnabled: i.PrivateDnsEnabled === undefined ? undefined : bool(i.PrivateDnsEnabled, 'PrivateDnsEnabled'),
           tags: tagsFromSpecs(i, 'vpc-endpoint'),
@@ -309,13 +336,15 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
       readOnly: true,
       authorize: () => check('DescribeVpcEndpoints'),
       run: (i: Input) => {
-        let items = byIds(ec2.endpoints(), list(i.VpcEndpointId), (x) => x.VpcEndpointId, (id) => new AwsError('InvalidVpcEndpointId.NotFound', `The Vpc Endpoint Id '${id}' does not exist`, 400))
+        let items = byIds(ec2.endpoints(), list(i.VpcEndpointId), (x) => x.VpcEndpointId, 'vpce', (id) => new AwsError('InvalidVpcEndpointId.NotFound', `The Vpc Endpoint Id '${id}' does not exist`, 400))
         items = applyFilters(items, i, {
           'service-name': (x) => [x.ServiceName],
           'vpc-id': (x) => [x.VpcId],
           'vpc-endpoint-id': (x) => [x.VpcEndpointId],
           'vpc-endpoint-state': (x) => [x.State],
           'vpc-endpoint-type': (x) => [x.VpcEndpointType],
+          'ip-address-type': () => ['ipv4'],
+          'service-region': () => [region],
         }, (x) => x.Tags)
         return { vpcEndpointSet: items.map(endpointOut) }
       },
@@ -329,6 +358,8 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
           privateDnsEnabled: i.PrivateDnsEnabled === undefined ? undefined : bool(i.PrivateDnsEnabled, 'PrivateDnsEnabled'),
           addSubnetIds: list(i.AddSubnetId),
           removeSubnetIds: list(i.RemoveSubnetId),
+          addSecurityGroupIds: list(i.AddSecurityGroupId),
+          removeSecurityGroupIds: list(i.RemoveSecurityGroupId),
         })
         return { return: true }
       },

@@ -90,8 +90,9 @@ export function createIamService(iam: IamModel): ServiceDefinition {
     }, true),
     op('DeleteAccessKey', userRes, (i, ctx) => void iam.deleteAccessKey(targetUser(i, ctx), required(i, 'AccessKeyId'))),
     // ---- roles
+    // CreateRole's answer names MaxSessionDuration only when the request set it (recorded: LocalStack test_sts.py::test_assume_role).
     op('CreateRole', (i) => roleArn(acct, required(i, 'RoleName'), i.Path ?? '/'), (i) => ({
-      Role: roleOut(iam.createRole(required(i, 'RoleName'), required(i, 'AssumeRolePolicyDocument'), { path: i.Path, description: i.Description, maxSessionDuration: i.MaxSessionDuration ? Number(i.MaxSessionDuration) : undefined })),
+      Role: { ...roleOut(iam.createRole(required(i, 'RoleName'), required(i, 'AssumeRolePolicyDocument'), { path: i.Path, description: i.Description, maxSessionDuration: i.MaxSessionDuration ? Number(i.MaxSessionDuration) : undefined })), ...(i.MaxSessionDuration ? {} : { MaxSessionDuration: undefined }) },
     })),
     op('GetRole', roleRes, (i) => ({ Role: roleOut(iam.role(required(i, 'RoleName'))) }), true),
     op('ListRoles', () => `arn:aws:iam::${acct}:role/`, () => ({ Roles: Object.values(iam.state.roles).map(roleOut), IsTruncated: false }), true),

@@ -1,7 +1,7 @@
 // Instance metadata (IMDSv2 only, as with HttpTokens=required), one listener per simulated
 // instance, so a process given one instance's endpoint sees that instance and its role alone.
 // https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-instance-metadata-service.html
-import { randomBytes, randomUUID } from 'node:crypto'
+import { type KeyObject, generateKeyPairSync, randomBytes, randomUUID, sign } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { isoSeconds } from '../core/arn.js'
@@ -266,7 +266,7 @@ export class InstanceMetadataService {
       region: ec2.region,
       version: '2017-09-30',
     })
-    return { latest: { 'meta-data': metaData, 'dynamic': { 'instance-identity': { document: identityDocument } } } }
+    return { latest: { 'meta-data': metaData, 'dynamic': { 'instance-identity': { document: identityDocument, ...identitySignatures(identityDocument) } } } }
   }
 
   private handle(instanceId: string, req: IncomingMessage, res: ServerResponse): void {
@@ -311,4 +311,16 @@ export class InstanceMetadataService {
     // A folder lists its entries, sub-folders with a trailing slash.
     return text(res, Object.entries(node).map(([name, v]) => (typeof v === 'object' ? `${name}/` : name)).join('\n'))
   }
+}
+
+let signingKey: KeyObject | undefined
+/**
+ * The identity document's signatures, as instance-identity/ lists them (pkcs7, signature, rsa2048): here each is an
+ * RSA-SHA256 signature by a key the lab makes at start, base64 — not AWS's PKCS#7 structures, which need AWS's certificates.
+ * https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instance-identity-documents.html
+ */
+function identitySignatures(document: string): Record<'pkcs7' | 'signature' | 'rsa2048', string> {
+  signingKey ??= generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
+  const signature = sign('sha256', Buffer.from(document), signingKey).toString('base64')
+  return { pkcs7: signature, signature, rsa2048: signature }
 }

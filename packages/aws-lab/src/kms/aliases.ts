@@ -14,7 +14,8 @@ function checkAliasName(name: unknown): string {
   if (typeof value !== 'string' || value.length > 256) throw constraintViolation(value, 'aliasName', 'Member must have length less than or equal to 256')
   if (!ALIAS_PATTERN.test(value)) throw constraintViolation(value, 'aliasName', 'Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$')
   if (!value.startsWith('alias/')) {
-    throw kmsErrors.invalidAliasName('Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html')
+    // AWS answers ValidationException here, not InvalidAliasNameException (recorded: LocalStack test_kms.py::test_create_alias).
+    throw kmsErrors.validation('Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html')
   }
   if (value.startsWith('alias/aws/')) throw kmsErrors.notAuthorized('Alias names starting with alias/aws/ are reserved for AWS managed keys.')
   return value

@@ -2,10 +2,10 @@
 // the KMS condition keys taken from the request and the key.
 import type { PolicyDocument, RequestContext } from '@kms-share/policy'
 import { effectiveKeyPolicy } from './key-policy.js'
-import { grantStatements } from './grants.js'
+import { grantStatements } from './grant-match.js'
 import type { AuthCheck, OperationContext } from '../core/types.js'
 import type { ResolvedKey } from './key-ref.js'
-import { type KeyRecord, type KmsState, type Tag, kmsState } from './model.js'
+import { type GrantRecord, type KeyRecord, type KmsState, type Tag, kmsState } from './model.js'
 
 const parsedPolicies = new Map<string, PolicyDocument>()
 
@@ -57,13 +57,13 @@ export function keyConditions(key: KeyRecord, state: KmsState): RequestContext {
 }
 
 /** One check against a key: its ARN, its key policy (which must allow), and its condition keys. */
-export function keyCheck(action: string, resolved: ResolvedKey, ctx: OperationContext, extra: RequestContext = {}): AuthCheck {
+export function keyCheck(action: string, resolved: ResolvedKey, ctx: OperationContext, extra: RequestContext = {}, grantPermits?: (grant: GrantRecord) => boolean): AuthCheck {
   const { key, alias } = resolved
   const state = kmsState(ctx.state)
   const context: RequestContext = { ...keyConditions(key, state), ...extra }
   if (alias) context['kms:RequestAlias'] = alias.aliasName
   // Grants allow like the key policy does (an explicit deny still wins): evaluated as extra key-policy statements.
-  const granted = grantStatements(state, key.keyId, action, ctx.caller, context)
+  const granted = grantStatements(state, key.keyId, action, ctx.caller, context, grantPermits)
   const policy = keyPolicyDocument(key)
   return {
     action,

@@ -3,9 +3,9 @@ import { randomBytes } from 'node:crypto'
 import type { Operation, OperationContext } from '../core/types.js'
 import { accountCheck, encryptionContextConditions, keyCheck } from './authz.js'
 import { type EncryptionContext, decryptBlob, encryptBlob, parseBlob } from './crypto.js'
-import { constraintViolation, kmsErrors, requireMember } from './errors.js'
+import { constraintViolation, kmsErrors, requireMember, sensitiveConstraintViolation } from './errors.js'
 import { type ResolvedKey, guardKey, keyNotFound, liveKey, resolveKey } from './key-ref.js'
-import { type KeyRecord, currentMaterial, keyArn } from './model.js'
+import { type KeyRecord, currentMaterial, keyArn, materialId } from './model.js'
 import { SYMMETRIC_DEFAULT, state, blob, intInRange, byAnyRef, onKey, type KmsInput } from './operation.js'
 import { kmsRequestParameters } from './request-parameters.js'
 
@@ -24,11 +24,13 @@ function checkAlgorithm(algorithm: string | undefined, key: KeyRecord): void {
   }
 }
 
-function encryptUnder(key: KeyRecord, plaintext: Buffer, context: EncryptionContext | undefined): string {
+/** A new ciphertext under the key's current material, and that material's KeyMaterialId. */
+function encryptUnder(key: KeyRecord, plaintext: Buffer, context: EncryptionContext | undefined): { blob: string; materialId: string } {
   const material = currentMaterial(key)
   // The state guard lets only Enabled keys through, and an Enabled key always has material.
   if (!material?.material) throw kmsErrors.invalidState(`${key.arn} is pending import.`)
-  return encryptBlob({ keyId: key.keyId, materialVersion: material.version, material: Buffer.from(material.material, 'base64'), plaintext, context }).toString('base64')
+  const blob = encryptBlob({ keyId: key.keyId, materialVersion: material.version, material: Buffer.from(material.material, 'base64'), plaintext, context }).toString('base64')
+  return { blob, materialId: materialId(key, material) }
 }
 
 /** The key a ciphertext blob names; a blob that is not ours is InvalidCiphertextException. */
@@ -53,13 +55,14 @@ function resolveBlobKey(ciphertext: unknown, keyIdRef: string | undefined, ctx: 
   return { key, alias: named.alias, parsed }
 }
 
-function decryptWith(key: KeyRecord, parsed: NonNullable<ReturnType<typeof parseBlob>>, context: EncryptionContext | undefined): Buffer {
-  const material = key.materials[parsed.materialVersion]?.material
-  if (!material) throw kmsErrors.invalidCiphertext('')
-  const plaintext = decryptBlob(parsed, Buffer.from(material, 'base64'), context)
+/** The plaintext, and the KeyMaterialId of the material that decrypted it. */
+function decryptWith(key: KeyRecord, parsed: NonNullable<ReturnType<typeof parseBlob>>, context: EncryptionContext | undefined): { plaintext: Buffer; materialId: string } {
+  const record = key.materials.find((m) => m.version === parsed.materialVersion)
+  if (!record?.material) throw kmsErrors.invalidCiphertext('')
+  const plaintext = decryptBlob(parsed, Buffer.from(record.material, 'base64'), context)
   // AWS says nothing more: a wrong context and a tampered blob are indistinguishable.
   if (!plaintext) throw kmsErrors.invalidCiphertext('')
-  return plaintext
+  return { plaintext, materialId: materialId(key, record) }
 }
 
 function dataKeyLength(input: { KeySpec?: string; NumberOfBytes?: number }): number {
@@ -79,10 +82,10 @@ const Encrypt = onKey(
   byAnyRef,
   (input: KmsInput, _ctx, { key }) => {
     const plaintext = blob(input.Plaintext, 'plaintext')
-    if (plaintext.length > MAX_PLAINTEXT) throw constraintViolation(undefined, 'plaintext', `Member must have length less than or equal to ${MAX_PLAINTEXT}`)
+    if (plaintext.length > MAX_PLAINTEXT) throw sensitiveConstraintViolation('plaintext', `Member must have length less than or equal to ${MAX_PLAINTEXT}`)
     checkAlgorithm(input.EncryptionAlgorithm, key)
     const context = checkContext(input.EncryptionContext, 'encryptionContext')
-    return { CiphertextBlob: encryptUnder(key, plaintext, context), KeyId: key.arn, EncryptionAlgorithm: SYMMETRIC_DEFAULT }
+    return { CiphertextBlob: encryptUnder(key, plaintext, context).blob, KeyId: key.arn, EncryptionAlgorithm: SYMMETRIC_DEFAULT }
   },
   {
     readOnly: true,
@@ -104,8 +107,8 @@ const Decrypt: Operation<KmsInput> = {
     const { key, parsed } = resolveBlobKey(input.CiphertextBlob, input.KeyId, ctx)
     guardKey(key, 'Decrypt')
     checkAlgorithm(input.EncryptionAlgorithm, key)
-    const plaintext = decryptWith(key, parsed, checkContext(input.EncryptionContext, 'encryptionContext'))
-    return { KeyId: key.arn, Plaintext: plaintext.toString('base64'), EncryptionAlgorithm: SYMMETRIC_DEFAULT }
+    const { plaintext, materialId: used } = decryptWith(key, parsed, checkContext(input.EncryptionContext, 'encryptionContext'))
+    return { KeyId: key.arn, Plaintext: plaintext.toString('base64'), EncryptionAlgorithm: SYMMETRIC_DEFAULT, KeyMaterialId: used }
   },
   readOnly: true,
 }
@@ -136,14 +139,16 @@ const ReEncrypt: Operation<KmsInput> = {
     guardKey(destination, 'ReEncrypt')
     checkAlgorithm(input.SourceEncryptionAlgorithm, source.key)
     checkAlgorithm(input.DestinationEncryptionAlgorithm, destination)
-    const plaintext = decryptWith(source.key, source.parsed, checkContext(input.SourceEncryptionContext, 'sourceEncryptionContext'))
-    const context = checkContext(input.DestinationEncryptionContext, 'destinationEncryptionContext')
+    const decrypted = decryptWith(source.key, source.parsed, checkContext(input.SourceEncryptionContext, 'sourceEncryptionContext'))
+    const encrypted = encryptUnder(destination, decrypted.plaintext, checkContext(input.DestinationEncryptionContext, 'destinationEncryptionContext'))
     return {
-      CiphertextBlob: encryptUnder(destination, plaintext, context),
+      CiphertextBlob: encrypted.blob,
       SourceKeyId: source.key.arn,
       KeyId: destination.arn,
       SourceEncryptionAlgorithm: SYMMETRIC_DEFAULT,
       DestinationEncryptionAlgorithm: SYMMETRIC_DEFAULT,
+      SourceKeyMaterialId: decrypted.materialId,
+      DestinationKeyMaterialId: encrypted.materialId,
     }
   },
   readOnly: true,
@@ -156,8 +161,8 @@ const GenerateDataKey = onKey(
   byAnyRef,
   (input: KmsInput, _ctx, { key }) => {
     const dataKey = randomBytes(dataKeyLength(input))
-    const context = checkContext(input.EncryptionContext, 'encryptionContext')
-    return { CiphertextBlob: encryptUnder(key, dataKey, context), Plaintext: dataKey.toString('base64'), KeyId: key.arn }
+    const { blob: ciphertext, materialId: used } = encryptUnder(key, dataKey, checkContext(input.EncryptionContext, 'encryptionContext'))
+    return { CiphertextBlob: ciphertext, Plaintext: dataKey.toString('base64'), KeyId: key.arn, KeyMaterialId: used }
   },
   { readOnly: true, context: dataKeyContext },
 )
@@ -167,8 +172,8 @@ const GenerateDataKeyWithoutPlaintext = onKey(
   byAnyRef,
   (input: KmsInput, _ctx, { key }) => {
     const dataKey = randomBytes(dataKeyLength(input))
-    const context = checkContext(input.EncryptionContext, 'encryptionContext')
-    return { CiphertextBlob: encryptUnder(key, dataKey, context), KeyId: key.arn }
+    const { blob: ciphertext, materialId: used } = encryptUnder(key, dataKey, checkContext(input.EncryptionContext, 'encryptionContext'))
+    return { CiphertextBlob: ciphertext, KeyId: key.arn, KeyMaterialId: used }
   },
   { readOnly: true, context: dataKeyContext },
 )
@@ -177,7 +182,8 @@ const GenerateRandom: Operation<KmsInput> = {
   authorize: (_input, ctx) => [accountCheck('kms:GenerateRandom', ctx)],
   run: (input) => {
     if (input.CustomKeyStoreId !== undefined) throw kmsErrors.unsupported('The lab has no custom key stores.')
-    const size = intInRange(requireMember(input.NumberOfBytes, 'numberOfBytes'), 'numberOfBytes', 1, 1024)
+    if (input.NumberOfBytes === undefined || input.NumberOfBytes === null) throw kmsErrors.validation('NumberOfBytes is required.')
+    const size = intInRange(input.NumberOfBytes, 'numberOfBytes', 1, 1024)
     return { Plaintext: randomBytes(size).toString('base64') }
   },
   readOnly: true,

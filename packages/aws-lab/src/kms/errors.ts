@@ -25,12 +25,18 @@ export const kmsErrors = {
   expiredImportToken: e('ExpiredImportTokenException'),
   incorrectKeyMaterial: e('IncorrectKeyMaterialException'),
   invalidKeyUsage: e('InvalidKeyUsageException'),
+  dryRun: e('DryRunOperationException'),
 } as const
 
 /** AWS's generic constraint sentence, e.g. for `pendingWindowInDays` out of range. */
 export function constraintViolation(value: unknown, member: string, constraint: string): AwsError {
   const shown = value === undefined || value === null ? 'null' : `'${text(value)}'`
   return kmsErrors.validation(`1 validation error detected: Value ${shown} at '${member}' failed to satisfy constraint: ${constraint}`)
+}
+
+/** The same sentence for a sensitive member (Plaintext): AWS leaves its value out — "Value at 'plaintext' failed …". */
+export function sensitiveConstraintViolation(member: string, constraint: string): AwsError {
+  return kmsErrors.validation(`1 validation error detected: Value at '${member}' failed to satisfy constraint: ${constraint}`)
 }
 
 export function requireMember<T>(value: T | undefined | null, member: string): T {

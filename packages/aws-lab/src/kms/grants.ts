@@ -4,11 +4,13 @@
 // https://docs.aws.amazon.com/kms/latest/developerguide/grants.html
 // https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateGrant.html
 import { randomBytes } from 'node:crypto'
-import type { RequestContext, Statement as PolicyStatement } from '@kms-share/policy'
-import { AwsError, type Caller, type Operation, type OperationContext } from '../core/types.js'
+import type { RequestContext } from '@kms-share/policy'
+import { AwsError, type Operation, type OperationContext } from '../core/types.js'
 import { accountCheck, keyCheck } from './authz.js'
 import { constraintViolation, kmsErrors, requireMember } from './errors.js'
+import { grantCanHandOn, principalNames } from './grant-match.js'
 import { resolveKey, type ResolvedKey } from './key-ref.js'
+import { intInRange } from './operation.js'
 import { type GrantConstraints, type GrantRecord, type KmsState, keyArn, kmsState, saveKms } from './model.js'
 
 export const GRANT_OPERATIONS = [
@@ -45,51 +47,6 @@ function grants(ctx: OperationContext): KmsState['grants'] {
 function ownGrant(ctx: OperationContext, grantId: string): GrantRecord | undefined {
   const all = grants(ctx)
   return Object.hasOwn(all, grantId) ? all[grantId] : undefined
-}
-
-/** Whether a grant's grantee (or retiring) principal names this caller: its ARN, or its role for any session of it. */
-export function principalNames(entry: string | undefined, caller: Caller): boolean {
-  if (!entry) return false
-  return entry === caller.principal.arn || (caller.principal.roleArn !== undefined && entry === caller.principal.roleArn)
-}
-
-function contextOf(context: RequestContext): Record<string, string> {
-  const out = Object.create(null) as Record<string, string>
-  for (const [k, v] of Object.entries(context)) {
-    if (k.startsWith('kms:EncryptionContext:') && typeof v === 'string') out[k.slice('kms:EncryptionContext:'.length)] = v
-  }
-  return out
-}
-
-function constraintsHold(constraints: GrantConstraints | undefined, requestContext: Record<string, string>): boolean {
-  if (!constraints) return true
-  const equals = constraints.EncryptionContextEquals
-  if (equals) {
-    const keys = Object.keys(requestContext)
-    if (keys.length !== Object.keys(equals).length) return false
-    if (keys.some((k) => !Object.hasOwn(equals, k) || equals[k] !== requestContext[k])) return false
-  }
-  const subset = constraints.EncryptionContextSubset
-  if (subset) {
-    for (const [k, v] of Object.entries(subset)) if (requestContext[k] !== v) return false
-  }
-  return true
-}
-
-/**
- * Key-policy statements standing for the grants that allow `caller` to do `action` on `keyId` with this
- * request context: evaluation then treats them like a key policy naming the grantee, so an explicit deny wins.
- */
-export function grantStatements(state: KmsState, keyId: string, action: string, caller: Caller, context: RequestContext): PolicyStatement[] {
-  const operation = action.replace(/^kms:/, '')
-  const requestContext = contextOf(context)
-  const out: PolicyStatement[] = []
-  for (const grant of Object.values(state.grants ?? {})) {
-    if (grant.keyId !== keyId || !grant.operations.includes(operation)) continue
-    if (!principalNames(grant.granteePrincipal, caller) || !constraintsHold(grant.constraints, requestContext)) continue
-    out.push({ Sid: `grant:${grant.grantId}`, Effect: 'Allow', Principal: { AWS: [grant.granteePrincipal] }, Action: [action], Resource: ['*'] })
-  }
-  return out
 }
 
 /** GrantTokens on any operation: at most 10, each one KMS issued (a made-up token is InvalidGrantTokenException). */
@@ -131,6 +88,7 @@ function grantInput(input: GrantInput, ctx: OperationContext) {
       throw constraintViolation(`[${operations.join(', ')}]`, 'operations', `Member must satisfy constraint: [Member must satisfy enum value set: [${GRANT_OPERATIONS.join(', ')}]]`)
     }
   }
+  if (operations.every((op) => op === 'CreateGrant')) throw kmsErrors.validation('Grants must not contain only the CreateGrant operation.')
   const name = input.Name
   if (name !== undefined && (typeof name !== 'string' || name.length > 256 || !NAME_PATTERN.test(name))) {
     throw constraintViolation(name, 'name', 'Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$')
@@ -142,6 +100,14 @@ function grantInput(input: GrantInput, ctx: OperationContext) {
     constraints = { ...(equals ? { EncryptionContextEquals: equals } : {}), ...(subset ? { EncryptionContextSubset: subset } : {}) }
   }
   return { grantee, retiring, operations: [...new Set(operations as string[])], name, constraints }
+}
+
+/** What a symmetric encryption key (the lab's only kind) can be granted; Sign, Verify, GetPublicKey, MACs and key agreement need other keys. */
+const SYMMETRIC_GRANT_OPERATIONS = new Set(['Decrypt', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo', 'CreateGrant', 'RetireGrant', 'DescribeKey', 'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext'])
+
+function checkOperationsFit(operations: string[], keyArnText: string): void {
+  const unfit = operations.filter((op) => !SYMMETRIC_GRANT_OPERATIONS.has(op))
+  if (unfit.length) throw kmsErrors.validation(`Grant operations [${unfit.join(', ')}] are not valid for ${keyArnText}: its key spec is SYMMETRIC_DEFAULT and its key usage ENCRYPT_DECRYPT.`)
 }
 
 function grantOut(grant: GrantRecord, arn: string): Record<string, unknown> {
@@ -159,13 +125,7 @@ function grantOut(grant: GrantRecord, arn: string): Record<string, unknown> {
 }
 
 function page<T>(items: T[], limit: unknown, marker: unknown): { items: T[]; Truncated: boolean; NextMarker?: string } {
-  let size = 50
-  if (limit !== undefined) {
-    if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > 100) {
-      throw constraintViolation(limit, 'limit', 'Member must have value between 1 and 100')
-    }
-    size = limit
-  }
+  const size = limit === undefined ? 50 : intInRange(limit, 'limit', 1, 100)
   let start = 0
   if (marker !== undefined) {
     const decoded = typeof marker === 'string' ? /^grants-(\d+)$/.exec(Buffer.from(marker, 'base64').toString('utf8')) : null
@@ -177,17 +137,23 @@ function page<T>(items: T[], limit: unknown, marker: unknown): { items: T[]; Tru
   return end < items.length ? { items: slice, Truncated: true, NextMarker: Buffer.from(`grants-${end}`).toString('base64') } : { items: slice, Truncated: false }
 }
 
+const newGrantToken = () => TOKEN_PREFIX + randomBytes(96).toString('base64url')
+const tokenNames = (grant: GrantRecord, token: string) => grant.token === token || (grant.tokens ?? []).includes(token)
+
 const sorted = (list: GrantRecord[]) => list.sort((a, b) => a.creationDate - b.creationDate || a.grantId.localeCompare(b.grantId))
 
 const CreateGrant: Operation<GrantInput> = {
   authorize: (input, ctx) => {
     const resolved = byKeyId(input, ctx)
     const { grantee, retiring, operations, constraints } = grantInput(input, ctx)
+    checkOperationsFit(operations, resolved.key.arn)
     const context: RequestContext = { 'kms:GranteePrincipal': grantee, 'kms:GrantOperations': operations, 'kms:GrantIsForAWSResource': 'false' }
     if (retiring) context['kms:RetiringPrincipal'] = retiring
     const constraintTypes = Object.keys(constraints ?? {})
     if (constraintTypes.length) context['kms:GrantConstraintType'] = constraintTypes
-    return [keyCheck('kms:CreateGrant', resolved, ctx, context)]
+    // CreateGrant held through a grant hands on only that grant's operations, under its constraints.
+    // https://docs.aws.amazon.com/kms/latest/developerguide/grants.html ("Grant CreateGrant permission")
+    return [keyCheck('kms:CreateGrant', resolved, ctx, context, (grant) => grantCanHandOn(grant, operations, constraints))]
   },
   run: (input, ctx) => {
     const { key } = byKeyId(input, ctx)
@@ -200,9 +166,14 @@ const CreateGrant: Operation<GrantInput> = {
       : Object.values(st.grants).find((g) =>
           g.keyId === key.keyId && g.name === name && g.granteePrincipal === grantee && g.retiringPrincipal === retiring &&
           JSON.stringify(g.operations) === JSON.stringify(operations) && JSON.stringify(g.constraints) === JSON.stringify(constraints))
-    if (same) return { GrantToken: same.token, GrantId: same.grantId }
+    const token = newGrantToken()
+    // Each CreateGrant answer carries a token of its own; all of them name the grant.
+    if (same) {
+      same.tokens = [...(same.tokens ?? []), token]
+      saveKms(ctx.state)
+      return { GrantToken: token, GrantId: same.grantId }
+    }
     const grantId = randomBytes(32).toString('hex')
-    const token = TOKEN_PREFIX + randomBytes(96).toString('base64url')
     st.grants[grantId] = {
       grantId,
       keyId: key.keyId,
@@ -251,7 +222,7 @@ function grantToRetire(input: GrantInput, ctx: OperationContext): { grant: Grant
   let grant: GrantRecord | undefined
   if (input.GrantToken !== undefined) {
     checkGrantTokens([input.GrantToken])
-    grant = Object.values(grants(ctx)).find((g) => g.token === input.GrantToken)
+    grant = Object.values(grants(ctx)).find((g) => tokenNames(g, input.GrantToken!))
     if (!grant) throw kmsErrors.notFound('Grant not found.')
   } else {
     if (input.KeyId === undefined || input.GrantId === undefined) throw kmsErrors.validation('Either GrantToken, or both KeyId and GrantId, must be provided.')
@@ -262,15 +233,20 @@ function grantToRetire(input: GrantInput, ctx: OperationContext): { grant: Grant
   return { grant, resolved: resolveKey(grant.keyId, ctx, { allowAlias: false }) }
 }
 
+/** The grant itself lets its retiring principal retire it, and its grantee when RetireGrant is one of its operations. */
+const grantLetsRetire = (grant: GrantRecord, ctx: OperationContext) =>
+  principalNames(grant.retiringPrincipal, ctx.caller) || (grant.operations.includes('RetireGrant') && principalNames(grant.granteePrincipal, ctx.caller))
+
+// Who may retire: the grant's retiring principal, its grantee when granted RetireGrant, or the account that made the
+// grant — there, as for any KMS permission of the account, through the key policy and IAM policies.
+// https://docs.aws.amazon.com/kms/latest/APIReference/API_RetireGrant.html
 const RetireGrant: Operation<GrantInput> = {
-  // Who may retire is the grant's business, not a policy's: its retiring principal, or its grantee when RetireGrant is one of its operations.
-  authorize: () => [],
-  run: (input, ctx) => {
+  authorize: (input, ctx) => {
     const { grant, resolved } = grantToRetire(input, ctx)
-    const allowed = principalNames(grant.retiringPrincipal, ctx.caller) || (grant.operations.includes('RetireGrant') && principalNames(grant.granteePrincipal, ctx.caller))
-    if (!allowed) {
-      throw kmsErrors.accessDenied(`User: ${ctx.caller.principal.arn} is not authorized to perform: kms:RetireGrant on resource: ${resolved.key.arn} because no grant allows the kms:RetireGrant action`)
-    }
+    return grantLetsRetire(grant, ctx) ? [] : [keyCheck('kms:RetireGrant', resolved, ctx)]
+  },
+  run: (input, ctx) => {
+    const { grant } = grantToRetire(input, ctx)
     delete grants(ctx)[grant.grantId]
     saveKms(ctx.state)
     return {}

@@ -10,7 +10,8 @@ export interface ResolvedKey {
   alias?: AliasRecord
 }
 
-const KEY_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+/** A key id: a UUID, or a multi-Region key's `mrk-` and 32 hex digits. */
+const KEY_ID = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$/i
 const KMS_ARN = /^arn:aws[a-z-]*:kms:([^:]*):([^:]*):(.+)$/
 
 export interface ResolveOptions {
@@ -32,6 +33,8 @@ export function resolveKey(ref: string | undefined, ctx: OperationContext, opts:
   const arn = KMS_ARN.exec(ref)
   if (arn) {
     const [, arnRegion, arnAccount, resource] = arn
+    // A key is looked up in the Region the request was signed for; another Region's ARN names no key here.
+    if (arnRegion !== region) throw kmsErrors.notFound(`Invalid arn ${arnRegion}`)
     if (resource.startsWith('key/')) {
       if (arnRegion !== region || arnAccount !== account) throw keyNotFound(ref)
       keyId = resource.slice(4)
@@ -145,7 +148,8 @@ export function guardKey(key: KeyRecord, operation: string): void {
 }
 
 const IMPORT_OPERATIONS = new Set(['GetParametersForImport', 'ImportKeyMaterial', 'DeleteImportedKeyMaterial'])
-const ROTATION_OPERATIONS = new Set(['EnableKeyRotation', 'DisableKeyRotation', 'GetKeyRotationStatus', 'RotateKeyOnDemand', 'ListKeyRotations'])
+// Automatic rotation is for keys KMS makes material for; imported keys rotate on demand only, to imported material.
+const ROTATION_OPERATIONS = new Set(['EnableKeyRotation', 'DisableKeyRotation', 'GetKeyRotationStatus'])
 
 function guardOrigin(key: KeyRecord, operation: string): void {
   if (IMPORT_OPERATIONS.has(operation) && key.origin !== 'EXTERNAL') {

@@ -5,11 +5,14 @@ import { accountCheck, requestTagConditions } from './authz.js'
 import { constraintViolation, kmsErrors } from './errors.js'
 import { liveKey } from './key-ref.js'
 import { admitKeyPolicy } from './key-policy.js'
-import { DAY_MS, type KeyRecord, addKey, currentMaterial, keyArn, rotateMaterial, scheduleNextRotation } from './model.js'
+import { DAY_MS, type KeyRecord, addKey, currentMaterial, currentMaterialRecord, keyArn, materialId, pendingMaterial, rotateMaterial, scheduleNextRotation } from './model.js'
 import { SYMMETRIC_DEFAULT, seconds, now, state, save, intInRange, page, byKeyId, byAnyRef, onKey, type KmsInput } from './operation.js'
 import { validateTags } from './tags.js'
 
 const MAX_ON_DEMAND_ROTATIONS = 10
+/** KeySpec's values in the order AWS's validation sentence lists them (as recorded in 2023), then the specs added since. */
+const RECORDED_KEY_SPECS = ['RSA_2048', 'ECC_NIST_P384', 'ECC_NIST_P256', 'ECC_NIST_P521', 'HMAC_384', 'RSA_3072', 'ECC_SECG_P256K1', 'RSA_4096', SYMMETRIC_DEFAULT, 'HMAC_256', 'HMAC_224', 'HMAC_512']
+const KEY_SPECS = [...RECORDED_KEY_SPECS, 'SM2', 'ECC_NIST_EDWARDS25519', 'ML_DSA_44', 'ML_DSA_65', 'ML_DSA_87']
 
 function keyMetadata(key: KeyRecord): Record<string, unknown> {
   const md: Record<string, unknown> = {
@@ -28,6 +31,9 @@ function keyMetadata(key: KeyRecord): Record<string, unknown> {
     EncryptionAlgorithms: [SYMMETRIC_DEFAULT],
     MultiRegion: false,
   }
+  // The current material's id; an imported key keeps it after DeleteImportedKeyMaterial.
+  const current = currentMaterialRecord(key)
+  if (current) md.CurrentKeyMaterialId = materialId(key, current)
   if (key.deletionDate !== undefined) md.DeletionDate = seconds(key.deletionDate)
   if (key.origin === 'EXTERNAL') {
     if (key.expirationModel) md.ExpirationModel = key.expirationModel
@@ -51,8 +57,12 @@ const CreateKey: Operation<KmsInput> = {
     const keyUsage = input.KeyUsage ?? 'ENCRYPT_DECRYPT'
     const keySpec = input.KeySpec ?? input.CustomerMasterKeySpec ?? SYMMETRIC_DEFAULT
     const origin = input.Origin ?? 'AWS_KMS'
+    if (!KEY_SPECS.includes(keySpec)) throw constraintViolation(keySpec, 'keySpec', `Member must satisfy enum value set: [${RECORDED_KEY_SPECS.join(', ')}]`)
     if (!['ENCRYPT_DECRYPT', 'SIGN_VERIFY', 'GENERATE_VERIFY_MAC', 'KEY_AGREEMENT'].includes(keyUsage)) {
       throw constraintViolation(keyUsage, 'keyUsage', 'Member must satisfy enum value set: [ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC, KEY_AGREEMENT]')
+    }
+    if (input.KeyUsage === undefined && keySpec !== SYMMETRIC_DEFAULT) {
+      throw kmsErrors.validation('You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.')
     }
     if (keyUsage !== 'ENCRYPT_DECRYPT' || keySpec !== SYMMETRIC_DEFAULT) {
       throw kmsErrors.unsupported(`The lab supports only KeyUsage ENCRYPT_DECRYPT with KeySpec SYMMETRIC_DEFAULT (got ${keyUsage} / ${keySpec}).`)
@@ -66,7 +76,7 @@ const CreateKey: Operation<KmsInput> = {
       throw constraintViolation('<description>', 'description', 'Member must have length less than or equal to 8192')
     }
     const tags = input.Tags === undefined ? [] : validateTags(input.Tags)
-    if (tags.length > 50) throw kmsErrors.limitExceeded('A KMS key can have at most 50 tags.')
+    if (tags.length > 50) throw kmsErrors.tag('Too many tags')
     const keyId = randomUUID()
     const region = ctx.meta.region
     const accountId = ctx.iam.accountId
@@ -163,13 +173,16 @@ const GetKeyRotationStatus = onKey(
   { readOnly: true },
 )
 
+// Imported keys rotate to the material imported as NEW_KEY_MATERIAL; others get fresh material.
+// https://docs.aws.amazon.com/kms/latest/developerguide/rotate-keys-on-demand.html
 const RotateKeyOnDemand = onKey('RotateKeyOnDemand', byKeyId, (_input, ctx, { key }) => {
+  if (key.origin === 'EXTERNAL' && !pendingMaterial(key)) throw kmsErrors.invalidState(`No available key material pending rotation for the key: ${key.arn}.`)
   if (key.rotations.filter((r) => r.type === 'ON_DEMAND').length >= MAX_ON_DEMAND_ROTATIONS) {
-    throw kmsErrors.limitExceeded(`${key.arn} has reached the maximum number of on-demand rotations.`)
+    throw kmsErrors.limitExceeded(`The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: ${key.arn}`)
   }
   rotateMaterial(key, 'ON_DEMAND', now(ctx))
   save(ctx)
-  return { KeyId: key.keyId }
+  return { KeyId: key.arn }
 })
 
 const ListKeyRotations = onKey(

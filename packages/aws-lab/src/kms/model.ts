@@ -1,6 +1,6 @@
 // KMS state: keys, aliases and import tokens, persisted in the lab's `kms` state section.
 // Key material is kept base64 in the state file: the lab is a lab, not an HSM.
-import { randomUUID } from 'node:crypto'
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import type { StateStore } from '../core/types.js'
 import { newKeyMaterial } from './crypto.js'
 
@@ -16,9 +16,15 @@ export interface Tag {
 export interface KeyMaterialRecord {
   /** The number written into ciphertext blobs; an index into `materials`. */
   version: number
+  /** AWS's KeyMaterialId: 64 hex digits (absent in state written before ids; see materialId()). */
+  id?: string
   /** base64; absent after DeleteImportedKeyMaterial. */
   material?: string
   createdAt: number
+  /** Imported as NEW_KEY_MATERIAL into a key that has material: waits for RotateKeyOnDemand. */
+  pendingRotation?: boolean
+  /** EXTERNAL keys: sha256 of the imported bytes; re-importing this material must bring the same bytes. */
+  digest?: string
 }
 
 export interface RotationRecord {
@@ -97,6 +103,8 @@ export interface GrantRecord {
   creationDate: number
   /** The grant token given back by CreateGrant (accepted in GrantTokens and RetireGrant). */
   token: string
+  /** Tokens of later CreateGrant calls that found this grant again (same name and parameters). */
+  tokens?: string[]
 }
 
 export interface KmsState {
@@ -188,7 +196,7 @@ export function addKey(state: KmsState, opts: NewKeyOptions): KeyRecord {
     state: origin === 'EXTERNAL' ? 'PendingImport' : 'Enabled',
     policy: opts.policy ?? defaultKeyPolicy(opts.accountId),
     tags: opts.tags ? opts.tags.map((t) => ({ ...t })) : [],
-    materials: origin === 'EXTERNAL' ? [] : [{ version: 0, material: newKeyMaterial().toString('base64'), createdAt: now }],
+    materials: origin === 'EXTERNAL' ? [] : [{ version: 0, id: newMaterialId(), material: newKeyMaterial().toString('base64'), createdAt: now }],
     rotationEnabled: false,
     rotations: [],
   }
@@ -196,15 +204,40 @@ export function addKey(state: KmsState, opts: NewKeyOptions): KeyRecord {
   return key
 }
 
-/** The material that encrypts now, or undefined (imported key without material). */
-export function currentMaterial(key: KeyRecord): KeyMaterialRecord | undefined {
-  const last = key.materials[key.materials.length - 1]
-  return last?.material ? last : undefined
+export function newMaterialId(): string {
+  return randomBytes(32).toString('hex')
 }
 
-/** Rotation adds material; old material stays for decrypting old ciphertexts. */
+/** A material's KeyMaterialId; materials stored before ids existed get a stable one from key and version. */
+export function materialId(key: KeyRecord, m: KeyMaterialRecord): string {
+  return m.id ?? createHash('sha256').update(`${key.keyId}/${m.version}`).digest('hex')
+}
+
+/** The material that is current (the newest not waiting for rotation), with or without its bytes. */
+export function currentMaterialRecord(key: KeyRecord): KeyMaterialRecord | undefined {
+  for (let i = key.materials.length - 1; i >= 0; i--) if (!key.materials[i].pendingRotation) return key.materials[i]
+  return undefined
+}
+
+/** The material that encrypts now, or undefined (imported key without material). */
+export function currentMaterial(key: KeyRecord): KeyMaterialRecord | undefined {
+  const current = currentMaterialRecord(key)
+  return current?.material ? current : undefined
+}
+
+/** The imported material waiting for RotateKeyOnDemand, if any. */
+export function pendingMaterial(key: KeyRecord): KeyMaterialRecord | undefined {
+  return key.materials.find((m) => m.pendingRotation)
+}
+
+/** Rotation makes new material current (imported keys: the pending import); old material stays for decrypting old ciphertexts. */
 export function rotateMaterial(key: KeyRecord, type: RotationRecord['type'], now: number): void {
-  key.materials.push({ version: key.materials.length, material: newKeyMaterial().toString('base64'), createdAt: now })
+  const pending = pendingMaterial(key)
+  // A pending import is always the newest record, so clearing its flag makes it current.
+  if (pending) delete pending.pendingRotation
+  else {
+    key.materials.push({ version: key.materials.length, id: newMaterialId(), material: newKeyMaterial().toString('base64'), createdAt: now })
+  }
   key.rotations.push({ date: now, type })
 }
 

@@ -47,6 +47,9 @@ export type KmsInput = {
   WrappingAlgorithm?: string
   WrappingKeySpec?: string
   ExpirationModel?: ExpirationModel
+  ImportType?: string
+  KeyMaterialId?: string
+  DryRun?: boolean
   /** Epoch seconds. */
   ValidTo?: number
   Tags?: Tag[]

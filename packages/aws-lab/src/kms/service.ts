@@ -4,9 +4,11 @@
 import type { Operation, ServiceDefinition } from '../core/types.js'
 import { aliasOperations } from './aliases.js'
 import { dataOperations } from './data.js'
+import { kmsErrors } from './errors.js'
 import { checkGrantTokens, grantOperations } from './grants.js'
 import { keyMaterialOperations } from './key-material.js'
 import { keyOperations } from './keys.js'
+import { kmsState, saveKms } from './model.js'
 import type { KmsInput } from './operation.js'
 import { policyOperations } from './policies.js'
 import { kmsRequestParameters } from './request-parameters.js'
@@ -25,13 +27,35 @@ const operations: Record<string, Operation<KmsInput>> = {
   ...grantOperations,
 }
 
-for (const op of Object.values(operations)) {
+/** The operations that take DryRun: authorised and checked as usual, then nothing changes. https://docs.aws.amazon.com/kms/latest/developerguide/testing-permissions.html */
+const DRY_RUN_OPERATIONS = new Set([
+  'CreateGrant', 'Decrypt', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'ReEncrypt', 'RetireGrant', 'RevokeGrant',
+  'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext', 'GenerateMac', 'VerifyMac', 'Sign', 'Verify', 'DeriveSharedSecret',
+])
+
+for (const [name, op] of Object.entries(operations)) {
   op.requestParameters ??= kmsRequestParameters
   // Every operation that takes GrantTokens checks them before anything else.
   const authorize = op.authorize
   op.authorize = (input, ctx) => {
     checkGrantTokens(input?.GrantTokens)
     return authorize(input, ctx)
+  }
+  if (DRY_RUN_OPERATIONS.has(name)) {
+    const run = op.run
+    op.run = async (input, ctx) => {
+      if (input?.DryRun !== true) return (await run(input, ctx)) as unknown
+      // The whole operation runs (so every check it makes is made), then its changes are put back.
+      const kms = kmsState(ctx.state)
+      const before = structuredClone(kms)
+      try {
+        await run(input, ctx)
+      } finally {
+        Object.assign(kms, before)
+        saveKms(ctx.state)
+      }
+      throw kmsErrors.dryRun('The request would have succeeded, but the DryRun option is set.')
+    }
   }
 }
 

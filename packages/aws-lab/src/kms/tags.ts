@@ -8,12 +8,14 @@ import { save, page, byKeyId, onKey, type KmsInput } from './operation.js'
 export function validateTags(tags: unknown): Tag[] {
   if (!Array.isArray(tags)) throw constraintViolation(undefined, 'tags', 'Member must not be null')
   const seen = new Set<string>()
-  for (const tag of tags as Tag[]) {
-    if (typeof tag?.TagKey !== 'string' || tag.TagKey.length < 1 || tag.TagKey.length > 128) {
-      throw kmsErrors.tag('Tag keys must be between 1 and 128 characters long.')
-    }
-    if (typeof tag.TagValue !== 'string' || tag.TagValue.length > 256) throw kmsErrors.tag('Tag values must be between 0 and 256 characters long.')
-    if (tag.TagKey.toLowerCase().startsWith('aws:')) throw kmsErrors.tag('Tags beginning with aws: are reserved.')
+  // Lengths are the API's member constraints (ValidationException, 1-based member index); the rest KMS's own rules.
+  for (const [i, tag] of (tags as Tag[]).entries()) {
+    const at = `tags.${i + 1}.member`
+    if (typeof tag?.TagKey !== 'string' || tag.TagKey.length < 1) throw constraintViolation(tag?.TagKey, `${at}.tagKey`, 'Member must have length greater than or equal to 1')
+    if (tag.TagKey.length > 128) throw constraintViolation(tag.TagKey, `${at}.tagKey`, 'Member must have length less than or equal to 128')
+    if (typeof tag.TagValue !== 'string') throw constraintViolation(tag.TagValue, `${at}.tagValue`, 'Member must not be null')
+    if (tag.TagValue.length > 256) throw constraintViolation(tag.TagValue, `${at}.tagValue`, 'Member must have length less than or equal to 256')
+    if (tag.TagKey.toLowerCase().startsWith('aws:')) throw kmsErrors.tag('Tags beginning with aws: are reserved')
     if (seen.has(tag.TagKey)) throw kmsErrors.tag('Duplicate tag keys')
     seen.add(tag.TagKey)
   }

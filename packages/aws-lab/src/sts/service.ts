@@ -7,14 +7,43 @@ import { invalidMfaCode, unknownMfaSerial, type SessionRecord, type StsModel } f
 
 const SESSION_NAME = /^[\w+=,.@-]{2,64}$/
 
-function duration(input: Record<string, string>, min: number, max: number, fallback: number): number {
+/**
+ * The members' constraints from STS's API model, checked before anything else and reported together as
+ * AWS does ("1 validation error detected: …", "2 validation errors detected: …; …").
+ * https://docs.aws.amazon.com/STS/latest/APIReference/API_GetSessionToken.html
+ */
+function checkMembers(input: Record<string, string>, rules: Array<[member: string, wire: string, min: number, max: number, pattern?: [RegExp, string]]>): void {
+  const errors: string[] = []
+  for (const [member, wire, min, max, pattern] of rules) {
+    const value = input[member]
+    if (value === undefined) continue
+    const at = `Value '${value}' at '${wire}' failed to satisfy constraint: Member must`
+    if (value.length < min) errors.push(`${at} have length greater than or equal to ${min}`)
+    else if (value.length > max) errors.push(`${at} have length less than or equal to ${max}`)
+    if (pattern && !pattern[0].test(value)) errors.push(`${at} satisfy regular expression pattern: ${pattern[1]}`)
+  }
+  if (errors.length) throw new AwsError('ValidationError', `${errors.length} validation error${errors.length > 1 ? 's' : ''} detected: ${errors.join('; ')}`, 400)
+}
+
+const SERIAL_PATTERN: [RegExp, string] = [/^[\w+=/:,.@-]*$/, '[\\w+=/:,.@-]*']
+const TOKEN_CODE_PATTERN: [RegExp, string] = [/^\d*$/, '[\\d]*']
+const SESSION_NAME_PATTERN: [RegExp, string] = [/^[\w+=,.@-]*$/, '[\\w+=,.@-]*']
+
+/** AssumeRole's RoleArn must at least be an ARN: `arn`, a partition, a service, and a resource after the account. */
+function checkRoleArn(roleArn: string | undefined): void {
+  const parts = (roleArn ?? '').split(':')
+  const resource = parts.slice(5).join(':')
+  if (parts.length < 6 || parts[0] !== 'arn' || !parts[1] || !parts[2] || !resource) throw new AwsError('ValidationError', `${roleArn} is invalid`, 400)
+}
+
+function duration(input: Record<string, string>, min: number, max: number, fallback: number, chained = false): number {
   if (input.DurationSeconds === undefined) return fallback
   const value = Number(input.DurationSeconds)
   if (!Number.isInteger(value) || value < min) {
     throw new AwsError('ValidationError', `1 validation error detected: Value '${input.DurationSeconds}' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to ${min}`, 400)
   }
   if (value > max) {
-    throw new AwsError('ValidationError', `The requested DurationSeconds exceeds the MaxSessionDuration set for this role.`, 400)
+    throw new AwsError('ValidationError', chained ? 'The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.' : 'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.', 400)
   }
   return value
 }
@@ -81,6 +110,22 @@ export function createStsService(iam: IamModel, sts: StsModel): ServiceDefinitio
           Arn: ctx.caller.principal.arn,
         }),
       },
+      // Reads what EC2 encoded into an UnauthorizedOperation message (the lab's encoding is base64url JSON, AWS's is encrypted).
+      // https://docs.aws.amazon.com/STS/latest/APIReference/API_DecodeAuthorizationMessage.html
+      DecodeAuthorizationMessage: {
+        readOnly: true,
+        authorize: () => [{ action: 'sts:DecodeAuthorizationMessage', resource: '*' }],
+        run: (input: Record<string, string>) => {
+          let decoded: unknown
+          try {
+            decoded = JSON.parse(Buffer.from(input.EncodedMessage ?? '', 'base64url').toString('utf8'))
+          } catch {
+            decoded = undefined
+          }
+          if (!decoded || typeof decoded !== 'object') throw new AwsError('InvalidAuthorizationMessageException', 'The message is not a valid encoded authorization message.', 400)
+          return { DecodedMessage: JSON.stringify(decoded) }
+        },
+      } satisfies Operation<StsInput, { DecodedMessage: string }>,
       GetSessionToken: {
         readOnly: true,
         // Only IAM users' long-term keys may call it; no policy check applies.
@@ -90,6 +135,7 @@ export function createStsService(iam: IamModel, sts: StsModel): ServiceDefinitio
         responseElements: (output) => ({ credentials: trailCredentials(output.Credentials) }),
         run: (input: Record<string, string>, ctx: OperationContext) => {
           const caller = ctx.caller
+          checkMembers(input, [['SerialNumber', 'serialNumber', 9, 256, SERIAL_PATTERN], ['TokenCode', 'tokenCode', 6, 6, TOKEN_CODE_PATTERN]])
           if (caller.principal.type !== 'user' || caller.sessionIssuedAt !== undefined) {
             throw new AwsError('AccessDenied', 'Cannot call GetSessionToken with session credentials', 403)
           }
@@ -101,6 +147,13 @@ export function createStsService(iam: IamModel, sts: StsModel): ServiceDefinitio
       } satisfies Operation<StsInput, CredentialsOutput>,
       AssumeRole: {
         authorize: (input: Record<string, string>, ctx: OperationContext) => {
+          // Malformed input is a 400 before any authorisation question (recorded: LocalStack test_sts.py::test_sts_invalid_parameters).
+          checkMembers(input, [
+            ['RoleSessionName', 'roleSessionName', 2, 64, SESSION_NAME_PATTERN],
+            ['SerialNumber', 'serialNumber', 9, 256, SERIAL_PATTERN],
+            ['TokenCode', 'tokenCode', 6, 6, TOKEN_CODE_PATTERN],
+          ])
+          checkRoleArn(input.RoleArn)
           const roleName = String(input.RoleArn ?? '').split('/').pop() ?? ''
           const role = iam.state.roles[roleName]
           if (!role || role.Arn !== input.RoleArn) {
@@ -129,9 +182,10 @@ export function createStsService(iam: IamModel, sts: StsModel): ServiceDefinitio
           if (!SESSION_NAME.test(String(input.RoleSessionName ?? ''))) {
             throw new AwsError('ValidationError', `1 validation error detected: Value '${input.RoleSessionName}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*`, 400)
           }
-          // Role chaining caps sessions at one hour, as AWS does.
-          const max = ctx.caller.principal.type === 'assumed-role' ? 3600 : role.MaxSessionDuration
-          const seconds = duration(input, 900, max, 3600)
+          // Role chaining caps sessions at one hour, as AWS does, and says so.
+          // https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_terms-and-concepts.html#iam-term-role-chaining
+          const chained = ctx.caller.principal.type === 'assumed-role'
+          const seconds = duration(input, 900, chained ? 3600 : role.MaxSessionDuration, 3600, chained)
           const mfaAuthTime = checkMfa(iam, sts, input, ctx.caller.principal.type === 'user' ? ctx.caller.userName : undefined) ?? (ctx.caller.mfaAuthenticated ? ctx.caller.mfaAuthTime : undefined)
           const session = sts.issue({ kind: 'role', roleName: role.RoleName, roleId: role.RoleId, sessionName: input.RoleSessionName, expiresAt: Date.now() + seconds * 1000, mfaAuthTime })
           return {

@@ -79,7 +79,8 @@ export async function listEndpoints(ec2: EC2Client, filters: Array<{ Name: strin
     all.push(...(out.VpcEndpoints ?? []))
     token = out.NextToken
   } while (token && all.length < 10_000)
-  return all
+  // AWS lists a deleted endpoint for a while (deleting, then deleted); for this service it is gone.
+  return all.filter((e) => e.State !== 'deleting' && e.State !== 'deleted')
 }
 
 /**
