@@ -80,7 +80,8 @@ export async function listEndpoints(ec2: EC2Client, filters: Array<{ Name: strin
     token = out.NextToken
   } while (token && all.length < 10_000)
   // AWS lists a deleted endpoint for a while (deleting, then deleted); for this service it is gone.
-  return all.filter((e) => e.State !== 'deleting' && e.State !== 'deleted')
+  // AWS answers these states in lower case, which the SDK's State type (Deleting, Deleted) does not spell.
+  return all.filter((e) => !['deleting', 'deleted'].includes(String(e.State).toLowerCase()))
 }
 
 /**
