@@ -48,7 +48,7 @@ export function signedOutPage(service: string): string {
 
 /** Sign-out as a form: with /auth/session.js it posts by fetch (pages whose CSP limits form targets), without it natively. */
 export function signOutForm(name: string, csrfToken: string): string {
-  return `<p class="kms-auth">Signed in as <strong>${escapeHtml(name)}</strong> · <form class="kms-signout" method="post" action="/auth/logout" data-signout><input type="hidden" name="csrf" value="${escapeHtml(csrfToken)}"><button type="submit">Sign out</button></form></p>`
+  return `<p class="kms-auth">Signed in as <strong>${escapeHtml(name)}</strong> · <form class="kms-signout" method="post" action="/auth/logout" data-signout><input type="hidden" name="csrf" value="${escapeHtml(csrfToken)}"><button type="submit" id="signout">Sign out</button></form></p>`
 }
 
 export interface MissingGroupInput {
