@@ -18,7 +18,7 @@ form.kms-signout{display:inline}form.kms-signout button{background:#fff;color:#0
 function layout(title: string, body: string, head = ''): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>${escapeHtml(title)} · kms-share</title>${head}<style>${STYLE}</style></head>
+<meta name="referrer" content="same-origin"><title>${escapeHtml(title)} · kms-share</title>${head}<style>${STYLE}</style></head>
 <body><main>
 ${body}
 </main></body></html>

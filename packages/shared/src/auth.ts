@@ -190,7 +190,7 @@ function htmlPage(reply: FastifyReply, status: number, html: string): FastifyRep
   return reply.code(status).type('text/html; charset=utf-8')
     .header('content-security-policy', AUTH_PAGE_CSP)
     .header('x-content-type-options', 'nosniff')
-    .header('referrer-policy', 'no-referrer')
+    .header('referrer-policy', 'same-origin')
     .header('cache-control', 'no-store')
     .send(html)
 }

@@ -20,7 +20,7 @@ export const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri
 function layout(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>${escapeHtml(title)} · kms-share</title><style>${STYLE}</style></head>
+<meta name="referrer" content="same-origin"><title>${escapeHtml(title)} · kms-share</title><style>${STYLE}</style></head>
 <body><main>
 ${body}
 </main></body></html>

@@ -89,7 +89,7 @@ function sendHtml(res: ServerResponse, status: number, html: string, csp = PAGE_
     'content-security-policy': csp,
     'x-content-type-options': 'nosniff',
     'x-frame-options': 'DENY',
-    'referrer-policy': 'no-referrer',
+    'referrer-policy': 'same-origin',
     'cache-control': 'no-store',
     'content-length': Buffer.byteLength(html),
   }).end(html)
@@ -268,7 +268,8 @@ export function startOidc(input: StartOidcInput): LabOidc {
       return provider.interactionFinished(req, res, { consent: { grantId: await grant.save() } }, { mergeWithLastSubmission: true })
     }
     if (req.method !== 'POST') throw new PlainError('This sign-in page has expired or was opened in another browser.')
-    // A form on another site cannot post here: the interaction cookie is SameSite=Lax, and the Origin must be ours.
+    // A form on another site cannot post here: the interaction cookie is SameSite=Lax, and the Origin must be ours
+    // (the pages' referrer policy is same-origin: with no-referrer a browser would send Origin: null).
     const from = req.headers.origin
     if (typeof from === 'string' && from !== origin) throw new PlainError('The form was sent from another site.')
     const form = await readForm(req)
