@@ -156,11 +156,14 @@ export class RelyingParty {
     }
   }
 
-  /** The provider's end-session URL (RP-initiated logout), or undefined when it has none (Cognito's is not discoverable: see the README). */
+  /** The provider's end-session URL (RP-initiated logout), or undefined when it has none. */
   async endSessionUrl(idToken: string | undefined, postLogoutRedirectUri: string): Promise<URL | undefined> {
     const configuration = await this.discover()
-    if (!configuration.serverMetadata().end_session_endpoint) return undefined
-    return client.buildEndSessionUrl(configuration, { ...(idToken ? { id_token_hint: idToken } : {}), post_logout_redirect_uri: postLogoutRedirectUri, client_id: this.config.clientId })
+    const endpoint = configuration.serverMetadata().end_session_endpoint
+    if (!endpoint) return undefined
+    // Cognito's /logout takes logout_uri where RP-Initiated Logout says post_logout_redirect_uri.
+    const cognito = new URL(endpoint).hostname.endsWith('.amazoncognito.com') ? { logout_uri: postLogoutRedirectUri } : {}
+    return client.buildEndSessionUrl(configuration, { ...(idToken ? { id_token_hint: idToken } : {}), post_logout_redirect_uri: postLogoutRedirectUri, client_id: this.config.clientId, ...cognito })
   }
 
   /** A back-channel logout token (OpenID Connect Back-Channel Logout 1.0 §2.6): answers the sid and/or sub whose sessions end. */
