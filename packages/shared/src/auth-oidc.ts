@@ -162,7 +162,7 @@ export class RelyingParty {
     const endpoint = configuration.serverMetadata().end_session_endpoint
     if (!endpoint) return undefined
     // Cognito's /logout takes logout_uri where RP-Initiated Logout says post_logout_redirect_uri.
-    const cognito = new URL(endpoint).hostname.endsWith('.amazoncognito.com') ? { logout_uri: postLogoutRedirectUri } : {}
+    const cognito: Record<string, string> = new URL(endpoint).hostname.endsWith('.amazoncognito.com') ? { logout_uri: postLogoutRedirectUri } : {}
     return client.buildEndSessionUrl(configuration, { ...(idToken ? { id_token_hint: idToken } : {}), post_logout_redirect_uri: postLogoutRedirectUri, client_id: this.config.clientId, ...cognito })
   }
 
