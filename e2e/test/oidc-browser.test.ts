@@ -8,7 +8,7 @@
 import t from 'tap'
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { chromium, type Page } from 'playwright-core'
+import { chromium } from 'playwright-core'
 import { GetKeyPolicyCommand, KMSClient } from '@aws-sdk/client-kms'
 import { fromIni } from '@aws-sdk/credential-providers'
 import type { FastifyInstance } from 'fastify'
