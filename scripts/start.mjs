@@ -151,15 +151,57 @@ async function waitForUrl(url, timeoutMs = 60_000) {
   return false
 }
 
+// ---- people sign in through the lab's OpenID Provider (issue 24): the clients, their secrets, each service's OIDC settings
+const LAB_API_RESOURCE = 'urn:kms-share:api'
+const servicePorts = { upload: uploadPort, download: downloadPort, keyadmin: keyadminPort }
+
+/** The clients the lab's provider registers: the three services (code flow, back-channel logout) and one for scripts (client credentials). */
+function writeOidcClients() {
+  const clients = Object.entries(servicePorts).map(([name, port]) => {
+    const url = `http://${host}:${port}`
+    return {
+      client_id: name,
+      client_name: `kms-share ${name}`,
+      redirect_uris: [`${url}/auth/callback`],
+      post_logout_redirect_uris: [`${url}/auth/signed-out`],
+      backchannel_logout_uri: `${url}/auth/backchannel-logout`,
+    }
+  })
+  clients.push({ client_id: 'scripts', client_name: 'kms-share scripts', grant_types: ['client_credentials'], scope: 'upload download cache:admin keys:read audit:read' })
+  mkdirSync(labDataDir, { recursive: true, mode: 0o700 })
+  const file = join(labDataDir, 'oidc-clients.json')
+  writeFileSync(file, JSON.stringify(clients, null, 2) + '\n', { mode: 0o600 })
+  return file
+}
+
+/** A service's OIDC settings: the issuer, its client id, and its secret in a 0600 file in its own home (the lab made the secret). */
+function oidcEnv(service, childEnv) {
+  if (!lab.issuer) return {}
+  const secrets = JSON.parse(readFileSync(join(labDataDir, 'oidc', 'client-secrets.json'), 'utf8'))
+  const secretFile = join(childEnv.HOME, 'oidc-client-secret')
+  writeFileSync(secretFile, secrets[service], { mode: 0o600 })
+  return {
+    OIDC_ISSUER: lab.issuer,
+    OIDC_CLIENT_ID: service,
+    OIDC_CLIENT_SECRET_FILE: secretFile,
+    OIDC_AUDIENCE: LAB_API_RESOURCE,
+    OIDC_STEP_UP_ACR_VALUES: 'urn:kms-share:acr:mfa',
+  }
+}
+
 // 1. The lab; its banner says where it listens and where the files for people (and the CLI) are.
 const banner = {}
 const labReady = new Promise((resolveBanner) => {
-  run('lab', join(root, 'packages/aws-lab/dist/server.js'), { ...baseEnv(), LAB_TLS: '1', ...labSettings(), LAB_HOST: host, LAB_PORT: String(labPort), LAB_DATA_DIR: labDataDir }, (line) => {
+  run('lab', join(root, 'packages/aws-lab/dist/server.js'), { ...baseEnv(), LAB_TLS: '1', LAB_OIDC_CLIENTS_FILE: writeOidcClients(), ...labSettings(), LAB_HOST: host, LAB_PORT: String(labPort), LAB_DATA_DIR: labDataDir }, (line) => {
     let m
     if ((m = /^aws-lab listening on (\S+) \(account (\d+), region ([\w-]+)/.exec(line))) Object.assign(banner, { endpoint: m[1], accountId: m[2], region: m[3] })
+    else if ((m = /^\s+OIDC issuer:\s+(\S+)$/.exec(line))) banner.issuer = m[1]
+    else if ((m = /^\s+people:\s+(.+)$/.exec(line))) banner.people = m[1].trim()
+    else if ((m = /^\s+passwords and TOTP seeds:\s+(.+)$/.exec(line))) banner.peopleFile = m[1].trim()
     else if ((m = /^\s+credentials:\s+(.+)$/.exec(line))) banner.credentialsFile = m[1].trim()
     else if ((m = /^\s+config:\s+(.+)$/.exec(line))) banner.configFile = m[1].trim()
-    if (banner.endpoint && banner.credentialsFile && banner.configFile) resolveBanner(banner)
+    else if (line === 'try:') banner.complete = true
+    if (banner.endpoint && banner.credentialsFile && banner.configFile && banner.complete) resolveBanner(banner)
   }, LAB_NODE_ARGS)
 })
 const lab = await Promise.race([labReady, new Promise((r) => setTimeout(() => r(null), 30_000))])
@@ -249,20 +291,20 @@ function authEnv(service, scopes) {
   renameSync(`${tokensFile}.tmp`, tokensFile)
   return { AUTH_TOKENS: formatTokenEntry(entry.name, entry.scopes, hashToken(entry.token)), SESSION_SECRET: entry.sessionSecret, AUTH_DISABLED: '' }
 }
-const signInLink = (url, service) => `${url}/auth/login#token=${devTokens[service].token}`
 
 const uploadUrl = `http://${host}:${uploadPort}`
 const downloadUrl = `http://${host}:${downloadPort}`
 const keyadminUrl = `http://${host}:${keyadminPort}`
-run('upload', join(root, 'services/upload/dist/server.js'), {
+const withOidc = (service, childEnv) => ({ ...childEnv, ...oidcEnv(service, childEnv) })
+run('upload', join(root, 'services/upload/dist/server.js'), withOidc('upload', {
   ...baseEnv(), ...serviceEnv('uploader'), PORT: String(uploadPort), KMS_KEY_ID: kmsKeyId, DOWNLOAD_PUBLIC_URL: downloadUrl, ...authEnv('upload', ['upload']), ...redisEnv,
-})
-run('download', join(root, 'services/download/dist/server.js'), {
+}))
+run('download', join(root, 'services/download/dist/server.js'), withOidc('download', {
   ...baseEnv(), ...serviceEnv('downloader'), PORT: String(downloadPort), CACHE_DIR: cacheDir, UPLOAD_PUBLIC_URL: uploadUrl, ...authEnv('download', ['download', 'cache:admin']),
-})
-run('keyadmin', join(root, 'services/keyadmin/dist/server.js'), {
+}))
+run('keyadmin', join(root, 'services/keyadmin/dist/server.js'), withOidc('keyadmin', {
   ...baseEnv(), ...serviceEnv('keyadmin'), PORT: String(keyadminPort), ...authEnv('keyadmin', ['keys:read', 'keys:admin', 'audit:read']), ...redisEnv,
-})
+}))
 // The audit worker, as the auditor's instance; each CloudTrail reading goes back only as far as the lab's delay needs.
 if (redisUrl) {
   run('audit-worker', join(root, 'services/keyadmin/dist/worker.js'), {
@@ -270,6 +312,15 @@ if (redisUrl) {
     AUDIT_EVENT_LATENESS_SECONDS: String(Number(env.LAB_CLOUDTRAIL_DELAY_SECONDS || 0) + 30),
     AUDIT_READERS_POLL_SECONDS: '5',
   })
+}
+
+/** One sign-in URL, the people and where their passwords are (never a token in a URL). */
+function signInLines() {
+  if (!lab.issuer) return `  sign in   ${uploadUrl}/auth/login (paste a token from the file below)`
+  return `  sign in   ${uploadUrl}/   (once, at the lab's OpenID Provider ${lab.issuer}; download and keyadmin then open without asking again)
+  people    ${lab.people}
+            passwords and TOTP seeds (authenticator apps read the otpauth:// URIs): ${lab.peopleFile} (0600)
+  scripts   client credentials: client "scripts", its secret in ${join(labDataDir, 'oidc', 'client-secrets.json')}; token endpoint ${lab.issuer}/token (resource ${LAB_API_RESOURCE})`
 }
 
 const ready = await Promise.all([waitForUrl(`${uploadUrl}/readyz`), waitForUrl(`${downloadUrl}/readyz`), waitForUrl(`${keyadminUrl}/readyz`)])
@@ -283,12 +334,9 @@ log(`ready:
   keyadmin  ${keyadminUrl}/      (instance ${instances.keyadmin.instanceId}, role ${instances.keyadmin.role})
   audit     ${redisUrl ? `worker as instance ${instances.auditor?.instanceId}, role ${instances.auditor?.role}; redis ${redisUrl}${env.REDIS_URL ? '' : ` (data ${redisDataDir})`}; results at ${keyadminUrl}/audit, dashboard ${keyadminUrl}/audit/queues/` : 'off (no Redis)'}
   lab       ${lab.endpoint}  (data ${labDataDir}; profiles for people and the CLI in ${lab.credentialsFile} and ${lab.configFile})
-  sign in   upload    ${signInLink(uploadUrl, 'upload')}
-            download  ${signInLink(downloadUrl, 'download')}
-            keyadmin  ${signInLink(keyadminUrl, 'keyadmin')}
-  tokens    ${tokensFile} (0600; the services hold only SHA-256 hashes)
-  try: UPLOAD_TOKEN=${devTokens.upload.token} DOWNLOAD_TOKEN=${devTokens.download.token}
+${signInLines()}
+  tokens    ${tokensFile} (0600; for scripts; the services hold only SHA-256 hashes)
+  try: UPLOAD_TOKEN=$(node -p "require('${tokensFile}').upload.token") DOWNLOAD_TOKEN=$(node -p "require('${tokensFile}').download.token")
        curl -H "Authorization: Bearer $UPLOAD_TOKEN" -T SampleFile-KMS.txt ${uploadUrl}/files/SampleFile-KMS.txt && curl -H "Authorization: Bearer $DOWNLOAD_TOKEN" -O -J ${downloadUrl}/files/SampleFile-KMS.txt
-       KEYADMIN_TOKEN=${devTokens.keyadmin.token}; curl -H "Authorization: Bearer $KEYADMIN_TOKEN" ${keyadminUrl}/keys/alias%2FImportedCMK/access
-       curl -H "Authorization: Bearer $KEYADMIN_TOKEN" ${keyadminUrl}/audit/objects/SampleFile-KMS.txt
+       KEYADMIN_TOKEN=$(node -p "require('${tokensFile}').keyadmin.token"); curl -H "Authorization: Bearer $KEYADMIN_TOKEN" ${keyadminUrl}/keys/alias%2FImportedCMK/access
 Ctrl-C stops everything.`)

@@ -69,3 +69,36 @@ t.test('a page on another origin cannot overwrite an object with the signed-in u
   const stored = await s3As(lab, 'admin').send(new GetObjectCommand({ Bucket: BUCKET, Key: 'invoice.pdf' }))
   t.equal(await stored.Body!.transformToString(), 'the real invoice', 'the object was not overwritten')
 })
+
+// Issue 22 row 10: after signing in, the page went to `next` checked only as text; "/\t/evil.example"
+// passed (it starts with "/" and no second "/") and the browser, which drops tabs from URLs, went to
+// //evil.example. `next` is now resolved against the page's own origin.
+t.test('the sign-in page returns only to its own origin, whatever next says', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed` }, async (t) => {
+  const lab = await startTestLab(t)
+  const token = generateToken()
+  const upload = await buildUploadApp(loadUploadConfig({
+    ...awsEnv(lab, 'uploader'), BUCKET, KMS_KEY_ID: KEY_ALIAS, LOG_LEVEL: 'silent',
+    AUTH_TOKENS: `person:upload:${hashToken(token)}`,
+  }))
+  t.teardown(() => upload.close())
+  await upload.listen({ port: 0, host: '127.0.0.1' })
+  const uploadUrl = `http://127.0.0.1:${(upload.server.address() as { port: number }).port}`
+
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS, headless: true })
+  t.teardown(() => browser.close())
+  const context = await browser.newContext()
+  // Nothing leaves this machine: any request to another host is answered here and recorded.
+  const elsewhere: string[] = []
+  await context.route((url) => url.hostname !== '127.0.0.1', (route) => {
+    elsewhere.push(route.request().url())
+    return route.fulfill({ status: 200, contentType: 'text/html', body: '<title>evil</title>' })
+  })
+  for (const next of ['%2F%09%2Fevil.example', '%2F%0A%2Fevil.example', '%2F%0D%2Fevil.example', '%2F%5Cevil.example', 'https%3A%2F%2Fevil.example%2F', '%2F%2Fevil.example']) {
+    const page = await context.newPage()
+    await page.goto(`${uploadUrl}/auth/login?next=${next}#token=${token}`)
+    await page.waitForFunction(() => !location.pathname.startsWith('/auth/login'), undefined, { timeout: 10_000 })
+    t.equal(new URL(page.url()).origin, uploadUrl, `next=${next}: still on the service (${page.url()})`)
+    await page.close()
+  }
+  t.same(elsewhere, [], 'no request left for another host')
+})

@@ -114,7 +114,7 @@ t.test('upload through the page, download through the link, see the local file',
   t.equal(readFileSync(join(download.cacheDir, 'localfile-SampleFile-KMS.txt'), 'utf8'), content)
   // Sign out on the upload page: the next visit asks to sign in again.
   await page.goto(uploadUrl + '/')
-  await Promise.all([page.waitForURL(`${uploadUrl}/auth/login`, { timeout: 10_000 }), page.click('#signout')])
+  await Promise.all([page.waitForURL(`${uploadUrl}/auth/signed-out`, { timeout: 10_000 }), page.click('#signout')])
   await page.goto(uploadUrl + '/')
   t.equal(new URL(page.url()).pathname, '/auth/login', 'signed out')
   t.notOk((await context.cookies(uploadUrl)).some((c) => c.name === 'kms_upload_session'), 'the session cookie is gone')

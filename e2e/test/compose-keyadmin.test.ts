@@ -34,7 +34,7 @@ t.test('the compose service runs dist/server.js in its folder as the keyadmin in
 
 t.test('pnpm start runs keyadmin as its instance with a development token', async (t) => {
   const start = readFileSync(join(root, 'scripts/start.mjs'), 'utf8')
-  t.match(start, /run\('keyadmin', join\(root, 'services\/keyadmin\/dist\/server\.js'\), \{\n\s+\.\.\.baseEnv\(\), \.\.\.serviceEnv\('keyadmin'\), PORT: String\(keyadminPort\), \.\.\.authEnv\('keyadmin', \['keys:read', 'keys:admin', 'audit:read'\]\)/)
+  t.match(start, /run\('keyadmin', join\(root, 'services\/keyadmin\/dist\/server\.js'\), (?:withOidc\('keyadmin', )?\{\n\s+\.\.\.baseEnv\(\), \.\.\.serviceEnv\('keyadmin'\), PORT: String\(keyadminPort\), \.\.\.authEnv\('keyadmin', \['keys:read', 'keys:admin', 'audit:read'\]\)/)
   t.match(start, /--filter=@kms-share\/keyadmin/)
   t.match(start, /KEYADMIN_PORT \|\| 3003/)
 })

@@ -51,8 +51,20 @@ t.test('pnpm start runs lab, upload and download; SampleFile-KMS.txt goes round;
   t.equal(statSync(tokensFile).mode & 0o777, 0o600, 'tokens.json is 0600')
   const tokens = JSON.parse(readFileSync(tokensFile, 'utf8'))
   t.match(tokens, { upload: { scopes: ['upload'], token: /^kms_/ }, download: { scopes: ['download', 'cache:admin'], token: /^kms_/ } })
-  t.ok(output.includes(`${upload}/auth/login#token=${tokens.upload.token}`), 'prints the upload sign-in link')
-  t.ok(output.includes(`${download}/auth/login#token=${tokens.download.token}`), 'prints the download sign-in link')
+  // People sign in once at the lab's provider: one URL, the people's names, where their passwords are; no token anywhere in the output.
+  t.match(output, new RegExp(`sign in\\s+${upload}/\\s+\\(once, at the lab's OpenID Provider https://127\\.0\\.0\\.1:${labPort}/oidc`), 'prints one sign-in URL')
+  t.match(output, /people\s+admin \(admins, TOTP\), userA \(keyadmins, TOTP\), uploader \(uploaders, TOTP\), downloader \(downloaders\), keyadmin \(keyadmins, TOTP\), auditor \(auditors\)/, "prints the people's names and groups")
+  const peopleFile = join(dir, 'lab', 'oidc', 'people.json')
+  t.ok(output.includes(peopleFile), 'says where the passwords are')
+  t.equal(statSync(peopleFile).mode & 0o777, 0o600, 'people.json is 0600')
+  for (const secret of [tokens.upload.token, tokens.download.token, tokens.keyadmin.token, ...JSON.parse(readFileSync(peopleFile, 'utf8')).people.map((p: { password: string }) => p.password)]) {
+    t.notOk(output.includes(secret), 'no token or password in the output')
+  }
+  // The services are the provider's clients: the upload page sends a stranger there.
+  const page = await fetch(`${upload}/`, { headers: { accept: 'text/html' }, redirect: 'manual' })
+  t.equal(page.headers.get('location'), '/auth/login?next=%2F')
+  const login = await fetch(`${upload}/auth/login?next=%2F`, { redirect: 'manual' })
+  t.match(login.headers.get('location'), `https://127.0.0.1:${labPort}/oidc/auth?`)
   const asUploader = { authorization: `Bearer ${tokens.upload.token}` }
   const asDownloader = { authorization: `Bearer ${tokens.download.token}` }
   t.equal((await fetch(`${upload}/files`)).status, 401, 'upload: 401 without a token')

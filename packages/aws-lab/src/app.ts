@@ -27,6 +27,8 @@ import { createEc2Service } from './ec2/service.js'
 import { createEc2Protocol } from './ec2/protocol.js'
 import { InstanceMetadataService, type InstanceEndpoint } from './imds/server.js'
 import { parsePolicyText } from './iam/model.js'
+import type { LabOidc } from './oidc/provider.js'
+import type { LabOidcOptions } from './oidc/config.js'
 
 export interface LabOptions {
   dataDir: string
@@ -56,6 +58,11 @@ export interface LabOptions {
    * names for the server certificate (compose: the lab's service name).
    */
   tls?: boolean | { hostnames?: string[] }
+  /**
+   * Also serve an OpenID Provider at `<endpoint>/oidc` (over https when `tls` is on): the seed's
+   * people sign in there, and the clients named here (the services, scripts) are registered.
+   */
+  oidc?: boolean | LabOidcOptions
 }
 
 export interface ProfileCredentials {
@@ -88,6 +95,8 @@ export interface Lab {
   iam: IamModel
   sts: StsModel
   trail: TrailStore
+  /** The OpenID Provider when `oidc` is on: its issuer, people and client secrets. */
+  oidc?: Pick<LabOidc, 'issuer' | 'peopleFile' | 'people' | 'clientSecret'>
   /** The profiles written to the credentials file. */
   profiles(): Record<string, ProfileCredentials>
   /** The Caller a profile's credentials resolve to now. */
@@ -219,7 +228,14 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   }
 
   const imds = new InstanceMetadataService({ ec2, iam, sts, trail, host, portBase: options.imdsPortBase ?? 0, advertisedHost: options.imdsAdvertisedHost, credentialsTtlSeconds: options.imdsCredentialsTtlSeconds })
+  // Loaded only when asked for: the provider and its web framework cost every other lab nothing.
+  const oidcKit = options.oidc ? await import('./oidc/provider.js') : undefined
+  let oidc: LabOidc | undefined
   const server: Server = createServer((req, res) => {
+    if (oidc?.handles(req.url)) {
+      oidc.handle(req, res)
+      return
+    }
     // Where each instance's metadata lives, for start scripts (the lab's own path; no AWS API starts with /_lab/).
     // The lab CA's certificate (public), for clients that must trust it and share no volume with the lab.
     if (req.method === 'GET' && req.url === '/_lab/ca.pem' && tls) {
@@ -254,6 +270,21 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   const authority = `${host.includes(':') ? `[${host}]` : host}:${port}`
   const httpEndpoint = `http://${authority}`
   const endpoint = tls ? `https://${authority}` : httpEndpoint
+  if (oidcKit) {
+    oidc = oidcKit.startOidc({
+      dataDir,
+      store,
+      endpoint,
+      tls: Boolean(tls),
+      seedFile,
+      iamMfaSeed: (userName) => {
+        const serial = labState.mfaDevices[userName]
+        return serial ? iam.state.mfaDevices[serial]?.Base32StringSeed : undefined
+      },
+      options: typeof options.oidc === 'object' ? options.oidc : {},
+      log,
+    })
+  }
   try {
     await imds.start()
   } catch (err) {
@@ -326,6 +357,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     iam,
     sts,
     trail,
+    ...(oidc ? { oidc } : {}),
     profiles,
     callerFor,
     invoke,

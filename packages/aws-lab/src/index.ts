@@ -7,3 +7,4 @@ export { verifySigV4, deriveSigningKey, sha256Hex, uriEncode } from './core/sigv
 export { DEFAULT_ACCOUNT_ID, DEFAULT_REGION } from './core/arn.js'
 export { checkTotp, totpFor } from './sts/model.js'
 export { LOOKUP_RATE_PER_SECOND } from './cloudtrail/service.js'
+export { ACR_MFA, ACR_PASSWORD, LAB_API_RESOURCE, LAB_API_SCOPES, OIDC_MOUNT_PATH, type LabOidcClient, type LabOidcOptions } from './oidc/config.js'

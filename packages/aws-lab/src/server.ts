@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // `pnpm lab`: config from LAB_* variables and flags → startLab → print how to use it → close on SIGTERM/SIGINT.
 import { parseArgs } from 'node:util'
-import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { startLab } from './app.js'
+import type { LabOidcClient, LabOidcOptions } from './oidc/config.js'
 
 const { values } = parseArgs({
   options: {
@@ -20,6 +21,8 @@ if (values.help) {
   LAB_IMDS_PORT_BASE (4510 with LAB_PORT 4566, else 0 = free ports)  LAB_IMDS_HOST (LAB_HOST)  LAB_IMDS_CREDENTIALS_TTL_SECONDS (21600)
   LAB_TLS (0; 1 = also HTTPS on the same port, CA in LAB_DATA_DIR/tls/ca.pem)  LAB_TLS_HOSTNAMES (extra certificate names, comma-separated)
   LAB_TLS_CA_EXPORT (also copy the CA certificate to this file, for clients that must not see LAB_DATA_DIR)
+  LAB_OIDC (1; 0 = no OpenID Provider)  LAB_OIDC_CLIENTS_FILE (JSON list of clients: client_id, redirect_uris, …)
+  LAB_OIDC_ISSUER (default <endpoint>/oidc)  LAB_OIDC_ACCESS_TOKEN_TTL_SECONDS (600)
 `)
   process.exit(0)
 }
@@ -53,6 +56,28 @@ if (!Number.isFinite(imdsCredentialsTtlSeconds) || imdsCredentialsTtlSeconds < 2
 const tlsOn = /^(1|true|yes|on)$/i.test(process.env.LAB_TLS ?? '')
 const tlsHostnames = (process.env.LAB_TLS_HOSTNAMES ?? '').split(',').map((h) => h.trim()).filter(Boolean)
 
+// The OpenID Provider, with the clients a start script (or a person) registered in a JSON file.
+const oidcOn = !/^(0|false|no|off)$/i.test(process.env.LAB_OIDC ?? '')
+function oidcOptions(): LabOidcOptions {
+  const clientsFile = process.env.LAB_OIDC_CLIENTS_FILE
+  const ttl = Number(process.env.LAB_OIDC_ACCESS_TOKEN_TTL_SECONDS || 600)
+  if (!Number.isInteger(ttl) || ttl < 30 || ttl > 86_400) {
+    process.stderr.write(`aws-lab: LAB_OIDC_ACCESS_TOKEN_TTL_SECONDS must be between 30 and 86400, got ${JSON.stringify(process.env.LAB_OIDC_ACCESS_TOKEN_TTL_SECONDS)}\n`)
+    process.exit(2)
+  }
+  let clients: LabOidcClient[] = []
+  if (clientsFile) {
+    try {
+      clients = JSON.parse(readFileSync(resolve(invokedFrom, clientsFile), 'utf8')) as LabOidcClient[]
+      if (!Array.isArray(clients)) throw new Error('not a JSON list')
+    } catch (err) {
+      process.stderr.write(`aws-lab: LAB_OIDC_CLIENTS_FILE ${clientsFile}: ${(err as Error).message}\n`)
+      process.exit(2)
+    }
+  }
+  return { clients, accessTokenTtlSeconds: ttl, ...(process.env.LAB_OIDC_ISSUER ? { issuer: process.env.LAB_OIDC_ISSUER } : {}) }
+}
+
 const lab = await startLab({
   dataDir,
   tls: tlsOn ? { hostnames: tlsHostnames } : undefined,
@@ -65,6 +90,7 @@ const lab = await startLab({
   imdsPortBase,
   imdsAdvertisedHost: process.env.LAB_IMDS_HOST || undefined,
   imdsCredentialsTtlSeconds,
+  ...(oidcOn ? { oidc: oidcOptions() } : {}),
 })
 
 // The CA certificate (public) where clients can trust it without reaching the lab's data folder (compose: a volume of its own).
@@ -77,6 +103,13 @@ if (caExport && lab.caFile) {
 const env = `AWS_SHARED_CREDENTIALS_FILE=${lab.credentialsFile} AWS_CONFIG_FILE=${lab.configFile}${lab.caFile ? ` AWS_CA_BUNDLE=${lab.caFile}` : ''}`
 const mfaFiles = existsSync(lab.mfaDir) ? readdirSync(lab.mfaDir).filter((f) => f.endsWith('.otpauth')) : []
 const mfa = mfaFiles.length ? mfaFiles.map((f) => join(lab.mfaDir, f)).join(', ') : '(none)'
+const people = lab.oidc ? lab.oidc.people().map((p) => `${p.username} (${p.groups.join(', ') || 'no groups'}${p.mfa ? ', TOTP' : ''})`).join(', ') : ''
+const oidcLines = lab.oidc
+  ? `  OIDC issuer: ${lab.oidc.issuer}
+  people:      ${people}
+               passwords and TOTP seeds: ${lab.oidc.peopleFile}
+`
+  : ''
 const transport = lab.caFile ? `https and http on one port; CA ${lab.caFile} (AWS_CA_BUNDLE / NODE_EXTRA_CA_CERTS)` : 'plain http'
 // AWS refuses SSE-KMS over plain HTTP; a lab without TLS cannot, so it says once that it breaks that rule.
 const plainHttpNote = lab.caFile ? '' : '  note:        without TLS this lab accepts SSE-KMS over plain HTTP, which AWS refuses (400 InvalidArgument); LAB_TLS=1 refuses it as AWS does\n'
@@ -87,7 +120,7 @@ process.stdout.write(`aws-lab listening on ${lab.endpoint} (account ${lab.accoun
   MFA URIs:    ${mfa}
   profiles:    ${Object.keys(lab.profiles()).join(', ')}
   endpoints:   ${lab.endpointsFile}
-${plainHttpNote}${lab.instances().map((i) => `  instance ${i.name.padEnd(10)} ${i.instanceId}  ${(i.role ?? '(no role)').padEnd(28)} AWS_EC2_METADATA_SERVICE_ENDPOINT=${i.metadataEndpoint}`).join('\n')}
+${plainHttpNote}${oidcLines}${lab.instances().map((i) => `  instance ${i.name.padEnd(10)} ${i.instanceId}  ${(i.role ?? '(no role)').padEnd(28)} AWS_EC2_METADATA_SERVICE_ENDPOINT=${i.metadataEndpoint}`).join('\n')}
 try:
   ${env} /usr/bin/aws --profile workshop --endpoint-url ${lab.endpoint} kms list-aliases
 `)

@@ -7,6 +7,8 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { DEFAULT_SEED_FILE, startLab, type Lab, type LabOptions } from './app.js'
 
+export { labPeople, TestBrowser, totpCode, type BrowserPage, type LabPerson } from './testing-browser.js'
+
 /** What the helper needs from a test (tap's `t` fits). */
 export interface LabTest {
   testdir(): string

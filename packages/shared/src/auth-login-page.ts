@@ -30,9 +30,13 @@ export const LOGIN_SCRIPT = String.raw`'use strict'
   var form = document.getElementById('signin')
   var input = document.getElementById('token')
   var status = document.getElementById('status')
-  var next = new URLSearchParams(location.search).get('next') || '/'
-  // Only a path on this origin: never "//other.example" or "/\other.example".
-  if (!/^\/(?![\/\\])/.test(next)) next = '/'
+  // next is resolved against this page's own origin, as the browser will: "/\t/evil.example" is "//evil.example" once
+  // tabs are stripped, so a pattern on the raw text is not enough. Anything that leaves this origin becomes "/".
+  var next = '/'
+  try {
+    var target = new URL(new URLSearchParams(location.search).get('next') || '/', location.origin + '/')
+    if (target.origin === location.origin) next = target.pathname + target.search + target.hash
+  } catch (e) { next = '/' }
 
   function signIn(token) {
     status.className = ''; status.textContent = 'Signing in…'

@@ -1,47 +1,57 @@
-// Who may call a service: API tokens (stored as SHA-256 hashes, each with scopes), OIDC JWTs
-// verified with `jose`, and a signed session cookie for the pages, with Origin/Sec-Fetch-Site
-// and CSRF-token checks on every state-changing request a cookie authenticates.
+// Who may call a service. Scripts: API tokens (stored as SHA-256 hashes, each with scopes) and OIDC
+// JWTs (the provider's client-credentials tokens). People: the OpenID Connect code flow with PKCE
+// against the provider (OIDC_ISSUER, OIDC_CLIENT_ID), their groups mapped to scopes, and a page
+// session kept on the server behind an HttpOnly, SameSite=Strict cookie, with Origin/Sec-Fetch-Site
+// and CSRF-token checks on every state-changing request a cookie authenticates. Sign-out ends the
+// session here and at the provider, which ends it at the other services by back-channel logout.
 import { createHash, randomBytes } from 'node:crypto'
-import createError from '@fastify/error'
+import { readFileSync } from 'node:fs'
 import cookie from '@fastify/cookie'
 import csrfProtection from '@fastify/csrf-protection'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
 import { Type, type Static, type TObject, type TProperties } from 'typebox'
+import { AUTH_TOKENS_PATTERN, BearerJwtVerifier, hashToken, isLoopbackHost, parseAuthTokens, scopesFromClaim, type Principal } from './auth-bearer.js'
+import { AuthErrors } from './auth-errors.js'
 import { LOGIN_PAGE_CSP, LOGIN_SCRIPT, renderLoginPage } from './auth-login-page.js'
+import { DEFAULT_SCOPE_MAP, groupsGranting, parseScopeMap, providerFetch, RelyingParty, SCOPE_MAP_PATTERN, scopesForGroups, type LoginTransaction, type ScopeMap, type SignInResult } from './auth-oidc.js'
+import { AUTH_PAGE_CSP, continuePage, missingGroupPage, SESSION_SCRIPT, signedOutPage, signInFailedPage, signOutForm } from './auth-pages.js'
+import { SessionStore, type SessionRecord } from './auth-sessions.js'
 import { EnvBoolean } from './config.js'
-import { problemOf, problemResponses, sendProblem, SharedErrors, type Problem } from './errors.js'
+import { problemOf, problemResponses, ProblemError, sendProblem, SharedErrors, type Problem } from './errors.js'
 
-/** Who made a request, and what they may do. `disabled`: AUTH_DISABLED on loopback, every scope. */
-export interface Principal {
-  name: string
-  scopes: readonly string[]
-  via: 'token' | 'oidc' | 'session' | 'disabled'
-}
+export * from './auth-bearer.js'
+export { AuthErrors } from './auth-errors.js'
+export { DEFAULT_SCOPE_MAP, groupsGranting, parseScopeMap, scopesForGroups, type ScopeMap } from './auth-oidc.js'
+export { SessionStore, type SessionRecord } from './auth-sessions.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the auth plugin on every authenticated request; unset on public routes. */
     principal?: Principal
   }
+  interface FastifyInstance {
+    /** The auth plugin's state: page sessions, the group → scope map, the step-up check. */
+    auth: AuthHandle
+  }
 }
 
-/** The auth part of the SHR_ catalogue (documented in the package README). */
-export const AuthErrors = {
-  UNAUTHENTICATED: createError('SHR_UNAUTHENTICATED', 'Authentication required: %s', 401),
-  INVALID_CREDENTIALS: createError('SHR_INVALID_CREDENTIALS', 'The credentials were refused: %s', 401),
-  MISSING_SCOPE: createError('SHR_MISSING_SCOPE', 'This needs the scope %s; %s', 403),
-  CROSS_SITE: createError('SHR_CROSS_SITE', 'Cross-site request refused: %s', 403),
-  CSRF: createError('SHR_CSRF', 'Missing or invalid CSRF token: %s', 403),
-  OIDC_UNAVAILABLE: createError('SHR_OIDC_UNAVAILABLE', "The OIDC issuer's signing keys could not be fetched: %s", 503),
-} as const
-
-// name:scope1+scope2:sha256hex, entries separated by commas (scopes may contain ':', as cache:admin does).
-const TOKEN_NAME = '[A-Za-z0-9._@-]{1,64}'
-const SCOPE = '[A-Za-z0-9._*-]+(?::[A-Za-z0-9._*-]+)*'
-const TOKEN_ENTRY = `${TOKEN_NAME}:${SCOPE}(?:\\+${SCOPE})*:[0-9a-f]{64}`
-const AUTH_TOKENS_PATTERN = `^\\s*${TOKEN_ENTRY}\\s*(?:,\\s*${TOKEN_ENTRY}\\s*)*,?\\s*$`
+export interface AuthHandle {
+  /** The service's name, as pages show it. */
+  service: string
+  sessions: SessionStore
+  scopeMap: ScopeMap
+  /** Whether people sign in through an OpenID Provider here (OIDC_CLIENT_ID). */
+  signInWithProvider: boolean
+  /**
+   * RFC 9470 step-up for a sensitive operation: throws a 401 with `WWW-Authenticate: Bearer
+   * error="insufficient_user_authentication"` when a person's session lacks `mfa` in amr or its
+   * authentication is older than OIDC_STEP_UP_MAX_AGE_SECONDS. Scripts (tokens) pass: they have their own MFA path.
+   */
+  assertStepUp(request: FastifyRequest, action: string): void
+  /** The sign-in line and sign-out form for a page ('' without a page session). */
+  signOutHtml(request: FastifyRequest, reply: FastifyReply): string
+}
 
 /** Spread into a service's config schema next to serviceConfigProperties. */
 export const authConfigProperties = {
@@ -49,65 +59,27 @@ export const authConfigProperties = {
     pattern: AUTH_TOKENS_PATTERN,
     description: 'API tokens as name:scope1+scope2:sha256hex entries separated by commas — SHA-256 hashes (hex) only, never the tokens.',
   })),
-  OIDC_ISSUER: Type.Optional(Type.String({ minLength: 1, description: "The OIDC issuer (the JWT's iss), e.g. https://cognito-idp.<region>.amazonaws.com/<pool id>." })),
-  OIDC_AUDIENCE: Type.Optional(Type.String({ minLength: 1, description: 'The audience (aud) JWTs must carry; for Cognito access tokens (no aud) their client_id. Required with OIDC_ISSUER.' })),
+  OIDC_ISSUER: Type.Optional(Type.String({ minLength: 1, description: "The OpenID Provider's issuer, e.g. https://cognito-idp.<region>.amazonaws.com/<pool id>; the lab's: https://127.0.0.1:4566/oidc." })),
+  OIDC_CLIENT_ID: Type.Optional(Type.String({ minLength: 1, description: "This service's client id at the provider: with it, people sign in on the pages through the provider (code flow with PKCE)." })),
+  OIDC_CLIENT_SECRET_FILE: Type.Optional(Type.String({ minLength: 1, description: "A file holding the client's secret (required with OIDC_CLIENT_ID; never the secret itself in the environment)." })),
+  OIDC_REDIRECT_URI: Type.Optional(Type.String({ minLength: 1, description: 'The redirect URI registered at the provider; default <the origin the page was asked for>/auth/callback.' })),
+  OIDC_POST_LOGOUT_REDIRECT_URI: Type.Optional(Type.String({ minLength: 1, description: 'Where the provider sends people after sign-out; default <origin>/auth/signed-out.' })),
+  OIDC_REQUEST_SCOPES: Type.String({ minLength: 1, default: 'openid profile', description: 'Scopes asked for at sign-in (Entra ID: add offline_access for refresh tokens).' }),
+  OIDC_GROUPS_CLAIM: Type.String({ minLength: 1, default: 'groups', description: 'The ID token claim holding the groups: groups (the lab, Keycloak with a group mapper, Entra ID), cognito:groups, roles; dotted paths reach nested claims (realm_access.roles).' }),
+  OIDC_SCOPE_MAP: Type.String({ pattern: SCOPE_MAP_PATTERN, default: DEFAULT_SCOPE_MAP, description: 'Which scopes each group gives: group=scope+scope entries separated by commas.' }),
+  OIDC_STEP_UP_MAX_AGE_SECONDS: Type.Integer({ minimum: 0, maximum: 24 * 3600, default: 900, description: 'Sensitive key operations need a sign-in with MFA at most this old (RFC 9470 step-up).' }),
+  OIDC_STEP_UP_ACR_VALUES: Type.Optional(Type.String({ minLength: 1, description: 'acr_values to ask for at step-up (e.g. the lab: urn:kms-share:acr:mfa; Keycloak: your MFA level).' })),
+  OIDC_CA_FILE: Type.Optional(Type.String({ minLength: 1, description: "Extra CA certificate(s) (PEM) to trust for the provider only, e.g. the lab's CA." })),
+  OIDC_AUDIENCE: Type.Optional(Type.String({ minLength: 1, description: 'The audience (aud) Bearer JWTs must carry (the lab: urn:kms-share:api); for Cognito access tokens (no aud) their client_id. Default: OIDC_CLIENT_ID.' })),
   OIDC_JWKS_URL: Type.Optional(Type.String({ minLength: 1, description: "The issuer's JWKS; when unset, jwks_uri from <issuer>/.well-known/openid-configuration." })),
-  OIDC_SCOPES_CLAIM: Type.String({ minLength: 1, default: 'scope', description: 'The claim holding scopes: a space-separated string or an array (e.g. scope, scp, cognito:groups, realm_access.roles).' }),
-  SESSION_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'Signs the session and CSRF cookies (32+ characters; several separated by commas rotate: the first signs). When unset, a random one per process: sessions end at restart.' })),
-  SESSION_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 7 * 24 * 3600, default: 8 * 3600, description: 'How long a page session lasts.' }),
+  OIDC_SCOPES_CLAIM: Type.String({ minLength: 1, default: 'scope', description: 'The claim of a Bearer JWT holding its scopes: a space-separated string or an array (e.g. scope, scp).' }),
+  SESSION_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'Signs the session and CSRF cookies (32+ characters; several separated by commas rotate: the first signs). When unset, a random one per process.' })),
+  SESSION_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 7 * 24 * 3600, default: 8 * 3600, description: 'How long a page session lasts at most.' }),
   TRUST_PROXY: Type.Optional(Type.String({ minLength: 1, description: "Proxies whose X-Forwarded-Proto/-Host/-For count (Fastify's trustProxy): true, or the proxies' addresses/CIDRs separated by commas. Behind a TLS-terminating proxy it makes cookies Secure and the Origin check see the public origin." })),
   AUTH_DISABLED: EnvBoolean(false, 'Serve every route without authentication (development only: refused unless HOST is a loopback address).'),
 } satisfies TProperties
 
 export type AuthConfig = Static<TObject<typeof authConfigProperties>> & { HOST?: string }
-
-export interface TokenEntry {
-  name: string
-  scopes: string[]
-  /** SHA-256 of the token, lowercase hex. */
-  hash: string
-}
-
-/** SHA-256 of a token, lowercase hex: the only form in which tokens are configured or stored. */
-export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex')
-}
-
-/** A new API token: `kms_` and 256 random bits, base64url. */
-export function generateToken(): string {
-  return `kms_${randomBytes(32).toString('base64url')}`
-}
-
-/** One AUTH_TOKENS entry: `name:scope1+scope2:sha256hex`. */
-export function formatTokenEntry(name: string, scopes: readonly string[], hash: string): string {
-  return `${name}:${scopes.join('+')}:${hash}`
-}
-
-/** Parses AUTH_TOKENS; throws naming the bad entry (never echoing more than its name). */
-export function parseAuthTokens(value: string | undefined): TokenEntry[] {
-  if (!value) return []
-  const entries: TokenEntry[] = []
-  const entryPattern = new RegExp(`^${TOKEN_ENTRY}$`)
-  for (const [index, raw] of value.split(',').entries()) {
-    const text = raw.trim()
-    if (!text) continue
-    if (!entryPattern.test(text)) throw new Error(`AUTH_TOKENS entry ${index + 1} is not name:scope1+scope2:sha256hex`)
-    const first = text.indexOf(':')
-    const last = text.lastIndexOf(':')
-    const entry = { name: text.slice(0, first), scopes: text.slice(first + 1, last).split('+'), hash: text.slice(last + 1) }
-    if (entries.some((e) => e.hash === entry.hash)) throw new Error(`AUTH_TOKENS: token ${entry.name} has the same hash as another entry`)
-    if (entries.some((e) => e.name === entry.name)) throw new Error(`AUTH_TOKENS: the name ${entry.name} is used twice`)
-    entries.push(entry)
-  }
-  return entries
-}
-
-/** True for addresses only this machine can reach. */
-export function isLoopbackHost(host: string | undefined): boolean {
-  if (!host) return false
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase()
-  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\./.test(h)
-}
 
 /** Whether any way to authenticate is configured (tokens or OIDC). */
 export function authConfigured(config: AuthConfig): boolean {
@@ -124,90 +96,29 @@ export function assertAuthForListen(config: AuthConfig, host: string | undefined
     throw new Error(`refusing to listen on ${host ?? '(all interfaces)'} with AUTH_DISABLED=true: AUTH_DISABLED is for loopback (HOST=127.0.0.1) only`)
   }
   if (!authConfigured(config)) {
-    throw new Error(`refusing to listen on ${host ?? '(all interfaces)'} without authentication: set AUTH_TOKENS (name:scopes:sha256hex) and/or OIDC_ISSUER with OIDC_AUDIENCE, or listen on 127.0.0.1`)
+    throw new Error(`refusing to listen on ${host ?? '(all interfaces)'} without authentication: set AUTH_TOKENS (name:scopes:sha256hex) and/or OIDC_ISSUER with OIDC_CLIENT_ID or OIDC_AUDIENCE, or listen on 127.0.0.1`)
   }
 }
 
 /** Errors in the auth settings themselves (checked when the plugin registers). */
 function assertAuthSettings(config: AuthConfig): void {
   parseAuthTokens(config.AUTH_TOKENS)
-  if (config.OIDC_ISSUER && !config.OIDC_AUDIENCE) throw new Error('OIDC_ISSUER needs OIDC_AUDIENCE: without it any client of the issuer would be accepted')
-  if (!config.OIDC_ISSUER && (config.OIDC_AUDIENCE || config.OIDC_JWKS_URL)) throw new Error('OIDC_AUDIENCE/OIDC_JWKS_URL need OIDC_ISSUER')
+  parseScopeMap(config.OIDC_SCOPE_MAP)
+  if (config.OIDC_ISSUER && !config.OIDC_AUDIENCE && !config.OIDC_CLIENT_ID) throw new Error('OIDC_ISSUER needs OIDC_CLIENT_ID (people sign in) or OIDC_AUDIENCE (Bearer JWTs): without either any client of the issuer would be accepted')
+  if (!config.OIDC_ISSUER && (config.OIDC_AUDIENCE || config.OIDC_JWKS_URL || config.OIDC_CLIENT_ID)) throw new Error('OIDC_CLIENT_ID/OIDC_AUDIENCE/OIDC_JWKS_URL need OIDC_ISSUER')
+  if (config.OIDC_CLIENT_ID && !config.OIDC_CLIENT_SECRET_FILE) throw new Error('OIDC_CLIENT_ID needs OIDC_CLIENT_SECRET_FILE: a file holding the client secret')
   assertAuthForListen(config)
 }
 
-// Asymmetric algorithms only: a JWKS holds public keys, so HS* and "none" never verify.
-const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']
-const OIDC_FETCH_TIMEOUT_MS = 5_000
-
-/** Scopes from a claim: a space-separated string (OAuth `scope`) or an array (`scp`, groups); dotted paths reach nested claims. */
-export function scopesFromClaim(payload: JWTPayload, claim: string): string[] {
-  let value: unknown = payload[claim]
-  if (value === undefined && claim.includes('.')) {
-    value = claim.split('.').reduce<unknown>((node, part) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[part] : undefined), payload)
+function readSecretFile(file: string): string {
+  let secret: string
+  try {
+    secret = readFileSync(file, 'utf8').trim()
+  } catch (err) {
+    throw new Error(`OIDC_CLIENT_SECRET_FILE ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err })
   }
-  if (typeof value === 'string') return value.split(/\s+/).filter(Boolean)
-  if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string')
-  return []
-}
-
-class OidcVerifier {
-  private keys: Promise<JWTVerifyGetKey> | undefined
-  constructor(private readonly config: AuthConfig & { OIDC_ISSUER: string; OIDC_AUDIENCE: string }) {}
-
-  private keySet(): Promise<JWTVerifyGetKey> {
-    this.keys ??= this.jwksUrl().then((url) => createRemoteJWKSet(new URL(url), {
-      timeoutDuration: OIDC_FETCH_TIMEOUT_MS,
-      cooldownDuration: 30_000,
-      cacheMaxAge: 10 * 60_000,
-    }))
-    // A failed discovery is retried on the next request instead of being remembered.
-    this.keys.catch(() => { this.keys = undefined })
-    return this.keys
-  }
-
-  private async jwksUrl(): Promise<string> {
-    if (this.config.OIDC_JWKS_URL) return this.config.OIDC_JWKS_URL
-    const discovery = `${this.config.OIDC_ISSUER.replace(/\/+$/, '')}/.well-known/openid-configuration`
-    const response = await fetch(discovery, { signal: AbortSignal.timeout(OIDC_FETCH_TIMEOUT_MS), redirect: 'error' })
-    if (!response.ok) throw new Error(`${discovery} answered ${response.status}`)
-    const document = (await response.json()) as { jwks_uri?: unknown }
-    if (typeof document.jwks_uri !== 'string') throw new Error(`${discovery} has no jwks_uri`)
-    return document.jwks_uri
-  }
-
-  /** The principal a JWT names; throws AuthErrors.INVALID_CREDENTIALS or OIDC_UNAVAILABLE. */
-  async verify(jwt: string): Promise<Principal & { expiresAt: number }> {
-    let payload: JWTPayload
-    try {
-      ;({ payload } = await jwtVerify(jwt, await this.keySet(), {
-        issuer: this.config.OIDC_ISSUER,
-        algorithms: JWT_ALGORITHMS,
-        requiredClaims: ['exp', 'sub'],
-        clockTolerance: 30,
-      }))
-    } catch (err) {
-      throw oidcError(err)
-    }
-    // Cognito access tokens carry no aud but the app client's id in client_id.
-    const audiences = payload.aud === undefined ? [] : Array.isArray(payload.aud) ? payload.aud : [payload.aud]
-    const audienceOk = payload.aud === undefined ? payload.client_id === this.config.OIDC_AUDIENCE : audiences.includes(this.config.OIDC_AUDIENCE)
-    if (!audienceOk) throw new AuthErrors.INVALID_CREDENTIALS('the JWT is not for this audience (aud)')
-    return { name: String(payload.sub), scopes: scopesFromClaim(payload, this.config.OIDC_SCOPES_CLAIM), via: 'oidc', expiresAt: (payload.exp as number) * 1000 }
-  }
-}
-
-function oidcError(err: unknown): Error {
-  if (err instanceof joseErrors.JWTExpired) return new AuthErrors.INVALID_CREDENTIALS('the JWT has expired (exp)')
-  if (err instanceof joseErrors.JWTClaimValidationFailed) return new AuthErrors.INVALID_CREDENTIALS(`the JWT's ${err.claim} claim is not accepted`)
-  if (err instanceof joseErrors.JWKSTimeout) return new AuthErrors.OIDC_UNAVAILABLE('the JWKS request timed out')
-  if (err instanceof joseErrors.JWKSNoMatchingKey) return new AuthErrors.INVALID_CREDENTIALS("no key in the issuer's JWKS matches the JWT")
-  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return new AuthErrors.INVALID_CREDENTIALS('the JWT signature does not verify')
-  if (err instanceof joseErrors.JOSEAlgNotAllowed) return new AuthErrors.INVALID_CREDENTIALS('the JWT algorithm is not accepted')
-  if (err instanceof joseErrors.JWTInvalid || err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JOSENotSupported) {
-    return new AuthErrors.INVALID_CREDENTIALS('the JWT is malformed')
-  }
-  return new AuthErrors.OIDC_UNAVAILABLE(err instanceof Error && !(err instanceof joseErrors.JOSEError) ? 'the issuer did not answer' : 'the JWKS is not usable')
+  if (!secret) throw new Error(`OIDC_CLIENT_SECRET_FILE ${file} is empty`)
+  return secret
 }
 
 export interface AuthPluginOptions {
@@ -218,34 +129,48 @@ export interface AuthPluginOptions {
   service?: string
 }
 
-interface SessionData {
-  /** principal name */ n: string
-  /** scopes (OIDC sessions; token sessions re-read theirs from AUTH_TOKENS) */ s: string[]
-  /** how the session was opened */ v: 'token' | 'oidc'
-  /** expiry, ms since the epoch */ e: number
-  /** the token's hash prefix: a token removed from AUTH_TOKENS ends its sessions */ k?: string
-}
-
 const PUBLIC_PATHS = new Set(['/healthz', '/readyz'])
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 const CSRF_HEADER = 'x-csrf-token'
 const JWT_SHAPE = /^eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
+/** An OIDC session refreshes its tokens when the access token has less than this left. */
+const REFRESH_MARGIN_MS = 60_000
+const TRANSACTION_TTL_MS = 10 * 60_000
+/** Sign-ins in flight per browser (tabs): the oldest beyond this is forgotten. */
+const MAX_TRANSACTIONS = 3
 
 function isPublic(request: FastifyRequest): boolean {
   const url = request.routeOptions.url
   return url !== undefined && (PUBLIC_PATHS.has(url) || url.startsWith('/auth/'))
 }
 
-function wwwAuthenticate(reply: FastifyReply, error?: string, description?: string) {
+function wwwAuthenticate(reply: FastifyReply, error?: string, description?: string, extra: Record<string, string> = {}) {
+  reply.header('www-authenticate', challenge(error, description, extra))
+}
+
+function challenge(error?: string, description?: string, extra: Record<string, string> = {}): string {
   const attributes = ['realm="kms-share"']
   if (error) attributes.push(`error="${error}"`)
   if (description) attributes.push(`error_description="${description.replace(/["\\]/g, '')}"`)
-  reply.header('www-authenticate', `Bearer ${attributes.join(', ')}`)
+  for (const [k, v] of Object.entries(extra)) attributes.push(`${k}="${v.replace(/["\\]/g, '')}"`)
+  return `Bearer ${attributes.join(', ')}`
 }
 
 /** The origin this request was sent to, as a browser would write it in `Origin`. */
 function ownOrigin(request: FastifyRequest): string {
   return `${request.protocol}://${request.host}`
+}
+
+/** A `next` from a query string as a path on this origin: resolved against it, anything that leaves it becomes "/". */
+export function sameOriginPath(origin: string, next: unknown): string {
+  if (typeof next !== 'string' || next === '') return '/'
+  let url: URL
+  try {
+    url = new URL(next, `${origin}/`)
+  } catch {
+    return '/'
+  }
+  return url.origin === origin ? `${url.pathname}${url.search}${url.hash}` : '/'
 }
 
 /** Why a cookie-authenticated request looks cross-site, or undefined when it does not. */
@@ -257,28 +182,58 @@ function crossSiteReason(request: FastifyRequest): string | undefined {
   return undefined
 }
 
+function wantsHtml(request: FastifyRequest): boolean {
+  return (request.method === 'GET' || request.method === 'HEAD') && (request.headers.accept ?? '').includes('text/html')
+}
+
+function htmlPage(reply: FastifyReply, status: number, html: string): FastifyReply {
+  return reply.code(status).type('text/html; charset=utf-8')
+    .header('content-security-policy', AUTH_PAGE_CSP)
+    .header('x-content-type-options', 'nosniff')
+    .header('referrer-policy', 'same-origin')
+    .header('cache-control', 'no-store')
+    .send(html)
+}
+
 /**
  * Authentication for every route but /healthz, /readyz and /auth/*: Bearer API token, Bearer
- * OIDC JWT, or the session cookie the sign-in routes set. Sets request.principal.
+ * OIDC JWT, or the page session the sign-in routes set. Sets request.principal.
  */
 export const authPlugin = fp(
   async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
     const { config } = options
     assertAuthSettings(config)
-    const service = (options.service ?? 'kms-share').replace(/[^A-Za-z0-9_-]/g, '_')
+    const serviceName = options.service ?? 'kms-share'
+    const service = serviceName.replace(/[^A-Za-z0-9_-]/g, '_')
     const sessionCookie = `kms_${service}_session`
     const csrfCookie = `kms_${service}_csrf`
+    const signInCookie = `kms_${service}_signin`
     const tokens = parseAuthTokens(config.AUTH_TOKENS)
     const byHash = new Map(tokens.map((entry) => [entry.hash, entry]))
-    const oidc = config.OIDC_ISSUER && config.OIDC_AUDIENCE
-      ? new OidcVerifier({ ...config, OIDC_ISSUER: config.OIDC_ISSUER, OIDC_AUDIENCE: config.OIDC_AUDIENCE })
+    const scopeMap = parseScopeMap(config.OIDC_SCOPE_MAP)
+    const toProvider = providerFetch(config.OIDC_CA_FILE)
+    const rp = config.OIDC_ISSUER && config.OIDC_CLIENT_ID
+      ? new RelyingParty({ issuer: config.OIDC_ISSUER, clientId: config.OIDC_CLIENT_ID, clientSecret: readSecretFile(config.OIDC_CLIENT_SECRET_FILE!), scopes: config.OIDC_REQUEST_SCOPES, fetch: toProvider })
       : undefined
+    const audience = config.OIDC_AUDIENCE ?? config.OIDC_CLIENT_ID
+    const groupScopes = (payload: Record<string, unknown>) => scopesForGroups(scopeMap, scopesFromClaim(payload, config.OIDC_GROUPS_CLAIM))
+    const bearerJwt = config.OIDC_ISSUER && audience
+      ? new BearerJwtVerifier({
+          issuer: config.OIDC_ISSUER,
+          audience,
+          scopesClaim: config.OIDC_SCOPES_CLAIM,
+          groupScopes,
+          ...(config.OIDC_JWKS_URL ? { jwksUrl: config.OIDC_JWKS_URL } : {}),
+          fetch: toProvider as unknown as typeof fetch,
+        })
+      : undefined
+    const sessions = new SessionStore()
     const secrets = config.SESSION_SECRET ? config.SESSION_SECRET.split(',').map((s) => s.trim()).filter(Boolean) : [randomBytes(32).toString('base64url')]
     const ttlMs = config.SESSION_TTL_SECONDS * 1000
+    const refreshing = new Map<string, Promise<boolean>>()
 
     if (config.AUTH_DISABLED) app.log.warn('AUTH_DISABLED: every route is open to anyone who reaches this loopback address')
     else if (!authConfigured(config)) app.log.warn('no AUTH_TOKENS and no OIDC_ISSUER: every route but /healthz and /readyz answers 401')
-    if (!config.SESSION_SECRET) app.log.info('SESSION_SECRET unset: page sessions are signed with a random secret and end when the process restarts')
     for (const entry of tokens) {
       const unknown = entry.scopes.filter((s) => !options.scopes.includes(s))
       if (unknown.length) app.log.warn({ token: entry.name, scopes: unknown }, 'token scopes this service does not know (ignored here)')
@@ -291,7 +246,9 @@ export const authPlugin = fp(
       getUserInfo: (request: FastifyRequest) => request.principal?.name ?? '',
       getToken: (request: FastifyRequest) => {
         const value = request.headers[CSRF_HEADER]
-        return typeof value === 'string' ? value : undefined
+        if (typeof value === 'string') return value
+        const body = request.body as { csrf?: unknown } | undefined
+        return typeof body?.csrf === 'string' ? body.csrf : undefined
       },
       csrfOpts: { hmacKey: createHash('sha256').update(`csrf:${secrets[0]}`).digest() },
     })
@@ -304,36 +261,101 @@ export const authPlugin = fp(
 
     /** A Bearer credential → principal (with its expiry for OIDC); throws a 401/503 error. */
     async function verifyBearer(credential: string): Promise<Principal & { expiresAt?: number; hash?: string }> {
-      if (oidc && JWT_SHAPE.test(credential)) return oidc.verify(credential)
+      if (bearerJwt && JWT_SHAPE.test(credential)) return bearerJwt.verify(credential)
       const principal = principalFromToken(credential)
-      if (!principal) throw new AuthErrors.INVALID_CREDENTIALS(oidc ? 'not a known API token nor a valid OIDC JWT' : 'not a known API token')
+      if (!principal) throw new AuthErrors.INVALID_CREDENTIALS(bearerJwt ? 'not a known API token nor a valid OIDC JWT' : 'not a known API token')
       return { ...principal, hash: hashToken(credential) }
     }
 
-    function readSession(request: FastifyRequest, reply: FastifyReply): Principal | undefined {
+    function sessionCookieOptions(expiresAt: number) {
+      return { path: '/', httpOnly: true, sameSite: 'strict' as const, secure: 'auto' as const, signed: true, expires: new Date(expiresAt) }
+    }
+
+    function principalOf(record: SessionRecord): Principal {
+      return {
+        name: record.name,
+        scopes: record.scopes,
+        via: 'session',
+        ...(record.oidc ? { person: { groups: record.groups, amr: record.oidc.amr, ...(record.oidc.authTime !== undefined ? { authTime: record.oidc.authTime } : {}), ...(record.oidc.acr ? { acr: record.oidc.acr } : {}) } } : {}),
+      }
+    }
+
+    function applySignIn(record: Pick<SessionRecord, 'name' | 'scopes' | 'groups' | 'oidc'>, result: SignInResult) {
+      const claims = result.claims as Record<string, unknown> | undefined
+      const previous = record.oidc
+      if (claims) {
+        record.groups = scopesFromClaim(claims, config.OIDC_GROUPS_CLAIM)
+        record.scopes = scopesForGroups(scopeMap, record.groups)
+        record.name = result.name || record.name
+      }
+      const amr = claims && Array.isArray(claims.amr) ? claims.amr.filter((v): v is string => typeof v === 'string') : previous?.amr ?? []
+      const authTime = claims && typeof claims.auth_time === 'number' ? claims.auth_time : previous?.authTime
+      const sid = claims && typeof claims.sid === 'string' ? claims.sid : previous?.sid
+      const acr = claims && typeof claims.acr === 'string' ? claims.acr : previous?.acr
+      record.oidc = {
+        sub: result.sub || previous?.sub || '',
+        idToken: result.idToken || previous?.idToken || '',
+        accessToken: result.accessToken,
+        accessExpiresAt: result.accessExpiresAt,
+        amr,
+        ...(result.refreshToken ?? previous?.refreshToken ? { refreshToken: result.refreshToken ?? previous?.refreshToken } : {}),
+        ...(authTime !== undefined ? { authTime } : {}),
+        ...(sid ? { sid } : {}),
+        ...(acr ? { acr } : {}),
+      }
+    }
+
+    /** Refreshes an OIDC session whose access token nears expiry (once at a time per session); false: the session is over. */
+    async function keepFresh(record: SessionRecord, request: FastifyRequest): Promise<boolean> {
+      const tokens = record.oidc
+      if (!tokens || !rp) return false
+      if (tokens.accessExpiresAt - Date.now() > REFRESH_MARGIN_MS) return true
+      if (!tokens.refreshToken) return tokens.accessExpiresAt > Date.now()
+      let pending = refreshing.get(record.id)
+      if (!pending) {
+        pending = rp.refresh(tokens.refreshToken).then((result) => {
+          applySignIn(record, result)
+          request.log.info({ principal: record.name }, 'session tokens refreshed')
+          return true
+        }, (err: unknown) => {
+          // Refused by the provider (signed out there, grant revoked): the session ends. Unreachable: it lasts until its token expires.
+          const refused = (err as { code?: string }).code === 'OAUTH_RESPONSE_BODY_ERROR'
+          request.log.warn({ principal: record.name, err: (err as Error).message }, refused ? 'the provider refused the refresh: session ended' : 'token refresh failed')
+          return !refused && tokens.accessExpiresAt > Date.now()
+        }).finally(() => refreshing.delete(record.id))
+        refreshing.set(record.id, pending)
+      }
+      return pending
+    }
+
+    async function readSession(request: FastifyRequest, reply: FastifyReply): Promise<SessionRecord | undefined> {
       const raw = request.cookies[sessionCookie]
       if (!raw) return undefined
       const unsigned = reply.unsignCookie(raw)
       if (!unsigned.valid || unsigned.value === null) return undefined
-      let data: SessionData
-      try {
-        data = JSON.parse(Buffer.from(unsigned.value, 'base64url').toString('utf8')) as SessionData
-      } catch {
+      const record = sessions.get(unsigned.value)
+      if (!record) return undefined
+      if (record.via === 'token') {
+        const entry = record.tokenHash ? byHash.get(record.tokenHash) : undefined
+        if (!entry) {
+          sessions.delete(record.id)
+          return undefined
+        }
+        record.scopes = entry.scopes
+        return record
+      }
+      // A pasted JWT's session ends with the JWT (expiresAt); a provider sign-in's lives on its refreshed tokens.
+      if (record.oidc && !(await keepFresh(record, request))) {
+        sessions.delete(record.id)
         return undefined
       }
-      if (typeof data.e !== 'number' || data.e <= Date.now() || typeof data.n !== 'string') return undefined
-      if (data.v === 'token') {
-        const entry = tokens.find((e) => e.name === data.n && data.k !== undefined && e.hash.startsWith(data.k))
-        return entry ? { name: entry.name, scopes: entry.scopes, via: 'session' } : undefined
-      }
-      if (data.v === 'oidc' && oidc && Array.isArray(data.s)) return { name: data.n, scopes: data.s, via: 'session' }
-      return undefined
+      return record
     }
 
-    function setPrincipal(request: FastifyRequest, reply: FastifyReply, { name, scopes, via }: Principal) {
-      request.principal = { name, scopes, via }
+    function setPrincipal(request: FastifyRequest, reply: FastifyReply, principal: Principal) {
+      request.principal = principal
       // Every later line about this request, Fastify's "request completed" included, names who asked.
-      request.log = request.log.child({ principal: name, via })
+      request.log = request.log.child({ principal: principal.name, via: principal.via })
       reply.log = request.log
     }
 
@@ -358,12 +380,28 @@ export const authPlugin = fp(
       return ok
     }
 
+    /** Same origin and a valid CSRF token, for a state-changing request a cookie authenticates; answers the refusal sent, if any. */
+    function refuseForgery(request: FastifyRequest, reply: FastifyReply, principal: Principal | undefined): FastifyReply | undefined {
+      const reason = crossSiteReason(request)
+      if (reason) {
+        request.log.warn({ origin: request.headers.origin, secFetchSite: request.headers['sec-fetch-site'] }, 'cross-site request refused')
+        return sendProblem(reply, problemOf(new AuthErrors.CROSS_SITE(reason)))
+      }
+      if (!principal) return undefined
+      request.principal = principal
+      if (!csrfValid(request, reply)) {
+        request.principal = undefined
+        return sendProblem(reply, problemOf(new AuthErrors.CSRF(`fetch one from GET /auth/csrf and send it as ${CSRF_HEADER}`)))
+      }
+      return undefined
+    }
+
     app.addHook('onRequest', async (request, reply) => {
       if (isPublic(request)) {
-        // Sign-in routes see an existing session (GET /auth/csrf, GET /auth/session); health never needs one.
+        // Sign-in routes see an existing session (GET /auth/csrf, GET /auth/session, sign-out); health never needs one.
         if (request.routeOptions.url?.startsWith('/auth/')) {
-          const session = readSession(request, reply)
-          if (session) setPrincipal(request, reply, session)
+          const record = await readSession(request, reply)
+          if (record) setPrincipal(request, reply, principalOf(record))
         }
         return
       }
@@ -379,65 +417,244 @@ export const authPlugin = fp(
           return sendProblem(reply, problemOf(new AuthErrors.INVALID_CREDENTIALS('the Authorization header is not "Bearer <token>"')))
         }
         try {
-          setPrincipal(request, reply, await verifyBearer(match[1]))
+          const { expiresAt: _expiresAt, hash: _hash, ...principal } = await verifyBearer(match[1])
+          setPrincipal(request, reply, principal)
           return
         } catch (err) {
           return refuse(request, reply, err, 'credentials refused')
         }
       }
-      const session = readSession(request, reply)
-      if (session) {
+      const record = await readSession(request, reply)
+      if (record) {
+        const principal = principalOf(record)
         if (!SAFE_METHODS.has(request.method)) {
-          const reason = crossSiteReason(request)
-          if (reason) {
-            request.log.warn({ origin: request.headers.origin, secFetchSite: request.headers['sec-fetch-site'] }, 'cross-site request refused')
-            return sendProblem(reply, problemOf(new AuthErrors.CROSS_SITE(reason)))
-          }
-          request.principal = session
-          if (!csrfValid(request, reply)) {
-            request.principal = undefined
-            return sendProblem(reply, problemOf(new AuthErrors.CSRF(`fetch one from GET /auth/csrf and send it as ${CSRF_HEADER}`)))
-          }
+          const refused = refuseForgery(request, reply, principal)
+          if (refused) return refused
         }
-        setPrincipal(request, reply, session)
+        setPrincipal(request, reply, principal)
         return
       }
-      // A browser navigating to a page goes to the sign-in page; scripts get the 401.
-      const accept = request.headers.accept ?? ''
-      if ((request.method === 'GET' || request.method === 'HEAD') && accept.includes('text/html')) {
-        return reply.redirect(`/auth/login?next=${encodeURIComponent(request.url)}`, 303)
-      }
+      // A browser navigating to a page goes to sign in and comes back here; scripts get the 401.
+      if (wantsHtml(request)) return reply.redirect(`/auth/login?next=${encodeURIComponent(request.url)}`, 303)
       wwwAuthenticate(reply)
       return sendProblem(reply, problemOf(new AuthErrors.UNAUTHENTICATED('send Authorization: Bearer <token> (an API token or an OIDC JWT) or sign in at /auth/login')))
     })
 
-    const loginHtml = renderLoginPage(options.service ?? 'kms-share')
+    const handle: AuthHandle = {
+      service: serviceName,
+      sessions,
+      scopeMap,
+      signInWithProvider: Boolean(rp),
+      assertStepUp(request, action) {
+        const person = request.principal?.person
+        if (!person) return
+        const age = person.authTime === undefined ? Infinity : Date.now() / 1000 - person.authTime
+        const fresh = age <= config.OIDC_STEP_UP_MAX_AGE_SECONDS
+        const mfa = person.amr.includes('mfa')
+        if (fresh && mfa) return
+        const why = !mfa ? 'your sign-in did not use a second factor (amr has no mfa)' : `your sign-in is ${Math.round(age)} s old (at most ${config.OIDC_STEP_UP_MAX_AGE_SECONDS} s)`
+        request.log.info({ action, mfa, authAgeSeconds: Math.round(age) }, 'step-up required')
+        throw new ProblemError(problemOf(new AuthErrors.STEP_UP_REQUIRED(action, why), { action }), {
+          headers: {
+            'www-authenticate': challenge('insufficient_user_authentication', `${action} needs a recent sign-in with MFA`, {
+              max_age: String(config.OIDC_STEP_UP_MAX_AGE_SECONDS),
+              ...(config.OIDC_STEP_UP_ACR_VALUES ? { acr_values: config.OIDC_STEP_UP_ACR_VALUES } : {}),
+            }),
+          },
+        })
+      },
+      signOutHtml(request, reply) {
+        const principal = request.principal
+        if (principal?.via !== 'session') return ''
+        return signOutForm(principal.name, reply.generateCsrf({ userInfo: principal.name }))
+      },
+    }
+    app.decorate('auth', handle)
+
+    // ---- sign-in through the provider
+    function readTransactions(request: FastifyRequest, reply: FastifyReply): Array<LoginTransaction & { redirectUri: string; at: number }> {
+      const raw = request.cookies[signInCookie]
+      if (!raw) return []
+      const unsigned = reply.unsignCookie(raw)
+      if (!unsigned.valid || unsigned.value === null) return []
+      try {
+        const list = JSON.parse(Buffer.from(unsigned.value, 'base64url').toString('utf8')) as Array<LoginTransaction & { redirectUri: string; at: number }>
+        return Array.isArray(list) ? list.filter((t) => typeof t?.state === 'string' && t.at + TRANSACTION_TTL_MS > Date.now()) : []
+      } catch {
+        return []
+      }
+    }
+    function writeTransactions(reply: FastifyReply, list: Array<LoginTransaction & { redirectUri: string; at: number }>) {
+      // SameSite=Lax: the provider's redirect back is a cross-site top-level navigation, which Lax cookies follow.
+      const options = { path: '/auth/', httpOnly: true, sameSite: 'lax' as const, secure: 'auto' as const, signed: true }
+      if (list.length === 0) reply.clearCookie(signInCookie, options)
+      else reply.setCookie(signInCookie, Buffer.from(JSON.stringify(list.slice(-MAX_TRANSACTIONS))).toString('base64url'), { ...options, maxAge: TRANSACTION_TTL_MS / 1000 })
+    }
+
+    const loginHtml = renderLoginPage(serviceName)
     app.get('/auth/login', {
-      schema: { summary: 'The sign-in page; a link may carry the token as #token=… (fragments never reach the server).', tags: ['auth'], produces: ['text/html'], response: { 200: Type.String() } },
-    }, async (_request, reply) => reply
-      .type('text/html; charset=utf-8')
-      .header('content-security-policy', LOGIN_PAGE_CSP)
-      .header('x-content-type-options', 'nosniff')
-      .header('referrer-policy', 'no-referrer')
-      .header('cache-control', 'no-store')
-      .send(loginHtml))
+      schema: {
+        summary: 'Sign in: to the OpenID Provider and back (OIDC_CLIENT_ID), else the page for an API token. ?next= a path here to return to; ?step_up=1 a fresh sign-in with MFA.',
+        tags: ['auth'],
+        querystring: Type.Object({ next: Type.Optional(Type.String({ maxLength: 2048 })), step_up: Type.Optional(Type.String({ maxLength: 8 })) }),
+        produces: ['text/html'],
+        response: { 200: Type.String(), 303: Type.Null(), ...problemResponses(503) },
+      },
+    }, async (request, reply) => {
+      const { next: asked, step_up: stepUpAsked } = request.query as { next?: string; step_up?: string }
+      const next = sameOriginPath(ownOrigin(request), asked)
+      if (!rp) {
+        return reply.type('text/html; charset=utf-8')
+          .header('content-security-policy', LOGIN_PAGE_CSP).header('x-content-type-options', 'nosniff')
+          .header('referrer-policy', 'no-referrer').header('cache-control', 'no-store')
+          .send(loginHtml)
+      }
+      const stepUp = stepUpAsked === '1' || stepUpAsked === 'true'
+      if (request.principal && !stepUp) return reply.redirect(next, 303)
+      const redirectUri = config.OIDC_REDIRECT_URI ?? `${ownOrigin(request)}/auth/callback`
+      let started
+      try {
+        // max_age=0 at step-up: the provider asks again whatever its own session (RFC 9470 §4).
+        started = await rp.begin(redirectUri, next, stepUp ? { maxAge: 0, ...(config.OIDC_STEP_UP_ACR_VALUES ? { acrValues: config.OIDC_STEP_UP_ACR_VALUES } : {}) } : undefined)
+      } catch (err) {
+        request.log.warn({ err: (err as Error).message }, 'the OpenID Provider did not answer discovery')
+        if (wantsHtml(request)) return htmlPage(reply, 503, signInFailedPage(serviceName, 'The sign-in service does not answer right now. Try again in a minute.', `/auth/login?next=${encodeURIComponent(next)}`))
+        return sendProblem(reply, problemOf(new AuthErrors.OIDC_UNAVAILABLE('the provider did not answer discovery')))
+      }
+      writeTransactions(reply, [...readTransactions(request, reply), { ...started.transaction, redirectUri, at: Date.now() }])
+      return reply.header('cache-control', 'no-store').redirect(started.url.href, 303)
+    })
+
+    app.get('/auth/callback', {
+      schema: {
+        summary: "Where the provider sends the person back (the redirect URI): the code is exchanged (PKCE, state, nonce, the ID token's signature, iss, aud, exp), a page session is made, and the person goes on to where they were.",
+        tags: ['auth'],
+        querystring: Type.Object({ code: Type.Optional(Type.String({ maxLength: 4096 })), state: Type.Optional(Type.String({ maxLength: 512 })), error: Type.Optional(Type.String({ maxLength: 256 })), error_description: Type.Optional(Type.String({ maxLength: 2048 })), iss: Type.Optional(Type.String({ maxLength: 2048 })), session_state: Type.Optional(Type.String({ maxLength: 512 })) }),
+        produces: ['text/html'],
+        response: { 200: Type.String(), 400: Type.String(), 401: Type.String(), 404: Type.String() },
+      },
+    }, async (request, reply) => {
+      if (!rp) return htmlPage(reply, 404, signInFailedPage(serviceName, 'This service does not sign people in through a provider.', '/auth/login'))
+      const query = request.query as { state?: string; error?: string }
+      const pending = readTransactions(request, reply)
+      const transaction = pending.find((t) => t.state === query.state)
+      const failed = (status: number, reason: string, logged: string, next = '/') => {
+        request.log.warn({ reason: logged }, 'sign-in refused')
+        return htmlPage(reply, status, signInFailedPage(serviceName, reason, `/auth/login?next=${encodeURIComponent(next)}`))
+      }
+      if (!transaction) return failed(400, 'The sign-in was started in another browser or tab, or took more than 10 minutes.', 'no sign-in in flight with this state')
+      writeTransactions(reply, pending.filter((t) => t !== transaction))
+      if (query.error) {
+        return failed(401, query.error === 'access_denied' ? 'You cancelled the sign-in.' : 'The sign-in service did not sign you in.', `the provider answered ${query.error}`, transaction.next)
+      }
+      const callbackUrl = new URL(transaction.redirectUri)
+      callbackUrl.search = new URL(request.url, 'http://callback').search
+      let result: SignInResult
+      try {
+        result = await rp.complete(callbackUrl, transaction)
+      } catch (err) {
+        const e = err as { code?: string; error?: string; message: string }
+        return failed(401, "The sign-in service's answer could not be verified.", `${e.code ?? ''} ${e.error ?? ''} ${e.message}`.trim(), transaction.next)
+      }
+      // A new session id at every sign-in: a cookie planted before cannot be carried into this one.
+      const old = request.cookies[sessionCookie] ? reply.unsignCookie(request.cookies[sessionCookie]) : undefined
+      if (old?.valid && old.value) sessions.delete(old.value)
+      const draft: Pick<SessionRecord, 'name' | 'scopes' | 'groups' | 'oidc'> = { name: result.name, scopes: [], groups: [] }
+      applySignIn(draft, result)
+      const record = sessions.create({ via: 'oidc', name: draft.name, scopes: draft.scopes, groups: draft.groups, oidc: draft.oidc!, expiresAt: Date.now() + ttlMs })
+      reply.setCookie(sessionCookie, record.id, sessionCookieOptions(record.expiresAt))
+      request.log.info({ principal: record.name, groups: record.groups, amr: record.oidc?.amr }, 'signed in through the provider')
+      return htmlPage(reply, 200, continuePage(transaction.next))
+    })
+
+    // ---- sign-out; form bodies (a page without script, the provider's logout token) only on these routes
+    await app.register(async (forms) => {
+      forms.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 16 * 1024 }, (_request, body, done) => {
+        done(null, Object.fromEntries(new URLSearchParams(body as string)))
+      })
+
+      forms.post('/auth/logout', {
+        schema: {
+          summary: 'Sign out: ends the page session here (every copy of the cookie), then at the provider (RP-initiated logout), which signs the person out of the other services too. Same origin and the CSRF token (X-CSRF-Token or a csrf form field) required.',
+          tags: ['auth'],
+          // No body schema: a fetch sends none (the token in X-CSRF-Token), a form sends csrf=….
+          response: { 200: Type.Object({ location: Type.String() }), 303: Type.Null(), ...problemResponses(403) },
+        },
+      }, async (request, reply) => {
+        const refused = refuseForgery(request, reply, request.principal)
+        if (refused) return refused
+        let location = '/auth/signed-out'
+        const raw = request.cookies[sessionCookie]
+        const id = raw ? reply.unsignCookie(raw) : undefined
+        const record = id?.valid && id.value ? sessions.get(id.value) : undefined
+        if (id?.valid && id.value) sessions.delete(id.value)
+        reply.clearCookie(sessionCookie, { path: '/' })
+        reply.clearCookie(csrfCookie, { path: '/' })
+        if (record?.oidc && rp) {
+          const postLogout = config.OIDC_POST_LOGOUT_REDIRECT_URI ?? `${ownOrigin(request)}/auth/signed-out`
+          try {
+            location = (await rp.endSessionUrl(record.oidc.idToken, postLogout))?.href ?? location
+          } catch (err) {
+            request.log.warn({ err: (err as Error).message }, 'the provider did not answer: signed out here only')
+          }
+        }
+        request.log.info({ principal: record?.name }, 'signed out')
+        if ((request.headers.accept ?? '').includes('application/json')) return { location }
+        return reply.redirect(location, 303)
+      })
+
+      forms.post('/auth/backchannel-logout', {
+        schema: {
+          summary: "The provider's back-channel logout (OpenID Connect Back-Channel Logout 1.0): a logout token ends the person's sessions here.",
+          tags: ['auth'],
+          body: Type.Object({ logout_token: Type.String({ minLength: 1, maxLength: 8192 }) }),
+          response: { 200: Type.Null(), ...problemResponses(400, 404) },
+        },
+      }, async (request, reply) => {
+        reply.header('cache-control', 'no-store')
+        if (!rp) return sendProblem(reply, problemOf(new SharedErrors.NOT_FOUND('POST', '/auth/backchannel-logout')))
+        let who: { sid?: string; sub?: string }
+        try {
+          who = await rp.verifyLogoutToken((request.body as { logout_token: string }).logout_token)
+        } catch (err) {
+          request.log.warn({ err: (err as Error).message }, 'logout token refused')
+          return sendProblem(reply, problemOf(new AuthErrors.BAD_LOGOUT_TOKEN((err as Error).message)))
+        }
+        const ended = sessions.deleteWhere((r) => Boolean(r.oidc) && (who.sid ? r.oidc!.sid === who.sid : true) && (who.sub ? r.oidc!.sub === who.sub : true))
+        request.log.info({ sid: who.sid, sub: who.sub, ended }, 'back-channel logout')
+        return reply.code(200).send(null)
+      })
+    })
+
+    app.get('/auth/signed-out', {
+      schema: { summary: 'Where the provider sends people after sign-out.', tags: ['auth'], produces: ['text/html'], response: { 200: Type.String() } },
+    }, async (_request, reply) => htmlPage(reply, 200, signedOutPage(serviceName)))
 
     app.get('/auth/login.js', { schema: { hide: true, response: { 200: Type.String() } } }, async (_request, reply) => reply
       .type('text/javascript; charset=utf-8')
       .header('x-content-type-options', 'nosniff')
       .send(LOGIN_SCRIPT))
 
+    app.get('/auth/session.js', { schema: { hide: true, response: { 200: Type.String() } } }, async (_request, reply) => reply
+      .type('text/javascript; charset=utf-8')
+      .header('x-content-type-options', 'nosniff')
+      .header('cache-control', 'no-cache')
+      .send(SESSION_SCRIPT))
+
     const SessionSchema = Type.Object({
       name: Type.String(),
       scopes: Type.Array(Type.String()),
       via: Type.String({ description: 'token, oidc, session or disabled' }),
-      expiresAt: Type.Optional(Type.String({ description: 'When the session cookie stops working (ISO 8601).' })),
+      groups: Type.Optional(Type.Array(Type.String())),
+      amr: Type.Optional(Type.Array(Type.String({ description: 'How the person authenticated at the provider (RFC 8176): pwd, otp, mfa …' }))),
+      authTime: Type.Optional(Type.String({ description: 'When the person last authenticated at the provider (ISO 8601).' })),
+      expiresAt: Type.Optional(Type.String({ description: 'When the session ends at the latest (ISO 8601).' })),
       csrfToken: Type.Optional(Type.String({ description: `Send as ${CSRF_HEADER} on state-changing requests.` })),
     })
 
     app.post('/auth/session', {
       schema: {
-        summary: 'Sign in: exchange an API token or OIDC JWT (body {"token"} or Authorization: Bearer) for a session cookie.',
+        summary: 'Sign in with an API token or OIDC JWT (body {"token"} or Authorization: Bearer): a page session.',
         tags: ['auth'],
         body: Type.Optional(Type.Object({ token: Type.Optional(Type.String({ minLength: 1, maxLength: 8192 })) })),
         response: { 200: SessionSchema, ...problemResponses(400, 401, 403, 503) },
@@ -458,13 +675,18 @@ export const authPlugin = fp(
       } catch (err) {
         return refuse(request, reply, err, 'sign-in refused')
       }
+      const old = request.cookies[sessionCookie] ? reply.unsignCookie(request.cookies[sessionCookie]) : undefined
+      if (old?.valid && old.value) sessions.delete(old.value)
       const expiresAt = Math.min(Date.now() + ttlMs, verified.expiresAt ?? Infinity)
-      const data: SessionData = verified.via === 'oidc'
-        ? { n: verified.name, s: [...verified.scopes], v: 'oidc', e: expiresAt }
-        : { n: verified.name, s: [], v: 'token', e: expiresAt, k: verified.hash!.slice(0, 16) }
-      reply.setCookie(sessionCookie, Buffer.from(JSON.stringify(data)).toString('base64url'), {
-        path: '/', httpOnly: true, sameSite: 'strict', secure: 'auto', signed: true, expires: new Date(expiresAt),
+      const record = sessions.create({
+        via: verified.via === 'oidc' ? 'oidc' : 'token',
+        name: verified.name,
+        scopes: [...verified.scopes],
+        groups: [],
+        expiresAt,
+        ...(verified.hash ? { tokenHash: verified.hash } : {}),
       })
+      reply.setCookie(sessionCookie, record.id, sessionCookieOptions(expiresAt))
       request.principal = { name: verified.name, scopes: verified.scopes, via: verified.via }
       const csrfToken = reply.generateCsrf({ userInfo: verified.name })
       request.log.info({ principal: verified.name, via: verified.via }, 'signed in')
@@ -474,16 +696,28 @@ export const authPlugin = fp(
     app.get('/auth/session', {
       schema: { summary: 'Who the session cookie belongs to.', tags: ['auth'], response: { 200: SessionSchema, ...problemResponses(401) } },
     }, async (request, reply) => {
-      if (!request.principal) {
+      const principal = request.principal
+      if (!principal) {
         wwwAuthenticate(reply)
         return sendProblem(reply, problemOf(new AuthErrors.UNAUTHENTICATED('no session: sign in at /auth/login')))
       }
-      return { name: request.principal.name, scopes: [...request.principal.scopes], via: request.principal.via }
+      const person = principal.person
+      return {
+        name: principal.name,
+        scopes: [...principal.scopes],
+        via: principal.via,
+        ...(person ? { groups: [...person.groups], amr: [...person.amr], ...(person.authTime !== undefined ? { authTime: new Date(person.authTime * 1000).toISOString() } : {}) } : {}),
+      }
     })
 
     app.delete('/auth/session', {
-      schema: { summary: 'Sign out: clears the session cookie.', tags: ['auth'], response: { 204: Type.Null() } },
-    }, async (_request, reply) => {
+      schema: { summary: 'Sign out here only (scripts; pages use POST /auth/logout): the session ends for every copy of its cookie. Same origin and the CSRF token required.', tags: ['auth'], response: { 204: Type.Null(), ...problemResponses(403) } },
+    }, async (request, reply) => {
+      const refused = refuseForgery(request, reply, request.principal)
+      if (refused) return refused
+      const raw = request.cookies[sessionCookie]
+      const id = raw ? reply.unsignCookie(raw) : undefined
+      if (id?.valid && id.value) sessions.delete(id.value)
       reply.clearCookie(sessionCookie, { path: '/' })
       reply.clearCookie(csrfCookie, { path: '/' })
       return reply.code(204).send(null)
@@ -508,8 +742,8 @@ export const authPlugin = fp(
 )
 
 /**
- * A hook (use as onRequest or preHandler) answering 403 unless the principal holds every
- * given scope. Runs after the auth plugin's onRequest hook.
+ * A hook (use as onRequest or preHandler) answering 403 unless the principal holds every given
+ * scope: a page for a person navigating (naming the group they lack), problem+json otherwise.
  */
 export function requireScope(...scopes: string[]) {
   return async function scopeCheck(request: FastifyRequest, reply: FastifyReply) {
@@ -520,9 +754,21 @@ export function requireScope(...scopes: string[]) {
     }
     const missing = scopes.filter((s) => !principal.scopes.includes(s))
     if (missing.length === 0) return
-    request.log.info({ missing }, 'missing scope')
+    const auth = (request.server as Partial<FastifyInstance>).auth
+    const groupsFor = (scope: string) => (auth ? groupsGranting(auth.scopeMap, scope) : [])
+    const missingGroups = [...new Set(missing.flatMap(groupsFor))]
+    request.log.info({ missing, missingGroups }, 'missing scope')
+    if (principal.person && wantsHtml(request) && auth) {
+      return htmlPage(reply, 403, missingGroupPage({
+        service: `kms-share ${auth.service}`,
+        name: principal.name,
+        groups: principal.person.groups,
+        missing: missing.map((scope) => ({ scope, groups: groupsFor(scope) })),
+        signOut: auth.signOutHtml(request, reply),
+      }))
+    }
     const held = principal.scopes.length ? `${principal.name} holds ${principal.scopes.join(', ')}` : `${principal.name} holds no scopes`
-    const problem: Problem = problemOf(new AuthErrors.MISSING_SCOPE(missing.join(' and '), held), { missingScopes: missing } as Partial<Problem>)
+    const problem: Problem = problemOf(new AuthErrors.MISSING_SCOPE(missing.join(' and '), held), { missingScopes: missing, ...(principal.person ? { missingGroups } : {}) } as Partial<Problem>)
     return sendProblem(reply, problem)
   }
 }

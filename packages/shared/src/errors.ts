@@ -77,8 +77,11 @@ export function statusTitle(status: number): string {
 export class ProblemError extends Error {
   readonly statusCode: number
   readonly code: string
-  constructor(readonly problem: Problem, options?: { cause?: unknown }) {
+  /** Response headers the problem needs (WWW-Authenticate for a step-up). */
+  readonly headers: Record<string, string>
+  constructor(readonly problem: Problem, options?: { cause?: unknown; headers?: Record<string, string> }) {
     super(problem.detail, options)
+    this.headers = options?.headers ?? {}
     this.name = 'ProblemError'
     this.statusCode = problem.status
     this.code = problem.code
@@ -235,6 +238,7 @@ export function problemErrorHandler(this: unknown, err: FastifyError, request: F
     reply.raw.destroy(err)
     return
   }
+  if (isProblemError(err) && err.headers) reply.headers(err.headers)
   return sendProblem(reply, problem)
 }
 

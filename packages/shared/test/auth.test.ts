@@ -119,7 +119,7 @@ t.test('a service refuses to listen beyond loopback without authentication', asy
   await t.rejects(async () => { await app.register(authPlugin, { config: none, scopes: [] }); await app.ready() }, /refusing to listen/)
   const app2 = Fastify()
   t.teardown(() => app2.close())
-  await t.rejects(async () => { await app2.register(authPlugin, { config: authConfig({ OIDC_ISSUER: 'https://issuer.example' }), scopes: [] }); await app2.ready() }, /OIDC_ISSUER needs OIDC_AUDIENCE/)
+  await t.rejects(async () => { await app2.register(authPlugin, { config: authConfig({ OIDC_ISSUER: 'https://issuer.example' }), scopes: [] }); await app2.ready() }, /OIDC_ISSUER needs OIDC_CLIENT_ID \(people sign in\) or OIDC_AUDIENCE/)
 })
 
 t.test('bearer tokens: 401 without credentials, scopes enforced, health open', async (t) => {
@@ -233,23 +233,40 @@ t.test('page sessions: sign in once, HttpOnly SameSite=Strict cookie, CSRF token
   const tampered = jar.replace(/kms_test_session=([^.;]+)/, (_m, v: string) => `kms_test_session=${Buffer.from(Buffer.from(v, 'base64url').toString().replace('alice', 'mallory')).toString('base64url')}`)
   t.equal((await fetch(`${url}/things`, { headers: { cookie: tampered } })).status, 401, 'a changed cookie is refused')
 
-  const out = await fetch(`${url}/auth/session`, { method: 'DELETE', headers: { cookie: jar } })
+  // Sign-out is a state-changing request too: another origin cannot sign the person out.
+  t.equal((await fetch(`${url}/auth/session`, { method: 'DELETE', headers: { 'cookie': jar, 'x-csrf-token': body.csrfToken, 'origin': 'https://evil.example' } })).status, 403)
+  const out = await fetch(`${url}/auth/session`, { method: 'DELETE', headers: { 'cookie': jar, 'x-csrf-token': body.csrfToken, 'origin': url, 'sec-fetch-site': 'same-origin' } })
   t.equal(out.status, 204)
   t.ok(out.headers.getSetCookie().some((c) => /^kms_test_session=;/.test(c) && /Expires=Thu, 01 Jan 1970/.test(c)), 'sign-out clears the cookie')
 })
 
-t.test('sessions end when they expire or their token leaves AUTH_TOKENS', async (t) => {
+// Issue 22 row 12: sign-out was client-side only (the cookie was cleared, the session it carried was not).
+t.test('sign-out ends the session on the server: a copied session cookie stops working', async (t) => {
+  const { url } = await startApp(t, authConfig())
+  const { body, cookie: copied } = await signIn(url, ALICE)
+  t.equal((await fetch(`${url}/things`, { headers: { cookie: copied } })).status, 200, 'the copy works while signed in')
+  const out = await fetch(`${url}/auth/session`, { method: 'DELETE', headers: { 'cookie': copied, 'x-csrf-token': body.csrfToken, 'origin': url } })
+  t.equal(out.status, 204)
+  const after = await fetch(`${url}/things`, { headers: { cookie: copied } })
+  t.equal(after.status, 401, 'the copied cookie no longer signs anyone in')
+  t.match(await after.json(), { code: 'SHR_UNAUTHENTICATED' })
+  t.equal((await fetch(`${url}/auth/session`, { headers: { cookie: copied } })).status, 401)
+})
+
+t.test('sessions live on the server: an expired one ends, a cookie it never issued is nobody', async (t) => {
   const first = await startApp(t, authConfig())
   const { cookie: jar } = await signIn(first.url, ALICE)
-  // Same secret, alice's token removed: her session ends with it.
-  const second = await startApp(t, authConfig({ AUTH_TOKENS: formatTokenEntry('bob', ['download'], hashToken(BOB)) }))
+  t.equal((await fetch(`${first.url}/things`, { headers: { cookie: jar } })).status, 200)
+  // Another process with the same secret holds no such session: page sessions end when the service restarts.
+  const second = await startApp(t, authConfig())
   t.equal((await fetch(`${second.url}/things`, { headers: { cookie: jar } })).status, 401)
-  const third = await startApp(t, authConfig())
-  t.equal((await fetch(`${third.url}/things`, { headers: { cookie: jar } })).status, 200, 'the same secret and token: still signed in')
-  // A correctly signed cookie whose expiry has passed.
-  const value = Buffer.from(JSON.stringify({ n: 'alice', s: [], v: 'token', e: Date.now() - 1000, k: hashToken(ALICE).slice(0, 16) })).toString('base64url')
-  const expired = `kms_test_session=${encodeURIComponent(cookie.sign(value, SESSION_SECRET))}`
-  t.equal((await fetch(`${third.url}/things`, { headers: { cookie: expired } })).status, 401)
+  // A correctly signed cookie naming a session that was never made.
+  const forged = `kms_test_session=${encodeURIComponent(cookie.sign('a'.repeat(43), SESSION_SECRET))}`
+  t.equal((await fetch(`${first.url}/things`, { headers: { cookie: forged } })).status, 401)
+  // The session's time runs out: the same cookie stops working.
+  t.equal(first.app.auth.sessions.expireWhere((s) => s.name === 'alice'), 1)
+  t.equal((await fetch(`${first.url}/things`, { headers: { cookie: jar } })).status, 401)
+  t.equal(first.app.auth.sessions.size, 0, 'the expired session is gone from the store')
   const other = await startApp(t, authConfig({ SESSION_SECRET: 'another-session-secret-of-forty-characters' }))
   t.equal((await fetch(`${other.url}/things`, { headers: { cookie: jar } })).status, 401, 'a cookie signed with another secret')
 })

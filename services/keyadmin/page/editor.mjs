@@ -22,7 +22,9 @@ async function call(method, path, body, extraHeaders = {}) {
   }
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
   const text = await res.text()
-  return { status: res.status, body: text ? JSON.parse(text) : undefined }
+  // RFC 9470: the session must authenticate again (fresh, with MFA) before this change (/auth/session.js).
+  const stepUp = Boolean(window.kmsAuth && window.kmsAuth.isStepUp(res))
+  return { status: res.status, body: text ? JSON.parse(text) : undefined, stepUp }
 }
 
 function el(tag, attrs = {}, ...children) {
@@ -140,19 +142,42 @@ $('dry-run').addEventListener('click', async () => {
   $('diff').textContent = res.body.diff
   status(res.body.lockout.allowed ? 'Dry run: valid; keyadmin could still change the policy afterwards.' : `Dry run: this would lock ${res.body.lockout.principal} out (${res.body.lockout.decision}).`, res.body.lockout.allowed ? 'ok' : 'error')
 })
-$('apply').addEventListener('click', async () => {
+// A change waiting for the person to confirm it is them at the provider (step-up), kept across that round trip.
+const PENDING_APPLY = 'kms-share:keyadmin:pending-apply'
+
+async function apply(afterStepUp = false) {
   if (!selectedKey) return status('Select a key first.', 'error')
-  const code = $('mfa').value.trim()
+  // The MFA box exists only where keyadmin acts through the MFA user (KEYADMIN_MFA_PROFILE).
+  const code = $('mfa') ? $('mfa').value.trim() : ''
   status('Applying…')
   const res = await call('PUT', `/keys/${enc(selectedKey)}/policy`, { policy: editor.state.doc.toString() }, code ? { 'x-mfa-code': code } : {})
+  if (res.stepUp) {
+    if (afterStepUp) return status(`${problemText(res.body)} — your sign-in still does not meet what this change needs.`, 'error')
+    sessionStorage.setItem(PENDING_APPLY, JSON.stringify({ key: selectedKey, policy: editor.state.doc.toString() }))
+    status('This change needs a fresh sign-in with MFA: taking you to confirm it is you…')
+    return window.kmsAuth.stepUp()
+  }
   if (res.status !== 200) {
     if (res.body.findings) renderFindings(res.body.findings)
     return status(problemText(res.body), 'error')
   }
   $('diff').textContent = res.body.diff
-  status('Applied.', 'ok')
+  status(afterStepUp ? 'Applied (after you confirmed it is you).' : 'Applied.', 'ok')
   await loadAccess()
-})
+}
+$('apply').addEventListener('click', () => apply())
+
+/** Back from a step-up: the key and the policy as they were, and the change applied. */
+async function resumePendingApply() {
+  const saved = sessionStorage.getItem(PENDING_APPLY)
+  if (!saved) return
+  sessionStorage.removeItem(PENDING_APPLY)
+  const pending = JSON.parse(saved)
+  await selectKey(pending.key)
+  setPolicy(pending.policy)
+  if ($('mfa') && !$('mfa').value.trim()) return status('Signed in again. Enter the MFA code, then press Apply.', 'ok')
+  await apply(true)
+}
 $('simulate').addEventListener('click', async () => {
   const res = await call('POST', '/policies/simulate', {
     policy: editor.state.doc.toString(),
@@ -189,5 +214,5 @@ async function loadAudit() {
   $('audit').replaceChildren(...rows)
 }
 
-loadKeys()
+loadKeys().then(resumePendingApply)
 loadAudit()

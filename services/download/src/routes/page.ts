@@ -67,6 +67,7 @@ export async function pageRoutes(app: FastifyInstance, options: PageRouteOptions
 <title>kms-share · download</title><style>${STYLE}</style></head>
 <body>
 <h1>kms-share · download</h1>
+${app.auth.signOutHtml(request, reply)}
 <nav><a href="${escapeHtml(options.uploadPublicUrl)}">Upload a file</a><a href="/files">Objects as JSON</a><a href="/cache">Local files as JSON</a></nav>
 <h2>Objects in <code>${escapeHtml(options.bucket)}</code></h2>
 ${listError ? `<p class="warn" id="list-error">${escapeHtml(listError)}</p>` : ''}
@@ -77,7 +78,9 @@ ${localRows.length ? `<table id="local-files"><thead><tr><th>File</th><th>Object
 </body></html>`
     return reply
       .type('text/html; charset=utf-8')
+      // No script: sign-out is a plain form, which may go on to the provider's end-session page.
       .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'")
+      .header('cache-control', 'no-store')
       .send(html)
   })
 }

@@ -57,6 +57,8 @@ export const mfaPlugin = fp(
         return { ...(await userIdentity), mfa: true }
       },
       async sensitive(request, action, call) {
+        // A person signed in through the provider confirms it is them first (RFC 9470 step-up); scripts use X-MFA-Code.
+        app.auth.assertStepUp(request, action)
         if (!sts || !serial) return call(app.kms)
         const code = request.headers[MFA_HEADER]
         if (typeof code !== 'string' || code.length === 0) throw new ProblemError(problemOf(new KeyadminErrors.MFA_REQUIRED(action), { action }))
@@ -90,5 +92,5 @@ export const mfaPlugin = fp(
       sts?.destroy()
     })
   },
-  { name: 'keyadmin-mfa', fastify: '5.x', dependencies: ['keyadmin-aws'] },
+  { name: 'keyadmin-mfa', fastify: '5.x', dependencies: ['keyadmin-aws', 'kms-share-auth'] },
 )

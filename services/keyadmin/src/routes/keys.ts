@@ -93,6 +93,7 @@ export async function keysRoutes(fastify: FastifyInstance, options: KeysRouteOpt
   app.put('/aliases/:alias', {
     schema: { summary: 'Moves an alias to another key.', tags: ['aliases'], params: AliasParams, body: MoveAliasBodySchema, response: { 200: Type.Object({ name: Type.String(), targetKeyId: Type.String() }), ...errors } },
   }, async (request) => {
+    app.auth.assertStepUp(request, 'kms:UpdateAlias')
     const meta = await resolveKey(kms, request.body.key)
     const name = aliasName(request.params.alias)
     await aws(kms.send(new UpdateAliasCommand({ AliasName: name, TargetKeyId: meta.KeyId })), { action: 'kms:UpdateAlias', subject: { alias: name } })
@@ -115,6 +116,7 @@ export async function keysRoutes(fastify: FastifyInstance, options: KeysRouteOpt
     app.post(`/keys/:key/${path}`, {
       schema: { summary, tags: ['keys'], params: KeyParams, response: { 200: StateSchema, ...errors } },
     }, async (request) => {
+      if (action === 'kms:DisableKey') app.auth.assertStepUp(request, action)
       const meta = await resolveKey(kms, request.params.key)
       await aws(kms.send(new Command({ KeyId: meta.KeyId })), { action, subject: { key: request.params.key } })
       const after = await resolveKey(kms, meta.KeyId ?? '')

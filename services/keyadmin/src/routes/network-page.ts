@@ -20,6 +20,7 @@ function page(): string {
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>${STYLE}</style></head>
 <body>
 <h1>Network, VPC endpoints and imported key material</h1>
+<!--signout-->
 <p><a href="/">Keys and policies</a></p>
 <h2>This instance (instance metadata, IMDSv2)</h2>
 <table><tbody id="network"></tbody></table>
@@ -40,6 +41,7 @@ function page(): string {
 <label>Expires <input id="valid-to" type="datetime-local"></label>
 <button type="button" id="import">Import</button></div>
 <p id="status" role="status"></p>
+<script src="/auth/session.js"></script>
 <script src="/pages/network.js"></script>
 </body></html>`
 }
@@ -132,7 +134,8 @@ export async function networkPageRoutes(app: FastifyInstance) {
   const html = page()
   app.get('/pages/network', {
     schema: { summary: 'The network, VPC endpoint and key material import page.', tags: ['page'], response: { 200: Type.String({ description: 'text/html' }) } },
-  }, async (_request, reply) => reply.type('text/html; charset=utf-8').header('content-security-policy', CSP).header('x-content-type-options', 'nosniff').send(html))
+  }, async (request, reply) => reply.type('text/html; charset=utf-8').header('content-security-policy', CSP).header('x-content-type-options', 'nosniff').header('cache-control', 'no-store')
+    .send(html.replace('<!--signout-->', app.auth.signOutHtml(request, reply))))
 
   app.get('/pages/network.js', {
     schema: { hide: true, response: { 200: Type.String() } },

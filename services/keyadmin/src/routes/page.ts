@@ -19,20 +19,22 @@ li.error{color:#b00020}li.security_warning,li.warning{color:#a15c00}li.ok,.ok{co
 pre{background:#f7f7f9;padding:.6rem;overflow:auto;font-size:.8rem}button{margin-right:.4rem}
 .row{display:flex;gap:.5rem;align-items:center;flex-wrap:wrap;margin:.5rem 0}`
 
-function page(): string {
+/** The page; `mfa`: keyadmin acts through the MFA user (X-MFA-Code), so the MFA box is shown. */
+function page(mfa: boolean): string {
   const templates = POLICY_TEMPLATES.map((t) => `<option value="${t.name}">${t.name}</option>`).join('')
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>kms-share keyadmin</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>${STYLE}</style></head>
 <body>
 <h1>Key administration</h1>
+<!--signout-->
 <p>Runs as the key administrator role: it manages keys and never uses them. <a href="/pages/network">Network, VPC endpoints and imported key material</a></p>
 <h2>Keys</h2>
 <table><thead><tr><th>key</th><th>aliases</th><th>state</th><th>origin</th><th>rotation</th><th>tags</th><th></th></tr></thead><tbody id="keys"></tbody></table>
 <h2>Key policy of <code id="selected">(select a key)</code> <small id="tags"></small></h2>
 <div class="row"><label>Template <select id="template"><option value="">—</option>${templates}</select></label>
 <button type="button" id="validate">Validate</button><button type="button" id="dry-run">Dry run (diff)</button>
-<label>MFA code <input id="mfa" size="7" inputmode="numeric" autocomplete="one-time-code"></label><button type="button" id="apply">Apply</button></div>
+${mfa ? '<label>MFA code <input id="mfa" size="7" inputmode="numeric" autocomplete="one-time-code"></label>' : ''}<button type="button" id="apply">Apply</button></div>
 <div id="editor"></div>
 <p id="status" role="status"></p>
 <ul id="findings"></ul>
@@ -47,15 +49,17 @@ function page(): string {
 <p id="audit-summary"></p>
 <table><thead><tr><th>object (its audit, with readers)</th><th>verdict</th><th>encryption context of its GenerateDataKey</th><th>verdict at</th></tr></thead><tbody id="audit"></tbody></table>
 <ul id="sod"></ul>
+<script src="/auth/session.js"></script>
 <script src="/page/editor.js"></script>
 </body></html>`
 }
 
 export async function pageRoutes(app: FastifyInstance) {
-  const html = page()
+  const html = page(app.mfa.enabled)
   app.get('/', {
     schema: { summary: 'The keyadmin page.', tags: ['page'], response: { 200: Type.String({ description: 'text/html' }) } },
-  }, async (_request, reply) => reply.type('text/html; charset=utf-8').header('content-security-policy', CSP).header('x-content-type-options', 'nosniff').send(html))
+  }, async (request, reply) => reply.type('text/html; charset=utf-8').header('content-security-policy', CSP).header('x-content-type-options', 'nosniff').header('cache-control', 'no-store')
+    .send(html.replace('<!--signout-->', app.auth.signOutHtml(request, reply))))
 
   app.get('/page/editor.js', {
     schema: { hide: true, response: { 200: Type.String() } },

@@ -60,6 +60,8 @@ export const PAGE_SCRIPT = String.raw`'use strict'
     }
     xhr.onerror = function () { showError('The upload failed: the connection was lost.') }
     xhr.onload = function () {
+      // The session expired or was ended elsewhere: sign in again and come back (/auth/session.js).
+      if (xhr.status === 401 && window.kmsAuth) { window.kmsAuth.signInAgain(); return }
       var body = null
       try { body = JSON.parse(xhr.responseText) } catch (e) { body = null }
       if (xhr.status === 201 && body) {
@@ -110,9 +112,6 @@ export const PAGE_SCRIPT = String.raw`'use strict'
     upload(files[0])
   })
   more.addEventListener('click', function () { loadObjects(false) })
-  document.getElementById('signout').addEventListener('click', function () {
-    fetch('/auth/session', { method: 'DELETE' }).then(function () { location.assign('/auth/login') })
-  })
   loadObjects(true)
 })()
 `

@@ -13,7 +13,8 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 }
 
-export function renderPage(config: Pick<UploadConfig, 'BUCKET' | 'DOWNLOAD_PUBLIC_URL'>): string {
+/** The page; `signOut` is the sign-in line and sign-out form of the session (HTML from the auth plugin), or ''. */
+export function renderPage(config: Pick<UploadConfig, 'BUCKET' | 'DOWNLOAD_PUBLIC_URL'>, signOut = ''): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -33,7 +34,7 @@ export function renderPage(config: Pick<UploadConfig, 'BUCKET' | 'DOWNLOAD_PUBLI
 </head>
 <body data-download-url="${escapeHtml(config.DOWNLOAD_PUBLIC_URL)}">
 <h1>Upload a file</h1>
-<p><button type="button" id="signout">Sign out</button></p>
+${signOut}
 <p>Files go to <code>${escapeHtml(config.BUCKET)}</code>, encrypted by S3 under the service's KMS key (SSE-KMS). This service can write, never read.</p>
 <form id="form">
   <div id="drop">
@@ -60,6 +61,7 @@ export function renderPage(config: Pick<UploadConfig, 'BUCKET' | 'DOWNLOAD_PUBLI
 <h2>Objects in the bucket</h2>
 <table id="objects"><thead><tr><th>Name</th><th>Size</th><th>Last modified</th></tr></thead><tbody></tbody></table>
 <p><button type="button" id="more" hidden>More</button></p>
+<script src="/auth/session.js" defer></script>
 <script src="/app.js" defer></script>
 </body>
 </html>
@@ -67,11 +69,11 @@ export function renderPage(config: Pick<UploadConfig, 'BUCKET' | 'DOWNLOAD_PUBLI
 }
 
 export const pageRoutes: FastifyPluginAsync<{ config: UploadConfig }> = async (app, { config }) => {
-  const html = renderPage(config)
   app.get('/', {
     schema: { summary: 'The uploader page.', tags: ['page'], produces: ['text/html'], response: { 200: Type.String() } },
-  }, async (_request, reply) => {
-    return reply.type('text/html; charset=utf-8').header('content-security-policy', CSP).header('x-content-type-options', 'nosniff').send(html)
+  }, async (request, reply) => {
+    const html = renderPage(config, app.auth.signOutHtml(request, reply))
+    return reply.type('text/html; charset=utf-8').header('content-security-policy', CSP).header('x-content-type-options', 'nosniff').header('cache-control', 'no-store').send(html)
   })
   app.get('/app.js', {
     schema: { summary: "The page's script.", tags: ['page'], produces: ['text/javascript'], response: { 200: Type.String() } },
