@@ -20,6 +20,8 @@ if (values.help) {
   LAB_IMDS_PORT_BASE (4510 with LAB_PORT 4566, else 0 = free ports)  LAB_IMDS_HOST (LAB_HOST)  LAB_IMDS_CREDENTIALS_TTL_SECONDS (21600)
   LAB_TLS (0; 1 = also HTTPS on the same port, CA in LAB_DATA_DIR/tls/ca.pem)  LAB_TLS_HOSTNAMES (extra certificate names, comma-separated)
   LAB_TLS_CA_EXPORT (also copy the CA certificate to this file, for clients that must not see LAB_DATA_DIR)
+  LAB_IMDS_BIND (per-instance metadata listen address: uploader=10.0.1.2,*=127.0.0.1; default LAB_HOST)
+  LAB_IMDS_OWNERS (serve an instance's metadata only to local connections of a uid: uploader=64511,*=0; unlisted: the lab's uid)
 `)
   process.exit(0)
 }
@@ -49,6 +51,29 @@ if (!Number.isFinite(imdsCredentialsTtlSeconds) || imdsCredentialsTtlSeconds < 2
   process.exit(2)
 }
 
+/** `name=value,name=value` (`*` for the rest) into a record; exits with the variable named on a malformed entry. */
+function instanceMap<T>(variable: string, parse: (value: string) => T | undefined): Record<string, T> | undefined {
+  const text = process.env[variable]
+  if (!text) return undefined
+  const map: Record<string, T> = {}
+  for (const entry of text.split(',').map((e) => e.trim()).filter(Boolean)) {
+    const m = /^([\w*-]+)=(.+)$/.exec(entry)
+    const value = m ? parse(m[2]) : undefined
+    if (!m || value === undefined) {
+      process.stderr.write(`aws-lab: ${variable} takes instance=value entries separated by commas (* for the rest), got ${JSON.stringify(entry)}\n`)
+      process.exit(2)
+    }
+    map[m[1]] = value
+  }
+  return map
+}
+const imdsBind = instanceMap('LAB_IMDS_BIND', (v) => v)
+const imdsOwners = instanceMap('LAB_IMDS_OWNERS', (v) => (/^\d+$/.test(v) ? Number(v) : undefined))
+if (imdsOwners && !(await (await import('./imds/connection-owner.js')).canReadSocketOwners())) {
+  process.stderr.write('aws-lab: LAB_IMDS_OWNERS needs /proc/net/tcp (Linux) to tell who owns a connection\n')
+  process.exit(2)
+}
+
 // HTTPS beside HTTP on the same port, with the lab's own CA (SSE-KMS over plain HTTP is then refused, as in AWS).
 const tlsOn = /^(1|true|yes|on)$/i.test(process.env.LAB_TLS ?? '')
 const tlsHostnames = (process.env.LAB_TLS_HOSTNAMES ?? '').split(',').map((h) => h.trim()).filter(Boolean)
@@ -65,6 +90,8 @@ const lab = await startLab({
   imdsPortBase,
   imdsAdvertisedHost: process.env.LAB_IMDS_HOST || undefined,
   imdsCredentialsTtlSeconds,
+  imdsBind,
+  imdsOwners,
 })
 
 // The CA certificate (public) where clients can trust it without reaching the lab's data folder (compose: a volume of its own).
