@@ -18,7 +18,7 @@ t.test('pnpm start runs lab, upload and download; SampleFile-KMS.txt goes round;
   }
   const dir = t.testdir()
   const [labPort, uploadPort, downloadPort] = [await freePort(), await freePort(), await freePort()]
-  const env: NodeJS.ProcessEnv = { ...process.env, LAB_DATA_DIR: join(dir, 'lab'), CACHE_DIR: join(dir, 'cache'), LAB_PORT: String(labPort), UPLOAD_PORT: String(uploadPort), DOWNLOAD_PORT: String(downloadPort), LOG_LEVEL: 'warn', KEYADMIN_PORT: String(await freePort()) }
+  const env: NodeJS.ProcessEnv = { ...process.env, LAB_DATA_DIR: join(dir, 'lab'), CACHE_DIR: join(dir, 'cache'), REDIS_DATA_DIR: join(dir, 'redis'), LAB_PORT: String(labPort), UPLOAD_PORT: String(uploadPort), DOWNLOAD_PORT: String(downloadPort), LOG_LEVEL: 'warn', KEYADMIN_PORT: String(await freePort()) }
   delete env.INIT_CWD
   const child = spawn(process.execPath, [join(root, 'scripts/start.mjs'), '--no-build'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
@@ -46,13 +46,17 @@ t.test('pnpm start runs lab, upload and download; SampleFile-KMS.txt goes round;
   t.match(output, new RegExp(`upload\\s+${upload}/\\s+\\(instance ${instances.uploader.instanceId}, role kms-share-uploader`), "prints upload's instance and role")
   t.match(output, new RegExp(`download\\s+${download}/\\s+\\(instance ${instances.downloader.instanceId}, role kms-share-downloader`), "prints download's instance and role")
 
-  // Development tokens: plaintext in $LAB_DATA_DIR/tokens.json (0600), sign-in links printed, 401 without one.
+  // Development tokens: plaintext in $LAB_DATA_DIR/tokens.json (0600) only; sign-in URLs printed, never a token; 401 without one.
   const tokensFile = join(dir, 'lab', 'tokens.json')
   t.equal(statSync(tokensFile).mode & 0o777, 0o600, 'tokens.json is 0600')
   const tokens = JSON.parse(readFileSync(tokensFile, 'utf8'))
-  t.match(tokens, { upload: { scopes: ['upload'], token: /^kms_/ }, download: { scopes: ['download', 'cache:admin'], token: /^kms_/ } })
-  t.ok(output.includes(`${upload}/auth/login#token=${tokens.upload.token}`), 'prints the upload sign-in link')
-  t.ok(output.includes(`${download}/auth/login#token=${tokens.download.token}`), 'prints the download sign-in link')
+  t.match(tokens, { upload: { scopes: ['upload'], token: /^kms_/ }, download: { scopes: ['download', 'cache:admin'], token: /^kms_/ }, keyadmin: { token: /^kms_/ } })
+  t.match(output, new RegExp(`sign in\\s+upload\\s+${upload}/auth/login\n\\s+download\\s+${download}/auth/login\n`), 'prints the sign-in URLs')
+  for (const service of ['upload', 'download', 'keyadmin']) {
+    t.notOk(output.includes(tokens[service].token), `${service}'s token is not printed`)
+    t.notOk(output.includes(tokens[service].sessionSecret), `${service}'s session secret is not printed`)
+  }
+  t.match(output, /^\[start\] isolation: /m, 'says in one line what isolation there is')
   const asUploader = { authorization: `Bearer ${tokens.upload.token}` }
   const asDownloader = { authorization: `Bearer ${tokens.download.token}` }
   t.equal((await fetch(`${upload}/files`)).status, 401, 'upload: 401 without a token')
