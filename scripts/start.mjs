@@ -145,9 +145,10 @@ function run(name, command, args, { env: childEnv, cwd, user, extraFds = [], onL
   return child
 }
 
+/** A service's script from the code its user can read; the lab's (`asLab`) from the checkout, as whoever runs this. */
 function runNode(name, script, options) {
-  const path = codeOf(script)
-  return run(name, nodePath, [...(options.nodeArgs ?? []), path], { cwd: dirname(dirname(path)), ...options })
+  const path = options.asLab ? script : codeOf(script)
+  return run(name, options.asLab ? process.execPath : nodePath, [...(options.nodeArgs ?? []), path], { cwd: dirname(dirname(path)), ...options })
 }
 
 async function stop(exitCode = 0) {
@@ -194,6 +195,7 @@ const labSettings = Object.fromEntries(Object.entries(env).filter(([name]) => na
 const banner = {}
 const labReady = new Promise((resolveBanner) => {
   runNode('lab', join(root, 'packages/aws-lab/dist/server.js'), {
+    asLab: true,
     env: { ...baseEnv(), HOME: env.HOME ?? runDir, LAB_TLS: '1', ...labSettings, ...imdsOwners, LAB_HOST: host, LAB_PORT: String(labPort), LAB_DATA_DIR: labDataDir },
     nodeArgs: LAB_NODE_ARGS,
     onLine(line) {
