@@ -255,7 +255,7 @@ t.test('each service holds only its own instance role, rotated through IMDSv2; C
     const secretValues = [...others.flatMap(secretsOf), ...labFiles.filter((f) => f.endsWith('tokens.json'))].flatMap((f) => readFileSync(f, 'utf8').split(/[\s"'=]+/)).filter((v) => v.length >= 20)
     t.same(secretValues.filter((v) => got.cmdlines.includes(v)), [], 'no secret on any command line')
     t.match(got.redis.anonymous, /^-NOAUTH/, 'Redis without a password: nothing')
-    t.match(got.redis.asUpload, /^\+OK\r\n-NOPERM.*\r\n-NOPERM.*\r\n-NOPERM/, "Redis as the upload service: no verdict written, no readers evidence deleted, not even a verdict read")
+    t.match(got.redis.asUpload, /^\+OK\r\n-NOPERM.*\r\n-NOPERM.*\r\n-NOPERM/, 'Redis as the upload service: no verdict written, no readers evidence deleted, not even a verdict read')
     t.equal(statSync(labDir).mode & 0o777, 0o700, "the lab's data folder is its user's alone")
   })
 

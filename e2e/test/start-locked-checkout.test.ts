@@ -74,7 +74,7 @@ t.test('a 0700 checkout: the services run from a copy, as their own users, end t
 
   const tokens = JSON.parse(readFileSync(join(locked, 'lab', 'tokens.json'), 'utf8'))
   const text = 'The KMS workshop sample file.\n'
-  const put = await fetch(`http://127.0.0.1:${uploadPort}/files/SampleFile-KMS.txt`, { method: 'PUT', body: text, headers: { 'content-type': 'text/plain', authorization: `Bearer ${tokens.upload.token}` } })
+  const put = await fetch(`http://127.0.0.1:${uploadPort}/files/SampleFile-KMS.txt`, { method: 'PUT', body: text, headers: { 'content-type': 'text/plain', 'authorization': `Bearer ${tokens.upload.token}` } })
   t.equal(put.status, 201, 'upload works')
   t.equal((await put.json()).audit, 'queued', 'and queues its audit in Redis')
   const got = await fetch(`http://127.0.0.1:${downloadPort}/files/SampleFile-KMS.txt`, { headers: { authorization: `Bearer ${tokens.download.token}` } })
@@ -91,7 +91,7 @@ t.test('a 0700 checkout: the services run from a copy, as their own users, end t
     return undefined
   })()
   t.match(verdict, { verdict: 'VERIFIED', signature: 'valid' }, 'the worker audited it, keyadmin checked its signature')
-  t.ok(existsSync(join(locked, 'redis', 'appendonlydir')), "Redis keeps its file in REDIS_DATA_DIR under the 0700 folder")
+  t.ok(existsSync(join(locked, 'redis', 'appendonlydir')), 'Redis keeps its file in REDIS_DATA_DIR under the 0700 folder')
 
   child.kill('SIGINT')
   const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000))])
