@@ -1,6 +1,8 @@
 // The worker process killed (SIGKILL) in the middle of its jobs: their locks expire, another
 // worker's stalled-job check puts them back, and each object still ends with exactly one verdict.
 import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
@@ -24,7 +26,11 @@ t.test('a killed worker loses no job and doubles no verdict', async (t) => {
   await control.set(`${AUDIT_RESULTS_PREFIX}:lookup-slot`, 'held by the test', 'PX', 60_000)
 
   // As a deployment gives them: the Redis URL (it holds a password) and the signing key in files, not in the environment.
-  const secrets = t.testdir({ 'redis-url': redis.urls.worker, 'audit-signing-key.pem': redis.keys.signingKey })
+  // Not t.testdir(): a second call in the same test empties the first (the lab's folder).
+  const secrets = mkdtempSync(join(tmpdir(), 'kms-audit-worker-'))
+  t.teardown(() => rmSync(secrets, { recursive: true, force: true }))
+  writeFileSync(join(secrets, 'redis-url'), redis.urls.worker, { mode: 0o600 })
+  writeFileSync(join(secrets, 'audit-signing-key.pem'), redis.keys.signingKey, { mode: 0o600 })
   const env = {
     ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_'))),
     ...labEnv(lab, 'auditor', { REDIS_URL_FILE: join(secrets, 'redis-url'), AUDIT_SIGNING_KEY_FILE: join(secrets, 'audit-signing-key.pem'), AUDIT_LOCK_MS: '2000', AUDIT_STALLED_INTERVAL_MS: '1000', AUDIT_SWEEP_INTERVAL: '0', LOG_LEVEL: 'info' }),
