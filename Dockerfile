@@ -1,24 +1,88 @@
-# One image for the whole workspace; compose picks the service by working_dir and command.
-FROM node:24-bookworm-slim AS build
+# One image per service, each holding its own code and production dependencies and nothing else:
+#   docker build --target upload -t kms-share/upload .      (download, keyadmin, audit, lab alike)
+# The upload image holds neither the lab, nor the download code, nor keyadmin; e2e/test/images.test.ts
+# runs each `pnpm deploy` line below against the checkout and checks what the folder holds.
+ARG NODE_IMAGE=node:24-bookworm-slim
+
+# The workspace, installed once for every image. `pnpm fetch` reads the lockfile alone, so this layer is
+# rebuilt only when the lockfile changes, not on every source edit.
+FROM ${NODE_IMAGE} AS workspace
 RUN npm install -g pnpm@12.4.2
-WORKDIR /app
-COPY package.json pnpm-lock.yaml pnpm-workspace.yaml turbo.json tsconfig.base.json ./
+WORKDIR /src
+COPY pnpm-lock.yaml pnpm-workspace.yaml .pnpmfile.cjs ./
+RUN pnpm fetch
+COPY package.json turbo.json tsconfig.base.json ./
 COPY packages ./packages
 COPY services ./services
-RUN pnpm install --frozen-lockfile
-RUN pnpm exec turbo run build --filter=@kms-share/aws-lab --filter=@kms-share/upload --filter=@kms-share/download --filter=@kms-share/keyadmin
-# Production dependencies only in the final image.
-RUN pnpm install --frozen-lockfile --prod
+RUN pnpm install --frozen-lockfile --offline
 
-FROM node:24-bookworm-slim
-ENV NODE_ENV=production
+# Each service: build it and the workspace packages it runs with (production dependencies only: --filter-prod),
+# then `pnpm deploy` its package's files (dist) with its production dependencies into /deploy.
+FROM workspace AS upload-build
+RUN pnpm --filter-prod "@kms-share/upload..." run build
+RUN pnpm --filter @kms-share/upload deploy --prod --offline /deploy
+
+FROM workspace AS download-build
+RUN pnpm --filter-prod "@kms-share/download..." run build
+RUN pnpm --filter @kms-share/download deploy --prod --offline /deploy
+
+# keyadmin and the audit worker are one package (the worker is dist/worker.js).
+FROM workspace AS keyadmin-build
+RUN pnpm --filter-prod "@kms-share/keyadmin..." run build
+RUN pnpm --filter @kms-share/keyadmin deploy --prod --offline /deploy
+
+FROM workspace AS lab-build
+RUN pnpm --filter-prod "@kms-share/aws-lab..." run build
+RUN pnpm --filter @kms-share/aws-lab deploy --prod --offline /deploy
+
+# The runtime images: Node 24 and the deploy folder (owned by root: the service cannot change its own code),
+# run as the unprivileged node user (uid 1000).
+FROM ${NODE_IMAGE} AS runtime
 WORKDIR /app
-COPY --from=build /app /app
-# Named volumes take their owner from these folders, so the unprivileged user can write them
-# (keyadmin-mfa: the lab writes userA's profile there for keyadmin alone). 0700: only that user reads them.
-RUN mkdir -p /data/lab /data/ca /data/cache /data/keyadmin-mfa \
- && chown node:node /data/lab /data/ca /data/cache /data/keyadmin-mfa \
- && chmod 0700 /data/lab /data/cache /data/keyadmin-mfa
 USER node
-EXPOSE 4566 3001 3002 3003
-CMD ["node", "--initial-old-space-size=64", "packages/aws-lab/dist/server.js"]
+
+FROM runtime AS upload
+COPY --from=upload-build /deploy /app
+ENV PORT=3001
+EXPOSE 3001
+HEALTHCHECK --interval=10s --timeout=3s CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.PORT + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+CMD ["node", "dist/server.js"]
+
+FROM runtime AS download
+COPY --from=download-build /deploy /app
+USER root
+# The cache volume takes its owner and mode from this folder.
+RUN mkdir -p /data/cache && chown node:node /data/cache && chmod 0700 /data/cache
+USER node
+ENV PORT=3002 CACHE_DIR=/data/cache
+EXPOSE 3002
+HEALTHCHECK --interval=10s --timeout=3s CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.PORT + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+CMD ["node", "dist/server.js"]
+
+FROM runtime AS keyadmin
+COPY --from=keyadmin-build /deploy /app
+USER root
+# keyadmin-mfa: the lab writes userA's profile there for keyadmin alone (compose).
+RUN mkdir -p /data/keyadmin-mfa && chown node:node /data/keyadmin-mfa && chmod 0700 /data/keyadmin-mfa
+USER node
+ENV PORT=3003
+EXPOSE 3003
+HEALTHCHECK --interval=10s --timeout=3s CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.PORT + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+CMD ["node", "dist/server.js"]
+
+# The audit worker: keyadmin's package, its own process and image (it serves no HTTP).
+FROM runtime AS audit
+COPY --from=keyadmin-build /deploy /app
+CMD ["node", "dist/worker.js"]
+
+# The lab: development, tests and workshops only; never deployed next to the services on AWS.
+FROM runtime AS lab
+COPY --from=lab-build /deploy /app
+USER root
+# Named volumes take their owner from these folders, so the node user can write them; 0700: only it reads them.
+RUN mkdir -p /data/lab /data/ca /data/keyadmin-mfa \
+ && chown node:node /data/lab /data/ca /data/keyadmin-mfa \
+ && chmod 0700 /data/lab /data/keyadmin-mfa
+USER node
+EXPOSE 4566
+CMD ["node", "--initial-old-space-size=64", "dist/server.js"]

@@ -9,6 +9,7 @@ import { loadUploadConfig } from '@kms-share/upload'
 import { loadConfig } from '@kms-share/keyadmin'
 import { loadAuditWorkerConfig } from '@kms-share/keyadmin/audit/config'
 import { compose, composeSecrets, envOf, root } from './compose-helpers.js'
+import { readImage } from './dockerfile-helpers.js'
 
 const seed = parse(readFileSync(join(root, 'packages/aws-lab/seed/default.yaml'), 'utf8')) as { instances: Array<{ name: string; role: string }> }
 const { withSecrets } = composeSecrets(t)
@@ -26,7 +27,7 @@ t.test('redis keeps an append-only file on a named volume, with the audit\'s ACL
 
 t.test('the audit worker runs dist/worker.js as the auditor instance, and its config validates', async (t) => {
   const worker = compose.services['audit-worker']
-  t.equal(worker.working_dir, '/app/services/keyadmin')
+  t.equal(readImage(worker.build.target).package, '@kms-share/keyadmin', 'its image deploys keyadmin\'s package')
   t.same(worker.command, ['node', 'dist/worker.js'])
   const env = envOf(worker)
   const config = loadAuditWorkerConfig(withSecrets(env))

@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { parse } from 'yaml'
 import { loadConfig } from '@kms-share/keyadmin'
 import { compose, composeSecrets, envOf, root } from './compose-helpers.js'
+import { readImage } from './dockerfile-helpers.js'
 
 const seed = parse(readFileSync(join(root, 'packages/aws-lab/seed/default.yaml'), 'utf8')) as { instances: Array<{ name: string; role: string }> }
 const service = compose.services.keyadmin
@@ -16,7 +17,7 @@ const { withSecrets } = composeSecrets(t)
 
 t.test('the compose service runs dist/server.js in its folder as the keyadmin instance', async (t) => {
   const pkg = JSON.parse(readFileSync(join(root, 'services/keyadmin/package.json'), 'utf8'))
-  t.equal(service.working_dir, '/app/services/keyadmin')
+  t.equal(readImage(service.build.target).package, '@kms-share/keyadmin', 'its image deploys keyadmin\'s package')
   t.equal(service.command.join(' '), pkg.scripts.start)
   const config = loadConfig(withSecrets(env))
   t.equal(config.PORT, 3003)

@@ -15,6 +15,7 @@ import { loadConfig } from '@kms-share/shared'
 import { UploadConfigSchema } from '@kms-share/upload'
 import { DownloadConfigSchema } from '@kms-share/download'
 import { compose, composeSecrets, envOf, root } from './compose-helpers.js'
+import { readImage } from './dockerfile-helpers.js'
 
 const { dir: secretsDir, withSecrets } = composeSecrets(t)
 
@@ -41,14 +42,20 @@ t.test('the stack has lab, upload and download, each with a healthcheck', async 
   t.ok(compose.volumes && 'lab-data' in compose.volumes && 'download-cache' in compose.volumes, 'named volumes for lab data and cache')
 })
 
-t.test("each command is the package's start script, run in the package folder", async (t) => {
+t.test("each service is its package's own image, running the package's start script", async (t) => {
   for (const [name, dir] of Object.entries(packageDirs)) {
     const service = compose.services[name]
     const pkg = JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8'))
-    t.equal(service.working_dir, posix.join('/app', dir), `${name} runs in /app/${dir}`)
+    const image = readImage(service.build.target)
+    t.equal(image.package, pkg.name, `${name}: Dockerfile target ${service.build.target} deploys ${pkg.name} alone`)
+    t.equal(service.image, `kms-share/${service.build.target}:local`, `${name}: an image of its own`)
+    t.equal(service.working_dir ?? image.workdir, '/app', `${name} runs in the deploy folder`)
     const command = Array.isArray(service.command) ? service.command.join(' ') : service.command
     t.equal(command, pkg.scripts.start, `${name}: command = "${pkg.scripts.start}"`)
+    t.same(service.command, image.cmd, `${name}: the image's own CMD (what runs it without compose)`)
   }
+  const images = Object.values(compose.services).filter((s) => s.build).map((s) => s.image as string)
+  t.equal(new Set(images).size, images.length, 'no two services share an image')
 })
 
 t.test('service environments match their config schemas', async (t) => {
@@ -98,7 +105,7 @@ t.test('no container runs as root', async (t) => {
   for (const [name, service] of Object.entries(compose.services)) {
     t.ok(service.user && !/^(root|0)(:|$)/.test(String(service.user)), `${name} runs as ${service.user}`)
   }
-  t.match(readFileSync(join(root, 'Dockerfile'), 'utf8'), /\nUSER node\n/, 'the image itself ends as node')
+  for (const [name, service] of Object.entries(compose.services).filter(([, s]) => s.build)) t.equal(readImage(service.build.target).user, 'node', `${name}'s image itself runs as node`)
 })
 
 t.test("each service reaches its own instance's metadata and nothing of the lab's", async (t) => {
@@ -147,7 +154,7 @@ t.test("each service that signs people in reaches the lab's OpenID Provider on i
   const issuer = new URL(labEnv.LAB_OIDC_ISSUER)
   t.equal(issuer.hostname, 'lab.localhost', 'one issuer name for browsers (*.localhost is this machine) and services')
   t.ok(labEnv.LAB_TLS_HOSTNAMES.split(',').includes(issuer.hostname), "the lab's certificate names it")
-  const clients = JSON.parse(readFileSync(join(root, labEnv.LAB_OIDC_CLIENTS_FILE.replace(/^\/app\//, '')), 'utf8')) as Array<{ client_id: string; client_secret_file: string }>
+  const clients = JSON.parse(readFileSync(join(root, packageDirs.lab, labEnv.LAB_OIDC_CLIENTS_FILE.replace(/^\/app\//, '')), 'utf8')) as Array<{ client_id: string; client_secret_file: string }>
   const labNetworks = lab.networks as Record<string, { aliases?: string[] }>
   for (const name of ['upload', 'download', 'keyadmin']) {
     const service = compose.services[name]
