@@ -87,9 +87,12 @@ export const FULL_ACCESS_POLICY = JSON.stringify({ Statement: [{ Action: '*', Ef
 
 export const notFound = (code: string, message: string) => new AwsError(code, message, 400)
 
+export type InstanceChange = 'launched' | 'terminated'
+
 export class Ec2Model {
   /** How long a new endpoint stays `pending` (AWS: about a minute or two; the lab: short, overridable for tests). */
   pendingMs = 2000
+  private readonly instanceListeners: Array<(change: InstanceChange, instance: InstanceRecord) => void> = []
 
   constructor(private readonly store: StateStore, readonly accountId: string, readonly region: string) {}
 
@@ -209,6 +212,21 @@ export class Ec2Model {
     }
     this.state.instances[instance.InstanceId] = instance
     this.save()
+    for (const listener of this.instanceListeners) listener('launched', instance)
+    return instance
+  }
+
+  /** Instance metadata follows instances launched and terminated at run time. */
+  onInstanceChange(listener: (change: InstanceChange, instance: InstanceRecord) => void): void {
+    this.instanceListeners.push(listener)
+  }
+
+  /** Terminates an instance: it leaves the state (the lab keeps no terminated instances) and its metadata endpoint closes. */
+  removeInstance(id: string): InstanceRecord {
+    const instance = this.instance(id)
+    delete this.state.instances[id]
+    this.save()
+    for (const listener of this.instanceListeners) listener('terminated', instance)
     return instance
   }
 
