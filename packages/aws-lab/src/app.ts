@@ -25,9 +25,12 @@ import { createS3 } from './s3/service.js'
 import { Ec2Model } from './ec2/model.js'
 import { createEc2Service } from './ec2/service.js'
 import { createEc2Protocol } from './ec2/protocol.js'
+import { gatewayEndpointFor } from './ec2/network.js'
 import { InstanceMetadataService, type InstanceEndpoint } from './imds/server.js'
 import { parsePolicyText } from './iam/model.js'
 import { SsmModel } from './ssm/model.js'
+import { AutoScalingModel } from './autoscaling/model.js'
+import { createAutoScalingService } from './autoscaling/service.js'
 import { createSsmService } from './ssm/service.js'
 import { createCloudFormation } from './cloudformation/service.js'
 import type { CloudFormationEngine } from './cloudformation/engine.js'
@@ -165,7 +168,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   const privateDnsEndpoint = (caller: Caller, service: string): VpcEndpointInfo | undefined => {
     // Only calls from an instance (its metadata credentials) resolve the regional name inside a VPC.
     const instanceId = caller.ec2?.sourceInstanceArn.split('/').pop()
-    const made = instanceId ? ec2.privateDnsEndpoint(instanceId, service) : undefined
+    // An interface endpoint with private DNS, or a gateway endpoint on the instance's route table (S3).
+    const made = instanceId ? ec2.privateDnsEndpoint(instanceId, service) ?? gatewayEndpointFor(ec2, instanceId, service) : undefined
     return made ? endpointInfo(made.VpcEndpointId) : undefined
   }
   const router = new Router({ accountId, region, state: store, iam, credentials, trail, vpcEndpoint: endpointInfo, privateDnsEndpoint, log, servesTls: Boolean(options.tls) })
@@ -186,6 +190,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   router.addService(createCloudTrailService(trail, { delaySeconds: options.cloudTrailDelaySeconds ?? 0 }))
   router.addService(createKmsService())
   router.addService(createSsmService(ssm))
+  router.addService(createAutoScalingService(new AutoScalingModel(store, ec2, iam), ec2, iam))
   router.addService(cloudformation.service)
   // S3's REST-XML handler goes last: it claims whatever JSON and query did not.
   const s3 = createS3()

@@ -278,6 +278,21 @@ export class CloudFormationEngine {
     }
   }
 
+  /** `{{resolve:ssm:name}}` (and `ssm-secure`) references in property strings, read as the actor when used. */
+  private async dynamic<T extends TemplateValue>(value: T, actor: Actor): Promise<T> {
+    const text = JSON.stringify(value)
+    if (!text.includes('{{resolve:')) return value
+    const found = new Map<string, string>()
+    for (const m of text.matchAll(/\{\{resolve:([a-z-]+):([^}:]+)(?::(\d+))?\}\}/g)) {
+      const [whole, service, name] = m
+      if (service !== 'ssm' && service !== 'ssm-secure') throw validationError(`Dynamic reference ${whole}: ${service} is not supported by aws-lab`)
+      const out = await this.call<{ Parameter: { Value: string } }>(actor, 'ssm', 'GetParameter', { Name: name, WithDecryption: service === 'ssm-secure' })
+      found.set(whole, out.Parameter.Value)
+    }
+    const walk = (v: TemplateValue): TemplateValue => (typeof v === 'string' ? v.replace(/\{\{resolve:[^}]+\}\}/g, (w) => found.get(w) ?? w) : Array.isArray(v) ? v.map(walk) : isObject(v) ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)])) : v)
+    return walk(value) as T
+  }
+
   private resourceContext(stack: StackRecord, logicalId: string, actor: Actor, record: ResourceRecord): ResourceContext {
     return {
       stackName: stack.StackName,
@@ -311,7 +326,8 @@ export class CloudFormationEngine {
     this.model.resourceStatus(stack, r, 'CREATE_IN_PROGRESS')
     try {
       r.properties = evaluate(decl.Properties ?? {}, this.evalContext(prep.template, prep.pseudo, prep.parameters, prep.conditions, stack, imports)) as TemplateObject
-      const out = await this.handler(decl.Type).create(r.properties, this.resourceContext(stack, id, actor, r))
+      const handler = this.handler(decl.Type)
+      const out = await handler.create(await this.dynamic(r.properties, actor), this.resourceContext(stack, id, actor, r))
       r.PhysicalResourceId = out.physicalId
       r.attributes = out.attributes
       this.model.resourceStatus(stack, r, 'CREATE_IN_PROGRESS', 'Resource creation Initiated')
@@ -332,7 +348,7 @@ export class CloudFormationEngine {
     this.model.resourceStatus(stack, r, 'DELETE_IN_PROGRESS')
     try {
       const handler = this.deps.handlers[r.ResourceType]
-      if (handler && r.PhysicalResourceId !== undefined) await handler.delete({ physicalId: r.PhysicalResourceId, properties: r.properties, attributes: r.attributes }, this.resourceContext(stack, r.LogicalResourceId, actor, r))
+      if (handler && r.PhysicalResourceId !== undefined) await handler.delete({ physicalId: r.PhysicalResourceId, properties: await this.dynamic(r.properties, actor), attributes: r.attributes }, this.resourceContext(stack, r.LogicalResourceId, actor, r))
       this.model.resourceStatus(stack, r, 'DELETE_COMPLETE')
       return true
     } catch (err) {
@@ -483,7 +499,8 @@ export class CloudFormationEngine {
     this.model.resourceStatus(stack, r, 'UPDATE_IN_PROGRESS', replace ? 'Requested update requires the creation of a new physical resource; hence creating one.' : undefined)
     try {
       const ctx = this.resourceContext(stack, r.LogicalResourceId, actor, r)
-      const out = replace ? await handler.create(props, ctx) : await handler.update!(props, current, ctx)
+      const resolved = await this.dynamic(props, actor)
+      const out = replace ? await handler.create(resolved, ctx) : await handler.update!(resolved, { ...current, properties: await this.dynamic(current.properties, actor) }, ctx)
       r.PhysicalResourceId = out.physicalId
       r.attributes = out.attributes
       r.properties = props

@@ -49,7 +49,9 @@ export interface InstanceRecord {
 
 export interface VpcEndpointRecord {
   VpcEndpointId: string
-  VpcEndpointType: 'Interface'
+  VpcEndpointType: 'Interface' | 'Gateway'
+  /** Gateway endpoints: the route tables whose subnets reach the service through it. */
+  RouteTableIds?: string[]
   VpcId: string
   ServiceName: string
   State: 'pending' | 'available' | 'deleting' | 'deleted'

@@ -4,6 +4,7 @@
 import { AwsError, text, type AuthCheck, type Operation, type OperationContext, type ServiceDefinition } from '../core/types.js'
 import { parsePolicyText, type IamModel } from '../iam/model.js'
 import { ENDPOINT_SERVICES, type Ec2Model, type InstanceRecord, type VpcEndpointRecord } from './model.js'
+import { createGatewayEndpoint, networkOperations, permissionsOut, withDryRun, type RuleTables } from './network.js'
 
 type Input = Record<string, unknown>
 type Filter = { Name: string; Value?: string[] }
@@ -118,7 +119,7 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
     serviceName: e.ServiceName,
     state: e.State,
     policyDocument: e.PolicyDocument,
-    routeTableIdSet: [],
+    routeTableIdSet: e.RouteTableIds ?? [],
     subnetIdSet: e.SubnetIds,
     groupSet: groupsOf(e.SecurityGroupIds),
     ipAddressType: 'ipv4',
@@ -223,8 +224,9 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
             vpcId: g.VpcId,
             securityGroupArn: arn('security-group', g.GroupId),
             // Members of the group reach each other on 443 (the endpoints' interfaces share the group).
-            ipPermissions: [{ ipProtocol: 'tcp', fromPort: 443, toPort: 443, groups: [{ groupId: g.GroupId, userId: accountId }], ipRanges: [], ipv6Ranges: [], prefixListIds: [] }],
-            ipPermissionsEgress: [{ ipProtocol: '-1', groups: [], ipRanges: [{ cidrIp: '0.0.0.0/0' }], ipv6Ranges: [], prefixListIds: [] }],
+            // Groups made through the API keep their rules (ec2/network.ts); the seed's answer with these.
+            ipPermissions: (g as RuleTables).IpPermissions ? permissionsOut((g as RuleTables).IpPermissions!, accountId) : [{ ipProtocol: 'tcp', fromPort: 443, toPort: 443, groups: [{ groupId: g.GroupId, userId: accountId }], ipRanges: [], ipv6Ranges: [], prefixListIds: [] }],
+            ipPermissionsEgress: (g as RuleTables).IpPermissionsEgress ? permissionsOut((g as RuleTables).IpPermissionsEgress!, accountId) : [{ ipProtocol: '-1', groups: [], ipRanges: [{ cidrIp: '0.0.0.0/0' }], ipv6Ranges: [], prefixListIds: [] }],
             tagSet: tagSet(g.Tags),
           })),
         }
@@ -292,7 +294,11 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
       run: (i: Input) => {
         if (!i.VpcId || !i.ServiceName) throw new AwsError('MissingParameter', `The request must contain the parameter ${i.VpcId ? 'ServiceName' : 'VpcId'}`, 400)
         const type = text(i.VpcEndpointType ?? 'Gateway')
-        if (type !== 'Interface') throw new AwsError('InvalidParameter', `The lab serves interface endpoints only; ask for VpcEndpointType=Interface (got ${type})`, 400)
+        if (type === 'Gateway') {
+          const gateway = createGatewayEndpoint(ec2, { vpcId: text(i.VpcId), serviceName: text(i.ServiceName), routeTableIds: list(i.RouteTableId), policyDocument: endpointPolicy(i.PolicyDocument), tags: tagsFromSpecs(i, 'vpc-endpoint') })
+          return { vpcEndpoint: endpointOut(gateway), ...(i.ClientToken ? { clientToken: i.ClientToken } : {}) }
+        }
+        if (type !== 'Interface') throw new AwsError('InvalidParameter', `The lab serves Interface and Gateway endpoints (got ${type})`, 400)
         const endpoint = ec2.createVpcEndpoint({
           vpcId: text(i.VpcId),
           serviceName: text(i.ServiceName),
@@ -343,13 +349,7 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
       },
     },
   }
-  for (const operation of Object.values(operations)) {
-    const run = operation.run
-    // DryRun: authorised callers learn it would have worked, and nothing changes.
-    operation.run = (input: Input, ctx: OperationContext) => {
-      if (String(input.DryRun) === 'true') throw new AwsError('DryRunOperation', 'Request would have succeeded, but DryRun flag is set.', 412)
-      return run(input, ctx) as unknown
-    }
-  }
-  return { name: 'ec2', signingName: 'ec2', eventSource: 'ec2.amazonaws.com', accessDenied: { code: 'UnauthorizedOperation', status: 403 }, operations }
+  // The EC2 a deployment makes (VPCs, subnets, rules, route tables, gateways, launch templates, instances): ec2/network.ts.
+  Object.assign(operations, networkOperations(ec2, iam))
+  return { name: 'ec2', signingName: 'ec2', eventSource: 'ec2.amazonaws.com', accessDenied: { code: 'UnauthorizedOperation', status: 403 }, operations: withDryRun(operations) }
 }
