@@ -3,7 +3,7 @@
 // through the lab's APIs as the stack's actor, rolled back on failure, deleted in reverse.
 // https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-changesets.html
 import { randomBytes, randomUUID } from 'node:crypto'
-import { AwsError, type Caller, type ParsedCall, type RequestMeta } from '../core/types.js'
+import { AwsError, type Caller, type ParsedCall, type RequestMeta, text } from '../core/types.js'
 import type { Ec2Model } from '../ec2/model.js'
 import type { IamModel } from '../iam/model.js'
 import { creationOrder, dependencyGraph } from './graph.js'
@@ -90,7 +90,7 @@ export function generatedName(stackName: string, logicalId: string, maxLength: n
 function outputText(value: Resolved): string {
   if (Array.isArray(value)) return value.map(String).join(',')
   if (isObject(value)) return JSON.stringify(value)
-  return String(value)
+  return text(value)
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref())
@@ -261,7 +261,7 @@ export class CloudFormationEngine {
   private async track(stackId: string, work: Promise<unknown>): Promise<void> {
     const done = work.then(
       () => undefined,
-      (err: unknown) => this.deps.log?.({ level: 'error', msg: 'cloudformation operation failed', stackId, err: String((err as Error)?.stack ?? err) }),
+      (err: unknown) => this.deps.log?.({ level: 'error', msg: 'cloudformation operation failed', stackId, err: text((err as Error)?.stack ?? err) }),
     ).finally(() => this.running.delete(stackId))
     this.running.set(stackId, done)
     await Promise.race([done, sleep(SETTLE_MS)])
@@ -364,7 +364,7 @@ export class CloudFormationEngine {
       if (o.Condition !== undefined && !prep.conditions[o.Condition]) continue
       const value = evaluate(o.Value, ctx)
       if (value === NO_VALUE) continue
-      const exportName = o.Export ? String(evaluate(o.Export.Name, ctx) as TemplateValue) : undefined
+      const exportName = o.Export ? text(evaluate(o.Export.Name, ctx)) : undefined
       outputs.push({ OutputKey: key, OutputValue: outputText(value), ...(o.Description ? { Description: o.Description } : {}), ...(exportName ? { ExportName: exportName } : {}) })
     }
     const exports = this.model.state.exports

@@ -1,6 +1,7 @@
 // Intrinsic functions, conditions and rules, evaluated as CloudFormation evaluates them, and the
 // references a value makes (for the dependency graph and "Unresolved resource dependencies").
 // https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference.html
+import { text } from '../core/types.js'
 import { formatError, isObject, validationError, type Template, type TemplateValue } from './template.js'
 
 /** `AWS::NoValue`: the property (or list item) is dropped. */
@@ -49,7 +50,7 @@ const err = (message: string) => validationError(`Template error: ${message}`)
 
 function str(value: Resolved, what: string): string {
   if (typeof value === 'string') return value
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value)
+  if (typeof value === 'number' || typeof value === 'boolean') return text(value)
   throw err(`${what} must be a string`)
 }
 
@@ -182,7 +183,7 @@ function call(fn: string, value: TemplateValue, ctx: EvalContext): Resolved {
     case 'Fn::Base64':
       return Buffer.from(str(evaluate(value, ctx), 'Fn::Base64'), 'utf8').toString('base64')
     case 'Fn::GetAZs': {
-      const region = str(evaluate(value, ctx), 'Fn::GetAZs') || String(ctx.pseudo['AWS::Region'])
+      const region = str(evaluate(value, ctx), 'Fn::GetAZs') || text(ctx.pseudo['AWS::Region'])
       return ctx.azs(region)
     }
     case 'Fn::Cidr': {
@@ -207,7 +208,7 @@ function call(fn: string, value: TemplateValue, ctx: EvalContext): Resolved {
       return condition(value, ctx)
     case 'Fn::Equals': {
       const [a, b] = args(value, fn, 2, 'every Fn::Equals object requires a list of 2 string parameters.').map((v) => evaluate(v, ctx))
-      return JSON.stringify(a) === JSON.stringify(b) || (typeof a !== 'object' && typeof b !== 'object' && String(a) === String(b))
+      return JSON.stringify(a) === JSON.stringify(b) || (typeof a !== 'object' && typeof b !== 'object' && text(a) === text(b))
     }
     case 'Fn::Not': {
       const [c] = args(value, fn, 1, 'Fn::Not requires a list argument with one function token')
@@ -221,15 +222,15 @@ function call(fn: string, value: TemplateValue, ctx: EvalContext): Resolved {
     }
     case 'Fn::Contains': {
       const [list, item] = args(value, fn, 2, 'Fn::Contains requires a list and a value').map((v) => evaluate(v, ctx))
-      return Array.isArray(list) && list.some((v) => String(v) === String(item))
+      return Array.isArray(list) && list.some((v) => text(v) === text(item))
     }
     case 'Fn::EachMemberEquals': {
       const [list, item] = args(value, fn, 2, 'Fn::EachMemberEquals requires a list and a value').map((v) => evaluate(v, ctx))
-      return Array.isArray(list) && list.every((v) => String(v) === String(item))
+      return Array.isArray(list) && list.every((v) => text(v) === text(item))
     }
     case 'Fn::EachMemberIn': {
       const [list, allowed] = args(value, fn, 2, 'Fn::EachMemberIn requires two lists').map((v) => evaluate(v, ctx))
-      return Array.isArray(list) && Array.isArray(allowed) && list.every((v) => allowed.some((a) => String(a) === String(v)))
+      return Array.isArray(list) && Array.isArray(allowed) && list.every((v) => allowed.some((a) => text(a) === text(v)))
     }
     default:
       if (FUNCTIONS.includes(fn)) throw validationError(`Template error: ${fn} is not supported by aws-lab`)

@@ -2,6 +2,7 @@
 // their constraints, AWS-specific types checked against the account, and SSM parameter types
 // (`AWS::SSM::Parameter::Value<…>`, as CDK's BootstrapVersion and AMI ids) read from Parameter Store.
 // https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html
+import { text } from '../core/types.js'
 import type { Ec2Model } from '../ec2/model.js'
 import type { StackParameter } from './model.js'
 import { validationError, type Template, type TemplateValue } from './template.js'
@@ -30,10 +31,10 @@ function checkConstraints(name: string, decl: Template['Parameters'][string], va
     if (itemType(type) === 'Number' && (item === '' || Number.isNaN(Number(item)))) throw validationError(`Parameter '${name}' must be a number.`)
     if (decl.AllowedValues && !decl.AllowedValues.map(String).includes(item)) throw fail(`Parameter '${name}' must be one of AllowedValues`)
     if (decl.AllowedPattern !== undefined && !new RegExp(`^(?:${decl.AllowedPattern})$`).test(item)) throw fail(`Parameter '${name}' must match pattern ${decl.AllowedPattern}`)
-    if (decl.MinLength !== undefined && item.length < Number(decl.MinLength)) throw fail(`Parameter '${name}' must contain at least ${String(decl.MinLength)} characters`)
-    if (decl.MaxLength !== undefined && item.length > Number(decl.MaxLength)) throw fail(`Parameter '${name}' must contain at most ${String(decl.MaxLength)} characters`)
-    if (decl.MinValue !== undefined && Number(item) < Number(decl.MinValue)) throw fail(`Parameter '${name}' must be a number not less than ${String(decl.MinValue)}`)
-    if (decl.MaxValue !== undefined && Number(item) > Number(decl.MaxValue)) throw fail(`Parameter '${name}' must be a number not greater than ${String(decl.MaxValue)}`)
+    if (decl.MinLength !== undefined && item.length < Number(decl.MinLength)) throw fail(`Parameter '${name}' must contain at least ${text(decl.MinLength)} characters`)
+    if (decl.MaxLength !== undefined && item.length > Number(decl.MaxLength)) throw fail(`Parameter '${name}' must contain at most ${text(decl.MaxLength)} characters`)
+    if (decl.MinValue !== undefined && Number(item) < Number(decl.MinValue)) throw fail(`Parameter '${name}' must be a number not less than ${text(decl.MinValue)}`)
+    if (decl.MaxValue !== undefined && Number(item) > Number(decl.MaxValue)) throw fail(`Parameter '${name}' must be a number not greater than ${text(decl.MaxValue)}`)
   }
 }
 
@@ -51,11 +52,11 @@ export async function resolveParameters(
   for (const [name, decl] of Object.entries(template.Parameters)) {
     const g = given.find((p) => p.ParameterKey === name)
     const prev = previous?.find((p) => p.ParameterKey === name)
-    if (g?.UsePreviousValue === true || String(g?.UsePreviousValue) === 'true') {
+    if (g?.UsePreviousValue === true || text(g?.UsePreviousValue) === 'true') {
       if (!prev) throw validationError(`Invalid input for parameter key ${name}. Cannot specify usePreviousValue as true for a parameter key not in the previous template`)
       raw[name] = prev.ParameterValue
     } else if (g?.ParameterValue !== undefined) raw[name] = g.ParameterValue
-    else if (decl.Default !== undefined && decl.Default !== null) raw[name] = Array.isArray(decl.Default) ? decl.Default.map(String).join(',') : String(decl.Default as string | number | boolean)
+    else if (decl.Default !== undefined && decl.Default !== null) raw[name] = Array.isArray(decl.Default) ? decl.Default.map(String).join(',') : text(decl.Default)
     else missing.push(name)
   }
   if (missing.length) throw validationError(`Parameters: [${missing.join(', ')}] must have values`)

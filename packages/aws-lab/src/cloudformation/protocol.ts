@@ -447,7 +447,7 @@ export function createCloudFormationService(deps: CloudFormationServiceDeps): Se
           Description: template.Description,
           Capabilities: capabilities,
           CapabilitiesReason: reason,
-          DeclaredTransforms: template.Transform === undefined ? [] : list(template.Transform as unknown),
+          DeclaredTransforms: template.Transform === undefined ? [] : list(template.Transform),
         }
       },
     },

@@ -25,6 +25,6 @@ export interface CloudFormationLabDeps {
 
 export function createCloudFormation(deps: CloudFormationLabDeps): { service: ServiceDefinition; engine: CloudFormationEngine } {
   const model = new CloudFormationModel(deps.store, deps.accountId, deps.region)
-  const engine = new CloudFormationEngine({ model, handlers: RESOURCE_HANDLERS, execute: deps.execute, ec2: deps.ec2, iam: deps.iam, instanceReady: deps.instanceReady, log: deps.log })
+  const engine = new CloudFormationEngine({ model, handlers: RESOURCE_HANDLERS, execute: (call, caller, meta) => deps.execute(call, caller, meta), ec2: deps.ec2, iam: deps.iam, instanceReady: (id) => deps.instanceReady(id), log: (line) => deps.log?.(line) })
   return { service: createCloudFormationService({ engine, iam: deps.iam, sts: deps.sts, credentials: deps.credentials }), engine }
 }

@@ -90,7 +90,7 @@ function longForm(name: string, value: unknown): TemplateObject {
 }
 
 const cfnTags: Array<ScalarTag | CollectionTag> = ['Ref', 'Condition', 'GetAtt', ...SHORT_FORMS].flatMap((name) => [
-  { tag: `!${name}`, resolve: (value: string) => longForm(name, value) } as ScalarTag,
+  { tag: `!${name}`, resolve: (value: string) => longForm(name, value) },
   { tag: `!${name}`, collection: 'seq', resolve: (seq: { toJSON(): unknown }) => longForm(name, seq.toJSON()) } as unknown as CollectionTag,
   { tag: `!${name}`, collection: 'map', resolve: (map: { toJSON(): unknown }) => longForm(name, map.toJSON()) } as unknown as CollectionTag,
 ])

@@ -239,7 +239,7 @@ const ruleKey = (p: IpPermission, source: string) => `${p.IpProtocol === '-1' ? 
 /** Adds (or revokes) rules one source at a time, refusing duplicates (and unknown ones) as EC2 does. */
 function changeRules(ec2: Ec2Model, group: SecurityGroupRecord & RuleTables, direction: 'IpPermissions' | 'IpPermissionsEgress', asked: IpPermission[], revoke: boolean): void {
   const rules = (group[direction] ??= direction === 'IpPermissionsEgress' ? [{ IpProtocol: '-1', IpRanges: [{ CidrIp: '0.0.0.0/0' }], UserIdGroupPairs: [] }] : [])
-  const flat = (ps: IpPermission[]) => ps.flatMap((p) => [...p.IpRanges.map((r) => ({ p, source: r.CidrIp, pair: undefined })), ...p.UserIdGroupPairs.map((g) => ({ p, source: g.GroupId, pair: g as IpPermission['UserIdGroupPairs'][number] | undefined }))])
+  const flat = (ps: IpPermission[]) => ps.flatMap((p) => [...p.IpRanges.map((r) => ({ p, source: r.CidrIp, pair: undefined })), ...p.UserIdGroupPairs.map((g) => ({ p, source: g.GroupId, pair: g }))])
   for (const { p, source, pair } of flat(asked)) {
     if (pair) ec2.securityGroup(pair.GroupId)
     const key = ruleKey(p, source)

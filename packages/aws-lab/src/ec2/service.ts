@@ -1,7 +1,7 @@
 // EC2 (its own query protocol): the describe calls the workshop and keyadmin make, VPC DNS
 // attributes, and interface VPC endpoints. Outputs use EC2's wire names (lowerCamel, *Set lists).
 // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Operations.html
-import { AwsError, text, type AuthCheck, type Operation, type OperationContext, type ServiceDefinition } from '../core/types.js'
+import { AwsError, text, type AuthCheck, type Operation, type ServiceDefinition } from '../core/types.js'
 import { parsePolicyText, type IamModel } from '../iam/model.js'
 import { ENDPOINT_SERVICES, type Ec2Model, type InstanceRecord, type VpcEndpointRecord } from './model.js'
 import { createGatewayEndpoint, networkOperations, permissionsOut, withDryRun, type RuleTables } from './network.js'

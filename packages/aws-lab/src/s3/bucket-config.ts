@@ -4,7 +4,7 @@
 // refused under BlockPublicAcls or BucketOwnerEnforced, lifecycle rules swept on a timer.
 // https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html
 import type { PolicyDocument } from '@kms-share/policy'
-import { AwsError, type OperationContext } from '../core/types.js'
+import { AwsError, text, type OperationContext } from '../core/types.js'
 import { parseXml, xmlList, type XmlObject } from '../core/protocols/rest-xml.js'
 import { s3Errors } from './errors.js'
 import type { BucketConfigs, BucketRecord, LifecycleRule, S3Model } from './model.js'
@@ -30,7 +30,7 @@ export function bucketConfigOperation(method: string, key: string | undefined, q
 }
 
 const bool = (value: unknown, name: string): boolean => {
-  const v = String(value ?? 'false').toLowerCase()
+  const v = text(value ?? 'false').toLowerCase()
   if (v !== 'true' && v !== 'false') throw s3Errors.invalidArgument(`${name} must be true or false`, name, v)
   return v === 'true'
 }
@@ -47,9 +47,9 @@ function parseLifecycle(doc: Record<string, unknown>): LifecycleRule[] {
   if (!rules.length || rules.length > 1000) throw s3Errors.malformedXml()
   const ids = new Set<string>()
   return rules.map((r) => {
-    const status = String(r.Status ?? '')
+    const status = text(r.Status ?? '')
     if (status !== 'Enabled' && status !== 'Disabled') throw s3Errors.malformedXml()
-    const id = r.ID === undefined ? undefined : String(r.ID)
+    const id = r.ID === undefined ? undefined : text(r.ID)
     if (id !== undefined) {
       if (ids.has(id)) throw s3Errors.invalidArgument('Rule ID must be unique. Found same ID for more than one rule', 'ID', id)
       ids.add(id)
@@ -62,11 +62,11 @@ function parseLifecycle(doc: Record<string, unknown>): LifecycleRule[] {
     const rule: LifecycleRule = {
       ...(id !== undefined ? { ID: id } : {}),
       Status: status,
-      Prefix: String(filter.Prefix ?? and.Prefix ?? r.Prefix ?? ''),
+      Prefix: text(filter.Prefix ?? and.Prefix ?? r.Prefix ?? ''),
       AbortIncompleteMultipartUploadDays: positiveDays(abort.DaysAfterInitiation, 'DaysAfterInitiation'),
       ExpirationDays: positiveDays(expiration.Days, 'Days'),
       NoncurrentVersionExpirationDays: positiveDays(noncurrent.NoncurrentDays, 'NoncurrentDays'),
-      Transitions: xmlList<Record<string, unknown>>(r.Transition).map((t) => ({ ...(t.Days !== undefined ? { Days: Number(t.Days) } : {}), StorageClass: String(t.StorageClass ?? '') })),
+      Transitions: xmlList<Record<string, unknown>>(r.Transition).map((t) => ({ ...(t.Days !== undefined ? { Days: Number(t.Days) } : {}), StorageClass: text(t.StorageClass ?? '') })),
     }
     if (rule.Transitions?.length === 0) delete rule.Transitions
     const actions = [rule.AbortIncompleteMultipartUploadDays, rule.ExpirationDays, rule.NoncurrentVersionExpirationDays, expiration.ExpiredObjectDeleteMarker, rule.Transitions].filter((a) => a !== undefined)
@@ -229,9 +229,9 @@ export function bucketConfigOperations({ lab, check }: S3Labs): S3Operations {
       run: async (i, ctx) => {
         const { model, bucket } = configs(i, ctx)
         const doc = parseXml(await document(i, ctx), 'VersioningConfiguration')
-        const status = String(doc.Status ?? '')
+        const status = text(doc.Status ?? '')
         if (status !== 'Enabled' && status !== 'Suspended') throw s3Errors.malformedXml()
-        if (doc.MfaDelete !== undefined && String(doc.MfaDelete) === 'Enabled') throw s3Errors.invalidRequest('MFA delete needs the root user\'s MFA device, which the lab does not have')
+        if (doc.MfaDelete !== undefined && text(doc.MfaDelete) === 'Enabled') throw s3Errors.invalidRequest('MFA delete needs the root user\'s MFA device, which the lab does not have')
         setConfig(model, bucket.name, 'versioning', { Status: status })
         return {}
       },
@@ -247,7 +247,7 @@ export function bucketConfigOperations({ lab, check }: S3Labs): S3Operations {
       run: async (i, ctx) => {
         const { model, bucket } = configs(i, ctx)
         const rules = xmlList<Record<string, unknown>>(parseXml(await document(i, ctx), 'OwnershipControls').Rule)
-        const ownership = String(rules[0]?.ObjectOwnership ?? '')
+        const ownership = text(rules[0]?.ObjectOwnership ?? '')
         if (rules.length !== 1 || !['BucketOwnerEnforced', 'BucketOwnerPreferred', 'ObjectWriter'].includes(ownership)) throw s3Errors.malformedXml()
         setConfig(model, bucket.name, 'ownership', ownership as BucketConfigs['ownership'])
         return {}
@@ -276,9 +276,9 @@ export function bucketConfigOperations({ lab, check }: S3Labs): S3Operations {
           setConfig(model, bucket.name, 'logging', undefined)
           return {}
         }
-        const target = String(enabled.TargetBucket ?? '')
+        const target = text(enabled.TargetBucket ?? '')
         if (!model.findBucket(target)) throw new AwsError('InvalidTargetBucketForLogging', 'The target bucket for logging does not exist', 400, { TargetBucket: target })
-        setConfig(model, bucket.name, 'logging', { TargetBucket: target, TargetPrefix: String(enabled.TargetPrefix ?? '') })
+        setConfig(model, bucket.name, 'logging', { TargetBucket: target, TargetPrefix: text(enabled.TargetPrefix ?? '') })
         return {}
       },
     }),

@@ -3,7 +3,7 @@
 // Instances (alone or in a group) are complete once their metadata endpoint answers.
 // https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/AWS_EC2.html
 import { randomBytes } from 'node:crypto'
-import { AwsError } from '../../core/types.js'
+import { AwsError, text } from '../../core/types.js'
 import { isObject, type TemplateObject, type TemplateValue } from '../template.js'
 import { ignoreNotFound, optionalString, policyText, requiredString, sameValue, stringList, tagList, type CurrentResource, type ResourceContext, type ResourceHandler } from './types.js'
 
@@ -49,10 +49,10 @@ export const vpc: ResourceHandler = {
 
 /** EC2 takes one VPC attribute per call; DNS support before hostnames (hostnames need it). */
 async function dnsAttributes(ctx: ResourceContext, vpcId: string, props: TemplateObject, was: TemplateObject): Promise<void> {
-  const support = String(props.EnableDnsSupport ?? true)
-  const hostnames = String(props.EnableDnsHostnames ?? false)
-  if (support !== String(was.EnableDnsSupport ?? true) || !Object.keys(was).length) await ctx.call('ec2', 'ModifyVpcAttribute', { VpcId: vpcId, EnableDnsSupport: { Value: support } })
-  if (hostnames !== String(was.EnableDnsHostnames ?? false)) await ctx.call('ec2', 'ModifyVpcAttribute', { VpcId: vpcId, EnableDnsHostnames: { Value: hostnames } })
+  const support = text(props.EnableDnsSupport ?? true)
+  const hostnames = text(props.EnableDnsHostnames ?? false)
+  if (support !== text(was.EnableDnsSupport ?? true) || !Object.keys(was).length) await ctx.call('ec2', 'ModifyVpcAttribute', { VpcId: vpcId, EnableDnsSupport: { Value: support } })
+  if (hostnames !== text(was.EnableDnsHostnames ?? false)) await ctx.call('ec2', 'ModifyVpcAttribute', { VpcId: vpcId, EnableDnsHostnames: { Value: hostnames } })
 }
 
 export const subnet: ResourceHandler = {
@@ -78,15 +78,15 @@ type Direction = 'Ingress' | 'Egress'
 
 /** One rule in CloudFormation's shape as EC2's IpPermissions. */
 function permission(rule: TemplateObject, direction: Direction) {
-  const protocol = String(rule.IpProtocol ?? '-1')
+  const protocol = text(rule.IpProtocol ?? '-1')
   const peer = direction === 'Ingress' ? rule.SourceSecurityGroupId : rule.DestinationSecurityGroupId
   if (rule.CidrIpv6 !== undefined || rule.SourcePrefixListId !== undefined || rule.DestinationPrefixListId !== undefined) throw unsupported('CidrIpv6/PrefixListId', `AWS::EC2::SecurityGroup${direction}`)
-  const description = rule.Description === undefined ? {} : { Description: String(rule.Description) }
+  const description = rule.Description === undefined ? {} : { Description: text(rule.Description) }
   return {
     IpProtocol: protocol,
-    ...(protocol !== '-1' && rule.FromPort !== undefined ? { FromPort: String(rule.FromPort) } : {}),
-    ...(protocol !== '-1' && rule.ToPort !== undefined ? { ToPort: String(rule.ToPort) } : {}),
-    ...(peer !== undefined ? { Groups: [{ GroupId: String(peer), ...description }] } : { IpRanges: [{ CidrIp: String(rule.CidrIp ?? '0.0.0.0/0'), ...description }] }),
+    ...(protocol !== '-1' && rule.FromPort !== undefined ? { FromPort: text(rule.FromPort) } : {}),
+    ...(protocol !== '-1' && rule.ToPort !== undefined ? { ToPort: text(rule.ToPort) } : {}),
+    ...(peer !== undefined ? { Groups: [{ GroupId: text(peer), ...description }] } : { IpRanges: [{ CidrIp: text(rule.CidrIp ?? '0.0.0.0/0'), ...description }] }),
   }
 }
 
@@ -112,7 +112,7 @@ export const securityGroup: ResourceHandler = {
       await ruleCall(ctx, 'Authorize', 'Egress', out.groupId, objects(props.SecurityGroupEgress))
     }
     await ruleCall(ctx, 'Authorize', 'Ingress', out.groupId, objects(props.SecurityGroupIngress))
-    return { physicalId: out.groupId, attributes: { GroupId: out.groupId, VpcId: String(props.VpcId) } }
+    return { physicalId: out.groupId, attributes: { GroupId: out.groupId, VpcId: text(props.VpcId) } }
   },
   async update(props, current, ctx) {
     for (const direction of ['Ingress', 'Egress'] as const) {
@@ -138,7 +138,7 @@ function ruleHandler(direction: Direction): ResourceHandler {
       const id = `sgr-0${randomBytes(8).toString('hex')}`
       return { physicalId: id, attributes: { Id: id } }
     },
-    delete: async (current, ctx) => ignoreNotFound(ruleCall(ctx, 'Revoke', direction, String(current.properties.GroupId), [current.properties])),
+    delete: async (current, ctx) => ignoreNotFound(ruleCall(ctx, 'Revoke', direction, text(current.properties.GroupId), [current.properties])),
   })
 }
 
@@ -186,7 +186,7 @@ export const vpcGatewayAttachment = replaceOnly({
     await ctx.call('ec2', 'AttachInternetGateway', { InternetGatewayId: gateway, VpcId: vpcId })
     return { physicalId: `IGW|${vpcId}`, attributes: {} }
   },
-  delete: async (current, ctx) => ignoreNotFound(ctx.call('ec2', 'DetachInternetGateway', { InternetGatewayId: String(current.properties.InternetGatewayId), VpcId: String(current.properties.VpcId) })),
+  delete: async (current, ctx) => ignoreNotFound(ctx.call('ec2', 'DetachInternetGateway', { InternetGatewayId: text(current.properties.InternetGatewayId), VpcId: text(current.properties.VpcId) })),
 })
 
 export const route = replaceOnly({
@@ -197,7 +197,7 @@ export const route = replaceOnly({
     await ctx.call('ec2', 'CreateRoute', { RouteTableId: table, DestinationCidrBlock: destination, GatewayId: optionalString(props, 'GatewayId'), NatGatewayId: optionalString(props, 'NatGatewayId'), InstanceId: optionalString(props, 'InstanceId') })
     return { physicalId: `${table}|${destination}`, attributes: {} }
   },
-  delete: async (current, ctx) => ignoreNotFound(ctx.call('ec2', 'DeleteRoute', { RouteTableId: String(current.properties.RouteTableId), DestinationCidrBlock: String(current.properties.DestinationCidrBlock) })),
+  delete: async (current, ctx) => ignoreNotFound(ctx.call('ec2', 'DeleteRoute', { RouteTableId: text(current.properties.RouteTableId), DestinationCidrBlock: text(current.properties.DestinationCidrBlock) })),
 })
 
 // ── VPC endpoints ──
@@ -216,7 +216,7 @@ export const vpcEndpoint: ResourceHandler = {
       SubnetId: stringList(props.SubnetIds),
       SecurityGroupId: stringList(props.SecurityGroupIds),
       RouteTableId: stringList(props.RouteTableIds),
-      ...(props.PrivateDnsEnabled !== undefined ? { PrivateDnsEnabled: String(props.PrivateDnsEnabled) } : type === 'Interface' ? { PrivateDnsEnabled: 'false' } : {}),
+      ...(props.PrivateDnsEnabled !== undefined ? { PrivateDnsEnabled: text(props.PrivateDnsEnabled) } : type === 'Interface' ? { PrivateDnsEnabled: 'false' } : {}),
       ...(props.PolicyDocument !== undefined ? { PolicyDocument: policyText(props.PolicyDocument) } : {}),
       TagSpecification: tagSpec(ctx, 'vpc-endpoint', props.Tags),
     })
@@ -233,7 +233,7 @@ export const vpcEndpoint: ResourceHandler = {
     await ctx.call('ec2', 'ModifyVpcEndpoint', {
       VpcEndpointId: current.physicalId,
       ...(sameValue(props.PolicyDocument, was.PolicyDocument) ? {} : props.PolicyDocument === undefined ? { ResetPolicy: 'true' } : { PolicyDocument: policyText(props.PolicyDocument) }),
-      ...(sameValue(props.PrivateDnsEnabled, was.PrivateDnsEnabled) ? {} : { PrivateDnsEnabled: String(props.PrivateDnsEnabled ?? false) }),
+      ...(sameValue(props.PrivateDnsEnabled, was.PrivateDnsEnabled) ? {} : { PrivateDnsEnabled: text(props.PrivateDnsEnabled ?? false) }),
       AddSubnetId: subnetsAfter.filter((s) => !subnetsBefore.includes(s)),
       RemoveSubnetId: subnetsBefore.filter((s) => !subnetsAfter.includes(s)),
     })
@@ -278,13 +278,13 @@ export const launchTemplate: ResourceHandler = {
       TagSpecification: tagSpec(ctx, 'launch-template', objects(props.TagSpecifications).flatMap((s) => objects(s.Tags))),
     })
     const t = out.launchTemplate
-    return { physicalId: t.launchTemplateId, attributes: { LaunchTemplateId: t.launchTemplateId, DefaultVersionNumber: String(t.defaultVersionNumber), LatestVersionNumber: String(t.latestVersionNumber) } }
+    return { physicalId: t.launchTemplateId, attributes: { LaunchTemplateId: t.launchTemplateId, DefaultVersionNumber: text(t.defaultVersionNumber), LatestVersionNumber: text(t.latestVersionNumber) } }
   },
   async update(props, current, ctx) {
     if (sameValue(props.LaunchTemplateData, current.properties.LaunchTemplateData)) return { physicalId: current.physicalId, attributes: current.attributes }
     // CloudFormation makes a new version and makes it the default.
     const made = await ctx.call<{ launchTemplateVersion: { versionNumber: number } }>('ec2', 'CreateLaunchTemplateVersion', { LaunchTemplateId: current.physicalId, LaunchTemplateData: launchTemplateData(obj(props.LaunchTemplateData)) })
-    const version = String(made.launchTemplateVersion.versionNumber)
+    const version = text(made.launchTemplateVersion.versionNumber)
     await ctx.call('ec2', 'ModifyLaunchTemplate', { LaunchTemplateId: current.physicalId, SetDefaultVersion: version })
     return { physicalId: current.physicalId, attributes: { ...current.attributes, DefaultVersionNumber: version, LatestVersionNumber: version } }
   },
@@ -332,12 +332,12 @@ function groupInput(props: TemplateObject): TemplateObject {
   for (const p of ['LaunchConfigurationName', 'MixedInstancesPolicy', 'InstanceId', 'LoadBalancerNames']) if (props[p] !== undefined) throw unsupported(p, 'AWS::AutoScaling::AutoScalingGroup')
   return {
     ...(props.LaunchTemplate !== undefined ? { LaunchTemplate: obj(props.LaunchTemplate) } : {}),
-    MinSize: String(props.MinSize),
-    MaxSize: String(props.MaxSize),
-    ...(props.DesiredCapacity !== undefined ? { DesiredCapacity: String(props.DesiredCapacity) } : {}),
+    MinSize: text(props.MinSize),
+    MaxSize: text(props.MaxSize),
+    ...(props.DesiredCapacity !== undefined ? { DesiredCapacity: text(props.DesiredCapacity) } : {}),
     ...(props.VPCZoneIdentifier !== undefined ? { VPCZoneIdentifier: stringList(props.VPCZoneIdentifier).join(',') } : {}),
-    ...(props.HealthCheckType !== undefined ? { HealthCheckType: String(props.HealthCheckType) } : {}),
-    ...(props.HealthCheckGracePeriod !== undefined ? { HealthCheckGracePeriod: String(props.HealthCheckGracePeriod) } : {}),
+    ...(props.HealthCheckType !== undefined ? { HealthCheckType: text(props.HealthCheckType) } : {}),
+    ...(props.HealthCheckGracePeriod !== undefined ? { HealthCheckGracePeriod: text(props.HealthCheckGracePeriod) } : {}),
   }
 }
 
@@ -349,7 +349,7 @@ export const autoScalingGroup: ResourceHandler = {
     await ctx.call('autoscaling', 'CreateAutoScalingGroup', {
       AutoScalingGroupName: name,
       ...groupInput(props),
-      Tags: objects(props.Tags).map((t) => ({ Key: String(t.Key), Value: String(t.Value), PropagateAtLaunch: String(t.PropagateAtLaunch ?? false) })),
+      Tags: objects(props.Tags).map((t) => ({ Key: text(t.Key), Value: text(t.Value), PropagateAtLaunch: text(t.PropagateAtLaunch ?? false) })),
       TargetGroupARNs: stringList(props.TargetGroupARNs),
     })
     ctx.provisional(name)

@@ -1,6 +1,6 @@
 // AWS::IAM::Role, Policy, ManagedPolicy and InstanceProfile, made through the lab's IAM API.
 // https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/AWS_IAM.html
-import { AwsError } from '../../core/types.js'
+import { AwsError, text } from '../../core/types.js'
 import { isObject, type TemplateObject, type TemplateValue } from '../template.js'
 import { ignoreNotFound, notFoundAs, optionalString, policyText, requiredString, sameValue, stringList, type CurrentResource, type ResourceContext, type ResourceHandler } from './types.js'
 
@@ -10,7 +10,7 @@ function inlinePolicies(value: TemplateValue | undefined): Map<string, string> {
   const out = new Map<string, string>()
   for (const p of Array.isArray(value) ? value : []) {
     if (!isObject(p)) continue
-    out.set(String(p.PolicyName), policyText(p.PolicyDocument) ?? '{}')
+    out.set(text(p.PolicyName), policyText(p.PolicyDocument) ?? '{}')
   }
   return out
 }
@@ -89,7 +89,7 @@ export const policy: ResourceHandler = {
     return { physicalId: current.physicalId, attributes: current.attributes }
   },
   async delete(current, ctx) {
-    const policyName = String(current.properties.PolicyName)
+    const policyName = text(current.properties.PolicyName)
     await forTargets(current.properties, 'AWS::IAM::Policy', (kind, name) => ignoreNotFound(ctx.call('iam', `Delete${kind}Policy`, { [`${kind}Name`]: name, PolicyName: policyName })))
   },
 }
@@ -142,7 +142,7 @@ export const managedPolicy: ResourceHandler = {
 
 function profileRole(props: TemplateObject): string {
   const roles = stringList(props.Roles)
-  if (roles.length !== 1) throw new AwsError('ValidationError', 'Properties validation failed for resource with message: #/Roles: expected maximum item count: 1, found: ' + String(roles.length), 400)
+  if (roles.length !== 1) throw new AwsError('ValidationError', 'Properties validation failed for resource with message: #/Roles: expected maximum item count: 1, found: ' + text(roles.length), 400)
   return roles[0]
 }
 

@@ -1,6 +1,7 @@
 // AWS::KMS::Key and AWS::KMS::Alias through the lab's KMS. Deleting a key schedules its deletion
 // (PendingWindowInDays, 30 by default), as CloudFormation does; DeletionPolicy Retain keeps it.
 // https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kms-key.html
+import { text } from '../../core/types.js'
 import { awsErrorOf, optionalString, policyText, requiredString, sameValue, tagList, type ResourceHandler } from './types.js'
 
 const kmsTags = (tags: Array<{ Key: string; Value: string }>) => tags.map((t) => ({ TagKey: t.Key, TagValue: t.Value }))
@@ -16,17 +17,17 @@ export const key: ResourceHandler = {
       KeySpec: optionalString(props, 'KeySpec'),
       KeyUsage: optionalString(props, 'KeyUsage'),
       Origin: optionalString(props, 'Origin'),
-      ...(props.MultiRegion !== undefined ? { MultiRegion: String(props.MultiRegion) === 'true' } : {}),
+      ...(props.MultiRegion !== undefined ? { MultiRegion: text(props.MultiRegion) === 'true' } : {}),
       ...(props.KeyPolicy !== undefined ? { Policy: policyText(props.KeyPolicy) } : {}),
-      ...(props.BypassPolicyLockoutSafetyCheck !== undefined ? { BypassPolicyLockoutSafetyCheck: String(props.BypassPolicyLockoutSafetyCheck) === 'true' } : {}),
+      ...(props.BypassPolicyLockoutSafetyCheck !== undefined ? { BypassPolicyLockoutSafetyCheck: text(props.BypassPolicyLockoutSafetyCheck) === 'true' } : {}),
       ...(tags.length ? { Tags: kmsTags(tags) } : {}),
     })
     const keyId = out.KeyMetadata.KeyId
     ctx.provisional(keyId)
-    if (String(props.EnableKeyRotation) === 'true') {
+    if (text(props.EnableKeyRotation) === 'true') {
       await ctx.call('kms', 'EnableKeyRotation', { KeyId: keyId, ...(props.RotationPeriodInDays !== undefined ? { RotationPeriodInDays: Number(props.RotationPeriodInDays) } : {}) })
     }
-    if (String(props.Enabled) === 'false') await ctx.call('kms', 'DisableKey', { KeyId: keyId })
+    if (text(props.Enabled) === 'false') await ctx.call('kms', 'DisableKey', { KeyId: keyId })
     return { physicalId: keyId, attributes: { Arn: out.KeyMetadata.Arn, KeyId: keyId } }
   },
   async update(props, current, ctx) {
@@ -36,11 +37,11 @@ export const key: ResourceHandler = {
       await ctx.call('kms', 'PutKeyPolicy', { KeyId: keyId, PolicyName: 'default', Policy: policyText(props.KeyPolicy) ?? JSON.stringify({ Version: '2012-10-17', Id: 'key-default-1', Statement: [{ Sid: 'Enable IAM User Permissions', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${ctx.accountId}:root` }, Action: 'kms:*', Resource: '*' }] }) })
     }
     if (!sameValue(props.Description, was.Description)) await ctx.call('kms', 'UpdateKeyDescription', { KeyId: keyId, Description: optionalString(props, 'Description') ?? '' })
-    if (String(props.EnableKeyRotation) !== String(was.EnableKeyRotation) || !sameValue(props.RotationPeriodInDays, was.RotationPeriodInDays)) {
-      if (String(props.EnableKeyRotation) === 'true') await ctx.call('kms', 'EnableKeyRotation', { KeyId: keyId, ...(props.RotationPeriodInDays !== undefined ? { RotationPeriodInDays: Number(props.RotationPeriodInDays) } : {}) })
+    if (text(props.EnableKeyRotation) !== text(was.EnableKeyRotation) || !sameValue(props.RotationPeriodInDays, was.RotationPeriodInDays)) {
+      if (text(props.EnableKeyRotation) === 'true') await ctx.call('kms', 'EnableKeyRotation', { KeyId: keyId, ...(props.RotationPeriodInDays !== undefined ? { RotationPeriodInDays: Number(props.RotationPeriodInDays) } : {}) })
       else await ctx.call('kms', 'DisableKeyRotation', { KeyId: keyId })
     }
-    if (String(props.Enabled ?? 'true') !== String(was.Enabled ?? 'true')) await ctx.call('kms', String(props.Enabled ?? 'true') === 'false' ? 'DisableKey' : 'EnableKey', { KeyId: keyId })
+    if (text(props.Enabled ?? 'true') !== text(was.Enabled ?? 'true')) await ctx.call('kms', text(props.Enabled ?? 'true') === 'false' ? 'DisableKey' : 'EnableKey', { KeyId: keyId })
     if (!sameValue(props.Tags, was.Tags)) {
       const next = tagList(props.Tags)
       const gone = tagList(was.Tags).filter((t) => !next.some((n) => n.Key === t.Key)).map((t) => t.Key)

@@ -2,7 +2,7 @@
 // logging configurations, each put through the lab's S3 API) and AWS::S3::BucketPolicy.
 // https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html
 import { Readable } from 'node:stream'
-import { AwsError } from '../../core/types.js'
+import { AwsError, text } from '../../core/types.js'
 import { toXml, type XmlObject } from '../../core/protocols/rest-xml.js'
 import { isObject, type TemplateObject, type TemplateValue } from '../template.js'
 import { ignoreNotFound, optionalString, policyText, requiredString, sameValue, type ResourceContext, type ResourceHandler } from './types.js'
@@ -28,7 +28,7 @@ const CONFIGS: Array<{ property: string; apply: (ctx: ResourceContext, bucket: s
       const rule = list(v.ServerSideEncryptionConfiguration)[0] ?? {}
       const def = obj(rule.ServerSideEncryptionByDefault)
       return put(ctx, bucket, 'PutBucketEncryption', 'encryption', 'ServerSideEncryptionConfiguration', {
-        Rule: { ApplyServerSideEncryptionByDefault: { SSEAlgorithm: def.SSEAlgorithm as string, KMSMasterKeyID: def.KMSMasterKeyID as string | undefined }, BucketKeyEnabled: rule.BucketKeyEnabled === undefined ? undefined : String(rule.BucketKeyEnabled) },
+        Rule: { ApplyServerSideEncryptionByDefault: { SSEAlgorithm: def.SSEAlgorithm as string, KMSMasterKeyID: def.KMSMasterKeyID as string | undefined }, BucketKeyEnabled: rule.BucketKeyEnabled === undefined ? undefined : text(rule.BucketKeyEnabled) },
       })
     },
     clear: (ctx, bucket) => remove(ctx, bucket, 'DeleteBucketEncryption', 'encryption'),
@@ -36,10 +36,10 @@ const CONFIGS: Array<{ property: string; apply: (ctx: ResourceContext, bucket: s
   {
     property: 'PublicAccessBlockConfiguration',
     apply: (ctx, bucket, v) => put(ctx, bucket, 'PutPublicAccessBlock', 'publicAccessBlock', 'PublicAccessBlockConfiguration', {
-      BlockPublicAcls: String(v.BlockPublicAcls ?? false),
-      IgnorePublicAcls: String(v.IgnorePublicAcls ?? false),
-      BlockPublicPolicy: String(v.BlockPublicPolicy ?? false),
-      RestrictPublicBuckets: String(v.RestrictPublicBuckets ?? false),
+      BlockPublicAcls: text(v.BlockPublicAcls ?? false),
+      IgnorePublicAcls: text(v.IgnorePublicAcls ?? false),
+      BlockPublicPolicy: text(v.BlockPublicPolicy ?? false),
+      RestrictPublicBuckets: text(v.RestrictPublicBuckets ?? false),
     }),
     clear: (ctx, bucket) => remove(ctx, bucket, 'DeletePublicAccessBlock', 'publicAccessBlock'),
   },
@@ -51,7 +51,7 @@ const CONFIGS: Array<{ property: string; apply: (ctx: ResourceContext, bucket: s
         Filter: { Prefix: (r.Prefix as string | undefined) ?? '' },
         Status: r.Status as string,
         Transition: list(r.Transitions).map((t) => ({ Days: days(t.TransitionInDays), StorageClass: t.StorageClass as string })),
-        Expiration: r.ExpirationInDays !== undefined ? { Days: days(r.ExpirationInDays) } : r.ExpiredObjectDeleteMarker !== undefined ? { ExpiredObjectDeleteMarker: String(r.ExpiredObjectDeleteMarker) } : undefined,
+        Expiration: r.ExpirationInDays !== undefined ? { Days: days(r.ExpirationInDays) } : r.ExpiredObjectDeleteMarker !== undefined ? { ExpiredObjectDeleteMarker: text(r.ExpiredObjectDeleteMarker) } : undefined,
         NoncurrentVersionExpiration: r.NoncurrentVersionExpirationInDays !== undefined || r.NoncurrentVersionExpiration !== undefined
           ? { NoncurrentDays: days(r.NoncurrentVersionExpirationInDays ?? obj(r.NoncurrentVersionExpiration).NoncurrentDays) }
           : undefined,
@@ -62,7 +62,7 @@ const CONFIGS: Array<{ property: string; apply: (ctx: ResourceContext, bucket: s
   },
   {
     property: 'VersioningConfiguration',
-    apply: (ctx, bucket, v) => put(ctx, bucket, 'PutBucketVersioning', 'versioning', 'VersioningConfiguration', { Status: v.Status as string }),
+    apply: (ctx, bucket, v) => put(ctx, bucket, 'PutBucketVersioning', 'versioning', 'VersioningConfiguration', { Status: v.Status }),
     // Versioning cannot be switched off once on, only suspended.
     clear: (ctx, bucket) => put(ctx, bucket, 'PutBucketVersioning', 'versioning', 'VersioningConfiguration', { Status: 'Suspended' }),
   },
@@ -73,7 +73,7 @@ const CONFIGS: Array<{ property: string; apply: (ctx: ResourceContext, bucket: s
   },
   {
     property: 'LoggingConfiguration',
-    apply: (ctx, bucket, v) => put(ctx, bucket, 'PutBucketLogging', 'logging', 'BucketLoggingStatus', { LoggingEnabled: { TargetBucket: (v.DestinationBucketName as string | undefined) ?? bucket, TargetPrefix: (v.LogFilePrefix as string | undefined) ?? '' } }),
+    apply: (ctx, bucket, v) => put(ctx, bucket, 'PutBucketLogging', 'logging', 'BucketLoggingStatus', { LoggingEnabled: { TargetBucket: (v.DestinationBucketName) ?? bucket, TargetPrefix: (v.LogFilePrefix) ?? '' } }),
     clear: (ctx, bucket) => put(ctx, bucket, 'PutBucketLogging', 'logging', 'BucketLoggingStatus', {}),
   },
 ]

@@ -1,7 +1,7 @@
 // What a resource type's handler is: create, update in place (or not at all: then a change replaces
 // it), delete — each done through the lab's own APIs as the stack's actor, so IAM decides, CloudTrail
 // records, and the resource is the same a client would have made.
-import { AwsError } from '../../core/types.js'
+import { AwsError, text } from '../../core/types.js'
 import type { Ec2Model } from '../../ec2/model.js'
 import type { IamModel } from '../../iam/model.js'
 import { isObject, type TemplateObject, type TemplateValue } from '../template.js'
@@ -62,12 +62,12 @@ export function optionalString(props: TemplateObject, name: string): string | un
   const v = props[name]
   if (v === undefined || v === null) return undefined
   if (typeof v === 'object') throw new AwsError('ValidationError', `Properties validation failed for resource with message: #/${name}: expected type: String, found: ${Array.isArray(v) ? 'JSONArray' : 'JSONObject'}`, 400)
-  return String(v)
+  return text(v)
 }
 
 export function stringList(value: TemplateValue | undefined): string[] {
   if (value === undefined || value === null) return []
-  return (Array.isArray(value) ? value : [value]).map((v) => String(v))
+  return (Array.isArray(value) ? value : [value]).map((v) => text(v))
 }
 
 /** A policy document property: CloudFormation takes a JSON object (or a JSON string) and sends JSON text. */
@@ -78,7 +78,7 @@ export function policyText(value: TemplateValue | undefined): string | undefined
 
 export function tagList(value: TemplateValue | undefined): Array<{ Key: string; Value: string }> {
   if (!Array.isArray(value)) return []
-  return value.filter(isObject).map((t) => ({ Key: String(t.Key), Value: String(t.Value) }))
+  return value.filter(isObject).map((t) => ({ Key: text(t.Key), Value: text(t.Value) }))
 }
 
 export const sameValue = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)

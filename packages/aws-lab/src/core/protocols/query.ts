@@ -76,7 +76,7 @@ export const EMPTY_RESULT = Symbol('empty result element')
 
 export function queryXml(service: string, operation: string, output: unknown, requestId: string): string {
   const result = toXmlShape(output ?? {})
-  const hasResult = output !== undefined && output !== null && (Object.keys(output).length > 0 || EMPTY_RESULT in (output as object))
+  const hasResult = output !== undefined && output !== null && (Object.keys(output).length > 0 || (typeof output === 'object' && EMPTY_RESULT in output))
   const doc = {
     [`${operation}Response`]: {
       '@_xmlns': XMLNS_BY_SERVICE[service] ?? '',
