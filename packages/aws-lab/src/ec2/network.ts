@@ -46,11 +46,34 @@ export interface LaunchTemplateRecord {
   Tags: Record<string, string>
 }
 
+export interface AddressRecord {
+  AllocationId: string
+  /** From TEST-NET-3 (203.0.113.0/24): the lab has no internet, so no routable address. */
+  PublicIp: string
+  Domain: 'vpc'
+  /** The NAT gateway holding it, if any. */
+  NatGatewayId?: string
+  Tags: Record<string, string>
+}
+
+export interface NatGatewayRecord {
+  NatGatewayId: string
+  SubnetId: string
+  VpcId: string
+  AllocationId?: string
+  ConnectivityType: 'public' | 'private'
+  PrivateIp: string
+  CreateTime: string
+  Tags: Record<string, string>
+}
+
 /** The tables this module adds to the EC2 section (absent in data folders made before it). */
 interface NetworkTables {
   routeTables: Record<string, RouteTableRecord>
   internetGateways: Record<string, InternetGatewayRecord>
   launchTemplates: Record<string, LaunchTemplateRecord>
+  addresses: Record<string, AddressRecord>
+  natGateways: Record<string, NatGatewayRecord>
 }
 
 export function network(ec2: Ec2Model): Ec2State & NetworkTables {
@@ -58,6 +81,8 @@ export function network(ec2: Ec2Model): Ec2State & NetworkTables {
   s.routeTables ??= {}
   s.internetGateways ??= {}
   s.launchTemplates ??= {}
+  s.addresses ??= {}
+  s.natGateways ??= {}
   return s as Ec2State & NetworkTables
 }
 
@@ -306,6 +331,16 @@ export function networkOperations(ec2: Ec2Model, iam: IamModel): Record<string, 
     latestVersionNumber: Math.max(...Object.keys(t.Versions).map(Number)),
     tagSet: tagSet(t.Tags),
   })
+  const natGatewayOut = (g: NatGatewayRecord) => ({
+    natGatewayId: g.NatGatewayId,
+    subnetId: g.SubnetId,
+    vpcId: g.VpcId,
+    state: 'available',
+    connectivityType: g.ConnectivityType,
+    createTime: new Date(g.CreateTime),
+    natGatewayAddressSet: [{ allocationId: g.AllocationId, publicIp: g.AllocationId ? network(ec2).addresses[g.AllocationId]?.PublicIp : undefined, privateIp: g.PrivateIp, isPrimary: true, status: 'succeeded' }],
+    tagSet: tagSet(g.Tags),
+  })
   const instanceState = (i: InstanceRecord, name: string, code: number) => ({ instanceId: i.InstanceId, currentState: { code, name }, previousState: { code: 16, name: 'running' } })
   const byTag = <T extends { Tags: Record<string, string> }>(items: T[], input: Input, idOf: (t: T) => string, key: string) => {
     const ids = list(input[key])
@@ -530,6 +565,68 @@ export function networkOperations(ec2: Ec2Model, iam: IamModel): Record<string, 
       readOnly: true,
       authorize: () => check('DescribeInternetGateways'),
       run: (i: Input) => ({ internetGatewaySet: byTag(Object.values(network(ec2).internetGateways), i, (g) => g.InternetGatewayId, 'InternetGatewayId').map(igwOut) }),
+    },
+    AllocateAddress: {
+      authorize: () => check('AllocateAddress', arn('elastic-ip', '*')),
+      run: (i: Input) => {
+        if (i.Domain !== undefined && text(i.Domain) !== 'vpc') throw new AwsError('InvalidParameterValue', `Value (${text(i.Domain)}) for parameter domain is invalid.`, 400)
+        const used = new Set(Object.values(network(ec2).addresses).map((a) => a.PublicIp))
+        const host = Array.from({ length: 254 }, (_, n) => `203.0.113.${n + 1}`).find((ip) => !used.has(ip))
+        if (!host) throw new AwsError('AddressLimitExceeded', 'The maximum number of addresses has been reached.', 400)
+        const a: AddressRecord = { AllocationId: ec2Id('eipalloc'), PublicIp: host, Domain: 'vpc', Tags: specTags(i, 'elastic-ip') }
+        network(ec2).addresses[a.AllocationId] = a
+        ec2.save()
+        return { publicIp: a.PublicIp, allocationId: a.AllocationId, domain: 'vpc', publicIpv4Pool: 'amazon', networkBorderGroup: region }
+      },
+    },
+    ReleaseAddress: {
+      authorize: (i: Input) => check('ReleaseAddress', arn('elastic-ip', text(i.AllocationId ?? '*'))),
+      run: (i: Input) => {
+        const id = required(i, 'AllocationId')
+        const a = network(ec2).addresses[id]
+        if (!a) throw notFound('InvalidAllocationID.NotFound', `The allocation ID '${id}' does not exist`)
+        if (a.NatGatewayId && network(ec2).natGateways[a.NatGatewayId]) throw new AwsError('InvalidIPAddress.InUse', 'Address is in use', 400)
+        delete network(ec2).addresses[id]
+        ec2.save()
+        return { return: true }
+      },
+    },
+    DescribeAddresses: {
+      readOnly: true,
+      authorize: () => check('DescribeAddresses'),
+      run: (i: Input) => ({ addressesSet: byTag(Object.values(network(ec2).addresses), i, (a) => a.AllocationId, 'AllocationId').map((a) => ({ publicIp: a.PublicIp, allocationId: a.AllocationId, domain: a.Domain, tagSet: tagSet(a.Tags) })) }),
+    },
+    CreateNatGateway: {
+      authorize: (i: Input) => [...check('CreateNatGateway', arn('natgateway', '*')), ...check('CreateNatGateway', arn('subnet', text(i.SubnetId ?? '*')))],
+      run: (i: Input) => {
+        const subnet = ec2.subnet(required(i, 'SubnetId'))
+        const type = text(i.ConnectivityType ?? 'public') === 'private' ? 'private' : 'public'
+        const allocation = i.AllocationId === undefined ? undefined : network(ec2).addresses[text(i.AllocationId)]
+        if (type === 'public' && !allocation) throw new AwsError('InvalidAllocationID.NotFound', `The allocation ID '${text(i.AllocationId ?? '')}' does not exist`, 400)
+        if (allocation?.NatGatewayId && network(ec2).natGateways[allocation.NatGatewayId]) throw new AwsError('Resource.AlreadyAssociated', `Elastic IP address [${allocation.AllocationId}] is already associated`, 400)
+        const g: NatGatewayRecord = { NatGatewayId: ec2Id('nat'), SubnetId: subnet.SubnetId, VpcId: subnet.VpcId, AllocationId: allocation?.AllocationId, ConnectivityType: type, PrivateIp: allocateIp(ec2, subnet.SubnetId), CreateTime: new Date().toISOString(), Tags: specTags(i, 'natgateway') }
+        if (allocation) allocation.NatGatewayId = g.NatGatewayId
+        network(ec2).natGateways[g.NatGatewayId] = g
+        ec2.save()
+        return { natGateway: natGatewayOut(g) }
+      },
+    },
+    DeleteNatGateway: {
+      authorize: (i: Input) => check('DeleteNatGateway', arn('natgateway', text(i.NatGatewayId ?? '*'))),
+      run: (i: Input) => {
+        const id = required(i, 'NatGatewayId')
+        const g = network(ec2).natGateways[id]
+        if (!g) throw notFound('NatGatewayNotFound', `The Nat Gateway ${id} was not found`)
+        if (g.AllocationId && network(ec2).addresses[g.AllocationId]) delete network(ec2).addresses[g.AllocationId].NatGatewayId
+        delete network(ec2).natGateways[id]
+        ec2.save()
+        return { natGatewayId: id }
+      },
+    },
+    DescribeNatGateways: {
+      readOnly: true,
+      authorize: () => check('DescribeNatGateways'),
+      run: (i: Input) => ({ natGatewaySet: byTag(Object.values(network(ec2).natGateways), i, (g) => g.NatGatewayId, 'NatGatewayId').map(natGatewayOut) }),
     },
     CreateLaunchTemplate: {
       authorize: () => check('CreateLaunchTemplate', arn('launch-template', '*')),

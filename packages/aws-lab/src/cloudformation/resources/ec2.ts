@@ -200,6 +200,32 @@ export const route = replaceOnly({
   delete: async (current, ctx) => ignoreNotFound(ctx.call('ec2', 'DeleteRoute', { RouteTableId: text(current.properties.RouteTableId), DestinationCidrBlock: text(current.properties.DestinationCidrBlock) })),
 })
 
+// ── Elastic IPs and NAT gateways: the lab has no internet, so they are addresses and routes on record ──
+
+export const eip: ResourceHandler = {
+  attributes: ['AllocationId', 'PublicIp'],
+  replaceOn: ['Domain', 'InstanceId', 'NetworkBorderGroup', 'PublicIpv4Pool', 'TransferAddress', 'IpamPoolId'],
+  async create(props, ctx) {
+    if (props.InstanceId !== undefined) throw unsupported('InstanceId', 'AWS::EC2::EIP')
+    const out = await ctx.call<{ allocationId: string; publicIp: string }>('ec2', 'AllocateAddress', { Domain: 'vpc', TagSpecification: tagSpec(ctx, 'elastic-ip', props.Tags) })
+    // CloudFormation's Ref of an EIP is its address.
+    return { physicalId: out.publicIp, attributes: { AllocationId: out.allocationId, PublicIp: out.publicIp } }
+  },
+  update: keep,
+  delete: async (current, ctx) => ignoreNotFound(ctx.call('ec2', 'ReleaseAddress', { AllocationId: text(current.attributes.AllocationId) })),
+}
+
+export const natGateway: ResourceHandler = {
+  attributes: ['NatGatewayId'],
+  replaceOn: ['AllocationId', 'SubnetId', 'ConnectivityType', 'PrivateIpAddress'],
+  async create(props, ctx) {
+    const out = await ctx.call<{ natGateway: { natGatewayId: string } }>('ec2', 'CreateNatGateway', { SubnetId: requiredString(props, 'SubnetId'), AllocationId: optionalString(props, 'AllocationId'), ConnectivityType: optionalString(props, 'ConnectivityType'), TagSpecification: tagSpec(ctx, 'natgateway', props.Tags) })
+    return { physicalId: out.natGateway.natGatewayId, attributes: { NatGatewayId: out.natGateway.natGatewayId } }
+  },
+  update: keep,
+  delete: async (current, ctx) => ignoreNotFound(ctx.call('ec2', 'DeleteNatGateway', { NatGatewayId: current.physicalId })),
+}
+
 // ── VPC endpoints ──
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

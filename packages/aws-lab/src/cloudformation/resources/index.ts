@@ -1,7 +1,7 @@
 // The resource types the lab deploys, each backed by lab resources. Any other type fails the
 // stack with "Resource type … is not supported by aws-lab" (engine.ts) — never a silent success.
 import { cdkMetadata } from './cdk.js'
-import { autoScalingGroup, instance, internetGateway, launchTemplate, route, routeTable, securityGroup, securityGroupEgress, securityGroupIngress, subnet, subnetRouteTableAssociation, vpc, vpcEndpoint, vpcGatewayAttachment } from './ec2.js'
+import { autoScalingGroup, eip, instance, internetGateway, launchTemplate, natGateway, route, routeTable, securityGroup, securityGroupEgress, securityGroupIngress, subnet, subnetRouteTableAssociation, vpc, vpcEndpoint, vpcGatewayAttachment } from './ec2.js'
 import { instanceProfile, managedPolicy, policy, role } from './iam.js'
 import { alias, key } from './kms.js'
 import { bucket, bucketPolicy } from './s3.js'
@@ -27,6 +27,8 @@ export const RESOURCE_HANDLERS: Record<string, ResourceHandler> = {
   'AWS::EC2::InternetGateway': internetGateway,
   'AWS::EC2::VPCGatewayAttachment': vpcGatewayAttachment,
   'AWS::EC2::VPCEndpoint': vpcEndpoint,
+  'AWS::EC2::EIP': eip,
+  'AWS::EC2::NatGateway': natGateway,
   'AWS::EC2::LaunchTemplate': launchTemplate,
   'AWS::EC2::Instance': instance,
   'AWS::AutoScaling::AutoScalingGroup': autoScalingGroup,
