@@ -73,7 +73,7 @@ t.test('the compute stack imports core\'s exports; its instance and group serve 
   t.equal(r.code, 0, r.stderr)
   const out = await outputs('compute')
   const { BucketName: bucket, KeyArn: keyArn } = await outputs('core')
-  t.match(out, { InstanceId: /^i-0[0-9a-f]{16}$/, InstancePrivateIp: /^10\.20\.0\.\d+$/, KmsEndpointId: /^vpce-/, KmsEndpointDns: /^Z38GZ743OKFT7T:vpce-[0-9a-f]+-[0-9a-f]{8}\.kms\.eu-west-1\.vpce\.amazonaws\.com$/ })
+  t.match(out, { NatAddress: /^203\.0\.113\.\d+$/, InstanceId: /^i-0[0-9a-f]{16}$/, InstancePrivateIp: /^10\.20\.0\.\d+$/, KmsEndpointId: /^vpce-/, KmsEndpointDns: /^Z38GZ743OKFT7T:vpce-[0-9a-f]+-[0-9a-f]{8}\.kms\.eu-west-1\.vpce\.amazonaws\.com$/ })
   const app = lab.instances().find((i) => i.instanceId === out.InstanceId)
   t.ok(app, 'the instance has a metadata endpoint')
   t.equal(app!.name, 'fixture-app', 'named after its Name tag in endpoints.json')
