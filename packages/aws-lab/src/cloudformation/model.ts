@@ -54,7 +54,18 @@ export interface StackEvent {
   ResourceProperties?: string
 }
 
-export interface StackRecord {
+/** What a stack and a change set both carry: the template and how to deploy it. */
+interface DeploymentSettings {
+  /** The template as given (JSON or YAML text). */
+  templateBody: string
+  Parameters: StackParameter[]
+  Capabilities: string[]
+  RoleARN?: string
+  Tags: Tag[]
+  NotificationARNs: string[]
+}
+
+export interface StackRecord extends DeploymentSettings {
   StackId: string
   StackName: string
   StackStatus: string
@@ -63,13 +74,6 @@ export interface StackRecord {
   LastUpdatedTime?: number
   DeletionTime?: number
   Description?: string
-  /** The template as given (JSON or YAML text). */
-  templateBody: string
-  Parameters: StackParameter[]
-  Capabilities: string[]
-  RoleARN?: string
-  Tags: Tag[]
-  NotificationARNs: string[]
   DisableRollback: boolean
   EnableTerminationProtection: boolean
   Outputs: StackOutput[]
@@ -99,7 +103,7 @@ export interface Change {
   }
 }
 
-export interface ChangeSetRecord {
+export interface ChangeSetRecord extends DeploymentSettings {
   ChangeSetId: string
   ChangeSetName: string
   StackId: string
@@ -110,12 +114,6 @@ export interface ChangeSetRecord {
   StatusReason?: string
   CreationTime: number
   Description?: string
-  templateBody: string
-  Parameters: StackParameter[]
-  Capabilities: string[]
-  RoleARN?: string
-  Tags: Tag[]
-  NotificationARNs: string[]
   Changes: Change[]
 }
 

@@ -172,6 +172,24 @@ export function bucketConfigOperations({ lab, check }: S3Labs): S3Operations {
   }
   const notFound = (code: string, message: string, bucket: string) => new AwsError(code, message, 404, { BucketName: bucket })
   const setConfig = <K extends keyof BucketConfigs>(model: S3Model, bucket: string, key: K, value: BucketConfigs[K] | undefined) => model.setConfig(bucket, key, value)
+  /** Delete…: the configuration goes (each authorised with its Put action, as AWS does). */
+  const clear = (action: string, key: keyof BucketConfigs): S3Operation => onBucket(action, {
+    run: (i, ctx) => {
+      const { model, bucket } = configs(i, ctx)
+      setConfig(model, bucket.name, key, undefined)
+      return { status: 204 }
+    },
+  })
+  /** Get… of a configuration S3 answers 404 for until it is set. */
+  const get = <K extends keyof BucketConfigs>(action: string, key: K, missing: [code: string, message: string], xml: (value: NonNullable<BucketConfigs[K]>) => { root: string; body: XmlObject }): S3Operation => onBucket(action, {
+    readOnly: true,
+    run: (i, ctx) => {
+      const { bucket, current } = configs(i, ctx)
+      const value = current[key]
+      if (value === undefined) throw notFound(missing[0], missing[1], bucket.name)
+      return { xml: xml(value) }
+    },
+  })
 
   return {
     PutPublicAccessBlock: onBucket('s3:PutBucketPublicAccessBlock', {
@@ -187,21 +205,8 @@ export function bucketConfigOperations({ lab, check }: S3Labs): S3Operations {
         return {}
       },
     }),
-    GetPublicAccessBlock: onBucket('s3:GetBucketPublicAccessBlock', {
-      readOnly: true,
-      run: (i, ctx) => {
-        const { bucket, current } = configs(i, ctx)
-        if (!current.publicAccessBlock) throw notFound('NoSuchPublicAccessBlockConfiguration', 'The public access block configuration was not found', bucket.name)
-        return { xml: { root: 'PublicAccessBlockConfiguration', body: { ...current.publicAccessBlock } } }
-      },
-    }),
-    DeletePublicAccessBlock: onBucket('s3:PutBucketPublicAccessBlock', {
-      run: (i, ctx) => {
-        const { model, bucket } = configs(i, ctx)
-        setConfig(model, bucket.name, 'publicAccessBlock', undefined)
-        return { status: 204 }
-      },
-    }),
+    GetPublicAccessBlock: get('s3:GetBucketPublicAccessBlock', 'publicAccessBlock', ['NoSuchPublicAccessBlockConfiguration', 'The public access block configuration was not found'], (v) => ({ root: 'PublicAccessBlockConfiguration', body: { ...v } })),
+    DeletePublicAccessBlock: clear('s3:PutBucketPublicAccessBlock', 'publicAccessBlock'),
     PutBucketLifecycleConfiguration: onBucket('s3:PutLifecycleConfiguration', {
       run: async (i, ctx) => {
         const { model, bucket } = configs(i, ctx)
@@ -209,22 +214,8 @@ export function bucketConfigOperations({ lab, check }: S3Labs): S3Operations {
         return {}
       },
     }),
-    GetBucketLifecycleConfiguration: onBucket('s3:GetLifecycleConfiguration', {
-      readOnly: true,
-      run: (i, ctx) => {
-        const { bucket, current } = configs(i, ctx)
-        if (!current.lifecycle) throw notFound('NoSuchLifecycleConfiguration', 'The lifecycle configuration does not exist', bucket.name)
-        return { xml: { root: 'LifecycleConfiguration', body: lifecycleXml(current.lifecycle) } }
-      },
-    }),
-    // AWS authorises DeleteBucketLifecycle with s3:PutLifecycleConfiguration.
-    DeleteBucketLifecycle: onBucket('s3:PutLifecycleConfiguration', {
-      run: (i, ctx) => {
-        const { model, bucket } = configs(i, ctx)
-        setConfig(model, bucket.name, 'lifecycle', undefined)
-        return { status: 204 }
-      },
-    }),
+    GetBucketLifecycleConfiguration: get('s3:GetLifecycleConfiguration', 'lifecycle', ['NoSuchLifecycleConfiguration', 'The lifecycle configuration does not exist'], (v) => ({ root: 'LifecycleConfiguration', body: lifecycleXml(v) })),
+    DeleteBucketLifecycle: clear('s3:PutLifecycleConfiguration', 'lifecycle'),
     PutBucketVersioning: onBucket('s3:PutBucketVersioning', {
       run: async (i, ctx) => {
         const { model, bucket } = configs(i, ctx)
@@ -253,21 +244,8 @@ export function bucketConfigOperations({ lab, check }: S3Labs): S3Operations {
         return {}
       },
     }),
-    GetBucketOwnershipControls: onBucket('s3:GetBucketOwnershipControls', {
-      readOnly: true,
-      run: (i, ctx) => {
-        const { bucket, current } = configs(i, ctx)
-        if (!current.ownership) throw notFound('OwnershipControlsNotFoundError', 'The bucket ownership controls were not found', bucket.name)
-        return { xml: { root: 'OwnershipControls', body: { Rule: { ObjectOwnership: current.ownership } } } }
-      },
-    }),
-    DeleteBucketOwnershipControls: onBucket('s3:PutBucketOwnershipControls', {
-      run: (i, ctx) => {
-        const { model, bucket } = configs(i, ctx)
-        setConfig(model, bucket.name, 'ownership', undefined)
-        return { status: 204 }
-      },
-    }),
+    GetBucketOwnershipControls: get('s3:GetBucketOwnershipControls', 'ownership', ['OwnershipControlsNotFoundError', 'The bucket ownership controls were not found'], (v) => ({ root: 'OwnershipControls', body: { Rule: { ObjectOwnership: v } } })),
+    DeleteBucketOwnershipControls: clear('s3:PutBucketOwnershipControls', 'ownership'),
     PutBucketLogging: onBucket('s3:PutBucketLogging', {
       run: async (i, ctx) => {
         const { model, bucket } = configs(i, ctx)
