@@ -29,6 +29,12 @@ import { InstanceMetadataService, type InstanceEndpoint } from './imds/server.js
 import { parsePolicyText } from './iam/model.js'
 import type { LabOidc } from './oidc/provider.js'
 import type { LabOidcOptions } from './oidc/config.js'
+import { SsmModel } from './ssm/model.js'
+import { AutoScalingModel } from './autoscaling/model.js'
+import { createAutoScalingService } from './autoscaling/service.js'
+import { createSsmService } from './ssm/service.js'
+import { createCloudFormation } from './cloudformation/service.js'
+import type { CloudFormationEngine } from './cloudformation/engine.js'
 
 export interface LabOptions {
   dataDir: string
@@ -94,9 +100,14 @@ export interface Lab {
   endpointsFile: string
   iam: IamModel
   sts: StsModel
+  ssm: SsmModel
+  /** The CloudFormation engine (stacks, change sets), e.g. to wait for a stack's operation: `await lab.cloudformation.idle(stackId)`. */
+  cloudformation: CloudFormationEngine
   trail: TrailStore
   /** The OpenID Provider when `oidc` is on: its issuer, people and client secrets. */
   oidc?: Pick<LabOidc, 'issuer' | 'peopleFile' | 'people' | 'clientSecret'>
+  /** Applies the buckets' S3 lifecycle rules due by `now` (the lab runs it hourly); how many uploads and objects went. */
+  sweepS3Lifecycle(now?: Date): number
   /** The profiles written to the credentials file. */
   profiles(): Record<string, ProfileCredentials>
   /** The Caller a profile's credentials resolve to now. */
@@ -165,7 +176,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   const privateDnsEndpoint = (caller: Caller, service: string): VpcEndpointInfo | undefined => {
     // Only calls from an instance (its metadata credentials) resolve the regional name inside a VPC.
     const instanceId = caller.ec2?.sourceInstanceArn.split('/').pop()
-    const made = instanceId ? ec2.privateDnsEndpoint(instanceId, service) : undefined
+    // An interface endpoint with private DNS, or (S3) the gateway endpoint on the instance's route table.
+    const made = instanceId ? ec2.routedEndpoint(instanceId, service) : undefined
     return made ? endpointInfo(made.VpcEndpointId) : undefined
   }
   // An instance's own address; anyone else coming through an endpoint URL counts as the VPC's host .10 (the lab's stand-in).
@@ -176,6 +188,12 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     return cidr ? cidr.replace(/\.\d+\/\d+$/, '.10') : undefined
   }
   const router = new Router({ accountId, region, state: store, iam, credentials, trail, vpcEndpoint: endpointInfo, privateDnsEndpoint, vpcSourceIp, log, servesTls: Boolean(options.tls) })
+  const ssm = new SsmModel(store, accountId, region)
+  const cloudformation = createCloudFormation({
+    store, accountId, region, iam, sts, ec2, credentials, log,
+    execute: (call, caller, meta) => router.execute(call, caller, meta),
+    instanceReady: (id) => imds.whenServing(id),
+  })
   router.addProtocol(createEc2Protocol(), { first: true })
   router.addService(createEc2Service(ec2, iam))
   for (const protocol of [...(options.extraProtocols ?? [])].reverse()) router.addProtocol(protocol, { first: true })
@@ -186,6 +204,9 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   router.addService(createIamService(iam))
   router.addService(createCloudTrailService(trail, { delaySeconds: options.cloudTrailDelaySeconds ?? 0 }))
   router.addService(createKmsService())
+  router.addService(createSsmService(ssm))
+  router.addService(createAutoScalingService(new AutoScalingModel(store, ec2, iam), ec2, iam))
+  router.addService(cloudformation.service)
   // S3's REST-XML handler goes last: it claims whatever JSON and query did not.
   const s3 = createS3()
   router.addService(s3.service)
@@ -214,6 +235,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       warn: (message) => log({ level: 'warn', msg: message }),
       ec2,
     })
+    ssm.seed(seed.ssmParameters ?? {})
     labState.seedFile = seedFile
     labState.seededAt = new Date().toISOString()
     store.save('lab')
@@ -227,10 +249,18 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     }
   }
 
-  const imds = new InstanceMetadataService({ ec2, iam, sts, trail, host, portBase: options.imdsPortBase ?? 0, advertisedHost: options.imdsAdvertisedHost, credentialsTtlSeconds: options.imdsCredentialsTtlSeconds })
   // Loaded only when asked for: the provider and its web framework cost every other lab nothing.
   const oidcKit = options.oidc ? await import('./oidc/provider.js') : undefined
   let oidc: LabOidc | undefined
+  // A data folder seeded before the lab had Parameter Store gets the seed's parameters (CDK's bootstrap version) once.
+  if (!ssm.seeded && existsSync(seedFile)) ssm.seed(loadSeed(seedFile, accountId, region).ssmParameters ?? {})
+  const lifecycleTimer = setInterval(() => s3.sweepLifecycle(store, Date.now()), 3_600_000).unref()
+
+  const imds = new InstanceMetadataService({
+    ec2, iam, sts, trail, host, portBase: options.imdsPortBase ?? 0, advertisedHost: options.imdsAdvertisedHost, credentialsTtlSeconds: options.imdsCredentialsTtlSeconds,
+    // Instances launched or terminated at run time (CloudFormation, Auto Scaling) show in endpoints.json too.
+    onChange: () => writeFileAtomic(endpointsFile, `${JSON.stringify(endpointsDocument(), null, 2)}\n`, 0o644),
+  })
   const server: Server = createServer((req, res) => {
     if (oidc?.handles(req.url)) {
       oidc.handle(req, res)
@@ -356,14 +386,18 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     endpointsFile,
     iam,
     sts,
+    ssm,
+    cloudformation: cloudformation.engine,
     trail,
     ...(oidc ? { oidc } : {}),
+    sweepS3Lifecycle: (now = new Date()) => s3.sweepLifecycle(store, now.getTime()),
     profiles,
     callerFor,
     invoke,
     async close() {
       if (closed) return
       closed = true
+      clearInterval(lifecycleTimer)
       await new Promise<void>((resolveClose) => {
         if (door) {
           door.close()

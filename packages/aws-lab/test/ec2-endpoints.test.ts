@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { KMSClient, EncryptCommand, GenerateDataKeyCommand, DecryptCommand } from '@aws-sdk/client-kms'
 import { S3Client, PutObjectCommand } from '@aws-sdk/client-s3'
 import { EC2Client, CreateVpcEndpointCommand, DescribeVpcEndpointsCommand, ModifyVpcAttributeCommand, ModifyVpcEndpointCommand, DeleteVpcEndpointsCommand } from '@aws-sdk/client-ec2'
-import { startTestLab } from './helpers/lab.js'
+import { instanceCredentials, startTestLab } from './helpers/lab.js'
 
 const exec = promisify(execFile)
 const lab = await startTestLab(t, { vpcEndpointPendingMs: 1_500 })
@@ -48,16 +48,6 @@ async function untilAvailable(id: string): Promise<string[]> {
     await new Promise((r) => setTimeout(r, 200))
   }
   return seen
-}
-
-/** The workshop instance's credentials, as its metadata serves them. */
-async function instanceCredentials(name: string) {
-  const endpoint = lab.instances().find((i) => i.name === name)!
-  const token = await (await fetch(new URL('latest/api/token', endpoint.metadataEndpoint), { method: 'PUT', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '60' } })).text()
-  const headers = { 'x-aws-ec2-metadata-token': token }
-  const role = await (await fetch(new URL('latest/meta-data/iam/security-credentials/', endpoint.metadataEndpoint), { headers })).text()
-  const c: any = await (await fetch(new URL(`latest/meta-data/iam/security-credentials/${role}`, endpoint.metadataEndpoint), { headers })).json()
-  return { instanceId: endpoint.instanceId, credentials: { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.Token } }
 }
 
 const lastEvent = (name: string) => lab.trail.all().filter((e) => e.eventName === name).at(-1)!
@@ -131,7 +121,7 @@ t.test('the endpoint policy is enforced on every call through it (SDK v3 and CLI
 t.test("private DNS: an instance's calls to the regional name go through its VPC's endpoint while DNS hostnames are on", async (t) => {
   const id = (await ec2.send(new DescribeVpcEndpointsCommand({ Filters: [{ Name: 'service-name', Values: [KMS_SERVICE] }] }))).VpcEndpoints![0].VpcEndpointId!
   await ec2.send(new ModifyVpcEndpointCommand({ VpcEndpointId: id, PolicyDocument: JSON.stringify({ Statement: [{ Effect: 'Allow', Principal: '*', Action: '*', Resource: '*' }, { Effect: 'Deny', Principal: '*', Action: 'kms:Encrypt', Resource: '*' }] }) }))
-  const instance = await instanceCredentials('workshop')
+  const instance = await instanceCredentials(lab, 'workshop')
   // The regional endpoint (no /vpce/ prefix), as an SDK on the instance would call kms.eu-west-1.amazonaws.com.
   const regional = new KMSClient({ ...lab.clientConfig('admin'), credentials: instance.credentials })
   const encrypt = () => regional.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x') }))

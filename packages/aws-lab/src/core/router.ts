@@ -16,7 +16,7 @@ import type { TrailStore } from '../cloudtrail/trail.js'
 /** Buffered protocols (JSON, query) carry small documents; anything bigger is refused. */
 const MAX_BUFFERED_BODY = 16 * 1024 * 1024
 /** Services whose calls CloudTrail records as management events (S3 object calls are data events, off by default in AWS). */
-const TRAILED_SERVICES = new Set(['kms', 'sts', 'iam', 'ec2'])
+const TRAILED_SERVICES = new Set(['kms', 'sts', 'iam', 'ec2', 'cloudformation', 'ssm', 'autoscaling'])
 const VPCE_PATH = /^\/vpce\/(vpce-[0-9a-z]+)(\/.*)?$/
 
 export interface VpcEndpointInfo {

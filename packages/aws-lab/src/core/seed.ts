@@ -29,6 +29,8 @@ export interface SeedFile {
     subnets?: Array<{ id: string; cidr: string; availabilityZone?: string; tags?: Record<string, string> }>
     securityGroups?: Array<{ id: string; name: string; description?: string; tags?: Record<string, string> }>
   }>
+  /** Parameter Store values the account starts with (name → value), e.g. CDK's `/cdk-bootstrap/hnb659fds/version`. */
+  ssmParameters?: Record<string, string>
   /** One instance per service (and the workshop's); each gets an instance profile named after its role. */
   instances?: Array<{ name: string; id: string; role?: string; subnet: string; securityGroups: string[]; privateIp: string; instanceType?: string }>
 }

@@ -1,9 +1,11 @@
 // EC2 (its own query protocol): the describe calls the workshop and keyadmin make, VPC DNS
-// attributes, and interface VPC endpoints. Outputs use EC2's wire names (lowerCamel, *Set lists).
+// attributes, and VPC endpoints (interface, and S3's gateway); the EC2 a deployment makes is in
+// network.ts. Outputs use EC2's wire names (lowerCamel, *Set lists).
 // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Operations.html
 import { AwsError, text, type AuthCheck, type Operation, type OperationContext, type ServiceDefinition } from '../core/types.js'
 import { parsePolicyText, type IamModel } from '../iam/model.js'
 import { ENDPOINT_SERVICES, GATEWAY_SERVICES, type Ec2Model, type InstanceRecord, type VpcEndpointRecord, wellFormedId } from './model.js'
+import { networkOperations, permissionsOut, type RuleTables } from './network.js'
 
 type Input = Record<string, unknown>
 type Filter = { Name: string; Value?: string[] }
@@ -243,8 +245,9 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
             vpcId: g.VpcId,
             securityGroupArn: arn('security-group', g.GroupId),
             // Members of the group reach each other on 443 (the endpoints' interfaces share the group).
-            ipPermissions: [{ ipProtocol: 'tcp', fromPort: 443, toPort: 443, groups: [{ groupId: g.GroupId, userId: accountId }], ipRanges: [], ipv6Ranges: [], prefixListIds: [] }],
-            ipPermissionsEgress: [{ ipProtocol: '-1', groups: [], ipRanges: [{ cidrIp: '0.0.0.0/0' }], ipv6Ranges: [], prefixListIds: [] }],
+            // Groups made through the API keep their rules (ec2/network.ts); the seed's answer with these.
+            ipPermissions: (g as RuleTables).IpPermissions ? permissionsOut((g as RuleTables).IpPermissions!, accountId) : [{ ipProtocol: 'tcp', fromPort: 443, toPort: 443, groups: [{ groupId: g.GroupId, userId: accountId }], ipRanges: [], ipv6Ranges: [], prefixListIds: [] }],
+            ipPermissionsEgress: (g as RuleTables).IpPermissionsEgress ? permissionsOut((g as RuleTables).IpPermissionsEgress!, accountId) : [{ ipProtocol: '-1', groups: [], ipRanges: [{ cidrIp: '0.0.0.0/0' }], ipv6Ranges: [], prefixListIds: [] }],
             tagSet: tagSet(g.Tags),
           })),
         }
@@ -374,6 +377,8 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
       },
     },
   }
+  // The EC2 a deployment makes (VPCs, subnets, rules, route tables, gateways, launch templates, instances): ec2/network.ts.
+  Object.assign(operations, networkOperations(ec2, iam))
   for (const operation of Object.values(operations)) {
     const run = operation.run
     // DryRun: authorised callers learn it would have worked, and nothing changes.

@@ -42,6 +42,8 @@ export interface ImdsOptions {
   advertisedHost?: string
   /** Where EC2's AssumeRole for each delivery is recorded, as CloudTrail shows it in AWS. */
   trail?: TrailStore
+  /** Called when an endpoint opens or closes after start (the lab rewrites endpoints.json). */
+  onChange?(): void
 }
 
 interface IssuedCredentials {
@@ -75,6 +77,8 @@ export class InstanceMetadataService {
   private readonly tokens = new Map<string, { instanceId: string; expiresAt: number }>()
   private readonly credentials = new Map<string, IssuedCredentials>()
   private readonly endpointsById = new Map<string, InstanceEndpoint>()
+  /** Listeners being opened or closed for instances launched or terminated at run time. */
+  private readonly pending = new Map<string, Promise<void>>()
   readonly credentialsTtlMs: number
 
   constructor(private readonly options: ImdsOptions) {
@@ -85,32 +89,66 @@ export class InstanceMetadataService {
     return [...this.endpointsById.values()]
   }
 
-  /** One listener per instance, in the order instances were seeded. */
+  /** One listener per instance, in the order instances were seeded; then one for each instance launched or terminated later. */
   async start(): Promise<InstanceEndpoint[]> {
-    const { host, portBase } = this.options
-    const advertised = this.options.advertisedHost ?? (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host)
     let index = 0
-    for (const instance of Object.values(this.options.ec2.state.instances)) {
-      const server = createServer((req, res) => this.handle(instance.InstanceId, req, res))
-      server.keepAliveTimeout = 5_000
-      server.requestTimeout = 10_000
-      const port = portBase === 0 ? 0 : portBase + index
-      index++
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject)
-        server.listen(port, host, () => resolve())
-      })
-      this.servers.set(instance.InstanceId, server)
-      const bound = (server.address() as AddressInfo).port
-      this.endpointsById.set(instance.InstanceId, {
-        instanceId: instance.InstanceId,
-        name: instance.Name,
-        role: this.roleOf(instance),
-        // With the trailing slash: botocore (AWS CLI) appends `latest/...` to it as written.
-        metadataEndpoint: `http://${advertised.includes(':') ? `[${advertised}]` : advertised}:${bound}/`,
-      })
-    }
+    for (const instance of Object.values(this.options.ec2.state.instances)) await this.listen(instance, this.options.portBase === 0 ? 0 : this.options.portBase + index++)
+    this.options.ec2.onInstanceChange((change, instance) => {
+      const work = change === 'launched' ? this.listen(instance, this.options.portBase === 0 ? 0 : this.options.portBase + index++, true) : this.stop(instance.InstanceId)
+      this.pending.set(instance.InstanceId, work)
+      void work.finally(() => {
+        if (this.pending.get(instance.InstanceId) === work) this.pending.delete(instance.InstanceId)
+        this.options.onChange?.()
+      }).catch(() => undefined)
+    })
     return this.endpoints()
+  }
+
+  /** Resolves once the instance's metadata endpoint listens (an instance launched at run time takes a moment). */
+  async whenServing(instanceId: string): Promise<void> {
+    await this.pending.get(instanceId)
+    if (!this.servers.has(instanceId)) throw new Error(`instance ${instanceId} has no metadata endpoint`)
+  }
+
+  private async listen(instance: InstanceRecord, port: number, fallBackToAnyPort = false): Promise<void> {
+    const { host } = this.options
+    const advertised = this.options.advertisedHost ?? (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host)
+    const server = createServer((req, res) => this.handle(instance.InstanceId, req, res))
+    server.keepAliveTimeout = 5_000
+    server.requestTimeout = 10_000
+    const bind = (p: number) => new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(p, host, () => resolve())
+    })
+    try {
+      await bind(port)
+    } catch (err) {
+      // A port taken by someone else: an instance launched at run time takes any free one instead.
+      if (!fallBackToAnyPort || port === 0) throw err
+      await bind(0)
+    }
+    this.servers.set(instance.InstanceId, server)
+    const bound = (server.address() as AddressInfo).port
+    this.endpointsById.set(instance.InstanceId, {
+      instanceId: instance.InstanceId,
+      name: instance.Name,
+      role: this.roleOf(instance),
+      // With the trailing slash: botocore (AWS CLI) appends `latest/...` to it as written.
+      metadataEndpoint: `http://${advertised.includes(':') ? `[${advertised}]` : advertised}:${bound}/`,
+    })
+  }
+
+  /** A terminated instance's endpoint closes, its tokens and credentials go with it. */
+  private async stop(instanceId: string): Promise<void> {
+    const server = this.servers.get(instanceId)
+    this.servers.delete(instanceId)
+    this.endpointsById.delete(instanceId)
+    this.credentials.delete(instanceId)
+    for (const [t, v] of this.tokens) if (v.instanceId === instanceId) this.tokens.delete(t)
+    if (server) await new Promise<void>((resolve) => {
+      server.close(() => resolve())
+      server.closeAllConnections()
+    })
   }
 
   async close(): Promise<void> {

@@ -5,6 +5,7 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { AwsError, type ParsedCall, type ProtocolHandler } from '../core/types.js'
 import { toXml, writeXmlError, type XmlObject } from '../core/protocols/rest-xml.js'
+import { bucketConfigOperation } from './bucket-config.js'
 
 /** What every S3 operation gets. */
 export interface S3Input {
@@ -51,6 +52,8 @@ export function operationOf(method: string, bucket: string | undefined, key: str
     if (method === 'GET') return 'ListBuckets'
     throw new AwsError('MethodNotAllowed', 'The specified method is not allowed against this resource.', 405)
   }
+  const config = bucketConfigOperation(method, key, q)
+  if (config) return config
   // Sub-resources the lab does not serve must not fall through to a listing or an object read.
   const unsupported = Object.keys(q).find((name) => UNSUPPORTED_SUBRESOURCES.has(name) && !(name === 'tagging' && key !== undefined && method === 'GET'))
   if (unsupported) throw new AwsError('NotImplemented', `A header or query you provided implies functionality that is not implemented: ?${unsupported}`, 501)
