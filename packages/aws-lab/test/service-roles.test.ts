@@ -13,6 +13,7 @@ import {
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { GetSessionTokenCommand, STSClient } from '@aws-sdk/client-sts'
 import { SERVICE_ROLES } from '@kms-share/policy'
+import { startLab } from '../src/app.js'
 import { startTestLab } from './helpers/lab.js'
 
 const lab = await startTestLab(t)
@@ -29,6 +30,19 @@ t.test("each service role holds exactly its duty's policy from roles.ts", async 
     const got = await iam.send(new GetRolePolicyCommand({ RoleName: def.roleName, PolicyName: def.policyName }))
     t.same(JSON.parse(decodeURIComponent(got.PolicyDocument ?? '')), def.document(names), `${def.roleName}: the definition's document`)
   }
+})
+
+t.test('a data folder with a wider role policy gets the definition back at the next start', async (t) => {
+  const dataDir = t.testdir()
+  const first = await startLab({ dataDir, port: 0, quiet: true })
+  const def = SERVICE_ROLES.find((r) => r.duty === 'keyadmin')!
+  const wide = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:*', Resource: '*' }] }
+  await first.invoke('iam', 'PutRolePolicy', { RoleName: def.roleName, PolicyName: def.policyName, PolicyDocument: JSON.stringify(wide) }, 'admin')
+  await first.close()
+  const again = await startLab({ dataDir, port: 0, quiet: true })
+  t.teardown(() => again.close())
+  const stored = JSON.parse(again.iam.getInlinePolicy('role', def.roleName, def.policyName))
+  t.same(stored, def.document(names), 'kms-share-keyadmin holds its definition again, not kms:*')
 })
 
 t.test('a seed role whose name does not match its duty is refused at start', async (t) => {

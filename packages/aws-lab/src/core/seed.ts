@@ -214,3 +214,32 @@ export async function seedEc2(c: Pick<SeedContext, 'seed' | 'iam' | 'ec2' | 'war
     ec2.addInstance({ instanceId: i.id, name: i.name, subnetId: i.subnet, securityGroupIds: i.securityGroups, privateIpAddress: i.privateIp, instanceProfileName: i.role, instanceType: i.instanceType })
   }
 }
+
+/**
+ * On a start from an existing data folder: the seed's service roles and MFA key administrator get their
+ * current definitions back, so a folder seeded by an older version never keeps wider permissions than
+ * packages/policy defines. Answers the names whose policy changed.
+ */
+export async function reapplyDefinitions(seed: SeedFile, iam: IamModel, call: (service: string, operation: string, input: unknown) => Promise<unknown>): Promise<string[]> {
+  const changed: string[] = []
+  const differs = (stored: string | undefined, wanted: unknown) => stored === undefined || JSON.stringify(JSON.parse(stored)) !== JSON.stringify(wanted)
+  for (const r of seed.roles ?? []) {
+    const role = r.duty && Object.hasOwn(iam.state.roles, r.name) ? iam.state.roles[r.name] : undefined
+    if (!role || !r.duty) continue
+    const { policyName } = serviceRole(r.duty)
+    const wanted = r.inlinePolicies?.[policyName]
+    if (!differs(role.inlinePolicies[policyName], wanted)) continue
+    await call('iam', 'PutRolePolicy', { RoleName: r.name, PolicyName: policyName, PolicyDocument: doc(wanted) })
+    changed.push(r.name)
+  }
+  for (const u of seed.users ?? []) {
+    const user = u.mfaKeyAdministrator && Object.hasOwn(iam.state.users, u.name) ? iam.state.users[u.name] : undefined
+    if (!user) continue
+    const { policyName } = MFA_KEY_ADMINISTRATOR
+    const wanted = u.inlinePolicies?.[policyName]
+    if (!differs(user.inlinePolicies[policyName], wanted)) continue
+    await call('iam', 'PutUserPolicy', { UserName: u.name, PolicyName: policyName, PolicyDocument: doc(wanted) })
+    changed.push(u.name)
+  }
+  return changed
+}
