@@ -3,6 +3,7 @@
 import { getLocation, parseTree, printParseErrorCode, type JSONPath, type Node, type ParseError } from 'jsonc-parser'
 import { FINDING_CODES, PolicyInputError, type FindingCode } from './errors.js'
 import { normalizePolicy } from './normalize.js'
+import { dictionary } from './dictionary.js'
 import { closest } from './catalog.js'
 import type { Finding, ParseResult, PolicyDocument } from './types.js'
 
@@ -179,7 +180,7 @@ export function sortFindings(findings: Finding[]): Finding[] {
 function nodeValue(node: Node): unknown {
   switch (node.type) {
     case 'object': {
-      const out: Record<string, unknown> = {}
+      const out = dictionary<unknown>()
       for (const p of properties(node)) if (p.value) out[p.key] = nodeValue(p.value)
       return out
     }
