@@ -211,7 +211,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     }
   }
 
-  const imds = new InstanceMetadataService({ ec2, iam, sts, trail, host, portBase: options.imdsPortBase ?? 0, advertisedHost: options.imdsAdvertisedHost, credentialsTtlSeconds: options.imdsCredentialsTtlSeconds })
+  const imds = new InstanceMetadataService({ ec2, iam, sts, trail, host, portBase: options.imdsPortBase ?? 0, advertisedHost: options.imdsAdvertisedHost, credentialsTtlSeconds: options.imdsCredentialsTtlSeconds, log })
   const server: Server = createServer((req, res) => {
     // Where each instance's metadata lives, for start scripts (the lab's own path; no AWS API starts with /_lab/).
     // The lab CA's certificate (public), for clients that must trust it and share no volume with the lab.

@@ -5,6 +5,7 @@ export { validatePolicy, assertValidPolicy, formatFindings, type ValidateOptions
 export { FINDING_CODES, ERROR_CODES, PolicyInputError, PolicyInvalidError, type FindingCode, type InvalidPolicyError } from './errors.js'
 export { expandAction, findConditionKey, conditionKeyCandidates, closest, type CatalogConditionKey } from './catalog.js'
 export { evaluate } from './evaluate.js'
+export { wildcardMatcher, MAX_PATTERN_LENGTH, MAX_PATTERN_WILDCARDS, type WildcardMatcher } from './wildcard.js'
 export {
   POLICY_TEMPLATES, findTemplate, renderTemplate, TemplateParameterError, KEY_USE_ACTIONS, KEY_ADMIN_ACTIONS, MFA_SENSITIVE_ACTIONS,
   type PolicyTemplate, type TemplateParameter, type TemplateParameterType, type TemplateValues,

@@ -129,7 +129,8 @@ export class Router {
   async execute(call: ParsedCall, caller: Caller, meta: RequestMeta): Promise<unknown> {
     const family = familyOf(call.service)
     const service = this.services.get(call.service)
-    const operation = service?.operations[call.operation]
+    // An operation is the service's own entry: `constructor` or `toString` is an unknown operation.
+    const operation = service && Object.hasOwn(service.operations, call.operation) ? service.operations[call.operation] : undefined
     if (!service || !operation) throw unknownOperation(family, call.operation)
     const ctx: OperationContext = {
       caller,
