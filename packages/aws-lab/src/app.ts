@@ -10,6 +10,7 @@ import { FileStateStore, writeFileAtomic } from './core/store.js'
 import { DEFAULT_ACCOUNT_ID, DEFAULT_REGION } from './core/arn.js'
 import { CredentialResolver } from './core/identity.js'
 import { Router, type VpcEndpointInfo } from './core/router.js'
+import { inRequestScope } from './core/guard.js'
 import { createJsonProtocol } from './core/protocols/json.js'
 import { createQueryProtocol } from './core/protocols/query.js'
 import { loadSeed, runSeed, seedEc2, type LabSection } from './core/seed.js'
@@ -224,7 +225,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body)
       return
     }
-    router.handle(req, res).catch((err: unknown) => {
+    inRequestScope({ res }, () => router.handle(req, res)).catch((err: unknown) => {
       log({ level: 'error', msg: 'unhandled', err: String((err as Error)?.stack ?? err) })
       if (!res.headersSent) res.writeHead(500).end()
       else res.destroy()

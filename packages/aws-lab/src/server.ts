@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util'
 import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { startLab } from './app.js'
+import { guardLabProcess } from './core/guard.js'
 
 const { values } = parseArgs({
   options: {
@@ -52,6 +53,9 @@ if (!Number.isFinite(imdsCredentialsTtlSeconds) || imdsCredentialsTtlSeconds < 2
 // HTTPS beside HTTP on the same port, with the lab's own CA (SSE-KMS over plain HTTP is then refused, as in AWS).
 const tlsOn = /^(1|true|yes|on)$/i.test(process.env.LAB_TLS ?? '')
 const tlsHostnames = (process.env.LAB_TLS_HOSTNAMES ?? '').split(',').map((h) => h.trim()).filter(Boolean)
+
+// A bug hit by one request answers that request 500; it never stops the lab (and with it `pnpm start`).
+guardLabProcess((line) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), name: 'aws-lab', ...line })}\n`))
 
 const lab = await startLab({
   dataDir,

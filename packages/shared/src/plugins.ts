@@ -9,6 +9,7 @@ import type { AwsConfig } from './config.js'
 import { httpLimits, type HttpLimitsConfig } from './http-limits.js'
 import { problemErrorHandler, problemNotFoundHandler, problemOf, problemResponses, sendProblem, SharedErrors, toProblem } from './errors.js'
 import { REQUEST_ID_HEADER } from './logger.js'
+import { trackRequestScopes } from './process-guard.js'
 
 /** Throws when the dependency does not answer; `signal` aborts when the readiness deadline passes. */
 export type ReadinessCheck = (signal: AbortSignal) => Promise<void>
@@ -62,6 +63,7 @@ export const basePlugin = fp(
     })
     app.setErrorHandler(problemErrorHandler)
     app.setNotFoundHandler(problemNotFoundHandler)
+    trackRequestScopes(app)
     let closing = false
     app.addHook('preClose', async () => {
       closing = true

@@ -5,6 +5,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { isoSeconds } from '../core/arn.js'
+import { inRequestScope } from '../core/guard.js'
 import type { Ec2Model, InstanceRecord } from '../ec2/model.js'
 import type { IamModel } from '../iam/model.js'
 import type { StsModel } from '../sts/model.js'
@@ -100,7 +101,7 @@ export class InstanceMetadataService {
       const server = createServer((req, res) => {
         // One request's failure is that request's 500, never the lab's end.
         try {
-          this.handle(instance.InstanceId, req, res)
+          inRequestScope({ res, answer: () => page(res, 500, 'Internal Server Error') }, () => this.handle(instance.InstanceId, req, res))
         } catch (err) {
           this.options.log?.({ level: 'error', msg: 'instance metadata request failed', instanceId: instance.InstanceId, path: req.url, err: String((err as Error)?.stack ?? err) })
           if (!res.headersSent) page(res, 500, 'Internal Server Error')
