@@ -77,7 +77,7 @@ ${localRows.length ? `<table id="local-files"><thead><tr><th>File</th><th>Object
 </body></html>`
     return reply
       .type('text/html; charset=utf-8')
-      .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'")
+      .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
       .send(html)
   })
 }
