@@ -1,5 +1,5 @@
 export * from './types.js'
-export { parsePolicy } from './parse.js'
+export { parsePolicy, positionOf } from './parse.js'
 export { normalizePolicy, PolicyGrammarError } from './normalize.js'
 export { validatePolicy, assertValidPolicy, formatFindings, type ValidateOptions } from './validate.js'
 export { FINDING_CODES, ERROR_CODES, PolicyInputError, PolicyInvalidError, type FindingCode, type InvalidPolicyError } from './errors.js'
