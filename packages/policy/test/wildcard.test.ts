@@ -38,17 +38,21 @@ function input(document: ReturnType<typeof normalizePolicy>, context: Record<str
   }
 }
 
+/** CPU time, not wall time: on a shared machine the wall clock also counts time spent descheduled. */
 function timed<T>(fn: () => T): { value: T; ms: number } {
-  const start = process.hrtime.bigint()
+  const start = process.cpuUsage()
   const value = fn()
-  return { value, ms: Number(process.hrtime.bigint() - start) / 1e6 }
+  const used = process.cpuUsage(start)
+  return { value, ms: (used.user + used.system) / 1_000 }
 }
 
 t.test("the issue's StringLike (13 stars, 30 characters) and worse answer in milliseconds", async (t) => {
+  // The evaluator's own code warmed up first, so what is timed is the matching.
+  evaluate(input(keyPolicyWith({ StringLike: { 'kms:EncryptionContext:purpose': 'warm*up' } }), { 'kms:EncryptionContext:purpose': 'warm' }))
   // Before: a regex `^a[\s\S]*a…b$`, 3.8 s for this one evaluation on this machine.
   const issue = timed(() => evaluate(input(keyPolicyWith({ StringLike: { 'kms:EncryptionContext:purpose': `${'a*'.repeat(13)}b` } }), { 'kms:EncryptionContext:purpose': 'a'.repeat(30) })))
   t.equal(issue.value.decision, 'Allowed', 'no match, so the Deny does not apply')
-  t.ok(issue.ms < 50, `one evaluation in ${issue.ms.toFixed(2)} ms`)
+  t.ok(issue.ms < 50, `one evaluation in ${issue.ms.toFixed(2)} ms of CPU`)
 
   // At the cap, against a value 300 times longer, with `?` in every chunk (no indexOf shortcut).
   const pattern = `${'a?*'.repeat(MAX_PATTERN_WILDCARDS / 2)}b`
