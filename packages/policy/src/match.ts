@@ -244,7 +244,8 @@ export function actionMatches(pattern: string, action: string): boolean {
   if (pattern === '*') return true
   let compiled = ACTIONS.get(pattern)
   if (compiled === undefined) {
-    compiled = /[*?]/.test(pattern) ? globMatcher(segments(pattern, true).filter((s) => s.t !== 'var'), true) : pattern.toLowerCase()
+    // The action arrives lower-cased: lower-case the pattern once instead of the action on every test.
+    compiled = /[*?]/.test(pattern) ? globMatcher(segments(pattern.toLowerCase(), true).filter((s) => s.t !== 'var'), false) : pattern.toLowerCase()
     if (ACTIONS.size > 20_000) ACTIONS.clear()
     ACTIONS.set(pattern, compiled)
   }
