@@ -10,6 +10,7 @@ import { FileStateStore, writeFileAtomic } from './core/store.js'
 import { DEFAULT_ACCOUNT_ID, DEFAULT_REGION } from './core/arn.js'
 import { CredentialResolver } from './core/identity.js'
 import { Router, type VpcEndpointInfo } from './core/router.js'
+import { inRequestScope } from './core/guard.js'
 import { createJsonProtocol } from './core/protocols/json.js'
 import { createQueryProtocol } from './core/protocols/query.js'
 import { loadSeed, reapplyDefinitions, runSeed, seedEc2, type LabSection } from './core/seed.js'
@@ -268,13 +269,15 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   const lifecycleTimer = setInterval(() => s3.sweepLifecycle(store, Date.now()), 3_600_000).unref()
 
   const imds = new InstanceMetadataService({
-    ec2, iam, sts, trail, host, portBase: options.imdsPortBase ?? 0, advertisedHost: options.imdsAdvertisedHost, credentialsTtlSeconds: options.imdsCredentialsTtlSeconds,
+    ec2, iam, sts, trail, host, portBase: options.imdsPortBase ?? 0, advertisedHost: options.imdsAdvertisedHost, credentialsTtlSeconds: options.imdsCredentialsTtlSeconds, log,
     // Instances launched or terminated at run time (CloudFormation, Auto Scaling) show in endpoints.json too.
     onChange: () => writeFileAtomic(endpointsFile, `${JSON.stringify(endpointsDocument(), null, 2)}\n`, 0o644),
   })
   const server: Server = createServer((req, res) => {
     if (oidc?.handles(req.url)) {
-      oidc.handle(req, res)
+      // Its own request scope too (core/guard.ts): an error escaping the provider answers that request 500.
+      const provider = oidc
+      inRequestScope({ res }, () => provider.handle(req, res))
       return
     }
     // Where each instance's metadata lives, for start scripts (the lab's own path; no AWS API starts with /_lab/).
@@ -288,7 +291,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body)
       return
     }
-    router.handle(req, res).catch((err: unknown) => {
+    inRequestScope({ res }, () => router.handle(req, res)).catch((err: unknown) => {
       log({ level: 'error', msg: 'unhandled', err: String((err as Error)?.stack ?? err) })
       if (!res.headersSent) res.writeHead(500).end()
       else res.destroy()

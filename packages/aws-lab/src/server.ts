@@ -5,6 +5,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from '
 import { dirname, join, resolve } from 'node:path'
 import { startLab } from './app.js'
 import type { LabOidcClient, LabOidcOptions } from './oidc/config.js'
+import { guardLabProcess } from './core/guard.js'
 
 const { values } = parseArgs({
   options: {
@@ -79,6 +80,9 @@ function oidcOptions(): LabOidcOptions {
   }
   return { clients, accessTokenTtlSeconds: ttl, ...(process.env.LAB_OIDC_ISSUER ? { issuer: process.env.LAB_OIDC_ISSUER } : {}) }
 }
+
+// A bug hit by one request answers that request 500; it never stops the lab (and with it `pnpm start`).
+guardLabProcess((line) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), name: 'aws-lab', ...line })}\n`))
 
 const lab = await startLab({
   dataDir,

@@ -128,12 +128,12 @@ export class Ec2Model {
   get state(): Ec2State {
     const s = this.store.section<Ec2State>('ec2', () => ({ vpcs: {}, subnets: {}, securityGroups: {}, instances: {}, vpcEndpoints: {}, routeTables: {} }))
     // Sections created by older lab versions or by other writers may lack a table.
-    s.vpcs ??= {}
-    s.subnets ??= {}
-    s.securityGroups ??= {}
-    s.instances ??= {}
-    s.vpcEndpoints ??= {}
-    s.routeTables ??= {}
+    s.vpcs ??= Object.create(null)
+    s.subnets ??= Object.create(null)
+    s.securityGroups ??= Object.create(null)
+    s.instances ??= Object.create(null)
+    s.vpcEndpoints ??= Object.create(null)
+    s.routeTables ??= Object.create(null)
     return s
   }
 

@@ -2,6 +2,7 @@
 // attributes, and VPC endpoints (interface, and S3's gateway); the EC2 a deployment makes is in
 // network.ts. Outputs use EC2's wire names (lowerCamel, *Set lists).
 // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Operations.html
+import { wildcardMatcher } from '@kms-share/policy'
 import { AwsError, text, type AuthCheck, type Operation, type OperationContext, type ServiceDefinition } from '../core/types.js'
 import { parsePolicyText, type IamModel } from '../iam/model.js'
 import { ENDPOINT_SERVICES, GATEWAY_SERVICES, type Ec2Model, type InstanceRecord, type VpcEndpointRecord, wellFormedId } from './model.js'
@@ -15,24 +16,24 @@ type Members = Record<string, unknown>
 const list = (value: unknown): string[] => (value === undefined ? [] : Array.isArray(value) ? value.map((v) => text(v)) : [text(value)])
 const tagSet = (tags: Record<string, string>) => Object.entries(tags).map(([key, value]) => ({ key, value }))
 
-/** `*` and `?` wildcards, as EC2 filters accept. */
+/** `*` and `?` wildcards, as EC2 filters accept (matched in linear time: the values come from callers). */
 function filterMatch(pattern: string, value: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`)
-  return re.test(value)
+  return wildcardMatcher(pattern).test(value)
 }
 
 /** Apply EC2 filters: every filter must match (AND), any of a filter's values may (OR); `tag:<k>` works everywhere. */
 function applyFilters<T>(items: T[], input: Input, fields: Record<string, (item: T) => string[]>, tags: (item: T) => Record<string, string>): T[] {
   const filters: Filter[] = ((input.Filter as Members[] | undefined) ?? []).map((f) => ({ Name: text(f.Name), Value: list(f.Value) }))
   for (const f of filters) {
-    if (!f.Name.startsWith('tag:') && f.Name !== 'tag-key' && !fields[f.Name]) throw new AwsError('InvalidParameterValue', `The filter '${f.Name}' is invalid`, 400)
+    if (!f.Name.startsWith('tag:') && f.Name !== 'tag-key' && !Object.hasOwn(fields, f.Name)) throw new AwsError('InvalidParameterValue', `The filter '${f.Name}' is invalid`, 400)
   }
   return items.filter((item) =>
     filters.every((f) => {
       let values: string[]
       if (f.Name.startsWith('tag:')) {
-        const v = tags(item)[f.Name.slice(4)]
-        values = v === undefined ? [] : [v]
+        const itemTags = tags(item)
+        const name = f.Name.slice(4)
+        values = Object.hasOwn(itemTags, name) ? [itemTags[name]] : []
       } else if (f.Name === 'tag-key') values = Object.keys(tags(item))
       else values = fields[f.Name](item)
       return (f.Value ?? []).some((pattern) => values.some((v) => filterMatch(pattern, v)))

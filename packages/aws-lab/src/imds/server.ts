@@ -5,6 +5,7 @@ import { type KeyObject, generateKeyPairSync, randomBytes, randomUUID, sign } fr
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { isoSeconds } from '../core/arn.js'
+import { inRequestScope } from '../core/guard.js'
 import type { Ec2Model, InstanceRecord } from '../ec2/model.js'
 import type { IamModel } from '../iam/model.js'
 import type { StsModel } from '../sts/model.js'
@@ -44,6 +45,7 @@ export interface ImdsOptions {
   trail?: TrailStore
   /** Called when an endpoint opens or closes after start (the lab rewrites endpoints.json). */
   onChange?(): void
+  log?(line: Record<string, unknown>): void
 }
 
 interface IssuedCredentials {
@@ -71,6 +73,11 @@ function awsJson(value: unknown): string {
 }
 
 type Tree = { [name: string]: string | Tree | (() => string | undefined) }
+
+/** A folder of the metadata tree without a prototype: a path segment finds only what was put there. */
+function folder(entries: Tree): Tree {
+  return Object.assign(Object.create(null) as Tree, entries)
+}
 
 export class InstanceMetadataService {
   private readonly servers = new Map<string, Server>()
@@ -113,7 +120,16 @@ export class InstanceMetadataService {
   private async listen(instance: InstanceRecord, port: number, fallBackToAnyPort = false): Promise<void> {
     const { host } = this.options
     const advertised = this.options.advertisedHost ?? (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host)
-    const server = createServer((req, res) => this.handle(instance.InstanceId, req, res))
+    const server = createServer((req, res) => {
+      // One request's failure is that request's 500, never the lab's end.
+      try {
+        inRequestScope({ res, answer: () => page(res, 500, 'Internal Server Error') }, () => this.handle(instance.InstanceId, req, res))
+      } catch (err) {
+        this.options.log?.({ level: 'error', msg: 'instance metadata request failed', instanceId: instance.InstanceId, path: req.url, err: String((err as Error)?.stack ?? err) })
+        if (!res.headersSent) page(res, 500, 'Internal Server Error')
+        else res.destroy()
+      }
+    })
     server.keepAliveTimeout = 5_000
     server.requestTimeout = 10_000
     const bind = (p: number) => new Promise<void>((resolve, reject) => {
@@ -234,7 +250,7 @@ export class InstanceMetadataService {
     const hostname = `ip-${instance.PrivateIpAddress.replace(/\./g, '-')}.${ec2.region}.compute.internal`
     const role = this.roleOf(instance)
     const profile = instance.InstanceProfileName ? iam.instanceProfiles[instance.InstanceProfileName] : undefined
-    const macTree: Tree = {
+    const macTree = folder({
       'device-number': '0',
       'interface-id': instance.NetworkInterfaceId,
       'local-hostname': hostname,
@@ -248,8 +264,8 @@ export class InstanceMetadataService {
       'vpc-id': instance.VpcId,
       'vpc-ipv4-cidr-block': vpc?.CidrBlock ?? '',
       'vpc-ipv4-cidr-blocks': vpc?.CidrBlock ?? '',
-    }
-    const metaData: Tree = {
+    })
+    const metaData = folder({
       'ami-id': instance.ImageId,
       hostname,
       'instance-id': instance.InstanceId,
@@ -257,21 +273,21 @@ export class InstanceMetadataService {
       'local-hostname': hostname,
       'local-ipv4': instance.PrivateIpAddress,
       'mac': instance.MacAddress,
-      'network': { interfaces: { macs: { [instance.MacAddress]: macTree } } },
-      'placement': {
+      'network': folder({ interfaces: folder({ macs: folder({ [instance.MacAddress]: macTree }) }) }),
+      'placement': folder({
         'availability-zone': subnet?.AvailabilityZone ?? `${ec2.region}a`,
         'availability-zone-id': subnet?.AvailabilityZoneId ?? '',
         'region': ec2.region,
-      },
+      }),
       'security-groups': groups.map((g) => g.GroupName).join('\n'),
-    }
+    })
     if (role && profile) {
-      metaData.iam = {
+      metaData.iam = folder({
         'info': () => {
           const issued = this.credentialsFor(instance, role)
           return awsJson({ Code: 'Success', LastUpdated: isoSeconds(new Date(issued.issuedAt)), InstanceProfileArn: profile.Arn, InstanceProfileId: profile.InstanceProfileId })
         },
-        'security-credentials': {
+        'security-credentials': folder({
           [role]: () => {
             const issued = this.credentialsFor(instance, role)
             return awsJson({
@@ -284,8 +300,8 @@ export class InstanceMetadataService {
               Expiration: isoSeconds(new Date(issued.expiresAt)),
             })
           },
-        },
-      }
+        }),
+      })
     }
     const identityDocument = awsJson({
       accountId: ec2.accountId,
@@ -304,7 +320,7 @@ export class InstanceMetadataService {
       region: ec2.region,
       version: '2017-09-30',
     })
-    return { latest: { 'meta-data': metaData, 'dynamic': { 'instance-identity': { document: identityDocument, ...identitySignatures(identityDocument) } } } }
+    return folder({ latest: folder({ 'meta-data': metaData, 'dynamic': folder({ 'instance-identity': folder({ document: identityDocument, ...identitySignatures(identityDocument) }) }) }) })
   }
 
   private handle(instanceId: string, req: IncomingMessage, res: ServerResponse): void {
@@ -338,7 +354,7 @@ export class InstanceMetadataService {
     const segments = path.split('/').filter(Boolean)
     let node: string | Tree | (() => string | undefined) = this.tree(instance)
     for (const segment of segments) {
-      if (typeof node !== 'object' || !(segment in node)) return page(res, 404, 'Not Found')
+      if (typeof node !== 'object' || !Object.hasOwn(node, segment)) return page(res, 404, 'Not Found')
       node = node[segment]
     }
     if (typeof node === 'function') {

@@ -152,13 +152,16 @@ export const s3Protocol: ProtocolHandler = {
 
   parse(req: IncomingMessage, body: Buffer | Readable): ParsedCall {
     const url = new URL(req.url ?? '/', 'http://lab')
+    // The path as sent: URL's pathname resolves `.` and `..` (and %2E%2E), and S3 keeps them, so `a/../b` is its own key.
+    const rawUrl = req.url ?? '/'
+    const rawPath = rawUrl.split('?', 1)[0]
     const query = Object.create(null) as Record<string, string>
     for (const [k, v] of url.searchParams) query[k] = v
     const headers = headerMap(req)
     let bucket: string | undefined
     let key: string | undefined
     try {
-      ;({ bucket, key } = splitPath(url.pathname))
+      ;({ bucket, key } = splitPath(rawPath))
     } catch {
       throw new AwsError('InvalidURI', "Couldn't parse the specified URI.", 400)
     }
