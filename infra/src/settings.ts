@@ -1,0 +1,120 @@
+// What a deployment decides at synthesis time, from CDK context (`-c name=value` or cdk.json). Values only the
+// deployer knows at deploy time (an existing key, the domain and its certificate, images) are CloudFormation
+// parameters instead, so the lab and AWS deploy the very same templates.
+import type { Node } from 'constructs'
+
+/** An existing VPC to deploy into instead of a new one (no lookups: every id is given). */
+export interface ExistingVpc {
+  vpcId: string
+  availabilityZones: string[]
+  /** Subnets with a route to the internet (through NAT) for the instances, one per zone. */
+  privateSubnetIds: string[]
+  /** Public subnets for the load balancer, one per zone. */
+  publicSubnetIds: string[]
+  /** The VPC's CIDR (security groups let the load balancer in from it). */
+  cidr: string
+}
+
+export interface KmsShareSettings {
+  /** The bucket's name, a contract the roles' and the key's policies name; default `kmsworkshop-<account>`. */
+  bucketName?: string
+  /** The alias of the key the deployment creates. */
+  keyAlias: string
+  /** An existing VPC, or undefined to create one. */
+  existingVpc?: ExistingVpc
+  /** The new VPC's CIDR. */
+  vpcCidr: string
+  /** NAT gateways of a new VPC (one is the default: the instances reach AWS APIs without an endpoint, and pull images). */
+  natGateways: number
+  /** The EC2 instance type of every service (overridable per service with `<duty>InstanceType`). */
+  instanceType: string
+  instanceTypes: Partial<Record<'upload' | 'download' | 'keyadmin' | 'audit', string>>
+  /** How many download shards (each its own Auto Scaling group and target group; objects routed by key). */
+  downloadShards: number
+  /** The most instances one service's Auto Scaling group may grow to. */
+  maxInstances: number
+  /** Termination protection on the stateful stack (bucket, key). */
+  terminationProtection: boolean
+}
+
+export const DEFAULT_SETTINGS: KmsShareSettings = {
+  keyAlias: 'alias/kms-share',
+  vpcCidr: '10.20.0.0/16',
+  natGateways: 1,
+  instanceType: 't3.small',
+  instanceTypes: {},
+  downloadShards: 1,
+  maxInstances: 4,
+  terminationProtection: true,
+}
+
+/** A context value that was given but cannot be used; says which and what is expected. */
+export class SettingsError extends Error {
+  constructor(readonly key: string, expected: string, value: unknown) {
+    super(`context ${key}=${JSON.stringify(value)}: expected ${expected}`)
+    this.name = 'SettingsError'
+  }
+}
+
+const list = (value: unknown): string[] | undefined => {
+  if (value === undefined) return undefined
+  if (Array.isArray(value)) return value.map(String)
+  return String(value).split(',').map((s) => s.trim()).filter(Boolean)
+}
+
+function integer(key: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < min || n > max) throw new SettingsError(key, `a whole number from ${min} to ${max}`, value)
+  return n
+}
+
+function existingVpc(get: (key: string) => unknown): ExistingVpc | undefined {
+  const vpcId = get('vpcId')
+  if (vpcId === undefined) return undefined
+  if (typeof vpcId !== 'string' || !/^vpc-[0-9a-f]{8,17}$/.test(vpcId)) throw new SettingsError('vpcId', 'a VPC id (vpc-…)', vpcId)
+  const availabilityZones = list(get('availabilityZones')) ?? []
+  const privateSubnetIds = list(get('privateSubnetIds')) ?? []
+  const publicSubnetIds = list(get('publicSubnetIds')) ?? []
+  const cidr = get('vpcCidr')
+  if (availabilityZones.length < 2) throw new SettingsError('availabilityZones', 'two or more zones (the load balancer needs two), comma-separated', get('availabilityZones'))
+  for (const [key, ids] of [['privateSubnetIds', privateSubnetIds], ['publicSubnetIds', publicSubnetIds]] as const) {
+    if (ids.length !== availabilityZones.length || ids.some((id) => !/^subnet-[0-9a-f]{8,17}$/.test(id))) {
+      throw new SettingsError(key, `${availabilityZones.length} subnet ids (subnet-…), one per zone in availabilityZones`, get(key))
+    }
+  }
+  if (typeof cidr !== 'string' || !/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(cidr)) throw new SettingsError('vpcCidr', "the existing VPC's CIDR, e.g. 10.0.0.0/16", cidr)
+  return { vpcId, availabilityZones, privateSubnetIds, publicSubnetIds, cidr }
+}
+
+/** Settings from a construct tree's context (`app.node`), over the defaults; throws SettingsError on a bad value. */
+export function settingsFromContext(node: Node): KmsShareSettings {
+  const get = (key: string): unknown => node.tryGetContext(key)
+  const bucketName = get('bucketName')
+  if (bucketName !== undefined && (typeof bucketName !== 'string' || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucketName))) {
+    throw new SettingsError('bucketName', 'an S3 bucket name', bucketName)
+  }
+  const keyAlias = get('keyAlias') ?? DEFAULT_SETTINGS.keyAlias
+  if (typeof keyAlias !== 'string' || !/^alias\/[\w/-]+$/.test(keyAlias) || keyAlias.startsWith('alias/aws/')) {
+    throw new SettingsError('keyAlias', 'alias/NAME (not alias/aws/…)', keyAlias)
+  }
+  const instanceTypes: KmsShareSettings['instanceTypes'] = {}
+  for (const duty of ['upload', 'download', 'keyadmin', 'audit'] as const) {
+    const t = get(`${duty}InstanceType`)
+    if (t !== undefined) instanceTypes[duty] = String(t)
+  }
+  const vpc = existingVpc(get)
+  const protection = get('terminationProtection')
+  return {
+    ...(typeof bucketName === 'string' ? { bucketName } : {}),
+    keyAlias,
+    ...(vpc ? { existingVpc: vpc } : {}),
+    vpcCidr: vpc ? vpc.cidr : String(get('vpcCidr') ?? DEFAULT_SETTINGS.vpcCidr),
+    natGateways: integer('natGateways', get('natGateways'), DEFAULT_SETTINGS.natGateways, 0, 3),
+    instanceType: String(get('instanceType') ?? DEFAULT_SETTINGS.instanceType),
+    instanceTypes,
+    downloadShards: integer('downloadShards', get('downloadShards'), DEFAULT_SETTINGS.downloadShards, 1, 8),
+    maxInstances: integer('maxInstances', get('maxInstances'), DEFAULT_SETTINGS.maxInstances, 1, 20),
+    terminationProtection: protection === undefined ? true : !(protection === false || protection === 'false'),
+  }
+}
