@@ -22,7 +22,8 @@ export const KEY_ARN_EXPORT = 'KmsShare-KeyArn'
  * templates (context from cdk.json or `-c` still wins).
  */
 export const FEATURE_FLAGS: Record<string, unknown> = {
-  '@aws-cdk/aws-iam:minimizePolicies': true,
+  // Policies stay statement for statement as packages/policy writes them.
+  '@aws-cdk/aws-iam:minimizePolicies': false,
   '@aws-cdk/core:checkSecretUsage': true,
   '@aws-cdk/core:defaultCrossStackReferences': 'strong',
   '@aws-cdk/aws-ec2:restrictDefaultSecurityGroup': false,

@@ -43,7 +43,7 @@ export function bootScript(props: BootScriptProps): string[] {
   if (USES_REDIS[duty]) {
     lines.push(
       `redis=$(param ${edgeParameter.redisEndpoint})`,
-      `if [ -n "$redis" ]; then password=$(aws secretsmanager get-secret-value --secret-id ${secretName.redis} --query SecretString --output text | jq -r .password); echo "REDIS_URL=rediss://:$password@$redis" >> ${env}; fi`,
+      `if [ -n "$redis" ]; then redis_auth=$(aws secretsmanager get-secret-value --secret-id ${secretName.redis} --query SecretString --output text | jq -r .password); echo "REDIS_URL=rediss://:$redis_auth@$redis" >> ${env}; fi`,
     )
   }
   const registry = `${props.accountId}.dkr.ecr.${props.region}.${props.urlSuffix}`

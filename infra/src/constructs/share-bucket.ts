@@ -54,7 +54,8 @@ export class ShareBucket extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     })
     // A put that asks for no encryption gets the default (SSE-KMS under the key); one that names another
-    // algorithm, another key, or a customer-provided key is refused. IfExists: UploadPart carries no SSE headers.
+    // algorithm, another key, or a customer-provided key is refused. Each deny needs its header present (Null
+    // false): UploadPart carries no SSE headers, and an ...IfExists operator would hold for an absent header.
     const objects = this.bucket.arnForObjects('*')
     this.bucket.addToResourcePolicy(new iam.PolicyStatement({
       sid: 'DenyPutsWithOtherEncryption',
@@ -62,7 +63,7 @@ export class ShareBucket extends Construct {
       principals: [new iam.AnyPrincipal()],
       actions: ['s3:PutObject'],
       resources: [objects],
-      conditions: { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption': 'aws:kms' } },
+      conditions: { 'StringNotEquals': { 's3:x-amz-server-side-encryption': 'aws:kms' }, 'Null': { 's3:x-amz-server-side-encryption': 'false' } },
     }))
     this.bucket.addToResourcePolicy(new iam.PolicyStatement({
       sid: 'DenyPutsUnderAnotherKey',
@@ -70,7 +71,7 @@ export class ShareBucket extends Construct {
       principals: [new iam.AnyPrincipal()],
       actions: ['s3:PutObject'],
       resources: [objects],
-      conditions: { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption-aws-kms-key-id': props.keyArn } },
+      conditions: { 'StringNotEquals': { 's3:x-amz-server-side-encryption-aws-kms-key-id': props.keyArn }, 'Null': { 's3:x-amz-server-side-encryption-aws-kms-key-id': 'false' } },
     }))
     // aws:kms without a key id may mean the AWS managed key aws/s3.
     this.bucket.addToResourcePolicy(new iam.PolicyStatement({
