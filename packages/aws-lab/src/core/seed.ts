@@ -3,6 +3,7 @@
 import { constants, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { parse as parseYaml } from 'yaml'
+import { serviceRole, type Duty } from '@kms-share/policy'
 import { totpFor } from '../sts/model.js'
 import type { IamModel } from '../iam/model.js'
 import type { StsModel } from '../sts/model.js'
@@ -15,7 +16,8 @@ export interface SeedFile {
   bucket?: string
   users?: Array<{ name: string; profile?: string; mfaDevice?: string; inlinePolicies?: Record<string, unknown>; managedPolicies?: string[] }>
   managedPolicies?: Array<{ name: string; description?: string; document: unknown }>
-  roles?: Array<{ name: string; description?: string; profile?: string; sessionName?: string; trustPolicy?: unknown; inlinePolicies?: Record<string, unknown>; managedPolicies?: string[] }>
+  /** A role with a `duty` takes its name, description and identity policy from @kms-share/policy's SERVICE_ROLES. */
+  roles?: Array<{ name: string; duty?: Duty; description?: string; profile?: string; sessionName?: string; trustPolicy?: unknown; inlinePolicies?: Record<string, unknown>; managedPolicies?: string[] }>
   defaultTrustPolicy?: unknown
   keys?: Array<{ alias: string; description?: string; origin?: 'EXTERNAL' | 'AWS_KMS' }>
   vpcEndpoints?: Array<{ id: string; vpcId?: string }>
@@ -47,7 +49,20 @@ export function loadSeed(file: string, accountId: string, region: string): SeedF
   const bucket = raw.bucket ?? `kmsworkshop-${accountId}`
   // Placeholders are filled in the document text, so they work in any field.
   const text = JSON.stringify(raw).replaceAll('${AccountId}', accountId).replaceAll('${Region}', region).replaceAll('${Bucket}', bucket)
-  return JSON.parse(text) as SeedFile
+  const seed = JSON.parse(text) as SeedFile
+  seed.roles = seed.roles?.map((r) => withDutyPolicy(r, { accountId, region, bucket }))
+  return seed
+}
+
+type SeedRole = NonNullable<SeedFile['roles']>[number]
+
+// One definition of each service role: the seed names the duty, the policy comes from @kms-share/policy.
+function withDutyPolicy(role: SeedRole, names: { accountId: string; region: string; bucket: string }): SeedRole {
+  if (!role.duty) return role
+  const def = serviceRole(role.duty)
+  if (role.name !== def.roleName) throw new Error(`seed role ${role.name} has duty ${role.duty}, whose role is named ${def.roleName}`)
+  if (role.inlinePolicies?.[def.policyName]) throw new Error(`seed role ${role.name}: ${def.policyName} comes from its duty; do not write it in the seed`)
+  return { ...role, description: role.description ?? def.description, inlinePolicies: { [def.policyName]: def.document(names), ...role.inlinePolicies } }
 }
 
 const doc = (value: unknown) => (typeof value === 'string' ? value : JSON.stringify(value))
