@@ -58,8 +58,18 @@ export class SettingsError extends Error {
 
 const list = (value: unknown): string[] | undefined => {
   if (value === undefined) return undefined
-  if (Array.isArray(value)) return value.map(String)
-  return String(value).split(',').map((s) => s.trim()).filter(Boolean)
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value
+  if (typeof value !== 'string') return []
+  return value.split(',').map((s) => s.trim()).filter(Boolean)
+}
+
+const INSTANCE_TYPE = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/
+const CIDR = /^\d+\.\d+\.\d+\.\d+\/\d+$/
+
+function text(key: string, value: unknown, fallback: string, pattern: RegExp, expected: string): string {
+  if (value === undefined) return fallback
+  if (typeof value !== 'string' || !pattern.test(value)) throw new SettingsError(key, expected, value)
+  return value
 }
 
 function integer(key: string, value: unknown, fallback: number, min: number, max: number): number {
@@ -83,7 +93,7 @@ function existingVpc(get: (key: string) => unknown): ExistingVpc | undefined {
       throw new SettingsError(key, `${availabilityZones.length} subnet ids (subnet-…), one per zone in availabilityZones`, get(key))
     }
   }
-  if (typeof cidr !== 'string' || !/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(cidr)) throw new SettingsError('vpcCidr', "the existing VPC's CIDR, e.g. 10.0.0.0/16", cidr)
+  if (typeof cidr !== 'string' || !CIDR.test(cidr)) throw new SettingsError('vpcCidr', "the existing VPC's CIDR, e.g. 10.0.0.0/16", cidr)
   return { vpcId, availabilityZones, privateSubnetIds, publicSubnetIds, cidr }
 }
 
@@ -100,8 +110,8 @@ export function settingsFromContext(node: Node): KmsShareSettings {
   }
   const instanceTypes: KmsShareSettings['instanceTypes'] = {}
   for (const duty of ['upload', 'download', 'keyadmin', 'audit'] as const) {
-    const t = get(`${duty}InstanceType`)
-    if (t !== undefined) instanceTypes[duty] = String(t)
+    const key = `${duty}InstanceType`
+    if (get(key) !== undefined) instanceTypes[duty] = text(key, get(key), '', INSTANCE_TYPE, 'an EC2 instance type such as t3.small')
   }
   const vpc = existingVpc(get)
   const protection = get('terminationProtection')
@@ -109,9 +119,9 @@ export function settingsFromContext(node: Node): KmsShareSettings {
     ...(typeof bucketName === 'string' ? { bucketName } : {}),
     keyAlias,
     ...(vpc ? { existingVpc: vpc } : {}),
-    vpcCidr: vpc ? vpc.cidr : String(get('vpcCidr') ?? DEFAULT_SETTINGS.vpcCidr),
+    vpcCidr: vpc ? vpc.cidr : text('vpcCidr', get('vpcCidr'), DEFAULT_SETTINGS.vpcCidr, CIDR, 'a CIDR such as 10.20.0.0/16'),
     natGateways: integer('natGateways', get('natGateways'), DEFAULT_SETTINGS.natGateways, 0, 3),
-    instanceType: String(get('instanceType') ?? DEFAULT_SETTINGS.instanceType),
+    instanceType: text('instanceType', get('instanceType'), DEFAULT_SETTINGS.instanceType, INSTANCE_TYPE, 'an EC2 instance type such as t3.small'),
     instanceTypes,
     downloadShards: integer('downloadShards', get('downloadShards'), DEFAULT_SETTINGS.downloadShards, 1, 8),
     maxInstances: integer('maxInstances', get('maxInstances'), DEFAULT_SETTINGS.maxInstances, 1, 20),

@@ -63,7 +63,7 @@ export class ShareBucket extends Construct {
       principals: [new iam.AnyPrincipal()],
       actions: ['s3:PutObject'],
       resources: [objects],
-      conditions: { 'StringNotEquals': { 's3:x-amz-server-side-encryption': 'aws:kms' }, 'Null': { 's3:x-amz-server-side-encryption': 'false' } },
+      conditions: { StringNotEquals: { 's3:x-amz-server-side-encryption': 'aws:kms' }, Null: { 's3:x-amz-server-side-encryption': 'false' } },
     }))
     this.bucket.addToResourcePolicy(new iam.PolicyStatement({
       sid: 'DenyPutsUnderAnotherKey',
@@ -71,7 +71,7 @@ export class ShareBucket extends Construct {
       principals: [new iam.AnyPrincipal()],
       actions: ['s3:PutObject'],
       resources: [objects],
-      conditions: { 'StringNotEquals': { 's3:x-amz-server-side-encryption-aws-kms-key-id': props.keyArn }, 'Null': { 's3:x-amz-server-side-encryption-aws-kms-key-id': 'false' } },
+      conditions: { StringNotEquals: { 's3:x-amz-server-side-encryption-aws-kms-key-id': props.keyArn }, Null: { 's3:x-amz-server-side-encryption-aws-kms-key-id': 'false' } },
     }))
     // aws:kms without a key id may mean the AWS managed key aws/s3.
     this.bucket.addToResourcePolicy(new iam.PolicyStatement({
@@ -80,7 +80,7 @@ export class ShareBucket extends Construct {
       principals: [new iam.AnyPrincipal()],
       actions: ['s3:PutObject'],
       resources: [objects],
-      conditions: { 'StringEquals': { 's3:x-amz-server-side-encryption': 'aws:kms' }, 'Null': { 's3:x-amz-server-side-encryption-aws-kms-key-id': 'true' } },
+      conditions: { StringEquals: { 's3:x-amz-server-side-encryption': 'aws:kms' }, Null: { 's3:x-amz-server-side-encryption-aws-kms-key-id': 'true' } },
     }))
     this.bucket.addToResourcePolicy(new iam.PolicyStatement({
       sid: 'DenyCustomerProvidedKeys',
