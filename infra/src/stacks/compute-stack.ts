@@ -2,7 +2,7 @@
 // Auto Scaling group per service, each with its own instance profile. They join the load balancer's target
 // groups only with LoadBalancer=attached, reading the ARNs the edge stack publishes in SSM, so this stack
 // never references the edge stack and deploys without it.
-import { CfnCondition, CfnParameter, Fn, Stack, type StackProps } from 'aws-cdk-lib'
+import { CfnCondition, CfnOutput, CfnParameter, Fn, Stack, type StackProps } from 'aws-cdk-lib'
 import * as ec2 from 'aws-cdk-lib/aws-ec2'
 import type { Construct } from 'constructs'
 import { serviceRole, type Duty } from '@kms-share/policy'
@@ -69,6 +69,7 @@ export class ComputeStack extends Stack {
         ...(extra.targetGroup ? { targetGroups: { condition: attached, arns: [resolve(extra.targetGroup)] } } : {}),
       })
       this.fleets.push(f)
+      new CfnOutput(this, `${id}AutoScalingGroup`, { value: f.group.autoScalingGroupName, description: `${duty}: start an instance refresh here after changing its secrets or image` })
       return f
     }
     for (const tg of targetGroupNames(settings.downloadShards)) {
