@@ -1,7 +1,7 @@
 // The boot script of a service's instance: Docker, the service's secrets and the edge's published values
 // into an env file only root reads, then the service's container, restarted by Docker if it stops.
 import type { Duty } from '@kms-share/policy'
-import { EDGE_PARAMETER_PATH, SERVICE_PORTS, USES_REDIS, edgeParameter, secretName } from './edge-names.js'
+import { EDGE_PARAMETER_PATH, SERVICE_PORTS, USES_REDIS, edgeParameter, secretName } from './names.js'
 
 export interface BootScriptProps {
   duty: Duty

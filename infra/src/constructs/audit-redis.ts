@@ -6,7 +6,7 @@ import * as elasticache from 'aws-cdk-lib/aws-elasticache'
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager'
 import { Construct } from 'constructs'
 import type { Duty } from '@kms-share/policy'
-import { USES_REDIS, secretName } from '../edge-names.js'
+import { USES_REDIS, secretName } from '../names.js'
 import { acknowledge } from '../nag.js'
 
 export interface AuditRedisProps {

@@ -7,7 +7,7 @@ import * as iam from 'aws-cdk-lib/aws-iam'
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager'
 import { Construct } from 'constructs'
 import { serviceRole, type Duty } from '@kms-share/policy'
-import { EDGE_PARAMETER_PATH, USES_REDIS, secretName } from '../edge-names.js'
+import { EDGE_PARAMETER_PATH, USES_REDIS, secretName } from '../names.js'
 import { acknowledge } from '../nag.js'
 
 export interface ServiceSecretsProps {

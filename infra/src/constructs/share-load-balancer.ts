@@ -11,7 +11,7 @@ import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2'
 import * as s3 from 'aws-cdk-lib/aws-s3'
 import { Construct } from 'constructs'
 import type { Duty } from '@kms-share/policy'
-import { SERVICE_PORTS, targetGroupNames } from '../edge-names.js'
+import { SERVICE_PORTS, targetGroupNames } from '../names.js'
 import { acknowledge } from '../nag.js'
 
 export interface ShareLoadBalancerProps {

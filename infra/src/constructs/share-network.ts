@@ -5,10 +5,9 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2'
 import type * as s3 from 'aws-cdk-lib/aws-s3'
 import { Construct } from 'constructs'
 import type { Duty } from '@kms-share/policy'
+import { DUTIES, capitalise } from '../names.js'
 import { acknowledge } from '../nag.js'
 import type { ExistingVpc } from '../settings.js'
-
-export const DUTIES: readonly Duty[] = ['upload', 'download', 'keyadmin', 'audit']
 
 export interface ShareNetworkProps {
   existingVpc?: ExistingVpc
@@ -84,5 +83,3 @@ export class ShareNetwork extends Construct {
     })
   }
 }
-
-export const capitalise = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1)

@@ -7,8 +7,8 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2'
 import type { Construct } from 'constructs'
 import { serviceRole, type Duty } from '@kms-share/policy'
 import { ServiceFleet } from '../constructs/service-fleet.js'
-import { DUTIES, capitalise, type ShareNetwork } from '../constructs/share-network.js'
-import { edgeParameter, targetGroupNames } from '../edge-names.js'
+import type { ShareNetwork } from '../constructs/share-network.js'
+import { DUTIES, capitalise, edgeParameter, targetGroupNames } from '../names.js'
 import type { KmsShareSettings } from '../settings.js'
 
 export interface ComputeStackProps extends StackProps {

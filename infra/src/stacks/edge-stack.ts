@@ -9,7 +9,7 @@ import { AuditRedis } from '../constructs/audit-redis.js'
 import { ServiceSecrets } from '../constructs/service-secrets.js'
 import { ShareLoadBalancer } from '../constructs/share-load-balancer.js'
 import type { ShareNetwork } from '../constructs/share-network.js'
-import { edgeParameter } from '../edge-names.js'
+import { edgeParameter } from '../names.js'
 import type { KmsShareSettings } from '../settings.js'
 
 export interface EdgeStackProps extends StackProps {

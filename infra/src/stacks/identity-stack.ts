@@ -4,7 +4,7 @@ import { Stack, type StackProps } from 'aws-cdk-lib'
 import type { Construct } from 'constructs'
 import { SERVICE_ROLES, type Duty } from '@kms-share/policy'
 import { ServiceIdentity } from '../constructs/service-identity.js'
-import { capitalise } from '../constructs/share-network.js'
+import { capitalise } from '../names.js'
 
 export interface IdentityStackProps extends StackProps {
   bucketName: string

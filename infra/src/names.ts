@@ -1,6 +1,11 @@
-// Names the AWS-only edge stack publishes and the instances read at boot: fixed names instead of cross-stack
-// references, so the stacks the lab deploys never depend on the edge stack.
+// The names the stacks share. What the AWS-only edge stack publishes and the instances read at boot are fixed
+// names instead of cross-stack references, so the stacks the lab deploys never depend on the edge stack.
 import type { Duty } from '@kms-share/policy'
+
+/** Every service with its own role, instances and security group. */
+export const DUTIES: readonly Duty[] = ['upload', 'download', 'keyadmin', 'audit']
+
+export const capitalise = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1)
 
 /** SSM parameter path under which the edge stack publishes URLs, the Redis endpoint and target group ARNs. */
 export const EDGE_PARAMETER_PATH = '/kms-share/edge'
