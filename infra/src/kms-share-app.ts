@@ -57,6 +57,7 @@ export function buildKmsShareApp(app: App, settings: KmsShareSettings = settings
     ...common,
     bucketName,
     keyAlias: settings.keyAlias,
+    keyMfaUsers: settings.keyMfaUsers,
     terminationProtection: settings.terminationProtection,
     description: 'kms-share: the key and the bucket (retained on delete)',
     keyArnExport: KEY_ARN_EXPORT,

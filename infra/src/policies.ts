@@ -46,7 +46,9 @@ export function renderKeyPolicy(templateName: string, values: DeploymentValues, 
     else if (p.type === 'region') given[p.name] = PLACEHOLDERS.region
     else if (p.type === 'bucket') given[p.name] = PLACEHOLDERS.bucket
   }
-  const withAccount = substitute(parameters, [['${accountId}', PLACEHOLDERS.accountId]])
+  // The deployment offers every value it knows; the template takes the ones it declares.
+  const declared = Object.fromEntries(Object.entries(parameters).filter(([name]) => template.parameters.some((p) => p.name === name)))
+  const withAccount = substitute(declared, [['${accountId}', PLACEHOLDERS.accountId]])
   const { document } = renderTemplate(template, { ...given, ...withAccount })
   return substitute(document, [
     [PLACEHOLDERS.accountId, values.accountId],

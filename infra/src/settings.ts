@@ -20,6 +20,12 @@ export interface KmsShareSettings {
   bucketName?: string
   /** The alias of the key the deployment creates. */
   keyAlias: string
+  /**
+   * IAM users with MFA devices who perform the key's sensitive operations (PutKeyPolicy, ScheduleKeyDeletion…),
+   * for key policy templates that name them. They must exist when the key is created; the default is the
+   * workshop's userA, which only the lab has.
+   */
+  keyMfaUsers: string[]
   /** An existing VPC, or undefined to create one. */
   existingVpc?: ExistingVpc
   /** The new VPC's CIDR. */
@@ -39,6 +45,7 @@ export interface KmsShareSettings {
 
 export const DEFAULT_SETTINGS: KmsShareSettings = {
   keyAlias: 'alias/kms-share',
+  keyMfaUsers: ['userA'],
   vpcCidr: '10.20.0.0/16',
   natGateways: 1,
   instanceType: 't3.small',
@@ -113,11 +120,14 @@ export function settingsFromContext(node: Node): KmsShareSettings {
     const key = `${duty}InstanceType`
     if (get(key) !== undefined) instanceTypes[duty] = text(key, get(key), '', INSTANCE_TYPE, 'an EC2 instance type such as t3.small')
   }
+  const keyMfaUsers = list(get('keyMfaUsers')) ?? DEFAULT_SETTINGS.keyMfaUsers
+  if (keyMfaUsers.length === 0 || keyMfaUsers.some((u) => !/^[\w+=,.@-]{1,64}$/.test(u))) throw new SettingsError('keyMfaUsers', 'IAM user names, comma-separated', get('keyMfaUsers'))
   const vpc = existingVpc(get)
   const protection = get('terminationProtection')
   return {
     ...(typeof bucketName === 'string' ? { bucketName } : {}),
     keyAlias,
+    keyMfaUsers,
     ...(vpc ? { existingVpc: vpc } : {}),
     vpcCidr: vpc ? vpc.cidr : text('vpcCidr', get('vpcCidr'), DEFAULT_SETTINGS.vpcCidr, CIDR, 'a CIDR such as 10.20.0.0/16'),
     natGateways: integer('natGateways', get('natGateways'), DEFAULT_SETTINGS.natGateways, 0, 3),

@@ -30,6 +30,7 @@ t.test('bad values are refused with the key and what is expected', async (t) => 
     [{ instanceType: 'big' }, 'instanceType', /instance type/],
     [{ keyAlias: 'alias/aws/s3' }, 'keyAlias', /not alias\/aws/],
     [{ bucketName: 'Bad_Bucket' }, 'bucketName', /bucket name/],
+    [{ keyMfaUsers: 'alice,bad user' }, 'keyMfaUsers', /IAM user names/],
   ]
   for (const [context, key, expected] of cases) {
     let error: unknown
@@ -38,6 +39,10 @@ t.test('bad values are refused with the key and what is expected', async (t) => 
     t.equal((error as SettingsError).key, key)
     t.match((error as SettingsError).message, expected)
   }
+})
+
+t.test('keyMfaUsers: the IAM users the key policy lets do sensitive operations with MFA', async (t) => {
+  t.same(settings({ keyMfaUsers: 'alice,bob' }).keyMfaUsers, ['alice', 'bob'])
 })
 
 t.test('terminationProtection=false for a throw-away deployment', async (t) => {

@@ -10,6 +10,8 @@ import { acknowledge } from '../nag.js'
 export interface DataStackProps extends StackProps {
   bucketName: string
   keyAlias: string
+  /** IAM users (with MFA devices) who perform the key's sensitive operations; they must exist before the key. */
+  keyMfaUsers: string[]
   /** The export name of the key's ARN. */
   keyArnExport: string
 }
@@ -20,14 +22,16 @@ export class DataStack extends Stack {
 
   constructor(scope: Construct, id: string, props: DataStackProps) {
     super(scope, id, props)
-    const role = (duty: 'upload' | 'download' | 'keyadmin') => serviceRole(duty).roleName
+    const role = (duty: 'upload' | 'download' | 'keyadmin' | 'audit') => serviceRole(duty).roleName
     this.key = new ShareKey(this, 'Key', {
       alias: props.keyAlias,
       bucketName: props.bucketName,
       templateParameters: {
         administrators: [`arn:aws:iam::\${accountId}:role/${role('keyadmin')}`],
+        mfaPrincipals: props.keyMfaUsers.map((user) => `arn:aws:iam::\${accountId}:user/${user}`),
         uploaderRole: role('upload'),
         downloaderRole: role('download'),
+        auditorRole: role('audit'),
       },
     })
     this.bucket = new ShareBucket(this, 'Share', { bucketName: props.bucketName, keyArn: this.key.keyArn })
