@@ -35,8 +35,10 @@ export function bootScript(props: BootScriptProps): string[] {
     `edge=$(aws ssm get-parameters-by-path --path ${EDGE_PARAMETER_PATH} --query 'Parameters' --output json || echo '[]')`,
     `param() { echo "$edge" | jq -r --arg n "$1" '.[] | select(.Name == $n) | .Value'; }`,
   ]
-  if (duty === 'upload') lines.push(`url=$(param ${edgeParameter.publicUrl('download')}); [ -n "$url" ] && echo "DOWNLOAD_PUBLIC_URL=$url" >> ${env}`)
-  if (duty === 'download') lines.push(`url=$(param ${edgeParameter.publicUrl('upload')}); [ -n "$url" ] && echo "UPLOAD_PUBLIC_URL=$url" >> ${env}`)
+  const otherUrl = (name: string, other: 'upload' | 'download') =>
+    `url=$(param ${edgeParameter.publicUrl(other)}); if [ -n "$url" ]; then echo "${name}=$url" >> ${env}; fi`
+  if (duty === 'upload') lines.push(otherUrl('DOWNLOAD_PUBLIC_URL', 'download'))
+  if (duty === 'download') lines.push(otherUrl('UPLOAD_PUBLIC_URL', 'upload'))
   if (web) {
     lines.push(`aws secretsmanager get-secret-value --secret-id ${secretName.service(duty)} --query SecretString --output text | jq -r 'to_entries[] | select(.value != "") | "\\(.key)=\\(.value)"' >> ${env}`)
   }

@@ -1,6 +1,7 @@
 // The synthesized templates (issue 23, item 4): what the deployment promises, checked on the CloudFormation
 // the app writes — the roles and key policy evaluated with packages/policy's engine (the lab's), in the lab's
 // account and region.
+import { spawnSync } from 'node:child_process'
 import t from 'tap'
 import { Match } from 'aws-cdk-lib/assertions'
 import { SERVICE_ROLES, evaluate, normalizePolicy, serviceRole, type Duty, type NamedPolicy, type PolicyDocument, type RequestContext } from '@kms-share/policy'
@@ -183,6 +184,19 @@ t.test('every instance requires IMDSv2 (hop limit 2 for the container)', async (
   for (const { id, resource } of resourcesOfType(json, 'AWS::AutoScaling::AutoScalingGroup')) {
     t.ok(resource.Properties.LaunchTemplate, `${id} launches from a launch template`)
   }
+})
+
+t.test("each instance's boot script is valid bash and runs the service's image with its settings", async (t) => {
+  for (const { id, template, resource } of launchTemplates(json)) {
+    const script = String(resolve(template, resource.Properties.LaunchTemplateData.UserData['Fn::Base64']))
+    const check = spawnSync('bash', ['-n'], { input: script, encoding: 'utf8' })
+    t.equal(check.status, 0, `${id}: bash -n`, { stderr: check.stderr })
+    t.match(script, /^#!\/bin\/bash\nset -euo pipefail\n/, `${id}: stops at the first failure`)
+    t.match(script, /docker run -d --name kms-share-(upload|download|keyadmin|audit) --restart unless-stopped --env-file \/etc\/kms-share\/\w+\.env/, `${id}: runs its container`)
+    t.match(script, `BUCKET='${BUCKET}'`, `${id}: the bucket`)
+  }
+  const upload = launchTemplates(json).find((l) => l.id.startsWith('Upload'))!
+  t.match(String(resolve(upload.template, upload.resource.Properties.LaunchTemplateData.UserData['Fn::Base64'])), `KMS_KEY_ID='${KEY_ARN}'`, 'upload sends the key ARN, which the bucket policy compares')
 })
 
 t.test('each service runs as its own instance profile, its own Auto Scaling group, its own security group', async (t) => {
