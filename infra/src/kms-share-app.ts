@@ -1,7 +1,7 @@
 // The kms-share deployment as five stacks. The lab deploys the first four whole (IAM, KMS, S3, EC2 and SSM
 // parameters only); the edge stack holds what only AWS provides. Order: identity → data → network → edge →
 // compute (compute comes after edge only so that LoadBalancer=attached finds the published target groups).
-import { App, Aws, BootstraplessSynthesizer, Fn, Tags, Validations } from 'aws-cdk-lib'
+import { App, Aws, Fn, LegacyStackSynthesizer, Tags, Validations } from 'aws-cdk-lib'
 import { AwsSolutionsChecks } from 'cdk-nag'
 import { settingsFromContext, type KmsShareSettings } from './settings.js'
 import { ComputeStack } from './stacks/compute-stack.js'
@@ -48,8 +48,9 @@ export interface KmsShareStacks {
 
 export function buildKmsShareApp(app: App, settings: KmsShareSettings = settingsFromContext(app.node)): KmsShareStacks {
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app))
-  // Stacks deploy with the deployer's own credentials, no bootstrap; nothing here is an asset.
-  const common = { synthesizer: new BootstraplessSynthesizer(), analyticsReporting: false }
+  // Stacks deploy with the deployer's own credentials and no bootstrap (no deploy or execution roles, templates
+  // sent inline); nothing here is an asset, which a test holds.
+  const common = { synthesizer: new LegacyStackSynthesizer(), analyticsReporting: false }
   const bucketName = settings.bucketName ?? `kmsworkshop-${Aws.ACCOUNT_ID}`
 
   const identity = new IdentityStack(app, 'KmsShareIdentity', { ...common, bucketName, description: 'kms-share: the service roles and instance profiles' })

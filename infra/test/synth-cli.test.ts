@@ -35,8 +35,13 @@ t.test('cdk synth works offline, with no AWS account or credentials', async (t) 
   for (const stack of [...LAB_STACKS, ...AWS_ONLY_STACKS]) t.ok(existsSync(join(out, `${stack}.template.json`)), `${stack}.template.json`)
   const report = JSON.parse(readFileSync(join(out, 'validation-report.json'), 'utf8')) as { pluginReports: Array<{ pluginName: string; violations: unknown[] }> }
   for (const plugin of report.pluginReports) t.same(plugin.violations, [], `${plugin.pluginName}: no unacknowledged findings`)
-  const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { missing?: unknown[] }
+  const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { missing?: unknown[]; artifacts: Record<string, { type: string; properties?: Record<string, unknown> }> }
   t.equal(manifest.missing, undefined, 'no context lookups left to do in an account')
+  for (const [name, artifact] of Object.entries(manifest.artifacts)) {
+    if (artifact.type !== 'aws:cloudformation:stack') continue
+    t.match(artifact.properties, { templateFile: `${name}.template.json` })
+    t.notOk(artifact.properties?.assumeRoleArn ?? artifact.properties?.cloudFormationExecutionRoleArn ?? artifact.properties?.stackTemplateAssetObjectUrl, `${name}: deployed with the deployer's credentials, no bootstrap roles or template bucket`)
+  }
 })
 
 t.test('cdk-nag runs on every synth: a finding nobody acknowledged fails it', async (t) => {
