@@ -35,7 +35,8 @@ export class ServiceIdentity extends Construct {
 const WILDCARD_REASONS: Array<[RegExp, string]> = [
   [/^Resource::arn:<AWS::Partition>:s3:::.+\/\*$/, "The bucket's objects: the service acts on any object of its own bucket and no other bucket."],
   [/^Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key\/\*$/, "The account's keys in this region: the key policy decides which key (the separation-of-duties policy names this role), so an existing key by ARN works without changing the role."],
-  [/^Resource::\*$/, 'These actions (cloudtrail:LookupEvents, kms:List*, kms:Create*, ec2:Describe*, iam:List*/Get*) take no resource ARN, or administer keys by id the key policy guards.'],
+  [/^Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:alias\/\*$/, "The account's aliases in this region: creating an alias needs permission on the alias as well as on its key, and keyadmin names new aliases."],
+  [/^Resource::\*$/, 'These actions (cloudtrail:LookupEvents, kms:CreateKey, kms:ListKeys, kms:ListAliases, ec2 VPC endpoint calls, iam:List*/Get*) take no resource ARN or act on resources the service creates.'],
   [/^Action::kms:[A-Za-z]+\*$/, "Key administration, as AWS's default key administrator statement writes it; key use (Encrypt, Decrypt, GenerateDataKey*, ReEncrypt*) is never in this role."],
 ]
 
