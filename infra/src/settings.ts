@@ -9,6 +9,8 @@ export interface ExistingVpc {
   availabilityZones: string[]
   /** Subnets with a route to the internet (through NAT) for the instances, one per zone. */
   privateSubnetIds: string[]
+  /** The private subnets' route tables, in the same order (the S3 gateway endpoint adds its route to them). */
+  privateRouteTableIds: string[]
   /** Public subnets for the load balancer, one per zone. */
   publicSubnetIds: string[]
   /** The VPC's CIDR (security groups let the load balancer in from it). */
@@ -93,6 +95,7 @@ function existingVpc(get: (key: string) => unknown): ExistingVpc | undefined {
   const availabilityZones = list(get('availabilityZones')) ?? []
   const privateSubnetIds = list(get('privateSubnetIds')) ?? []
   const publicSubnetIds = list(get('publicSubnetIds')) ?? []
+  const privateRouteTableIds = list(get('privateRouteTableIds')) ?? []
   const cidr = get('vpcCidr')
   if (availabilityZones.length < 2) throw new SettingsError('availabilityZones', 'two or more zones (the load balancer needs two), comma-separated', get('availabilityZones'))
   for (const [key, ids] of [['privateSubnetIds', privateSubnetIds], ['publicSubnetIds', publicSubnetIds]] as const) {
@@ -100,8 +103,11 @@ function existingVpc(get: (key: string) => unknown): ExistingVpc | undefined {
       throw new SettingsError(key, `${availabilityZones.length} subnet ids (subnet-…), one per zone in availabilityZones`, get(key))
     }
   }
+  if (privateRouteTableIds.length !== availabilityZones.length || privateRouteTableIds.some((id) => !/^rtb-[0-9a-f]{8,17}$/.test(id))) {
+    throw new SettingsError('privateRouteTableIds', `${availabilityZones.length} route table ids (rtb-…), one per private subnet`, get('privateRouteTableIds'))
+  }
   if (typeof cidr !== 'string' || !CIDR.test(cidr)) throw new SettingsError('vpcCidr', "the existing VPC's CIDR, e.g. 10.0.0.0/16", cidr)
-  return { vpcId, availabilityZones, privateSubnetIds, publicSubnetIds, cidr }
+  return { vpcId, availabilityZones, privateSubnetIds, privateRouteTableIds, publicSubnetIds, cidr }
 }
 
 /** Settings from a construct tree's context (`app.node`), over the defaults; throws SettingsError on a bad value. */

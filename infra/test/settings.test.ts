@@ -14,8 +14,10 @@ t.test('an existing VPC, every id given (the CLI passes lists as comma-separated
   const s = settings({
     vpcId: 'vpc-0123456789abcdef0', vpcCidr: '10.0.0.0/16', availabilityZones: 'eu-west-1a,eu-west-1b',
     privateSubnetIds: 'subnet-0000000000000000a,subnet-0000000000000000b', publicSubnetIds: 'subnet-0000000000000000c,subnet-0000000000000000d',
+    privateRouteTableIds: 'rtb-0000000000000000a,rtb-0000000000000000b',
   })
   t.same(s.existingVpc, {
+    privateRouteTableIds: ['rtb-0000000000000000a', 'rtb-0000000000000000b'],
     vpcId: 'vpc-0123456789abcdef0', cidr: '10.0.0.0/16', availabilityZones: ['eu-west-1a', 'eu-west-1b'],
     privateSubnetIds: ['subnet-0000000000000000a', 'subnet-0000000000000000b'], publicSubnetIds: ['subnet-0000000000000000c', 'subnet-0000000000000000d'],
   })
@@ -26,6 +28,7 @@ t.test('bad values are refused with the key and what is expected', async (t) => 
   const cases: Array<[Record<string, unknown>, string, RegExp]> = [
     [{ vpcId: 'vpc-0123456789abcdef0', vpcCidr: '10.0.0.0/16', availabilityZones: 'eu-west-1a', privateSubnetIds: 'subnet-0000000000000000a', publicSubnetIds: 'subnet-0000000000000000b' }, 'availabilityZones', /two or more zones/],
     [{ vpcId: 'vpc-0123456789abcdef0', vpcCidr: '10.0.0.0/16', availabilityZones: 'a,b', privateSubnetIds: 'subnet-0000000000000000a', publicSubnetIds: 'subnet-0000000000000000b,subnet-0000000000000000c' }, 'privateSubnetIds', /2 subnet ids/],
+    [{ vpcId: 'vpc-0123456789abcdef0', vpcCidr: '10.0.0.0/16', availabilityZones: 'a,b', privateSubnetIds: 'subnet-0000000000000000a,subnet-0000000000000000b', publicSubnetIds: 'subnet-0000000000000000c,subnet-0000000000000000d' }, 'privateRouteTableIds', /2 route table ids/],
     [{ downloadShards: '0' }, 'downloadShards', /from 1 to 8/],
     [{ instanceType: 'big' }, 'instanceType', /instance type/],
     [{ keyAlias: 'alias/aws/s3' }, 'keyAlias', /not alias\/aws/],

@@ -285,3 +285,18 @@ t.test('download shards: each its own group and target group, objects routed by 
   const downloads = resourcesOfType(sharded.json, 'AWS::AutoScaling::AutoScalingGroup').filter((g) => g.id.startsWith('Download'))
   t.ok(downloads.every((g) => g.resource.Properties.MaxSize === '1'), 'a shard never grows beyond the instance whose cache it is')
 })
+
+t.test('an existing VPC by id: nothing created but the endpoints and security groups, nothing looked up', async (t) => {
+  const existing = synthesize(t.testdir(), {
+    vpcId: 'vpc-0123456789abcdef0', vpcCidr: '10.0.0.0/16', availabilityZones: 'eu-west-1a,eu-west-1b',
+    privateSubnetIds: 'subnet-0000000000000000a,subnet-0000000000000000b', publicSubnetIds: 'subnet-0000000000000000c,subnet-0000000000000000d',
+    privateRouteTableIds: 'rtb-0000000000000000a,rtb-0000000000000000b',
+  })
+  existing.templates.KmsShareNetwork.hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Gateway', RouteTableIds: ['rtb-0000000000000000a', 'rtb-0000000000000000b'] })
+  const types = new Set(Object.values(existing.json.KmsShareNetwork.Resources).map((r) => r.Type))
+  for (const type of ['AWS::EC2::VPC', 'AWS::EC2::Subnet', 'AWS::EC2::NatGateway', 'AWS::EC2::InternetGateway']) t.notOk(types.has(type), `no ${type}`)
+  existing.templates.KmsShareNetwork.hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcId: 'vpc-0123456789abcdef0', VpcEndpointType: 'Interface', PrivateDnsEnabled: true, SubnetIds: ['subnet-0000000000000000a', 'subnet-0000000000000000b'] })
+  const groups = resourcesOfType(existing.json, 'AWS::AutoScaling::AutoScalingGroup').map((g) => g.resource.Properties.VPCZoneIdentifier)
+  t.ok(groups.every((ids) => JSON.stringify(ids) === JSON.stringify(['subnet-0000000000000000a', 'subnet-0000000000000000b'])), 'instances in the given private subnets')
+  existing.templates.KmsShareEdge.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', { Subnets: ['subnet-0000000000000000c', 'subnet-0000000000000000d'] })
+})

@@ -32,6 +32,7 @@ export class ShareNetwork extends Construct {
         vpcCidrBlock: given.cidr,
         availabilityZones: given.availabilityZones,
         privateSubnetIds: given.privateSubnetIds,
+        privateSubnetRouteTableIds: given.privateRouteTableIds,
         publicSubnetIds: given.publicSubnetIds,
       })
     } else {
