@@ -56,6 +56,11 @@ export interface LabOptions {
    * names for the server certificate (compose: the lab's service name).
    */
   tls?: boolean | { hostnames?: string[] }
+  /**
+   * On first start, leave the seed's keys with AWS's default key policy (the account root holds kms:*)
+   * instead of the `policy` the seed gives them: the workshop's starting point.
+   */
+  defaultKeyPolicy?: boolean
 }
 
 export interface ProfileCredentials {
@@ -197,6 +202,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       callerForAccessKey: (id) => credentials.caller(id),
       warn: (message) => log({ level: 'warn', msg: message }),
       ec2,
+      defaultKeyPolicy: options.defaultKeyPolicy,
     })
     labState.seedFile = seedFile
     labState.seededAt = new Date().toISOString()

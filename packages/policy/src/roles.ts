@@ -1,6 +1,7 @@
 // The one definition of kms-share's service roles: the lab's seed, the CDK app and the READMEs all take
 // each role's identity policy from here, so a permission is added or removed in one place.
 import { UnknownDutyError } from './errors.js'
+import { KEY_ADMIN_ACTIONS, KEY_READ_ACTIONS, MFA_SENSITIVE_ACTIONS } from './kms-actions.js'
 import type { PolicyDocument, Statement } from './types.js'
 
 /** Where a deployment lives: the values a role's policy names. */
@@ -29,6 +30,7 @@ interface Arns {
   bucket: string
   objects: string
   keys: string
+  aliases: string
   s3Service: string
 }
 
@@ -40,6 +42,7 @@ function arns(names: DeploymentNames): Arns {
     bucket: `arn:${partition}:s3:::${names.bucket}`,
     objects: `arn:${partition}:s3:::${names.bucket}/*`,
     keys: `arn:${partition}:kms:${names.region}:${names.accountId}:key/*`,
+    aliases: `arn:${partition}:kms:${names.region}:${names.accountId}:alias/*`,
     s3Service: `s3.${names.region}.${suffix}`,
   }
 }
@@ -83,26 +86,26 @@ const downloader: ServiceRoleDefinition = {
 const keyadmin: ServiceRoleDefinition = {
   duty: 'keyadmin',
   roleName: 'kms-share-keyadmin',
-  description: 'The key administration service: manages keys and never uses them.',
+  description: 'The key administration service: manages keys and never uses them; the sensitive operations need the MFA key administrator.',
   policyName: 'kms-share-keyadmin',
-  document: () => policy(
-    // Administrators manage keys but never use them.
-    allow('KeyAdministration', [
-      'kms:Create*', 'kms:Describe*', 'kms:Enable*', 'kms:List*', 'kms:Put*', 'kms:Update*', 'kms:Revoke*', 'kms:Disable*', 'kms:Get*',
-      'kms:Delete*', 'kms:TagResource', 'kms:UntagResource', 'kms:ScheduleKeyDeletion', 'kms:CancelKeyDeletion', 'kms:ImportKeyMaterial',
-      'kms:GetParametersForImport', 'kms:RotateKeyOnDemand',
-    ], ['*']),
-    allow('VpcEndpoints', [
-      'ec2:DescribeVpcs', 'ec2:DescribeSubnets', 'ec2:DescribeSecurityGroups', 'ec2:DescribeVpcEndpoints', 'ec2:DescribeVpcEndpointServices',
-      'ec2:DescribeVpcAttribute', 'ec2:CreateVpcEndpoint', 'ec2:ModifyVpcEndpoint', 'ec2:DeleteVpcEndpoints',
-    ], ['*']),
-    allow('Audit', ['cloudtrail:LookupEvents'], ['*']),
-    // Read-only IAM: who can do what with a key depends on each principal's identity policies too.
-    allow('ReadIdentityPolicies', [
-      'iam:ListRoles', 'iam:ListUsers', 'iam:ListRolePolicies', 'iam:GetRolePolicy', 'iam:ListAttachedRolePolicies', 'iam:ListUserPolicies',
-      'iam:GetUserPolicy', 'iam:ListAttachedUserPolicies', 'iam:GetPolicy', 'iam:GetPolicyVersion',
-    ], ['*']),
-  ),
+  document: (names) => {
+    const a = arns(names)
+    return policy(
+      // Exactly what keyadmin's routes call with this role; the sensitive operations are not here at all.
+      allow('KeyAdministration', [...KEY_ADMIN_ACTIONS], [a.keys]),
+      // An alias needs permission on the alias (here) and on its key (above).
+      allow('CreateAliases', ['kms:CreateAlias'], [a.aliases]),
+      allow('KeysAndAliases', ['kms:CreateKey', 'kms:ListKeys', 'kms:ListAliases'], ['*']),
+      allow('VpcEndpoints', [
+        'ec2:DescribeVpcAttribute', 'ec2:DescribeVpcEndpoints', 'ec2:CreateVpcEndpoint', 'ec2:ModifyVpcEndpoint', 'ec2:DeleteVpcEndpoints',
+      ], ['*']),
+      // Read-only IAM: who can do what with a key depends on each principal's identity policies too.
+      allow('ReadIdentityPolicies', [
+        'iam:ListRoles', 'iam:ListUsers', 'iam:ListRolePolicies', 'iam:GetRolePolicy', 'iam:ListAttachedRolePolicies', 'iam:ListUserPolicies',
+        'iam:GetUserPolicy', 'iam:ListAttachedUserPolicies', 'iam:GetPolicy', 'iam:GetPolicyVersion',
+      ], ['*']),
+    )
+  },
 }
 
 const auditor: ServiceRoleDefinition = {
@@ -127,4 +130,30 @@ export function serviceRole(duty: Duty): ServiceRoleDefinition {
   const found = SERVICE_ROLES.find((r) => r.duty === duty)
   if (!found) throw new UnknownDutyError(JSON.stringify(duty), SERVICE_ROLES.map((r) => r.duty).join(', '))
   return found
+}
+
+/** An identity policy for people (IAM users or groups), not a service role. */
+export interface PersonPolicyDefinition {
+  policyName: string
+  description: string
+  document(names: DeploymentNames): PolicyDocument
+}
+
+/**
+ * The person who performs the sensitive key operations: AWS gives MFA sessions only to IAM users, so
+ * keyadmin runs those operations as this user, with the session STS GetSessionToken gives for a code.
+ */
+export const MFA_KEY_ADMINISTRATOR: PersonPolicyDefinition = {
+  policyName: 'kms-share-mfa-key-administrator',
+  description: 'The sensitive key operations, only with MFA; reading keys; the user\'s own MFA device.',
+  document: (names) => {
+    const a = arns(names)
+    const partition = names.partition ?? 'aws'
+    return policy(
+      allow('SensitiveKeyOperationsWithMfa', [...MFA_SENSITIVE_ACTIONS], [a.keys, a.aliases], { Bool: { 'aws:MultiFactorAuthPresent': ['true'] } }),
+      allow('ReadKeys', [...KEY_READ_ACTIONS], [a.keys]),
+      allow('ListKeysAndAliases', ['kms:ListKeys', 'kms:ListAliases'], ['*']),
+      allow('OwnMfaDevice', ['iam:ListMFADevices', 'iam:GetUser'], [`arn:${partition}:iam::${names.accountId}:user/\${aws:username}`]),
+    )
+  },
 }

@@ -1,6 +1,6 @@
 // The service role definitions: one per duty, each a valid identity policy naming only the deployment it is given.
 import t from 'tap'
-import { SERVICE_ROLES, serviceRole, validatePolicy, UnknownDutyError, type Duty } from '../src/index.js'
+import { KEY_CRYPTO_ACTIONS, MFA_KEY_ADMINISTRATOR, MFA_SENSITIVE_ACTIONS, SERVICE_ROLES, serviceRole, validatePolicy, UnknownDutyError, type Duty } from '../src/index.js'
 
 const NAMES = { accountId: '111122223333', region: 'eu-west-1', bucket: 'kmsworkshop-111122223333' }
 
@@ -28,4 +28,23 @@ t.test('documents name the deployment they are given, in its partition', async (
 t.test('an unknown duty is refused by name', async (t) => {
   t.throws(() => serviceRole('admin' as Duty), UnknownDutyError)
   t.throws(() => serviceRole('admin' as Duty), { code: 'POL_UNKNOWN_DUTY', message: /"admin".*upload, download, keyadmin, audit/ })
+})
+
+const actionsOf = (doc: ReturnType<typeof MFA_KEY_ADMINISTRATOR.document>) => doc.Statement.flatMap((st) => st.Action ?? [])
+
+t.test('keyadmin lists its actions one by one: no wildcard, no sensitive operation, no use', async (t) => {
+  const actions = actionsOf(serviceRole('keyadmin').document(NAMES))
+  t.same(actions.filter((a) => a.includes('*') || a.includes('?')), [], 'no wildcards')
+  for (const a of [...MFA_SENSITIVE_ACTIONS, ...KEY_CRYPTO_ACTIONS]) t.notOk(actions.includes(a), `no ${a}`)
+  t.ok(actions.includes('kms:TagResource') && actions.includes('kms:CancelKeyDeletion'))
+})
+
+t.test('the MFA key administrator: the sensitive operations only with MFA, never use', async (t) => {
+  const doc = MFA_KEY_ADMINISTRATOR.document(NAMES)
+  const findings = validatePolicy(JSON.stringify(doc), { kind: 'identity', accountId: NAMES.accountId })
+  t.same(findings.filter((f) => f.severity === 'ERROR' || f.severity === 'SECURITY_WARNING'), [])
+  const sensitive = doc.Statement.find((st) => st.Sid === 'SensitiveKeyOperationsWithMfa')!
+  t.same(sensitive.Action, [...MFA_SENSITIVE_ACTIONS])
+  t.same(sensitive.Condition, { Bool: { 'aws:MultiFactorAuthPresent': ['true'] } })
+  for (const a of KEY_CRYPTO_ACTIONS) t.notOk(actionsOf(doc).includes(a), `no ${a}`)
 })

@@ -3,7 +3,7 @@
 import { constants, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { parse as parseYaml } from 'yaml'
-import { serviceRole, type Duty } from '@kms-share/policy'
+import { findTemplate, MFA_KEY_ADMINISTRATOR, renderTemplate, serviceRole, type Duty } from '@kms-share/policy'
 import { totpFor } from '../sts/model.js'
 import type { IamModel } from '../iam/model.js'
 import type { StsModel } from '../sts/model.js'
@@ -14,12 +14,13 @@ export interface SeedFile {
   account?: string
   region?: string
   bucket?: string
-  users?: Array<{ name: string; profile?: string; mfaDevice?: string; inlinePolicies?: Record<string, unknown>; managedPolicies?: string[] }>
+  /** A user with `mfaKeyAdministrator: true` gets @kms-share/policy's MFA_KEY_ADMINISTRATOR identity policy. */
+  users?: Array<{ name: string; profile?: string; mfaDevice?: string; mfaKeyAdministrator?: boolean; inlinePolicies?: Record<string, unknown>; managedPolicies?: string[] }>
   managedPolicies?: Array<{ name: string; description?: string; document: unknown }>
   /** A role with a `duty` takes its name, description and identity policy from @kms-share/policy's SERVICE_ROLES. */
   roles?: Array<{ name: string; duty?: Duty; description?: string; profile?: string; sessionName?: string; trustPolicy?: unknown; inlinePolicies?: Record<string, unknown>; managedPolicies?: string[] }>
   defaultTrustPolicy?: unknown
-  keys?: Array<{ alias: string; description?: string; origin?: 'EXTERNAL' | 'AWS_KMS' }>
+  keys?: Array<{ alias: string; description?: string; origin?: 'EXTERNAL' | 'AWS_KMS'; policy?: SeedKeyPolicy }>
   vpcEndpoints?: Array<{ id: string; vpcId?: string }>
   /** EC2 networks: each VPC with its subnets and security groups. */
   vpcs?: Array<{
@@ -33,6 +34,16 @@ export interface SeedFile {
   }>
   /** One instance per service (and the workshop's); each gets an instance profile named after its role. */
   instances?: Array<{ name: string; id: string; role?: string; subnet: string; securityGroups: string[]; privateIp: string; instanceType?: string }>
+}
+
+/**
+ * A key policy rendered from one of @kms-share/policy's templates (the function keyadmin renders) and put
+ * by `appliedBy`, an IAM user with an MFA device, through an MFA session as keyadmin's MFA path would.
+ */
+export interface SeedKeyPolicy {
+  template: string
+  appliedBy: string
+  parameters: Record<string, unknown>
 }
 
 /** What the lab remembers about its seed: which credentials belong to which profile. */
@@ -51,6 +62,9 @@ export function loadSeed(file: string, accountId: string, region: string): SeedF
   const text = JSON.stringify(raw).replaceAll('${AccountId}', accountId).replaceAll('${Region}', region).replaceAll('${Bucket}', bucket)
   const seed = JSON.parse(text) as SeedFile
   seed.roles = seed.roles?.map((r) => withDutyPolicy(r, { accountId, region, bucket }))
+  seed.users = seed.users?.map((u) => (u.mfaKeyAdministrator
+    ? { ...u, inlinePolicies: { [MFA_KEY_ADMINISTRATOR.policyName]: MFA_KEY_ADMINISTRATOR.document({ accountId, region, bucket }), ...u.inlinePolicies } }
+    : u))
   return seed
 }
 
@@ -79,6 +93,8 @@ export interface SeedContext {
   warn(message: string): void
   /** Where VPCs, subnets, security groups and instances go (they have no create API in the lab). */
   ec2?: Ec2Model
+  /** Leave the seed's keys with AWS's default key policy (the workshop's starting point) instead of their `policy`. */
+  defaultKeyPolicy?: boolean
 }
 
 export async function runSeed(c: SeedContext): Promise<void> {
@@ -163,7 +179,19 @@ export async function runSeed(c: SeedContext): Promise<void> {
       })
     }
     await call('kms', 'CreateAlias', { AliasName: k.alias, TargetKeyId: keyId })
+    if (k.policy && !c.defaultKeyPolicy) await putSeedKeyPolicy(c, keyId, k.alias, k.policy)
   }
+}
+
+// Put as the MFA user through a session the lab's STS issues directly: no TOTP code is spent, so the
+// device's next codes stay free for the people and tests that use it.
+async function putSeedKeyPolicy(c: SeedContext, keyId: string, alias: string, p: SeedKeyPolicy): Promise<void> {
+  const template = findTemplate(p.template)
+  if (!template) throw new Error(`seed key ${alias}: no policy template ${p.template}`)
+  const { policy } = renderTemplate(template, p.parameters)
+  if (!c.lab.mfaDevices[p.appliedBy]) throw new Error(`seed key ${alias}: appliedBy ${p.appliedBy} must be a seed user with an mfaDevice`)
+  const session = c.sts.issue({ kind: 'user', userName: p.appliedBy, expiresAt: Date.now() + 900_000, mfaAuthTime: Date.now() })
+  await c.invoke('kms', 'PutKeyPolicy', { KeyId: keyId, PolicyName: 'default', Policy: policy }, c.callerForAccessKey(session.AccessKeyId))
 }
 
 /** VPCs, subnets, security groups; then per instance an instance profile (named after its role) and the instance. */
