@@ -86,6 +86,26 @@ t.test('no service role administers the key', async (t) => {
   t.ok(roleMay('keyadmin', 'kms:EnableKeyRotation', {}, KEY_POLICIES[0][1]), 'keyadmin may administer it (so the check can fail)')
 })
 
+t.test("the key's sensitive operations: only the MFA users (keyMfaUsers), only with MFA", async (t) => {
+  const key = keyPolicy()
+  const asUserA = (action: string, context: RequestContext) => evaluate({
+    request: {
+      principal: { arn: `arn:aws:iam::${ACCOUNT}:user/userA`, type: 'user', accountId: ACCOUNT },
+      action, resource: KEY_ARN, context: { 'aws:PrincipalArn': `arn:aws:iam::${ACCOUNT}:user/userA`, 'aws:PrincipalAccount': ACCOUNT, ...context },
+    },
+    identityPolicies: [],
+    resourcePolicy: { name: 'key-policy', document: key },
+    resourceAccount: ACCOUNT,
+    resourcePolicyRequired: true,
+  }).decision
+  for (const action of ['kms:PutKeyPolicy', 'kms:ScheduleKeyDeletion', 'kms:DisableKey', 'kms:CreateGrant']) {
+    t.equal(asUserA(action, { 'aws:MultiFactorAuthPresent': 'true', 'aws:MultiFactorAuthAge': '60' }), 'Allowed', `userA with MFA: ${action}`)
+    t.equal(asUserA(action, {}), 'ExplicitlyDenied', `userA without MFA: ${action}`)
+    t.notOk(roleMay('keyadmin', action, {}, key), `keyadmin's role: ${action}`)
+  }
+  t.equal(asUserA('kms:Decrypt', { 'aws:MultiFactorAuthPresent': 'true', 'kms:ViaService': S3_VIA }), 'ExplicitlyDenied', 'the MFA administrator never uses the key either')
+})
+
 t.test("keyadmin's role never uses the key", async (t) => {
   for (const [which, key] of KEY_POLICIES) {
     for (const action of USE_ACTIONS) {
