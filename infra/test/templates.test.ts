@@ -2,6 +2,7 @@
 // the app writes — the roles and key policy evaluated with packages/policy's engine (the lab's), in the lab's
 // account and region.
 import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
 import t from 'tap'
 import { Match } from 'aws-cdk-lib/assertions'
 import { SERVICE_ROLES, evaluate, normalizePolicy, serviceRole, type Duty, type NamedPolicy, type PolicyDocument, type RequestContext } from '@kms-share/policy'
@@ -9,7 +10,8 @@ import { AWS_ONLY_STACKS, LAB_STACKS } from '../src/kms-share-app.js'
 import { PLACEHOLDER_VALUES } from '../src/policies.js'
 import { ACCOUNT, KEY_ARN, REGION, resolver, resourcesOfType, synthesize, type CfnTemplate } from './helpers/synth.js'
 
-const synth = synthesize(t.testdir())
+const fixtures = t.testdir()
+const synth = synthesize(join(fixtures, 'default'))
 const { json } = synth
 const { resolve } = resolver(json)
 const BUCKET = `kmsworkshop-${ACCOUNT}`
@@ -296,8 +298,17 @@ t.test('every template deploys inline, without a bootstrap bucket', async (t) =>
   for (const template of Object.values(json)) t.equal((template as any).Rules?.CheckBootstrapVersion, undefined, 'no bootstrap version check')
 })
 
+// One more synthesis, for the settings' other paths: two download shards in an existing VPC.
+let variantSynth: ReturnType<typeof synthesize> | undefined
+const variant = () => (variantSynth ??= synthesize(join(fixtures, 'variant'), {
+  downloadShards: 2,
+  vpcId: 'vpc-0123456789abcdef0', vpcCidr: '10.0.0.0/16', availabilityZones: 'eu-west-1a,eu-west-1b',
+  privateSubnetIds: 'subnet-0000000000000000a,subnet-0000000000000000b', publicSubnetIds: 'subnet-0000000000000000c,subnet-0000000000000000d',
+  privateRouteTableIds: 'rtb-0000000000000000a,rtb-0000000000000000b',
+}))
+
 t.test('download shards: each its own group and target group, objects routed by their key', async (t) => {
-  const sharded = synthesize(t.testdir(), { downloadShards: 2 })
+  const sharded = variant()
   const rules = resourcesOfType(sharded.json, 'AWS::ElasticLoadBalancingV2::ListenerRule')
   const regex = rules.flatMap((r) => r.resource.Properties.Conditions).filter((c: any) => c.Field === 'path-pattern')
   t.same(regex.map((c: any) => c.PathPatternConfig.RegexValues), [['^/files/[13579bdfhjlnprtvxzBDFHJLNPRTVXZ]']], 'shard 1 owns the keys that start with these; shard 0 the rest')
@@ -307,11 +318,7 @@ t.test('download shards: each its own group and target group, objects routed by 
 })
 
 t.test('an existing VPC by id: nothing created but the endpoints and security groups, nothing looked up', async (t) => {
-  const existing = synthesize(t.testdir(), {
-    vpcId: 'vpc-0123456789abcdef0', vpcCidr: '10.0.0.0/16', availabilityZones: 'eu-west-1a,eu-west-1b',
-    privateSubnetIds: 'subnet-0000000000000000a,subnet-0000000000000000b', publicSubnetIds: 'subnet-0000000000000000c,subnet-0000000000000000d',
-    privateRouteTableIds: 'rtb-0000000000000000a,rtb-0000000000000000b',
-  })
+  const existing = variant()
   existing.templates.KmsShareNetwork.hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Gateway', RouteTableIds: ['rtb-0000000000000000a', 'rtb-0000000000000000b'] })
   const types = new Set(Object.values(existing.json.KmsShareNetwork.Resources).map((r) => r.Type))
   for (const type of ['AWS::EC2::VPC', 'AWS::EC2::Subnet', 'AWS::EC2::NatGateway', 'AWS::EC2::InternetGateway']) t.notOk(types.has(type), `no ${type}`)
