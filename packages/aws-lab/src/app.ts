@@ -10,9 +10,10 @@ import { FileStateStore, writeFileAtomic } from './core/store.js'
 import { DEFAULT_ACCOUNT_ID, DEFAULT_REGION } from './core/arn.js'
 import { CredentialResolver } from './core/identity.js'
 import { Router, type VpcEndpointInfo } from './core/router.js'
+import { inRequestScope } from './core/guard.js'
 import { createJsonProtocol } from './core/protocols/json.js'
 import { createQueryProtocol } from './core/protocols/query.js'
-import { loadSeed, runSeed, seedEc2, type LabSection } from './core/seed.js'
+import { loadSeed, reapplyDefinitions, runSeed, seedEc2, type LabSection } from './core/seed.js'
 import type { Caller, ProtocolHandler, RequestMeta, ServiceDefinition } from './core/types.js'
 import { IamModel } from './iam/model.js'
 import { createIamService } from './iam/service.js'
@@ -29,6 +30,12 @@ import { InstanceMetadataService, type InstanceEndpoint } from './imds/server.js
 import { parsePolicyText } from './iam/model.js'
 import type { LabOidc } from './oidc/provider.js'
 import type { LabOidcOptions } from './oidc/config.js'
+import { SsmModel } from './ssm/model.js'
+import { AutoScalingModel } from './autoscaling/model.js'
+import { createAutoScalingService } from './autoscaling/service.js'
+import { createSsmService } from './ssm/service.js'
+import { createCloudFormation } from './cloudformation/service.js'
+import type { CloudFormationEngine } from './cloudformation/engine.js'
 
 export interface LabOptions {
   dataDir: string
@@ -67,6 +74,11 @@ export interface LabOptions {
    * people sign in there, and the clients named here (the services, scripts) are registered.
    */
   oidc?: boolean | LabOidcOptions
+  /**
+   * On first start, leave the seed's keys with AWS's default key policy (the account root holds kms:*)
+   * instead of the `policy` the seed gives them: the workshop's starting point.
+   */
+  defaultKeyPolicy?: boolean
 }
 
 export interface ProfileCredentials {
@@ -98,9 +110,14 @@ export interface Lab {
   endpointsFile: string
   iam: IamModel
   sts: StsModel
+  ssm: SsmModel
+  /** The CloudFormation engine (stacks, change sets), e.g. to wait for a stack's operation: `await lab.cloudformation.idle(stackId)`. */
+  cloudformation: CloudFormationEngine
   trail: TrailStore
   /** The OpenID Provider when `oidc` is on: its issuer, people and client secrets. */
   oidc?: Pick<LabOidc, 'issuer' | 'peopleFile' | 'people' | 'clientSecret'>
+  /** Applies the buckets' S3 lifecycle rules due by `now` (the lab runs it hourly); how many uploads and objects went. */
+  sweepS3Lifecycle(now?: Date): number
   /** The profiles written to the credentials file. */
   profiles(): Record<string, ProfileCredentials>
   /** The Caller a profile's credentials resolve to now. */
@@ -171,7 +188,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   const privateDnsEndpoint = (caller: Caller, service: string): VpcEndpointInfo | undefined => {
     // Only calls from an instance (its metadata credentials) resolve the regional name inside a VPC.
     const instanceId = caller.ec2?.sourceInstanceArn.split('/').pop()
-    const made = instanceId ? ec2.privateDnsEndpoint(instanceId, service) : undefined
+    // An interface endpoint with private DNS, or (S3) the gateway endpoint on the instance's route table.
+    const made = instanceId ? ec2.routedEndpoint(instanceId, service) : undefined
     return made ? endpointInfo(made.VpcEndpointId) : undefined
   }
   // An instance's own address; anyone else coming through an endpoint URL counts as the VPC's host .10 (the lab's stand-in).
@@ -182,6 +200,12 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     return cidr ? cidr.replace(/\.\d+\/\d+$/, '.10') : undefined
   }
   const router = new Router({ accountId, region, state: store, iam, credentials, trail, vpcEndpoint: endpointInfo, privateDnsEndpoint, vpcSourceIp, log, servesTls: Boolean(options.tls) })
+  const ssm = new SsmModel(store, accountId, region)
+  const cloudformation = createCloudFormation({
+    store, accountId, region, iam, sts, ec2, credentials, log,
+    execute: (call, caller, meta) => router.execute(call, caller, meta),
+    instanceReady: (id) => imds.whenServing(id),
+  })
   router.addProtocol(createEc2Protocol(), { first: true })
   router.addService(createEc2Service(ec2, iam))
   for (const protocol of [...(options.extraProtocols ?? [])].reverse()) router.addProtocol(protocol, { first: true })
@@ -192,6 +216,9 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   router.addService(createIamService(iam))
   router.addService(createCloudTrailService(trail, { delaySeconds: options.cloudTrailDelaySeconds ?? 0 }))
   router.addService(createKmsService())
+  router.addService(createSsmService(ssm))
+  router.addService(createAutoScalingService(new AutoScalingModel(store, ec2, iam), ec2, iam))
+  router.addService(cloudformation.service)
   // S3's REST-XML handler goes last: it claims whatever JSON and query did not.
   const s3 = createS3()
   router.addService(s3.service)
@@ -219,32 +246,47 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       callerForAccessKey: (id) => credentials.caller(id),
       warn: (message) => log({ level: 'warn', msg: message }),
       ec2,
+      defaultKeyPolicy: options.defaultKeyPolicy,
     })
+    ssm.seed(seed.ssmParameters ?? {})
     labState.seedFile = seedFile
     labState.seededAt = new Date().toISOString()
     store.save('lab')
-  } else if (Object.keys(ec2.state.instances).length === 0 && existsSync(seedFile)) {
-    // A data folder seeded before the lab had EC2 gets the seed's network and instances, so its services can run as instances.
+  } else if (existsSync(seedFile)) {
     const older = loadSeed(seedFile, accountId, region)
     const adminProfile = older.users?.[0]?.profile
-    if (adminProfile && labState.profiles[adminProfile] && (older.vpcs?.length || older.instances?.length)) {
-      await seedEc2({ seed: older, iam, ec2, warn: (message) => log({ level: 'warn', msg: message }) }, (service, operation, input) => invoke(service, operation, input, adminProfile))
-      log({ level: 'info', msg: `added the seed's VPCs and instances to ${dataDir}` })
+    const asAdmin = (service: string, operation: string, input: unknown) => invoke(service, operation, input, adminProfile ?? '')
+    if (adminProfile && labState.profiles[adminProfile]) {
+      // A data folder seeded before the lab had EC2 gets the seed's network and instances, so its services can run as instances.
+      if (Object.keys(ec2.state.instances).length === 0 && (older.vpcs?.length || older.instances?.length)) {
+        await seedEc2({ seed: older, iam, ec2, warn: (message) => log({ level: 'warn', msg: message }) }, asAdmin)
+        log({ level: 'info', msg: `added the seed's VPCs and instances to ${dataDir}` })
+      }
+      const changed = await reapplyDefinitions(older, iam, asAdmin)
+      if (changed.length > 0) log({ level: 'info', msg: `applied the current policy definitions (packages/policy) to ${changed.join(', ')}` })
     }
   }
 
-  const imds = new InstanceMetadataService({
-    ec2, iam, sts, trail, host, portBase: options.imdsPortBase ?? 0, advertisedHost: options.imdsAdvertisedHost, credentialsTtlSeconds: options.imdsCredentialsTtlSeconds,
-    bind: options.imdsBind,
-    owners: options.imdsOwners,
-    onRefused: ({ instance, owner, uid }) => log({ level: 'warn', msg: `refused instance ${instance}'s metadata to a connection of uid ${uid ?? 'unknown'} (its instance's user is uid ${owner})` }),
-  })
   // Loaded only when asked for: the provider and its web framework cost every other lab nothing.
   const oidcKit = options.oidc ? await import('./oidc/provider.js') : undefined
   let oidc: LabOidc | undefined
+  // A data folder seeded before the lab had Parameter Store gets the seed's parameters (CDK's bootstrap version) once.
+  if (!ssm.seeded && existsSync(seedFile)) ssm.seed(loadSeed(seedFile, accountId, region).ssmParameters ?? {})
+  const lifecycleTimer = setInterval(() => s3.sweepLifecycle(store, Date.now()), 3_600_000).unref()
+
+  const imds = new InstanceMetadataService({
+    ec2, iam, sts, trail, host, portBase: options.imdsPortBase ?? 0, advertisedHost: options.imdsAdvertisedHost, credentialsTtlSeconds: options.imdsCredentialsTtlSeconds, log,
+    bind: options.imdsBind,
+    owners: options.imdsOwners,
+    onRefused: ({ instance, owner, uid }) => log({ level: 'warn', msg: `refused instance ${instance}'s metadata to a connection of uid ${uid ?? 'unknown'} (its instance's user is uid ${owner})` }),
+    // Instances launched or terminated at run time (CloudFormation, Auto Scaling) show in endpoints.json too.
+    onChange: () => writeFileAtomic(endpointsFile, `${JSON.stringify(endpointsDocument(), null, 2)}\n`, 0o644),
+  })
   const server: Server = createServer((req, res) => {
     if (oidc?.handles(req.url)) {
-      oidc.handle(req, res)
+      // Its own request scope too (core/guard.ts): an error escaping the provider answers that request 500.
+      const provider = oidc
+      inRequestScope({ res }, () => provider.handle(req, res))
       return
     }
     // Where each instance's metadata lives, for start scripts (the lab's own path; no AWS API starts with /_lab/).
@@ -258,7 +300,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body)
       return
     }
-    router.handle(req, res).catch((err: unknown) => {
+    inRequestScope({ res }, () => router.handle(req, res)).catch((err: unknown) => {
       log({ level: 'error', msg: 'unhandled', err: String((err as Error)?.stack ?? err) })
       if (!res.headersSent) res.writeHead(500).end()
       else res.destroy()
@@ -367,14 +409,18 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     endpointsFile,
     iam,
     sts,
+    ssm,
+    cloudformation: cloudformation.engine,
     trail,
     ...(oidc ? { oidc } : {}),
+    sweepS3Lifecycle: (now = new Date()) => s3.sweepLifecycle(store, now.getTime()),
     profiles,
     callerFor,
     invoke,
     async close() {
       if (closed) return
       closed = true
+      clearInterval(lifecycleTimer)
       await new Promise<void>((resolveClose) => {
         if (door) {
           door.close()

@@ -15,10 +15,10 @@ import { join } from 'node:path'
 import { KMSClient, EncryptCommand, GenerateDataKeyCommand, DecryptCommand } from '@aws-sdk/client-kms'
 import { S3Client, PutObjectCommand } from '@aws-sdk/client-s3'
 import { EC2Client, CreateVpcEndpointCommand, DescribeVpcEndpointsCommand, ModifyVpcAttributeCommand, ModifyVpcEndpointCommand, DeleteVpcEndpointsCommand } from '@aws-sdk/client-ec2'
-import { startTestLab } from './helpers/lab.js'
+import { instanceCredentials, startTestLab } from './helpers/lab.js'
 
 const exec = promisify(execFile)
-const lab = await startTestLab(t, { vpcEndpointPendingMs: 1_500 })
+const lab = await startTestLab(t, { vpcEndpointPendingMs: 1_500, defaultKeyPolicy: true })
 const VPC = 'vpc-0ab12cd34ef56a001'
 const SUBNET = 'subnet-0ab12cd34ef56b001'
 const SG = 'sg-0ab12cd34ef56c001'
@@ -50,20 +50,10 @@ async function untilAvailable(id: string): Promise<string[]> {
   return seen
 }
 
-/** The workshop instance's credentials, as its metadata serves them. */
-async function instanceCredentials(name: string) {
-  const endpoint = lab.instances().find((i) => i.name === name)!
-  const token = await (await fetch(new URL('latest/api/token', endpoint.metadataEndpoint), { method: 'PUT', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '60' } })).text()
-  const headers = { 'x-aws-ec2-metadata-token': token }
-  const role = await (await fetch(new URL('latest/meta-data/iam/security-credentials/', endpoint.metadataEndpoint), { headers })).text()
-  const c: any = await (await fetch(new URL(`latest/meta-data/iam/security-credentials/${role}`, endpoint.metadataEndpoint), { headers })).json()
-  return { instanceId: endpoint.instanceId, credentials: { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.Token } }
-}
-
 const lastEvent = (name: string) => lab.trail.all().filter((e) => e.eventName === name).at(-1)!
 
 t.test("the workshop's create-vpc-endpoint (CLI): pending, then available, DNS entries like AWS's, full-access policy", async (t) => {
-  const services = await aws('keyadmin', ['ec2', 'describe-vpc-endpoint-services'])
+  const services = await aws('admin', ['ec2', 'describe-vpc-endpoint-services'])
   t.equal(services.code, 0, services.stderr)
   t.ok(services.json.ServiceNames.includes(KMS_SERVICE) && services.json.ServiceNames.includes('com.amazonaws.eu-west-1.s3'))
   t.match(services.json.ServiceDetails.find((d: any) => d.ServiceName === KMS_SERVICE), { ServiceType: [{ ServiceType: 'Interface' }], PrivateDnsName: 'kms.eu-west-1.amazonaws.com', VpcEndpointPolicySupported: true, Owner: 'amazon' })
@@ -131,7 +121,7 @@ t.test('the endpoint policy is enforced on every call through it (SDK v3 and CLI
 t.test("private DNS: an instance's calls to the regional name go through its VPC's endpoint while DNS hostnames are on", async (t) => {
   const id = (await ec2.send(new DescribeVpcEndpointsCommand({ Filters: [{ Name: 'service-name', Values: [KMS_SERVICE] }] }))).VpcEndpoints![0].VpcEndpointId!
   await ec2.send(new ModifyVpcEndpointCommand({ VpcEndpointId: id, PolicyDocument: JSON.stringify({ Statement: [{ Effect: 'Allow', Principal: '*', Action: '*', Resource: '*' }, { Effect: 'Deny', Principal: '*', Action: 'kms:Encrypt', Resource: '*' }] }) }))
-  const instance = await instanceCredentials('workshop')
+  const instance = await instanceCredentials(lab, 'workshop')
   // The regional endpoint (no /vpce/ prefix), as an SDK on the instance would call kms.eu-west-1.amazonaws.com.
   const regional = new KMSClient({ ...lab.clientConfig('admin'), credentials: instance.credentials })
   const encrypt = () => regional.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x') }))

@@ -7,17 +7,20 @@
 // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeSecurityGroups.html (GroupName: default VPC)
 // https://docs.aws.amazon.com/AmazonS3/latest/userguide/privatelink-interface-endpoints.html (S3 private DNS and the gateway endpoint)
 // https://docs.aws.amazon.com/STS/latest/APIReference/API_DecodeAuthorizationMessage.html
+// https://docs.aws.amazon.com/ec2/latest/devguide/example_ec2_CreateVpcEndpoint_section.html (a gateway endpoint is available at once)
+// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DnsOptionsSpecification.html (the VPC's own S3 traffic takes the gateway endpoint)
 import { CloudTrailClient, LookupEventsCommand } from '@aws-sdk/client-cloudtrail'
 import {
-  CreateVpcEndpointCommand, DeleteVpcEndpointsCommand, DescribeSecurityGroupsCommand, DescribeSubnetsCommand, DescribeVpcEndpointServicesCommand,
-  DescribeVpcEndpointsCommand, DescribeVpcsCommand, EC2Client, ModifyVpcEndpointCommand,
+  AssociateRouteTableCommand, CreateRouteTableCommand, CreateVpcCommand, CreateVpcEndpointCommand, DeleteVpcEndpointsCommand, DescribeSecurityGroupsCommand,
+  DescribeSubnetsCommand, DescribeVpcEndpointServicesCommand, DescribeVpcEndpointsCommand, DescribeVpcsCommand, DisassociateRouteTableCommand, EC2Client,
+  ModifyVpcEndpointCommand,
 } from '@aws-sdk/client-ec2'
 import { CreateKeyCommand, DecryptCommand, EncryptCommand, KMSClient, PutKeyPolicyCommand } from '@aws-sdk/client-kms'
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
+import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { DecodeAuthorizationMessageCommand, STSClient } from '@aws-sdk/client-sts'
 import t from 'tap'
 import { labInstance } from '../src/testing.js'
-import { startTestLab } from './helpers/lab.js'
+import { instanceCredentials, startTestLab } from './helpers/lab.js'
 
 const lab = await startTestLab(t, { vpcEndpointPendingMs: 0 })
 const VPC = 'vpc-0ab12cd34ef56a001'
@@ -29,6 +32,10 @@ const ec2 = new EC2Client(lab.clientConfig('admin'))
 const admin = new KMSClient(lab.clientConfig('admin'))
 const root = `arn:aws:iam::${lab.accountId}:root`
 const throughEndpoint = (id: string, profile = 'admin') => lab.clientConfig(profile, { endpoint: `${lab.endpoint}/vpce/${id}` })
+
+/** Route tables of the seeded VPC (the seed makes none): S3 gateway endpoints name them. */
+const routeTable = async (vpcId = VPC) => (await ec2.send(new CreateRouteTableCommand({ VpcId: vpcId }))).RouteTable!.RouteTableId!
+const [RTB, RTB2] = [await routeTable(), await routeTable()]
 
 const kmsEndpoint = (await ec2.send(new CreateVpcEndpointCommand({ VpcId: VPC, VpcEndpointType: 'Interface', ServiceName: KMS_SERVICE, SubnetIds: [SUBNET], PrivateDnsEnabled: true }))).VpcEndpoint!
 
@@ -70,11 +77,11 @@ t.test('rows 8 and 9: ModifyVpcEndpoint checks security groups and private DNS, 
 })
 
 t.test('rows 10 and 11: a ClientToken retry is the same endpoint; a deleted endpoint is still listed, deleting then deleted', async (t) => {
-  const input = { VpcId: VPC, VpcEndpointType: 'Gateway' as const, ServiceName: S3_SERVICE, RouteTableIds: ['rtb-0123456789abcdef0'], ClientToken: 'retry-me' }
+  const input = { VpcId: VPC, VpcEndpointType: 'Gateway' as const, ServiceName: S3_SERVICE, RouteTableIds: [RTB], ClientToken: 'retry-me' }
   const first = (await ec2.send(new CreateVpcEndpointCommand(input))).VpcEndpoint!
   const again = (await ec2.send(new CreateVpcEndpointCommand(input))).VpcEndpoint!
   t.equal(again.VpcEndpointId, first.VpcEndpointId)
-  await t.rejects(ec2.send(new CreateVpcEndpointCommand({ ...input, RouteTableIds: ['rtb-0123456789abcdef1'] })), { name: 'IdempotentParameterMismatch' })
+  await t.rejects(ec2.send(new CreateVpcEndpointCommand({ ...input, RouteTableIds: [RTB2] })), { name: 'IdempotentParameterMismatch' })
   const extra = (await ec2.send(new CreateVpcEndpointCommand({ VpcId: VPC, VpcEndpointType: 'Interface', ServiceName: KMS_SERVICE, SubnetIds: [SUBNET], PrivateDnsEnabled: false }))).VpcEndpoint!
   await ec2.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [extra.VpcEndpointId!] }))
   const listed = (await ec2.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [extra.VpcEndpointId!] }))).VpcEndpoints!
@@ -117,10 +124,35 @@ t.test('rows 15 and 27: S3 is offered as Gateway and Interface; its interface en
     name: 'InvalidParameter',
     message: `To set PrivateDnsOnlyForInboundResolverEndpoint to true, the VPC ${VPC} must have a Gateway endpoint for the service.`,
   })
-  const gateway = (await ec2.send(new CreateVpcEndpointCommand({ VpcId: VPC, VpcEndpointType: 'Gateway', ServiceName: S3_SERVICE, RouteTableIds: ['rtb-0123456789abcdef0'] }))).VpcEndpoint!
-  t.match(gateway, { VpcEndpointType: 'Gateway', RouteTableIds: ['rtb-0123456789abcdef0'], DnsEntries: [], ServiceRegion: lab.region })
+  const gateway = (await ec2.send(new CreateVpcEndpointCommand({ VpcId: VPC, VpcEndpointType: 'Gateway', ServiceName: S3_SERVICE, RouteTableIds: [RTB] }))).VpcEndpoint!
+  t.match(gateway, { VpcEndpointType: 'Gateway', RouteTableIds: [RTB], DnsEntries: [], ServiceRegion: lab.region })
   const s3Interface = (await ec2.send(new CreateVpcEndpointCommand({ VpcId: VPC, VpcEndpointType: 'Interface', ServiceName: S3_SERVICE, SubnetIds: [SUBNET], PrivateDnsEnabled: true }))).VpcEndpoint!
   t.match(s3Interface, { PrivateDnsEnabled: true, ServiceRegion: lab.region })
+})
+
+t.test('S3\'s gateway endpoint: the default type, available at once, on its own VPC\'s route tables; it carries the S3 calls of instances whose subnet\'s route table it is on', async (t) => {
+  await t.rejects(ec2.send(new CreateVpcEndpointCommand({ VpcId: VPC, ServiceName: S3_SERVICE, RouteTableIds: ['rtb-0123456789abcdef0'] })), { name: 'InvalidRouteTableID.NotFound' })
+  const elsewhere = await routeTable((await ec2.send(new CreateVpcCommand({ CidrBlock: '10.9.0.0/16' }))).Vpc!.VpcId)
+  await t.rejects(ec2.send(new CreateVpcEndpointCommand({ VpcId: VPC, ServiceName: S3_SERVICE, RouteTableIds: [elsewhere] })), { name: 'InvalidParameter', message: `The route table ${elsewhere} does not belong to ${VPC}` })
+
+  const denyPut = JSON.stringify({ Statement: [{ Effect: 'Allow', Principal: '*', Action: '*', Resource: '*' }, { Effect: 'Deny', Principal: '*', Action: 's3:PutObject', Resource: '*' }] })
+  const table = await routeTable()
+  const gateway = (await ec2.send(new CreateVpcEndpointCommand({ VpcId: VPC, ServiceName: S3_SERVICE, RouteTableIds: [table], PolicyDocument: denyPut }))).VpcEndpoint!
+  t.match(gateway, { VpcEndpointType: 'Gateway', State: 'available', RouteTableIds: [table], SubnetIds: [], NetworkInterfaceIds: [] })
+  // S3's interface endpoint with private DNS (row 15's) refuses PutObject too: a call that went through it would be refused.
+  const interfaces = (await ec2.send(new DescribeVpcEndpointsCommand({ Filters: [{ Name: 'service-name', Values: [S3_SERVICE] }, { Name: 'vpc-endpoint-type', Values: ['Interface'] }, { Name: 'vpc-endpoint-state', Values: ['available'] }] }))).VpcEndpoints!
+  const s3Interface = interfaces.find((e) => e.PrivateDnsEnabled) ?? (await ec2.send(new CreateVpcEndpointCommand({ VpcId: VPC, VpcEndpointType: 'Interface', ServiceName: S3_SERVICE, SubnetIds: [SUBNET], PrivateDnsEnabled: true }))).VpcEndpoint!
+  await ec2.send(new ModifyVpcEndpointCommand({ VpcEndpointId: s3Interface.VpcEndpointId, PolicyDocument: denyPut }))
+
+  const { credentials } = await instanceCredentials(lab, 'workshop')
+  const s3 = new S3Client({ ...lab.clientConfig('admin'), credentials })
+  const put = (key: string) => s3.send(new PutObjectCommand({ Bucket: `kmsworkshop-${lab.accountId}`, Key: key, Body: 'x' }))
+  t.equal((await put('gateway-before.txt')).$metadata.httpStatusCode, 200, 'the subnet uses another route table, and S3\'s interface private DNS does not answer the VPC: straight to S3')
+  const association = (await ec2.send(new AssociateRouteTableCommand({ RouteTableId: table, SubnetId: SUBNET }))).AssociationId!
+  t.teardown(() => ec2.send(new DisassociateRouteTableCommand({ AssociationId: association })))
+  await t.rejects(put('gateway-through.txt'), { name: 'AccessDenied', message: /with an explicit deny in a VPC endpoint policy/ }, 'the subnet\'s route table is the endpoint\'s: through it')
+  await ec2.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [gateway.VpcEndpointId!] }))
+  t.equal((await put('gateway-after.txt')).$metadata.httpStatusCode, 200, 'nothing passes a deleting gateway endpoint')
 })
 
 t.test('row 16: an S3 request sent through a KMS endpoint does not reach S3', async (t) => {

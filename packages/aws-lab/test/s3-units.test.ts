@@ -202,6 +202,7 @@ t.test('xml and routing', async (t) => {
   t.equal(operationOf('GET', 'b', 'k', { tagging: '' }, {}), 'GetObjectTagging')
   t.equal(operationOf('PUT', 'b', 'k', { partNumber: '2', uploadId: 'u' }, { 'x-amz-copy-source': '/b/src' }), 'UploadPartCopy')
   // A sub-resource the lab does not serve must never read as a listing or an object.
-  t.throws(() => operationOf('GET', 'b', undefined, { versioning: '' }, {}), { code: 'NotImplemented' })
+  t.throws(() => operationOf('GET', 'b', undefined, { cors: '' }, {}), { code: 'NotImplemented' })
+  t.equal(operationOf('GET', 'b', undefined, { versioning: '' }, {}), 'GetBucketVersioning', 'bucket configurations the lab serves (s3/bucket-config.ts)')
   t.throws(() => operationOf('PUT', 'b', 'k', { acl: '' }, {}), { code: 'NotImplemented' })
 })

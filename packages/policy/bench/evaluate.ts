@@ -120,3 +120,18 @@ bench('uploader GenerateDataKey, reading the explanation trace as well', () => a
 function iterations(): string {
   return '100000 (20000 for the last two scenarios)'
 }
+
+// Issue 22 row 8: a StringLike value with 13 stars against a 30-character value that does not match.
+// A backtracking regex tries every way to place the stars (seconds); the wildcard matcher is linear.
+const starry = named('key-policy:starry', {
+  Version: '2012-10-17',
+  Statement: [
+    { Sid: 'Root', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${ACCT}:root` }, Action: 'kms:*', Resource: '*' },
+    { Sid: 'Starry', Effect: 'Deny', Principal: '*', Action: 'kms:*', Resource: '*', Condition: { StringLike: { 'kms:EncryptionContext:purpose': `${'a*'.repeat(13)}b` } } },
+  ],
+})
+const starryInput = input(uploader, 'kms:GenerateDataKey', { ...s3Context, 'kms:EncryptionContext:purpose': 'a'.repeat(30) }, { keyPolicy: starry, identity })
+const starryStart = process.hrtime.bigint()
+const starryResult = evaluate(starryInput)
+const starryMs = Number(process.hrtime.bigint() - starryStart) / 1e6
+console.log(`${'StringLike with 13 stars against a 30-character value (one evaluation)'.padEnd(72)} ${starryMs.toFixed(2).padStart(7)} ms wall           (${starryResult.decision})`)

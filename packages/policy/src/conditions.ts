@@ -2,8 +2,9 @@
 // and the set operators from https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html
 import { BlockList, isIP } from 'node:net'
 import type { ConditionBlock, ContextValue } from './types.js'
+import { dictionary } from './dictionary.js'
 import {
-  arnMatches, globRegex, literal, normalizeArn, resolve, segments, hasVariables, type Context, type Segment,
+  arnMatches, globMatcher, literal, normalizeArn, resolve, segments, hasVariables, type Context, type Segment,
 } from './match.js'
 
 type Family = 'String' | 'StringIgnoreCase' | 'StringLike' | 'Numeric' | 'Date' | 'Bool' | 'Binary' | 'Ip' | 'Arn' | 'Null'
@@ -16,7 +17,7 @@ interface BaseOperator {
   compare: Compare
 }
 
-const BASE: Record<string, BaseOperator> = {
+const BASE: Record<string, BaseOperator> = Object.assign(dictionary<BaseOperator>(), {
   StringEquals: { family: 'String', negated: false, compare: 'eq' },
   StringNotEquals: { family: 'String', negated: true, compare: 'eq' },
   StringEqualsIgnoreCase: { family: 'StringIgnoreCase', negated: false, compare: 'eq' },
@@ -44,7 +45,7 @@ const BASE: Record<string, BaseOperator> = {
   ArnLike: { family: 'Arn', negated: false, compare: 'eq' },
   ArnNotLike: { family: 'Arn', negated: true, compare: 'eq' },
   Null: { family: 'Null', negated: false, compare: 'eq' },
-}
+} satisfies Record<string, BaseOperator>)
 
 /** The operator names evaluate() understands (without ForAnyValue:/ForAllValues: or IfExists). */
 export const CONDITION_OPERATORS: readonly string[] = Object.keys(BASE)
@@ -160,10 +161,10 @@ function compileTest(base: BaseOperator, values: string[]): (value: string, ctx:
     case 'StringLike': {
       const resolveValues = valueResolver(values, true)
       if (!values.some((v) => v.includes('${'))) {
-        const regexes = resolveValues(new Map()).map((s) => globRegex(s, false))
-        return (v) => regexes.some((re) => re.test(v))
+        const matchers = resolveValues(new Map()).map((s) => globMatcher(s, false))
+        return (v) => matchers.some((m) => m.test(v))
       }
-      return (v, ctx) => resolveValues(ctx).some((s) => globRegex(s, false).test(v))
+      return (v, ctx) => resolveValues(ctx).some((s) => globMatcher(s, false).test(v))
     }
     case 'Numeric': {
       // Policy variables are not supported by Numeric, Date, Binary and IP operators.

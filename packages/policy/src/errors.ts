@@ -30,8 +30,16 @@ export function policyInvalidError(findings: Finding[]): InvalidPolicyError {
   return err
 }
 
+/** serviceRole() was asked for a duty that has no service role. */
+export const UnknownDutyError = createError<'POL_UNKNOWN_DUTY', 400, [string, string]>(
+  'POL_UNKNOWN_DUTY',
+  'No service role has the duty %s (duties: %s)',
+  400,
+  TypeError,
+)
+
 /** Every thrown error's code. */
-export const ERROR_CODES = ['POL_INVALID_INPUT', 'POL_INVALID_POLICY'] as const
+export const ERROR_CODES = ['POL_INVALID_INPUT', 'POL_INVALID_POLICY', 'POL_UNKNOWN_DUTY'] as const
 
 interface FindingCodeInfo {
   severity: Severity
@@ -92,6 +100,8 @@ export const FINDING_CODES = {
   NOTPRINCIPAL_DENY_WITHOUT_ACCOUNT: { severity: 'SECURITY_WARNING', summary: 'Deny with NotPrincipal names a user or role but not its account, so the exception does not work.' },
   KMS_WILDCARD_TO_NON_ROOT: { severity: 'SECURITY_WARNING', summary: 'kms:* allowed to a principal other than the account root (least privilege, separation of duties).' },
   VPCE_DENY_BLOCKS_AWS_SERVICES: { severity: 'SECURITY_WARNING', summary: 'A deny outside a VPC (endpoint) on data-key actions also blocks SSE-KMS through S3 and other AWS services.' },
+  WILDCARD_PATTERN_TOO_COMPLEX: { severity: 'ERROR', summary: 'A value with more than 32 wildcards (* and ?); kms-share refuses it.' },
+  POLICY_VALUE_TOO_LONG: { severity: 'ERROR', summary: 'A value longer than 2048 characters; kms-share refuses it.' },
   KEY_POLICY_RESOURCE_NOT_WILDCARD: { severity: 'WARNING', summary: 'In a key policy Resource should be "*" (the key the policy is attached to).' },
 } as const satisfies Record<string, FindingCodeInfo>
 

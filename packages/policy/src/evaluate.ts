@@ -1,6 +1,7 @@
 // Policy evaluation with AWS semantics:
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html
 // and KMS's key-policy rule: https://docs.aws.amazon.com/kms/latest/developerguide/key-policies.html
+import { dictionary } from './dictionary.js'
 import { compileConditions, conditionHolds, describeCondition, type CompiledCondition } from './conditions.js'
 import {
   actionMatches, arnMatches, memberMatch, normalizeArn, principalMembers, type Context, type PrincipalHow, type PrincipalMember,
@@ -166,9 +167,9 @@ function withLiteralVariables(s: Statement): Statement {
     if (s.Resource) out.Resource = s.Resource.map(escapeVariables)
     if (s.NotResource) out.NotResource = s.NotResource.map(escapeVariables)
     if (s.Condition) {
-      const cond: Statement['Condition'] = {}
+      const cond: Statement['Condition'] = dictionary()
       for (const op in s.Condition) {
-        cond[op] = {}
+        cond[op] = dictionary()
         for (const key in s.Condition[op]) cond[op][key] = s.Condition[op][key].map(escapeVariables)
       }
       out.Condition = cond

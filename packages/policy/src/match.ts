@@ -2,6 +2,7 @@
 // Everything that can be compiled once per pattern string is, and cached, because the lab
 // evaluates on every request.
 import type { ContextValue, PrincipalBlock, RequestPrincipal } from './types.js'
+import { compileWildcard, type WildcardMatcher, type WildcardPart } from './wildcard.js'
 
 // ---------------------------------------------------------------------------------------------
 // Policy variables: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html
@@ -98,31 +99,35 @@ export function literal(segs: Segment[]): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Wildcard regexes, cached per source.
+// Wildcard matchers (linear time, see wildcard.ts), cached per pattern.
 // ---------------------------------------------------------------------------------------------
 
-const REGEXES = new Map<string, RegExp>()
+const MATCHERS = new Map<string, WildcardMatcher>()
 
-function cachedRegex(source: string, flags: string): RegExp {
-  const key = flags + '/' + source
-  let re = REGEXES.get(key)
-  if (!re) {
-    if (REGEXES.size > 20_000) REGEXES.clear()
-    re = new RegExp(source, flags)
-    REGEXES.set(key, re)
+function cachedMatcher(key: string, compile: () => WildcardMatcher): WildcardMatcher {
+  let m = MATCHERS.get(key)
+  if (!m) {
+    if (MATCHERS.size > 20_000) MATCHERS.clear()
+    m = compile()
+    MATCHERS.set(key, m)
   }
-  return re
+  return m
 }
 
-function escape(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+/** A cache key that tells a literal `*` (from `${*}`) from a wildcard one. */
+function segmentsKey(segs: Segment[]): string {
+  let key = ''
+  for (const s of segs) key += s.t === 'lit' ? `${s.v.length}:${s.v}` : s.t === 'star' ? '*' : s.t === 'one' ? '?' : ''
+  return key
+}
+
+function wildcardPartsOf(segs: Segment[]): WildcardPart[] {
+  return segs.filter((s): s is WildcardPart => s.t !== 'var')
 }
 
 /** `*` and `?` over the whole string (StringLike, actions). */
-export function globRegex(segs: Segment[], ignoreCase: boolean): RegExp {
-  let src = '^'
-  for (const s of segs) src += s.t === 'lit' ? escape(s.v) : s.t === 'star' ? '[\\s\\S]*' : s.t === 'one' ? '[\\s\\S]' : ''
-  return cachedRegex(src + '$', ignoreCase ? 'i' : '')
+export function globMatcher(segs: Segment[], ignoreCase: boolean): WildcardMatcher {
+  return cachedMatcher(`${ignoreCase ? 'gi' : 'g'}|${segmentsKey(segs)}`, () => compileWildcard(wildcardPartsOf(segs), ignoreCase))
 }
 
 /**
@@ -131,20 +136,39 @@ export function globRegex(segs: Segment[], ignoreCase: boolean): RegExp {
  * compared case-insensitively, so the caller lower-cases it on both sides.
  * https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_resource.html
  */
-export function arnRegex(segs: Segment[]): RegExp {
-  let src = '^'
-  let part = 0
-  for (const s of segs) {
-    if (s.t === 'lit') {
-      for (const ch of s.v) {
-        if (part === 2 && ch !== ':') src += escape(ch.toLowerCase())
-        else src += escape(ch)
-        if (ch === ':' && part < 5) part++
+export function arnMatcher(segs: Segment[]): WildcardMatcher {
+  return cachedMatcher(`a|${segmentsKey(segs)}`, () => {
+    const parts: WildcardPart[][] = [[]]
+    for (const s of segs) {
+      if (s.t === 'var') continue
+      if (s.t !== 'lit') {
+        parts[parts.length - 1].push(s)
+        continue
       }
-    } else if (s.t === 'star') src += part < 5 ? '[^:]*' : '[\\s\\S]*'
-    else if (s.t === 'one') src += part < 5 ? '[^:]' : '[\\s\\S]'
-  }
-  return cachedRegex(src + '$', '')
+      let text = ''
+      for (const ch of s.v) {
+        if (ch === ':' && parts.length < 6) {
+          if (text) parts[parts.length - 1].push({ t: 'lit', v: text })
+          text = ''
+          parts.push([])
+        } else text += parts.length === 3 ? ch.toLowerCase() : ch
+      }
+      if (text) parts[parts.length - 1].push({ t: 'lit', v: text })
+    }
+    const matchers = parts.map((p) => compileWildcard(p))
+    return {
+      test(arn) {
+        // The pattern's five colons must meet the ARN's first five: no wildcard before them crosses one.
+        let from = 0
+        for (let i = 0; i < 5; i++) {
+          const colon = arn.indexOf(':', from)
+          if (colon < 0 || !matchers[i].test(arn.slice(from, colon))) return false
+          from = colon + 1
+        }
+        return matchers[5].test(arn.slice(from))
+      },
+    }
+  })
 }
 
 /** Lower-cases the service part of an ARN (`arn:aws:KMS:…` → `arn:aws:kms:…`). */
@@ -167,16 +191,16 @@ function isPlainLiteral(segs: Segment[]): boolean {
 type ArnMatcher =
   | { k: 'any' }
   | { k: 'exact'; v: string }
-  | { k: 're'; re: RegExp }
+  | { k: 'wild'; m: WildcardMatcher }
   | { k: 'vars'; segs: Segment[] }
 
 const ARN_MATCHERS = new Map<string, ArnMatcher>()
 
-function arnMatcherFor(segs: Segment[]): RegExp {
+function arnMatcherFor(segs: Segment[]): WildcardMatcher {
   // A pattern that is not a full ARN (fewer than six parts) is a plain glob over the whole string.
   const text = literal(segs)
-  if (!text.startsWith('arn:') || text.split(':').length < 6) return globRegex(segs, false)
-  return arnRegex(segs)
+  if (!text.startsWith('arn:') || text.split(':').length < 6) return globMatcher(segs, false)
+  return arnMatcher(segs)
 }
 
 function compileArnPattern(pattern: string): ArnMatcher {
@@ -184,7 +208,7 @@ function compileArnPattern(pattern: string): ArnMatcher {
   const segs = segments(pattern, true)
   if (hasVariables(segs)) return { k: 'vars', segs }
   if (isPlainLiteral(segs)) return { k: 'exact', v: normalizeArn(literal(segs)) }
-  return { k: 're', re: arnMatcherFor(segs) }
+  return { k: 'wild', m: arnMatcherFor(segs) }
 }
 
 /** Resource / ArnLike matching of one pattern against a (normalised) ARN; compiled once per pattern. */
@@ -198,7 +222,7 @@ export function arnMatches(pattern: string, arn: string, ctx: Context): boolean 
   switch (m.k) {
     case 'any': return true
     case 'exact': return m.v === arn
-    case 're': return m.re.test(arn)
+    case 'wild': return m.m.test(arn)
     case 'vars': {
       const segs = resolve(m.segs, ctx)
       if (!segs) return false
@@ -213,14 +237,15 @@ export function arnMatches(pattern: string, arn: string, ctx: Context): boolean 
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_action.html
 // ---------------------------------------------------------------------------------------------
 
-const ACTIONS = new Map<string, RegExp | string>()
+const ACTIONS = new Map<string, WildcardMatcher | string>()
 
 /** `action` must be lower-cased by the caller. */
 export function actionMatches(pattern: string, action: string): boolean {
   if (pattern === '*') return true
   let compiled = ACTIONS.get(pattern)
   if (compiled === undefined) {
-    compiled = /[*?]/.test(pattern) ? globRegex(segments(pattern, true).filter((s) => s.t !== 'var'), true) : pattern.toLowerCase()
+    // The action arrives lower-cased: lower-case the pattern once instead of the action on every test.
+    compiled = /[*?]/.test(pattern) ? globMatcher(segments(pattern.toLowerCase(), true).filter((s) => s.t !== 'var'), false) : pattern.toLowerCase()
     if (ACTIONS.size > 20_000) ACTIONS.clear()
     ACTIONS.set(pattern, compiled)
   }

@@ -1,6 +1,7 @@
 // Turns a policy value (from JSON.parse or a tolerant parser) into the normalised grammar that
 // evaluate() expects: every list element an array, every condition value an array of strings.
 import type { ConditionBlock, PolicyDocument, PrincipalBlock, Statement } from './types.js'
+import { dictionary } from './dictionary.js'
 
 /** Thrown when a value cannot be read as an IAM policy; `path` points at the offending element. */
 export class PolicyGrammarError extends Error {
@@ -49,17 +50,17 @@ function conditionValues(v: unknown, path: string): string[] {
 function principalBlock(v: unknown, path: string): PrincipalBlock {
   if (v === '*') return '*'
   if (!isRecord(v)) throw new PolicyGrammarError('expected "*" or an object such as {"AWS": …}', path)
-  const out: Record<string, string[]> = {}
+  const out = dictionary<string[]>()
   for (const [type, list] of Object.entries(v)) out[type] = stringList(list, `${path}.${type}`)
   return out
 }
 
 function conditionBlock(v: unknown, path: string): ConditionBlock {
   if (!isRecord(v)) throw new PolicyGrammarError('expected an object of condition operators', path)
-  const out: ConditionBlock = {}
+  const out: ConditionBlock = dictionary()
   for (const [operator, keys] of Object.entries(v)) {
     if (!isRecord(keys)) throw new PolicyGrammarError('expected an object of condition keys', `${path}.${operator}`)
-    const block: Record<string, string[]> = {}
+    const block = dictionary<string[]>()
     for (const [key, values] of Object.entries(keys)) block[key] = conditionValues(values, `${path}.${operator}.${key}`)
     out[operator] = block
   }

@@ -1,8 +1,9 @@
 // Tolerant parsing of a policy document: every JSON syntax error and every grammar mistake, each
 // with its 1-based line and column, and the normalised document whenever it can be recovered.
-import { getLocation, parseTree, printParseErrorCode, type JSONPath, type Node, type ParseError } from 'jsonc-parser'
+import { findNodeAtLocation, getLocation, parseTree, printParseErrorCode, type JSONPath, type Node, type ParseError } from 'jsonc-parser'
 import { FINDING_CODES, PolicyInputError, type FindingCode } from './errors.js'
 import { normalizePolicy } from './normalize.js'
+import { dictionary } from './dictionary.js'
 import { closest } from './catalog.js'
 import type { Finding, ParseResult, PolicyDocument } from './types.js'
 
@@ -40,6 +41,18 @@ export class FindingList {
     this.items.push(f)
     return f
   }
+}
+
+/**
+ * Where a JSON path (`['Statement', 1, 'Condition', 'DateGreaterThan', 'aws:CurrentTime']`) is in a
+ * policy's text: the 1-based line and column of that property's key (of the value for array items),
+ * or of the text's start when the path is not there. For findings made outside validatePolicy.
+ */
+export function positionOf(text: string, path: JSONPath): { line: number; column: number } {
+  const root = parseTree(text)
+  const node = root ? findNodeAtLocation(root, path) : undefined
+  const keyNode = node?.parent?.type === 'property' ? node.parent.children?.[0] : node
+  return new FindingList(text).position(keyNode?.offset ?? 0)
 }
 
 /** A property of an object node: its key node and (when the parser recovered one) its value node. */
@@ -179,7 +192,7 @@ export function sortFindings(findings: Finding[]): Finding[] {
 function nodeValue(node: Node): unknown {
   switch (node.type) {
     case 'object': {
-      const out: Record<string, unknown> = {}
+      const out = dictionary<unknown>()
       for (const p of properties(node)) if (p.value) out[p.key] = nodeValue(p.value)
       return out
     }

@@ -4,10 +4,11 @@ import { isIP } from 'node:net'
 import type { Node } from 'jsonc-parser'
 import {
   actionsForService, closest, conditionKeyCandidates, editDistance, expandAction,
-  findConditionKey, serviceExists, serviceNames, wildcardToRegExp,
+  findConditionKey, serviceExists, serviceNames,
 } from './catalog.js'
 import { CONDITION_OPERATORS, parseOperator as splitOperator } from './conditions.js'
 import { policyInvalidError } from './errors.js'
+import { countWildcards, MAX_PATTERN_LENGTH, MAX_PATTERN_WILDCARDS, wildcardMatcher } from './wildcard.js'
 import {
   PRINCIPAL_TYPES, properties, prop, sortFindings, statementNodes, stringItems, parsePolicyText, type FindingList,
 } from './parse.js'
@@ -143,8 +144,26 @@ function checkStatement(s: Node, path: string, ctx: Context): void {
   lintStatement(s, path, ctx)
 }
 
+/**
+ * A value longer than MAX_PATTERN_LENGTH, or (where `*`/`?` are wildcards) with more than
+ * MAX_PATTERN_WILDCARDS of them, is refused: matching stays linear, but no real policy needs either.
+ */
+function checkPatternSize(list: FindingList, node: Node, path: string, value: string, wildcards: boolean): boolean {
+  if (value.length > MAX_PATTERN_LENGTH) {
+    list.add('POLICY_VALUE_TOO_LONG', node, path, `This value has ${value.length} characters; kms-share accepts at most ${MAX_PATTERN_LENGTH} per value`)
+    return false
+  }
+  const count = wildcards ? countWildcards(value) : 0
+  if (count > MAX_PATTERN_WILDCARDS) {
+    list.add('WILDCARD_PATTERN_TOO_COMPLEX', node, path, `"${value.slice(0, 60)}${value.length > 60 ? '…' : ''}" has ${count} wildcards (* and ?); kms-share accepts at most ${MAX_PATTERN_WILDCARDS} per value`)
+    return false
+  }
+  return true
+}
+
 function checkAction(node: Node, path: string, action: string, { list }: Context): void {
   if (action === '*') return
+  if (!checkPatternSize(list, node, path, action, true)) return
   const colon = action.indexOf(':')
   if (colon <= 0 || /\s/.test(action) || colon === action.length - 1) {
     const fixed = action.replace(/\s+/g, '')
@@ -268,6 +287,7 @@ function checkResources(s: Node, path: string, ctx: Context): void {
     const items = stringItems(node, `${path}.${element}`)
     for (const item of items) {
       if (item.value === '*') continue
+      if (!checkPatternSize(ctx.list, item.node, item.path, item.value, true)) continue
       const arn = splitArn(item.value)
       if (!arn) {
         ctx.list.add('MALFORMED_RESOURCE', item.node, item.path, `"${item.value}" is neither "*" nor an ARN (arn:partition:service:region:account:resource)`)
@@ -377,6 +397,8 @@ function checkCondition(condition: Node, path: string, ctx: Context): void {
         }
       }
       const values = conditionValues(k.value, keyPath)
+      const wildcardFamily = /^(StringLike|StringNotLike|Arn)/.test(parsed?.base ?? '')
+      for (const v of values) checkPatternSize(list, v.node, v.path, v.value, wildcardFamily)
       if (parsed) {
         const check = VALUE_CHECKS[parsed.family]
         for (const v of values) {
@@ -424,9 +446,9 @@ const isAccountRoot = (v: string): boolean => /^\d{12}$/.test(v) || /^arn:[^:]+:
 
 /** Whether a statement's Action/NotAction covers any of the actions. */
 function covers(s: Node, actions: string[]): boolean {
-  const action = stringItems(prop(s, 'Action')?.value, '').map((i) => wildcardToRegExp(i.value))
+  const action = stringItems(prop(s, 'Action')?.value, '').map((i) => wildcardMatcher(i.value, true))
   if (action.length > 0) return actions.some((a) => action.some((re) => re.test(a)))
-  const notAction = stringItems(prop(s, 'NotAction')?.value, '').map((i) => wildcardToRegExp(i.value))
+  const notAction = stringItems(prop(s, 'NotAction')?.value, '').map((i) => wildcardMatcher(i.value, true))
   return notAction.length > 0 && actions.some((a) => !notAction.some((re) => re.test(a)))
 }
 

@@ -9,6 +9,37 @@ import type { AwsConfig } from './config.js'
 import { httpLimits, type HttpLimitsConfig } from './http-limits.js'
 import { problemErrorHandler, problemNotFoundHandler, problemOf, problemResponses, sendProblem, SharedErrors, toProblem } from './errors.js'
 import { REQUEST_ID_HEADER } from './logger.js'
+import { trackRequestScopes } from './process-guard.js'
+import helmet, { type FastifyHelmetOptions } from '@fastify/helmet'
+
+/**
+ * Security headers on every answer (pages, API, errors, 404s). Pages send their own, stricter
+ * Content-Security-Policy; this one covers the rest (the audit queue dashboard's own scripts and
+ * inline styles included; the web fonts it asks Google for are refused, it falls back to local ones). HSTS is the TLS-terminating proxy's to send: on http://127.0.0.1 it would
+ * pin every local port to https.
+ */
+export const SECURITY_HEADERS: FastifyHelmetOptions = {
+  contentSecurityPolicy: {
+    useDefaults: false,
+    directives: {
+      defaultSrc: ["'self'"],
+      scriptSrc: ["'self'"],
+      styleSrc: ["'self'", "'unsafe-inline'"],
+      imgSrc: ["'self'", 'data:'],
+      fontSrc: ["'self'", 'data:'],
+      connectSrc: ["'self'"],
+      objectSrc: ["'none'"],
+      // The queue dashboard sets <base href> to its own path.
+      baseUri: ["'self'"],
+      formAction: ["'self'"],
+      frameAncestors: ["'none'"],
+    },
+  },
+  frameguard: { action: 'deny' },
+  // Not no-referrer: with it a browser sends `Origin: null` on a page's form posts (sign-in, sign-out), which the CSRF origin check refuses.
+  referrerPolicy: { policy: 'same-origin' },
+  strictTransportSecurity: false,
+}
 
 /** Throws when the dependency does not answer; `signal` aborts when the readiness deadline passes. */
 export type ReadinessCheck = (signal: AbortSignal) => Promise<void>
@@ -62,6 +93,8 @@ export const basePlugin = fp(
     })
     app.setErrorHandler(problemErrorHandler)
     app.setNotFoundHandler(problemNotFoundHandler)
+    trackRequestScopes(app)
+    await app.register(helmet, SECURITY_HEADERS)
     let closing = false
     app.addHook('preClose', async () => {
       closing = true

@@ -2,6 +2,7 @@
 // under the file system's 255-byte name limit, whatever the object key.
 import { createHash } from 'node:crypto'
 import { extname } from 'node:path'
+import { replaceInvisible } from '@kms-share/shared'
 
 export const CACHE_FILE_PREFIX = 'localfile-'
 /** NAME_MAX on Linux file systems (ext4, xfs, tmpfs), counted in bytes. */
@@ -10,9 +11,9 @@ const HASH_CHARS = 12
 // Bytes kept for `~` + hash, so a hashed name still fits.
 const HASH_SUFFIX_BYTES = 1 + HASH_CHARS
 
-/** Characters that cannot or should not appear in one path segment: `/`, NUL and other controls, `\`. */
+/** Characters that cannot or should not appear in one path segment: `/`, `\`, NUL and other C0/C1 controls, line separators. */
 // eslint-disable-next-line no-control-regex -- control characters are exactly what this removes
-const UNSAFE = /[\u0000-\u001f\u007f/\\]/g
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029/\\]/g
 
 export function keyHash(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('base64url').slice(0, HASH_CHARS)
@@ -40,11 +41,12 @@ export function truncateUtf8(text: string, maxBytes: number): string {
  */
 export function cacheFileName(key: string, attempt = 0): string {
   const plain = CACHE_FILE_PREFIX + key
-  const safe = !UNSAFE.test(key) && key !== '' && key !== '.' && key !== '..'
+  // Bidi controls and invisible characters would make a listing (ls, the cache page) show another name.
+  const safe = !UNSAFE.test(key) && replaceInvisible(key) === key && key !== '' && key !== '.' && key !== '..'
   UNSAFE.lastIndex = 0
   if (attempt === 0 && safe && Buffer.byteLength(plain, 'utf8') <= MAX_FILE_NAME_BYTES) return plain
 
-  const readable = key.normalize('NFC').replace(UNSAFE, '_')
+  const readable = replaceInvisible(key.normalize('NFC')).replace(UNSAFE, '_')
   let ext = extname(readable)
   // An extension is only worth keeping when it is short; otherwise it is part of the readable text.
   if (Buffer.byteLength(ext, 'utf8') > 16) ext = ''

@@ -3,7 +3,7 @@
 // own pace (one fetch per key at a time); a periodic sweep drops entries we may no longer read.
 import type { Readable } from 'node:stream'
 import { GetObjectCommand, HeadObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3'
-import { isAwsServiceError, ProblemError, problemOf, SharedErrors, toProblem } from '@kms-share/shared'
+import { awsErrorCode, isAwsServiceError, ProblemError, problemOf, SharedErrors, toProblem } from '@kms-share/shared'
 import mime from 'mime'
 import type { CacheEntry, FileCache } from './cache.js'
 import { parseRange } from './http-headers.js'
@@ -57,6 +57,18 @@ function preconditionFailed(err: unknown): boolean {
 
 function isAccessDenied(err: unknown): boolean {
   return isAwsServiceError(err) && err.$metadata.httpStatusCode === 403
+}
+
+/**
+ * The key can no longer decrypt: disabled (DisabledException), pending deletion or pending import
+ * (KMSInvalidStateException), deleted (NotFoundException). KeyUnavailableException is AWS's own
+ * passing trouble ("you can retry"), so it keeps the file.
+ * https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html
+ */
+const KEY_STATE_CODES = new Set(['KMS.DisabledException', 'DisabledException', 'KMS.KMSInvalidStateException', 'KMSInvalidStateException', 'KMS.NotFoundException'])
+
+function isKeyUnusable(err: unknown): boolean {
+  return isAwsServiceError(err) && KEY_STATE_CODES.has(awsErrorCode(err))
 }
 
 /** AWS errors become problems that name the denied action (HEAD answers carry no message, so say it). */
@@ -230,8 +242,8 @@ export class Downloader {
         await this.cache.discard(entry)
         if (preconditionFailed(err)) return { current: false }
       }
-      // No longer readable by us: the plaintext copy must not outlive the permission.
-      if (isAccessDenied(err)) await this.cache.discard(entry)
+      // No longer readable by us (no permission, or a key that cannot decrypt): the plaintext copy must not outlive it.
+      if (isAccessDenied(err) || isKeyUnusable(err)) await this.cache.discard(entry)
       throw asProblem(err, entry.key)
     }
   }

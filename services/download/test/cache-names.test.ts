@@ -31,6 +31,18 @@ t.test('keys with / or control characters become one safe segment with a hash', 
   t.not(cacheFileName('..'), 'localfile-..')
 })
 
+t.test('keys with bidi controls, invisible or C1 control characters get a name that shows them replaced', async (t) => {
+  // "invoice\u202Efdp.exe" would list as "invoiceexe.pdf" in ls or a file manager.
+  const bidi = cacheFileName('invoice\u202Efdp.exe')
+  t.match(bidi, /^localfile-invoice_fdp~[A-Za-z0-9_-]{12}\.exe$/)
+  for (const key of ['a\u200Bb.txt', 'a\u2066b.txt', 'a\u0085b.txt', 'a\u009Bb.txt', 'a\u2028b.txt', 'a\u00ADb.txt']) {
+    const name = cacheFileName(key)
+    t.match(name, /^localfile-a_b~[A-Za-z0-9_-]{12}\.txt$/, `${key.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)} → ${name}`)
+  }
+  t.not(cacheFileName('a\u200Bb.txt'), cacheFileName('a_b.txt'), 'does not collide with the underscore spelling')
+  t.equal(cacheFileName('پی\u200Cنوشت.txt'), 'localfile-پی\u200Cنوشت.txt', 'a joiner that spells a Persian word stays')
+})
+
 t.test('forceHash gives a different name for the same key (collision escape)', async (t) => {
   t.not(cacheFileName('x.txt', 1), cacheFileName('x.txt'))
   t.match(cacheFileName('x.txt', 1), /^localfile-x~.{12}\.txt$/)

@@ -10,6 +10,7 @@ import { keysRoutes } from './routes/keys.js'
 import { policiesRoutes } from './routes/policies.js'
 import { templatesRoutes } from './routes/templates.js'
 import { accessRoutes } from './routes/access.js'
+import { grantsRoutes } from './routes/grants.js'
 import { pageRoutes } from './routes/page.js'
 import { auditRoutes } from './routes/audit.js'
 import { networkPlugin } from './network/plugin.js'
@@ -72,6 +73,7 @@ export async function buildApp(config: KeyadminConfig, options: BuildOptions = {
     await scoped.register(policiesRoutes)
     await scoped.register(templatesRoutes, { bucket: config.BUCKET, uploaderRole: config.KEYADMIN_UPLOADER_ROLE, downloaderRole: config.KEYADMIN_DOWNLOADER_ROLE })
     await scoped.register(accessRoutes, { bucket: config.BUCKET })
+    await scoped.register(grantsRoutes)
     await scoped.register(pageRoutes)
     await scoped.register(networkRoutes)
     await scoped.register(vpcEndpointsRoutes)

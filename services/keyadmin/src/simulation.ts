@@ -48,6 +48,14 @@ export interface RequestCircumstances {
   sourceVpce?: string
   sourceVpc?: string
   now?: Date
+  /** aws:userid as AWS reports it (GetCallerIdentity's UserId: `AROA…:session`, `AIDA…`). */
+  userId?: string
+  /** aws:SourceIp: the address the call comes from. */
+  sourceIp?: string
+  /** Role credentials from an instance's metadata carry ec2:SourceInstanceARN and ec2:RoleDelivery. */
+  sourceInstanceArn?: string
+  /** aws:SecureTransport (true unless the endpoint is plain http, as the lab's may be). */
+  secureTransport?: boolean
 }
 
 /** The condition keys AWS fills for `principal` calling KMS in these circumstances. */
@@ -59,12 +67,17 @@ export function awsFilledContext(p: RequestPrincipal, circumstances: RequestCirc
     'aws:PrincipalType': p.type === 'assumed-role' ? 'AssumedRole' : p.type === 'root' ? 'Account' : 'User',
     'aws:CurrentTime': now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
     'aws:EpochTime': String(Math.floor(now.getTime() / 1000)),
-    'aws:SecureTransport': 'true',
+    'aws:SecureTransport': String(circumstances.secureTransport ?? true),
     'aws:RequestedRegion': circumstances.region,
     'aws:ViaAWSService': String(Boolean(circumstances.viaS3)),
     'kms:CallerAccount': p.accountId,
   }
   if (p.type === 'user') ctx['aws:username'] = p.arn.split('/').pop() ?? ''
+  if (circumstances.userId) ctx['aws:userid'] = circumstances.userId
+  if (circumstances.sourceInstanceArn) {
+    ctx['ec2:SourceInstanceARN'] = circumstances.sourceInstanceArn
+    ctx['ec2:RoleDelivery'] = '2.0'
+  }
   if (circumstances.mfaAgeSeconds !== undefined) {
     ctx['aws:MultiFactorAuthPresent'] = 'true'
     ctx['aws:MultiFactorAuthAge'] = String(circumstances.mfaAgeSeconds)
@@ -78,6 +91,7 @@ export function awsFilledContext(p: RequestPrincipal, circumstances: RequestCirc
     ctx['aws:CalledViaFirst'] = 's3.amazonaws.com'
     ctx['aws:CalledViaLast'] = 's3.amazonaws.com'
   } else {
+    if (circumstances.sourceIp) ctx['aws:SourceIp'] = circumstances.sourceIp
     if (circumstances.sourceVpce) ctx['aws:SourceVpce'] = circumstances.sourceVpce
     if (circumstances.sourceVpc) ctx['aws:SourceVpc'] = circumstances.sourceVpc
   }

@@ -3,7 +3,7 @@
 import { writeFile } from 'node:fs/promises'
 import closeWithGrace from 'close-with-grace'
 import { pino } from 'pino'
-import { loggerOptions } from '@kms-share/shared'
+import { GUARDED_PROCESS_EVENTS, guardProcess, loggerOptions } from '@kms-share/shared'
 import { loadAuditWorkerConfig } from './audit/config.js'
 import { createAuditWorker } from './audit/worker.js'
 
@@ -26,7 +26,9 @@ const beat = async () => {
 void beat()
 const heartbeatTimer = heartbeat ? setInterval(() => void beat(), 10_000) : undefined
 
-closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
+// A job's stray error is logged (BullMQ fails the job itself); it never stops the worker.
+guardProcess(log)
+closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS, skip: GUARDED_PROCESS_EVENTS }, async ({ signal, err }) => {
   if (err) log.error({ err }, 'closing after an error')
   else log.info({ signal }, 'closing: letting the jobs in progress finish')
   clearInterval(heartbeatTimer)

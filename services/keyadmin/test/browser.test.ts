@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { chromium } from 'playwright-core'
 import { generateToken, hashToken } from '@kms-share/shared'
 import { bundlePage } from '../src/page/bundle.js'
-import { ACCOUNT, enc, startKeyadmin, startTestLab } from './helpers.js'
+import { ACCOUNT, enc, nextMfaCode, startKeyadmin, startTestLab } from './helpers.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -16,7 +16,8 @@ const workshopMfaPolicy = readFileSync(new URL('../../../packages/policy/test/fi
 
 t.test('validate shows the trailing comma at its line; apply succeeds after the fix', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed` }, async (t) => {
   await bundlePage()
-  const lab = await startTestLab(t)
+  // The workshop's walk-through starts from AWS's default key policy.
+  const lab = await startTestLab(t, { defaultKeyPolicy: true })
   const token = generateToken()
   const svc = await startKeyadmin(t, lab, { AUTH_DISABLED: 'false', AUTH_TOKENS: `browser:keys:read+keys:admin:${hashToken(token)}` })
   const api = { authorization: `Bearer ${token}` }
@@ -81,6 +82,8 @@ t.test('validate shows the trailing comma at its line; apply succeeds after the 
   await page.click('#dry-run')
   await page.locator('#status.ok').waitFor({ timeout: 15_000 })
   t.match(await page.textContent('#diff'), /\+\s+"NumericLessThan":\{"aws:MultiFactorAuthAge":"300"\}/)
+  // PutKeyPolicy is sensitive: the page sends the code typed beside Apply.
+  await page.fill('#mfa', await nextMfaCode(lab))
   await page.click('#apply')
   await page.locator('#status', { hasText: 'Applied.' }).waitFor({ timeout: 15_000 })
   const stored = await fetch(`${svc.url}/keys/${enc('alias/ImportedCMK')}/policy`, { headers: api }).then((r) => r.json() as Promise<{ policy: string }>)
@@ -89,15 +92,18 @@ t.test('validate shows the trailing comma at its line; apply succeeds after the 
   await page.fill('#sim-principal', `arn:aws:iam::${ACCOUNT}:user/userA`)
   await page.fill('#sim-action', 'kms:PutKeyPolicy')
   await page.click('#simulate')
-  await page.locator('#sim-result', { hasText: 'Allowed' }).waitFor({ timeout: 15_000 })
+  // Without an MFA session userA may not: its own policy allows the sensitive operations only with MFA.
+  await page.locator('#sim-result', { hasText: 'ImplicitlyDenied' }).waitFor({ timeout: 15_000 })
+  t.match(await page.textContent('#sim-result'), /SensitiveKeyOperationsWithMfa.*aws:MultiFactorAuthPresent/)
 
   // The issue's walk-through: separation-of-duties from the template list, applied from the page.
   await page.selectOption('#template', 'separation-of-duties')
   await page.waitForFunction(() => (window as any).policyEditor.state.doc.toString().includes('DownloaderDecryptThroughS3'), undefined, { timeout: 15_000 })
+  await page.fill('#mfa', await nextMfaCode(lab))
   await page.click('#apply')
   await page.locator('#status', { hasText: 'Applied.' }).waitFor({ timeout: 15_000 })
   // The matrix reloads after the change: the downloader decrypts only through S3 now.
   await page.locator('#access tr', { hasText: /role\/kms-share-downloader.*through S3, for kmsworkshop-111122223333's objects/ }).waitFor({ timeout: 15_000 })
-  t.match(await page.locator('#access tr', { hasText: 'role/kms-share-keyadmin' }).textContent(), /^role\/kms-share-keyadmin·{6}✔/, 'keyadmin: none of the six use actions, and PutKeyPolicy')
+  t.match(await page.locator('#access tr', { hasText: 'role/kms-share-keyadmin' }).textContent(), /^role\/kms-share-keyadmin·{6}·{7}✔/, 'keyadmin: none of the six use actions, none of the seven sensitive ones, and CancelKeyDeletion')
   t.same(errors, [], 'no script errors')
 })

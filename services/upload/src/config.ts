@@ -18,6 +18,9 @@ export const UploadConfigSchema = Type.Object({
   // Each upload holds one or two S3 sockets for as long as its client takes: a pool sized above the expected concurrent uploads keeps slow ones from queueing the rest.
   AWS_CLIENT_MAX_SOCKETS: Type.Integer({ minimum: 1, maximum: 10_000, default: 200, description: 'Sockets in the S3 client pool; uploads beyond wait for a free one.' }),
   UPLOAD_IDLE_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 30_000, description: 'An upload whose client sends nothing for this long is aborted (408; no object, multipart upload aborted).' }),
+  // A trickle (a byte every few seconds) is never idle yet holds a connection and an S3 socket for the whole request limit.
+  UPLOAD_MIN_BYTES_PER_SECOND: Type.Integer({ minimum: 0, default: 2048, description: 'Least average upload rate, in bytes/s over UPLOAD_MIN_RATE_WINDOW_MS of the client\'s time; slower uploads are aborted (408 UPL_TOO_SLOW; no object, multipart upload aborted). 0 turns it off.' }),
+  UPLOAD_MIN_RATE_WINDOW_MS: Type.Integer({ minimum: 1_000, default: 30_000, description: 'The window UPLOAD_MIN_BYTES_PER_SECOND is averaged over.' }),
   MULTIPART_ABANDONED_AFTER_MS: Type.Integer({ minimum: 0, default: 86_400_000, description: "On start, multipart uploads begun by this service's role and older than this are aborted (left by a crash); keep it above HTTP_REQUEST_TIMEOUT_MS when several instances share the bucket." }),
 })
 

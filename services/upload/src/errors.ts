@@ -15,4 +15,5 @@ export const UploadErrors = {
   MULTIPART_NEEDS_DECRYPT: createError('UPL_MULTIPART_NEEDS_DECRYPT', 'AWS denied kms:Decrypt, which S3 needs to complete a multipart SSE-KMS upload', 403),
   SHUTTING_DOWN: createError('UPL_SHUTTING_DOWN', 'The service is shutting down; the upload was aborted and nothing was stored', 503),
   IDLE_TIMEOUT: createError('UPL_IDLE_TIMEOUT', 'No upload data arrived for %s ms (UPLOAD_IDLE_TIMEOUT_MS); the upload was aborted and nothing was stored: send the body without pausing', 408),
+  TOO_SLOW: createError('UPL_TOO_SLOW', 'The upload arrived at %s bytes/s over the last %s ms, below the least accepted, %s bytes/s (UPLOAD_MIN_BYTES_PER_SECOND); it was aborted and nothing was stored: send the body at network speed', 408),
 } as const

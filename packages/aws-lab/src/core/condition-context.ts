@@ -47,7 +47,8 @@ export function globalContext(caller: Caller, meta: RequestMeta, service: string
   }
   if (service === 'kms') {
     ctx['kms:CallerAccount'] = p.accountId
-    if (meta.viaService) ctx['kms:ViaService'] = meta.viaService
+    // kms:ViaService names a regional service endpoint (s3.eu-west-1.amazonaws.com); CloudFormation acting for a caller sets none.
+    if (meta.viaService && /^[a-z0-9-]+\.[a-z0-9-]+\.amazonaws\.com$/.test(meta.viaService)) ctx['kms:ViaService'] = meta.viaService
   }
   return ctx
 }

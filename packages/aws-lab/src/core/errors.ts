@@ -6,7 +6,7 @@ export type Family = 'json' | 'query' | 's3' | 'ec2'
 
 export function familyOf(service: string): Family {
   if (service === 's3') return 's3'
-  if (service === 'kms' || service === 'cloudtrail') return 'json'
+  if (service === 'kms' || service === 'cloudtrail' || service === 'ssm') return 'json'
   if (service === 'ec2') return 'ec2'
   return 'query'
 }

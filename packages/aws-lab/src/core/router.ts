@@ -8,6 +8,7 @@ import { AwsError, type AuthCheck, type Caller, type OperationContext, type Pars
 import { familyOf, internalError, unknownAccessKey, unknownOperation, type Family } from './errors.js'
 import { sha256Hex, verifySigV4 } from './sigv4.js'
 import { globalContext } from './condition-context.js'
+import { currentRequestScope } from './guard.js'
 import type { CredentialResolver } from './identity.js'
 import type { IamModel } from '../iam/model.js'
 import { buildEvent, toRequestParameters } from '../cloudtrail/record.js'
@@ -16,7 +17,7 @@ import type { TrailStore } from '../cloudtrail/trail.js'
 /** Buffered protocols (JSON, query) carry small documents; anything bigger is refused. */
 const MAX_BUFFERED_BODY = 16 * 1024 * 1024
 /** Services whose calls CloudTrail records as management events (S3 object calls are data events, off by default in AWS). */
-const TRAILED_SERVICES = new Set(['kms', 'sts', 'iam', 'ec2'])
+const TRAILED_SERVICES = new Set(['kms', 'sts', 'iam', 'ec2', 'cloudformation', 'ssm', 'autoscaling'])
 const VPCE_PATH = /^\/vpce\/(vpce-[0-9a-z]+)(\/.*)?$/
 
 export interface VpcEndpointInfo {
@@ -133,7 +134,8 @@ export class Router {
   async execute(call: ParsedCall, caller: Caller, meta: RequestMeta): Promise<unknown> {
     const family = familyOf(call.service)
     const service = this.services.get(call.service)
-    const operation = service?.operations[call.operation]
+    // An operation is the service's own entry: `constructor` or `toString` is an unknown operation.
+    const operation = service && Object.hasOwn(service.operations, call.operation) ? service.operations[call.operation] : undefined
     if (!service || !operation) throw unknownOperation(family, call.operation)
     const ctx: OperationContext = {
       caller,
@@ -225,6 +227,9 @@ export class Router {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('No AWS protocol matches this request\n')
         return
       }
+      // An error that escapes this request (guard.ts) is answered in its protocol's format.
+      const scope = currentRequestScope()
+      if (scope) scope.answer = () => handler?.writeError(res, call, internalError(family), requestId)
       if (vpceMatch && !vpce) throw new AwsError('InvalidVpcEndpointId.NotFound', `The Vpc Endpoint Id '${vpceMatch[1]}' does not exist`, 400)
       let body: Buffer | IncomingMessage = req
       let bodySha256: string | undefined

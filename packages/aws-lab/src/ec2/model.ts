@@ -1,5 +1,5 @@
 // EC2 state and rules: VPCs (with their DNS attributes), subnets, security groups, instances
-// with instance profiles, and interface VPC endpoints. Never sees a request.
+// with instance profiles, route tables, and VPC endpoints (interface and S3's gateway). Never sees a request.
 import { randomBytes } from 'node:crypto'
 import { AwsError, type StateStore } from '../core/types.js'
 
@@ -51,6 +51,8 @@ export interface VpcEndpointRecord {
   VpcEndpointId: string
   /** Interface endpoints (KMS, S3) have network interfaces and DNS names; S3's gateway endpoint has route tables. */
   VpcEndpointType: 'Interface' | 'Gateway'
+  /** Gateway endpoints: the route tables whose subnets reach the service through it. */
+  RouteTableIds?: string[]
   VpcId: string
   ServiceName: string
   State: 'pending' | 'available' | 'deleting' | 'deleted'
@@ -61,7 +63,6 @@ export interface VpcEndpointRecord {
   /** CreateVpcEndpoint's ClientToken and a digest of its parameters: a retry returns this endpoint. */
   ClientToken?: string
   requestDigest?: string
-  RouteTableIds?: string[]
   PolicyDocument: string
   SubnetIds: string[]
   SecurityGroupIds: string[]
@@ -73,12 +74,24 @@ export interface VpcEndpointRecord {
   Tags: Record<string, string>
 }
 
+/** A route table (made through the API, ec2/network.ts): gateway endpoints name it, and its subnets reach S3 through them. */
+export interface RouteTableRecord {
+  RouteTableId: string
+  VpcId: string
+  Main: boolean
+  Routes: Array<{ DestinationCidrBlock: string; GatewayId?: string; NatGatewayId?: string; InstanceId?: string; VpcEndpointId?: string; Origin: string }>
+  /** Association id → subnet id. */
+  Associations: Record<string, string>
+  Tags: Record<string, string>
+}
+
 export interface Ec2State {
   vpcs: Record<string, VpcRecord>
   subnets: Record<string, SubnetRecord>
   securityGroups: Record<string, SecurityGroupRecord>
   instances: Record<string, InstanceRecord>
   vpcEndpoints: Record<string, VpcEndpointRecord>
+  routeTables: Record<string, RouteTableRecord>
 }
 
 /** The endpoint services the lab serves behind an interface endpoint; S3 also has a gateway endpoint. */
@@ -103,20 +116,24 @@ export const FULL_ACCESS_POLICY = JSON.stringify({ Statement: [{ Action: '*', Ef
 
 export const notFound = (code: string, message: string) => new AwsError(code, message, 400)
 
+export type InstanceChange = 'launched' | 'terminated'
+
 export class Ec2Model {
   /** How long a new endpoint stays `pending` (AWS: about a minute or two; the lab: short, overridable for tests). */
   pendingMs = 2000
+  private readonly instanceListeners: Array<(change: InstanceChange, instance: InstanceRecord) => void> = []
 
   constructor(private readonly store: StateStore, readonly accountId: string, readonly region: string) {}
 
   get state(): Ec2State {
-    const s = this.store.section<Ec2State>('ec2', () => ({ vpcs: {}, subnets: {}, securityGroups: {}, instances: {}, vpcEndpoints: {} }))
+    const s = this.store.section<Ec2State>('ec2', () => ({ vpcs: {}, subnets: {}, securityGroups: {}, instances: {}, vpcEndpoints: {}, routeTables: {} }))
     // Sections created by older lab versions or by other writers may lack a table.
-    s.vpcs ??= {}
-    s.subnets ??= {}
-    s.securityGroups ??= {}
-    s.instances ??= {}
-    s.vpcEndpoints ??= {}
+    s.vpcs ??= Object.create(null)
+    s.subnets ??= Object.create(null)
+    s.securityGroups ??= Object.create(null)
+    s.instances ??= Object.create(null)
+    s.vpcEndpoints ??= Object.create(null)
+    s.routeTables ??= Object.create(null)
     return s
   }
 
@@ -150,6 +167,12 @@ export class Ec2Model {
     const instance = this.state.instances[id]
     if (!instance) throw notFound('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`)
     return instance
+  }
+
+  routeTable(id: string): RouteTableRecord {
+    const table = this.state.routeTables[id]
+    if (!table) throw notFound('InvalidRouteTableID.NotFound', `The routeTable ID '${id}' does not exist`)
+    return table
   }
 
   instanceByName(name: string): InstanceRecord | undefined {
@@ -263,6 +286,21 @@ export class Ec2Model {
     }
     this.state.instances[instance.InstanceId] = instance
     this.save()
+    for (const listener of this.instanceListeners) listener('launched', instance)
+    return instance
+  }
+
+  /** Instance metadata follows instances launched and terminated at run time. */
+  onInstanceChange(listener: (change: InstanceChange, instance: InstanceRecord) => void): void {
+    this.instanceListeners.push(listener)
+  }
+
+  /** Terminates an instance: it leaves the state (the lab keeps no terminated instances) and its metadata endpoint closes. */
+  removeInstance(id: string): InstanceRecord {
+    const instance = this.instance(id)
+    delete this.state.instances[id]
+    this.save()
+    for (const listener of this.instanceListeners) listener('terminated', instance)
     return instance
   }
 
@@ -290,30 +328,35 @@ export class Ec2Model {
     const vpc = this.vpc(e.vpcId)
     const service = this.endpointService(e.serviceName)
     const type = e.type ?? 'Interface'
-    if (type === 'Gateway' && !(GATEWAY_SERVICES as readonly string[]).includes(service)) {
+    const gateway = type === 'Gateway'
+    if (gateway && !(GATEWAY_SERVICES as readonly string[]).includes(service)) {
       throw new AwsError('InvalidParameter', `The Vpc Endpoint Service '${e.serviceName}' does not support the Gateway endpoint type.`, 400)
     }
     for (const s of e.subnetIds) if (this.subnet(s).VpcId !== vpc.VpcId) throw new AwsError('InvalidParameter', `The subnet ID '${s}' does not belong to VPC '${vpc.VpcId}'`, 400)
-    const groups = type === 'Gateway' ? [] : e.securityGroupIds.length ? e.securityGroupIds : Object.values(this.state.securityGroups).filter((g) => g.VpcId === vpc.VpcId).slice(0, 1).map((g) => g.GroupId)
+    const routeTableIds = gateway ? (e.routeTableIds ?? []) : []
+    for (const id of routeTableIds) if (this.routeTable(id).VpcId !== vpc.VpcId) throw new AwsError('InvalidParameter', `The route table ${id} does not belong to ${vpc.VpcId}`, 400)
+    const groups = gateway ? [] : e.securityGroupIds.length ? e.securityGroupIds : Object.values(this.state.securityGroups).filter((g) => g.VpcId === vpc.VpcId).slice(0, 1).map((g) => g.GroupId)
     this.checkGroups(vpc.VpcId, groups)
-    const privateDns = type === 'Gateway' ? false : (e.privateDnsEnabled ?? true)
+    const privateDns = gateway ? false : (e.privateDnsEnabled ?? true)
     if (privateDns) this.checkPrivateDns(vpc, e.serviceName)
+    // A gateway endpoint is routes only: AWS answers it `available` at once; an interface endpoint's network interfaces take a while.
+    // https://docs.aws.amazon.com/ec2/latest/devguide/example_ec2_CreateVpcEndpoint_section.html
     const record: VpcEndpointRecord = {
       VpcEndpointId: ec2Id('vpce'),
       VpcEndpointType: type,
       VpcId: vpc.VpcId,
       ServiceName: e.serviceName,
-      State: 'pending',
-      availableAt: Date.now() + this.pendingMs,
+      State: gateway ? 'available' : 'pending',
+      availableAt: Date.now() + (gateway ? 0 : this.pendingMs),
       PolicyDocument: e.policyDocument ?? FULL_ACCESS_POLICY,
-      SubnetIds: type === 'Gateway' ? [] : e.subnetIds,
+      SubnetIds: gateway ? [] : e.subnetIds,
       SecurityGroupIds: groups,
       PrivateDnsEnabled: privateDns,
-      NetworkInterfaceIds: type === 'Gateway' ? [] : e.subnetIds.map(() => ec2Id('eni')),
+      NetworkInterfaceIds: gateway ? [] : e.subnetIds.map(() => ec2Id('eni')),
       CreationTimestamp: new Date().toISOString(),
       DnsSuffix: randomBytes(4).toString('hex'),
       Tags: e.tags ?? {},
-      ...(type === 'Gateway' ? { RouteTableIds: e.routeTableIds ?? [] } : {}),
+      ...(gateway ? { RouteTableIds: routeTableIds } : {}),
       ...(e.clientToken ? { ClientToken: e.clientToken, requestDigest: digest } : {}),
     }
     this.state.vpcEndpoints[record.VpcEndpointId] = record
@@ -380,14 +423,25 @@ export class Ec2Model {
     return unsuccessful
   }
 
-  /** The endpoint an instance's call to `service`'s regional name reaches through private DNS, if any. */
-  privateDnsEndpoint(instanceId: string, service: string): VpcEndpointRecord | undefined {
+  /**
+   * The endpoint an instance's call to `service`'s regional name reaches, if any. S3: the gateway endpoint on the route
+   * table of the instance's subnet (S3's interface private DNS answers only inbound resolvers; AWS routes the VPC's own
+   * traffic to the gateway). Other services: an interface endpoint whose private DNS the VPC resolves.
+   * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DnsOptionsSpecification.html
+   */
+  routedEndpoint(instanceId: string, service: string): VpcEndpointRecord | undefined {
     const instance = this.state.instances[instanceId]
     if (!instance) return undefined
+    const name = `com.amazonaws.${this.region}.${service}`
+    if ((GATEWAY_SERVICES as readonly string[]).includes(service)) {
+      const tables = Object.values(this.state.routeTables).filter((t) => t.VpcId === instance.VpcId)
+      // A subnet without an association of its own uses the VPC's main route table.
+      const table = tables.find((t) => Object.values(t.Associations).includes(instance.SubnetId)) ?? tables.find((t) => t.Main)
+      return table && this.endpoints().find((e) => e.VpcEndpointType === 'Gateway' && e.ServiceName === name && e.State === 'available' && (e.RouteTableIds ?? []).includes(table.RouteTableId))
+    }
     const vpc = this.state.vpcs[instance.VpcId]
     // Without DNS support and DNS hostnames, the private hosted zone does not answer: the public name wins.
     if (!vpc || !vpc.EnableDnsHostnames || !vpc.EnableDnsSupport) return undefined
-    const name = `com.amazonaws.${this.region}.${service}`
     return this.endpoints().find((e) => e.VpcId === vpc.VpcId && e.ServiceName === name && e.VpcEndpointType === 'Interface' && e.PrivateDnsEnabled && e.State === 'available')
   }
 

@@ -1,9 +1,12 @@
 // EC2 (its own query protocol): the describe calls the workshop and keyadmin make, VPC DNS
-// attributes, and interface VPC endpoints. Outputs use EC2's wire names (lowerCamel, *Set lists).
+// attributes, and VPC endpoints (interface, and S3's gateway); the EC2 a deployment makes is in
+// network.ts. Outputs use EC2's wire names (lowerCamel, *Set lists).
 // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Operations.html
+import { wildcardMatcher } from '@kms-share/policy'
 import { AwsError, text, type AuthCheck, type Operation, type OperationContext, type ServiceDefinition } from '../core/types.js'
 import { parsePolicyText, type IamModel } from '../iam/model.js'
 import { ENDPOINT_SERVICES, GATEWAY_SERVICES, type Ec2Model, type InstanceRecord, type VpcEndpointRecord, wellFormedId } from './model.js'
+import { networkOperations, permissionsOut, type RuleTables } from './network.js'
 
 type Input = Record<string, unknown>
 type Filter = { Name: string; Value?: string[] }
@@ -13,24 +16,24 @@ type Members = Record<string, unknown>
 const list = (value: unknown): string[] => (value === undefined ? [] : Array.isArray(value) ? value.map((v) => text(v)) : [text(value)])
 const tagSet = (tags: Record<string, string>) => Object.entries(tags).map(([key, value]) => ({ key, value }))
 
-/** `*` and `?` wildcards, as EC2 filters accept. */
+/** `*` and `?` wildcards, as EC2 filters accept (matched in linear time: the values come from callers). */
 function filterMatch(pattern: string, value: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`)
-  return re.test(value)
+  return wildcardMatcher(pattern).test(value)
 }
 
 /** Apply EC2 filters: every filter must match (AND), any of a filter's values may (OR); `tag:<k>` works everywhere. */
 function applyFilters<T>(items: T[], input: Input, fields: Record<string, (item: T) => string[]>, tags: (item: T) => Record<string, string>): T[] {
   const filters: Filter[] = ((input.Filter as Members[] | undefined) ?? []).map((f) => ({ Name: text(f.Name), Value: list(f.Value) }))
   for (const f of filters) {
-    if (!f.Name.startsWith('tag:') && f.Name !== 'tag-key' && !fields[f.Name]) throw new AwsError('InvalidParameterValue', `The filter '${f.Name}' is invalid`, 400)
+    if (!f.Name.startsWith('tag:') && f.Name !== 'tag-key' && !Object.hasOwn(fields, f.Name)) throw new AwsError('InvalidParameterValue', `The filter '${f.Name}' is invalid`, 400)
   }
   return items.filter((item) =>
     filters.every((f) => {
       let values: string[]
       if (f.Name.startsWith('tag:')) {
-        const v = tags(item)[f.Name.slice(4)]
-        values = v === undefined ? [] : [v]
+        const itemTags = tags(item)
+        const name = f.Name.slice(4)
+        values = Object.hasOwn(itemTags, name) ? [itemTags[name]] : []
       } else if (f.Name === 'tag-key') values = Object.keys(tags(item))
       else values = fields[f.Name](item)
       return (f.Value ?? []).some((pattern) => values.some((v) => filterMatch(pattern, v)))
@@ -243,8 +246,9 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
             vpcId: g.VpcId,
             securityGroupArn: arn('security-group', g.GroupId),
             // Members of the group reach each other on 443 (the endpoints' interfaces share the group).
-            ipPermissions: [{ ipProtocol: 'tcp', fromPort: 443, toPort: 443, groups: [{ groupId: g.GroupId, userId: accountId }], ipRanges: [], ipv6Ranges: [], prefixListIds: [] }],
-            ipPermissionsEgress: [{ ipProtocol: '-1', groups: [], ipRanges: [{ cidrIp: '0.0.0.0/0' }], ipv6Ranges: [], prefixListIds: [] }],
+            // Groups made through the API keep their rules (ec2/network.ts); the seed's answer with these.
+            ipPermissions: (g as RuleTables).IpPermissions ? permissionsOut((g as RuleTables).IpPermissions!, accountId) : [{ ipProtocol: 'tcp', fromPort: 443, toPort: 443, groups: [{ groupId: g.GroupId, userId: accountId }], ipRanges: [], ipv6Ranges: [], prefixListIds: [] }],
+            ipPermissionsEgress: (g as RuleTables).IpPermissionsEgress ? permissionsOut((g as RuleTables).IpPermissionsEgress!, accountId) : [{ ipProtocol: '-1', groups: [], ipRanges: [{ cidrIp: '0.0.0.0/0' }], ipv6Ranges: [], prefixListIds: [] }],
             tagSet: tagSet(g.Tags),
           })),
         }
@@ -374,6 +378,8 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
       },
     },
   }
+  // The EC2 a deployment makes (VPCs, subnets, rules, route tables, gateways, launch templates, instances): ec2/network.ts.
+  Object.assign(operations, networkOperations(ec2, iam))
   for (const operation of Object.values(operations)) {
     const run = operation.run
     // DryRun: authorised callers learn it would have worked, and nothing changes.

@@ -303,7 +303,7 @@ export class IamModel implements IamDirectory {
 
   // ---- instance profiles (what EC2 hands an instance: at most one role)
   get instanceProfiles(): Record<string, InstanceProfileRecord> {
-    return (this.state.instanceProfiles ??= {})
+    return (this.state.instanceProfiles ??= Object.create(null) as Record<string, InstanceProfileRecord>)
   }
 
   createInstanceProfile(name: string, path = '/'): InstanceProfileRecord {

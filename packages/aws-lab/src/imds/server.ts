@@ -5,6 +5,7 @@ import { type KeyObject, generateKeyPairSync, randomBytes, randomUUID, sign } fr
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { isoSeconds } from '../core/arn.js'
+import { inRequestScope } from '../core/guard.js'
 import type { Ec2Model, InstanceRecord } from '../ec2/model.js'
 import type { IamModel } from '../iam/model.js'
 import type { StsModel } from '../sts/model.js'
@@ -53,6 +54,9 @@ export interface ImdsOptions {
   owners?: Record<string, number>
   /** Told of each connection refused by `owners`. */
   onRefused?: (refused: { instance: string; owner: number; uid: number | undefined }) => void
+  /** Called when an endpoint opens or closes after start (the lab rewrites endpoints.json). */
+  onChange?(): void
+  log?(line: Record<string, unknown>): void
 }
 
 interface IssuedCredentials {
@@ -83,11 +87,18 @@ const bracketed = (host: string) => (host.includes(':') ? `[${host}]` : host)
 
 type Tree = { [name: string]: string | Tree | (() => string | undefined) }
 
+/** A folder of the metadata tree without a prototype: a path segment finds only what was put there. */
+function folder(entries: Tree): Tree {
+  return Object.assign(Object.create(null) as Tree, entries)
+}
+
 export class InstanceMetadataService {
   private readonly servers = new Map<string, Server>()
   private readonly tokens = new Map<string, { instanceId: string; expiresAt: number }>()
   private readonly credentials = new Map<string, IssuedCredentials>()
   private readonly endpointsById = new Map<string, InstanceEndpoint>()
+  /** Listeners being opened or closed for instances launched or terminated at run time. */
+  private readonly pending = new Map<string, Promise<void>>()
   readonly credentialsTtlMs: number
 
   constructor(private readonly options: ImdsOptions) {
@@ -98,33 +109,76 @@ export class InstanceMetadataService {
     return [...this.endpointsById.values()]
   }
 
-  /** One listener per instance, in the order instances were seeded. */
+  /** One listener per instance, in the order instances were seeded; then one for each instance launched or terminated later. */
   async start(): Promise<InstanceEndpoint[]> {
-    const { host, portBase } = this.options
-    const advertised = this.options.advertisedHost ?? (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host)
     let index = 0
-    for (const instance of Object.values(this.options.ec2.state.instances)) {
-      const server = createServer(this.ownerGuard(instance, (req, res) => this.handle(instance.InstanceId, req, res)))
-      server.keepAliveTimeout = 5_000
-      server.requestTimeout = 10_000
-      const port = portBase === 0 ? 0 : portBase + index
-      index++
-      const listenHost = this.bindHost(instance, host)
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject)
-        server.listen(port, listenHost, () => resolve())
-      })
-      this.servers.set(instance.InstanceId, server)
-      const bound = (server.address() as AddressInfo).port
-      this.endpointsById.set(instance.InstanceId, {
-        instanceId: instance.InstanceId,
-        name: instance.Name,
-        role: this.roleOf(instance),
-        // With the trailing slash: botocore (AWS CLI) appends `latest/...` to it as written.
-        metadataEndpoint: `http://${bracketed(listenHost === host ? advertised : this.advertisedBind(listenHost, advertised))}:${bound}/`,
-      })
-    }
+    for (const instance of Object.values(this.options.ec2.state.instances)) await this.listen(instance, this.options.portBase === 0 ? 0 : this.options.portBase + index++)
+    this.options.ec2.onInstanceChange((change, instance) => {
+      const work = change === 'launched' ? this.listen(instance, this.options.portBase === 0 ? 0 : this.options.portBase + index++, true) : this.stop(instance.InstanceId)
+      this.pending.set(instance.InstanceId, work)
+      void work.finally(() => {
+        if (this.pending.get(instance.InstanceId) === work) this.pending.delete(instance.InstanceId)
+        this.options.onChange?.()
+      }).catch(() => undefined)
+    })
     return this.endpoints()
+  }
+
+  /** Resolves once the instance's metadata endpoint listens (an instance launched at run time takes a moment). */
+  async whenServing(instanceId: string): Promise<void> {
+    await this.pending.get(instanceId)
+    if (!this.servers.has(instanceId)) throw new Error(`instance ${instanceId} has no metadata endpoint`)
+  }
+
+  private async listen(instance: InstanceRecord, port: number, fallBackToAnyPort = false): Promise<void> {
+    const { host } = this.options
+    const advertised = this.options.advertisedHost ?? (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host)
+    const server = createServer(this.ownerGuard(instance, (req, res) => {
+      // One request's failure is that request's 500, never the lab's end.
+      try {
+        inRequestScope({ res, answer: () => page(res, 500, 'Internal Server Error') }, () => this.handle(instance.InstanceId, req, res))
+      } catch (err) {
+        this.options.log?.({ level: 'error', msg: 'instance metadata request failed', instanceId: instance.InstanceId, path: req.url, err: String((err as Error)?.stack ?? err) })
+        if (!res.headersSent) page(res, 500, 'Internal Server Error')
+        else res.destroy()
+      }
+    }))
+    server.keepAliveTimeout = 5_000
+    server.requestTimeout = 10_000
+    const listenHost = this.bindHost(instance, host)
+    const bind = (p: number) => new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(p, listenHost, () => resolve())
+    })
+    try {
+      await bind(port)
+    } catch (err) {
+      // A port taken by someone else: an instance launched at run time takes any free one instead.
+      if (!fallBackToAnyPort || port === 0) throw err
+      await bind(0)
+    }
+    this.servers.set(instance.InstanceId, server)
+    const bound = (server.address() as AddressInfo).port
+    this.endpointsById.set(instance.InstanceId, {
+      instanceId: instance.InstanceId,
+      name: instance.Name,
+      role: this.roleOf(instance),
+      // With the trailing slash: botocore (AWS CLI) appends `latest/...` to it as written.
+      metadataEndpoint: `http://${bracketed(listenHost === host ? advertised : this.advertisedBind(listenHost, advertised))}:${bound}/`,
+    })
+  }
+
+  /** A terminated instance's endpoint closes, its tokens and credentials go with it. */
+  private async stop(instanceId: string): Promise<void> {
+    const server = this.servers.get(instanceId)
+    this.servers.delete(instanceId)
+    this.endpointsById.delete(instanceId)
+    this.credentials.delete(instanceId)
+    for (const [t, v] of this.tokens) if (v.instanceId === instanceId) this.tokens.delete(t)
+    if (server) await new Promise<void>((resolve) => {
+      server.close(() => resolve())
+      server.closeAllConnections()
+    })
   }
 
   async close(): Promise<void> {
@@ -244,7 +298,7 @@ export class InstanceMetadataService {
     const hostname = `ip-${instance.PrivateIpAddress.replace(/\./g, '-')}.${ec2.region}.compute.internal`
     const role = this.roleOf(instance)
     const profile = instance.InstanceProfileName ? iam.instanceProfiles[instance.InstanceProfileName] : undefined
-    const macTree: Tree = {
+    const macTree = folder({
       'device-number': '0',
       'interface-id': instance.NetworkInterfaceId,
       'local-hostname': hostname,
@@ -258,8 +312,8 @@ export class InstanceMetadataService {
       'vpc-id': instance.VpcId,
       'vpc-ipv4-cidr-block': vpc?.CidrBlock ?? '',
       'vpc-ipv4-cidr-blocks': vpc?.CidrBlock ?? '',
-    }
-    const metaData: Tree = {
+    })
+    const metaData = folder({
       'ami-id': instance.ImageId,
       hostname,
       'instance-id': instance.InstanceId,
@@ -267,21 +321,21 @@ export class InstanceMetadataService {
       'local-hostname': hostname,
       'local-ipv4': instance.PrivateIpAddress,
       'mac': instance.MacAddress,
-      'network': { interfaces: { macs: { [instance.MacAddress]: macTree } } },
-      'placement': {
+      'network': folder({ interfaces: folder({ macs: folder({ [instance.MacAddress]: macTree }) }) }),
+      'placement': folder({
         'availability-zone': subnet?.AvailabilityZone ?? `${ec2.region}a`,
         'availability-zone-id': subnet?.AvailabilityZoneId ?? '',
         'region': ec2.region,
-      },
+      }),
       'security-groups': groups.map((g) => g.GroupName).join('\n'),
-    }
+    })
     if (role && profile) {
-      metaData.iam = {
+      metaData.iam = folder({
         'info': () => {
           const issued = this.credentialsFor(instance, role)
           return awsJson({ Code: 'Success', LastUpdated: isoSeconds(new Date(issued.issuedAt)), InstanceProfileArn: profile.Arn, InstanceProfileId: profile.InstanceProfileId })
         },
-        'security-credentials': {
+        'security-credentials': folder({
           [role]: () => {
             const issued = this.credentialsFor(instance, role)
             return awsJson({
@@ -294,8 +348,8 @@ export class InstanceMetadataService {
               Expiration: isoSeconds(new Date(issued.expiresAt)),
             })
           },
-        },
-      }
+        }),
+      })
     }
     const identityDocument = awsJson({
       accountId: ec2.accountId,
@@ -314,7 +368,7 @@ export class InstanceMetadataService {
       region: ec2.region,
       version: '2017-09-30',
     })
-    return { latest: { 'meta-data': metaData, 'dynamic': { 'instance-identity': { document: identityDocument, ...identitySignatures(identityDocument) } } } }
+    return folder({ latest: folder({ 'meta-data': metaData, 'dynamic': folder({ 'instance-identity': folder({ document: identityDocument, ...identitySignatures(identityDocument) }) }) }) })
   }
 
   private handle(instanceId: string, req: IncomingMessage, res: ServerResponse): void {
@@ -348,7 +402,7 @@ export class InstanceMetadataService {
     const segments = path.split('/').filter(Boolean)
     let node: string | Tree | (() => string | undefined) = this.tree(instance)
     for (const segment of segments) {
-      if (typeof node !== 'object' || !(segment in node)) return page(res, 404, 'Not Found')
+      if (typeof node !== 'object' || !Object.hasOwn(node, segment)) return page(res, 404, 'Not Found')
       node = node[segment]
     }
     if (typeof node === 'function') {

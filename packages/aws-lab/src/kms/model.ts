@@ -121,7 +121,7 @@ export const DAY_MS = 24 * 60 * 60 * 1000
 
 export function kmsState(store: StateStore): KmsState {
   const state = store.section<KmsState>(KMS_SECTION, () => ({ keys: {}, aliases: {}, importTokens: {}, grants: {} }))
-  state.grants ??= {}
+  state.grants ??= Object.create(null)
   return state
 }
 

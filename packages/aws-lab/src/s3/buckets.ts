@@ -3,6 +3,7 @@ import { parsePolicy } from '@kms-share/policy'
 import { AwsError, text } from '../core/types.js'
 import { parseXml, S3_XMLNS, xmlList } from '../core/protocols/rest-xml.js'
 import { refusedFindings } from '../iam/admission.js'
+import { publicPolicyRefusal } from './bucket-config.js'
 import { s3Errors } from './errors.js'
 import { document, op, ownerXml, type S3Labs, type S3Operation, type S3Operations } from './operation.js'
 
@@ -124,6 +125,8 @@ export function bucketOperations({ lab, check }: S3Labs): S3Operations {
             if (r !== '*' && !r.startsWith(`arn:aws:s3:::${i.Bucket}`)) throw s3Errors.malformedPolicy('Policy has invalid resource')
           }
         }
+        const refusal = publicPolicyRefusal(model.bucket(i.Bucket), parsed.document, ctx)
+        if (refusal) throw refusal
         model.setPolicy(i.Bucket!, { text, document: parsed.document })
         return { status: 204 }
       },

@@ -17,6 +17,33 @@ export interface EncryptionDefault {
   bucketKeyEnabled: boolean
 }
 
+// Bucket configurations set through their APIs (s3/bucket-config.ts), each absent until set.
+export interface PublicAccessBlock {
+  BlockPublicAcls: boolean
+  IgnorePublicAcls: boolean
+  BlockPublicPolicy: boolean
+  RestrictPublicBuckets: boolean
+}
+
+export interface LifecycleRule {
+  ID?: string
+  Status: 'Enabled' | 'Disabled'
+  Prefix: string
+  AbortIncompleteMultipartUploadDays?: number
+  ExpirationDays?: number
+  NoncurrentVersionExpirationDays?: number
+  /** Kept and reported; the lab has one storage class, so transitions change nothing. */
+  Transitions?: Array<{ Days?: number; StorageClass: string }>
+}
+
+export interface BucketConfigs {
+  publicAccessBlock?: PublicAccessBlock
+  lifecycle?: LifecycleRule[]
+  versioning?: { Status: 'Enabled' | 'Suspended'; MfaDelete?: string }
+  ownership?: 'BucketOwnerEnforced' | 'BucketOwnerPreferred' | 'ObjectWriter'
+  logging?: { TargetBucket: string; TargetPrefix: string }
+}
+
 export interface BucketRecord {
   name: string
   creationDate: number
@@ -24,6 +51,7 @@ export interface BucketRecord {
   /** Absent: S3's default, SSE-S3 (AES256), which every bucket has since January 2023. */
   encryption?: EncryptionDefault
   policy?: { text: string; document: PolicyDocument }
+  configs?: BucketConfigs
 }
 
 interface S3State {
@@ -191,6 +219,14 @@ export class S3Model {
     const b = this.bucket(name)
     if (encryption) b.encryption = encryption
     else delete b.encryption
+    this.save()
+  }
+
+  setConfig<K extends keyof BucketConfigs>(name: string, key: K, value: BucketConfigs[K] | undefined): void {
+    const b = this.bucket(name)
+    const configs = (b.configs ??= {})
+    if (value === undefined) delete configs[key]
+    else configs[key] = value
     this.save()
   }
 

@@ -3,7 +3,7 @@
 // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html
 import { createHash } from 'node:crypto'
 import type { NamedPolicy, RequestContext } from '@kms-share/policy'
-import { AwsError, type AuthCheck, type Operation, type OperationContext } from '../core/types.js'
+import { AwsError, type AuthCheck, type Operation, type OperationContext, type StateStore } from '../core/types.js'
 import type { XmlObject } from '../core/protocols/rest-xml.js'
 import { s3Errors } from './errors.js'
 import { S3Model, type BucketRecord } from './model.js'
@@ -25,6 +25,8 @@ function canonicalId(accountId: string): string {
 /** One lab's S3 state (a model and SSE keys per data dir) and the authorisation check over it. */
 export interface S3Labs {
   lab: (ctx: OperationContext) => { model: S3Model; sse: SseKeys }
+  /** The same, by state store (for work outside a request: the lifecycle sweep). */
+  forState: (state: StateStore) => { model: S3Model; sse: SseKeys }
   check: (ctx: OperationContext, action: string, bucketName: string | undefined, key: string | undefined, context?: RequestContext) => AuthCheck
   /** KMS calls S3 made for callers (GenerateDataKey, Decrypt), for the benchmark. */
   kmsCalls: () => { GenerateDataKey: number; Decrypt: number }
@@ -33,15 +35,19 @@ export interface S3Labs {
 export function createS3Labs(): S3Labs {
   const models = new Map<string, { model: S3Model; sse: SseKeys }>()
 
-  function lab(ctx: OperationContext): { model: S3Model; sse: SseKeys } {
-    let entry = models.get(ctx.state.dataDir)
+  function forState(state: StateStore): { model: S3Model; sse: SseKeys } {
+    let entry = models.get(state.dataDir)
     if (!entry) {
-      const model = new S3Model(ctx.state)
+      const model = new S3Model(state)
       const sse = new SseKeys(model.root)
       entry = { model, sse }
-      models.set(ctx.state.dataDir, entry)
+      models.set(state.dataDir, entry)
     }
     return entry
+  }
+
+  function lab(ctx: OperationContext): { model: S3Model; sse: SseKeys } {
+    return forState(ctx.state)
   }
 
   function policyOf(bucket: BucketRecord | undefined): NamedPolicy | undefined {
@@ -63,6 +69,7 @@ export function createS3Labs(): S3Labs {
 
   return {
     lab,
+    forState,
     check,
     kmsCalls: () => {
       const total = { GenerateDataKey: 0, Decrypt: 0 }

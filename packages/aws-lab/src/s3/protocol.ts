@@ -5,6 +5,7 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { AwsError, type ParsedCall, type ProtocolHandler } from '../core/types.js'
 import { toXml, writeXmlError, type XmlObject } from '../core/protocols/rest-xml.js'
+import { bucketConfigOperation } from './bucket-config.js'
 
 /** What every S3 operation gets. */
 export interface S3Input {
@@ -51,6 +52,8 @@ export function operationOf(method: string, bucket: string | undefined, key: str
     if (method === 'GET') return 'ListBuckets'
     throw new AwsError('MethodNotAllowed', 'The specified method is not allowed against this resource.', 405)
   }
+  const config = bucketConfigOperation(method, key, q)
+  if (config) return config
   // Sub-resources the lab does not serve must not fall through to a listing or an object read.
   const unsupported = Object.keys(q).find((name) => UNSUPPORTED_SUBRESOURCES.has(name) && !(name === 'tagging' && key !== undefined && method === 'GET'))
   if (unsupported) throw new AwsError('NotImplemented', `A header or query you provided implies functionality that is not implemented: ?${unsupported}`, 501)
@@ -149,13 +152,16 @@ export const s3Protocol: ProtocolHandler = {
 
   parse(req: IncomingMessage, body: Buffer | Readable): ParsedCall {
     const url = new URL(req.url ?? '/', 'http://lab')
+    // The path as sent: URL's pathname resolves `.` and `..` (and %2E%2E), and S3 keeps them, so `a/../b` is its own key.
+    const rawUrl = req.url ?? '/'
+    const rawPath = rawUrl.split('?', 1)[0]
     const query = Object.create(null) as Record<string, string>
     for (const [k, v] of url.searchParams) query[k] = v
     const headers = headerMap(req)
     let bucket: string | undefined
     let key: string | undefined
     try {
-      ;({ bucket, key } = splitPath(url.pathname))
+      ;({ bucket, key } = splitPath(rawPath))
     } catch {
       throw new AwsError('InvalidURI', "Couldn't parse the specified URI.", 400)
     }

@@ -37,3 +37,13 @@ export async function startTestLab(t: Test, options: TestLabOptions = {}): Promi
     },
   })
 }
+
+/** An instance's role credentials as its own metadata endpoint (IMDSv2) serves them, for SDK clients acting as the instance. */
+export async function instanceCredentials(lab: Lab, name: string) {
+  const endpoint = lab.instances().find((i) => i.name === name)!
+  const token = await (await fetch(new URL('latest/api/token', endpoint.metadataEndpoint), { method: 'PUT', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '60' } })).text()
+  const headers = { 'x-aws-ec2-metadata-token': token }
+  const role = await (await fetch(new URL('latest/meta-data/iam/security-credentials/', endpoint.metadataEndpoint), { headers })).text()
+  const c = await (await fetch(new URL(`latest/meta-data/iam/security-credentials/${role}`, endpoint.metadataEndpoint), { headers })).json() as { AccessKeyId: string; SecretAccessKey: string; Token: string }
+  return { instanceId: endpoint.instanceId, credentials: { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.Token } }
+}

@@ -23,6 +23,10 @@ const binary = Type.Unknown({ description: 'The object bytes.' })
 function requireKey(params: Static<typeof KeyParams>): string {
   const key = params['*']
   if (!key) throw new DownloadErrors.INVALID_KEY('empty key')
+  // As upload refuses to write them: a `.` or `..` segment reads like a path to somewhere else.
+  for (const segment of key.split('/')) {
+    if (segment === '.' || segment === '..') throw new DownloadErrors.INVALID_KEY(`"${segment}" path segments are not allowed; name the object without them`)
+  }
   return key
 }
 

@@ -78,8 +78,8 @@ ${localRows.length ? `<table id="local-files"><thead><tr><th>File</th><th>Object
 </body></html>`
     return reply
       .type('text/html; charset=utf-8')
-      // No script: sign-out is a plain form, which may go on to the provider's end-session page.
-      .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'")
+      // No script: sign-out is a plain form, which may go on to the provider's end-session page (so no form-action: it binds redirects too).
+      .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'")
       .header('cache-control', 'no-store')
       .send(html)
   })

@@ -47,7 +47,10 @@ export async function policiesRoutes(fastify: FastifyInstance) {
     const findings = await findingsFor(app, text)
     const diff = unifiedDiff(await currentPolicy(keyId), text)
     refuseInvalid(findings)
-    const lockout = await lockoutCheck(app, meta.Arn ?? '', documentOf(text))
+    const lockout = await lockoutCheck(app, meta.Arn ?? '', documentOf(text), text)
+    // A Deny that could lock keyadmin out later is a finding at its line, not a silent pass.
+    findings.push(...lockout.risks)
+    findings.sort((a, b) => a.line - b.line || a.column - b.column)
     if (request.query.dryRun) return { keyId, applied: false, findings, lockout, diff }
     refuseLockout(lockout)
     await app.mfa.sensitive(request, 'kms:PutKeyPolicy', (client) => aws(client.send(new PutKeyPolicyCommand({ KeyId: keyId, PolicyName: 'default', Policy: text })), { action: 'kms:PutKeyPolicy', subject: { key: request.params.key } }))

@@ -44,14 +44,16 @@ export const PutPolicyResultSchema = Type.Object({
   diff: Type.String({ description: 'Unified diff of the current policy and the proposed one.' }),
 })
 
-const ContextValue = Type.Union([Type.String(), Type.Array(Type.String())])
+// Bounded like the policy values they are matched against (packages/policy caps those at 2048 characters).
+const ContextString = Type.String({ maxLength: 4096 })
+const ContextValue = Type.Union([ContextString, Type.Array(ContextString, { maxItems: 64 })])
 
 export const SimulateBodySchema = Type.Object({
   policy: Type.Optional(Type.String({ minLength: 1, maxLength: 32768, description: 'A key policy to simulate; else the key\'s current policy.' })),
   key: Type.Optional(Type.String({ minLength: 1, description: 'The key (id, ARN or alias): its policy and ARN.' })),
   principal: Type.String({ minLength: 1, description: 'Role, role session, user or root ARN, or an account id.' }),
   action: Type.String({ minLength: 1, description: 'One KMS action, e.g. kms:Decrypt.' }),
-  context: Type.Optional(Type.Record(Type.String(), ContextValue, { description: 'Condition keys to set or override; keys AWS never sets are refused.' })),
+  context: Type.Optional(Type.Record(Type.String(), ContextValue, { maxProperties: 64, description: 'Condition keys to set or override (at most 64, each value at most 4096 characters); keys AWS never sets are refused.' })),
   identityPolicies: Type.Boolean({ default: true, description: "Include the principal's IAM policies (read from IAM)." }),
 }, { additionalProperties: false })
 

@@ -8,6 +8,7 @@ import type { UploadConfig } from '../config.js'
 import { UploadErrors } from '../errors.js'
 import { objectKey } from '../object-name.js'
 import { watchBodyIdle } from '../body-idle.js'
+import { watchBodyPace } from '../body-pace.js'
 import { ByteCounter, MAX_SINGLE_PUT_BYTES, multipartUploadStream, putObjectStream, type StoredObject, type UploadTarget } from '../s3-upload.js'
 import { listResponses, ListQuery, OverwriteQuery, postResponses, PutParams, putResponses } from '../schemas/files.js'
 
@@ -94,6 +95,19 @@ export const filesRoutes: FastifyPluginAsyncTypebox<FilesRoutesOptions> = async 
     }
   }
 
+  /** The body's time limits: nothing for UPLOAD_IDLE_TIMEOUT_MS, or too slow on average (UPLOAD_MIN_BYTES_PER_SECOND). */
+  function watchBody(request: FastifyRequest, reply: FastifyReply, stalled: (reason: Error) => void): () => void {
+    const stopIdle = watchBodyIdle(request, reply, config.UPLOAD_IDLE_TIMEOUT_MS, config.HTTP_IDLE_TIMEOUT_MS, () => stalled(new UploadErrors.IDLE_TIMEOUT(config.UPLOAD_IDLE_TIMEOUT_MS)))
+    const stopPace = watchBodyPace(request, config.UPLOAD_MIN_BYTES_PER_SECOND, config.UPLOAD_MIN_RATE_WINDOW_MS, (rate) => {
+      request.log.warn({ bytesPerSecond: rate, windowMs: config.UPLOAD_MIN_RATE_WINDOW_MS }, 'upload too slow: below the minimum body rate')
+      stalled(new UploadErrors.TOO_SLOW(rate, config.UPLOAD_MIN_RATE_WINDOW_MS, config.UPLOAD_MIN_BYTES_PER_SECOND))
+    })
+    return () => {
+      stopIdle()
+      stopPace()
+    }
+  }
+
   // The raw-body route lives in its own context so no body parser touches its stream.
   await app.register(async (rawContext) => {
     const raw = rawContext.withTypeProvider<TypeBoxTypeProvider>()
@@ -133,7 +147,7 @@ export const filesRoutes: FastifyPluginAsyncTypebox<FilesRoutesOptions> = async 
         if (!request.raw.complete) stop(new UploadErrors.CLIENT_DISCONNECTED())
       }
       request.raw.once('close', onClose)
-      const stopWatching = watchBodyIdle(request, reply, config.UPLOAD_IDLE_TIMEOUT_MS, config.HTTP_IDLE_TIMEOUT_MS, () => stop(new UploadErrors.IDLE_TIMEOUT(config.UPLOAD_IDLE_TIMEOUT_MS)))
+      const stopWatching = watchBody(request, reply, stop)
       try {
         const object = single
           // As long as the client may take to send it (HTTP_REQUEST_TIMEOUT_MS), plus a minute for S3 to answer.
@@ -218,8 +232,7 @@ export const filesRoutes: FastifyPluginAsyncTypebox<FilesRoutesOptions> = async 
     try {
       const reading = readForm()
       reading.catch(() => {}) // after an early failure the reader ends with the connection
-      stopWatching = watchBodyIdle(request, reply, config.UPLOAD_IDLE_TIMEOUT_MS, config.HTTP_IDLE_TIMEOUT_MS, () => {
-        const reason = new UploadErrors.IDLE_TIMEOUT(config.UPLOAD_IDLE_TIMEOUT_MS)
+      stopWatching = watchBody(request, reply, (reason) => {
         abort(reason)
         // Also when the form stalls before its file starts: the reader alone would wait forever.
         uploadFailed(reason)

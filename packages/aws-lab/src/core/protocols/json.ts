@@ -10,6 +10,7 @@ export const JSON_TARGETS: Record<string, string> = {
   // AWS CLI v2 sends the fully qualified target; SDK v3 sends the short one.
   'com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101': 'cloudtrail',
   'CloudTrail_20131101': 'cloudtrail',
+  'AmazonSSM': 'ssm',
 }
 
 /** Buffers become base64, Dates epoch seconds, as the JSON protocols serialise blobs and timestamps. */

@@ -10,6 +10,8 @@ export const QUERY_VERSIONS: Record<string, { service: string; xmlns: string }> 
   '2011-06-15': { service: 'sts', xmlns: 'https://sts.amazonaws.com/doc/2011-06-15/' },
   '2010-05-08': { service: 'iam', xmlns: 'https://iam.amazonaws.com/doc/2010-05-08/' },
   '2016-11-15': { service: 'ec2', xmlns: 'http://ec2.amazonaws.com/doc/2016-11-15/' },
+  '2010-05-15': { service: 'cloudformation', xmlns: 'http://cloudformation.amazonaws.com/doc/2010-05-15/' },
+  '2011-01-01': { service: 'autoscaling', xmlns: 'http://autoscaling.amazonaws.com/doc/2011-01-01/' },
 }
 const XMLNS_BY_SERVICE = Object.fromEntries(Object.values(QUERY_VERSIONS).map((v) => [v.service, v.xmlns]))
 
@@ -69,9 +71,12 @@ function toXmlShape(value: unknown): unknown {
 
 const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_', suppressEmptyNode: false, processEntities: true })
 
+/** Marks an empty answer that still has its `<OperationResult/>` element (CloudFormation's ExecuteChangeSet, DeleteChangeSet): SDKs expect it. */
+export const EMPTY_RESULT = Symbol('empty result element')
+
 export function queryXml(service: string, operation: string, output: unknown, requestId: string): string {
   const result = toXmlShape(output ?? {})
-  const hasResult = output !== undefined && output !== null && Object.keys(output).length > 0
+  const hasResult = output !== undefined && output !== null && (Object.keys(output).length > 0 || (typeof output === 'object' && EMPTY_RESULT in output))
   const doc = {
     [`${operation}Response`]: {
       '@_xmlns': XMLNS_BY_SERVICE[service] ?? '',
