@@ -26,7 +26,13 @@ export const PAGE_SCRIPT = String.raw`'use strict'
     do { v /= 1024; i++ } while (v >= 1024 && i < units.length - 1)
     return v.toFixed(1) + ' ' + units[i]
   }
-  function showError(message) { status.className = 'error'; status.textContent = message }
+  // A failed upload reads as failed: the bar turns red and stays where it stopped, the message says what to do.
+  function failed(problem) {
+    progress.classList.remove('kms-done'); progress.classList.add('kms-failed')
+    status.className = ''
+    window.kms.showError(status, problem, 'The upload failed')
+  }
+  function showError(message) { status.className = 'kms-message kms-error'; status.textContent = message }
   // Names that would display as something else (bidi controls, invisible characters) show them written out; same rule as @kms-share/shared's showInvisible.
   var INVISIBLE = /${INVISIBLE.source}/u
   var JOINING_SCRIPT = /${JOINING_SCRIPT.source}/u
@@ -52,20 +58,20 @@ export const PAGE_SCRIPT = String.raw`'use strict'
     xhr.open('PUT', '/files/' + encodeKey(key) + (overwrite.checked ? '?overwrite=true' : ''))
     xhr.setRequestHeader('content-type', file.type || 'application/octet-stream')
     if (csrfToken) xhr.setRequestHeader('x-csrf-token', csrfToken)
-    progress.hidden = false; progress.value = 0
+    progress.hidden = false; progress.value = 0; progress.classList.remove('kms-failed', 'kms-done')
     status.className = ''; status.textContent = 'Uploading ' + key + '…'
     document.getElementById('result').hidden = true
     xhr.upload.onprogress = function (e) {
       if (e.lengthComputable) { progress.value = Math.round((e.loaded / e.total) * 100); status.textContent = 'Uploading ' + key + '… ' + progress.value + '%' }
     }
-    xhr.onerror = function () { showError('The upload failed: the connection was lost.') }
+    xhr.onerror = function () { failed(new Error('connection lost')) }
     xhr.onload = function () {
       // The session expired or was ended elsewhere: sign in again and come back (/auth/session.js).
       if (xhr.status === 401 && window.kmsAuth) { window.kmsAuth.signInAgain(); return }
       var body = null
       try { body = JSON.parse(xhr.responseText) } catch (e) { body = null }
       if (xhr.status === 201 && body) {
-        progress.value = 100
+        progress.value = 100; progress.classList.add('kms-done')
         status.textContent = 'Uploaded ' + body.key
         text('result-key', body.key); text('result-size', formatSize(body.size)); text('result-etag', body.etag)
         text('result-sse', body.sseAlgorithm || 'none'); text('result-key-arn', body.kmsKeyArn || '—')
@@ -73,7 +79,7 @@ export const PAGE_SCRIPT = String.raw`'use strict'
         document.getElementById('result').hidden = false
         loadObjects(true)
       } else {
-        showError((body && (body.title + ' (' + body.status + ', ' + body.code + '): ' + body.detail)) || ('HTTP ' + xhr.status))
+        failed(body && body.code ? body : { status: xhr.status, title: 'HTTP ' + xhr.status })
       }
     }
     xhr.send(file)
@@ -85,18 +91,18 @@ export const PAGE_SCRIPT = String.raw`'use strict'
     fetch(url, { headers: { accept: 'application/json' } }).then(function (r) { return r.json().then(function (b) { return { ok: r.ok, body: b } }) }).then(function (res) {
       var tbody = document.querySelector('#objects tbody')
       if (reset) tbody.textContent = ''
-      if (!res.ok) { showError('Listing failed: ' + res.body.detail); return }
+      if (!res.ok) { window.kms.showError(status, res.body, 'Listing failed'); return }
       res.body.items.forEach(function (o) {
         var tr = document.createElement('tr')
         var name = document.createElement('td'); var a = document.createElement('a')
-        a.href = downloadUrl + '/files/' + encodeKey(o.key); a.textContent = shown(o.key); name.appendChild(a)
-        var size = document.createElement('td'); size.textContent = formatSize(o.size)
-        var when = document.createElement('td'); when.textContent = o.lastModified ? new Date(o.lastModified).toLocaleString() : ''
+        a.href = downloadUrl + '/files/' + encodeKey(o.key); a.textContent = shown(o.key); a.title = o.key; a.className = 'kms-cut'; name.appendChild(a)
+        var size = document.createElement('td'); size.className = 'kms-num'; size.textContent = formatSize(o.size)
+        var when = document.createElement('td'); when.className = 'kms-wide'; when.appendChild(window.kms.timeElement(o.lastModified))
         tr.appendChild(name); tr.appendChild(size); tr.appendChild(when); tbody.appendChild(tr)
       })
       cursor = res.body.nextCursor
       more.hidden = !cursor
-    }).catch(function () { showError('Listing failed: the service did not answer.') })
+    }).catch(function (err) { window.kms.showError(status, err, 'Listing failed') })
   }
 
   form.addEventListener('submit', function (e) {
