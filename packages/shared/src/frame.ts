@@ -51,11 +51,14 @@ export const DOCS_CSP = "default-src 'self'; script-src 'self'; style-src 'self'
 export { escapeHtml, FRAME_CSS_PATH }
 export const FRAME_SCRIPT_PATH = '/auth/assets/frame.js'
 export const SESSION_SCRIPT_PATH = '/auth/session.js'
+/** The share pages' object browser (assets/objects.js): folders, sort, search, paging, details. */
+export const OBJECTS_SCRIPT_PATH = '/auth/assets/objects.js'
 const HEADER_FRAGMENT_PATH = '/auth/assets/header'
 
 const ASSETS = new URL('../assets/', import.meta.url)
 const FRAME_CSS = readFileSync(new URL('frame.css', ASSETS), 'utf8')
 const FRAME_SCRIPT_BODY = readFileSync(new URL('frame.js', ASSETS), 'utf8')
+const OBJECTS_SCRIPT = readFileSync(new URL('objects.js', ASSETS), 'utf8')
 
 /** Where the header's links go. */
 export interface FrameLinks {
@@ -271,6 +274,7 @@ export const framePlugin = fp(async function framePlugin(app: FastifyInstance, o
     .send(body))
   asset(FRAME_CSS_PATH, 'text/css; charset=utf-8', FRAME_CSS)
   asset(FRAME_SCRIPT_PATH, 'text/javascript; charset=utf-8', frameScript)
+  asset(OBJECTS_SCRIPT_PATH, 'text/javascript; charset=utf-8', OBJECTS_SCRIPT)
 
   app.get(HEADER_FRAGMENT_PATH, {
     schema: { hide: true, querystring: Type.Object({ current: Type.Optional(Type.String({ maxLength: 16 })) }) },

@@ -39,7 +39,7 @@ export async function buildApp(config: DownloadConfig, options: BuildOptions = {
   await app.register(authPlugin, { config, scopes: DOWNLOAD_SCOPES, service: 'download' })
   await app.register(framePlugin, { config, service: 'download' })
   await app.register(s3Plugin, { config, ...(options.s3 ? { client: options.s3 } : {}) })
-  await app.register(downloadsPlugin, { bucket: config.BUCKET, cacheDir: config.CACHE_DIR, cacheMaxBytes: config.CACHE_MAX_BYTES, cacheMemoryBytes: config.CACHE_MEMORY_BYTES, sweepIntervalMs: durationMs(config.CACHE_SWEEP_INTERVAL), headConcurrency: config.HEAD_CONCURRENCY, headMemoMs: config.HEAD_MEMO_MS, revalidateAfterMs: config.CACHE_REVALIDATE_AFTER_MS })
+  await app.register(downloadsPlugin, { bucket: config.BUCKET, cacheDir: config.CACHE_DIR, cacheMaxBytes: config.CACHE_MAX_BYTES, cacheMemoryBytes: config.CACHE_MEMORY_BYTES, sweepIntervalMs: durationMs(config.CACHE_SWEEP_INTERVAL), headConcurrency: config.HEAD_CONCURRENCY, headMemoMs: config.HEAD_MEMO_MS, revalidateAfterMs: config.CACHE_REVALIDATE_AFTER_MS, listSortMaxObjects: config.LIST_SORT_MAX_OBJECTS })
 
   // Ready when S3 answers for the bucket; an unwritable cache only degrades to streaming.
   app.addReadinessCheck('s3', async (signal) => {

@@ -1,7 +1,7 @@
 // The download service's environment, validated at boot. The only module that reads process.env.
 import { Type, type Static } from 'typebox'
 import { authConfigProperties } from '@kms-share/shared'
-import { frameConfigProperties, loadConfig as loadSchema, portProperty, serviceConfigProperties } from '@kms-share/shared'
+import { frameConfigProperties, listingConfigProperties, loadConfig as loadSchema, portProperty, serviceConfigProperties } from '@kms-share/shared'
 
 /** A duration: plain milliseconds or a number with ms, s, m or h. */
 const DURATION_PATTERN = '^\\s*\\d+\\s*(ms|s|m|h)?\\s*$'
@@ -18,6 +18,7 @@ export const DownloadConfigSchema = Type.Object({
   ...serviceConfigProperties,
   ...authConfigProperties,
   ...frameConfigProperties,
+  ...listingConfigProperties,
   PORT: portProperty(3002),
   CACHE_DIR: Type.String({ minLength: 1, default: '.cache/download', description: 'Folder for localfile-* cache files and their index.' }),
   CACHE_MAX_BYTES: Type.Integer({ minimum: 0, default: 1024 ** 3, description: 'Cache size bound; least recently used files are evicted past it.' }),

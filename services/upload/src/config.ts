@@ -1,13 +1,14 @@
 // The upload service's environment, validated at boot; the only reader of process.env here.
 import { Type, type Static } from 'typebox'
 import { authConfigProperties } from '@kms-share/shared'
-import { auditQueueConfigProperties, EnvBoolean, frameConfigProperties, loadConfig, portProperty, serviceConfigProperties } from '@kms-share/shared'
+import { auditQueueConfigProperties, EnvBoolean, frameConfigProperties, listingConfigProperties, loadConfig, portProperty, serviceConfigProperties } from '@kms-share/shared'
 
 export const UploadConfigSchema = Type.Object({
   ...serviceConfigProperties,
   ...authConfigProperties,
   ...auditQueueConfigProperties,
   ...frameConfigProperties,
+  ...listingConfigProperties,
   PORT: portProperty(3001),
   KMS_KEY_ID: Type.String({ minLength: 1, description: 'The KMS key S3 encrypts under: key id, key ARN, alias name or alias ARN.' }),
   BUCKET_KEY: EnvBoolean(false, 'Use S3 Bucket Keys (fewer KMS calls; the encryption context becomes the bucket ARN).'),

@@ -4,14 +4,14 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { Type } from 'typebox'
 import type { UploadConfig } from '../config.js'
-import { escapeHtml } from '@kms-share/shared'
+import { escapeHtml, OBJECTS_SCRIPT_PATH, type FrameLinks } from '@kms-share/shared'
 import { PAGE_SCRIPT } from './page-script.js'
 
 /** Escapes text for an HTML attribute or text node. */
 export { escapeHtml }
 
 /** The page's content (inside the frame). */
-export function renderPage(config: Pick<UploadConfig, 'BUCKET' | 'DOWNLOAD_PUBLIC_URL'>): string {
+export function renderPage(config: Pick<UploadConfig, 'BUCKET' | 'DOWNLOAD_PUBLIC_URL' | 'KMS_KEY_ID'>, links: Pick<FrameLinks, 'download' | 'keyadmin'>): string {
   return `<h1>Upload a file</h1>
 <p class="kms-lead">Files go to <code>${escapeHtml(config.BUCKET)}</code>, encrypted by S3 under the service's KMS key (SSE-KMS). This service can write, never read: files are read through the <a href="${escapeHtml(config.DOWNLOAD_PUBLIC_URL)}">download service</a>.</p>
 <form id="form">
@@ -36,16 +36,17 @@ export function renderPage(config: Pick<UploadConfig, 'BUCKET' | 'DOWNLOAD_PUBLI
     <dt>Bucket key</dt><dd id="result-bucket-key"></dd>
   </dl>
 </section>
-<h2>Objects in the bucket</h2>
-<table id="objects" class="kms-table"><colgroup><col><col class="kms-col-size"><col class="kms-col-date"></colgroup><thead><tr><th scope="col">Name</th><th scope="col" class="kms-num">Size</th><th scope="col" class="kms-wide">Last modified</th></tr></thead><tbody></tbody></table>
-<p><button type="button" id="more" class="kms-secondary" hidden>More</button></p>`
+<section aria-labelledby="objects-title">
+<h2 id="objects-title">Objects in the bucket</h2>
+<div id="objects-browser" data-list="/files" data-link="${escapeHtml(links.download)}files/" data-bucket="${escapeHtml(config.BUCKET)}" data-audit="${escapeHtml(links.keyadmin)}" data-empty="No objects yet. Upload a file above: it appears here." data-encryption-note="Written as SSE-KMS under ${escapeHtml(config.KMS_KEY_ID)}. This service cannot read an object's headers (it writes, never reads): the download service shows each object's key ARN."><p class="kms-muted">Loading the list…</p></div>
+</section>`
 }
 
 export const pageRoutes: FastifyPluginAsync<{ config: UploadConfig }> = async (app, { config }) => {
   app.get('/', {
     schema: { summary: 'The uploader page.', tags: ['page'], produces: ['text/html'], response: { 200: Type.String() } },
   }, async (request, reply) => {
-    return app.frame.send(request, reply, { title: 'Upload', main: renderPage(config), scripts: ['/app.js'], data: { 'download-url': config.DOWNLOAD_PUBLIC_URL } })
+    return app.frame.send(request, reply, { title: 'Upload', main: renderPage(config, app.frame.links), scripts: [OBJECTS_SCRIPT_PATH, '/app.js'] })
   })
   app.get('/app.js', {
     schema: { summary: "The page's script.", tags: ['page'], produces: ['text/javascript'], response: { 200: Type.String() } },
