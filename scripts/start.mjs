@@ -282,7 +282,7 @@ const devTokens = (() => {
 function authEnv(service, scopes) {
   let entry = devTokens[service]
   if (!entry || typeof entry.token !== 'string' || JSON.stringify(entry.scopes) !== JSON.stringify(scopes)) {
-    entry = { name: `dev-${service}`, scopes, token: generateToken(), sessionSecret: generateToken() }
+    entry = { name: `dev-${service}`, scopes, token: generateToken(service), sessionSecret: generateToken() }
   }
   devTokens[service] = entry
   mkdirSync(labDataDir, { recursive: true })
