@@ -374,7 +374,7 @@ const devTokens = (() => {
 function authFiles(service, scopes, folder) {
   let entry = devTokens[service]
   if (!entry || typeof entry.token !== 'string' || JSON.stringify(entry.scopes) !== JSON.stringify(scopes)) {
-    entry = { name: `dev-${service}`, scopes, token: shared.generateToken(), sessionSecret: shared.generateToken() }
+    entry = { name: `dev-${service}`, scopes, token: shared.generateToken(service), sessionSecret: shared.generateToken() }
   }
   devTokens[service] = entry
   mkdirSync(labDataDir, { recursive: true, mode: 0o700 })
@@ -390,12 +390,14 @@ const redisFile = (folder, role) => (redisUrls ? { REDIS_URL_FILE: folder.secret
 const uploadUrl = `http://${host}:${uploadPort}`
 const downloadUrl = `http://${host}:${downloadPort}`
 const keyadminUrl = `http://${host}:${keyadminPort}`
+// Every page's header links the three services as the browser reaches them.
+const publicUrls = { UPLOAD_PUBLIC_URL: uploadUrl, DOWNLOAD_PUBLIC_URL: downloadUrl, KEYADMIN_PUBLIC_URL: keyadminUrl }
 
 const upload = serviceFolder('upload')
 runNode('upload', join(root, 'services/upload/dist/server.js'), {
   user: upload.user,
   env: {
-    ...serviceEnv('uploader', upload, uploadSchema), PORT: String(uploadPort), KMS_KEY_ID: kmsKeyId, DOWNLOAD_PUBLIC_URL: downloadUrl, ...authFiles('upload', ['upload'], upload), ...redisFile(upload, 'producer'),
+    ...serviceEnv('uploader', upload, uploadSchema), PORT: String(uploadPort), KMS_KEY_ID: kmsKeyId, ...publicUrls, ...authFiles('upload', ['upload'], upload), ...redisFile(upload, 'producer'),
     ...oidcEnv('upload', upload),
   },
 })
@@ -408,7 +410,7 @@ runNode('download', join(root, 'services/download/dist/server.js'), {
   user: download.user,
   extraFds: cacheFd === undefined ? [] : [cacheFd],
   env: {
-    ...serviceEnv('downloader', download, downloadSchema), PORT: String(downloadPort), CACHE_DIR: cacheFd === undefined ? cacheDir : '/proc/self/fd/3', UPLOAD_PUBLIC_URL: uploadUrl, ...authFiles('download', ['download', 'cache:admin'], download),
+    ...serviceEnv('downloader', download, downloadSchema), PORT: String(downloadPort), CACHE_DIR: cacheFd === undefined ? cacheDir : '/proc/self/fd/3', ...publicUrls, ...authFiles('download', ['download', 'cache:admin'], download),
     ...oidcEnv('download', download),
   },
 })
@@ -422,7 +424,7 @@ if (mfaOn && !mfaProfile) log(`no userA profile in ${lab.credentialsFile}: keyad
 runNode('keyadmin', join(root, 'services/keyadmin/dist/server.js'), {
   user: keyadmin.user,
   env: {
-    ...serviceEnv('keyadmin', keyadmin, keyadminSchema), PORT: String(keyadminPort), ...authFiles('keyadmin', ['keys:read', 'keys:admin', 'audit:read'], keyadmin), ...redisFile(keyadmin, 'reader'),
+    ...serviceEnv('keyadmin', keyadmin, keyadminSchema), PORT: String(keyadminPort), ...publicUrls, ...authFiles('keyadmin', ['keys:read', 'keys:admin', 'audit:read'], keyadmin), ...redisFile(keyadmin, 'reader'),
     ...(audit ? { AUDIT_VERIFY_KEY_FILE: keyadmin.secret('audit-verify-key.pem', audit.verifyKey) } : {}),
     ...(mfaProfile ? { KEYADMIN_MFA_PROFILE: 'userA', KEYADMIN_MFA_SERIAL: `arn:aws:iam::${lab.accountId}:mfa/userA`, KEYADMIN_MFA_CREDENTIALS_FILE: keyadmin.secret('mfa-credentials', mfaProfile) } : {}),
     ...oidcEnv('keyadmin', keyadmin),

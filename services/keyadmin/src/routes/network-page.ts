@@ -3,11 +3,12 @@
 // Plain script served from here (CSP script-src 'self'); it calls the JSON routes with the session cookie.
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
+import { FRAME_CSS_PATH } from '@kms-share/shared'
 import { WRAPPING_ALGORITHMS } from '../network/wrap.js'
 
-const CSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-const STYLE = `body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1d1d1f}
+const STYLE = `
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #ddd;font-size:.85rem;vertical-align:top}
 code,pre{font-size:.8rem}pre{background:#f7f7f9;padding:.6rem;overflow:auto;max-height:24rem}
@@ -17,10 +18,11 @@ function page(): string {
   const algorithms = WRAPPING_ALGORITHMS.map((a) => `<option>${a}</option>`).join('')
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>kms-share keyadmin — network and imported material</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"><style>${STYLE}</style></head>
+<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="stylesheet" href="${FRAME_CSS_PATH}"><style>${STYLE}</style></head>
 <body>
+<!--frame-header-->
+<main id="main">
 <h1>Network, VPC endpoints and imported key material</h1>
-<!--signout-->
 <p><a href="/">Keys and policies</a></p>
 <h2>This instance (instance metadata, IMDSv2)</h2>
 <table><tbody id="network"></tbody></table>
@@ -43,6 +45,7 @@ function page(): string {
 <p id="status" role="status"></p>
 <script src="/auth/session.js"></script>
 <script src="/pages/network.js"></script>
+</main>
 </body></html>`
 }
 
@@ -135,7 +138,7 @@ export async function networkPageRoutes(app: FastifyInstance) {
   app.get('/pages/network', {
     schema: { summary: 'The network, VPC endpoint and key material import page.', tags: ['page'], response: { 200: Type.String({ description: 'text/html' }) } },
   }, async (request, reply) => reply.type('text/html; charset=utf-8').header('content-security-policy', CSP).header('x-content-type-options', 'nosniff').header('cache-control', 'no-store')
-    .send(html.replace('<!--signout-->', app.auth.signOutHtml(request, reply))))
+    .send(html.replace('<!--frame-header-->', app.frame.header(request, reply))))
 
   app.get('/pages/network.js', {
     schema: { hide: true, response: { 200: Type.String() } },

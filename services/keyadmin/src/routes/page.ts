@@ -3,13 +3,14 @@
 import { readFile } from 'node:fs/promises'
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
+import { FRAME_CSS_PATH } from '@kms-share/shared'
 import { POLICY_TEMPLATES } from '@kms-share/policy'
 import { PAGE_BUNDLE } from '../page/bundle.js'
 
 // CodeMirror injects its styles at run time, hence style-src 'unsafe-inline'; scripts only from here.
-const CSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
-const STYLE = `body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1d1d1f}
+const STYLE = `
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #ddd;font-size:.85rem;vertical-align:top}
 thead th{background:#f4f4f6}td.num{text-align:right}code{font-size:.8rem}
@@ -24,10 +25,11 @@ function page(mfa: boolean): string {
   const templates = POLICY_TEMPLATES.map((t) => `<option value="${t.name}">${t.name}</option>`).join('')
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>kms-share keyadmin</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"><style>${STYLE}</style></head>
+<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="stylesheet" href="${FRAME_CSS_PATH}"><style>${STYLE}</style></head>
 <body>
+<!--frame-header-->
+<main id="main">
 <h1>Key administration</h1>
-<!--signout-->
 <p>Runs as the key administrator role: it manages keys and never uses them. <a href="/pages/network">Network, VPC endpoints and imported key material</a></p>
 <h2>Keys</h2>
 <table><thead><tr><th>key</th><th>aliases</th><th>state</th><th>origin</th><th>rotation</th><th>tags</th><th></th></tr></thead><tbody id="keys"></tbody></table>
@@ -51,6 +53,7 @@ ${mfa ? '<label>MFA code <input id="mfa" size="7" inputmode="numeric" autocomple
 <ul id="sod"></ul>
 <script src="/auth/session.js"></script>
 <script src="/page/editor.js"></script>
+</main>
 </body></html>`
 }
 
@@ -59,7 +62,7 @@ export async function pageRoutes(app: FastifyInstance) {
   app.get('/', {
     schema: { summary: 'The keyadmin page.', tags: ['page'], response: { 200: Type.String({ description: 'text/html' }) } },
   }, async (request, reply) => reply.type('text/html; charset=utf-8').header('content-security-policy', CSP).header('x-content-type-options', 'nosniff').header('cache-control', 'no-store')
-    .send(html.replace('<!--signout-->', app.auth.signOutHtml(request, reply))))
+    .send(html.replace('<!--frame-header-->', app.frame.header(request, reply))))
 
   app.get('/page/editor.js', {
     schema: { hide: true, response: { 200: Type.String() } },
