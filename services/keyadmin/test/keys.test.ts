@@ -89,8 +89,11 @@ t.test('create, alias, move, disable, enable, rotate, schedule and cancel deleti
   t.equal(onDemand.body.rotations.length, 1)
   t.equal(onDemand.body.rotations[0].type, 'ON_DEMAND')
   const importedRotation = await svc.call('POST', `/keys/${enc('alias/ImportedCMK')}/rotations`)
-  t.equal(importedRotation.status, 400)
-  t.equal(importedRotation.body.code, 'KADM_UNSUPPORTED_OPERATION')
+  // Imported keys rotate only to material imported for the purpose (NEW_KEY_MATERIAL): none is pending here.
+  // https://docs.aws.amazon.com/kms/latest/developerguide/rotate-keys-on-demand.html
+  t.equal(importedRotation.status, 409)
+  t.equal(importedRotation.body.code, 'KADM_INVALID_KEY_STATE')
+  t.match(importedRotation.body.detail, /No available key material pending rotation/)
 
   const tooSoon = await svc.call('POST', `/keys/${keyId}/deletion`, { pendingWindowInDays: 3 })
   t.equal(tooSoon.status, 400, 'AWS: 7 to 30 days')

@@ -24,6 +24,8 @@ export const KeySummarySchema = Type.Object({
   keyUsage: Type.String(),
   creationDate: Type.Optional(Type.String()),
   deletionDate: Type.Optional(Type.String()),
+  expirationModel: Type.Optional(Type.String({ description: 'EXTERNAL keys: KEY_MATERIAL_EXPIRES or KEY_MATERIAL_DOES_NOT_EXPIRE.' })),
+  validTo: Type.Optional(Type.String({ description: 'When imported key material expires.' })),
   rotation: RotationSchema,
   tagCount: Type.Integer(),
 })
@@ -33,6 +35,15 @@ export const TagsSchema = Type.Record(Type.String(), Type.String(), { descriptio
 export const KeyDetailSchema = Type.Intersect([KeySummarySchema, Type.Object({ tags: TagsSchema })])
 
 export const KeyListSchema = Type.Object({ keys: Type.Array(KeySummarySchema) })
+
+export const KeyListQuerySchema = Type.Object({
+  manager: Type.Optional(Type.Union([Type.Literal('CUSTOMER'), Type.Literal('AWS')], { description: 'Customer managed keys or AWS managed keys only.' })),
+  q: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'Case-insensitive search in key id, ARN, aliases, description and tags.' })),
+}, { additionalProperties: false })
+
+export const UpdateKeyBodySchema = Type.Object({
+  description: Type.String({ maxLength: 8192, description: "The key's description (UpdateKeyDescription); empty clears it." }),
+}, { additionalProperties: false })
 
 export const CreateKeyBodySchema = Type.Object({
   description: Type.Optional(Type.String({ maxLength: 8192 })),
