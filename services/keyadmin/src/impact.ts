@@ -6,7 +6,8 @@
 import { LookupEventsCommand, type CloudTrailClient } from '@aws-sdk/client-cloudtrail'
 import type { AuditStore } from './audit/store.js'
 import { parseKmsEvent } from './audit/trail.js'
-import { aws } from './aws-errors.js'
+import { awsErrorCode, isAwsServiceError } from '@kms-share/shared'
+import { kmsProblem } from './aws-errors.js'
 
 /** The operations that use a key (a CloudTrail record of one of these is a use). */
 const USE_EVENTS = new Set([
@@ -102,14 +103,28 @@ export function countObjects(items: ObjectVerdict[]): Omit<ObjectsUnderKey, 'kno
 
 const nameOf = (principal: string) => /:assumed-role\/([^/]+)\//.exec(principal)?.[1] ?? /:user\/(?:.*\/)?([^/]+)$/.exec(principal)?.[1] ?? (principal.endsWith(':root') ? 'the account root' : principal)
 
+export interface LastUseResult {
+  lastUse: LastUse | null
+  eventsRead: number
+  /** Why CloudTrail could not answer (still throttled after the retries). */
+  note?: string
+}
+
 /** The newest CloudTrail record of the key's use (LookupEvents by ResourceName, newest first), or null. */
-export async function lastUse(cloudtrail: CloudTrailClient, keyArn: string): Promise<{ lastUse: LastUse | null; eventsRead: number }> {
+export async function lastUse(cloudtrail: CloudTrailClient, keyArn: string): Promise<LastUseResult> {
   let token: string | undefined
   let eventsRead = 0
   for (let page = 0; page < MAX_PAGES; page++) {
-    const out = await aws(cloudtrail.send(new LookupEventsCommand({
-      LookupAttributes: [{ AttributeKey: 'ResourceName', AttributeValue: keyArn }], MaxResults: 50, ...(token ? { NextToken: token } : {}),
-    })), { action: 'cloudtrail:LookupEvents' })
+    let out
+    try {
+      out = await cloudtrail.send(new LookupEventsCommand({
+        LookupAttributes: [{ AttributeKey: 'ResourceName', AttributeValue: keyArn }], MaxResults: 50, ...(token ? { NextToken: token } : {}),
+      }))
+    } catch (err) {
+      // A throttled CloudTrail leaves a gap in the report, not an error instead of it.
+      if (isAwsServiceError(err) && awsErrorCode(err) === 'ThrottlingException') return { lastUse: null, eventsRead, note: 'CloudTrail is throttling LookupEvents (2 calls per second per account): try again in a moment' }
+      throw kmsProblem(err, { action: 'cloudtrail:LookupEvents' })
+    }
     for (const e of out.Events ?? []) {
       eventsRead++
       const parsed = e.CloudTrailEvent ? parseKmsEvent(e.CloudTrailEvent) : undefined
@@ -158,12 +173,12 @@ export function bytesInWords(n: number): string {
 }
 
 /** The impact of deleting (or disabling) the key, in one sentence each. */
-export function impactSentences(bucket: string, objects: ObjectsUnderKey, use: LastUse | null, now = Date.now()): { delete: string; disable: string; lastUse: string } {
+export function impactSentences(bucket: string, objects: ObjectsUnderKey, use: LastUse | null, now = Date.now(), useNote?: string): { delete: string; disable: string; lastUse: string } {
   const sized = objects.sizeUnknown > 0 ? `${bytesInWords(objects.bytes)} and ${number(objects.sizeUnknown)} of unknown size` : bytesInWords(objects.bytes)
   const what = objects.count === 0 ? `no audited object in ${bucket}` : `${number(objects.count)} object${objects.count === 1 ? '' : 's'} (${sized}) in ${bucket}`
   const used = use
     ? `last ${use.eventName} ${ago(use.time, now)} by ${use.name}${use.invokedBy === 'fas.s3.amazonaws.com' ? ' through S3' : ''}`
-    : 'CloudTrail shows no use of this key'
+    : useNote ? `when it was last used is not known (${useNote})` : 'CloudTrail shows no use of this key'
   if (!objects.known) {
     const unknown = `every object under it in ${bucket} unreadable`
     const why = `how many is not known (${objects.note ?? 'the audit results are unavailable'})`

@@ -64,8 +64,9 @@ export const awsPlugin = fp(
     const iam = createIamClient(config, limits)
     const sts = createStsClient(config, limits)
     // Same identity chain and region as KMS; the lab (or AWS_ENDPOINT_URL) serves CloudTrail too.
+    // LookupEvents allows 2 calls per second per account, shared with the audit worker: the SDK retries throttling with back-off.
     const cloudtrail = new CloudTrailClient({
-      region: kms.config.region, credentials: kms.config.credentials, ...limits, maxAttempts: 1,
+      region: kms.config.region, credentials: kms.config.credentials, ...limits, maxAttempts: 5,
       ...(config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {}),
     })
     app.decorate('kms', kms)

@@ -24,6 +24,7 @@ const ImpactSchema = Type.Object({
   }),
   lastUse: Type.Union([LastUseSchema, Type.Null()], { description: "CloudTrail's newest successful use of the key (null: none found)." }),
   cloudTrailEventsRead: Type.Integer(),
+  lastUseNote: Type.Optional(Type.String({ description: 'Why the last use is not known (CloudTrail throttling).' })),
   aliases: Type.Array(Type.String()),
   grants: Type.Integer(),
   sentences: Type.Object({
@@ -69,9 +70,9 @@ export async function keyImpactRoutes(fastify: FastifyInstance, options: { bucke
     ])
     return {
       keyId: meta.KeyId ?? '', keyArn, state: meta.KeyState ?? '', bucket, objects,
-      lastUse: use.lastUse, cloudTrailEventsRead: use.eventsRead,
+      lastUse: use.lastUse, cloudTrailEventsRead: use.eventsRead, ...(use.note ? { lastUseNote: use.note } : {}),
       aliases: aliases.map((a) => a.AliasName ?? ''), grants: grants.length,
-      sentences: impactSentences(bucket, objects, use.lastUse),
+      sentences: impactSentences(bucket, objects, use.lastUse, Date.now(), use.note),
     }
   })
 
