@@ -5,25 +5,24 @@ import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
 import { WRAPPING_ALGORITHMS } from '../network/wrap.js'
 
-const CSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-
-const STYLE = `body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1d1d1f}
-h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}table{border-collapse:collapse;width:100%}
-th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #ddd;font-size:.85rem;vertical-align:top}
-code,pre{font-size:.8rem}pre{background:#f7f7f9;padding:.6rem;overflow:auto;max-height:24rem}
-.row{display:flex;gap:.5rem;align-items:center;flex-wrap:wrap;margin:.5rem 0}.error{color:#b00020}.ok{color:#1b7a1b}`
+import { PAGE_CSP } from './page.js'
 
 function page(): string {
   const algorithms = WRAPPING_ALGORITHMS.map((a) => `<option>${a}</option>`).join('')
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>kms-share keyadmin — network and imported material</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"><style>${STYLE}</style></head>
+<meta name="viewport" content="width=device-width, initial-scale=1"><meta name="referrer" content="same-origin">
+<link rel="icon" href="data:,"><link rel="stylesheet" href="/page/keyadmin.css"></head>
 <body>
-<h1>Network, VPC endpoints and imported key material</h1>
+<header class="top">
+<p class="brand">kms-share · <strong>keyadmin</strong></p>
+<nav aria-label="keyadmin pages"><a href="/">Keys</a> <a href="/pages/network" aria-current="page">Network and VPC endpoints</a></nav>
 <!--signout-->
-<p><a href="/">Keys and policies</a></p>
+</header>
+<main id="main">
+<h1>Network, VPC endpoints and imported key material</h1>
 <h2>This instance (instance metadata, IMDSv2)</h2>
-<table><tbody id="network"></tbody></table>
+<div class="table-wrap"><table><tbody id="network"></tbody></table></div>
 <h2>DNS</h2>
 <p id="dns"></p>
 <h2>VPC endpoints</h2>
@@ -31,7 +30,7 @@ function page(): string {
 <label><input type="checkbox" id="private-dns" checked> private DNS</label>
 <label><input type="checkbox" id="wait" checked> wait until available</label>
 <button type="button" id="create">Create endpoint</button></div>
-<table><thead><tr><th>id</th><th>service</th><th>state</th><th>private DNS</th><th>endpoint URL</th><th>DNS names</th><th></th></tr></thead><tbody id="endpoints"></tbody></table>
+<div class="table-wrap"><table><thead><tr><th scope="col">id</th><th scope="col">service</th><th scope="col">state</th><th scope="col">private DNS</th><th scope="col">endpoint URL</th><th scope="col">DNS names</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody id="endpoints"></tbody></table></div>
 <pre id="key-policy"></pre>
 <h2>Import key material</h2>
 <div class="row"><label>Alias <input id="new-alias" size="28" value="alias/MyImportedCMK"></label><button type="button" id="create-key">Create EXTERNAL key</button></div>
@@ -40,7 +39,13 @@ function page(): string {
 <label>Wrapping <select id="algorithm">${algorithms}</select></label>
 <label>Expires <input id="valid-to" type="datetime-local"></label>
 <button type="button" id="import">Import</button></div>
-<p id="status" role="status"></p>
+<p id="status" role="status" aria-live="polite"></p>
+</main>
+<dialog id="confirm" aria-labelledby="confirm-title" aria-describedby="confirm-body">
+<h2 id="confirm-title">Are you sure?</h2>
+<div id="confirm-body"></div>
+<form method="dialog" class="row end"><button value="cancel" id="confirm-cancel">Cancel</button> <button value="ok" id="confirm-ok" class="danger">Confirm</button></form>
+</dialog>
 <script src="/auth/session.js"></script>
 <script src="/pages/network.js"></script>
 </body></html>`
@@ -66,7 +71,20 @@ function el(tag, attrs, ...children) {
   return node
 }
 function status(message, kind) { const s = $('status'); s.className = kind || ''; s.textContent = message }
-const problem = (p) => p.status + ' ' + p.code + ': ' + p.detail
+const problem = (p) => (p && p.detail ? p.detail.replace(/\.$/, '') + (p.awsErrorCode ? ' (AWS: ' + p.awsErrorCode + ')' : '') + '.' : 'keyadmin gave no details.')
+// Asks before a destructive change; resolves true only for the confirming button (Escape cancels).
+function confirmDialog(title, text, label) {
+  const dialog = $('confirm')
+  $('confirm-title').textContent = title
+  $('confirm-body').replaceChildren(el('p', {}, text))
+  $('confirm-ok').textContent = label
+  dialog.returnValue = 'cancel'
+  return new Promise((resolve) => {
+    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true })
+    dialog.showModal()
+    $('confirm-cancel').focus()
+  })
+}
 async function loadNetwork() {
   const r = await call('GET', '/network')
   if (r.status !== 200) { $('network').replaceChildren(el('tr', {}, el('td', { class: 'error' }, problem(r.body)))); return }
@@ -92,8 +110,10 @@ async function loadEndpoints() {
       const warn = p.body.workshopVersion.findings.map((f) => '// workshop version: ' + f.code + ' — ' + f.message).join('\n')
       $('key-policy').textContent = p.body.policy + '\n' + warn + '\n// Apply on the keys page (PUT /keys/:key/policy).'
     })
-    const remove = el('button', { type: 'button' }, 'Delete')
+    const remove = el('button', { type: 'button', class: 'danger' }, 'Delete…')
     remove.addEventListener('click', async () => {
+      const ok = await confirmDialog('Delete the VPC endpoint ' + e.id + '?', 'Clients that reach ' + e.service.toUpperCase() + ' through it (its DNS names, ' + e.endpointUrl + ', and private DNS inside the VPC) fail, and key policies that require aws:SourceVpce ' + e.id + ' then refuse every request.', 'Delete endpoint')
+      if (!ok) return
       const d = await call('DELETE', '/vpc-endpoints/' + e.id)
       if (d.status !== 204) status(problem(d.body), 'error'); else status('deleted ' + e.id, 'ok')
       await refresh()
@@ -134,7 +154,7 @@ export async function networkPageRoutes(app: FastifyInstance) {
   const html = page()
   app.get('/pages/network', {
     schema: { summary: 'The network, VPC endpoint and key material import page.', tags: ['page'], response: { 200: Type.String({ description: 'text/html' }) } },
-  }, async (request, reply) => reply.type('text/html; charset=utf-8').header('content-security-policy', CSP).header('x-content-type-options', 'nosniff').header('cache-control', 'no-store')
+  }, async (request, reply) => reply.type('text/html; charset=utf-8').header('content-security-policy', PAGE_CSP).header('x-content-type-options', 'nosniff').header('cache-control', 'no-store')
     .send(html.replace('<!--signout-->', app.auth.signOutHtml(request, reply))))
 
   app.get('/pages/network.js', {
