@@ -36,7 +36,7 @@ export default tseslint.config(
   },
   { files: ['**/*.mjs', '**/*.js'], extends: [tseslint.configs.disableTypeChecked], languageOptions: { globals: globals.node } },
   // Page scripts run in the browser (bundled by esbuild).
-  { files: ['services/*/page/**/*.{js,mjs}'], languageOptions: { globals: globals.browser } },
+  { files: ['services/*/page/**/*.{js,mjs}', 'packages/shared/assets/**/*.js'], languageOptions: { globals: globals.browser } },
   stylistic.configs.customize({ semi: false, quotes: 'single', indent: 2, braceStyle: '1tbs', arrowParens: true, commaDangle: 'always-multiline', quoteProps: 'consistent-as-needed' }),
   {
     // The house style where it differs from @stylistic's defaults: aligned tables, one-line guards.

@@ -295,15 +295,17 @@ function authEnv(service, scopes) {
 const uploadUrl = `http://${host}:${uploadPort}`
 const downloadUrl = `http://${host}:${downloadPort}`
 const keyadminUrl = `http://${host}:${keyadminPort}`
+// Every page's header links the three services as the browser reaches them.
+const publicUrls = { UPLOAD_PUBLIC_URL: uploadUrl, DOWNLOAD_PUBLIC_URL: downloadUrl, KEYADMIN_PUBLIC_URL: keyadminUrl }
 const withOidc = (service, childEnv) => ({ ...childEnv, ...oidcEnv(service, childEnv) })
 run('upload', join(root, 'services/upload/dist/server.js'), withOidc('upload', {
-  ...baseEnv(), ...serviceEnv('uploader'), PORT: String(uploadPort), KMS_KEY_ID: kmsKeyId, DOWNLOAD_PUBLIC_URL: downloadUrl, ...authEnv('upload', ['upload']), ...redisEnv,
+  ...baseEnv(), ...serviceEnv('uploader'), PORT: String(uploadPort), KMS_KEY_ID: kmsKeyId, ...publicUrls, ...authEnv('upload', ['upload']), ...redisEnv,
 }))
 run('download', join(root, 'services/download/dist/server.js'), withOidc('download', {
-  ...baseEnv(), ...serviceEnv('downloader'), PORT: String(downloadPort), CACHE_DIR: cacheDir, UPLOAD_PUBLIC_URL: uploadUrl, ...authEnv('download', ['download', 'cache:admin']),
+  ...baseEnv(), ...serviceEnv('downloader'), PORT: String(downloadPort), CACHE_DIR: cacheDir, ...publicUrls, ...authEnv('download', ['download', 'cache:admin']),
 }))
 run('keyadmin', join(root, 'services/keyadmin/dist/server.js'), withOidc('keyadmin', {
-  ...baseEnv(), ...serviceEnv('keyadmin'), PORT: String(keyadminPort), ...authEnv('keyadmin', ['keys:read', 'keys:admin', 'audit:read']), ...redisEnv,
+  ...baseEnv(), ...serviceEnv('keyadmin'), PORT: String(keyadminPort), ...publicUrls, ...authEnv('keyadmin', ['keys:read', 'keys:admin', 'audit:read']), ...redisEnv,
 }))
 // The audit worker, as the auditor's instance; each CloudTrail reading goes back only as far as the lab's delay needs.
 if (redisUrl) {

@@ -49,7 +49,7 @@ t.test('the impact report counts the objects under the key and names the last De
   t.equal(impact.status, 200, JSON.stringify(impact.body))
   t.same(impact.body.objects, { known: true, count: 3, bytes: 3800, sizeUnknown: 0 })
   t.match(impact.body.lastUse, { eventName: 'Decrypt', name: 'kms-share-downloader', invokedBy: 'fas.s3.amazonaws.com' })
-  t.match(impact.body.sentences.delete, /^Deleting this key makes 3 objects \(3\.8 kB\) in kmsworkshop-111122223333 unreadable, for good; last Decrypt (just now|\d+ seconds? ago) by kms-share-downloader through S3\.$/)
+  t.match(impact.body.sentences.delete, /^Deleting this key makes 3 objects \(3\.7 KiB\) in kmsworkshop-111122223333 unreadable, for good; last Decrypt (just now|\d+ seconds? ago) by kms-share-downloader through S3\.$/)
   t.match(impact.body.sentences.disable, /^Disabling this key makes 3 objects .* until it is enabled again; /)
 
   const otherImpact = await get(`/keys/${encodeURIComponent(other)}/impact`)

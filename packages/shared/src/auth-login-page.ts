@@ -1,26 +1,30 @@
 // The sign-in page served at GET /auth/login and its script at GET /auth/login.js. A sign-in
 // link carries the token in the URL fragment (#token=…), which browsers never send to servers.
+import { anonymousHeader, escapeHtml, FRAME_CSS_PATH } from './auth-pages.js'
 
 /** The page's Content-Security-Policy: its own script only, no inline script. */
-export const LOGIN_PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+export const LOGIN_PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 export function renderLoginPage(service: string): string {
-  const title = service.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+  const title = escapeHtml(service)
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <meta name="referrer" content="no-referrer">
-<title>kms-share · ${title} · sign in</title>
-<style>body{font:15px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:40rem;padding:0 1rem;color:#1d1d1f}
-input[type=password]{width:100%;font:inherit;padding:.3rem}.error{color:#b00020;white-space:pre-wrap}code{font-size:.9em}</style>
+<title>Sign in · kms-share ${title}</title>
+<link rel="stylesheet" href="${FRAME_CSS_PATH}">
+<script src="/auth/assets/frame.js" defer></script>
+<script src="/auth/login.js" defer></script>
 </head><body>
-<h1>Sign in to kms-share · ${title}</h1>
+${anonymousHeader(service)}
+<main id="main">
+<h1>Sign in to kms-share ${title}</h1>
 <p>Paste an API token (<code>kms_…</code>) or an OIDC access token. The page keeps a session cookie; the token itself is not stored.</p>
 <form id="signin">
-<p><label>Token <input type="password" id="token" name="token" autocomplete="off" required></label></p>
+<p><label for="token">Token</label><br><input type="password" id="token" name="token" autocomplete="off" required size="60"></p>
 <p><button type="submit" id="submit">Sign in</button></p>
 </form>
 <div id="status" role="status" aria-live="polite"></div>
-<script src="/auth/login.js" defer></script>
+</main>
 </body></html>
 `
 }
@@ -44,9 +48,10 @@ export const LOGIN_SCRIPT = String.raw`'use strict'
       .then(function (r) { return r.json().then(function (b) { return { ok: r.ok, body: b } }) })
       .then(function (res) {
         if (res.ok) { status.textContent = 'Signed in as ' + res.body.name; location.replace(next); return }
-        status.className = 'error'; status.textContent = (res.body && (res.body.title + ': ' + res.body.detail)) || 'Sign-in failed'
+        if (window.kms) { status.className = ''; window.kms.showError(status, res.body || { status: 0 }, 'Sign-in failed'); return }
+        status.className = 'kms-message kms-error'; status.textContent = (res.body && (res.body.title + ': ' + res.body.detail)) || 'Sign-in failed'
       })
-      .catch(function () { status.className = 'error'; status.textContent = 'Sign-in failed: the service did not answer.' })
+      .catch(function () { status.className = 'kms-message kms-error'; status.textContent = 'Sign-in failed: the service did not answer.' })
   }
 
   var hash = new URLSearchParams(location.hash.slice(1))

@@ -3,23 +3,29 @@
 // that expired or was revoked sends the person to sign in and back; sign-out ends the session here and
 // at the provider. Values reach the HTML escaped; no inline script.
 
-/** Pages without script: a meta refresh and links only. */
-export const AUTH_PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+/** Pages without script: a meta refresh and links only; styles from the frame's file. */
+export const AUTH_PAGE_CSP = "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+/** The frame's style sheet (served by the frame plugin under /auth/, so pages before sign-in have it too). */
+export const FRAME_CSS_PATH = '/auth/assets/frame.css'
 
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 }
 
-const STYLE = `body{font:16px/1.5 system-ui,sans-serif;margin:3rem auto;max-width:36rem;padding:0 1rem;color:#1d1d1f}
-h1{font-size:1.4rem}code{font-size:.95em;background:#f4f4f6;padding:0 .2rem}.error{color:#b00020}
-a.button,button{display:inline-block;font:inherit;padding:.4rem 1rem;border-radius:4px;border:1px solid #0060df;background:#0060df;color:#fff;text-decoration:none;cursor:pointer}
-form.kms-signout{display:inline}form.kms-signout button{background:#fff;color:#0060df;padding:.15rem .6rem}`
+/** The frame's header before anyone is signed in: the name of the service only. */
+export function anonymousHeader(service: string): string {
+  return `<header class="kms-header"><div class="kms-header-inner"><a class="kms-brand" href="/">kms-share <span>${escapeHtml(service)}</span></a></div></header>`
+}
 
-function layout(title: string, body: string, head = ''): string {
+/** A page of the sign-in routes, in the frame (no inline style or script). */
+export function authLayout(service: string, title: string, body: string, head = ''): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="same-origin"><title>${escapeHtml(title)} · kms-share</title>${head}<style>${STYLE}</style></head>
-<body><main>
+<meta name="referrer" content="same-origin"><title>${escapeHtml(title)} · kms-share ${escapeHtml(service)}</title>${head}<link rel="stylesheet" href="${FRAME_CSS_PATH}"></head>
+<body>
+${anonymousHeader(service)}
+<main id="main">
 ${body}
 </main></body></html>
 `
@@ -31,19 +37,19 @@ ${body}
  */
 export function continuePage(next: string): string {
   const href = escapeHtml(next)
-  return layout('Signed in', `<h1>Signed in</h1><p><a href="${href}" id="continue">Continue</a></p>`, `<meta http-equiv="refresh" content="0;url=${href}">`)
+  return authLayout('', 'Signed in', `<h1>Signed in</h1><p><a href="${href}" id="continue">Continue</a></p>`, `<meta http-equiv="refresh" content="0;url=${href}">`)
 }
 
 export function signInFailedPage(service: string, reason: string, retry: string): string {
-  return layout('Sign-in did not complete', `<h1>Sign-in did not complete</h1>
-<p class="error" role="alert">${escapeHtml(reason)}</p>
-<p><a class="button" href="${escapeHtml(retry)}">Sign in to ${escapeHtml(service)} again</a></p>`)
+  return authLayout(service, 'Sign-in did not complete', `<h1>Sign-in did not complete</h1>
+<div class="kms-message kms-error" role="alert"><p>${escapeHtml(reason)}</p></div>
+<p><a class="kms-button" href="${escapeHtml(retry)}">Sign in to ${escapeHtml(service)} again</a></p>`)
 }
 
 export function signedOutPage(service: string): string {
-  return layout('Signed out', `<h1>You are signed out</h1>
+  return authLayout(service, 'Signed out', `<h1>You are signed out</h1>
 <p>You are signed out of kms-share ${escapeHtml(service)} and of the other kms-share services.</p>
-<p><a class="button" href="/auth/login">Sign in again</a></p>`)
+<p><a class="kms-button" href="/auth/login">Sign in again</a></p>`)
 }
 
 /** Sign-out as a form: with /auth/session.js it posts by fetch (pages whose CSP limits form targets), without it natively. */
@@ -65,7 +71,7 @@ export function missingGroupPage(input: MissingGroupInput): string {
     ? `<li>the group ${groups.map((g) => `<strong class="group">${escapeHtml(g)}</strong>`).join(' or ')} (for <code>${escapeHtml(scope)}</code>)</li>`
     : `<li>the scope <code>${escapeHtml(scope)}</code>, which no group gives here</li>`).join('')
   const held = input.groups.length ? input.groups.map((g) => `<strong>${escapeHtml(g)}</strong>`).join(', ') : 'no groups'
-  return layout(`Not allowed on ${input.service}`, `<h1>You are not allowed on ${escapeHtml(input.service)}</h1>
+  return authLayout(input.service.replace(/^kms-share /, ''), `Not allowed on ${input.service}`, `<h1>You are not allowed on ${escapeHtml(input.service)}</h1>
 ${input.signOut}
 <p>This page needs you to be a member of</p><ul id="missing">${needs}</ul>
 <p>You are in ${held}. Ask whoever manages kms-share's groups to add you, then sign in again.</p>`)

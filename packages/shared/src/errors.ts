@@ -59,6 +59,7 @@ export const SharedErrors = {
   MALFORMED_REQUEST: createError('SHR_MALFORMED_REQUEST', 'Malformed HTTP request: %s', 400),
   BAD_URL: createError('SHR_BAD_URL', 'The URL is not valid percent-encoding: each "%" must start a %XX escape of UTF-8 bytes; write a literal "%" as %25', 400),
   URL_TOO_LONG: createError('SHR_URL_TOO_LONG', 'A path parameter is too long; shorten the URL', 414),
+  BAD_CURSOR: createError('SHR_BAD_CURSOR', 'The cursor was not given by this listing (or it is for another sort): %s; list again without it', 400),
   SHUTTING_DOWN: createError('SHR_SHUTTING_DOWN', 'The service is shutting down; retry on another instance or in a moment', 503),
 } as const
 

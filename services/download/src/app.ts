@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import swagger from '@fastify/swagger'
 import type { S3Client } from '@aws-sdk/client-s3'
 import { ListObjectsV2Command } from '@aws-sdk/client-s3'
-import { authPlugin, basePlugin, requireScope, s3Plugin, serverOptions } from '@kms-share/shared'
+import { authPlugin, basePlugin, framePlugin, requireScope, s3Plugin, serverOptions } from '@kms-share/shared'
 import { durationMs, type DownloadConfig } from './config.js'
 import { downloadsPlugin } from './plugins/downloads.js'
 import { filesRoutes } from './routes/files.js'
@@ -37,8 +37,9 @@ export async function buildApp(config: DownloadConfig, options: BuildOptions = {
   })
   await app.register(basePlugin, { config })
   await app.register(authPlugin, { config, scopes: DOWNLOAD_SCOPES, service: 'download' })
+  await app.register(framePlugin, { config, service: 'download' })
   await app.register(s3Plugin, { config, ...(options.s3 ? { client: options.s3 } : {}) })
-  await app.register(downloadsPlugin, { bucket: config.BUCKET, cacheDir: config.CACHE_DIR, cacheMaxBytes: config.CACHE_MAX_BYTES, cacheMemoryBytes: config.CACHE_MEMORY_BYTES, sweepIntervalMs: durationMs(config.CACHE_SWEEP_INTERVAL), headConcurrency: config.HEAD_CONCURRENCY, headMemoMs: config.HEAD_MEMO_MS, revalidateAfterMs: config.CACHE_REVALIDATE_AFTER_MS })
+  await app.register(downloadsPlugin, { bucket: config.BUCKET, cacheDir: config.CACHE_DIR, cacheMaxBytes: config.CACHE_MAX_BYTES, cacheMemoryBytes: config.CACHE_MEMORY_BYTES, sweepIntervalMs: durationMs(config.CACHE_SWEEP_INTERVAL), headConcurrency: config.HEAD_CONCURRENCY, headMemoMs: config.HEAD_MEMO_MS, revalidateAfterMs: config.CACHE_REVALIDATE_AFTER_MS, listSortMaxObjects: config.LIST_SORT_MAX_OBJECTS })
 
   // Ready when S3 answers for the bucket; an unwritable cache only degrades to streaming.
   app.addReadinessCheck('s3', async (signal) => {
@@ -49,12 +50,11 @@ export async function buildApp(config: DownloadConfig, options: BuildOptions = {
   await app.register(async (scoped) => {
     scoped.addHook('onRequest', requireScope('download'))
     await scoped.register(filesRoutes, { bucket: config.BUCKET })
-    await scoped.register(pageRoutes, { bucket: config.BUCKET, uploadPublicUrl: config.UPLOAD_PUBLIC_URL })
+    await scoped.register(pageRoutes, { bucket: config.BUCKET })
   })
   await app.register(async (scoped) => {
     scoped.addHook('onRequest', requireScope('cache:admin'))
     await scoped.register(cacheRoutes)
   })
-  app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger())
   return app
 }

@@ -1,7 +1,7 @@
 // The download service's environment, validated at boot. The only module that reads process.env.
 import { Type, type Static } from 'typebox'
 import { authConfigProperties } from '@kms-share/shared'
-import { loadConfig as loadSchema, portProperty, serviceConfigProperties } from '@kms-share/shared'
+import { frameConfigProperties, listingConfigProperties, loadConfig as loadSchema, portProperty, serviceConfigProperties } from '@kms-share/shared'
 
 /** A duration: plain milliseconds or a number with ms, s, m or h. */
 const DURATION_PATTERN = '^\\s*\\d+\\s*(ms|s|m|h)?\\s*$'
@@ -17,11 +17,12 @@ export function durationMs(text: string): number {
 export const DownloadConfigSchema = Type.Object({
   ...serviceConfigProperties,
   ...authConfigProperties,
+  ...frameConfigProperties,
+  ...listingConfigProperties,
   PORT: portProperty(3002),
   CACHE_DIR: Type.String({ minLength: 1, default: '.cache/download', description: 'Folder for localfile-* cache files and their index.' }),
   CACHE_MAX_BYTES: Type.Integer({ minimum: 0, default: 1024 ** 3, description: 'Cache size bound; least recently used files are evicted past it.' }),
   CACHE_MEMORY_BYTES: Type.Integer({ minimum: 0, default: 32 * 1024 ** 2, description: 'Bytes of small cached files (64 KiB or less each) also kept in memory, so their hits touch no file; 0 keeps none. Dropped with the cache entry.' }),
-  UPLOAD_PUBLIC_URL: Type.String({ default: 'http://127.0.0.1:3001', description: "The upload service's URL, linked from the page." }),
   HEAD_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: 8, description: 'Parallel HeadObject calls (all views together) when listing files with their encryption.' }),
   HEAD_MEMO_MS: Type.Integer({ minimum: 0, default: 30_000, description: "How long an object's encryption details (per key and ETag) are reused by GET /files and the page; 0 asks S3 every time." }),
   CACHE_REVALIDATE_AFTER_MS: Type.Integer({ minimum: 0, default: 0, description: 'Serve a hit without asking S3 when the file was fetched or revalidated less than this long ago; 0 revalidates every hit (each revalidation is one KMS Decrypt, billed and rate-limited in AWS), so a revoked permission ends hits at once.' }),

@@ -1,8 +1,8 @@
-// The bucket's objects with their encryption: ListObjectsV2, then HeadObject per object version
+// The bucket's objects with their encryption: the shared BucketLister's page, then HeadObject per object version
 // through a shared, bounded, memoised lookup. Shared by GET /files and the page.
-import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3'
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import type { Static } from 'typebox'
-import { awsErrorCode, isAwsServiceError, ProblemError, toProblem } from '@kms-share/shared'
+import { awsErrorCode, isAwsServiceError, type BucketLister, type ListingQuery } from '@kms-share/shared'
 import type { FileCache } from './cache.js'
 import type { FileListSchema } from './schemas/files.js'
 
@@ -84,31 +84,13 @@ export class EncryptionLookup {
   }
 }
 
-export async function listFiles(s3: S3Client, bucket: string, cache: FileCache, page: { limit: number; token?: string; prefix?: string }, lookup: EncryptionLookup): Promise<FileList> {
-  let listed
-  try {
-    listed = await s3.send(new ListObjectsV2Command({
-      Bucket: bucket,
-      MaxKeys: page.limit,
-      ...(page.token ? { ContinuationToken: page.token } : {}),
-      ...(page.prefix ? { Prefix: page.prefix } : {}),
-    }))
-  } catch (err) {
-    throw new ProblemError(toProblem(err, { action: 's3:ListBucket' }), { cause: err })
-  }
-  const items = await Promise.all((listed.Contents ?? []).map(async (object): Promise<FileItem> => {
-    const key = object.Key ?? ''
-    const cached = cache.lookup(key)
-    const etag = object.ETag ?? null
-    const details = await lookup.get(key, etag)
-    return {
-      key,
-      size: object.Size ?? 0,
-      lastModified: object.LastModified?.toISOString() ?? null,
-      etag,
-      cached: cached !== undefined && cached.etag === object.ETag,
-      ...details,
-    }
+/** One page of the bucket's listing (BucketLister) with each object's encryption and whether a current local copy exists. */
+export async function listFiles(lister: BucketLister, cache: FileCache, query: Partial<ListingQuery>, lookup: EncryptionLookup): Promise<FileList> {
+  const listing = await lister.list(query)
+  const items = await Promise.all(listing.items.map(async (object): Promise<FileItem> => {
+    const cached = cache.lookup(object.key)
+    const details = await lookup.get(object.key, object.etag)
+    return { ...object, cached: cached !== undefined && cached.etag === object.etag, ...details }
   }))
-  return { items, ...(listed.IsTruncated && listed.NextContinuationToken ? { nextToken: listed.NextContinuationToken } : {}) }
+  return { ...listing, items, ...(listing.nextCursor ? { nextToken: listing.nextCursor } : {}) }
 }

@@ -6,7 +6,7 @@
 import { EditorView, basicSetup } from 'codemirror'
 import { json } from '@codemirror/lang-json'
 import { linter, lintGutter, forceLinting } from '@codemirror/lint'
-import { $, call, clearStatus, confirmDialog, dateCell, el, enc, formatBytes, formatDate, parsePairs, principalName, problemText, status, tabs } from './lib.mjs'
+import { $, call, clearStatus, confirmDialog, dateCell, el, enc, failed, formatBytes, formatDate, parsePairs, principalName, problemText, status, tabs } from './lib.mjs'
 import { renderMatrix, renderSummary, wireMatrix } from './matrix.mjs'
 
 /** The selected key's detail (GET /keys/:key), or null. */
@@ -37,7 +37,7 @@ async function sensitive(kind, payload, run, afterStepUp = false) {
   if (headers['x-mfa-code'] && $('mfa')) $('mfa').value = ''
   if (res.stepUp) {
     if (afterStepUp) {
-      status(`${problemText(res.body)} Your sign-in still does not meet what this change needs.`, 'error')
+      failed(res.body, 'make this change after signing in again')
       return null
     }
     sessionStorage.setItem(PENDING, JSON.stringify({ kind, keyId: key.keyId, payload }))
@@ -69,7 +69,7 @@ async function report(res, doing, done, scope = '') {
     if (done) await done(res.body)
     return true
   }
-  status(problemText(res.body, doing), 'error', scope)
+  failed(res.body, doing, scope)
   return false
 }
 
@@ -94,7 +94,7 @@ async function loadKeys() {
   const mine = ++listRequest
   const res = await call('GET', `/keys?manager=${listManager}${q ? `&q=${enc(q)}` : ''}`)
   if (mine !== listRequest) return
-  if (res.status !== 200) return status(problemText(res.body, 'list the keys'), 'error')
+  if (res.status !== 200) return failed(res.body, 'list the keys')
   if (listManager === 'CUSTOMER' && !q) customerKeys = res.body.keys
   const rows = res.body.keys.map((k) => el('tr', { 'data-key': k.keyId },
     el('td', {}, el('a', { href: `#key=${enc(k.keyId)}`, class: 'key-link' }, k.aliases.join(', ') || `(no alias) ${k.keyId.slice(0, 8)}…`)),
@@ -143,7 +143,7 @@ const detailTabs = tabs(document.querySelector('#key-detail [role="tablist"]'), 
 
 async function selectKey(keyId, tab) {
   const res = await call('GET', `/keys/${enc(keyId)}`)
-  if (res.status !== 200) return status(problemText(res.body, 'open the key'), 'error')
+  if (res.status !== 200) return failed(res.body, 'open the key')
   key = res.body
   matrix = null
   $('key-detail').hidden = false
@@ -286,7 +286,7 @@ const policyLinter = linter(async (view) => {
   if (!text.trim()) return []
   const res = await call('POST', '/policies/validate', { policy: text })
   if (res.status !== 200) {
-    status(problemText(res.body, 'validate the policy'), 'error', 'policy')
+    failed(res.body, 'validate the policy', 'policy')
     return []
   }
   renderFindings(res.body.findings)
@@ -300,7 +300,7 @@ const editor = new EditorView({
   extensions: [
     basicSetup, json(), lintGutter(), policyLinter, EditorView.lineWrapping, EditorView.contentAttributes.of({ 'aria-label': 'Key policy (JSON)' }),
     // The page's CSP allows this one <style> element by its nonce.
-    EditorView.cspNonce.of(document.querySelector('meta[name="style-nonce"]')?.content ?? ''),
+    EditorView.cspNonce.of(document.body.dataset.styleNonce ?? ''),
   ],
   parent: $('editor'),
 })
@@ -313,7 +313,7 @@ function setPolicy(text) {
 
 async function loadPolicy() {
   const res = await call('GET', keyPath('/policy'))
-  if (res.status !== 200) return status(problemText(res.body, 'read the key policy'), 'error')
+  if (res.status !== 200) return failed(res.body, 'read the key policy')
   setPolicy(res.body.policy)
   forceLinting(editor)
   if (!matrix) await loadMatrix()
@@ -332,7 +332,7 @@ async function dryRun() {
   const res = await call('PUT', `${keyPath('/policy')}?dryRun=true`, { policy: editor.state.doc.toString() })
   if (res.status !== 200) {
     if (res.body?.findings) renderFindings(res.body.findings)
-    status(problemText(res.body, 'check the policy'), 'error', 'policy')
+    failed(res.body, 'check the policy', 'policy')
     return null
   }
   $('diff').textContent = res.body.diff
@@ -381,7 +381,7 @@ $('template').addEventListener('change', async () => {
   const name = $('template').value
   if (!name) return
   const res = await call('POST', `/policy-templates/${enc(name)}`, { parameters: {} })
-  if (res.status !== 200) return status(problemText(res.body, 'render the template'), 'error')
+  if (res.status !== 200) return failed(res.body, 'render the template')
   setPolicy(res.body.policy)
   forceLinting(editor)
 })
@@ -390,7 +390,7 @@ $('template').addEventListener('change', async () => {
 async function loadMatrix() {
   const res = await call('GET', keyPath('/access'))
   if (res.status !== 200) {
-    status(problemText(res.body, 'work out who can do what'), 'error')
+    failed(res.body, 'work out who can do what')
     return
   }
   matrix = res.body
@@ -421,7 +421,7 @@ $('simulate-form').addEventListener('submit', async (e) => {
     key: key.keyId, principal: $('sim-principal').value.trim(), action: $('sim-action').value.trim(),
     ...(Object.keys(encryptionContext).length ? { encryptionContext } : {}), ...(Object.keys(context).length ? { context } : {}),
   })
-  if (res.status !== 200) return status(problemText(res.body, 'simulate'), 'error')
+  if (res.status !== 200) return failed(res.body, 'simulate')
   $('sim-result').textContent = `${res.body.decision}${res.body.deniedBy ? ` (${res.body.deniedBy})` : ''}\n${res.body.explanation.join('\n')}`
 })
 
@@ -431,8 +431,8 @@ function renderTags() {
   $('tags').replaceChildren(...entries.map(([k, v]) => el('tr', {},
     el('td', {}, k), el('td', {}, v || el('span', { class: 'empty' }, '(empty)')),
     el('td', {}, key.manager === 'AWS' ? '' : [
-      el('button', { type: 'button', onclick: () => { $('tag-key').value = k; $('tag-value').value = v; $('tag-value').focus() } }, 'Edit'), ' ',
-      el('button', { type: 'button', onclick: () => removeTag(k) }, 'Remove…'),
+      el('button', { type: 'button', class: 'kms-secondary', onclick: () => { $('tag-key').value = k; $('tag-value').value = v; $('tag-value').focus() } }, 'Edit'), ' ',
+      el('button', { type: 'button', class: 'kms-secondary', onclick: () => removeTag(k) }, 'Remove…'),
     ]))))
   $('tags-empty').hidden = entries.length > 0
 }
@@ -463,8 +463,8 @@ function renderAliases() {
     const aws = key.manager === 'AWS' || name.startsWith('alias/aws/')
     return el('tr', {},
       el('td', {}, el('code', {}, name)),
-      el('td', {}, aws ? '—' : [select, ' ', el('button', { type: 'button', disabled: targets.length === 0, onclick: () => moveAlias({ name, target: select.value }) }, 'Move…')]),
-      el('td', {}, aws ? '' : el('button', { type: 'button', class: 'danger', onclick: () => deleteAlias({ name }) }, 'Delete…')))
+      el('td', {}, aws ? '—' : [select, ' ', el('button', { type: 'button', class: 'kms-secondary', disabled: targets.length === 0, onclick: () => moveAlias({ name, target: select.value }) }, 'Move…')]),
+      el('td', {}, aws ? '' : el('button', { type: 'button', class: 'kms-danger', onclick: () => deleteAlias({ name }) }, 'Delete…')))
   }))
   $('aliases-empty').hidden = key.aliases.length > 0
 }
@@ -501,7 +501,7 @@ $('alias-form').addEventListener('submit', async (e) => {
 // ---- rotation
 async function loadRotation() {
   const res = await call('GET', keyPath('/rotation'))
-  if (res.status !== 200) return status(problemText(res.body, 'read the rotation'), 'error')
+  if (res.status !== 200) return failed(res.body, 'read the rotation')
   renderRotation(res.body)
 }
 function renderRotation(r) {
@@ -567,7 +567,7 @@ $('delete-material').addEventListener('click', async () => {
 // ---- grants
 async function loadGrants() {
   const res = await call('GET', keyPath('/grants'))
-  if (res.status !== 200) return status(problemText(res.body, 'list the grants'), 'error')
+  if (res.status !== 200) return failed(res.body, 'list the grants')
   const grants = res.body.grants
   $('grants').replaceChildren(...grants.map((g) => el('tr', {},
     el('td', {}, el('code', { title: g.grantId }, `${g.grantId.slice(0, 12)}…`), g.name ? [el('br'), g.name] : ''),
@@ -577,8 +577,8 @@ async function loadGrants() {
     el('td', {}, g.retiringPrincipal ? principalName(g.retiringPrincipal) : '—'),
     el('td', {}, dateCell(g.creationDate)),
     el('td', {}, key.manager === 'AWS' ? '' : [
-      el('button', { type: 'button', onclick: () => endGrant(g, 'retire') }, 'Retire…'), ' ',
-      el('button', { type: 'button', class: 'danger', onclick: () => endGrant(g, 'revoke') }, 'Revoke…'),
+      el('button', { type: 'button', class: 'kms-secondary', onclick: () => endGrant(g, 'retire') }, 'Retire…'), ' ',
+      el('button', { type: 'button', class: 'kms-danger', onclick: () => endGrant(g, 'revoke') }, 'Revoke…'),
     ]))))
   $('grants-empty').hidden = grants.length > 0
 }

@@ -1,5 +1,6 @@
-// What every part of the keyadmin page shares: calls to the JSON API (CSRF token, step-up, problems in
-// words), small DOM helpers, one date format, the status line, tabs and the confirmation dialog.
+// What every part of the keyadmin page shares: calls to the JSON API (CSRF token, step-up), small DOM
+// helpers, and the frame's shared pieces (window.kms from /auth/assets/frame.js: one date and size
+// format, problems as a sentence with the next step, the confirmation dialog), the status line and tabs.
 
 export const $ = (id) => document.getElementById(id)
 export const enc = encodeURIComponent
@@ -35,28 +36,11 @@ export async function call(method, path, body, extraHeaders = {}) {
   return { status: res.status, body: parsed, stepUp }
 }
 
-/** What to do next, by problem code: the detail says what happened, this says how to go on. */
-const NEXT_STEP = {
-  KADM_MFA_REQUIRED: 'Enter the current code from your MFA device in "MFA code for sensitive changes", then try again.',
-  KADM_MFA_INVALID: 'Enter the current code from your MFA device (codes change every 30 seconds).',
-  KADM_MFA_REUSED: 'Wait for the next code from your MFA device, enter it, then try again.',
-  KADM_POLICY_INVALID: 'Fix the findings listed under the editor, then try again.',
-  KADM_POLICY_LOCKOUT: 'Keep a statement that lets the key administrators call kms:PutKeyPolicy.',
-  KADM_TAG_LIMIT: 'Change the tag as described and add it again.',
-  KADM_INVALID_KEY_STATE: 'Check the key\'s state on the General tab.',
-  SHR_MISSING_SCOPE: 'Ask whoever manages kms-share\'s groups for access, then sign in again.',
-  SHR_AWS_ACCESS_DENIED: 'AWS refused: the policy that denies it is named above; change it on the Key policy tab or in IAM.',
-  KADM_AUDIT_NOT_CONFIGURED: 'Set REDIS_URL for keyadmin to the audit worker\'s Redis.',
-  KADM_AUDIT_UNAVAILABLE: 'Try again in a moment.',
-}
-
-/** A problem as a sentence for people: what failed, why, AWS's code when AWS refused, and the next step. */
+/** A problem as one line of text (for places that hold text): what happened, the service's (or AWS's) sentence, the next step. */
 export function problemText(p, doing) {
-  if (!p || typeof p !== 'object') return `${doing ? `Could not ${doing}` : 'Failed'}: keyadmin gave no details.`
-  const aws = p.awsErrorCode ? ` (AWS: ${p.awsErrorCode})` : ''
-  const next = NEXT_STEP[p.code] ? ` ${NEXT_STEP[p.code]}` : ''
-  const detail = String(p.detail ?? p.title ?? 'no details').replace(/\.$/, '')
-  return `${doing ? `Could not ${doing}: ` : ''}${detail}${aws}.${next}`
+  const e = window.kms.explain(p)
+  const detail = e.detail && e.detail !== e.title ? ` ${e.detail.replace(/\.?$/, '.')}` : ''
+  return `${doing ? `Could not ${doing}: ` : ''}${e.title}${detail} ${e.next}`
 }
 
 export function el(tag, attrs = {}, ...children) {
@@ -71,31 +55,21 @@ export function el(tag, attrs = {}, ...children) {
   return node
 }
 
-/** One date format on every page: 2026-12-05 06:46 UTC (the full time on hover). */
-export function formatDate(iso) {
-  if (!iso) return ''
-  const d = new Date(iso)
-  if (Number.isNaN(d.getTime())) return String(iso)
-  return `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`
-}
-export const dateCell = (iso) => (iso ? el('time', { datetime: iso, title: iso }, formatDate(iso)) : '—')
+/** The frame's one date format (2026-12-05 06:46 UTC) in a <time> with the full timestamp. */
+export const formatDate = (iso) => window.kms.formatDate(iso)
+export const dateCell = (iso) => (iso ? window.kms.timeElement(iso) : '—')
+export const formatBytes = (n) => (typeof n === 'number' ? window.kms.formatBytes(n) : '—')
 
-export function formatBytes(n) {
-  if (n === undefined || n === null) return '—'
-  if (n < 1000) return `${n} B`
-  const units = ['kB', 'MB', 'GB', 'TB']
-  let v = n
-  let i = -1
-  while (v >= 1000 && i < units.length - 1) { v /= 1000; i++ }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`
-}
-
-/** The status line; `scope` tags a message so a later success of that kind can clear it. */
+/** The status line: a success (or progress) message, or a problem; `scope` tags it so a later success of that kind can clear it. */
 let statusScope = ''
 export function status(message, kind = '', scope = '') {
-  const s = $('status')
-  s.className = kind
-  s.textContent = message
+  const line = message ? el('p', { class: `kms-message ${kind === 'error' ? 'kms-error' : kind === 'ok' ? 'kms-ok' : 'kms-muted'}`, role: kind === 'error' ? 'alert' : 'status' }, message) : ''
+  $('status').replaceChildren(line)
+  statusScope = scope
+}
+/** A problem in the status line, as the frame writes it: "Could not …: what happened", AWS's sentence, the next step. */
+export function failed(problem, doing, scope = '') {
+  window.kms.showError($('status'), problem, doing ? `Could not ${doing}` : undefined)
   statusScope = scope
 }
 export function clearStatus(scope) {
@@ -158,19 +132,8 @@ export function tabs(list, onSelect) {
   return { select: (name) => select($(`tab-${name}`)), selected: () => list.querySelector('[aria-selected="true"]').id.replace(/^tab-/, '') }
 }
 
-/**
- * Asks before a destructive change: a modal dialog with a title, what will happen (nodes or text) and
- * the confirming button's label. Resolves true only when that button is pressed; Escape cancels.
- */
+/** Asks before a destructive change (the frame's dialog): resolves true only when the confirming button is pressed. */
 export function confirmDialog(title, body, confirmLabel) {
-  const dialog = $('confirm')
-  $('confirm-title').textContent = title
-  $('confirm-body').replaceChildren(...(Array.isArray(body) ? body : [body]).map((b) => (b instanceof Node ? b : el('p', {}, b))))
-  $('confirm-ok').textContent = confirmLabel
-  dialog.returnValue = 'cancel'
-  return new Promise((resolve) => {
-    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true })
-    dialog.showModal()
-    $('confirm-cancel').focus()
-  })
+  const content = el('div', {}, ...(Array.isArray(body) ? body : [body]).map((b) => (b instanceof Node ? b : el('p', {}, b))))
+  return window.kms.confirm({ title, body: content, confirmLabel })
 }

@@ -2,7 +2,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import swagger from '@fastify/swagger'
 import { ListKeysCommand } from '@aws-sdk/client-kms'
-import { authPlugin, basePlugin, requireScope, serverOptions } from '@kms-share/shared'
+import { authPlugin, basePlugin, framePlugin, requireScope, serverOptions } from '@kms-share/shared'
 import type { KeyadminConfig } from './config.js'
 import { awsPlugin } from './plugins/aws.js'
 import { mfaPlugin } from './plugins/mfa.js'
@@ -56,6 +56,7 @@ export async function buildApp(config: KeyadminConfig, options: BuildOptions = {
   })
   await app.register(basePlugin)
   await app.register(authPlugin, { config, scopes: KEYADMIN_SCOPES, service: 'keyadmin' })
+  await app.register(framePlugin, { config, service: 'keyadmin' })
   await app.register(awsPlugin, { config })
   await app.register(mfaPlugin, { config })
   await app.register(networkPlugin, { config })
@@ -85,6 +86,5 @@ export async function buildApp(config: KeyadminConfig, options: BuildOptions = {
     await scoped.register(networkPageRoutes)
     await scoped.register(unencodedReferenceRoutes)
   })
-  app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger())
   return app
 }

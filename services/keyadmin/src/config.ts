@@ -1,12 +1,13 @@
 // The keyadmin service's environment, validated at boot. The only module that reads process.env.
 import { Type, type Static } from 'typebox'
 import { auditQueueConfigProperties } from '@kms-share/shared'
-import { authConfigProperties, loadConfig as loadSchema, portProperty, serviceConfigProperties } from '@kms-share/shared'
+import { authConfigProperties, frameConfigProperties, loadConfig as loadSchema, portProperty, serviceConfigProperties } from '@kms-share/shared'
 
 export const KeyadminConfigSchema = Type.Object({
   ...serviceConfigProperties,
   ...auditQueueConfigProperties,
   ...authConfigProperties,
+  ...frameConfigProperties,
   PORT: portProperty(3003),
   // Administration calls are small: a whole call gets seconds, not the data services' 15 minutes.
   AWS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000, description: 'Longest AWS call keyadmin makes, request and response together (connect: at most 5 s).' }),

@@ -159,17 +159,17 @@ export function ago(time: string, now = Date.now()): string {
 
 const number = (n: number) => n.toLocaleString('en-US')
 
-/** 1,234 bytes / 3.4 MB, in decimal units as S3's console shows them. */
+/** 950 B, 3.7 KiB, 1.2 MiB: the pages' one size format (the frame's kms.formatBytes). */
 export function bytesInWords(n: number): string {
-  if (n < 1000) return `${number(n)} byte${n === 1 ? '' : 's'}`
-  const units = ['kB', 'MB', 'GB', 'TB', 'PB']
-  let value = n
-  let unit = -1
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000
+  if (n < 1024) return `${n} B`
+  const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB']
+  let value = n / 1024
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
     unit++
   }
-  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`
+  return `${value.toFixed(1)} ${units[unit]}`
 }
 
 /** The impact of deleting (or disabling) the key, in one sentence each. */

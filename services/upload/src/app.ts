@@ -5,7 +5,7 @@ import swagger from '@fastify/swagger'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { S3Client } from '@aws-sdk/client-s3'
 import { HeadBucketCommand } from '@aws-sdk/client-s3'
-import { authPlugin, basePlugin, createStsClient, requireScope, s3Plugin, serverOptions } from '@kms-share/shared'
+import { authPlugin, basePlugin, createStsClient, framePlugin, requireScope, s3Plugin, serverOptions } from '@kms-share/shared'
 import type { UploadConfig } from './config.js'
 import { inFlightPlugin } from './plugins/in-flight.js'
 import { abandonedUploadsPlugin } from './abandoned-uploads.js'
@@ -47,6 +47,7 @@ export async function buildApp(config: UploadConfig, options: BuildAppOptions = 
   })
   await app.register(basePlugin, { config })
   await app.register(authPlugin, { config, scopes: UPLOAD_SCOPES, service: 'upload' })
+  await app.register(framePlugin, { config, service: 'upload' })
   await app.register(s3Plugin, { config, ...(options.s3 ? { client: options.s3 } : {}) })
   await app.register(inFlightPlugin)
   await app.register(abandonedUploadsPlugin, { bucket: config.BUCKET, olderThanMs: config.MULTIPART_ABANDONED_AFTER_MS, sts: createStsClient(config) })
@@ -65,6 +66,5 @@ export async function buildApp(config: UploadConfig, options: BuildAppOptions = 
     })
     await scoped.register(pageRoutes, { config })
   })
-  app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger())
   return app
 }

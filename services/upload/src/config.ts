@@ -1,17 +1,18 @@
 // The upload service's environment, validated at boot; the only reader of process.env here.
 import { Type, type Static } from 'typebox'
 import { authConfigProperties } from '@kms-share/shared'
-import { auditQueueConfigProperties, EnvBoolean, loadConfig, portProperty, serviceConfigProperties } from '@kms-share/shared'
+import { auditQueueConfigProperties, EnvBoolean, frameConfigProperties, listingConfigProperties, loadConfig, portProperty, serviceConfigProperties } from '@kms-share/shared'
 
 export const UploadConfigSchema = Type.Object({
   ...serviceConfigProperties,
   ...authConfigProperties,
   ...auditQueueConfigProperties,
+  ...frameConfigProperties,
+  ...listingConfigProperties,
   PORT: portProperty(3001),
   KMS_KEY_ID: Type.String({ minLength: 1, description: 'The KMS key S3 encrypts under: key id, key ARN, alias name or alias ARN.' }),
   BUCKET_KEY: EnvBoolean(false, 'Use S3 Bucket Keys (fewer KMS calls; the encryption context becomes the bucket ARN).'),
   MAX_UPLOAD_BYTES: Type.Integer({ minimum: 0, default: 10 * 1024 ** 3, description: 'Largest accepted upload in bytes (413 above).' }),
-  DOWNLOAD_PUBLIC_URL: Type.String({ default: 'http://127.0.0.1:3002', description: "The download service's URL as browsers see it, for the page's links." }),
   MULTIPART_PART_BYTES: Type.Integer({ minimum: 5 * 1024 ** 2, default: 8 * 1024 ** 2, description: 'Part size for multipart uploads (memory per upload is about 2 parts).' }),
   // Uploads are long requests: the shared 5-minute whole-request limit would cut a large file on a slow link.
   HTTP_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 3_600_000, description: 'A client has this long to send a whole upload (408 after).' }),

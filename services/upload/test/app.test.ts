@@ -27,6 +27,32 @@ t.test('listing, health, readiness, OpenAPI and the page against a lab', async (
   t.same(await (await fetch(`${url}/healthz`)).json(), { status: 'ok' })
   t.same(await (await fetch(`${url}/readyz`)).json(), { status: 'ready', checks: { s3: 'ok' } })
 
+  // Folders, sorting, search by prefix and cursors: the API the page uses (ListObjectsV2 with a delimiter).
+  // https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html (CommonPrefixes, ContinuationToken)
+  for (const [name, body] of [['b/big.bin', 'x'.repeat(300)], ['b/d/e.txt', 'e'], ['b/a.txt', 'aa']]) {
+    t.equal((await fetch(`${url}/files/${name}`, { method: 'PUT', body })).status, 201)
+  }
+  const top: any = await (await fetch(`${url}/files?delimiter=/`)).json()
+  t.same(top.folders, [{ prefix: 'b/' }], 'one folder at the top')
+  t.same(top.items.map((i: any) => i.key), ['a.txt', 'd.txt'])
+  t.match(top.items[0], { etag: /^"[0-9a-f]{32}"$/ })
+  const inB: any = await (await fetch(`${url}/files?delimiter=/&prefix=b/`)).json()
+  t.same(inB.folders, [{ prefix: 'b/d/' }])
+  t.same(inB.items.map((i: any) => i.key), ['b/a.txt', 'b/big.bin', 'b/c.txt'])
+  const bySize: any = await (await fetch(`${url}/files?delimiter=/&prefix=b/&sort=size&order=desc&limit=2`)).json()
+  t.same([bySize.folders, bySize.items.map((i: any) => i.key)], [[{ prefix: 'b/d/' }], ['b/big.bin']], 'folders first, then the largest')
+  t.match(bySize, { sort: 'size', order: 'desc', scanned: { objects: 3, complete: true }, nextCursor: /^s\./ })
+  const bySize2: any = await (await fetch(`${url}/files?delimiter=/&prefix=b/&sort=size&order=desc&limit=2&cursor=${encodeURIComponent(bySize.nextCursor)}`)).json()
+  t.same(bySize2.items.map((i: any) => i.key), ['b/c.txt', 'b/a.txt'])
+  t.equal(bySize2.nextCursor, null)
+  const byNameDesc: any = await (await fetch(`${url}/files?prefix=b/&sort=name&order=desc`)).json()
+  t.same(byNameDesc.items.map((i: any) => i.key), ['b/d/e.txt', 'b/c.txt', 'b/big.bin', 'b/a.txt'], 'without a delimiter every name under the prefix')
+  const search: any = await (await fetch(`${url}/files?delimiter=/&prefix=b/b`)).json()
+  t.same(search.items.map((i: any) => i.key), ['b/big.bin'], 'search: names starting with')
+  const wrongCursor = await fetch(`${url}/files?sort=size&cursor=${encodeURIComponent(first.nextCursor)}`)
+  t.equal(wrongCursor.status, 400)
+  t.match(await wrongCursor.json(), { code: 'SHR_BAD_CURSOR' })
+
   const docs: any = await (await fetch(`${url}/docs/json`)).json()
   t.match(docs.openapi, /^3\./)
   t.ok(docs.paths['/files/{*}'] ?? docs.paths['/files/*'], 'PUT route documented')
@@ -38,8 +64,8 @@ t.test('listing, health, readiness, OpenAPI and the page against a lab', async (
   t.match(page.headers.get('content-type'), /^text\/html/)
   t.match(page.headers.get('content-security-policy'), /script-src 'self'/)
   const html = await page.text()
-  t.match(html, /data-download-url="http:\/\/downloads\.example:3002"/)
-  t.match(html, /<script src="\/app\.js" defer><\/script>/)
+  t.match(html, /data-link="http:\/\/downloads\.example:3002\/files\/"/, 'names link to the download service')
+  t.match(html, /<script src="\/auth\/assets\/objects\.js" defer><\/script>\n<script src="\/app\.js" defer><\/script>/)
   const js = await fetch(`${url}/app.js`)
   t.match(js.headers.get('content-type'), /^text\/javascript/)
   const script = await js.text()
@@ -62,9 +88,10 @@ t.test('the upload service against a lab that is gone: readyz 503, uploads 502',
 })
 
 t.test('page escapes what it prints', async (t) => {
-  const html = renderPage({ BUCKET: 'b<script>', DOWNLOAD_PUBLIC_URL: 'http://x/"><script>alert(1)</script>' })
+  const html = renderPage({ BUCKET: 'b<script>', DOWNLOAD_PUBLIC_URL: 'http://x/"><script>alert(1)</script>', KMS_KEY_ID: 'alias/<b>' }, { download: 'http://x/"><script>alert(2)</script>/', keyadmin: 'http://k/' })
   t.notMatch(html, /<script>alert/)
   t.notMatch(html, /b<script>/)
+  t.notMatch(html, /alias\/<b>/)
   t.equal(escapeHtml(`<a href="x" onclick='y'>&</a>`), '&#60;a href=&#34;x&#34; onclick=&#39;y&#39;&#62;&#38;&#60;/a&#62;')
 })
 

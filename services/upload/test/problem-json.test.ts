@@ -89,15 +89,16 @@ t.test("upload page: the listing writes out bidi controls and invisible characte
   const listed: any = await (await fetch(`${url}/files`)).json()
   t.equal(listed.items[0].key, spoof, 'the JSON keeps the real key')
 
-  // The served script's own naming function, run as the browser would run it.
-  const script = await (await fetch(`${url}/app.js`)).text()
-  const start = script.indexOf('  var INVISIBLE = ')
-  const end = script.indexOf('\n  }\n', script.indexOf('function shown(key)')) + 4
-  t.ok(start > 0 && end > start, 'the page script names keys through shown()')
-  const shown = runInNewContext(`${script.slice(start, end)}\nshown`) as (key: string) => string
+  // The frame's naming function (window.kms.shownName), served as the browser loads it, run as it would run it.
+  const frame = await (await fetch(`${url}/auth/assets/frame.js`)).text()
+  const window: Record<string, any> = {}
+  runInNewContext(frame, { window, Date, Number, Object, Array, Promise, RegExp, String })
+  const shown = window.kms.shownName as (key: string) => string
   t.equal(shown(spoof), 'invoice⟨U+202E⟩fdp.exe')
   t.equal(shown('pay\u200Bpal.txt'), 'pay⟨U+200B⟩pal.txt')
   t.equal(shown('می\u200Cخواهم.txt'), 'می\u200Cخواهم.txt', 'a joiner Persian needs is left alone')
   t.equal(shown('👩\u200D💻.png'), '👩\u200D💻.png')
-  t.match(script, /a\.textContent = shown\(o\.key\)/, 'the listing shows names through shown()')
+  const browser = await (await fetch(`${url}/auth/assets/objects.js`)).text()
+  t.match(browser, /text: shown/, 'the object list shows names through kms.shownName')
+  t.match(browser, /const shown = kms\.shownName\(/)
 })

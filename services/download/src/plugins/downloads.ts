@@ -5,6 +5,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { FileCache } from '../cache.js'
 import { Downloader } from '../downloader.js'
+import { BucketLister } from '@kms-share/shared'
 import { EncryptionLookup } from '../listing.js'
 
 declare module 'fastify' {
@@ -12,6 +13,8 @@ declare module 'fastify' {
     downloader: Downloader
     /** Objects' encryption details for listings: bounded, memoised HeadObject calls. */
     encryptionLookup: EncryptionLookup
+    /** The bucket's listing: folder levels, sorting, cursors. */
+    lister: BucketLister
   }
 }
 
@@ -29,6 +32,8 @@ export interface DownloadsPluginOptions {
   revalidateAfterMs?: number
   /** Revalidate every cached file this often (ms); 0 turns the sweep off. */
   sweepIntervalMs?: number
+  /** Most objects of one level read to sort it by size or date. */
+  listSortMaxObjects?: number
 }
 
 export const downloadsPlugin = fp(
@@ -39,6 +44,7 @@ export const downloadsPlugin = fp(
     const downloader = new Downloader(app.s3, options.bucket, cache, log, options.revalidateAfterMs ?? 0)
     app.decorate('downloader', downloader)
     app.decorate('encryptionLookup', new EncryptionLookup(app.s3, options.bucket, options.headConcurrency ?? 8, options.headMemoMs ?? 30_000))
+    app.decorate('lister', new BucketLister(app.s3, options.bucket, { maxSortScan: options.listSortMaxObjects ?? 50_000 }))
     downloader.startSweep(options.sweepIntervalMs ?? 0)
     app.addHook('onClose', async () => {
       downloader.close()

@@ -4,12 +4,13 @@ import type { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type, type Static } from 'typebox'
-import { problemOf, problemResponses, ProblemError } from '@kms-share/shared'
+import { HeadObjectCommand } from '@aws-sdk/client-s3'
+import { problemOf, problemResponses, ProblemError, toProblem } from '@kms-share/shared'
 import type { CacheEntry } from '../cache.js'
 import type { ObjectInfo } from '../downloader.js'
 import { DownloadErrors } from '../errors.js'
 import { contentDisposition, parseRange } from '../http-headers.js'
-import { FileListQuerySchema, FileListSchema } from '../schemas/files.js'
+import { FileDetailsSchema, FileListQuerySchema, FileListSchema } from '../schemas/files.js'
 import { listFiles } from '../listing.js'
 import { sendFileRange } from '../file-sender.js'
 
@@ -91,8 +92,39 @@ export async function filesRoutes(fastify: FastifyInstance, options: FilesRouteO
       response: { 200: FileListSchema, ...problemResponses(400, 403, 502, 503) },
     },
   }, async (request) => {
-    const { limit, token, prefix } = request.query
-    return listFiles(app.s3, options.bucket, downloader.cache, { limit, ...(token ? { token } : {}), ...(prefix ? { prefix } : {}) }, app.encryptionLookup)
+    const { token, cursor, ...query } = request.query
+    const next = cursor ?? token
+    return listFiles(app.lister, downloader.cache, { ...query, ...(next ? { cursor: next } : {}) }, app.encryptionLookup)
+  })
+
+  app.get('/details/*', {
+    schema: {
+      summary: "One object's details, asked of S3 now (HeadObject): size, ETag, type, encryption (algorithm, KMS key ARN, bucket key), and its local copy.",
+      tags: ['files'],
+      params: KeyParams,
+      response: { 200: FileDetailsSchema, ...problemResponses(400, 403, 404, 502, 503) },
+    },
+  }, async (request) => {
+    const key = requireKey(request.params)
+    let head
+    try {
+      head = await app.s3.send(new HeadObjectCommand({ Bucket: options.bucket, Key: key }))
+    } catch (err) {
+      throw new ProblemError(toProblem(err, { action: 's3:GetObject', subject: key }), { cause: err })
+    }
+    const entry = downloader.cache.lookup(key)
+    const current = entry !== undefined && entry.etag === head.ETag
+    return {
+      key,
+      size: head.ContentLength ?? 0,
+      etag: head.ETag ?? null,
+      lastModified: head.LastModified ? head.LastModified.toISOString() : null,
+      contentType: head.ContentType ?? null,
+      versionId: head.VersionId ?? null,
+      encryption: { algorithm: head.ServerSideEncryption ?? null, kmsKeyArn: head.SSEKMSKeyId ?? null, bucketKeyEnabled: head.BucketKeyEnabled ?? false },
+      cached: current,
+      localFile: current ? entry.name : null,
+    }
   })
 
   // True once answered. (Never return the reply itself from here: a FastifyReply is a thenable, so

@@ -1,5 +1,6 @@
 // Route schemas for the download service's JSON answers.
 import { Type } from 'typebox'
+import { listingQueryProperties, listingResponseProperties } from '@kms-share/shared'
 
 export const EncryptionSchema = Type.Object({
   algorithm: Type.Union([Type.String(), Type.Null()], { description: 'ServerSideEncryption: aws:kms, aws:kms:dsse, AES256.' }),
@@ -18,14 +19,26 @@ export const FileItemSchema = Type.Object({
 })
 
 export const FileListSchema = Type.Object({
+  ...listingResponseProperties,
   items: Type.Array(FileItemSchema),
-  nextToken: Type.Optional(Type.String({ description: 'Pass as ?token= for the next page.' })),
+  nextToken: Type.Optional(Type.String({ description: 'The same as nextCursor (kept for older callers of ?token=).' })),
 })
 
 export const FileListQuerySchema = Type.Object({
-  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
-  token: Type.Optional(Type.String({ minLength: 1 })),
-  prefix: Type.Optional(Type.String()),
+  ...listingQueryProperties,
+  token: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'Older name of cursor.' })),
+})
+
+export const FileDetailsSchema = Type.Object({
+  key: Type.String(),
+  size: Type.Integer(),
+  etag: Type.Union([Type.String(), Type.Null()]),
+  lastModified: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  contentType: Type.Union([Type.String(), Type.Null()]),
+  versionId: Type.Union([Type.String(), Type.Null()]),
+  encryption: EncryptionSchema,
+  cached: Type.Boolean({ description: 'A current localfile-… copy exists here.' }),
+  localFile: Type.Union([Type.String(), Type.Null()], { description: 'The name of the local copy, when current.' }),
 })
 
 export const CacheItemSchema = Type.Object({

@@ -55,6 +55,11 @@ const SummaryResponse = Type.Object({
   delaySeconds: Type.Object({ p50: Type.Union([Type.Number(), Type.Null()]), p99: Type.Union([Type.Number(), Type.Null()]), count: Type.Integer() }),
 })
 
+/** HTML without <link> elements pointing at another origin (style sheets, fonts, preconnects). */
+export function withoutExternalLinks(html: string): string {
+  return html.replace(/<link\b[^>]*\bhref=["']?(?:https?:)?\/\/[^>]*>\s*/gi, '')
+}
+
 const JOB_STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized', 'waiting-children'] as const
 
 export const auditRoutes = fp(async function auditRoutes(outer: FastifyInstance, options: AuditRoutesOptions) {
@@ -176,7 +181,12 @@ export const auditRoutes = fp(async function auditRoutes(outer: FastifyInstance,
       const board = new FastifyAdapter()
       createBullBoard({ queues: [new BullMQAdapter(queue, { readOnlyMode: true })], serverAdapter: board })
       board.setBasePath('/audit/queues')
-      await app.register(board.registerPlugin(), { prefix: '/audit/queues' })
+      await app.register(async (dashboard) => {
+        // Its page links web fonts from Google: nothing loads from outside the deployment, so those links go (it falls back to local fonts).
+        dashboard.addHook('onSend', async (_request, reply, payload) =>
+          typeof payload === 'string' && String(reply.getHeader('content-type')).startsWith('text/html') ? withoutExternalLinks(payload) : payload)
+        await dashboard.register(board.registerPlugin(), { prefix: '/audit/queues' })
+      })
     }
   })
 }, { name: 'keyadmin-audit', fastify: '5.x' })

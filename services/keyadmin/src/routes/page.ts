@@ -10,10 +10,14 @@ import { Type } from 'typebox'
 import { POLICY_TEMPLATES } from '@kms-share/policy'
 import { PAGE_BUNDLE, PAGE_STYLES } from '../page/bundle.js'
 
-/** Scripts and styles only from here. */
-export const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-/** CodeMirror writes its styles into a <style> element: that one element carries this response's nonce (EditorView.cspNonce). */
-const editorCsp = (nonce: string) => PAGE_CSP.replace("style-src 'self'", `style-src 'self' 'nonce-${nonce}'`)
+/** keyadmin's own style sheet and scripts, after the frame's. */
+export const KEYADMIN_STYLES = '/page/keyadmin.css'
+
+/** The sub-navigation between keyadmin's two pages. */
+export function keyadminNav(current: 'keys' | 'network'): string {
+  const link = (page: 'keys' | 'network', href: string, text: string) => `<a href="${href}"${page === current ? ' aria-current="page"' : ''}>${text}</a>`
+  return `<nav class="ka-subnav" aria-label="Key administration">${link('keys', '/', 'Keys')} ${link('network', '/pages/network', 'Network and VPC endpoints')}</nav>`
+}
 
 const OPERATIONS = ['Decrypt', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo', 'DescribeKey', 'CreateGrant', 'RetireGrant']
 
@@ -24,35 +28,23 @@ const tab = (id: string, label: string, selected = false, panel = `panel-${id}`)
 function page(mfa: boolean): string {
   const templates = POLICY_TEMPLATES.map((t) => `<option value="${t.name}">${t.name}</option>`).join('')
   const operations = OPERATIONS.map((o) => `<label class="check"><input type="checkbox" name="grant-op" value="${o}"${o === 'Decrypt' ? ' checked' : ''}> ${o}</label>`).join('')
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Keys · kms-share keyadmin</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"><meta name="referrer" content="same-origin">
-<meta name="style-nonce" content="<!--nonce-->"><link rel="icon" href="data:,">
-<link rel="stylesheet" href="/page/keyadmin.css"></head>
-<body>
-<a class="skip" href="#main">Skip to the keys</a>
-<header class="top">
-<p class="brand">kms-share · <strong>keyadmin</strong></p>
-<nav aria-label="keyadmin pages"><a href="/" aria-current="page">Keys</a> <a href="/pages/network">Network and VPC endpoints</a></nav>
-<!--signout-->
-</header>
-<main id="main">
+  return `${keyadminNav('keys')}
 <h1>Key administration</h1>
-<p class="lead">Runs as the key administrator role: it manages keys and never uses them.</p>
-${mfa ? '<p class="mfa"><label for="mfa">MFA code for sensitive changes</label> <input id="mfa" size="7" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}" aria-describedby="mfa-help"> <span id="mfa-help" class="hint">each code works once</span></p>' : ''}
-<p id="status" role="status" aria-live="polite"></p>
+<p class="kms-lead">Runs as the key administrator role: it manages keys and never uses them.</p>
+${mfa ? '<p class="ka-mfa"><label for="mfa">MFA code for sensitive changes</label> <input type="text" id="mfa" size="7" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}" aria-describedby="mfa-help"> <span id="mfa-help" class="hint">each code works once</span></p>' : ''}
+<div id="status"></div>
 
 <section id="key-list" aria-labelledby="keys-heading">
 <h2 id="keys-heading">Keys</h2>
 <div class="tabs" role="tablist" aria-label="Key lists">${tab('customer', 'Customer managed keys', true, 'keys-panel')}${tab('aws', 'AWS managed keys', false, 'keys-panel')}</div>
 <div class="row"><label for="key-search">Search</label> <input type="search" id="key-search" placeholder="alias, id, description or tag">
-<button type="button" id="new-key" class="primary" aria-expanded="false" aria-controls="create-key-form">Create key</button></div>
+<button type="button" id="new-key" aria-expanded="false" aria-controls="create-key-form">Create key</button></div>
 <form id="create-key-form" class="card" hidden>
 <h3>Create a symmetric key</h3>
-<div class="row"><label for="create-alias">Alias</label> <input id="create-alias" placeholder="alias/my-key" autocomplete="off">
-<label for="create-description">Description</label> <input id="create-description" size="30">
+<div class="row"><label for="create-alias">Alias</label> <input type="text" id="create-alias" placeholder="alias/my-key" autocomplete="off">
+<label for="create-description">Description</label> <input type="text" id="create-description" size="30">
 <label for="create-origin">Key material</label> <select id="create-origin"><option value="AWS_KMS">KMS generates it</option><option value="EXTERNAL">I import it (EXTERNAL)</option></select></div>
-<div class="row"><button type="submit" class="primary">Create</button> <button type="button" id="create-cancel">Cancel</button></div>
+<div class="row"><button type="submit">Create</button> <button class="kms-secondary" type="button" id="create-cancel">Cancel</button></div>
 </form>
 <div class="table-wrap" id="keys-panel" role="tabpanel" aria-labelledby="tab-customer" tabindex="0"><table class="list"><caption id="keys-caption" class="sr-only">Customer managed keys</caption>
 <thead><tr><th scope="col">Aliases</th><th scope="col" class="wide-only">Key id</th><th scope="col">State</th><th scope="col" class="wide-only">Origin</th><th scope="col" class="wide-only">Rotation</th><th scope="col">Created</th></tr></thead>
@@ -68,21 +60,21 @@ ${tab('general', 'General', true)}${tab('policy', 'Key policy')}${tab('access', 
 </div>
 
 <div class="panel" role="tabpanel" id="panel-general" aria-labelledby="tab-general" tabindex="0">
-<dl class="facts" id="general-facts"></dl>
-<form id="description-form" class="row" data-change><label for="description">Description</label> <input id="description" size="40" maxlength="8192"> <button type="submit">Save description</button></form>
+<dl class="kms-facts" id="general-facts"></dl>
+<form id="description-form" class="row" data-change><label for="description">Description</label> <input type="text" id="description" size="40" maxlength="8192"> <button class="kms-secondary" type="submit">Save description</button></form>
 <h3>State</h3>
-<div class="row" id="state-actions"><button type="button" id="enable-key">Enable</button> <button type="button" id="disable-key" class="danger">Disable…</button></div>
+<div class="row" id="state-actions"><button class="kms-secondary" type="button" id="enable-key">Enable</button> <button type="button" id="disable-key" class="kms-danger">Disable…</button></div>
 <h3>Deletion</h3>
 <p id="impact" class="impact">The impact report appears here before any deletion.</p>
 <div class="row" id="deletion-schedule"><label for="deletion-days">Waiting period (days, 7–30)</label> <input id="deletion-days" type="number" min="7" max="30" value="30" required>
-<button type="button" id="schedule-deletion" class="danger">Schedule deletion…</button></div>
-<div class="row" id="deletion-cancel" hidden><button type="button" id="cancel-deletion">Cancel deletion</button></div>
+<button type="button" id="schedule-deletion" class="kms-danger">Schedule deletion…</button></div>
+<div class="row" id="deletion-cancel" hidden><button class="kms-secondary" type="button" id="cancel-deletion">Cancel deletion</button></div>
 </div>
 
 <div class="panel" role="tabpanel" id="panel-policy" aria-labelledby="tab-policy" tabindex="0" hidden>
 <div class="summary" id="policy-summary" aria-live="polite"></div>
 <div class="row"><span class="row" data-change><label for="template">Start from a template</label> <select id="template"><option value="">—</option>${templates}</select></span>
-<button type="button" id="validate">Validate</button><button type="button" id="dry-run">Dry run (diff and access)</button><button type="button" id="apply" class="primary" data-change>Apply…</button></div>
+<button class="kms-secondary" type="button" id="validate">Validate</button><button class="kms-secondary" type="button" id="dry-run">Dry run (diff and access)</button><button type="button" id="apply" data-change>Apply…</button></div>
 <div id="editor" aria-label="Key policy editor"></div>
 <h3 class="sr-only">Findings</h3>
 <ul id="findings" class="findings" aria-live="polite"></ul>
@@ -101,12 +93,12 @@ ${tab('general', 'General', true)}${tab('policy', 'Key policy')}${tab('access', 
 <ul id="sod" class="findings"></ul>
 <h3>Simulate</h3>
 <form id="simulate-form" class="grid">
-<label for="sim-principal">Principal (role, user or session ARN)</label><input id="sim-principal" value="arn:aws:iam::111122223333:role/kms-share-uploader" autocomplete="off">
-<label for="sim-action">Action</label><input id="sim-action" value="kms:Decrypt" autocomplete="off">
+<label for="sim-principal">Principal (role, user or session ARN)</label><input type="text" id="sim-principal" value="arn:aws:iam::111122223333:role/kms-share-uploader" autocomplete="off">
+<label for="sim-action">Action</label><input type="text" id="sim-action" value="kms:Decrypt" autocomplete="off">
 <label for="sim-context">Encryption context (key=value per line)</label><textarea id="sim-context" rows="2" placeholder="aws:s3:arn=arn:aws:s3:::bucket/object"></textarea>
 <label for="sim-via">kms:ViaService</label><select id="sim-via"><option value="">— (called directly)</option><option value="s3">S3 (SSE-KMS)</option></select>
-<label for="sim-vpce">aws:SourceVpce</label><input id="sim-vpce" placeholder="vpce-0123456789abcdef0" autocomplete="off">
-<span></span><button type="submit">Simulate</button>
+<label for="sim-vpce">aws:SourceVpce</label><input type="text" id="sim-vpce" placeholder="vpce-0123456789abcdef0" autocomplete="off">
+<span></span><button class="kms-secondary" type="submit">Simulate</button>
 </form>
 <pre id="sim-result" tabindex="0" aria-live="polite"></pre>
 </div>
@@ -115,20 +107,20 @@ ${tab('general', 'General', true)}${tab('policy', 'Key policy')}${tab('access', 
 <p class="hint">Up to 50 tags; keys 1–128 characters, values up to 256; letters, digits, spaces and _ . : / = + - @; no <code>aws:</code> prefix.</p>
 <div class="table-wrap"><table class="list"><thead><tr><th scope="col">Key</th><th scope="col">Value</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody id="tags"></tbody></table></div>
 <p id="tags-empty" class="empty" hidden>No tags yet. Tags help find and bill keys: add one below.</p>
-<form data-change id="tag-form" class="row"><label for="tag-key">Tag key</label> <input id="tag-key" maxlength="128" required> <label for="tag-value">Value</label> <input id="tag-value" maxlength="256"> <button type="submit">Add or update tag</button></form>
+<form data-change id="tag-form" class="row"><label for="tag-key">Tag key</label> <input type="text" id="tag-key" maxlength="128" required> <label for="tag-value">Value</label> <input type="text" id="tag-value" maxlength="256"> <button class="kms-secondary" type="submit">Add or update tag</button></form>
 </div>
 
 <div class="panel" role="tabpanel" id="panel-aliases" aria-labelledby="tab-aliases" tabindex="0" hidden>
 <div class="table-wrap"><table class="list"><thead><tr><th scope="col">Alias</th><th scope="col">Move to key</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody id="aliases"></tbody></table></div>
 <p id="aliases-empty" class="empty" hidden>This key has no alias. Give it one below: scripts and services name keys by alias.</p>
-<form data-change id="alias-form" class="row"><label for="alias-name">New alias</label> <input id="alias-name" placeholder="alias/my-key" required autocomplete="off"> <button type="submit">Create alias</button></form>
+<form data-change id="alias-form" class="row"><label for="alias-name">New alias</label> <input type="text" id="alias-name" placeholder="alias/my-key" required autocomplete="off"> <button class="kms-secondary" type="submit">Create alias</button></form>
 </div>
 
 <div class="panel" role="tabpanel" id="panel-rotation" aria-labelledby="tab-rotation" tabindex="0" hidden>
 <p id="rotation-status"></p>
 <form id="rotation-form" class="row"><label class="check"><input type="checkbox" id="rotation-enabled"> Rotate automatically</label>
 <label for="rotation-period">every (days, 90–2560)</label> <input id="rotation-period" type="number" min="90" max="2560" value="365">
-<button type="submit">Save rotation</button> <button type="button" id="rotate-now">Rotate now</button></form>
+<button class="kms-secondary" type="submit">Save rotation</button> <button class="kms-secondary" type="button" id="rotate-now">Rotate now</button></form>
 <h3>Rotations</h3>
 <div class="table-wrap"><table class="list"><thead><tr><th scope="col">Date</th><th scope="col">Type</th></tr></thead><tbody id="rotations"></tbody></table></div>
 <p id="rotations-empty" class="empty" hidden>No rotations yet.</p>
@@ -137,11 +129,11 @@ ${tab('general', 'General', true)}${tab('policy', 'Key policy')}${tab('access', 
 <div class="panel" role="tabpanel" id="panel-material" aria-labelledby="tab-material" tabindex="0" hidden>
 <p id="material-status"></p>
 <form data-change id="import-form" class="grid">
-<label for="import-material">Key material (base64, 256 bits; empty: keyadmin generates it and keeps no copy)</label><input id="import-material" autocomplete="off" spellcheck="false">
+<label for="import-material">Key material (base64, 256 bits; empty: keyadmin generates it and keeps no copy)</label><input type="text" id="import-material" autocomplete="off" spellcheck="false">
 <label for="import-expires">Expires (empty: never)</label><input id="import-expires" type="datetime-local">
-<span></span><button type="submit">Import key material</button>
+<span></span><button class="kms-secondary" type="submit">Import key material</button>
 </form>
-<div class="row"><button type="button" id="delete-material" class="danger">Delete key material…</button></div>
+<div class="row"><button type="button" id="delete-material" class="kms-danger">Delete key material…</button></div>
 </div>
 
 <div class="panel" role="tabpanel" id="panel-grants" aria-labelledby="tab-grants" tabindex="0" hidden>
@@ -149,32 +141,22 @@ ${tab('general', 'General', true)}${tab('policy', 'Key policy')}${tab('access', 
 <p id="grants-empty" class="empty" hidden>No grants: only the key policy and IAM policies decide who uses this key.</p>
 <form data-change id="grant-form" class="card">
 <h3>Create a grant</h3>
-<div class="grid"><label for="grant-grantee">Grantee principal (ARN)</label><input id="grant-grantee" required autocomplete="off" placeholder="arn:aws:iam::111122223333:role/…">
-<label for="grant-retiring">Retiring principal (optional)</label><input id="grant-retiring" autocomplete="off">
-<label for="grant-name">Name (optional)</label><input id="grant-name" autocomplete="off">
+<div class="grid"><label for="grant-grantee">Grantee principal (ARN)</label><input type="text" id="grant-grantee" required autocomplete="off" placeholder="arn:aws:iam::111122223333:role/…">
+<label for="grant-retiring">Retiring principal (optional)</label><input type="text" id="grant-retiring" autocomplete="off">
+<label for="grant-name">Name (optional)</label><input type="text" id="grant-name" autocomplete="off">
 <label for="grant-constraint">Encryption context constraint</label><select id="grant-constraint"><option value="">none</option><option value="equals">equals</option><option value="subset">includes</option></select>
 <label for="grant-context">Context (key=value per line)</label><textarea id="grant-context" rows="2"></textarea></div>
 <fieldset class="ops"><legend>Operations</legend>${operations}</fieldset>
-<button type="submit">Create grant</button>
+<button class="kms-secondary" type="submit">Create grant</button>
 </form>
 </div>
 
 <div class="panel" role="tabpanel" id="panel-audit" aria-labelledby="tab-audit" tabindex="0" hidden>
 <p id="audit-summary"></p>
 <div class="table-wrap"><table class="list"><thead><tr><th scope="col">Object</th><th scope="col">Size</th><th scope="col">Verdict</th><th scope="col">Verdict at</th></tr></thead><tbody id="audit"></tbody></table></div>
-<p><button type="button" id="audit-more" hidden>More objects</button></p>
+<p><button class="kms-secondary" type="button" id="audit-more" hidden>More objects</button></p>
 </div>
-</section>
-</main>
-
-<dialog id="confirm" aria-labelledby="confirm-title" aria-describedby="confirm-body">
-<h2 id="confirm-title">Are you sure?</h2>
-<div id="confirm-body"></div>
-<form method="dialog" class="row end"><button value="cancel" id="confirm-cancel">Cancel</button> <button value="ok" id="confirm-ok" class="danger">Confirm</button></form>
-</dialog>
-<script src="/auth/session.js"></script>
-<script src="/page/editor.js"></script>
-</body></html>`
+</section>`
 }
 
 const security = (reply: FastifyReply) => reply.header('x-content-type-options', 'nosniff').header('cache-control', 'no-cache')
@@ -191,13 +173,16 @@ async function serveFile(path: string, type: string, request: { log: { error(o: 
 }
 
 export async function pageRoutes(app: FastifyInstance) {
-  const html = page(app.mfa.enabled)
+  const main = page(app.mfa.enabled)
   app.get('/', {
     schema: { summary: 'The keyadmin page.', tags: ['page'], response: { 200: Type.String({ description: 'text/html' }) } },
   }, async (request, reply) => {
+    // CodeMirror writes its styles into one <style> element: it carries this response's nonce (EditorView.cspNonce).
     const nonce = randomBytes(16).toString('base64')
-    return reply.type('text/html; charset=utf-8').header('content-security-policy', editorCsp(nonce)).header('x-content-type-options', 'nosniff').header('cache-control', 'no-store')
-      .send(html.replace('<!--nonce-->', nonce).replace('<!--signout-->', app.auth.signOutHtml(request, reply)))
+    return app.frame.send(request, reply, {
+      title: 'Keys', main, scripts: ['/page/editor.js'], styles: [KEYADMIN_STYLES],
+      data: { 'style-nonce': nonce, 'mfa': String(app.mfa.enabled) }, csp: { 'style-src': [`'nonce-${nonce}'`] },
+    })
   })
 
   app.get('/page/editor.js', { schema: { hide: true, response: { 200: Type.String() } } }, async (request, reply) => serveFile(PAGE_BUNDLE, 'text/javascript; charset=utf-8', request, reply))

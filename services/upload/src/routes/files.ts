@@ -2,8 +2,7 @@
 // GET the bucket's objects. The service writes and lists; it never reads an object.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { ListObjectsV2Command } from '@aws-sdk/client-s3'
-import { isAwsServiceError, problemOf, ProblemError, toProblem, awsErrorCode, sendProblem } from '@kms-share/shared'
+import { BucketLister, isAwsServiceError, problemOf, ProblemError, toProblem, awsErrorCode, sendProblem } from '@kms-share/shared'
 import type { UploadConfig } from '../config.js'
 import { UploadErrors } from '../errors.js'
 import { objectKey } from '../object-name.js'
@@ -246,31 +245,13 @@ export const filesRoutes: FastifyPluginAsyncTypebox<FilesRoutesOptions> = async 
     }
   })
 
+  const lister = new BucketLister(app.s3, config.BUCKET, { maxSortScan: config.LIST_SORT_MAX_OBJECTS })
   app.get('/files', {
     schema: {
-      summary: "The bucket's objects, paged: pass nextCursor as ?cursor for the next page.",
+      summary: "The bucket's objects, one folder level at a time (delimiter=/), sorted by name, size or date, paged: pass nextCursor as ?cursor.",
       tags: ['files'],
       querystring: ListQuery,
       response: listResponses,
     },
-  }, async (request) => {
-    try {
-      const page = await app.s3.send(new ListObjectsV2Command({
-        Bucket: config.BUCKET,
-        MaxKeys: request.query.limit,
-        ...(request.query.cursor ? { ContinuationToken: request.query.cursor } : {}),
-        ...(request.query.prefix ? { Prefix: request.query.prefix } : {}),
-      }))
-      return {
-        items: (page.Contents ?? []).map((o) => ({
-          key: o.Key ?? '',
-          size: o.Size ?? 0,
-          lastModified: o.LastModified ? o.LastModified.toISOString() : null,
-        })),
-        nextCursor: page.IsTruncated && page.NextContinuationToken ? page.NextContinuationToken : null,
-      }
-    } catch (err) {
-      throw new ProblemError(toProblem(err, { action: 's3:ListBucket' }), { cause: err })
-    }
-  })
+  }, async (request) => lister.list(request.query))
 }

@@ -4,76 +4,49 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { Type } from 'typebox'
 import type { UploadConfig } from '../config.js'
+import { escapeHtml, OBJECTS_SCRIPT_PATH, type FrameLinks } from '@kms-share/shared'
 import { PAGE_SCRIPT } from './page-script.js'
 
-const CSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-
 /** Escapes text for an HTML attribute or text node. */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
-}
+export { escapeHtml }
 
-/** The page; `signOut` is the sign-in line and sign-out form of the session (HTML from the auth plugin), or ''. */
-export function renderPage(config: Pick<UploadConfig, 'BUCKET' | 'DOWNLOAD_PUBLIC_URL'>, signOut = ''): string {
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>kms-share · upload</title>
-<style>
-  body { font: 15px/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 56rem; padding: 0 1rem; color: #1d1d1f; }
-  #drop { border: 2px dashed #8a8a8e; border-radius: 8px; padding: 2rem; text-align: center; }
-  #drop.over { border-color: #0060df; background: #eef4ff; }
-  progress { width: 100%; height: 1.2rem; }
-  table { border-collapse: collapse; width: 100%; margin-top: .5rem; }
-  th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid #ddd; word-break: break-all; }
-  .error { color: #b00020; white-space: pre-wrap; }
-  code { font-size: .9em; }
-</style>
-</head>
-<body data-download-url="${escapeHtml(config.DOWNLOAD_PUBLIC_URL)}">
-<h1>Upload a file</h1>
-${signOut}
-<p>Files go to <code>${escapeHtml(config.BUCKET)}</code>, encrypted by S3 under the service's KMS key (SSE-KMS). This service can write, never read.</p>
+/** The page's content (inside the frame). */
+export function renderPage(config: Pick<UploadConfig, 'BUCKET' | 'DOWNLOAD_PUBLIC_URL' | 'KMS_KEY_ID'>, links: Pick<FrameLinks, 'download' | 'keyadmin'>): string {
+  return `<h1>Upload a file</h1>
+<p class="kms-lead">Files go to <code>${escapeHtml(config.BUCKET)}</code>, encrypted by S3 under the service's KMS key (SSE-KMS). This service can write, never read: files are read through the <a href="${escapeHtml(config.DOWNLOAD_PUBLIC_URL)}">download service</a>.</p>
 <form id="form">
-  <div id="drop">
-    <p>Drop a file here, or pick one:</p>
+  <div id="drop" class="kms-drop">
+    <p><label for="file">Drop a file here, or pick one</label></p>
     <input type="file" id="file" name="file">
-    <p><label>Name in the bucket (optional): <input type="text" id="key" name="key" size="40" placeholder="the file name"></label>
-    <label><input type="checkbox" id="overwrite"> replace an existing object</label></p>
+    <p><label for="key">Name in the bucket (optional; a / makes folders)</label><br><input type="text" id="key" name="key" size="40" placeholder="the file name"></p>
+    <p><label><input type="checkbox" id="overwrite"> Replace an existing object of that name</label></p>
     <button type="submit" id="upload">Upload</button>
   </div>
 </form>
-<progress id="progress" value="0" max="100" hidden></progress>
+<progress id="progress" class="kms-progress" value="0" max="100" hidden aria-label="Upload progress"></progress>
 <div id="status" role="status" aria-live="polite"></div>
-<section id="result" hidden>
-  <h2>Stored</h2>
-  <table><tbody>
-    <tr><th>Key</th><td id="result-key"></td></tr>
-    <tr><th>Size</th><td id="result-size"></td></tr>
-    <tr><th>ETag</th><td id="result-etag"></td></tr>
-    <tr><th>Encryption</th><td id="result-sse"></td></tr>
-    <tr><th>KMS key ARN</th><td id="result-key-arn"></td></tr>
-    <tr><th>Bucket key</th><td id="result-bucket-key"></td></tr>
-  </tbody></table>
+<section id="result" hidden aria-labelledby="result-title">
+  <h2 id="result-title">Stored</h2>
+  <dl class="kms-facts">
+    <dt>Name</dt><dd id="result-key"></dd>
+    <dt>Size</dt><dd id="result-size"></dd>
+    <dt>ETag</dt><dd id="result-etag"></dd>
+    <dt>Encryption</dt><dd id="result-sse"></dd>
+    <dt>KMS key ARN</dt><dd id="result-key-arn"></dd>
+    <dt>Bucket key</dt><dd id="result-bucket-key"></dd>
+  </dl>
 </section>
-<h2>Objects in the bucket</h2>
-<table id="objects"><thead><tr><th>Name</th><th>Size</th><th>Last modified</th></tr></thead><tbody></tbody></table>
-<p><button type="button" id="more" hidden>More</button></p>
-<script src="/auth/session.js" defer></script>
-<script src="/app.js" defer></script>
-</body>
-</html>
-`
+<section aria-labelledby="objects-title">
+<h2 id="objects-title">Objects in the bucket</h2>
+<div id="objects-browser" data-list="/files" data-link="${escapeHtml(links.download)}files/" data-bucket="${escapeHtml(config.BUCKET)}" data-audit="${escapeHtml(links.keyadmin)}" data-empty="No objects yet. Upload a file above: it appears here." data-encryption-note="Written as SSE-KMS under ${escapeHtml(config.KMS_KEY_ID)}. This service cannot read an object's headers (it writes, never reads): the download service shows each object's key ARN."><p class="kms-muted">Loading the list…</p></div>
+</section>`
 }
 
 export const pageRoutes: FastifyPluginAsync<{ config: UploadConfig }> = async (app, { config }) => {
   app.get('/', {
     schema: { summary: 'The uploader page.', tags: ['page'], produces: ['text/html'], response: { 200: Type.String() } },
   }, async (request, reply) => {
-    const html = renderPage(config, app.auth.signOutHtml(request, reply))
-    return reply.type('text/html; charset=utf-8').header('content-security-policy', CSP).header('x-content-type-options', 'nosniff').header('cache-control', 'no-store').send(html)
+    return app.frame.send(request, reply, { title: 'Upload', main: renderPage(config, app.frame.links), scripts: [OBJECTS_SCRIPT_PATH, '/app.js'] })
   })
   app.get('/app.js', {
     schema: { summary: "The page's script.", tags: ['page'], produces: ['text/javascript'], response: { 200: Type.String() } },

@@ -1,6 +1,6 @@
 // Route schemas for /files: request shapes and one response schema per status.
 import { Type } from 'typebox'
-import { problemResponses } from '@kms-share/shared'
+import { ListedObjectSchema, ListingQuerySchema, listingResponseProperties, problemResponses } from '@kms-share/shared'
 
 export const StoredObjectSchema = Type.Object({
   key: Type.String({ description: 'The object key (NFC).' }),
@@ -22,19 +22,11 @@ export const PutParams = Type.Object({ '*': Type.String({ description: 'The obje
 export const putResponses = { 201: StoredObjectSchema, ...problemResponses(400, 403, 408, 409, 411, 413, 499, 500, 502, 503) }
 export const postResponses = { 201: StoredObjectSchema, ...problemResponses(400, 403, 408, 409, 413, 415, 499, 500, 502, 503) }
 
-export const ListQuery = Type.Object({
-  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
-  cursor: Type.Optional(Type.String({ minLength: 1, description: 'nextCursor from the previous page.' })),
-  prefix: Type.Optional(Type.String()),
-})
+export const ListQuery = ListingQuerySchema
 
 export const ListResponse = Type.Object({
-  items: Type.Array(Type.Object({
-    key: Type.String(),
-    size: Type.Integer(),
-    lastModified: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  })),
-  nextCursor: Type.Union([Type.String(), Type.Null()]),
+  ...listingResponseProperties,
+  items: Type.Array(ListedObjectSchema, { description: 'Objects on this page (the upload role cannot read objects, so no encryption details: the download service has them).' }),
 })
 
 export const listResponses = { 200: ListResponse, ...problemResponses(400, 403, 500, 502, 503) }
