@@ -5,6 +5,7 @@ import { ListKeysCommand } from '@aws-sdk/client-kms'
 import { authPlugin, basePlugin, framePlugin, requireScope, serverOptions } from '@kms-share/shared'
 import type { KeyadminConfig } from './config.js'
 import { awsPlugin } from './plugins/aws.js'
+import { KEYADMIN_GUIDE } from './problem-guide.js'
 import { mfaPlugin } from './plugins/mfa.js'
 import { keysRoutes } from './routes/keys.js'
 import { policiesRoutes } from './routes/policies.js'
@@ -56,7 +57,7 @@ export async function buildApp(config: KeyadminConfig, options: BuildOptions = {
   })
   await app.register(basePlugin)
   await app.register(authPlugin, { config, scopes: KEYADMIN_SCOPES, service: 'keyadmin' })
-  await app.register(framePlugin, { config, service: 'keyadmin' })
+  await app.register(framePlugin, { config, service: 'keyadmin', guide: KEYADMIN_GUIDE })
   await app.register(awsPlugin, { config })
   await app.register(mfaPlugin, { config })
   await app.register(networkPlugin, { config })
