@@ -320,10 +320,22 @@ async function loadPolicy() {
   if (matrix) renderSummary(matrix)
 }
 
+/** One line per principal and kind of change: "admin loses kms:Encrypt, kms:Decrypt" (the API lists each cell). */
+function groupChanges(changes) {
+  const groups = new Map()
+  for (const c of changes) {
+    const id = JSON.stringify([c.principal, c.change, c.before, c.after])
+    const group = groups.get(id)
+    if (group) group.actions.push(c.action)
+    else groups.set(id, { first: c, actions: [c.action] })
+  }
+  return [...groups.values()].map(({ first, actions }) => ({ change: first.change, sentence: first.sentence.replace(first.action, actions.join(', ')) }))
+}
+
 function renderChanges(changes) {
   return changes.length === 0
     ? [el('li', { class: 'ok' }, 'Nobody gains or loses any action on this key.')]
-    : changes.map((c) => el('li', { class: c.change }, c.sentence))
+    : groupChanges(changes).map((c) => el('li', { class: c.change }, c.sentence))
 }
 
 /** PUT ?dryRun=true: findings, lockout check, text diff and who gains or loses what; null when refused. */
