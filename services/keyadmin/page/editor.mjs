@@ -73,6 +73,12 @@ async function report(res, doing, done, scope = '') {
   return false
 }
 
+// A new action makes the last message stale: it goes as the person presses a button (not a tab, not in a dialog).
+document.addEventListener('click', (e) => {
+  const button = e.target.closest('button')
+  if (button && button.getAttribute('role') !== 'tab' && !button.closest('dialog') && !button.closest('#access')) status('')
+}, true)
+
 // ---- the key lists
 const keyTabs = tabs(document.querySelector('#key-list [role="tablist"]'), (name) => {
   listManager = name === 'aws' ? 'AWS' : 'CUSTOMER'

@@ -11,7 +11,7 @@ function page(): string {
   return `${keyadminNav('network')}
 <h1>Network, VPC endpoints and imported key material</h1>
 <h2>This instance (instance metadata, IMDSv2)</h2>
-<div class="table-wrap"><table><tbody id="network"></tbody></table></div>
+<div class="table-wrap" tabindex="0" role="region" aria-label="This instance"><table class="list"><tbody id="network"></tbody></table></div>
 <h2>DNS</h2>
 <p id="dns"></p>
 <h2>VPC endpoints</h2>
@@ -19,7 +19,8 @@ function page(): string {
 <label><input type="checkbox" id="private-dns" checked> private DNS</label>
 <label><input type="checkbox" id="wait" checked> wait until available</label>
 <button type="button" id="create" class="kms-secondary">Create endpoint</button></div>
-<div class="table-wrap"><table><thead><tr><th scope="col">id</th><th scope="col">service</th><th scope="col">state</th><th scope="col">private DNS</th><th scope="col">endpoint URL</th><th scope="col">DNS names</th><th scope="col"><span class="kms-visually-hidden">Actions</span></th></tr></thead><tbody id="endpoints"></tbody></table></div>
+<div class="table-wrap" tabindex="0" role="region" aria-label="VPC endpoints"><table class="list"><thead><tr><th scope="col">id</th><th scope="col">service</th><th scope="col">state</th><th scope="col">private DNS</th><th scope="col">endpoint URL</th><th scope="col">DNS names</th><th scope="col"><span class="kms-visually-hidden">Actions</span></th></tr></thead><tbody id="endpoints"></tbody></table></div>
+<p id="endpoints-empty" class="empty" hidden>No VPC endpoints in this VPC yet: create one above, and KMS calls from the VPC stay inside it.</p>
 <pre id="key-policy"></pre>
 <h2>Import key material</h2>
 <div class="row"><label>Alias <input type="text" id="new-alias" size="28" value="alias/MyImportedCMK"></label><button type="button" id="create-key" class="kms-secondary">Create EXTERNAL key</button></div>
@@ -74,6 +75,7 @@ async function loadDns() {
 async function loadEndpoints() {
   const r = await call('GET', '/vpc-endpoints')
   if (r.status !== 200) { failed(r.body, 'list the VPC endpoints'); return }
+  $('endpoints-empty').hidden = r.body.endpoints.length > 0
   $('endpoints').replaceChildren(...r.body.endpoints.map((e) => {
     const policy = el('button', { type: 'button', class: 'kms-secondary' }, 'Key policy')
     policy.addEventListener('click', async () => {

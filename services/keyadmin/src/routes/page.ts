@@ -105,13 +105,13 @@ ${tab('general', 'General', true)}${tab('policy', 'Key policy')}${tab('access', 
 
 <div class="panel" role="tabpanel" id="panel-tags" aria-labelledby="tab-tags" tabindex="0" hidden>
 <p class="hint">Up to 50 tags; keys 1–128 characters, values up to 256; letters, digits, spaces and _ . : / = + - @; no <code>aws:</code> prefix.</p>
-<div class="table-wrap"><table class="list"><thead><tr><th scope="col">Key</th><th scope="col">Value</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody id="tags"></tbody></table></div>
+<div class="table-wrap" tabindex="0" role="region" aria-label="Tags"><table class="list"><thead><tr><th scope="col">Key</th><th scope="col">Value</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody id="tags"></tbody></table></div>
 <p id="tags-empty" class="empty" hidden>No tags yet. Tags help find and bill keys: add one below.</p>
 <form data-change id="tag-form" class="row"><label for="tag-key">Tag key</label> <input type="text" id="tag-key" maxlength="128" required> <label for="tag-value">Value</label> <input type="text" id="tag-value" maxlength="256"> <button class="kms-secondary" type="submit">Add or update tag</button></form>
 </div>
 
 <div class="panel" role="tabpanel" id="panel-aliases" aria-labelledby="tab-aliases" tabindex="0" hidden>
-<div class="table-wrap"><table class="list"><thead><tr><th scope="col">Alias</th><th scope="col">Move to key</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody id="aliases"></tbody></table></div>
+<div class="table-wrap" tabindex="0" role="region" aria-label="Aliases"><table class="list"><thead><tr><th scope="col">Alias</th><th scope="col">Move to key</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody id="aliases"></tbody></table></div>
 <p id="aliases-empty" class="empty" hidden>This key has no alias. Give it one below: scripts and services name keys by alias.</p>
 <form data-change id="alias-form" class="row"><label for="alias-name">New alias</label> <input type="text" id="alias-name" placeholder="alias/my-key" required autocomplete="off"> <button class="kms-secondary" type="submit">Create alias</button></form>
 </div>
@@ -122,7 +122,7 @@ ${tab('general', 'General', true)}${tab('policy', 'Key policy')}${tab('access', 
 <label for="rotation-period">every (days, 90–2560)</label> <input id="rotation-period" type="number" min="90" max="2560" value="365">
 <button class="kms-secondary" type="submit">Save rotation</button> <button class="kms-secondary" type="button" id="rotate-now">Rotate now</button></form>
 <h3>Rotations</h3>
-<div class="table-wrap"><table class="list"><thead><tr><th scope="col">Date</th><th scope="col">Type</th></tr></thead><tbody id="rotations"></tbody></table></div>
+<div class="table-wrap" tabindex="0" role="region" aria-label="Rotations"><table class="list"><thead><tr><th scope="col">Date</th><th scope="col">Type</th></tr></thead><tbody id="rotations"></tbody></table></div>
 <p id="rotations-empty" class="empty" hidden>No rotations yet.</p>
 </div>
 
@@ -137,7 +137,7 @@ ${tab('general', 'General', true)}${tab('policy', 'Key policy')}${tab('access', 
 </div>
 
 <div class="panel" role="tabpanel" id="panel-grants" aria-labelledby="tab-grants" tabindex="0" hidden>
-<div class="table-wrap"><table class="list"><thead><tr><th scope="col">Grant</th><th scope="col">Grantee</th><th scope="col">Operations</th><th scope="col">Constraint</th><th scope="col">Retiring principal</th><th scope="col">Created</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody id="grants"></tbody></table></div>
+<div class="table-wrap" tabindex="0" role="region" aria-label="Grants"><table class="list"><thead><tr><th scope="col">Grant</th><th scope="col">Grantee</th><th scope="col">Operations</th><th scope="col">Constraint</th><th scope="col">Retiring principal</th><th scope="col">Created</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody id="grants"></tbody></table></div>
 <p id="grants-empty" class="empty" hidden>No grants: only the key policy and IAM policies decide who uses this key.</p>
 <form data-change id="grant-form" class="card">
 <h3>Create a grant</h3>
@@ -153,7 +153,7 @@ ${tab('general', 'General', true)}${tab('policy', 'Key policy')}${tab('access', 
 
 <div class="panel" role="tabpanel" id="panel-audit" aria-labelledby="tab-audit" tabindex="0" hidden>
 <p id="audit-summary"></p>
-<div class="table-wrap"><table class="list"><thead><tr><th scope="col">Object</th><th scope="col">Size</th><th scope="col">Verdict</th><th scope="col">Verdict at</th></tr></thead><tbody id="audit"></tbody></table></div>
+<div class="table-wrap" tabindex="0" role="region" aria-label="Objects under this key"><table class="list"><thead><tr><th scope="col">Object</th><th scope="col">Size</th><th scope="col">Verdict</th><th scope="col">Verdict at</th></tr></thead><tbody id="audit"></tbody></table></div>
 <p><button class="kms-secondary" type="button" id="audit-more" hidden>More objects</button></p>
 </div>
 </section>`
