@@ -14,8 +14,11 @@ FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app /app
-# Named volumes take their owner from these folders, so the unprivileged user can write them.
-RUN mkdir -p /data/lab /data/ca /data/cache && chown node:node /data/lab /data/ca /data/cache
+# Named volumes take their owner from these folders, so the unprivileged user can write them
+# (keyadmin-mfa: the lab writes userA's profile there for keyadmin alone). 0700: only that user reads them.
+RUN mkdir -p /data/lab /data/ca /data/cache /data/keyadmin-mfa \
+ && chown node:node /data/lab /data/ca /data/cache /data/keyadmin-mfa \
+ && chmod 0700 /data/lab /data/cache /data/keyadmin-mfa
 USER node
 EXPOSE 4566 3001 3002 3003
 CMD ["node", "--initial-old-space-size=64", "packages/aws-lab/dist/server.js"]

@@ -33,12 +33,13 @@ if (!isSupported(process.version, minimum) && !process.env.KMS_SHARE_NODE_REEXEC
     process.stdout.write(`could not get Node ${LTS_MAJOR}: install Node ${LTS_MAJOR} LTS (https://nodejs.org) and run the command again\n`)
     process.exit(1)
   }
-  // Same terminal, same process group: Ctrl-C reaches the child itself, so this process only waits for it.
+  // Same process group, so Ctrl-C in a terminal reaches the child directly; a signal sent to this process
+  // alone (a supervisor, a test) is passed on. start.mjs stops once however many signals arrive.
   const child = spawn(join(bin, 'node'), [...process.execArgv, ...process.argv.slice(1)], {
     stdio: 'inherit',
     env: { ...process.env, KMS_SHARE_NODE_REEXEC: '1', PATH: `${bin}:${process.env.PATH ?? ''}` },
   })
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => { if (signal !== 'SIGINT') child.kill(signal) })
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal))
   const [code, signal] = await new Promise((r) => child.once('exit', (c, s) => r([c, s])))
   process.exit(signal ? 1 : code ?? 1)
 }

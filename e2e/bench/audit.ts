@@ -1,9 +1,11 @@
 // `pnpm bench:audit`: 1,000 uploads through the upload service with the audit producer, audited by
 // the worker as its own process (`node dist/worker.js`, the auditor profile) on a private
-// redis-server; prints verdicts per second, the upload→verdict delay (p50/p99) and how many
+// redis-server with the audit's ACL users (the upload as the producer, the worker signing verdicts);
+// prints verdicts per second, the upload→verdict delay (p50/p99) and how many
 // LookupEvents calls it took. The lab and the upload service share this process. Not a test.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -11,6 +13,8 @@ import { Redis } from 'ioredis'
 import { startLab } from '@kms-share/aws-lab'
 import { freePort } from '@kms-share/aws-lab/testing'
 import { AuditStore, quantile } from '@kms-share/keyadmin/audit/store'
+import { auditVerifier, generateAuditKeys } from '@kms-share/keyadmin/audit/signature'
+import { auditRedisAclFile, auditRedisUrl } from '@kms-share/shared'
 import { buildApp, createAuditProducer, loadUploadConfig } from '@kms-share/upload'
 
 const OBJECTS = Number(process.env.BENCH_OBJECTS || 1000)
@@ -26,14 +30,19 @@ const fmt = (n: number | null, digits = 1) => (n === null ? 'n/a' : n.toFixed(di
 try {
   const lab = await startLab({ dataDir: join(work, 'lab'), port: 0, quiet: true })
   const redisPort = await freePort()
-  const redisServer = spawn('/usr/bin/redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', work, '--appendonly', 'yes', '--save', ''], { stdio: 'ignore' })
+  const passwords = { producer: randomBytes(24).toString('base64url'), worker: randomBytes(24).toString('base64url'), reader: randomBytes(24).toString('base64url') }
+  writeFileSync(join(work, 'users.acl'), auditRedisAclFile(passwords), { mode: 0o600 })
+  const keys = generateAuditKeys()
+  writeFileSync(join(work, 'audit-signing-key.pem'), keys.signingKey, { mode: 0o600 })
+  const redisServer = spawn('/usr/bin/redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', work, '--aclfile', join(work, 'users.acl'), '--appendonly', 'yes', '--save', ''], { stdio: 'ignore' })
   children.push(redisServer)
-  const redisUrl = `redis://127.0.0.1:${redisPort}`
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null })
+  const at = `127.0.0.1:${redisPort}`
+  const redisUrl = `redis://${at}`
+  const redis = new Redis(auditRedisUrl(at, 'reader', passwords.reader), { maxRetriesPerRequest: null })
   // The server may take a moment to listen: ioredis retries; the first errors are expected.
   redis.on('error', () => {})
   await redis.ping()
-  const store = new AuditStore(redis)
+  const store = new AuditStore(redis, auditVerifier(keys.verifyKey))
 
   const aws = (profile: string) => ({
     AWS_PROFILE: profile, AWS_SHARED_CREDENTIALS_FILE: lab.credentialsFile, AWS_CONFIG_FILE: lab.configFile,
@@ -41,12 +50,12 @@ try {
   })
   const worker = spawn(process.execPath, ['dist/worker.js'], {
     cwd: KEYADMIN_DIR,
-    env: { PATH: process.env.PATH, HOME: work, ...aws('auditor'), REDIS_URL: redisUrl, AUDIT_SWEEP_INTERVAL: '0', AUDIT_EVENT_LATENESS_SECONDS: '5' },
+    env: { PATH: process.env.PATH, HOME: work, ...aws('auditor'), REDIS_URL: auditRedisUrl(at, 'worker', passwords.worker), AUDIT_SIGNING_KEY_FILE: join(work, 'audit-signing-key.pem'), AUDIT_SWEEP_INTERVAL: '0', AUDIT_EVENT_LATENESS_SECONDS: '5' },
     stdio: ['ignore', 'ignore', 'inherit'],
   })
   children.push(worker)
 
-  const uploadConfig = loadUploadConfig({ ...aws('uploader'), KMS_KEY_ID: 'alias/ImportedCMK', PORT: '0', REDIS_URL: redisUrl, AUTH_DISABLED: 'true' })
+  const uploadConfig = loadUploadConfig({ ...aws('uploader'), KMS_KEY_ID: 'alias/ImportedCMK', PORT: '0', REDIS_URL: auditRedisUrl(at, 'producer', passwords.producer), AUTH_DISABLED: 'true' })
   const audit = createAuditProducer(uploadConfig)!
   const upload = await buildApp(uploadConfig, { onUploaded: audit.onUploaded })
   await upload.listen({ host: '127.0.0.1', port: 0 })
@@ -75,8 +84,10 @@ try {
     summary = await store.summary()
   }
   const page = await store.list({ limit: OBJECTS })
-  const verdictTimes = page.items.map((r) => Date.parse(r.verdictAt))
-  const delays = page.items.map((r) => (Date.parse(r.verdictAt) - Date.parse(r.uploadedAt)) / 1000)
+  const signed = page.items.flatMap((r) => (r.signature === 'valid' ? [r] : []))
+  if (signed.length !== page.items.length) throw new Error(`${page.items.length - signed.length} verdicts failed their signature check`)
+  const verdictTimes = signed.map((r) => Date.parse(r.verdictAt))
+  const delays = signed.map((r) => (Date.parse(r.verdictAt) - Date.parse(r.uploadedAt)) / 1000)
   const lastVerdict = Math.max(...verdictTimes)
   const firstVerdict = Math.min(...verdictTimes)
   const stats = await store.stats()

@@ -1,8 +1,10 @@
 // Audit test helpers: a real redis-server on a free port in a testdir (append-only file on, so a
-// restart keeps the queue and the verdicts), the lab, the upload service with the audit producer,
-// and the audit worker as the auditor role.
+// restart keeps the queue and the verdicts) with the audit's ACL users (producer, worker, reader)
+// and the default user off, the lab, the upload service with the audit producer (as the producer
+// user), and the audit worker as the auditor role (as the worker user, with its signing key).
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
@@ -11,7 +13,9 @@ import type { Lab } from '@kms-share/aws-lab'
 import { freePort, labProfileEnv, startTestLab } from '@kms-share/aws-lab/testing'
 import { loadAuditWorkerConfig, type AuditWorkerConfig } from '@kms-share/keyadmin/audit/config'
 import { createAuditWorker, type AuditLogger, type AuditWorker } from '@kms-share/keyadmin/audit/worker'
+import { generateAuditKeys } from '@kms-share/keyadmin/audit/signature'
 import { buildApp as buildUploadApp, createAuditProducer, loadUploadConfig } from '@kms-share/upload'
+import { auditRedisAclFile, auditRedisUrl, type AuditRedisRole } from '@kms-share/shared'
 
 export { freePort, startTestLab }
 
@@ -19,7 +23,12 @@ export const BUCKET = 'kmsworkshop-111122223333'
 export const REDIS_SERVER = '/usr/bin/redis-server'
 
 export interface TestRedis {
+  /** A test-only administrator (fixtures, and a forger with Redis itself in hand); no service gets it. */
   url: string
+  /** Each audit user's URL, with its password. */
+  urls: Record<AuditRedisRole, string>
+  /** The worker's signing key and the public key readers check with. */
+  keys: { signingKey: string; verifyKey: string }
   port: number
   /** SIGTERM and wait for the exit (the append-only file is flushed). */
   stop(): Promise<void>
@@ -31,12 +40,16 @@ export async function startRedis(t: Test): Promise<TestRedis> {
   // Not t.testdir(): a second call in the same test wipes the first (the lab's folder).
   const dir = mkdtempSync(join(tmpdir(), 'kms-audit-redis-'))
   const port = await freePort()
+  const password = () => randomBytes(24).toString('base64url')
+  const passwords = { producer: password(), worker: password(), reader: password() }
+  const admin = password()
+  writeFileSync(join(dir, 'users.acl'), `${auditRedisAclFile(passwords)}user test-admin on >${admin} ~* &* +@all\n`, { mode: 0o600 })
   let child: ChildProcess | undefined
   const start = async () => {
-    child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--protected-mode', 'yes'], { stdio: 'ignore' })
+    child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--aclfile', join(dir, 'users.acl'), '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--protected-mode', 'yes'], { stdio: 'ignore' })
     const end = Date.now() + 10_000
     for (;;) {
-      const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+      const probe = new Redis({ port, host: '127.0.0.1', username: 'test-admin', password: admin, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
       probe.on('error', () => {})
       try {
         await probe.connect()
@@ -63,17 +76,25 @@ export async function startRedis(t: Test): Promise<TestRedis> {
     await stop()
     rmSync(dir, { recursive: true, force: true })
   })
-  return { url: `redis://127.0.0.1:${port}`, port, stop, start }
+  const at = `127.0.0.1:${port}`
+  return {
+    url: `redis://test-admin:${admin}@${at}`,
+    urls: { producer: auditRedisUrl(at, 'producer', passwords.producer), worker: auditRedisUrl(at, 'worker', passwords.worker), reader: auditRedisUrl(at, 'reader', passwords.reader) },
+    keys: generateAuditKeys(),
+    port,
+    stop,
+    start,
+  }
 }
 
 export function labEnv(lab: Lab, profile: string, extra: Record<string, string> = {}): Record<string, string> {
   return { ...labProfileEnv(lab, profile), BUCKET, LOG_LEVEL: 'silent', ...extra }
 }
 
-/** The upload service as the uploader, with the audit producer on `redisUrl`, listening on a free port. */
-export async function startUpload(t: Test, lab: Lab, redisUrl: string, extra: Record<string, string> = {}) {
+/** The upload service as the uploader, with the audit producer on `redis` as its producer user, listening on a free port. */
+export async function startUpload(t: Test, lab: Lab, redis: TestRedis, extra: Record<string, string> = {}) {
   const config = loadUploadConfig(labEnv(lab, 'uploader', {
-    KMS_KEY_ID: 'alias/ImportedCMK', PORT: '0', REDIS_URL: redisUrl, AUTH_DISABLED: 'true',
+    KMS_KEY_ID: 'alias/ImportedCMK', PORT: '0', REDIS_URL: redis.urls.producer, AUTH_DISABLED: 'true',
     AUDIT_ATTEMPTS: '6', AUDIT_BACKOFF_MS: '300', AUDIT_ENQUEUE_TIMEOUT_MS: '500', ...extra,
   }))
   const audit = createAuditProducer(config)!
@@ -100,9 +121,10 @@ export function memoryLog(): AuditLogger & { lines: Array<Record<string, unknown
   return { lines, info: at('info'), warn: at('warn'), error: at('error'), debug: at('debug') }
 }
 
-export function workerConfig(lab: Lab, redisUrl: string, extra: Record<string, string> = {}): AuditWorkerConfig {
+export function workerConfig(lab: Lab, redis: TestRedis, extra: Record<string, string> = {}): AuditWorkerConfig {
   return loadAuditWorkerConfig(labEnv(lab, 'auditor', {
-    REDIS_URL: redisUrl,
+    REDIS_URL: redis.urls.worker,
+    AUDIT_SIGNING_KEY: redis.keys.signingKey,
     AUDIT_ATTEMPTS: '6',
     AUDIT_BACKOFF_MS: '300',
     AUDIT_EVENT_LATENESS_SECONDS: '10',
@@ -114,9 +136,9 @@ export function workerConfig(lab: Lab, redisUrl: string, extra: Record<string, s
   }))
 }
 
-export async function startWorker(t: Test, lab: Lab, redisUrl: string, extra: Record<string, string> = {}): Promise<AuditWorker & { log: ReturnType<typeof memoryLog> }> {
+export async function startWorker(t: Test, lab: Lab, redis: TestRedis, extra: Record<string, string> = {}): Promise<AuditWorker & { log: ReturnType<typeof memoryLog> }> {
   const log = memoryLog()
-  const worker = await createAuditWorker(workerConfig(lab, redisUrl, extra), { log, manual: true })
+  const worker = await createAuditWorker(workerConfig(lab, redis, extra), { log, manual: true })
   t.teardown(() => worker.close())
   return Object.assign(worker, { log })
 }

@@ -10,13 +10,13 @@ import { BUCKET, eventually, labEnv, startRedis, startTestLab, startUpload, star
 
 const lab = await startTestLab(t)
 const redis = await startRedis(t)
-const worker = await startWorker(t, lab, redis.url)
-const upload = await startUpload(t, lab, redis.url)
+const worker = await startWorker(t, lab, redis)
+const upload = await startUpload(t, lab, redis)
 
 const keysToken = generateToken()
 const auditToken = generateToken()
 const app = await buildApp(loadConfig({
-  ...labEnv(lab, 'keyadmin'), PORT: '0', REDIS_URL: redis.url,
+  ...labEnv(lab, 'keyadmin'), PORT: '0', REDIS_URL: redis.urls.reader, AUDIT_VERIFY_KEY: redis.keys.verifyKey,
   AUTH_TOKENS: [formatTokenEntry('key-person', ['keys:read'], hashToken(keysToken)), formatTokenEntry('auditor-person', ['keys:read', 'audit:read'], hashToken(auditToken))].join(','),
 }))
 t.teardown(() => app.close())

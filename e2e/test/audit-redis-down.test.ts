@@ -6,8 +6,8 @@ import { BUCKET, eventually, startRedis, startTestLab, startUpload, startWorker 
 
 const lab = await startTestLab(t)
 const redis = await startRedis(t)
-const worker = await startWorker(t, lab, redis.url)
-const upload = await startUpload(t, lab, redis.url)
+const worker = await startWorker(t, lab, redis)
+const upload = await startUpload(t, lab, redis)
 
 t.test('uploads go on without Redis, and the sweep audits them once it is back', async (t) => {
   const before = await upload.put('before-the-stop.txt', 'queued normally')

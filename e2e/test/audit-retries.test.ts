@@ -9,8 +9,8 @@ t.test('an event later than the first attempts: retried with back-off, then VERI
   const lab = await startTestLab(t, { cloudTrailDelaySeconds: 2 })
   const redis = await startRedis(t)
   // 300, 600, 1200, 2400 ms between attempts: the event (2 s late) is found on a later one.
-  const worker = await startWorker(t, lab, redis.url, { AUDIT_ATTEMPTS: '6', AUDIT_BACKOFF_MS: '300' })
-  const upload = await startUpload(t, lab, redis.url, { AUDIT_ATTEMPTS: '6', AUDIT_BACKOFF_MS: '300' })
+  const worker = await startWorker(t, lab, redis, { AUDIT_ATTEMPTS: '6', AUDIT_BACKOFF_MS: '300' })
+  const upload = await startUpload(t, lab, redis, { AUDIT_ATTEMPTS: '6', AUDIT_BACKOFF_MS: '300' })
   t.equal((await upload.put('late.txt', 'late event')).status, 201)
   const record = await eventually(async () => (await worker.store.getVerdict(BUCKET, 'late.txt')) ?? undefined, 20_000, 'a verdict')
   t.equal(record.verdict, 'VERIFIED', record.reasons.join('; '))
@@ -21,8 +21,8 @@ t.test('an event later than every retry: UNVERIFIED after the last attempt, not 
   const lab = await startTestLab(t, { cloudTrailDelaySeconds: 30 })
   const redis = await startRedis(t)
   // 3 attempts, 200 + 400 ms apart: all over long before the event is visible.
-  const worker = await startWorker(t, lab, redis.url, { AUDIT_ATTEMPTS: '3', AUDIT_BACKOFF_MS: '200' })
-  const upload = await startUpload(t, lab, redis.url, { AUDIT_ATTEMPTS: '3', AUDIT_BACKOFF_MS: '200' })
+  const worker = await startWorker(t, lab, redis, { AUDIT_ATTEMPTS: '3', AUDIT_BACKOFF_MS: '200' })
+  const upload = await startUpload(t, lab, redis, { AUDIT_ATTEMPTS: '3', AUDIT_BACKOFF_MS: '200' })
   const started = Date.now()
   t.equal((await upload.put('never.txt', 'event too late')).status, 201)
   const record = await eventually(async () => (await worker.store.getVerdict(BUCKET, 'never.txt')) ?? undefined, 20_000, 'a verdict')
@@ -39,7 +39,7 @@ t.test('a job that keeps failing ends in the failed set with its reason', async 
   const lab = await startTestLab(t)
   const redis = await startRedis(t)
   // The auditor may HeadObject only in the share's bucket: a job naming another bucket is denied on every attempt.
-  const worker = await startWorker(t, lab, redis.url, { AUDIT_ATTEMPTS: '2', AUDIT_BACKOFF_MS: '100' })
+  const worker = await startWorker(t, lab, redis, { AUDIT_ATTEMPTS: '2', AUDIT_BACKOFF_MS: '100' })
   await worker.queue.add('audit-object', { v: 1, source: 'upload', bucket: 'no-such-bucket-here', key: 'x', etag: '"e"', expectedKeyArn: null, principal: null, bucketKey: false, uploadedAt: new Date().toISOString() }, { jobId: 'bad-bucket', attempts: 2, backoff: { type: 'exponential', delay: 100 } })
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- deliberately not a job: the worker must refuse it
   await worker.queue.add('audit-object', { v: 1, key: 'not a job' } as never, { jobId: 'bad-data', attempts: 5 })

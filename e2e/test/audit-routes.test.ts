@@ -9,15 +9,16 @@ import { BUCKET, eventually, labEnv, startRedis, startTestLab, startUpload, star
 
 const lab = await startTestLab(t)
 const redis = await startRedis(t)
-const worker = await startWorker(t, lab, redis.url)
-const upload = await startUpload(t, lab, redis.url)
+const worker = await startWorker(t, lab, redis)
+const upload = await startUpload(t, lab, redis)
 
 const auditToken = generateToken()
 const keysToken = generateToken()
 const config = loadConfig({
   ...labEnv(lab, 'keyadmin'),
   PORT: '0',
-  REDIS_URL: redis.url,
+  REDIS_URL: redis.urls.reader,
+  AUDIT_VERIFY_KEY: redis.keys.verifyKey,
   AUTH_TOKENS: [formatTokenEntry('auditor-person', ['audit:read'], hashToken(auditToken)), formatTokenEntry('key-person', ['keys:read'], hashToken(keysToken))].join(','),
 })
 const app = await buildApp(config)

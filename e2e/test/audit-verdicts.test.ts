@@ -11,8 +11,8 @@ import { BUCKET, eventually, labEnv, startRedis, startTestLab, startUpload, star
 const lab = await startTestLab(t)
 const redis = await startRedis(t)
 const importedKeyArn = (await lab.invoke<{ KeyMetadata: { Arn: string } }>('kms', 'DescribeKey', { KeyId: 'alias/ImportedCMK' }, 'admin')).KeyMetadata.Arn
-const worker = await startWorker(t, lab, redis.url, { AUDIT_KMS_KEY_ARN: importedKeyArn })
-const upload = await startUpload(t, lab, redis.url)
+const worker = await startWorker(t, lab, redis, { AUDIT_KMS_KEY_ARN: importedKeyArn })
+const upload = await startUpload(t, lab, redis)
 const uploaderArn = lab.callerFor('uploader').principal.arn
 
 const verdictOf = (key: string) => eventually(async () => (await worker.store.getVerdict(BUCKET, key)) ?? undefined, 30_000, `a verdict for ${key}`)
@@ -45,7 +45,7 @@ t.test('the same object version is queued once (job id from bucket, key and ETag
 })
 
 t.test('a bucket-key upload is VERIFIED and says it proves the key and the bucket, not the object', async (t) => {
-  const bucketKeyUpload = await startUpload(t, lab, redis.url, { BUCKET_KEY: 'true' })
+  const bucketKeyUpload = await startUpload(t, lab, redis, { BUCKET_KEY: 'true' })
   const put = await bucketKeyUpload.put('bucket-key/report.txt', 'with a bucket key')
   t.equal(put.status, 201)
   t.equal(put.json.bucketKeyEnabled, true)
@@ -96,10 +96,12 @@ t.test('downloads appear as readers; a reader that is not the download role is f
     const list = await worker.store.readers(BUCKET, 'SampleFile-KMS.txt')
     return list.length >= 2 ? list : undefined
   }, 20_000, 'two readers')
-  const downloader = readers.find((r) => r.roleName === 'kms-share-downloader')
-  const workshop = readers.find((r) => r.roleName === 'KMSWorkshop-InstaceInitRole')
-  t.match(downloader, { outcome: 'ok', viaS3: true, unexpected: false, principal: lab.callerFor('downloader').principal.arn })
-  t.match(workshop, { outcome: 'ok', viaS3: true, unexpected: true })
+  const downloader = readers.find((r) => 'roleName' in r && r.roleName === 'kms-share-downloader')
+  const workshop = readers.find((r) => 'roleName' in r && r.roleName === 'KMSWorkshop-InstaceInitRole')
+  t.match(downloader, { outcome: 'ok', viaS3: true, unexpected: false, principal: lab.callerFor('downloader').principal.arn, signature: 'valid' })
+  t.match(workshop, { outcome: 'ok', viaS3: true, unexpected: true, signature: 'valid' })
+  const verdict = await worker.store.getVerdict(BUCKET, 'SampleFile-KMS.txt')
+  t.same(verdict!.flags, ['READ_BY_OTHER_ROLE'], 'and the verdict says so')
   // Polling again adds nothing: one reader per CloudTrail event.
   await worker.pollReaders()
   t.equal((await worker.store.readers(BUCKET, 'SampleFile-KMS.txt')).length, readers.length)

@@ -6,6 +6,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort } from '@kms-share/aws-lab/testing'
+import { followStart } from './start-helpers.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -18,48 +19,41 @@ t.test('pnpm start runs lab, upload and download; SampleFile-KMS.txt goes round;
   }
   const dir = t.testdir()
   const [labPort, uploadPort, downloadPort] = [await freePort(), await freePort(), await freePort()]
-  const env: NodeJS.ProcessEnv = { ...process.env, LAB_DATA_DIR: join(dir, 'lab'), CACHE_DIR: join(dir, 'cache'), LAB_PORT: String(labPort), UPLOAD_PORT: String(uploadPort), DOWNLOAD_PORT: String(downloadPort), LOG_LEVEL: 'warn', KEYADMIN_PORT: String(await freePort()) }
+  const env: NodeJS.ProcessEnv = { ...process.env, LAB_DATA_DIR: join(dir, 'lab'), CACHE_DIR: join(dir, 'cache'), REDIS_DATA_DIR: join(dir, 'redis'), LAB_PORT: String(labPort), UPLOAD_PORT: String(uploadPort), DOWNLOAD_PORT: String(downloadPort), LOG_LEVEL: 'warn', KEYADMIN_PORT: String(await freePort()) }
   delete env.INIT_CWD
   const child = spawn(process.execPath, [join(root, 'scripts/start.mjs'), '--no-build'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
-  let output = ''
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
-  const ready = await new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => resolve(false), 120_000)
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString()
-      if (output.includes('[start] ready:')) { clearTimeout(timer); resolve(true) }
-    }
-    child.stdout.on('data', onData)
-    child.stderr.on('data', onData)
-    void exited.then(() => resolve(false))
-  })
-  t.ok(ready, 'the stack reports ready')
-  if (!ready) { t.comment(output); return }
+  const stack = await followStart(t, child)
+  if (!stack.ready) return
   const upload = `http://127.0.0.1:${uploadPort}`
   const download = `http://127.0.0.1:${downloadPort}`
-  t.match(output, new RegExp(`upload\\s+${upload}/`), 'prints the upload URL')
-  t.match(output, new RegExp(`download\\s+${download}/`), 'prints the download URL')
+  t.match(stack.output, new RegExp(`upload\\s+${upload}/`), 'prints the upload URL')
+  t.match(stack.output, new RegExp(`download\\s+${download}/`), 'prints the download URL')
   t.ok(existsSync(join(dir, 'lab', 'credentials')), 'LAB_DATA_DIR honoured')
   // Each service runs as its lab instance (start-isolation.test.ts checks what each one holds).
   const instances = JSON.parse(readFileSync(join(dir, 'lab', 'endpoints.json'), 'utf8')).instances
-  t.match(output, new RegExp(`upload\\s+${upload}/\\s+\\(instance ${instances.uploader.instanceId}, role kms-share-uploader`), "prints upload's instance and role")
-  t.match(output, new RegExp(`download\\s+${download}/\\s+\\(instance ${instances.downloader.instanceId}, role kms-share-downloader`), "prints download's instance and role")
+  t.match(stack.output, new RegExp(`upload\\s+${upload}/\\s+\\(instance ${instances.uploader.instanceId}, role kms-share-uploader`), "prints upload's instance and role")
+  t.match(stack.output, new RegExp(`download\\s+${download}/\\s+\\(instance ${instances.downloader.instanceId}, role kms-share-downloader`), "prints download's instance and role")
 
-  // Development tokens: plaintext in $LAB_DATA_DIR/tokens.json (0600), sign-in links printed, 401 without one.
+  // Development tokens: plaintext in $LAB_DATA_DIR/tokens.json (0600) only; sign-in URLs printed, never a token; 401 without one.
   const tokensFile = join(dir, 'lab', 'tokens.json')
   t.equal(statSync(tokensFile).mode & 0o777, 0o600, 'tokens.json is 0600')
   const tokens = JSON.parse(readFileSync(tokensFile, 'utf8'))
-  t.match(tokens, { upload: { scopes: ['upload'], token: /^kms_/ }, download: { scopes: ['download', 'cache:admin'], token: /^kms_/ } })
+  t.match(tokens, { upload: { scopes: ['upload'], token: /^kms_/ }, download: { scopes: ['download', 'cache:admin'], token: /^kms_/ }, keyadmin: { token: /^kms_/ } })
   // People sign in once at the lab's provider: one URL, the people's names, where their passwords are; no token anywhere in the output.
-  t.match(output, new RegExp(`sign in\\s+${upload}/\\s+\\(once, at the lab's OpenID Provider https://127\\.0\\.0\\.1:${labPort}/oidc`), 'prints one sign-in URL')
-  t.match(output, /people\s+admin \(admins, TOTP\), userA \(keyadmins, TOTP\), uploader \(uploaders, TOTP\), downloader \(downloaders\), keyadmin \(keyadmins, TOTP\), auditor \(auditors\)/, "prints the people's names and groups")
+  t.match(stack.output, new RegExp(`sign in\\s+${upload}/\\s+\\(once, at the lab's OpenID Provider https://127\\.0\\.0\\.1:${labPort}/oidc`), 'prints one sign-in URL')
+  t.notMatch(stack.output, /\/auth\/login/, 'and no other')
+  t.match(stack.output, /people\s+admin \(admins, TOTP\), userA \(keyadmins, TOTP\), uploader \(uploaders, TOTP\), downloader \(downloaders\), keyadmin \(keyadmins, TOTP\), auditor \(auditors\)/, "prints the people's names and groups")
   const peopleFile = join(dir, 'lab', 'oidc', 'people.json')
-  t.ok(output.includes(peopleFile), 'says where the passwords are')
+  t.ok(stack.output.includes(peopleFile), 'says where the passwords are')
   t.equal(statSync(peopleFile).mode & 0o777, 0o600, 'people.json is 0600')
-  for (const secret of [tokens.upload.token, tokens.download.token, tokens.keyadmin.token, ...JSON.parse(readFileSync(peopleFile, 'utf8')).people.map((p: { password: string }) => p.password)]) {
-    t.notOk(output.includes(secret), 'no token or password in the output')
-  }
+  const secrets = [
+    ...['upload', 'download', 'keyadmin'].flatMap((service) => [tokens[service].token, tokens[service].sessionSecret]),
+    ...JSON.parse(readFileSync(peopleFile, 'utf8')).people.map((p: { password: string }) => p.password),
+    ...Object.values(JSON.parse(readFileSync(join(dir, 'lab', 'oidc', 'client-secrets.json'), 'utf8')) as Record<string, string>),
+  ]
+  for (const secret of secrets) t.notOk(stack.output.includes(secret), 'no token, session secret, password or client secret in the output')
+  t.match(stack.output, /^\[start\] isolation: /m, 'says in one line what isolation there is')
+  t.match(stack.output, process.getuid?.() === 0 ? /^ {2}isolation one user per service/m : /^ {2}isolation off — not root/m, 'and again in the ready banner')
   // The services are the provider's clients: the upload page sends a stranger there.
   const page = await fetch(`${upload}/`, { headers: { accept: 'text/html' }, redirect: 'manual' })
   t.equal(page.headers.get('location'), '/auth/login?next=%2F')
@@ -87,7 +81,7 @@ t.test('pnpm start runs lab, upload and download; SampleFile-KMS.txt goes round;
   t.not(downloadWrite.status, 201, 'download does not write')
 
   child.kill('SIGINT')
-  const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000))])
+  const code = await Promise.race([stack.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000))])
   t.equal(code, 0, 'SIGINT stops everything cleanly')
   const stillUp = await fetch(`${upload}/healthz`).then(() => true, () => false)
   t.equal(stillUp, false, 'upload stopped')

@@ -1,7 +1,7 @@
 // startLab: build the lab (state, models, services, router), seed it on first start, write the
 // shared credentials/config files and MFA URIs, and listen. Never reads process.env (server.ts does).
 import { randomUUID } from 'node:crypto'
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
@@ -50,6 +50,10 @@ export interface LabOptions {
   imdsAdvertisedHost?: string
   /** Lifetime of role credentials served through instance metadata (default six hours). */
   imdsCredentialsTtlSeconds?: number
+  /** Metadata listen address by instance name (`*`: the rest; default `host`): compose binds each on its service's network. */
+  imdsBind?: Record<string, string>
+  /** Serve each instance's metadata only to local connections of this uid (by instance name, `*`: the rest; unlisted: the lab's own uid). */
+  imdsOwners?: Record<string, number>
   /** How long a new VPC endpoint stays pending (default 2 s). */
   vpcEndpointPendingMs?: number
   /**
@@ -124,6 +128,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   const dataDir = resolve(options.dataDir)
   if (options.reset) resetDataDir(dataDir)
   mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  // State, keys, tokens and MFA seeds are the lab's user's alone, whoever made the folder.
+  chmodSync(dataDir, 0o700)
   const host = options.host ?? '127.0.0.1'
   const log = (line: Record<string, unknown>) => {
     if (!options.quiet) process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), name: 'aws-lab', ...line })}\n`)
@@ -227,7 +233,12 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     }
   }
 
-  const imds = new InstanceMetadataService({ ec2, iam, sts, trail, host, portBase: options.imdsPortBase ?? 0, advertisedHost: options.imdsAdvertisedHost, credentialsTtlSeconds: options.imdsCredentialsTtlSeconds })
+  const imds = new InstanceMetadataService({
+    ec2, iam, sts, trail, host, portBase: options.imdsPortBase ?? 0, advertisedHost: options.imdsAdvertisedHost, credentialsTtlSeconds: options.imdsCredentialsTtlSeconds,
+    bind: options.imdsBind,
+    owners: options.imdsOwners,
+    onRefused: ({ instance, owner, uid }) => log({ level: 'warn', msg: `refused instance ${instance}'s metadata to a connection of uid ${uid ?? 'unknown'} (its instance's user is uid ${owner})` }),
+  })
   // Loaded only when asked for: the provider and its web framework cost every other lab nothing.
   const oidcKit = options.oidc ? await import('./oidc/provider.js') : undefined
   let oidc: LabOidc | undefined

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `pnpm lab`: config from LAB_* variables and flags → startLab → print how to use it → close on SIGTERM/SIGINT.
 import { parseArgs } from 'node:util'
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { startLab } from './app.js'
 import type { LabOidcClient, LabOidcOptions } from './oidc/config.js'
@@ -23,6 +23,9 @@ if (values.help) {
   LAB_TLS_CA_EXPORT (also copy the CA certificate to this file, for clients that must not see LAB_DATA_DIR)
   LAB_OIDC (1; 0 = no OpenID Provider)  LAB_OIDC_CLIENTS_FILE (JSON list of clients: client_id, redirect_uris, …)
   LAB_OIDC_ISSUER (default <endpoint>/oidc)  LAB_OIDC_ACCESS_TOKEN_TTL_SECONDS (600)
+  LAB_IMDS_BIND (per-instance metadata listen address: uploader=10.0.1.2,*=127.0.0.1; default LAB_HOST)
+  LAB_PROFILE_EXPORT (profile=file: also write that profile alone to a credentials file, for one client: userA=/data/keyadmin-mfa/credentials)
+  LAB_IMDS_OWNERS (serve an instance's metadata only to local connections of a uid: uploader=64511,*=0; unlisted: the lab's uid)
 `)
   process.exit(0)
 }
@@ -49,6 +52,29 @@ if (!Number.isInteger(imdsPortBase) || imdsPortBase < 0 || imdsPortBase > 65_000
 }
 if (!Number.isFinite(imdsCredentialsTtlSeconds) || imdsCredentialsTtlSeconds < 2 || imdsCredentialsTtlSeconds > 43_200) {
   process.stderr.write(`aws-lab: LAB_IMDS_CREDENTIALS_TTL_SECONDS must be between 2 and 43200, got ${JSON.stringify(process.env.LAB_IMDS_CREDENTIALS_TTL_SECONDS)}\n`)
+  process.exit(2)
+}
+
+/** `name=value,name=value` (`*` for the rest) into a record; exits with the variable named on a malformed entry. */
+function instanceMap<T>(variable: string, parse: (value: string) => T | undefined): Record<string, T> | undefined {
+  const text = process.env[variable]
+  if (!text) return undefined
+  const map: Record<string, T> = {}
+  for (const entry of text.split(',').map((e) => e.trim()).filter(Boolean)) {
+    const m = /^([\w*-]+)=(.+)$/.exec(entry)
+    const value = m ? parse(m[2]) : undefined
+    if (!m || value === undefined) {
+      process.stderr.write(`aws-lab: ${variable} takes name=value entries separated by commas (* for the rest, where it applies), got ${JSON.stringify(entry)}\n`)
+      process.exit(2)
+    }
+    map[m[1]] = value
+  }
+  return map
+}
+const imdsBind = instanceMap('LAB_IMDS_BIND', (v) => v)
+const imdsOwners = instanceMap('LAB_IMDS_OWNERS', (v) => (/^\d+$/.test(v) ? Number(v) : undefined))
+if (imdsOwners && !(await (await import('./imds/connection-owner.js')).canReadSocketOwners())) {
+  process.stderr.write('aws-lab: LAB_IMDS_OWNERS needs /proc/net/tcp (Linux) to tell who owns a connection\n')
   process.exit(2)
 }
 
@@ -90,6 +116,8 @@ const lab = await startLab({
   imdsPortBase,
   imdsAdvertisedHost: process.env.LAB_IMDS_HOST || undefined,
   imdsCredentialsTtlSeconds,
+  imdsBind,
+  imdsOwners,
   ...(oidcOn ? { oidc: oidcOptions() } : {}),
 })
 
@@ -98,6 +126,19 @@ const caExport = process.env.LAB_TLS_CA_EXPORT
 if (caExport && lab.caFile) {
   mkdirSync(dirname(resolve(invokedFrom, caExport)), { recursive: true })
   copyFileSync(lab.caFile, resolve(invokedFrom, caExport))
+}
+
+// One profile's keys alone, where one client reads them (compose: keyadmin's MFA user on a volume only the two mount).
+for (const [profile, file] of Object.entries(instanceMap('LAB_PROFILE_EXPORT', (v) => v) ?? {})) {
+  const keys = lab.profiles()[profile]
+  if (!keys) {
+    process.stderr.write(`aws-lab: LAB_PROFILE_EXPORT names ${profile}, which is not a profile of this lab (${Object.keys(lab.profiles()).join(', ')})\n`)
+    process.exit(2)
+  }
+  const target = resolve(invokedFrom, file)
+  mkdirSync(dirname(target), { recursive: true })
+  writeFileSync(target, `[${profile}]\naws_access_key_id = ${keys.accessKeyId}\naws_secret_access_key = ${keys.secretAccessKey}\n${keys.sessionToken ? `aws_session_token = ${keys.sessionToken}\n` : ''}`, { mode: 0o600 })
+  chmodSync(target, 0o600)
 }
 
 const env = `AWS_SHARED_CREDENTIALS_FILE=${lab.credentialsFile} AWS_CONFIG_FILE=${lab.configFile}${lab.caFile ? ` AWS_CA_BUNDLE=${lab.caFile}` : ''}`

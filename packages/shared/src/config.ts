@@ -1,5 +1,6 @@
 // Configuration: each service describes its environment as a TypeBox schema and loads it
 // once at boot. This module is the only place that reads process.env.
+import { readFileSync } from 'node:fs'
 import envSchema from 'env-schema'
 import { Type, type Static, type TObject, type TProperties } from 'typebox'
 import { awsClientLimitProperties } from './aws.js'
@@ -57,6 +58,28 @@ export interface LoadConfigOptions {
   env?: Record<string, string | undefined>
 }
 
+/** The suffix that makes any variable's value come from a file: `SESSION_SECRET_FILE=/run/secrets/session-secret`. */
+export const FILE_SUFFIX = '_FILE'
+
+/**
+ * `NAME_FILE` for every variable `NAME` of the schema: the value is the file's content (one
+ * trailing newline dropped), so secrets live in files only their service's user can read — never
+ * in an environment that /proc/<pid>/environ, a crash dump or a child process could show.
+ */
+function readFileVariants(schema: TObject, data: Record<string, string>): void {
+  for (const name of Object.keys(schema.properties)) {
+    const file = data[`${name}${FILE_SUFFIX}`]
+    if (file === undefined || name.endsWith(FILE_SUFFIX)) continue
+    if (data[name] !== undefined) throw new Error(`invalid configuration: set ${name} or ${name}${FILE_SUFFIX}, not both`)
+    try {
+      data[name] = readFileSync(file, 'utf8').replace(/\r?\n$/, '')
+    } catch (err) {
+      throw new Error(`invalid configuration: ${name}${FILE_SUFFIX}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err })
+    }
+    delete data[`${name}${FILE_SUFFIX}`]
+  }
+}
+
 /**
  * Validates the environment against the schema (defaults applied, strings coerced) and
  * throws one error listing what is wrong, so a misconfigured service never starts.
@@ -68,6 +91,7 @@ export function loadConfig<S extends TObject>(schema: S, options: LoadConfigOpti
     // Empty variables mean unset, as in a compose file's `VAR:` or `VAR=`.
     if (value !== undefined && value !== '') data[name] = value
   }
+  readFileVariants(schema, data)
   // env-schema mutates the schema (additionalProperties); give it a copy.
   const copy = structuredClone(schema) as unknown as Record<string, unknown>
   try {

@@ -78,9 +78,49 @@ export function auditJobOptions(job: Pick<AuditJob, 'bucket' | 'key' | 'etag'>, 
   }
 }
 
+/**
+ * Who may do what in the audit's Redis (Redis ACL users): the upload service only adds jobs to its
+ * queue, the worker alone writes verdicts and readers, keyadmin only reads. The default user is off.
+ */
+export const AUDIT_REDIS_USERS = {
+  producer: 'kms-audit-producer',
+  worker: 'kms-audit-worker',
+  reader: 'kms-audit-reader',
+} as const
+export type AuditRedisRole = keyof typeof AUDIT_REDIS_USERS
+
+const queueKeys = `bull:${AUDIT_QUEUE}:*`
+const resultKeys = `${AUDIT_RESULTS_PREFIX}:*`
+
+/** Each user's rules (after `on` and its password), in Redis ACL syntax. */
+export const AUDIT_REDIS_RULES: Record<AuditRedisRole, string> = {
+  // BullMQ's Queue.add: the connection's HELLO and INFO, its Lua script (EVALSHA, EVAL when not cached yet),
+  // the commands that script runs and the queue's meta HSET — on the queue's own keys, nothing else.
+  producer: `resetkeys ~${queueKeys} resetchannels -@all +hello +ping +info +evalsha +eval +incr +exists +hget +hmget +hset +hmset +xadd +lpush +zadd`,
+  // BullMQ's worker and the results; never commands that reach beyond its keys (FLUSHALL, KEYS, CONFIG …).
+  worker: `resetkeys ~${queueKeys} ~${resultKeys} resetchannels -@all +@read +@write +@keyspace +@list +@hash +@sortedset +@stream +@string +@scripting +@transaction +@blocking +@connection +@fast -@dangerous +info +client|setname +client|getname -script|flush -script|kill`,
+  // Reads only: read commands, and BullMQ's read scripts, whose every command Redis checks against the same rules.
+  reader: `resetkeys ~${queueKeys} ~${resultKeys} resetchannels -@all +@read -@dangerous +hello +ping +info +client|setname +evalsha +eval`,
+}
+
+/** The ACL file (`redis-server --aclfile`) for these users, with SHA-256 password hashes only. */
+export function auditRedisAclFile(passwords: Record<AuditRedisRole, string>): string {
+  const lines = ['user default off resetkeys -@all']
+  for (const role of Object.keys(AUDIT_REDIS_USERS) as AuditRedisRole[]) {
+    if (!/^[\w.~-]{16,}$/.test(passwords[role])) throw new Error(`the ${role}'s Redis password must be 16+ URL-safe characters`)
+    lines.push(`user ${AUDIT_REDIS_USERS[role]} on #${createHash('sha256').update(passwords[role]).digest('hex')} ${AUDIT_REDIS_RULES[role]}`)
+  }
+  return `${lines.join('\n')}\n`
+}
+
+/** A Redis URL for one of the audit's users: redis://USER:PASSWORD@host:port. */
+export function auditRedisUrl(hostPort: string, role: AuditRedisRole, password: string): string {
+  return `redis://${AUDIT_REDIS_USERS[role]}:${encodeURIComponent(password)}@${hostPort}`
+}
+
 /** The environment of anything that talks to the audit queue (upload's producer, keyadmin, the worker). */
 export const auditQueueConfigProperties = {
-  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'Redis for the audit queue, e.g. redis://127.0.0.1:6379; unset: no audit queue.' })),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: "Redis for the audit queue as this service's ACL user, redis://USER:PASSWORD@host:6379 (give it as REDIS_URL_FILE: it holds a password); unset: no audit queue." })),
   AUDIT_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 50, default: 8, description: 'Tries per audit job before UNVERIFIED (no event) or the failed set (errors).' }),
   AUDIT_BACKOFF_MS: Type.Integer({ minimum: 10, default: 15_000, description: 'First retry delay of an audit job, doubled on each retry.' }),
   AUDIT_ENQUEUE_TIMEOUT_MS: Type.Integer({ minimum: 50, default: 2_000, description: 'How long an upload waits for Redis to take its audit job before answering "audit": "pending".' }),

@@ -24,3 +24,15 @@ t.test('the schema is not mutated', async (t) => {
   loadConfig(Schema, { env: { BUCKET: 'bucket' } })
   t.notOk('additionalProperties' in Schema)
 })
+
+t.test('NAME_FILE gives NAME from a file (secrets stay out of the environment)', async (t) => {
+  const dir = t.testdir({ 'session-secret': 'from-a-file-0123456789-0123456789\n', 'bucket': 'kmsworkshop-111122223333' })
+  const SecretSchema = Type.Object({ ...Schema.properties, SESSION_SECRET: Type.Optional(Type.String({ minLength: 32 })) })
+  const c = loadConfig(SecretSchema, { env: { BUCKET_FILE: `${dir}/bucket`, SESSION_SECRET_FILE: `${dir}/session-secret` } })
+  t.equal(c.SESSION_SECRET, 'from-a-file-0123456789-0123456789', 'the trailing newline is dropped')
+  t.equal(c.BUCKET, 'kmsworkshop-111122223333')
+  t.notOk('SESSION_SECRET_FILE' in c)
+  t.throws(() => loadConfig(SecretSchema, { env: { BUCKET: 'b-1', SESSION_SECRET: 'x'.repeat(32), SESSION_SECRET_FILE: `${dir}/session-secret` } }), /set SESSION_SECRET or SESSION_SECRET_FILE, not both/)
+  t.throws(() => loadConfig(SecretSchema, { env: { BUCKET: 'b-1', SESSION_SECRET_FILE: `${dir}/missing` } }), /SESSION_SECRET_FILE: cannot read .*missing \(ENOENT\)/)
+  t.notOk('UNKNOWN' in loadConfig(SecretSchema, { env: { BUCKET: 'b-1', UNKNOWN_FILE: `${dir}/bucket` } }), 'only variables of the schema are read from files')
+})

@@ -2,7 +2,8 @@
 // object version (bucket, key, ETag) and avoids ':' (reserved in BullMQ custom ids); every add sets
 // attempts, back-off and retention.
 import t from 'tap'
-import { AUDIT_QUEUE, auditJobId, auditJobOptions, parseAuditJob } from '../src/queues.js'
+import { createHash } from 'node:crypto'
+import { AUDIT_QUEUE, auditJobId, auditJobOptions, auditRedisAclFile, auditRedisUrl, parseAuditJob } from '../src/queues.js'
 
 const job = {
   v: 1 as const,
@@ -44,4 +45,18 @@ t.test('every add sets attempts, exponential back-off, retention and the id', as
     removeOnComplete: { age: 86_400, count: 10_000 },
     removeOnFail: { age: 604_800, count: 10_000 },
   })
+})
+
+t.test('the audit ACL file: default user off, one user per duty, SHA-256 hashes only', async (t) => {
+  const passwords = { producer: 'p'.repeat(24), worker: 'w'.repeat(24), reader: 'r'.repeat(24) }
+  const acl = auditRedisAclFile(passwords)
+  const lines = acl.trim().split('\n')
+  t.equal(lines[0], 'user default off resetkeys -@all')
+  t.notOk(lines[1].includes(' ~kms-audit:'), 'the producer has no key pattern on the results')
+  t.match(lines[1], new RegExp(`^user kms-audit-producer on #${createHash('sha256').update(passwords.producer).digest('hex')} resetkeys ~bull:kms-audit:\\* resetchannels -@all `))
+  t.match(lines[2], /^user kms-audit-worker on #[0-9a-f]{64} resetkeys ~bull:kms-audit:\* ~kms-audit:\* .* -@dangerous /)
+  t.match(lines[3], /^user kms-audit-reader on #[0-9a-f]{64} .*-@all \+@read -@dangerous/)
+  for (const p of Object.values(passwords)) t.notOk(acl.includes(p), 'no password in the file')
+  t.throws(() => auditRedisAclFile({ ...passwords, worker: 'short' }), /16\+ URL-safe characters/)
+  t.equal(auditRedisUrl('127.0.0.1:6379', 'reader', 'a/b'), 'redis://kms-audit-reader:a%2Fb@127.0.0.1:6379')
 })

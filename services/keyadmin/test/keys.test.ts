@@ -88,9 +88,9 @@ t.test('create, alias, move, disable, enable, rotate, schedule and cancel deleti
   t.equal(onDemand.status, 200)
   t.equal(onDemand.body.rotations.length, 1)
   t.equal(onDemand.body.rotations[0].type, 'ON_DEMAND')
+  // Imported keys rotate on demand only to material imported as NEW_KEY_MATERIAL; with none pending, KMS says so.
+  // https://docs.aws.amazon.com/kms/latest/developerguide/importing-keys-import-key-material.html
   const importedRotation = await svc.call('POST', `/keys/${enc('alias/ImportedCMK')}/rotations`)
-  // Imported keys rotate only to material imported for the purpose (NEW_KEY_MATERIAL): none is pending here.
-  // https://docs.aws.amazon.com/kms/latest/developerguide/rotate-keys-on-demand.html
   t.equal(importedRotation.status, 409)
   t.equal(importedRotation.body.code, 'KADM_INVALID_KEY_STATE')
   t.match(importedRotation.body.detail, /No available key material pending rotation/)

@@ -3,12 +3,13 @@
 // https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-instance-metadata-service.html
 import { type KeyObject, generateKeyPairSync, randomBytes, randomUUID, sign } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { isoSeconds } from '../core/arn.js'
 import type { Ec2Model, InstanceRecord } from '../ec2/model.js'
 import type { IamModel } from '../iam/model.js'
 import type { StsModel } from '../sts/model.js'
 import type { TrailStore } from '../cloudtrail/trail.js'
+import { clientSocketOwner } from './connection-owner.js'
 
 /** AWS's token lifetime bounds (X-aws-ec2-metadata-token-ttl-seconds). */
 export const TOKEN_TTL_MIN = 1
@@ -42,6 +43,16 @@ export interface ImdsOptions {
   advertisedHost?: string
   /** Where EC2's AssumeRole for each delivery is recorded, as CloudTrail shows it in AWS. */
   trail?: TrailStore
+  /** Listen address by instance name (`*`: the rest), e.g. the lab's address on that instance's own network; unlisted: `host`. */
+  bind?: Record<string, string>
+  /**
+   * Serve an instance's metadata only to local connections owned by this uid, by instance name
+   * (`*`: the rest; unlisted: this process's uid), as only an instance reaches its own metadata.
+   * Unset: any connection that reaches the port is served.
+   */
+  owners?: Record<string, number>
+  /** Told of each connection refused by `owners`. */
+  onRefused?: (refused: { instance: string; owner: number; uid: number | undefined }) => void
 }
 
 interface IssuedCredentials {
@@ -68,6 +79,8 @@ function awsJson(value: unknown): string {
   return JSON.stringify(value, null, 2).replace(/^(\s*"[^"]+"): /gm, '$1 : ')
 }
 
+const bracketed = (host: string) => (host.includes(':') ? `[${host}]` : host)
+
 type Tree = { [name: string]: string | Tree | (() => string | undefined) }
 
 export class InstanceMetadataService {
@@ -91,14 +104,15 @@ export class InstanceMetadataService {
     const advertised = this.options.advertisedHost ?? (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host)
     let index = 0
     for (const instance of Object.values(this.options.ec2.state.instances)) {
-      const server = createServer((req, res) => this.handle(instance.InstanceId, req, res))
+      const server = createServer(this.ownerGuard(instance, (req, res) => this.handle(instance.InstanceId, req, res)))
       server.keepAliveTimeout = 5_000
       server.requestTimeout = 10_000
       const port = portBase === 0 ? 0 : portBase + index
       index++
+      const listenHost = this.bindHost(instance, host)
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject)
-        server.listen(port, host, () => resolve())
+        server.listen(port, listenHost, () => resolve())
       })
       this.servers.set(instance.InstanceId, server)
       const bound = (server.address() as AddressInfo).port
@@ -107,7 +121,7 @@ export class InstanceMetadataService {
         name: instance.Name,
         role: this.roleOf(instance),
         // With the trailing slash: botocore (AWS CLI) appends `latest/...` to it as written.
-        metadataEndpoint: `http://${advertised.includes(':') ? `[${advertised}]` : advertised}:${bound}/`,
+        metadataEndpoint: `http://${bracketed(listenHost === host ? advertised : this.advertisedBind(listenHost, advertised))}:${bound}/`,
       })
     }
     return this.endpoints()
@@ -124,6 +138,40 @@ export class InstanceMetadataService {
       ),
     )
     this.servers.clear()
+  }
+
+  private bindHost(instance: InstanceRecord, host: string): string {
+    return this.options.bind?.[instance.Name] ?? this.options.bind?.['*'] ?? host
+  }
+
+  /** A wildcard bind is reached by the advertised name; a specific one by itself. */
+  private advertisedBind(listenHost: string, advertised: string): string {
+    return listenHost === '0.0.0.0' || listenHost === '::' ? advertised : listenHost
+  }
+
+  /** The request handler, behind the owner check when `owners` is set: refused connections get 403 and nothing else. */
+  private ownerGuard(instance: InstanceRecord, handler: (req: IncomingMessage, res: ServerResponse) => void): (req: IncomingMessage, res: ServerResponse) => void {
+    const owners = this.options.owners
+    if (!owners) return handler
+    const owner = owners[instance.Name] ?? owners['*'] ?? process.getuid?.() ?? -1
+    // One look-up per connection, made on its first request (the peer's socket cannot change owner while it stays open).
+    const asked = new WeakMap<Socket, Promise<number | undefined>>()
+    return (req, res) => {
+      let lookup = asked.get(req.socket)
+      if (!lookup) {
+        lookup = clientSocketOwner(req.socket).catch(() => undefined)
+        asked.set(req.socket, lookup)
+      }
+      void lookup.then((uid) => {
+        if (uid === owner) return handler(req, res)
+        req.resume()
+        this.options.onRefused?.({ instance: instance.Name, owner, uid })
+        page(res, 403, 'Forbidden')
+      }).catch(() => {
+        if (!res.headersSent) page(res, 500, 'Internal Server Error')
+        else res.destroy()
+      })
+    }
   }
 
   private roleOf(instance: InstanceRecord): string | undefined {

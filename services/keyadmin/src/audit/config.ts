@@ -5,7 +5,8 @@ import { auditQueueConfigProperties, loadConfig, serviceConfigProperties } from 
 export const AuditWorkerConfigSchema = Type.Object({
   ...serviceConfigProperties,
   ...auditQueueConfigProperties,
-  REDIS_URL: Type.String({ pattern: '^rediss?://', description: 'Redis holding the audit queue and the verdicts.' }),
+  REDIS_URL: Type.String({ pattern: '^rediss?://', description: 'Redis holding the audit queue and the verdicts (as the worker\'s ACL user: redis://kms-audit-worker:PASSWORD@host:port; give it as REDIS_URL_FILE).' }),
+  AUDIT_SIGNING_KEY: Type.String({ minLength: 1, description: 'The Ed25519 private key (PEM, PKCS#8) that signs every verdict and reader; give it as AUDIT_SIGNING_KEY_FILE, a file only the worker\'s user can read.' }),
   AWS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000, description: 'Time limit for each AWS call.' }),
   AUDIT_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 500, default: 50, description: 'Jobs worked on at once (they share one CloudTrail reading).' }),
   AUDIT_SWEEP_INTERVAL: Type.Integer({ minimum: 0, default: 3600, description: 'Seconds between sweeps that enqueue every object without a verdict (also on start); 0: on start only.' }),

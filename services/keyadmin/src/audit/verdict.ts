@@ -45,6 +45,17 @@ export interface AuditRecord {
   uploadedAt: string
   verdictAt: string
   attempts: number
+  /** Who read the object so far (Decrypt events naming it), counted when the verdict was last signed. */
+  reads?: ReadsSummary
+  /** READ_BY_OTHER_ROLE: a role other than the download role read it; READ_ATTEMPT_BY_OTHER_ROLE: one was refused. */
+  flags?: string[]
+}
+
+export interface ReadsSummary {
+  total: number
+  byOtherRoles: number
+  /** The newest readers that are not the download role. */
+  otherReaders: Array<{ principal: string; eventTime: string; outcome: 'ok' | 'denied'; viaS3: boolean }>
 }
 
 export interface JudgeInput {

@@ -9,6 +9,7 @@ import {
   type AuditJob,
 } from '@kms-share/shared'
 import type { AuditWorkerConfig } from './config.js'
+import { auditSigner } from './signature.js'
 import { AuditStore, type Reader } from './store.js'
 import { TrailReader, type KmsEvent } from './trail.js'
 import { judge, type AuditRecord, type HeadFacts } from './verdict.js'
@@ -79,7 +80,7 @@ export async function createAuditWorker(config: AuditWorkerConfig, options: Audi
   // BullMQ's worker needs commands to wait through reconnects (maxRetriesPerRequest: null).
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, connectTimeout: 5_000 })
   redis.on('error', (err) => log.debug({ err: err.message }, 'audit: redis connection error'))
-  const store = new AuditStore(redis)
+  const store = new AuditStore(redis, auditSigner(config.AUDIT_SIGNING_KEY))
   const queue = new Queue<AuditJob>(AUDIT_QUEUE, { connection: redis })
   queue.on('error', (err) => log.warn({ err: err.message }, 'audit queue error'))
   const bucketPrefix = `arn:aws:s3:::${config.BUCKET}/`
@@ -269,6 +270,7 @@ export async function createAuditWorker(config: AuditWorkerConfig, options: Audi
       }
       await within(Promise.allSettled([sweeping, polling]), 2_000)
       await within(queue.close(), 2_000)
+      store.close()
       redis.disconnect()
       workerConnection.disconnect()
       s3.destroy()

@@ -32,7 +32,7 @@ declare module 'fastify' {
 }
 
 export interface MfaPluginOptions {
-  config: AwsClientConfig & { AWS_TIMEOUT_MS: number; KEYADMIN_MFA_PROFILE?: string; KEYADMIN_MFA_SERIAL?: string }
+  config: AwsClientConfig & { AWS_TIMEOUT_MS: number; KEYADMIN_MFA_PROFILE?: string; KEYADMIN_MFA_SERIAL?: string; KEYADMIN_MFA_CREDENTIALS_FILE?: string }
 }
 
 export const mfaPlugin = fp(
@@ -40,7 +40,8 @@ export const mfaPlugin = fp(
     const profile = config.KEYADMIN_MFA_PROFILE
     const serial = config.KEYADMIN_MFA_SERIAL
     const limits = keyadminClientOptions(config)
-    const userConfig: AwsClientConfig = { ...config, AWS_PROFILE: profile }
+    // The MFA user's keys come from a file of their own, so keyadmin's role calls never see them.
+    const userConfig: AwsClientConfig = { ...config, AWS_PROFILE: profile, ...(config.KEYADMIN_MFA_CREDENTIALS_FILE ? { AWS_SHARED_CREDENTIALS_FILE: config.KEYADMIN_MFA_CREDENTIALS_FILE } : {}) }
     const sts = profile ? createStsClient(userConfig, limits) : undefined
     let userIdentity: Promise<Identity> | undefined
 

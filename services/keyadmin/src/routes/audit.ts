@@ -11,6 +11,7 @@ import { createBullBoard } from '@bull-board/api'
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter'
 import { FastifyAdapter } from '@bull-board/fastify'
 import { AUDIT_QUEUE, problemResponses, requireScope } from '@kms-share/shared'
+import { auditVerifier } from '../audit/signature.js'
 import { AuditStore, quantile } from '../audit/store.js'
 import { VERDICTS } from '../audit/verdict.js'
 
@@ -28,7 +29,7 @@ declare module 'fastify' {
 }
 
 export interface AuditRoutesOptions {
-  config: { REDIS_URL?: string; BUCKET: string }
+  config: { REDIS_URL?: string; BUCKET: string; AUDIT_VERIFY_KEY?: string }
   /** Least time between two reads of Redis for the figures (ms). */
   commandTimeoutMs?: number
 }
@@ -71,7 +72,9 @@ export const auditRoutes = fp(async function auditRoutes(outer: FastifyInstance,
     : undefined
   redis?.on('error', (err) => outer.log.debug({ err: err.message }, 'audit: redis connection error'))
   if (redis) redis.connect().catch((err: Error) => outer.log.warn({ err: err.message }, 'audit: Redis not reachable yet; the audit routes answer 503 until it is'))
-  const store = redis ? new AuditStore(redis) : undefined
+  // Only the worker's public key here: keyadmin can check verdicts, never make one.
+  if (redis && !config.AUDIT_VERIFY_KEY) throw new Error('the audit routes need AUDIT_VERIFY_KEY with REDIS_URL')
+  const store = redis && config.AUDIT_VERIFY_KEY ? new AuditStore(redis, auditVerifier(config.AUDIT_VERIFY_KEY)) : undefined
   const queue = redis ? new Queue(AUDIT_QUEUE, { connection: redis }) : undefined
   queue?.on('error', (err) => outer.log.debug({ err: err.message }, 'audit queue error'))
   outer.addHook('onClose', async () => {
@@ -153,7 +156,7 @@ export const auditRoutes = fp(async function auditRoutes(outer: FastifyInstance,
 
     app.get('/audit/objects/*', {
       schema: {
-        summary: "One object's audit: verdict, the matched GenerateDataKey event and its encryption context, and its readers (Decrypt events).",
+        summary: "One object's audit: verdict (TAMPERED when its signature fails), the matched GenerateDataKey event and its encryption context, and its readers (Decrypt events).",
         tags: ['audit'],
         params: Type.Object({ '*': Type.String({ minLength: 1, description: 'The object key.' }) }),
         response: { 200: Json, ...problemResponses(401, 403, 404, 503) },
@@ -162,10 +165,14 @@ export const auditRoutes = fp(async function auditRoutes(outer: FastifyInstance,
       const key = (request.params as { '*': string })['*']
       return guarded(async () => {
         const s = ready()
-        const [record, readers] = await Promise.all([s.getVerdict(config.BUCKET, key), s.readers(config.BUCKET, key)])
+        const [record, readers] = await Promise.all([s.inspectVerdict(config.BUCKET, key), s.readers(config.BUCKET, key)])
         if (!record) throw new AuditErrors.NO_VERDICT(JSON.stringify(key))
+        if (record.signature !== 'valid') return { ...record, readers }
         const readersNote = record.proves === 'bucket' ? 'S3 Bucket Key: Decrypt events name the bucket, so readers cannot be told apart per object' : undefined
-        return { ...record, readers, ...(readersNote ? { readersNote } : {}) }
+        // The signed verdict counted its readers: fewer trustworthy ones now means evidence was removed or changed.
+        const kept = readers.filter((r) => r.signature === 'valid').length
+        const missing = Math.max(0, (record.reads?.total ?? 0) - kept)
+        return { ...record, readers, ...(missing ? { readersMissing: missing } : {}), ...(readersNote ? { readersNote } : {}) }
       })
     })
 

@@ -193,7 +193,7 @@ export async function keysRoutes(fastify: FastifyInstance, options: KeysRouteOpt
   })
 
   app.post('/keys/:key/rotations', {
-    schema: { summary: 'Rotates the key material now (on-demand rotation; KMS-generated symmetric keys only).', tags: ['rotation'], params: KeyParams, response: { 200: RotationDetailSchema, ...errors } },
+    schema: { summary: 'Rotates the key material now (on-demand rotation; an imported key to the material imported as NEW_KEY_MATERIAL).', tags: ['rotation'], params: KeyParams, response: { 200: RotationDetailSchema, ...errors } },
   }, async (request) => {
     const meta = await resolveKey(kms, request.params.key)
     await aws(kms.send(new RotateKeyOnDemandCommand({ KeyId: meta.KeyId })), { action: 'kms:RotateKeyOnDemand', subject: { key: request.params.key } })
