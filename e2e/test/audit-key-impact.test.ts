@@ -24,7 +24,7 @@ await app.listen({ host: '127.0.0.1', port: 0 })
 const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
 const get = async (path: string, token = keysToken) => {
   const r = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } })
-  return { status: r.status, body: await r.json() as any }
+  return { status: r.status, body: await r.json() }
 }
 const KEY = encodeURIComponent('alias/ImportedCMK')
 

@@ -112,9 +112,11 @@ async function loadKeys() {
   $('keys').replaceChildren(...rows)
   const empty = $('keys-empty')
   empty.hidden = rows.length > 0
-  empty.textContent = q ? `No key matches "${q}".` : listManager === 'AWS'
-    ? 'No AWS managed keys yet: AWS creates one (alias/aws/s3 …) the first time a service encrypts with its default key.'
-    : 'No customer managed keys yet: create one with "Create key".'
+  empty.textContent = q
+    ? `No key matches "${q}".`
+    : listManager === 'AWS'
+      ? 'No AWS managed keys yet: AWS creates one (alias/aws/s3 …) the first time a service encrypts with its default key.'
+      : 'No customer managed keys yet: create one with "Create key".'
 }
 
 $('new-key').addEventListener('click', () => {
@@ -448,10 +450,12 @@ function renderTags() {
   const entries = Object.entries(key.tags ?? {})
   $('tags').replaceChildren(...entries.map(([k, v]) => el('tr', {},
     el('td', {}, k), el('td', {}, v || el('span', { class: 'empty' }, '(empty)')),
-    el('td', {}, key.manager === 'AWS' ? '' : [
-      el('button', { type: 'button', class: 'kms-secondary', onclick: () => { $('tag-key').value = k; $('tag-value').value = v; $('tag-value').focus() } }, 'Edit'), ' ',
-      el('button', { type: 'button', class: 'kms-secondary', onclick: () => removeTag(k) }, 'Remove…'),
-    ]))))
+    el('td', {}, key.manager === 'AWS'
+      ? ''
+      : [
+          el('button', { type: 'button', class: 'kms-secondary', onclick: () => { $('tag-key').value = k; $('tag-value').value = v; $('tag-value').focus() } }, 'Edit'), ' ',
+          el('button', { type: 'button', class: 'kms-secondary', onclick: () => removeTag(k) }, 'Remove…'),
+        ]))))
   $('tags-empty').hidden = entries.length > 0
 }
 async function removeTag(tagKey) {
@@ -594,10 +598,12 @@ async function loadGrants() {
     el('td', {}, g.condition ?? '—'),
     el('td', {}, g.retiringPrincipal ? principalName(g.retiringPrincipal) : '—'),
     el('td', {}, dateCell(g.creationDate)),
-    el('td', {}, key.manager === 'AWS' ? '' : [
-      el('button', { type: 'button', class: 'kms-secondary', onclick: () => endGrant(g, 'retire') }, 'Retire…'), ' ',
-      el('button', { type: 'button', class: 'kms-danger', onclick: () => endGrant(g, 'revoke') }, 'Revoke…'),
-    ]))))
+    el('td', {}, key.manager === 'AWS'
+      ? ''
+      : [
+          el('button', { type: 'button', class: 'kms-secondary', onclick: () => endGrant(g, 'retire') }, 'Retire…'), ' ',
+          el('button', { type: 'button', class: 'kms-danger', onclick: () => endGrant(g, 'revoke') }, 'Revoke…'),
+        ]))))
   $('grants-empty').hidden = grants.length > 0
 }
 async function endGrant(g, how) {

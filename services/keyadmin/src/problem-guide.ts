@@ -18,7 +18,7 @@ export const KEYADMIN_GUIDE: Record<string, GuideEntry> = {
   KADM_AWS_REJECTED: { title: 'AWS refused the input ({awsErrorCode}).', next: 'Correct what AWS names and try again.' },
   KADM_UNSUPPORTED_OPERATION: { title: 'This key does not support that.', next: 'See the message: imported and AWS managed keys allow less.' },
   KADM_TEMPLATE_NOT_FOUND: { title: 'There is no such policy template.', next: 'Pick one from the list.' },
-  KADM_TEMPLATE_PARAMETERS: { title: "A template parameter is missing or malformed.", next: 'Correct what the message names.' },
+  KADM_TEMPLATE_PARAMETERS: { title: 'A template parameter is missing or malformed.', next: 'Correct what the message names.' },
   KADM_TAG_LIMIT: { title: "The tags are outside AWS's limits.", next: 'Change them as the message says (50 per key, keys 1–128 characters, values up to 256, no aws: prefix).' },
   KADM_MFA_REQUIRED: { title: 'This change needs a code from the MFA device.', next: 'Enter the current code in "MFA code for sensitive changes", then try again.' },
   KADM_MFA_INVALID: { title: 'The MFA code was refused.', next: 'Enter the current code from the device (codes change every 30 seconds).' },

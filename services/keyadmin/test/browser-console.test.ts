@@ -18,7 +18,7 @@ const MATERIAL = Buffer.alloc(32, 7).toString('base64')
 t.test('the key lifecycle from the page; the layout at two sizes; axe-core', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed` }, async (t) => {
   const lab = await startTestLab(t)
   const { page, svc, api, pageErrors, cspViolations } = await openConsole(t, lab)
-  const get = async (path: string) => (await fetch(svc.url + path, { headers: api })).json() as Promise<any>
+  const get = async (path: string) => (await fetch(svc.url + path, { headers: api })).json()
 
   // ---- create a key and edit its description
   await page.click('#new-key')
