@@ -374,7 +374,7 @@ const devTokens = (() => {
 function authFiles(service, scopes, folder) {
   let entry = devTokens[service]
   if (!entry || typeof entry.token !== 'string' || JSON.stringify(entry.scopes) !== JSON.stringify(scopes)) {
-    entry = { name: `dev-${service}`, scopes, token: shared.generateToken(), sessionSecret: shared.generateToken() }
+    entry = { name: `dev-${service}`, scopes, token: shared.generateToken(service), sessionSecret: shared.generateToken() }
   }
   devTokens[service] = entry
   mkdirSync(labDataDir, { recursive: true, mode: 0o700 })
@@ -392,6 +392,7 @@ const downloadUrl = `http://${host}:${downloadPort}`
 const keyadminUrl = `http://${host}:${keyadminPort}`
 // Every page's header links the three services as the browser reaches them.
 const publicUrls = { UPLOAD_PUBLIC_URL: uploadUrl, DOWNLOAD_PUBLIC_URL: downloadUrl, KEYADMIN_PUBLIC_URL: keyadminUrl }
+
 const upload = serviceFolder('upload')
 runNode('upload', join(root, 'services/upload/dist/server.js'), {
   user: upload.user,

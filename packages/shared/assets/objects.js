@@ -40,19 +40,19 @@
   }
 
   // ---- the browser's parts
-  const crumbs = el('nav', { className: 'kms-crumbs', 'aria-label': 'Folder' })
+  const crumbs = el('nav', { 'className': 'kms-crumbs', 'aria-label': 'Folder' })
   const searchInput = el('input', { type: 'search', id: 'objects-search', name: 'search', autocomplete: 'off', spellcheck: 'false', placeholder: 'e.g. report-2026' })
   const sortSelect = el('select', { id: 'objects-sort', name: 'sort' }, Object.keys(SORT_NAMES).map(function (k) { return el('option', { value: k, text: SORT_NAMES[k] }) }))
   const orderSelect = el('select', { id: 'objects-order', name: 'order' }, [el('option', { value: 'asc', text: 'Ascending' }), el('option', { value: 'desc', text: 'Descending' })])
   const limitSelect = el('select', { id: 'objects-limit', name: 'limit' }, [25, 50, 100, 250, 500].map(function (n) { return el('option', { value: String(n), text: String(n) }) }))
-  const searchForm = el('form', { className: 'kms-toolbar', role: 'search', 'aria-label': 'Objects' }, [
+  const searchForm = el('form', { 'className': 'kms-toolbar', 'role': 'search', 'aria-label': 'Objects' }, [
     el('label', { for: 'objects-search', text: 'Names starting with' }), searchInput,
     el('button', { type: 'submit', id: 'objects-search-go', className: 'kms-secondary', text: 'Search' }),
     el('label', { for: 'objects-sort', text: 'Sort by' }), sortSelect,
     el('label', { for: 'objects-order', className: 'kms-visually-hidden', text: 'Order' }), orderSelect,
     el('label', { for: 'objects-limit', text: 'Per page' }), limitSelect,
   ])
-  const status = el('div', { id: 'objects-status', role: 'status', 'aria-live': 'polite' })
+  const status = el('div', { 'id': 'objects-status', 'role': 'status', 'aria-live': 'polite' })
   const summary = el('p', { id: 'objects-summary', className: 'kms-muted' })
   const table = el('table', { id: 'objects', className: 'kms-table' })
   const empty = el('div', { id: 'objects-empty', className: 'kms-empty', hidden: true })
@@ -74,7 +74,7 @@
   }
 
   function folderLink(prefix, text, current) {
-    const a = el('a', { href: '?' + (prefix ? 'folder=' + encodeURIComponent(prefix) : ''), text: text, 'data-folder': prefix, title: prefix || 'the whole bucket' })
+    const a = el('a', { 'href': '?' + (prefix ? 'folder=' + encodeURIComponent(prefix) : ''), 'text': text, 'data-folder': prefix, 'title': prefix || 'the whole bucket' })
     if (current) a.setAttribute('aria-current', 'location')
     a.addEventListener('click', function (e) { e.preventDefault(); openFolder(prefix) })
     return a
@@ -96,7 +96,7 @@
     const th = el('th', { scope: 'col', className: extraClass || '' })
     const active = state.sort === field
     th.setAttribute('aria-sort', active ? (state.order === 'asc' ? 'ascending' : 'descending') : 'none')
-    const button = el('button', { type: 'button', className: 'kms-sort', 'data-sort': field, text: label + (active ? (state.order === 'asc' ? ' ▲' : ' ▼') : '') })
+    const button = el('button', { 'type': 'button', 'className': 'kms-sort', 'data-sort': field, 'text': label + (active ? (state.order === 'asc' ? ' ▲' : ' ▼') : '') })
     button.addEventListener('click', function () {
       if (state.sort === field) state.order = state.order === 'asc' ? 'desc' : 'asc'
       else { state.sort = field; state.order = field === 'name' ? 'asc' : 'desc' }
@@ -139,14 +139,14 @@
 
   function objectRow(item) {
     const shown = kms.shownName(item.key.slice(state.folder.length))
-    const link = el('a', { className: 'kms-cut', href: linkBase + kms.encodeKey(item.key), title: item.key, 'data-key': item.key, text: shown })
+    const link = el('a', { 'className': 'kms-cut', 'href': linkBase + kms.encodeKey(item.key), 'title': item.key, 'data-key': item.key, 'text': shown })
     const cells = [
       el('td', {}, [link]),
       el('td', { className: 'kms-num', title: item.size + ' bytes', text: kms.formatBytes(item.size) }),
       el('td', { className: 'kms-wide' }, [kms.timeElement(item.lastModified)]),
     ]
     if (withEncryption) cells.push(encryptionCell(item))
-    const button = el('button', { type: 'button', className: 'kms-link', text: 'Details', 'aria-label': 'Details of ' + item.key.slice(-80) })
+    const button = el('button', { 'type': 'button', 'className': 'kms-link', 'text': 'Details', 'aria-label': 'Details of ' + item.key.slice(-80) })
     button.addEventListener('click', function () { showDetails(item) })
     cells.push(el('td', {}, [button]))
     return el('tr', { className: 'kms-object' }, cells)
@@ -263,9 +263,11 @@
       }
     }
     const first = state.page * state.limit + 1
-    summary.textContent = count === 0 ? '' : 'Page ' + (state.page + 1) + ': ' + (first) + '\u2013' + (first + count - 1) +
-      (listing.nextCursor ? ' (more on the next pages)' : '') +
-      (listing.scanned && !listing.scanned.complete ? '; sorted within the first ' + listing.scanned.objects.toLocaleString('en') + ' objects of this folder' : '')
+    summary.textContent = count === 0
+      ? ''
+      : 'Page ' + (state.page + 1) + ': ' + (first) + '\u2013' + (first + count - 1) +
+        (listing.nextCursor ? ' (more on the next pages)' : '') +
+        (listing.scanned && !listing.scanned.complete ? '; sorted within the first ' + listing.scanned.objects.toLocaleString('en') + ' objects of this folder' : '')
     prev.disabled = state.page === 0
     next.disabled = !listing.nextCursor
     pager.hidden = state.page === 0 && !listing.nextCursor

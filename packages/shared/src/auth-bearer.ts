@@ -31,9 +31,18 @@ export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex')
 }
 
-/** A new API token: `kms_` and 256 random bits, base64url. */
-export function generateToken(): string {
-  return `kms_${randomBytes(32).toString('base64url')}`
+/**
+ * A new API token: `kms_`, the service it is for when given (`kms_upload_…`), and 256 random bits,
+ * base64url. The name lets another service say whose token it was given, like GitHub's `ghp_` prefixes.
+ */
+export function generateToken(service?: string): string {
+  if (service !== undefined && !/^[a-z][a-z0-9-]{1,31}$/.test(service)) throw new Error(`a token's service is lower-case letters, digits and -: ${service}`)
+  return `kms_${service ? `${service}_` : ''}${randomBytes(32).toString('base64url')}`
+}
+
+/** The service a token was made for (`kms_upload_…` → upload), or undefined for tokens without one. */
+export function tokenService(token: string): string | undefined {
+  return /^kms_([a-z][a-z0-9-]{1,31})_[A-Za-z0-9_-]{43}$/.exec(token)?.[1]
 }
 
 /** One AUTH_TOKENS entry: `name:scope1+scope2:sha256hex`. */

@@ -11,7 +11,7 @@ import csrfProtection from '@fastify/csrf-protection'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Type, type Static, type TObject, type TProperties } from 'typebox'
-import { AUTH_TOKENS_PATTERN, BearerJwtVerifier, hashToken, isLoopbackHost, parseAuthTokens, scopesFromClaim, type Principal } from './auth-bearer.js'
+import { AUTH_TOKENS_PATTERN, BearerJwtVerifier, hashToken, isLoopbackHost, parseAuthTokens, scopesFromClaim, tokenService, type Principal } from './auth-bearer.js'
 import { AuthErrors } from './auth-errors.js'
 import { LOGIN_PAGE_CSP, LOGIN_SCRIPT, renderLoginPage } from './auth-login-page.js'
 import { DEFAULT_SCOPE_MAP, groupsGranting, parseScopeMap, providerFetch, RelyingParty, SCOPE_MAP_PATTERN, scopesForGroups, type LoginTransaction, type ScopeMap, type SignInResult } from './auth-oidc.js'
@@ -263,7 +263,11 @@ export const authPlugin = fp(
     async function verifyBearer(credential: string): Promise<Principal & { expiresAt?: number; hash?: string }> {
       if (bearerJwt && JWT_SHAPE.test(credential)) return bearerJwt.verify(credential)
       const principal = principalFromToken(credential)
-      if (!principal) throw new AuthErrors.INVALID_CREDENTIALS(bearerJwt ? 'not a known API token nor a valid OIDC JWT' : 'not a known API token')
+      if (!principal) {
+        const owner = tokenService(credential)
+        if (owner && owner !== serviceName) throw new AuthErrors.INVALID_CREDENTIALS(`this token belongs to the ${owner} service (it starts kms_${owner}_): use it there, or ask for a ${serviceName} token`)
+        throw new AuthErrors.INVALID_CREDENTIALS(bearerJwt ? 'not a known API token nor a valid OIDC JWT' : 'not a known API token')
+      }
       return { ...principal, hash: hashToken(credential) }
     }
 

@@ -213,6 +213,16 @@ function wantsHtml(request: FastifyRequest): boolean {
   return (request.method === 'GET' || request.method === 'HEAD') && (request.headers.accept ?? '').includes('text/html')
 }
 
+/** Swagger UI's badges and links in colours with 4.5:1 contrast (its defaults are white on light grey and green). */
+const DOCS_CSS = `.kms-header{position:relative;z-index:2}.swagger-ui .topbar{display:none}
+body .swagger-ui .info .title small{background:#4a5060}body .swagger-ui .info .title small.version-stamp{background:#2b6100}
+body .swagger-ui .info .title small pre{color:#fff;background:transparent}body .swagger-ui .info a,body .swagger-ui .info .url,body .swagger-ui .info .link{color:#0050b8}
+body .swagger-ui .opblock .opblock-summary-method{color:#fff}
+body .swagger-ui .opblock.opblock-get .opblock-summary-method{background:#0b5cad}body .swagger-ui .opblock.opblock-post .opblock-summary-method{background:#1d6b42}
+body .swagger-ui .opblock.opblock-put .opblock-summary-method{background:#8a4b00}body .swagger-ui .opblock.opblock-delete .opblock-summary-method{background:#b3261e}
+body .swagger-ui .opblock.opblock-patch .opblock-summary-method{background:#17695c}body .swagger-ui .opblock.opblock-head .opblock-summary-method{background:#6b3fa0}
+body .swagger-ui .opblock.opblock-options .opblock-summary-method{background:#0d5c73}`
+
 /** The docs page's own script: the frame's header (fetched, so it names who is signed in) above Swagger UI. */
 const DOCS_HEADER_SCRIPT = String.raw`'use strict'
 ;(function () {
@@ -222,9 +232,9 @@ const DOCS_HEADER_SCRIPT = String.raw`'use strict'
       if (!html) return
       var holder = document.createElement('div')
       holder.innerHTML = html
-      var root = document.getElementById('swagger-ui')
-      if (root && !root.id.includes('main')) root.setAttribute('role', 'main')
       document.body.prepend.apply(document.body, Array.from(holder.childNodes))
+      var skip = document.querySelector('.kms-skip')
+      if (skip && !document.getElementById('main')) skip.setAttribute('href', '#swagger-ui')
     })
 })()
 `
@@ -290,10 +300,11 @@ export const framePlugin = fp(async function framePlugin(app: FastifyInstance, o
     await app.register(swaggerUi, {
       routePrefix: '/docs',
       staticCSP: DOCS_CSP,
-      uiConfig: { validatorUrl: null, deepLinking: true, docExpansion: 'list' },
+      // No deep links: Swagger UI then draws a link inside each operation's button (nested interactive controls).
+      uiConfig: { validatorUrl: null, deepLinking: false, docExpansion: 'list' },
       theme: {
         title: `kms-share ${options.service} · API`,
-        css: [{ filename: 'frame.css', content: FRAME_CSS }, { filename: 'docs.css', content: '.kms-header{position:relative;z-index:2}.swagger-ui .topbar{display:none}' }],
+        css: [{ filename: 'frame.css', content: FRAME_CSS }, { filename: 'docs.css', content: DOCS_CSS }],
         js: [{ filename: 'session.js', content: SESSION_SCRIPT }, { filename: 'header.js', content: DOCS_HEADER_SCRIPT }],
       },
     })

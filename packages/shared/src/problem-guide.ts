@@ -40,6 +40,7 @@ export const PROBLEM_GUIDE: Record<string, GuideEntry> = {
   SHR_BAD_REQUEST: { title: 'The request could not be read.', next: 'Reload the page and try again.' },
   SHR_NOT_FOUND: { title: 'There is no such page here.', next: 'Go back to the list and follow a link from there.' },
   SHR_PAYLOAD_TOO_LARGE: { title: 'What you sent is too large.', next: 'Send something smaller.' },
+  SHR_BAD_CURSOR: { title: 'The list changed or its page is out of date.', next: 'Go back to the first page of the list.' },
   SHR_AWS_ACCESS_DENIED: { title: 'AWS refused {action} to this service.', next: 'Ask a key administrator to check the key policy and this service\'s role; the message names the policy that denied it.' },
   SHR_AWS_NO_SUCH_KEY: { title: 'This object does not exist (any more).', next: 'It was deleted or renamed: go back to the list of objects.' },
   SHR_AWS_KMS_KEY_UNAVAILABLE: { title: 'The KMS key that protects this object cannot be used now.', next: 'Ask a key administrator: the key may be disabled, pending deletion or missing its material.' },

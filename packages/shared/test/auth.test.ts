@@ -13,7 +13,7 @@ import { exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose'
 import { Type } from 'typebox'
 import {
   assertAuthForListen, AuthErrors, authConfigProperties, authPlugin, basePlugin, catalogueCodes, formatTokenEntry, generateToken,
-  hashToken, isLoopbackHost, loadConfig, parseAuthTokens, requireScope, scopesFromClaim, serverOptions, SharedErrors, type AuthConfig,
+  hashToken, isLoopbackHost, loadConfig, tokenService, parseAuthTokens, requireScope, scopesFromClaim, serverOptions, SharedErrors, type AuthConfig,
 } from '../src/index.js'
 
 const ALICE = generateToken()
@@ -84,6 +84,11 @@ t.test('tokens: SHA-256 hex hashes, random url-safe kms_ tokens, AUTH_TOKENS ent
   const a = generateToken()
   t.match(a, /^kms_[A-Za-z0-9_-]{43}$/)
   t.not(a, generateToken())
+  const forUpload = generateToken('upload')
+  t.match(forUpload, /^kms_upload_[A-Za-z0-9_-]{43}$/, 'a token names the service it is for')
+  t.equal(tokenService(forUpload), 'upload')
+  t.equal(tokenService(a), undefined, 'older tokens name none (43 characters after kms_, never a service and 43 more)')
+  t.throws(() => generateToken('Upload!'))
   const entries = parseAuthTokens(` alice:upload+cache:admin:${hashToken('x')} ,\n bob:download:${hashToken('y')},`)
   t.same(entries, [
     { name: 'alice', scopes: ['upload', 'cache:admin'], hash: hashToken('x') },
@@ -137,6 +142,10 @@ t.test('bearer tokens: 401 without credentials, scopes enforced, health open', a
   t.equal(wrong.status, 401)
   t.match(wrong.headers.get('www-authenticate'), /error="invalid_token"/)
   t.match(await wrong.json(), { code: 'SHR_INVALID_CREDENTIALS' })
+  // Another service's token: the answer says whose it is (the sign-in page shows this sentence).
+  const theirs = await fetch(`${url}/auth/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: generateToken('upload') }) })
+  t.equal(theirs.status, 401)
+  t.match(await theirs.json(), { code: 'SHR_INVALID_CREDENTIALS', detail: /this token belongs to the upload service \(it starts kms_upload_\): use it there, or ask for a test token/ })
   const basic = await fetch(`${url}/things`, { headers: { authorization: 'Basic YWxpY2U6cHc=' } })
   t.equal(basic.status, 401)
   t.match(basic.headers.get('www-authenticate'), /error="invalid_request"/)

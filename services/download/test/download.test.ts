@@ -262,12 +262,16 @@ t.test('the page lists objects (escaped) and local files', async (t) => {
   const res = await fetch(url + '/')
   t.match(res.headers.get('content-type'), /^text\/html/)
   const html = await res.text()
-  t.match(html, 'href="/files/SampleFile-KMS.txt"')
-  t.match(html, '&#60;b&#62;bold&#60;/b&#62;.txt')
-  t.notMatch(html, '<b>bold</b>')
+  t.match(html, '<div id="objects-browser" data-list="/files" data-details="/details/" data-link="/files/" data-encryption="1"', 'the object browser reads the API the scripts use')
   t.match(html, 'localfile-SampleFile-KMS.txt')
   // Each object shows how it is encrypted, as the workshop checked in the console: SSE-KMS and the key.
-  t.match(html, /<td class="enc">aws:kms <code title="arn:aws:kms:eu-west-1:111122223333:key\/[0-9a-f-]{36}">key\/[0-9a-f-]{36}<\/code>/)
+  const listed = await getJson('/files?delimiter=/&prefix=SampleFile-KMS')
+  t.match(listed.body.items, [{ key: 'SampleFile-KMS.txt', cached: true, encryption: { algorithm: 'aws:kms', kmsKeyArn: /^arn:aws:kms:eu-west-1:111122223333:key\/[0-9a-f-]{36}$/ } }])
+  const details = await getJson(filePath('SampleFile-KMS.txt').replace(/^\/files\//, '/details/'))
+  t.match(details.body, { key: 'SampleFile-KMS.txt', etag: /^"[0-9a-f]{32}"$/, encryption: { algorithm: 'aws:kms', kmsKeyArn: /^arn:aws:kms:/ }, cached: true, localFile: 'localfile-SampleFile-KMS.txt' })
+  const gone = await getJson('/details/no-such-object')
+  t.equal(gone.res.status, 404)
+  t.match(gone.body, { code: 'SHR_AWS_NO_SUCH_KEY' })
 })
 
 t.test('health, readiness and OpenAPI', async (t) => {
