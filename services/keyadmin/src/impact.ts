@@ -6,7 +6,7 @@
 import { LookupEventsCommand, type CloudTrailClient } from '@aws-sdk/client-cloudtrail'
 import type { AuditStore } from './audit/store.js'
 import { parseKmsEvent } from './audit/trail.js'
-import { awsErrorCode, isAwsServiceError } from '@kms-share/shared'
+import { awsErrorCode, formatBytes, isAwsServiceError } from '@kms-share/shared'
 import { kmsProblem } from './aws-errors.js'
 
 /** The operations that use a key (a CloudTrail record of one of these is a use). */
@@ -159,22 +159,9 @@ export function ago(time: string, now = Date.now()): string {
 
 const number = (n: number) => n.toLocaleString('en-US')
 
-/** 950 B, 3.7 KiB, 1.2 MiB: the pages' one size format (the frame's kms.formatBytes). */
-export function bytesInWords(n: number): string {
-  if (n < 1024) return `${n} B`
-  const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB']
-  let value = n / 1024
-  let unit = 0
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024
-    unit++
-  }
-  return `${value.toFixed(1)} ${units[unit]}`
-}
-
 /** The impact of deleting (or disabling) the key, in one sentence each. */
 export function impactSentences(bucket: string, objects: ObjectsUnderKey, use: LastUse | null, now = Date.now(), useNote?: string): { delete: string; disable: string; lastUse: string } {
-  const sized = objects.sizeUnknown > 0 ? `${bytesInWords(objects.bytes)} and ${number(objects.sizeUnknown)} of unknown size` : bytesInWords(objects.bytes)
+  const sized = objects.sizeUnknown > 0 ? `${formatBytes(objects.bytes)} and ${number(objects.sizeUnknown)} of unknown size` : formatBytes(objects.bytes)
   const what = objects.count === 0 ? `no audited object in ${bucket}` : `${number(objects.count)} object${objects.count === 1 ? '' : 's'} (${sized}) in ${bucket}`
   const used = use
     ? `last ${use.eventName} ${ago(use.time, now)} by ${use.name}${use.invokedBy === 'fas.s3.amazonaws.com' ? ' through S3' : ''}`

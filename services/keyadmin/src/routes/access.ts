@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { problemResponses } from '@kms-share/shared'
 import { keyAccessContext, matrixUnder } from '../key-access.js'
-import { KeyParams } from '../schemas/keys.js'
+import { KeyGrantSchema, KeyParams } from '../schemas/keys.js'
 import { MatchedStatementSchema } from '../schemas/policies.js'
 
 export const AccessMatrixSchema = Type.Object({
@@ -30,18 +30,7 @@ export const AccessMatrixSchema = Type.Object({
       }), { description: 'Grants that allow this action to this principal.' })),
     })),
   })),
-  grants: Type.Array(Type.Object({
-    grantId: Type.String(),
-    name: Type.Optional(Type.String()),
-    granteePrincipal: Type.String(),
-    retiringPrincipal: Type.Optional(Type.String()),
-    operations: Type.Array(Type.String()),
-    creationDate: Type.Optional(Type.String()),
-    constraints: Type.Optional(Type.Object({
-      EncryptionContextEquals: Type.Optional(Type.Record(Type.String(), Type.String())),
-      EncryptionContextSubset: Type.Optional(Type.Record(Type.String(), Type.String())),
-    })),
-  }), { description: "The key's grants (ListGrants)." }),
+  grants: Type.Array(KeyGrantSchema, { description: "The key's grants (ListGrants)." }),
   findings: Type.Array(Type.Object({ code: Type.String(), principal: Type.String(), message: Type.String() })),
   skipped: Type.Array(Type.String()),
 })

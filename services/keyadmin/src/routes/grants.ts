@@ -13,7 +13,7 @@ import { aws } from '../aws-errors.js'
 import { grantCondition } from '../access.js'
 import { listAllGrants, resolveKey } from '../keys.js'
 import { documentOf } from '../policy-check.js'
-import { KeyParams } from '../schemas/keys.js'
+import { KeyGrantSchema, KeyParams } from '../schemas/keys.js'
 import { awsFilledContext, decideOnKey, simulatedPrincipal } from '../simulation.js'
 
 /** CreateGrant's operations (API_CreateGrant.html, Operations). */
@@ -45,16 +45,9 @@ const CreatedGrant = Type.Object({
   deniedByKeyPolicy: Type.Array(Type.String(), { description: 'Granted operations the key policy explicitly denies this grantee: the grant gives nothing for them (explicit denies win over grants).' }),
 })
 
-export const GrantSchema = Type.Object({
-  grantId: Type.String(),
-  name: Type.Optional(Type.String()),
-  granteePrincipal: Type.String(),
-  retiringPrincipal: Type.Optional(Type.String()),
-  operations: Type.Array(Type.String()),
-  creationDate: Type.Optional(Type.String()),
-  constraints: Type.Optional(Type.Object({ EncryptionContextEquals: Type.Optional(Type.Record(Type.String(), Type.String())), EncryptionContextSubset: Type.Optional(Type.Record(Type.String(), Type.String())) })),
+export const GrantSchema = Type.Intersect([KeyGrantSchema, Type.Object({
   condition: Type.Optional(Type.String({ description: 'The constraint in words: "when the encryption context equals {…}".' })),
-})
+})])
 export const GrantParams = Type.Intersect([KeyParams, Type.Object({ grantId: Type.String({ minLength: 1, maxLength: 128, pattern: '^[a-zA-Z0-9]+$' }) })])
 
 export async function grantsRoutes(fastify: FastifyInstance) {

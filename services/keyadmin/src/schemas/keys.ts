@@ -91,3 +91,17 @@ export const PutTagsBodySchema = Type.Object({ tags: TagsSchema }, { additionalP
 export const DeleteTagsQuerySchema = Type.Object({
   keys: Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], { description: 'Tag keys to remove (repeat ?keys=).' }),
 })
+
+/** A grant as ListGrants answers it (the access matrix and GET /keys/:key/grants). */
+export const KeyGrantSchema = Type.Object({
+  grantId: Type.String(),
+  name: Type.Optional(Type.String()),
+  granteePrincipal: Type.String(),
+  retiringPrincipal: Type.Optional(Type.String()),
+  operations: Type.Array(Type.String()),
+  creationDate: Type.Optional(Type.String()),
+  constraints: Type.Optional(Type.Object({
+    EncryptionContextEquals: Type.Optional(Type.Record(Type.String(), Type.String())),
+    EncryptionContextSubset: Type.Optional(Type.Record(Type.String(), Type.String())),
+  })),
+})
