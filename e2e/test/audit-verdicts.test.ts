@@ -8,7 +8,9 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import { createS3Client } from '@kms-share/shared'
 import { BUCKET, eventually, labEnv, startRedis, startTestLab, startUpload, startWorker } from './audit-helpers.js'
 
-const lab = await startTestLab(t)
+// AWS's default key policy, so that a role other than the downloader can read at all (the stack's
+// separation-of-duties policy lets nobody else decrypt): the audit must still flag such a reader.
+const lab = await startTestLab(t, { defaultKeyPolicy: true })
 const redis = await startRedis(t)
 const importedKeyArn = (await lab.invoke<{ KeyMetadata: { Arn: string } }>('kms', 'DescribeKey', { KeyId: 'alias/ImportedCMK' }, 'admin')).KeyMetadata.Arn
 const worker = await startWorker(t, lab, redis, { AUDIT_KMS_KEY_ARN: importedKeyArn })

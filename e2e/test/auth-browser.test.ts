@@ -66,7 +66,8 @@ t.test('a page on another origin cannot overwrite an object with the signed-in u
   t.equal(sent.origin, evilUrl)
   t.equal(sent['sec-fetch-site'], 'same-site', 'another port of the same host is the same site: SameSite=Strict alone would not stop it')
 
-  const stored = await s3As(lab, 'admin').send(new GetObjectCommand({ Bucket: BUCKET, Key: 'invoice.pdf' }))
+  // Read back as the downloader: on the stack's key only the services use it.
+  const stored = await s3As(lab, 'downloader').send(new GetObjectCommand({ Bucket: BUCKET, Key: 'invoice.pdf' }))
   t.equal(await stored.Body!.transformToString(), 'the real invoice', 'the object was not overwritten')
 })
 

@@ -14,7 +14,7 @@ import { buildApp as buildDownloadApp, loadConfig as loadDownloadConfig } from '
 import { buildApp as buildKeyadminApp, loadConfig as loadKeyadminConfig } from '@kms-share/keyadmin'
 
 export { startTestLab }
-export { AWS_CLI, awsCli as aws, cliInstanceEnv as instanceEnv, cliProfileEnv as profileEnv, freePort, labInstance as instance, type CliResult } from '@kms-share/aws-lab/testing'
+export { AWS_CLI, nextMfaCode, awsCli as aws, cliInstanceEnv as instanceEnv, cliProfileEnv as profileEnv, freePort, labInstance as instance, type CliResult } from '@kms-share/aws-lab/testing'
 export type { Lab }
 
 export const BUCKET = 'kmsworkshop-111122223333'
@@ -61,8 +61,8 @@ export async function startDownload(t: Tap, lab: Lab, profile: string, env: Reco
 }
 
 /** A lab whose new VPC endpoints stay `pending` for `pendingMs`, so clients must wait as in AWS. */
-export async function startNetworkLab(t: Tap, pendingMs = 1_500): Promise<Lab> {
-  return startTestLab(t, { vpcEndpointPendingMs: pendingMs })
+export async function startNetworkLab(t: Tap, pendingMs = 1_500, options: { defaultKeyPolicy?: boolean } = {}): Promise<Lab> {
+  return startTestLab(t, { vpcEndpointPendingMs: pendingMs, ...options })
 }
 
 export interface Keyadmin {
@@ -71,7 +71,7 @@ export interface Keyadmin {
   logs: string[]
   tokens: { admin: string; reader: string }
   /** fetch with a Bearer token (admin unless `as` says otherwise), JSON in and out. */
-  call(method: string, path: string, body?: unknown, as?: 'admin' | 'reader' | 'none'): Promise<{ status: number; headers: Headers; body: any }>
+  call(method: string, path: string, body?: unknown, as?: 'admin' | 'reader' | 'none', headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: any }>
 }
 
 /**
@@ -103,12 +103,13 @@ export async function startKeyadminInstance(t: Tap, lab: Lab, env: Record<string
   await app.listen({ port: 0, host: '127.0.0.1' })
   const { port } = app.server.address() as { port: number }
   const url = `http://127.0.0.1:${port}`
-  const call: Keyadmin['call'] = async (method, path, body, as = 'admin') => {
+  const call: Keyadmin['call'] = async (method, path, body, as = 'admin', headers = {}) => {
     const res = await fetch(url + path, {
       method,
       headers: {
         ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
         ...(as === 'none' ? {} : { authorization: `Bearer ${tokens[as]}` }),
+        ...headers,
       },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       signal: AbortSignal.timeout(60_000),

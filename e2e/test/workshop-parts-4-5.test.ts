@@ -8,10 +8,16 @@ import t from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { buildApp as buildUploadApp, loadUploadConfig } from '@kms-share/upload'
-import { ACCOUNT, aws, BUCKET, instance, instanceEnv, profileEnv, scratchDir, startKeyadminInstance, startNetworkLab } from './helpers.js'
+import { ACCOUNT, aws, BUCKET, instance, instanceEnv, nextMfaCode, profileEnv, scratchDir, startKeyadminInstance, startNetworkLab } from './helpers.js'
 
-const lab = await startNetworkLab(t)
-const svc = await startKeyadminInstance(t, lab)
+// The workshop starts from AWS's default key policy on ImportedCMK (the stack's own key policy is separation-of-duties).
+const lab = await startNetworkLab(t, 1_500, { defaultKeyPolicy: true })
+// As the stack runs keyadmin: its role from instance metadata, PutKeyPolicy as userA with an MFA code.
+const svc = await startKeyadminInstance(t, lab, {
+  AWS_SHARED_CREDENTIALS_FILE: lab.credentialsFile, AWS_CONFIG_FILE: lab.configFile,
+  KEYADMIN_MFA_PROFILE: 'userA', KEYADMIN_MFA_SERIAL: `arn:aws:iam::${ACCOUNT}:mfa/userA`,
+})
+const withCode = async () => ({ 'x-mfa-code': await nextMfaCode(lab) })
 const dir = scratchDir(t)
 const workshop = profileEnv(lab, 'workshop', dir)
 const workshopInstance = instanceEnv(lab, 'workshop', dir)
@@ -85,7 +91,7 @@ t.test('part 5: the endpoint-only key policy, applied through keyadmin', async (
   t.equal(viaTemplates.status, 200, JSON.stringify(viaTemplates.body))
   t.same(JSON.parse(viaTemplates.body.policy), doc)
 
-  const applied = await svc.call('PUT', `/keys/${encodeURIComponent('alias/ImportedCMK')}/policy`, { policy: rendered.body.policy })
+  const applied = await svc.call('PUT', `/keys/${encodeURIComponent('alias/ImportedCMK')}/policy`, { policy: rendered.body.policy }, 'admin', await withCode())
   t.equal(applied.status, 200, JSON.stringify(applied.body))
   t.equal(applied.body.applied, true)
 })
@@ -134,7 +140,7 @@ t.test("the workshop's own part 5 policy breaks SSE-KMS uploads for its role; ke
   t.equal(ok.code, 0, `under keyadmin's policy: ${ok.stderr}`)
 
   const rendered = await svc.call('POST', `/vpc-endpoints/${endpoint.id}/key-policy`)
-  const applied = await svc.call('PUT', `/keys/${encodeURIComponent('alias/ImportedCMK')}/policy`, { policy: rendered.body.workshopVersion.policy })
+  const applied = await svc.call('PUT', `/keys/${encodeURIComponent('alias/ImportedCMK')}/policy`, { policy: rendered.body.workshopVersion.policy }, 'admin', await withCode())
   t.equal(applied.status, 200, JSON.stringify(applied.body))
   t.ok(applied.body.findings.some((f: any) => f.code === 'VPCE_DENY_BLOCKS_AWS_SERVICES'), 'applied with the finding shown')
   const refused = await putObject()
@@ -142,7 +148,7 @@ t.test("the workshop's own part 5 policy breaks SSE-KMS uploads for its role; ke
   t.match(refused.stderr, /AccessDenied/)
   t.match(refused.stderr, 'kms:GenerateDataKey')
 
-  const back = await svc.call('PUT', `/keys/${encodeURIComponent('alias/ImportedCMK')}/policy`, { policy: rendered.body.policy })
+  const back = await svc.call('PUT', `/keys/${encodeURIComponent('alias/ImportedCMK')}/policy`, { policy: rendered.body.policy }, 'admin', await withCode())
   t.equal(back.status, 200)
   t.equal((await putObject()).code, 0, "keyadmin's version again")
 })

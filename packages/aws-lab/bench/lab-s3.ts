@@ -78,7 +78,8 @@ function perCpuSecond(step: (piece: Buffer, index: number) => void): number {
 async function startLabProcess(dataDir: string): Promise<{ pid: number; endpoint: string; stop(): Promise<void> }> {
   const built = join(pkg, 'dist', 'server.js')
   if (!existsSync(built)) throw new Error('build the lab first: pnpm --filter @kms-share/aws-lab build')
-  const child = spawn(process.execPath, [built, '--quiet'], { env: { ...process.env, LAB_PORT: '0', LAB_DATA_DIR: dataDir, INIT_CWD: dataDir }, stdio: ['ignore', 'pipe', 'inherit'] })
+  // The workshop role writes under alias/ImportedCMK: AWS's default key policy, the workshop's starting point.
+  const child = spawn(process.execPath, [built, '--quiet', '--default-key-policy'], { env: { ...process.env, LAB_PORT: '0', LAB_DATA_DIR: dataDir, INIT_CWD: dataDir }, stdio: ['ignore', 'pipe', 'inherit'] })
   const endpoint = await new Promise<string>((resolve, reject) => {
     let out = ''
     child.stdout.on('data', (d: Buffer) => {

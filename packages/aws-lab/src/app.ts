@@ -12,7 +12,7 @@ import { CredentialResolver } from './core/identity.js'
 import { Router, type VpcEndpointInfo } from './core/router.js'
 import { createJsonProtocol } from './core/protocols/json.js'
 import { createQueryProtocol } from './core/protocols/query.js'
-import { loadSeed, runSeed, seedEc2, type LabSection } from './core/seed.js'
+import { loadSeed, reapplyDefinitions, runSeed, seedEc2, type LabSection } from './core/seed.js'
 import type { Caller, ProtocolHandler, RequestMeta, ServiceDefinition } from './core/types.js'
 import { IamModel } from './iam/model.js'
 import { createIamService } from './iam/service.js'
@@ -67,6 +67,11 @@ export interface LabOptions {
    * people sign in there, and the clients named here (the services, scripts) are registered.
    */
   oidc?: boolean | LabOidcOptions
+  /**
+   * On first start, leave the seed's keys with AWS's default key policy (the account root holds kms:*)
+   * instead of the `policy` the seed gives them: the workshop's starting point.
+   */
+  defaultKeyPolicy?: boolean
 }
 
 export interface ProfileCredentials {
@@ -219,17 +224,23 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       callerForAccessKey: (id) => credentials.caller(id),
       warn: (message) => log({ level: 'warn', msg: message }),
       ec2,
+      defaultKeyPolicy: options.defaultKeyPolicy,
     })
     labState.seedFile = seedFile
     labState.seededAt = new Date().toISOString()
     store.save('lab')
-  } else if (Object.keys(ec2.state.instances).length === 0 && existsSync(seedFile)) {
-    // A data folder seeded before the lab had EC2 gets the seed's network and instances, so its services can run as instances.
+  } else if (existsSync(seedFile)) {
     const older = loadSeed(seedFile, accountId, region)
     const adminProfile = older.users?.[0]?.profile
-    if (adminProfile && labState.profiles[adminProfile] && (older.vpcs?.length || older.instances?.length)) {
-      await seedEc2({ seed: older, iam, ec2, warn: (message) => log({ level: 'warn', msg: message }) }, (service, operation, input) => invoke(service, operation, input, adminProfile))
-      log({ level: 'info', msg: `added the seed's VPCs and instances to ${dataDir}` })
+    const asAdmin = (service: string, operation: string, input: unknown) => invoke(service, operation, input, adminProfile ?? '')
+    if (adminProfile && labState.profiles[adminProfile]) {
+      // A data folder seeded before the lab had EC2 gets the seed's network and instances, so its services can run as instances.
+      if (Object.keys(ec2.state.instances).length === 0 && (older.vpcs?.length || older.instances?.length)) {
+        await seedEc2({ seed: older, iam, ec2, warn: (message) => log({ level: 'warn', msg: message }) }, asAdmin)
+        log({ level: 'info', msg: `added the seed's VPCs and instances to ${dataDir}` })
+      }
+      const changed = await reapplyDefinitions(older, iam, asAdmin)
+      if (changed.length > 0) log({ level: 'info', msg: `applied the current policy definitions (packages/policy) to ${changed.join(', ')}` })
     }
   }
 

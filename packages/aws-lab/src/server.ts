@@ -8,15 +8,17 @@ import type { LabOidcClient, LabOidcOptions } from './oidc/config.js'
 
 const { values } = parseArgs({
   options: {
-    seed: { type: 'string' },
-    reset: { type: 'boolean', default: false },
-    quiet: { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h', default: false },
+    'seed': { type: 'string' },
+    'reset': { type: 'boolean', default: false },
+    'default-key-policy': { type: 'boolean', default: false },
+    'quiet': { type: 'boolean', default: false },
+    'help': { type: 'boolean', short: 'h', default: false },
   },
 })
 
 if (values.help) {
-  process.stdout.write(`Usage: aws-lab [--seed FILE] [--reset] [--quiet]
+  process.stdout.write(`Usage: aws-lab [--seed FILE] [--reset] [--default-key-policy] [--quiet]
+  --default-key-policy  on first start (or --reset), leave the seed's keys with AWS's default key policy (the workshop's starting point)
   LAB_HOST (127.0.0.1)  LAB_PORT (4566)  LAB_DATA_DIR (.lab)  LAB_CLOUDTRAIL_DELAY_SECONDS (0)
   LAB_IMDS_PORT_BASE (4510 with LAB_PORT 4566, else 0 = free ports)  LAB_IMDS_HOST (LAB_HOST)  LAB_IMDS_CREDENTIALS_TTL_SECONDS (21600)
   LAB_TLS (0; 1 = also HTTPS on the same port, CA in LAB_DATA_DIR/tls/ca.pem)  LAB_TLS_HOSTNAMES (extra certificate names, comma-separated)
@@ -111,6 +113,7 @@ const lab = await startLab({
   port,
   seedFile,
   reset: values.reset,
+  defaultKeyPolicy: values['default-key-policy'],
   quiet: values.quiet,
   cloudTrailDelaySeconds,
   imdsPortBase,

@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
+import { TOTP, URI } from 'otpauth'
 import { DEFAULT_SEED_FILE, startLab, type Lab, type LabOptions } from './app.js'
 
 export { labPeople, TestBrowser, totpCode, type BrowserPage, type LabPerson } from './testing-browser.js'
@@ -115,4 +116,29 @@ export function cliInstanceEnv(lab: Lab, name: string, home: string): Record<str
     AWS_REGION: lab.region,
     AWS_ENDPOINT_URL: lab.endpoint,
   }
+}
+
+/** A TOTP code of a lab user's virtual MFA device (the lab writes its otpauth:// URI), `offsetPeriods` 30-second steps from now. */
+export function mfaCode(lab: Pick<Lab, 'mfaDir'>, user = 'userA', offsetPeriods = 0): string {
+  const totp = URI.parse(readFileSync(join(lab.mfaDir, `${user}.otpauth`), 'utf8').trim())
+  if (!(totp instanceof TOTP)) throw new Error(`${user}: not a TOTP device`)
+  return totp.generate({ timestamp: Date.now() + offsetPeriods * 30_000 })
+}
+
+const lastStep = new Map<string, number>()
+/**
+ * A code STS will accept now: each code works once (a replayed or older one is refused, as in AWS),
+ * and a code is valid in its 30-second window and the neighbours, so this may wait for the next window.
+ */
+export async function nextMfaCode(lab: Pick<Lab, 'mfaDir'>, user = 'userA'): Promise<string> {
+  const device = `${lab.mfaDir}/${user}`
+  const now = Date.now()
+  const current = Math.floor(now / 30_000)
+  // The previous window's code is still good, so three codes come without a wait; not in a window's
+  // last 2 s, though, lest the window pass before the code reaches STS.
+  const earliest = now % 30_000 < 28_000 ? current - 1 : current
+  const step = Math.max(earliest, (lastStep.get(device) ?? -Infinity) + 1)
+  if (step > current + 1) await new Promise((r) => setTimeout(r, (step - 1) * 30_000 - Date.now() + 200))
+  lastStep.set(device, step)
+  return mfaCode(lab, user, step - Math.floor(Date.now() / 30_000))
 }

@@ -13,7 +13,7 @@ import { URI, type TOTP } from 'otpauth'
 import { startTestLab } from './helpers/lab.js'
 
 const exec = promisify(execFile)
-const lab = await startTestLab(t)
+const lab = await startTestLab(t, { defaultKeyPolicy: true })
 // Work files live beside the lab's data (a second t.testdir() call would recreate the same folder).
 const dir = join(lab.dataDir, 'cli-work')
 mkdirSync(dir)

@@ -99,9 +99,9 @@ t.test('throttled at two calls per second per account', async (t) => {
   t.pass('allowed again a second later')
 })
 
-t.test('keyadmin may look up events; the uploader may not', async (t) => {
+t.test('the auditor may look up events; the uploader may not', async (t) => {
   await new Promise((r) => setTimeout(r, 1100))
-  await new CloudTrailClient(lab.clientConfig('keyadmin')).send(new LookupEventsCommand({ MaxResults: 1 }))
+  await new CloudTrailClient(lab.clientConfig('auditor')).send(new LookupEventsCommand({ MaxResults: 1 }))
   await t.rejects(new CloudTrailClient(lab.clientConfig('uploader')).send(new LookupEventsCommand({ MaxResults: 1 })), {
     name: 'AccessDeniedException',
     message: /is not authorized to perform: cloudtrail:LookupEvents because no identity-based policy allows the cloudtrail:LookupEvents action/,

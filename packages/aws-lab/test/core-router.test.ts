@@ -72,7 +72,7 @@ t.test('extra services go through the same authorisation; lab.invoke acts as a p
     },
   }
   const extra = await startTestLab(t, { dataDir: join(seedDir, 'extra'), extraServices: [ec2] })
-  t.same(await extra.invoke('ec2', 'DescribeVpcs', {}, 'keyadmin'), { Vpcs: [{ VpcId: 'vpc-1' }] })
+  t.same(await extra.invoke('ec2', 'DescribeVpcs', {}, 'admin'), { Vpcs: [{ VpcId: 'vpc-1' }] })
   await t.rejects(extra.invoke('ec2', 'DescribeVpcs', {}, 'uploader'), {
     code: 'UnauthorizedOperation',
     status: 403,

@@ -58,19 +58,19 @@ t.test('describe-instances: one instance per service and the workshop, each with
   t.match(missing.stderr, "An error occurred (InvalidInstanceID.NotFound) when calling the DescribeInstances operation: The instance ID 'i-0000000000000dead' does not exist")
 })
 
-t.test('describe-vpcs, describe-subnets, describe-security-groups (the workshop reads these from metadata; keyadmin may describe)', async (t) => {
-  const vpcs = await aws('keyadmin', ['ec2', 'describe-vpcs'])
+t.test('describe-vpcs, describe-subnets, describe-security-groups (the workshop reads these from metadata; keyadmin never needs them, an administrator may describe)', async (t) => {
+  const vpcs = await aws('admin', ['ec2', 'describe-vpcs'])
   t.equal(vpcs.code, 0, vpcs.stderr)
   t.match(vpcs.json.Vpcs, [{ VpcId: VPC, CidrBlock: '10.0.0.0/16', State: 'available', IsDefault: false, OwnerId: '111122223333' }])
-  const subnets = await aws('keyadmin', ['ec2', 'describe-subnets', '--filters', `Name=vpc-id,Values=${VPC}`])
+  const subnets = await aws('admin', ['ec2', 'describe-subnets', '--filters', `Name=vpc-id,Values=${VPC}`])
   t.match(subnets.json.Subnets, [{ SubnetId: SUBNET, VpcId: VPC, CidrBlock: '10.0.1.0/24', AvailabilityZone: 'eu-west-1a', State: 'available', SubnetArn: `arn:aws:ec2:eu-west-1:111122223333:subnet/${SUBNET}` }])
-  const groups = await aws('keyadmin', ['ec2', 'describe-security-groups', '--group-ids', SG])
+  const groups = await aws('admin', ['ec2', 'describe-security-groups', '--group-ids', SG])
   t.match(groups.json.SecurityGroups, [{ GroupId: SG, GroupName: 'kms-share', VpcId: VPC, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443 }] }])
-  const none = await aws('keyadmin', ['ec2', 'describe-subnets', '--filters', 'Name=vpc-id,Values=vpc-0000000000000beef'])
+  const none = await aws('admin', ['ec2', 'describe-subnets', '--filters', 'Name=vpc-id,Values=vpc-0000000000000beef'])
   t.same(none.json.Subnets, [], 'a filter that matches nothing answers an empty list')
-  const badFilter = await aws('keyadmin', ['ec2', 'describe-vpcs', '--filters', 'Name=colour,Values=blue'])
+  const badFilter = await aws('admin', ['ec2', 'describe-vpcs', '--filters', 'Name=colour,Values=blue'])
   t.match(badFilter.stderr, "(InvalidParameterValue) when calling the DescribeVpcs operation: The filter 'colour' is invalid")
-  const unknown = await aws('keyadmin', ['ec2', 'describe-vpcs', '--vpc-ids', 'vpc-0000000000000beef'])
+  const unknown = await aws('admin', ['ec2', 'describe-vpcs', '--vpc-ids', 'vpc-0000000000000beef'])
   t.match(unknown.stderr, "(InvalidVpcID.NotFound) when calling the DescribeVpcs operation: The vpc ID 'vpc-0000000000000beef' does not exist")
 
   const denied = await aws('uploader', ['ec2', 'describe-vpcs'])
@@ -78,8 +78,10 @@ t.test('describe-vpcs, describe-subnets, describe-security-groups (the workshop 
   // As EC2 writes it (e.g. github.com/hashicorp/terraform-provider-aws/issues/34234): its own sentence, then IAM's.
   t.match(denied.stderr, '(UnauthorizedOperation) when calling the DescribeVpcs operation: You are not authorized to perform this operation. User: arn:aws:sts::111122223333:assumed-role/kms-share-uploader/')
   t.match(denied.stderr, 'is not authorized to perform: ec2:DescribeVpcs because no identity-based policy allows the ec2:DescribeVpcs action')
-  const dry = await aws('keyadmin', ['ec2', 'describe-vpcs', '--dry-run'])
+  const dry = await aws('admin', ['ec2', 'describe-vpcs', '--dry-run'])
   t.match(dry.stderr, '(DryRunOperation) when calling the DescribeVpcs operation: Request would have succeeded, but DryRun flag is set.')
+  // keyadmin's role lists only the EC2 calls its routes make (packages/policy/src/roles.ts).
+  t.match((await aws('keyadmin', ['ec2', 'describe-vpcs'])).stderr, '(UnauthorizedOperation) when calling the DescribeVpcs operation')
   const dryDenied = await aws('uploader', ['ec2', 'describe-vpcs', '--dry-run'])
   t.match(dryDenied.stderr, '(UnauthorizedOperation)', 'DryRun still checks permissions')
 })

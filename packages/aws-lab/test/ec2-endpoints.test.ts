@@ -18,7 +18,7 @@ import { EC2Client, CreateVpcEndpointCommand, DescribeVpcEndpointsCommand, Modif
 import { startTestLab } from './helpers/lab.js'
 
 const exec = promisify(execFile)
-const lab = await startTestLab(t, { vpcEndpointPendingMs: 1_500 })
+const lab = await startTestLab(t, { vpcEndpointPendingMs: 1_500, defaultKeyPolicy: true })
 const VPC = 'vpc-0ab12cd34ef56a001'
 const SUBNET = 'subnet-0ab12cd34ef56b001'
 const SG = 'sg-0ab12cd34ef56c001'
@@ -63,7 +63,7 @@ async function instanceCredentials(name: string) {
 const lastEvent = (name: string) => lab.trail.all().filter((e) => e.eventName === name).at(-1)!
 
 t.test("the workshop's create-vpc-endpoint (CLI): pending, then available, DNS entries like AWS's, full-access policy", async (t) => {
-  const services = await aws('keyadmin', ['ec2', 'describe-vpc-endpoint-services'])
+  const services = await aws('admin', ['ec2', 'describe-vpc-endpoint-services'])
   t.equal(services.code, 0, services.stderr)
   t.ok(services.json.ServiceNames.includes(KMS_SERVICE) && services.json.ServiceNames.includes('com.amazonaws.eu-west-1.s3'))
   t.match(services.json.ServiceDetails.find((d: any) => d.ServiceName === KMS_SERVICE), { ServiceType: [{ ServiceType: 'Interface' }], PrivateDnsName: 'kms.eu-west-1.amazonaws.com', VpcEndpointPolicySupported: true, Owner: 'amazon' })

@@ -12,7 +12,7 @@ import t from 'tap'
 import { startTestLab } from './helpers/lab.js'
 
 const exec = promisify(execFile)
-const lab = await startTestLab(t)
+const lab = await startTestLab(t, { defaultKeyPolicy: true })
 const BUCKET = `kmsworkshop-${lab.accountId}`
 const admin = new S3Client(lab.clientConfig('admin'))
 await admin.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'plain.txt', Body: 'plain', ServerSideEncryption: 'AES256' }))

@@ -16,7 +16,7 @@ import { startTestLab } from './helpers/lab.js'
 
 const exec = promisify(execFile)
 const dataDir = t.testdir()
-const lab = await startTestLab(t, { dataDir, tls: true })
+const lab = await startTestLab(t, { dataDir, tls: true, defaultKeyPolicy: true })
 const BUCKET = `kmsworkshop-${lab.accountId}`
 const ca = readFileSync(lab.caFile!)
 const overTls = (profile: string) => new S3Client(lab.clientConfig(profile, { requestHandler: { httpsAgent: new Agent({ ca }) } }))

@@ -24,7 +24,7 @@ import { startLab } from '../src/app.js'
 import { startTestLab } from './helpers/lab.js'
 
 const run = promisify(execFile)
-const lab = await startTestLab(t)
+const lab = await startTestLab(t, { defaultKeyPolicy: true })
 const kms = new KMSClient({ endpoint: lab.endpoint, region: lab.region, credentials: lab.profiles().admin, maxAttempts: 1 })
 
 async function newKey() {

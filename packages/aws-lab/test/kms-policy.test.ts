@@ -16,6 +16,7 @@ import {
   TagResourceCommand,
   UntagResourceCommand,
 } from '@aws-sdk/client-kms'
+import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, PutUserPolicyCommand } from '@aws-sdk/client-iam'
 import t from 'tap'
 import { startTestLab } from './helpers/lab.js'
 
@@ -41,22 +42,30 @@ async function newKey(as: KMSClient = admin, input: ConstructorParameters<typeof
 
 t.test('PutKeyPolicy: a policy that would lock the caller out is refused unless the bypass flag is set', async (t) => {
   // https://docs.aws.amazon.com/kms/latest/APIReference/API_PutKeyPolicy.html (BypassPolicyLockoutSafetyCheck)
-  const md = await newKey(keyadmin)
+  // A user whose IAM policy allows key administration (keyadmin's role may not put key policies at all).
+  const iam = new IAMClient({ endpoint: lab.endpoint, region: lab.region, credentials: lab.profiles().admin, maxAttempts: 1 })
+  t.teardown(() => iam.destroy())
+  await iam.send(new CreateUserCommand({ UserName: 'policy-writer' }))
+  await iam.send(new PutUserPolicyCommand({ UserName: 'policy-writer', PolicyName: 'kms', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:*', Resource: '*' }] }) }))
+  const key = (await iam.send(new CreateAccessKeyCommand({ UserName: 'policy-writer' }))).AccessKey!
+  const writer = new KMSClient({ endpoint: lab.endpoint, region: lab.region, credentials: { accessKeyId: key.AccessKeyId!, secretAccessKey: key.SecretAccessKey! }, maxAttempts: 1 })
+  t.teardown(() => writer.destroy())
+  const md = await newKey(writer)
   const lockout = policy(allow(adminArn, 'kms:*'))
-  await t.rejects(keyadmin.send(new PutKeyPolicyCommand({ KeyId: md.KeyId, PolicyName: 'default', Policy: lockout })), {
+  await t.rejects(writer.send(new PutKeyPolicyCommand({ KeyId: md.KeyId, PolicyName: 'default', Policy: lockout })), {
     name: 'MalformedPolicyDocumentException',
     message: 'The new key policy will not allow you to update the key policy in the future.',
   })
-  t.not((await keyadmin.send(new GetKeyPolicyCommand({ KeyId: md.KeyId }))).Policy, lockout, 'policy unchanged')
+  t.not((await writer.send(new GetKeyPolicyCommand({ KeyId: md.KeyId }))).Policy, lockout, 'policy unchanged')
 
   const keepsRoot = policy(allow(root, 'kms:*'))
-  await keyadmin.send(new PutKeyPolicyCommand({ KeyId: md.KeyId, PolicyName: 'default', Policy: keepsRoot }))
-  t.equal((await keyadmin.send(new GetKeyPolicyCommand({ KeyId: md.KeyId }))).Policy, keepsRoot, 'stored as given')
+  await writer.send(new PutKeyPolicyCommand({ KeyId: md.KeyId, PolicyName: 'default', Policy: keepsRoot }))
+  t.equal((await writer.send(new GetKeyPolicyCommand({ KeyId: md.KeyId }))).Policy, keepsRoot, 'stored as given')
 
-  await keyadmin.send(new PutKeyPolicyCommand({ KeyId: md.KeyId, PolicyName: 'default', Policy: lockout, BypassPolicyLockoutSafetyCheck: true }))
-  await t.rejects(keyadmin.send(new GetKeyPolicyCommand({ KeyId: md.KeyId })), {
+  await writer.send(new PutKeyPolicyCommand({ KeyId: md.KeyId, PolicyName: 'default', Policy: lockout, BypassPolicyLockoutSafetyCheck: true }))
+  await t.rejects(writer.send(new GetKeyPolicyCommand({ KeyId: md.KeyId })), {
     name: 'AccessDeniedException',
-    message: `User: ${caller('keyadmin')} is not authorized to perform: kms:GetKeyPolicy on resource: ${md.Arn} because no resource-based policy allows the kms:GetKeyPolicy action`,
+    message: `User: ${`arn:aws:iam::${ACCOUNT}:user/policy-writer`} is not authorized to perform: kms:GetKeyPolicy on resource: ${md.Arn} because no resource-based policy allows the kms:GetKeyPolicy action`,
   })
   t.equal((await admin.send(new GetKeyPolicyCommand({ KeyId: md.KeyId }))).Policy, lockout, 'the named principal still manages it')
 })

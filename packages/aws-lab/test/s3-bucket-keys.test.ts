@@ -14,7 +14,7 @@ const BUCKET = 'kmsworkshop-111122223333'
 t.setTimeout(10 * 60 * 1000)
 
 t.test('bucket keys and presigned URLs', async (t) => {
-  const lab = await startTestLab(t)
+  const lab = await startTestLab(t, { defaultKeyPolicy: true })
   const workshop = new S3Client(lab.clientConfig('workshop'))
   const downloader = new S3Client(lab.clientConfig('downloader'))
   t.teardown(() => { workshop.destroy(); downloader.destroy() })

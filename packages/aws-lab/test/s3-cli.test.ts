@@ -17,7 +17,7 @@ const BUCKET = 'kmsworkshop-111122223333'
 t.setTimeout(10 * 60 * 1000)
 
 t.test('the workshop experiment through AWS CLI v2', async (t) => {
-  const lab = await startTestLab(t)
+  const lab = await startTestLab(t, { defaultKeyPolicy: true })
   const dir = join(lab.dataDir, 'cli-work')
   mkdirSync(dir)
   const env = lab.cliEnv()

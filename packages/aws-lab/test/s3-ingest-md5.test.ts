@@ -11,7 +11,7 @@ const BUCKET = 'kmsworkshop-111122223333'
 const md5 = (b: Buffer) => createHash('md5').update(b).digest()
 
 t.test('SSE-KMS PutObject and the MD5', async (t) => {
-  const lab = await startTestLab(t)
+  const lab = await startTestLab(t, { defaultKeyPolicy: true })
   const s3 = new S3Client(lab.clientConfig('admin'))
   t.teardown(() => s3.destroy())
   const body = randomBytes(300_000)

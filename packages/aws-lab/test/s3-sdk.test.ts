@@ -26,7 +26,7 @@ async function statusOf(call: Promise<unknown>): Promise<number | undefined> {
 t.setTimeout(10 * 60 * 1000)
 
 t.test('S3 through SDK v3', async (t) => {
-  const lab = await startTestLab(t)
+  const lab = await startTestLab(t, { defaultKeyPolicy: true })
   const admin = new S3Client(lab.clientConfig('admin'))
   const workshop = new S3Client(lab.clientConfig('workshop'))
   const kms = new KMSClient(lab.clientConfig('admin'))

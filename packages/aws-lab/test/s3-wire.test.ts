@@ -84,7 +84,7 @@ function files(dir: string): string[] {
 t.setTimeout(10 * 60 * 1000)
 
 t.test('hand-built S3 requests', async (t) => {
-  const lab = await startTestLab(t)
+  const lab = await startTestLab(t, { defaultKeyPolicy: true })
   const creds = lab.profiles().workshop
   const host = new URL(lab.endpoint).host
   const s3 = new S3Client(lab.clientConfig('workshop'))
@@ -185,7 +185,7 @@ t.test('hand-built S3 requests', async (t) => {
 
 t.test('objects survive a restart; temp files of a crashed upload are swept', async (t) => {
   const dataDir = t.testdir()
-  const first = await startLab({ dataDir, port: 0, quiet: true })
+  const first = await startLab({ dataDir, port: 0, quiet: true, defaultKeyPolicy: true })
   const body = randomBytes(150_000)
   let s3 = new S3Client({ region: first.region, endpoint: first.endpoint, forcePathStyle: true, credentials: first.profiles().workshop })
   await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'durable.bin', Body: body, ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'alias/ImportedCMK' }))

@@ -30,8 +30,16 @@ export function policyInvalidError(findings: Finding[]): InvalidPolicyError {
   return err
 }
 
+/** serviceRole() was asked for a duty that has no service role. */
+export const UnknownDutyError = createError<'POL_UNKNOWN_DUTY', 400, [string, string]>(
+  'POL_UNKNOWN_DUTY',
+  'No service role has the duty %s (duties: %s)',
+  400,
+  TypeError,
+)
+
 /** Every thrown error's code. */
-export const ERROR_CODES = ['POL_INVALID_INPUT', 'POL_INVALID_POLICY'] as const
+export const ERROR_CODES = ['POL_INVALID_INPUT', 'POL_INVALID_POLICY', 'POL_UNKNOWN_DUTY'] as const
 
 interface FindingCodeInfo {
   severity: Severity

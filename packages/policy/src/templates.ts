@@ -1,6 +1,8 @@
 // The workshop's key policies as parameterised templates, each written the way AWS documents it
 // (aws:PrincipalArn instead of NotPrincipal, aws:ViaAWSService exceptions on network denies), so
 // that a rendered policy validates without findings and keeps SSE-KMS through S3 working.
+import { KEY_ADMIN_ACTIONS, KEY_CRYPTO_ACTIONS, KEY_READ_ACTIONS, KEY_USE_ACTIONS, MFA_SENSITIVE_ACTIONS } from './kms-actions.js'
+import { serviceRole } from './roles.js'
 import type { PolicyDocument, Statement } from './types.js'
 
 export type TemplateParameterType = 'accountId' | 'region' | 'bucket' | 'name' | 'arns' | 'strings' | 'vpceIds' | 'conditionKey' | 'seconds'
@@ -30,24 +32,6 @@ export class TemplateParameterError extends Error {
     this.name = 'TemplateParameterError'
   }
 }
-
-/** The KMS actions that use a key (what administrators must not hold). */
-export const KEY_USE_ACTIONS = [
-  'kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*',
-] as const
-
-/**
- * What key administrators need, as in AWS's default "Allow access for Key Administrators" statement,
- * except kms:CreateGrant: a grant is a way to give oneself use of the key.
- */
-export const KEY_ADMIN_ACTIONS = [
-  'kms:CreateAlias', 'kms:Describe*', 'kms:Enable*', 'kms:List*', 'kms:Put*', 'kms:Update*', 'kms:Revoke*',
-  'kms:Disable*', 'kms:Get*', 'kms:Delete*', 'kms:TagResource', 'kms:UntagResource', 'kms:ScheduleKeyDeletion',
-  'kms:CancelKeyDeletion', 'kms:RotateKeyOnDemand', 'kms:ImportKeyMaterial',
-] as const
-
-/** The operations the workshop guards with MFA. */
-export const MFA_SENSITIVE_ACTIONS = ['kms:DeleteAlias', 'kms:DeleteImportedKeyMaterial', 'kms:PutKeyPolicy', 'kms:ScheduleKeyDeletion'] as const
 
 const ACCOUNT_ID = /^\d{12}$/
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/
@@ -83,29 +67,42 @@ export const POLICY_TEMPLATES: PolicyTemplate[] = [
   {
     name: 'separation-of-duties',
     description:
-      'Administrators manage the key and never use it; the uploader may GenerateDataKey (and Decrypt, which S3 needs to complete multipart uploads), the downloader may Decrypt — both only through S3 (kms:ViaService) and only for this bucket\'s objects (kms:EncryptionContext:aws:s3:arn). IAM policies may grant administration, never use.',
+      'Administrators manage the key and never use it; the sensitive operations (PutKeyPolicy, ScheduleKeyDeletion, DisableKey, DeleteImportedKeyMaterial, DeleteAlias, UpdateAlias, CreateGrant) only with MFA (aws:MultiFactorAuthPresent), denied to everyone without it. The uploader may GenerateDataKey (and Decrypt, which S3 needs to complete multipart uploads), the downloader may Decrypt — both only through S3 (kms:ViaService) and only for this bucket\'s objects (kms:EncryptionContext:aws:s3:arn). Every cryptographic use by anyone else, or outside S3, is explicitly denied, so no IAM policy or grant can give more.',
     parameters: [
       account(),
       { name: 'region', type: 'region', required: true, description: "The bucket's region (for kms:ViaService s3.REGION.amazonaws.com)." },
       { name: 'bucket', type: 'bucket', required: true, description: 'The bucket whose objects the key encrypts.' },
-      { name: 'administrators', type: 'arns', required: true, description: 'Principal ARNs that administer the key (roles or users).' },
-      { name: 'uploaderRole', type: 'name', required: true, description: "The upload service's role name." },
-      { name: 'downloaderRole', type: 'name', required: true, description: "The download service's role name." },
+      { name: 'administrators', type: 'arns', required: true, description: 'Principal ARNs that administer the key (roles or users); they are denied every use of it.' },
+      { name: 'mfaPrincipals', type: 'arns', required: true, description: 'IAM users with MFA devices who perform the sensitive operations (with MFA only); they are denied every use of the key.' },
+      { name: 'uploaderRole', type: 'name', required: false, default: serviceRole('upload').roleName, description: "The upload service's role name." },
+      { name: 'downloaderRole', type: 'name', required: false, default: serviceRole('download').roleName, description: "The download service's role name." },
+      { name: 'auditorRole', type: 'name', required: false, default: serviceRole('audit').roleName, description: "The audit worker's role name: it reads object metadata and is denied every use of the key." },
     ],
     render: (v) => {
       const role = (name: unknown) => `arn:aws:iam::${v.accountId}:role/${String(name)}`
+      const viaS3 = `s3.${v.region}.amazonaws.com`
       const throughS3ForBucket = {
-        StringEquals: { 'kms:ViaService': [`s3.${v.region}.amazonaws.com`] },
+        StringEquals: { 'kms:ViaService': [viaS3] },
         // The object ARN, or the bucket ARN when S3 Bucket Keys are on.
         StringLike: { 'kms:EncryptionContext:aws:s3:arn': [`arn:aws:s3:::${v.bucket}`, `arn:aws:s3:::${v.bucket}/*`] },
       }
+      const services = [role(v.uploaderRole), role(v.downloaderRole)]
+      const neverUse = [...new Set([...(v.administrators as string[]), ...(v.mfaPrincipals as string[]), role(v.auditorRole)])]
       return document(
-        rootStatement(v, KEY_ADMIN_ACTIONS),
+        // IAM policies decide who administers and reads (the sensitive operations still only with MFA); never who uses.
+        rootStatement(v, [...new Set([...KEY_ADMIN_ACTIONS, ...KEY_READ_ACTIONS, ...MFA_SENSITIVE_ACTIONS])]),
         { Sid: 'KeyAdministrators', Effect: 'Allow', Principal: { AWS: [...(v.administrators as string[])] }, Action: [...KEY_ADMIN_ACTIONS], Resource: ['*'] },
+        { Sid: 'SensitiveOperationsWithMfa', Effect: 'Allow', Principal: { AWS: [...(v.mfaPrincipals as string[])] }, Action: [...MFA_SENSITIVE_ACTIONS], Resource: ['*'], Condition: { Bool: { 'aws:MultiFactorAuthPresent': ['true'] } } },
         { Sid: 'UploaderGenerateDataKeyThroughS3', Effect: 'Allow', Principal: { AWS: [role(v.uploaderRole)] }, Action: ['kms:GenerateDataKey'], Resource: ['*'], Condition: throughS3ForBucket },
         { Sid: 'UploaderDecryptThroughS3ForMultipart', Effect: 'Allow', Principal: { AWS: [role(v.uploaderRole)] }, Action: ['kms:Decrypt'], Resource: ['*'], Condition: throughS3ForBucket },
         { Sid: 'DownloaderDecryptThroughS3', Effect: 'Allow', Principal: { AWS: [role(v.downloaderRole)] }, Action: ['kms:Decrypt'], Resource: ['*'], Condition: throughS3ForBucket },
-        { Sid: 'ServicesDescribeKey', Effect: 'Allow', Principal: { AWS: [role(v.uploaderRole), role(v.downloaderRole)] }, Action: ['kms:DescribeKey'], Resource: ['*'] },
+        { Sid: 'ServicesDescribeKey', Effect: 'Allow', Principal: { AWS: services }, Action: ['kms:DescribeKey'], Resource: ['*'] },
+        // Long-term keys carry no MFA key at all: IfExists makes their absence count as "no MFA".
+        { Sid: 'DenySensitiveOperationsWithoutMfa', Effect: 'Deny', Principal: { AWS: ['*'] }, Action: [...MFA_SENSITIVE_ACTIONS], Resource: ['*'], Condition: { BoolIfExists: { 'aws:MultiFactorAuthPresent': ['false'] } } },
+        // Explicit denies beat every allow, grants included: no grant can give these principals use of the key.
+        { Sid: 'DenyUseToAdministratorsAndAuditor', Effect: 'Deny', Principal: { AWS: neverUse }, Action: [...KEY_CRYPTO_ACTIONS], Resource: ['*'] },
+        { Sid: 'DenyUseToAnyoneButTheServices', Effect: 'Deny', Principal: { AWS: ['*'] }, Action: [...KEY_CRYPTO_ACTIONS], Resource: ['*'], Condition: { ArnNotEquals: { 'aws:PrincipalArn': services } } },
+        { Sid: 'DenyUseOutsideS3', Effect: 'Deny', Principal: { AWS: ['*'] }, Action: [...KEY_CRYPTO_ACTIONS], Resource: ['*'], Condition: { StringNotEquals: { 'kms:ViaService': [viaS3] } } },
       )
     },
   },
@@ -165,7 +162,7 @@ export const POLICY_TEMPLATES: PolicyTemplate[] = [
   {
     name: 'mfa-sensitive',
     description:
-      'PutKeyPolicy, ScheduleKeyDeletion, DeleteAlias and DeleteImportedKeyMaterial only with MFA authenticated less than maxAuthAgeSeconds ago (aws:MultiFactorAuthAge, spelt without the workshop\'s space). AWS gives MFA sessions only to IAM users.',
+      'PutKeyPolicy, ScheduleKeyDeletion, DisableKey, DeleteImportedKeyMaterial, DeleteAlias, UpdateAlias and CreateGrant only with MFA authenticated less than maxAuthAgeSeconds ago (aws:MultiFactorAuthAge, spelt without the workshop\'s space). AWS gives MFA sessions only to IAM users.',
     parameters: [
       account(),
       { name: 'mfaPrincipals', type: 'arns', required: true, description: 'IAM users with MFA devices who perform the sensitive operations.' },

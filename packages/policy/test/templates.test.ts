@@ -9,7 +9,7 @@ const PARAMS: Record<string, Record<string, unknown>> = {
   'default': { accountId: ACCT },
   'separation-of-duties': {
     accountId: ACCT, region: 'eu-west-1', bucket: 'kmsworkshop-111122223333',
-    administrators: [`arn:aws:iam::${ACCT}:role/kms-share-keyadmin`], uploaderRole: 'kms-share-uploader', downloaderRole: 'kms-share-downloader',
+    administrators: [`arn:aws:iam::${ACCT}:role/kms-share-keyadmin`], mfaPrincipals: [`arn:aws:iam::${ACCT}:user/userA`],
   },
   'account-only': { accountId: ACCT },
   'single-role': { accountId: ACCT, roleName: 'KMSWorkshop-InstaceInitRole' },
@@ -46,15 +46,29 @@ t.test('separation-of-duties: use only through S3 for the bucket, administration
   const object = 'arn:aws:s3:::kmsworkshop-111122223333/report.pdf'
   t.equal(decide(document, role('kms-share-uploader'), 'kms:GenerateDataKey', viaS3(object)), 'Allowed')
   t.equal(decide(document, role('kms-share-uploader'), 'kms:Decrypt', viaS3(object)), 'Allowed', 'multipart completion')
-  t.equal(decide(document, role('kms-share-uploader'), 'kms:Decrypt', {}), 'ImplicitlyDenied', 'no direct Decrypt')
+  t.equal(decide(document, role('kms-share-uploader'), 'kms:Decrypt', {}), 'ExplicitlyDenied', 'no direct Decrypt, even with an IAM allow')
   t.equal(decide(document, role('kms-share-downloader'), 'kms:Decrypt', viaS3(object)), 'Allowed')
   t.equal(decide(document, role('kms-share-downloader'), 'kms:Decrypt', viaS3('arn:aws:s3:::other-bucket/x')), 'ImplicitlyDenied', 'another bucket')
   t.equal(decide(document, role('kms-share-downloader'), 'kms:GenerateDataKey', viaS3(object)), 'ImplicitlyDenied')
-  // Even an IAM allow-all does not give administrators (or anyone) use of the key.
-  t.equal(decide(document, role('kms-share-keyadmin'), 'kms:Encrypt', {}), 'ImplicitlyDenied')
-  t.equal(decide(document, user('admin'), 'kms:Decrypt', {}), 'ImplicitlyDenied')
-  t.equal(decide(document, role('kms-share-keyadmin'), 'kms:PutKeyPolicy', {}), 'Allowed')
-  t.equal(decide(document, role('kms-share-keyadmin'), 'kms:CreateGrant', {}), 'ImplicitlyDenied', 'no grants: they would give use')
+  // Even an IAM allow-all does not give administrators, the auditor or anyone else use of the key: explicit denies.
+  for (const who of [role('kms-share-keyadmin'), role('kms-share-auditor'), role('KMSWorkshop-InstaceInitRole'), user('admin'), user('userA')]) {
+    for (const action of ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:ReEncryptTo', 'kms:GenerateMac']) {
+      t.equal(decide(document, who, action, viaS3(object)), 'ExplicitlyDenied', `${who.arn} ${action}`)
+    }
+  }
+  t.equal(decide(document, role('kms-share-keyadmin'), 'kms:TagResource', {}), 'Allowed')
+  t.equal(decide(document, role('kms-share-keyadmin'), 'kms:CreateAlias', {}), 'Allowed')
+})
+
+t.test('separation-of-duties: the sensitive operations only with MFA', async (t) => {
+  const { document } = renderTemplate(findTemplate('separation-of-duties')!, PARAMS['separation-of-duties'])
+  const mfa = { 'aws:MultiFactorAuthPresent': 'true', 'aws:MultiFactorAuthAge': '5' }
+  for (const action of ['kms:PutKeyPolicy', 'kms:ScheduleKeyDeletion', 'kms:DisableKey', 'kms:DeleteImportedKeyMaterial', 'kms:DeleteAlias', 'kms:UpdateAlias', 'kms:CreateGrant']) {
+    t.equal(decide(document, role('kms-share-keyadmin'), action, { 'aws:MultiFactorAuthPresent': 'false' }), 'ExplicitlyDenied', `keyadmin's role: ${action}`)
+    t.equal(decide(document, user('admin'), action, {}), 'ExplicitlyDenied', `a user's long-term keys: ${action}`)
+    t.equal(decide(document, user('userA'), action, mfa), 'Allowed', `userA with MFA: ${action}`)
+  }
+  t.equal(decide(document, role('kms-share-keyadmin'), 'kms:CancelKeyDeletion', {}), 'Allowed', 'undoing a deletion needs no MFA')
 })
 
 t.test('single-role: the role (any of its sessions) uses the key, nobody else does', async (t) => {

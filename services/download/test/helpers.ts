@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { createS3Client } from '@kms-share/shared'
 import type { Lab } from '@kms-share/aws-lab'
-import { labProfileEnv } from '@kms-share/aws-lab/testing'
+import { labProfileEnv, startTestLab as startLab, type LabTest, type TestLabOptions } from '@kms-share/aws-lab/testing'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 
@@ -16,7 +16,15 @@ export const BUCKET = 'kmsworkshop-111122223333'
 export const KEY_ALIAS = 'alias/ImportedCMK'
 
 export type { Lab }
-export { freePort, startTestLab } from '@kms-share/aws-lab/testing'
+export { freePort } from '@kms-share/aws-lab/testing'
+
+/**
+ * A lab whose alias/ImportedCMK keeps AWS's default key policy: these tests write objects and change
+ * key policies as the lab's admin, which the stack key's separation-of-duties policy refuses.
+ */
+export function startTestLab(t: LabTest, options: TestLabOptions = {}): Promise<Lab> {
+  return startLab(t, { defaultKeyPolicy: true, ...options })
+}
 
 type Tap = Pick<Test, 'testdir' | 'teardown'>
 

@@ -3,7 +3,7 @@
 // identity policies under the circumstances that change answers (directly, through S3, with MFA,
 // through a VPC endpoint), plus the key's grants (which allow their grantee unless an explicit deny
 // says otherwise). Separation-of-duties findings on top.
-import type { MatchedStatement, NamedPolicy, PolicyDocument, RequestContext, RequestPrincipal } from '@kms-share/policy'
+import { MFA_SENSITIVE_ACTIONS, type MatchedStatement, type NamedPolicy, type PolicyDocument, type RequestContext, type RequestPrincipal } from '@kms-share/policy'
 import type { AccountPrincipal, IamReader } from './iam-read.js'
 import { mapLimit, type KeyGrant } from './keys.js'
 
@@ -11,13 +11,13 @@ export type { KeyGrant }
 import { awsFilledContext, decideOnKey, ROOT_IDENTITY_POLICY, type RequestCircumstances } from './simulation.js'
 
 export const USE_ACTIONS = ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'] as const
+/** The sensitive operations (MFA_SENSITIVE_ACTIONS), then the everyday ones. */
 export const ADMIN_ACTIONS = [
-  'kms:PutKeyPolicy', 'kms:ScheduleKeyDeletion', 'kms:CancelKeyDeletion', 'kms:DisableKey', 'kms:EnableKey', 'kms:CreateGrant',
-  'kms:TagResource', 'kms:EnableKeyRotation', 'kms:ImportKeyMaterial', 'kms:DeleteImportedKeyMaterial',
+  ...MFA_SENSITIVE_ACTIONS, 'kms:CancelKeyDeletion', 'kms:EnableKey', 'kms:TagResource', 'kms:EnableKeyRotation', 'kms:ImportKeyMaterial', 'kms:RevokeGrant',
 ] as const
 export const READ_ACTIONS = ['kms:DescribeKey', 'kms:GetKeyPolicy'] as const
 /** Administration that changes who may use the key or whether it exists (CreateGrant delegates use). */
-const POWERFUL_ADMIN = new Set(['kms:PutKeyPolicy', 'kms:ScheduleKeyDeletion', 'kms:DisableKey', 'kms:CreateGrant', 'kms:DeleteImportedKeyMaterial'])
+const POWERFUL_ADMIN = new Set<string>(MFA_SENSITIVE_ACTIONS)
 /** What S3 calls on the caller's behalf for SSE-KMS. */
 const S3_ACTIONS = new Set(['kms:GenerateDataKey', 'kms:Decrypt'])
 const ENCRYPT_ACTIONS = new Set(['kms:Encrypt', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptTo'])
@@ -63,8 +63,16 @@ export interface SodFinding {
   message: string
 }
 
+/** One principal that can use the key at all, and how. */
+export interface KeyUser {
+  principal: string
+  actions: Array<{ action: string; access: Access; conditions: string[] }>
+}
+
 export interface AccessMatrix {
   keyArn: string
+  /** Who can use the key at all (any use action not `never`): the matrix's answer in one list. */
+  usableBy: KeyUser[]
   principals: PrincipalAccess[]
   grants: KeyGrant[]
   findings: SodFinding[]
@@ -92,8 +100,9 @@ function vpceIdsIn(doc: PolicyDocument): string[] {
   return [...ids]
 }
 
+// Only an Allow can give `*` anything: a Deny naming everyone (the usual way to bound all principals) adds no row.
 function namesAnyone(doc: PolicyDocument): boolean {
-  return doc.Statement.some((s) => s.Principal === '*' || (typeof s.Principal === 'object' && (s.Principal.AWS ?? []).includes('*')))
+  return doc.Statement.some((s) => s.Effect === 'Allow' && (s.Principal === '*' || (typeof s.Principal === 'object' && (s.Principal.AWS ?? []).includes('*'))))
 }
 
 export interface AccessInput {
@@ -236,5 +245,9 @@ export async function accessMatrix(input: AccessInput): Promise<AccessMatrix> {
       findings.push({ code: 'ENCRYPT_AND_DECRYPT_OUTSIDE_S3', principal: p.principal, message: `${p.principal} can both encrypt (${encryptDirect.join(', ')}) and decrypt outside S3` })
     }
   }
-  return { keyArn, principals, grants, findings, skipped: [...reader.skipped] }
+  const usableBy = principals.flatMap((p) => {
+    const actions = p.actions.filter((a) => a.category === 'use' && a.access !== 'never').map((a) => ({ action: a.action, access: a.access, conditions: a.conditions }))
+    return actions.length > 0 ? [{ principal: p.principal, actions }] : []
+  })
+  return { keyArn, usableBy, principals, grants, findings, skipped: [...reader.skipped] }
 }

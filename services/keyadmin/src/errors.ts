@@ -21,4 +21,5 @@ export const KeyadminErrors = {
   TAG_LIMIT: createError('KADM_TAG_LIMIT', '%s', 400),
   MFA_REQUIRED: createError('KADM_MFA_REQUIRED', '%s needs a fresh MFA code in X-MFA-Code', 403),
   MFA_INVALID: createError('KADM_MFA_INVALID', 'The MFA code was refused: %s', 403),
+  MFA_REUSED: createError('KADM_MFA_REUSED', 'This MFA code was already used for %s; each code works once: wait for the next code (at most 30 s) and send that', 403),
 } as const

@@ -22,6 +22,7 @@ export const KEYADMIN_GUIDE: Record<string, GuideEntry> = {
   KADM_TAG_LIMIT: { title: "The tags are outside AWS's limits.", next: 'Change them as the message says (50 per key, keys 1–128 characters, values up to 256, no aws: prefix).' },
   KADM_MFA_REQUIRED: { title: 'This change needs a code from the MFA device.', next: 'Enter the current code in "MFA code for sensitive changes", then try again.' },
   KADM_MFA_INVALID: { title: 'The MFA code was refused.', next: 'Enter the current code from the device (codes change every 30 seconds).' },
+  KADM_MFA_REUSED: { title: 'This MFA code was already used.', next: 'Each code works once: wait for the next code (at most 30 seconds), enter it and try again.' },
   KADM_METADATA_UNAVAILABLE: { title: 'Instance metadata does not answer.', next: 'keyadmin is not on an EC2 instance, or AWS_EC2_METADATA_SERVICE_ENDPOINT is wrong: tell the operators.' },
   KADM_VPC_ENDPOINT_NOT_FOUND: { title: 'There is no such VPC endpoint.', next: 'Reload the list: it may have been deleted.' },
   KADM_EC2_REJECTED: { title: 'EC2 refused the input ({awsErrorCode}).', next: 'Correct what EC2 names and try again.' },

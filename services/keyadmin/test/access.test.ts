@@ -1,9 +1,10 @@
 // GET /keys/:key/access for the seed's key before and after separation-of-duties: who may use or
-// administer it, under which conditions, and the separation-of-duties findings.
+// administer it, under which conditions, and the separation-of-duties findings. The key starts from
+// AWS's default policy (the workshop's starting point); the stack's own key is in least-privilege.test.ts.
 import t from 'tap'
 import { ACCOUNT, enc, getAs, putAs, startKeyadmin, startTestLab } from './helpers.js'
 
-const lab = await startTestLab(t)
+const lab = await startTestLab(t, { defaultKeyPolicy: true })
 const svc = await startKeyadmin(t, lab)
 const KEY = enc('alias/ImportedCMK')
 const role = (name: string) => `arn:aws:iam::${ACCOUNT}:role/${name}`
@@ -38,7 +39,9 @@ t.test('the seed key under its default policy: IAM policies decide', async (t) =
   for (const action of ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:ReEncryptFrom']) {
     t.equal(m.access(role('kms-share-keyadmin'), action), 'never', `keyadmin never ${action}`)
   }
-  t.equal(m.access(role('kms-share-keyadmin'), 'kms:PutKeyPolicy'), 'always')
+  t.equal(m.access(role('kms-share-keyadmin'), 'kms:PutKeyPolicy'), 'never', "keyadmin's role holds no sensitive operation")
+  t.equal(m.cell(role('kms-share-keyadmin'), 'kms:PutKeyPolicy').deniedBy, 'identity-based policy')
+  t.equal(m.access(user('userA'), 'kms:PutKeyPolicy'), 'conditional: only with MFA', "the MFA key administrator's IAM policy")
   t.equal(m.access(role('kms-share-auditor'), 'kms:Decrypt'), 'never')
   const decide = m.cell(role('kms-share-downloader'), 'kms:Decrypt').statements
   t.ok(decide.some((s: any) => s.sid === 'Decrypt' && s.kind === 'identity'), 'the deciding IAM statement is named')
@@ -55,19 +58,22 @@ t.test('the seed key under its default policy: IAM policies decide', async (t) =
 
 t.test('after separation-of-duties: use only through S3 for the bucket; administrators never use', async (t) => {
   const rendered = await svc.call('POST', '/policy-templates/separation-of-duties', {})
-  const put = await svc.call('PUT', `/keys/${KEY}/policy`, { policy: rendered.body.policy })
-  t.equal(put.status, 200)
+  const put = await svc.sensitive('PUT', `/keys/${KEY}/policy`, { policy: rendered.body.policy })
+  t.equal(put.status, 200, JSON.stringify(put.body))
   const m = await matrix()
   const throughS3 = 'conditional: only through S3, for kmsworkshop-111122223333\'s objects'
   t.equal(m.access(role('kms-share-uploader'), 'kms:GenerateDataKey'), throughS3)
   t.equal(m.access(role('kms-share-uploader'), 'kms:Decrypt'), throughS3)
   t.equal(m.access(role('kms-share-downloader'), 'kms:Decrypt'), throughS3, 'the downloader lost direct Decrypt')
   t.ok(m.cell(role('kms-share-downloader'), 'kms:Decrypt').statements.some((s: any) => s.sid === 'DownloaderDecryptThroughS3'))
-  for (const principal of [role('kms-share-keyadmin'), user('admin'), user('userA'), role('KMSWorkshop-InstaceInitRole'), `arn:aws:iam::${ACCOUNT}:root`]) {
+  for (const principal of [role('kms-share-keyadmin'), role('kms-share-auditor'), user('admin'), user('userA'), role('KMSWorkshop-InstaceInitRole'), `arn:aws:iam::${ACCOUNT}:root`]) {
     for (const action of ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:ReEncryptTo']) t.equal(m.access(principal, action), 'never', `${principal} ${action}`)
   }
-  t.equal(m.access(role('kms-share-keyadmin'), 'kms:PutKeyPolicy'), 'always')
+  t.same(m.body.usableBy.map((u: any) => u.principal).sort(), [role('kms-share-downloader'), role('kms-share-uploader')], 'only the services use the key')
+  t.equal(m.access(role('kms-share-keyadmin'), 'kms:PutKeyPolicy'), 'never')
+  t.equal(m.access(user('userA'), 'kms:PutKeyPolicy'), 'conditional: only with MFA')
   t.equal(m.access(role('kms-share-keyadmin'), 'kms:CreateGrant'), 'never', 'no grants: they would hand out use')
+  t.equal(m.access(role('kms-share-keyadmin'), 'kms:TagResource'), 'always', 'everyday administration needs no MFA')
   t.same(m.body.findings, [], 'no separation-of-duties findings')
 
   // And it holds in practice: the services still work through S3.
@@ -84,7 +90,7 @@ t.test('conditions: MFA for users and VPC endpoints named by the policy; * where
       { Sid: 'MfaForSensitive', Effect: 'Deny', Principal: { AWS: '*' }, Action: 'kms:ScheduleKeyDeletion', Resource: '*', Condition: { BoolIfExists: { 'aws:MultiFactorAuthPresent': 'false' } } },
     ],
   })
-  const put = await svc.call('PUT', `/keys/${KEY}/policy`, { policy })
+  const put = await svc.sensitive('PUT', `/keys/${KEY}/policy`, { policy })
   t.equal(put.status, 200, JSON.stringify(put.body.code))
   const m = await matrix()
   t.equal(m.access('*', 'kms:Encrypt'), 'conditional: only through vpce-0123456789abcdef0')

@@ -16,7 +16,8 @@ const role = (name: string) => `arn:aws:iam::${ACCOUNT}:role/${name}`
 const MATERIAL = Buffer.alloc(32, 7).toString('base64')
 
 t.test('the key lifecycle from the page; the layout at two sizes; axe-core', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed` }, async (t) => {
-  const lab = await startTestLab(t)
+  // AWS's default key policy on the seed key, as a new key gets it.
+  const lab = await startTestLab(t, { defaultKeyPolicy: true })
   const { page, svc, api, pageErrors, cspViolations } = await openConsole(t, lab)
   const get = async (path: string) => (await fetch(svc.url + path, { headers: api })).json()
 

@@ -12,7 +12,8 @@ import { CHROMIUM, confirm, fillMfa, openConsole, openKey, screenshot, succeeded
 const workshopMfaPolicy = readFileSync(new URL('../../../packages/policy/test/fixtures/seed-policies/mfa-sensitive-operations.json', import.meta.url), 'utf8')
 
 t.test('the policy editor: findings, a refused Apply, the access diff confirmed before Apply', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed` }, async (t) => {
-  const lab = await startTestLab(t)
+  // The workshop's walk-through starts from AWS's default key policy.
+  const lab = await startTestLab(t, { defaultKeyPolicy: true })
   const { page, svc, api, pageErrors, cspViolations } = await openConsole(t, lab)
   const stored = async () => (await fetch(`${svc.url}/keys/${enc('alias/ImportedCMK')}/policy`, { headers: api }).then((r) => r.json() as Promise<{ policy: string }>)).policy
   const setPolicy = (text: string) => page.evaluate((value) => {

@@ -2,14 +2,11 @@
 // service built from a config exactly as server.ts would build it, listening on port 0.
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { PutObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import type { KMSClient } from '@aws-sdk/client-kms'
-import { TOTP, URI } from 'otpauth'
 import { createKmsClient, createS3Client } from '@kms-share/shared'
 import type { Lab } from '@kms-share/aws-lab'
-import { labProfileEnv } from '@kms-share/aws-lab/testing'
+import { labProfileEnv, nextMfaCode } from '@kms-share/aws-lab/testing'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 
@@ -18,7 +15,7 @@ export const ACCOUNT = '111122223333'
 export const KEY_ALIAS = 'alias/ImportedCMK'
 
 export type { Lab }
-export { startTestLab } from '@kms-share/aws-lab/testing'
+export { mfaCode, nextMfaCode, startTestLab } from '@kms-share/aws-lab/testing'
 type Tap = Pick<Test, 'testdir' | 'teardown'>
 
 /** The standard AWS variables for a lab profile. */
@@ -33,12 +30,20 @@ export interface RunningService {
   logs: Array<Record<string, unknown>>
   /** fetch against the service, JSON body parsed. */
   call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: any }>
+  /** A sensitive operation: `call` with the next MFA code of userA's device in X-MFA-Code. */
+  sensitive(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: any }>
 }
 
-/** The keyadmin service as `profile` (keyadmin unless given), listening on a free port; closed at teardown. */
-export async function startKeyadmin(t: Tap, lab: Lab, env: Record<string, string> = {}, profile = 'keyadmin'): Promise<RunningService> {
+/** keyadmin's MFA path as `pnpm start` and compose configure it: the lab's userA and its virtual device. */
+export const MFA_ENV = { KEYADMIN_MFA_PROFILE: 'userA', KEYADMIN_MFA_SERIAL: `arn:aws:iam::${ACCOUNT}:mfa/userA` }
+
+/**
+ * The keyadmin service as `profile` (keyadmin unless given), listening on a free port; closed at teardown.
+ * With the MFA path on, as the stack runs it, unless `mfa: false`.
+ */
+export async function startKeyadmin(t: Tap, lab: Lab, env: Record<string, string> = {}, profile = 'keyadmin', options: { mfa?: boolean } = {}): Promise<RunningService> {
   // Open on loopback unless a test configures tokens (auth.test.ts).
-  const config = loadConfig({ BUCKET, LOG_LEVEL: 'info', PORT: '0', AUTH_DISABLED: 'true', ...awsEnv(lab, profile), ...env })
+  const config = loadConfig({ BUCKET, LOG_LEVEL: 'info', PORT: '0', AUTH_DISABLED: 'true', ...awsEnv(lab, profile), ...(options.mfa === false ? {} : MFA_ENV), ...env })
   const logs: Array<Record<string, unknown>> = []
   const app = await buildApp(config, { logStream: { write: (line: string) => void logs.push(JSON.parse(line)) } })
   t.teardown(() => app.close())
@@ -56,35 +61,11 @@ export async function startKeyadmin(t: Tap, lab: Lab, env: Record<string, string
     const text = await res.text()
     return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined }
   }
-  return { app, url, logs, call }
+  const sensitive: RunningService['sensitive'] = async (method, path, body, headers = {}) => call(method, path, body, { 'x-mfa-code': await nextMfaCode(lab), ...headers })
+  return { app, url, logs, call, sensitive }
 }
 
 export const enc = encodeURIComponent
-
-/** A fresh TOTP code for a lab user's virtual MFA device (the lab writes its otpauth:// URI). */
-export function mfaCode(lab: Lab, user = 'userA', offsetPeriods = 0): string {
-  const uri = readFileSync(join(lab.mfaDir, `${user}.otpauth`), 'utf8').trim()
-  const totp = URI.parse(uri)
-  if (!(totp instanceof TOTP)) throw new Error(`${user}: not a TOTP device`)
-  return totp.generate({ timestamp: Date.now() + offsetPeriods * 30_000 })
-}
-
-const lastStep = new Map<string, number>()
-/**
- * A code STS will accept now: each code works once (a replayed or older one is refused, as in AWS),
- * and a code is valid in its 30-second window and the neighbours, so this may wait for the next window.
- */
-export async function nextMfaCode(lab: Lab, user = 'userA'): Promise<string> {
-  const now = Date.now()
-  const current = Math.floor(now / 30_000)
-  // The previous window's code is still good, so three codes come without a wait; not in a window's
-  // last 2 s, though, lest the window pass before the code reaches STS.
-  const earliest = now % 30_000 < 28_000 ? current - 1 : current
-  const step = Math.max(earliest, (lastStep.get(user) ?? -Infinity) + 1)
-  if (step > current + 1) await new Promise((r) => setTimeout(r, (step - 1) * 30_000 - Date.now() + 200))
-  lastStep.set(user, step)
-  return mfaCode(lab, user, step - Math.floor(Date.now() / 30_000))
-}
 
 /** SSE-KMS upload as a lab profile (S3 calls KMS GenerateDataKey as that caller). */
 export async function putAs(lab: Lab, profile: string, key: string, body: string, kmsKey: string): Promise<void> {

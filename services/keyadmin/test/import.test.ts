@@ -9,10 +9,13 @@ import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ACCOUNT, aws, profileEnv, scratchDir, startKeyadminInstance, startNetworkLab } from './network-helpers.js'
-import { mfaCode } from './helpers.js'
+import { MFA_ENV, nextMfaCode } from './helpers.js'
 
 const lab = await startNetworkLab(t)
-const svc = await startKeyadminInstance(t, lab)
+// As the stack runs it: its role from instance metadata, the sensitive operations as userA with a code.
+const mfaEnv = { AWS_SHARED_CREDENTIALS_FILE: lab.credentialsFile, AWS_CONFIG_FILE: lab.configFile, ...MFA_ENV }
+const svc = await startKeyadminInstance(t, lab, mfaEnv)
+const withCode = async () => ({ 'x-mfa-code': await nextMfaCode(lab) })
 const dir = scratchDir(t)
 const workshop = profileEnv(lab, 'workshop', dir)
 const plaintextFile = join(dir, 'plaintext.txt')
@@ -50,7 +53,7 @@ t.test('fresh material: PendingImport → Enabled → encrypts → material dele
   t.equal(roundTrip.code, 0, roundTrip.stderr)
   t.equal(Buffer.from(roundTrip.json.Plaintext, 'base64').toString(), 'SampleFile-KMS\n')
 
-  const deleted = await svc.call('DELETE', `/keys/${keyId}/material`)
+  const deleted = await svc.call('DELETE', `/keys/${keyId}/material`, undefined, 'admin', await withCode())
   t.equal(deleted.status, 200, JSON.stringify(deleted.body))
   t.same(deleted.body, { keyId, state: 'PendingImport' })
   const refused = await decrypt(encrypted.json.CiphertextBlob)
@@ -69,7 +72,7 @@ t.test('uploaded material: the same material restores the key, other material is
   const encrypted = await encrypt(keyId)
   t.equal(encrypted.code, 0, encrypted.stderr)
 
-  t.equal((await svc.call('DELETE', `/keys/${keyId}/material`)).body.state, 'PendingImport')
+  t.equal((await svc.call('DELETE', `/keys/${keyId}/material`, undefined, 'admin', await withCode())).body.state, 'PendingImport')
   const other = await svc.call('POST', `/keys/${keyId}/import`, { material: randomBytes(32).toString('base64') })
   t.equal(other.status, 400, 'KMS keeps the key bound to its first material')
   t.match(other.body, { code: 'KADM_AWS_REJECTED', awsErrorCode: 'IncorrectKeyMaterialException' })
@@ -127,10 +130,7 @@ t.test('refusals say what to fix', async (t) => {
 })
 
 t.test('with MFA configured, deleting material needs a code and runs as the MFA user', async (t) => {
-  const guarded = await startKeyadminInstance(t, lab, {
-    AWS_SHARED_CREDENTIALS_FILE: lab.credentialsFile, AWS_CONFIG_FILE: lab.configFile,
-    KEYADMIN_MFA_PROFILE: 'userA', KEYADMIN_MFA_SERIAL: `arn:aws:iam::${ACCOUNT}:mfa/userA`,
-  })
+  const guarded = svc
   const created = await guarded.call('POST', '/keys', { origin: 'EXTERNAL', alias: 'alias/import-mfa' })
   t.equal(created.status, 201, JSON.stringify(created.body))
   const keyId = created.body.keyId
@@ -140,7 +140,7 @@ t.test('with MFA configured, deleting material needs a code and runs as the MFA 
   t.equal(without.body.code, 'KADM_MFA_REQUIRED')
   t.equal((await guarded.call('GET', `/keys/${keyId}`)).body.state, 'Enabled')
   const res = await fetch(`${guarded.url}/keys/${keyId}/material`, {
-    method: 'DELETE', headers: { 'authorization': `Bearer ${guarded.tokens.admin}`, 'x-mfa-code': mfaCode(lab) }, signal: AbortSignal.timeout(30_000),
+    method: 'DELETE', headers: { authorization: `Bearer ${guarded.tokens.admin}`, ...(await withCode()) }, signal: AbortSignal.timeout(30_000),
   })
   const body = await res.json()
   t.equal(res.status, 200, JSON.stringify(body))

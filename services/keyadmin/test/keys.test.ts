@@ -61,15 +61,17 @@ t.test('create, alias, move, disable, enable, rotate, schedule and cancel deleti
   const dup = await svc.call('POST', '/aliases', { name: 'alias/keyadmin-second', key: keyId })
   t.equal(dup.status, 409)
   t.equal(dup.body.code, 'KADM_ALREADY_EXISTS')
-  const moved = await svc.call('PUT', `/aliases/${enc('alias/keyadmin-second')}`, { key: external.body.keyId })
+  // Moving, deleting and disabling are sensitive (MFA_SENSITIVE_ACTIONS): each with a fresh code.
+  const moved = await svc.sensitive('PUT', `/aliases/${enc('alias/keyadmin-second')}`, { key: external.body.keyId })
   t.equal(moved.status, 200)
   t.equal(moved.body.targetKeyId, external.body.keyId)
-  t.equal((await svc.call('DELETE', '/aliases/keyadmin-second')).status, 204)
+  t.equal((await svc.sensitive('DELETE', '/aliases/keyadmin-second')).status, 204)
+  // A missing alias is answered before any code is asked for.
   const gone = await svc.call('DELETE', '/aliases/keyadmin-second')
   t.equal(gone.status, 404)
   t.equal(gone.body.code, 'KADM_ALIAS_NOT_FOUND')
 
-  const disabled = await svc.call('POST', `/keys/${keyId}/disable`)
+  const disabled = await svc.sensitive('POST', `/keys/${keyId}/disable`)
   t.same(disabled.body, { keyId, state: 'Disabled' })
   // A disabled key refuses use (the workshop role may encrypt; the key's state says no).
   const workshop = kmsAs(lab, 'workshop')
@@ -97,7 +99,7 @@ t.test('create, alias, move, disable, enable, rotate, schedule and cancel deleti
 
   const tooSoon = await svc.call('POST', `/keys/${keyId}/deletion`, { pendingWindowInDays: 3 })
   t.equal(tooSoon.status, 400, 'AWS: 7 to 30 days')
-  const scheduled = await svc.call('POST', `/keys/${keyId}/deletion`, { pendingWindowInDays: 7 })
+  const scheduled = await svc.sensitive('POST', `/keys/${keyId}/deletion`, { pendingWindowInDays: 7 })
   t.equal(scheduled.status, 200)
   t.equal(scheduled.body.state, 'PendingDeletion')
   t.equal(scheduled.body.pendingWindowInDays, 7)

@@ -1,5 +1,6 @@
-// MFA-guarded operations: with KEYADMIN_MFA_PROFILE/SERIAL set, PutKeyPolicy, ScheduleKeyDeletion,
-// DeleteAlias and DeleteImportedKeyMaterial need X-MFA-Code, exchanged through STS GetSessionToken
+// MFA-guarded operations: with KEYADMIN_MFA_PROFILE/SERIAL set, the sensitive operations (PutKeyPolicy,
+// ScheduleKeyDeletion, DisableKey, DeleteImportedKeyMaterial, DeleteAlias, UpdateAlias, CreateGrant) need
+// X-MFA-Code, exchanged through STS GetSessionToken
 // as the device's user (AWS gives MFA sessions only to IAM users:
 // https://docs.aws.amazon.com/STS/latest/APIReference/API_GetSessionToken.html). With mfa-sensitive
 // in force, KMS itself refuses the same operation without MFA, and the 403 says so.
@@ -9,7 +10,7 @@ import { ACCOUNT, enc, mfaCode, nextMfaCode, startKeyadmin, startTestLab } from 
 const lab = await startTestLab(t)
 const SERIAL = `arn:aws:iam::${ACCOUNT}:mfa/userA`
 const guarded = await startKeyadmin(t, lab, { KEYADMIN_MFA_PROFILE: 'userA', KEYADMIN_MFA_SERIAL: SERIAL })
-const plain = await startKeyadmin(t, lab)
+const plain = await startKeyadmin(t, lab, {}, 'keyadmin', { mfa: false })
 // Each code works once, as in AWS: a sensitive operation after another one waits for the next 30-second window.
 const code = async () => ({ 'x-mfa-code': await nextMfaCode(lab) })
 

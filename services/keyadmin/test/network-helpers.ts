@@ -35,7 +35,7 @@ export interface Keyadmin {
   logs: string[]
   tokens: { admin: string; reader: string }
   /** fetch with a Bearer token (admin unless `as` says otherwise), JSON in and out. */
-  call(method: string, path: string, body?: unknown, as?: 'admin' | 'reader' | 'none'): Promise<{ status: number; headers: Headers; body: any }>
+  call(method: string, path: string, body?: unknown, as?: 'admin' | 'reader' | 'none', headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: any }>
 }
 
 /**
@@ -67,12 +67,13 @@ export async function startKeyadminInstance(t: Tap, lab: Lab, env: Record<string
   await app.listen({ port: 0, host: '127.0.0.1' })
   const { port } = app.server.address() as { port: number }
   const url = `http://127.0.0.1:${port}`
-  const call: Keyadmin['call'] = async (method, path, body, as = 'admin') => {
+  const call: Keyadmin['call'] = async (method, path, body, as = 'admin', headers = {}) => {
     const res = await fetch(url + path, {
       method,
       headers: {
         ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
         ...(as === 'none' ? {} : { authorization: `Bearer ${tokens[as]}` }),
+        ...headers,
       },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       signal: AbortSignal.timeout(60_000),

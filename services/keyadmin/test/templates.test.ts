@@ -1,9 +1,10 @@
-// Each policy template rendered by keyadmin, applied to a fresh key through PUT /keys/:key/policy,
-// then exercised by the roles it names doing real SSE-KMS work through S3 (and direct KMS calls
+// Each policy template rendered by keyadmin, checked by a dry run of PUT /keys/:key/policy and applied
+// (separation-of-duties through keyadmin with an MFA code; the others by the lab's administrator, so the
+// file spends one code, not one per template), then exercised by the roles it names doing real SSE-KMS work through S3 (and direct KMS calls
 // that the template must refuse). SSE-KMS: S3 calls GenerateDataKey/Decrypt as the caller,
 // https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html
 import t from 'tap'
-import { DecryptCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms'
+import { DecryptCommand, EncryptCommand, KMSClient, PutKeyPolicyCommand } from '@aws-sdk/client-kms'
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3'
 import { createKmsClient } from '@kms-share/shared'
 import { startTestLab } from '@kms-share/aws-lab/testing'
@@ -27,12 +28,18 @@ async function freshKey(): Promise<string> {
   return out.body.keyId
 }
 
-async function apply(t: Tap, keyId: string, name: string, parameters: Record<string, unknown> = {}): Promise<string> {
+async function apply(t: Tap, keyId: string, name: string, parameters: Record<string, unknown> = {}, through: 'keyadmin' | 'admin' = 'admin'): Promise<string> {
   const rendered = await svc.call('POST', `/policy-templates/${name}`, { parameters })
   t.equal(rendered.status, 200, rendered.status === 200 ? `${name} renders` : JSON.stringify(rendered.body))
   t.same(rendered.body.findings.filter((f: any) => f.severity === 'ERROR' || f.severity === 'SECURITY_WARNING'), [], `${name}: no errors or security warnings`)
-  const put = await svc.call('PUT', `/keys/${keyId}/policy`, { policy: rendered.body.policy })
-  t.equal(put.status, 200, put.status === 200 ? `${name} applied` : JSON.stringify(put.body))
+  const dry = await svc.call('PUT', `/keys/${keyId}/policy?dryRun=true`, { policy: rendered.body.policy })
+  t.equal(dry.body.lockout?.allowed, true, `${name}: the MFA key administrator could still change it`)
+  if (through === 'keyadmin') {
+    const put = await svc.sensitive('PUT', `/keys/${keyId}/policy`, { policy: rendered.body.policy })
+    t.equal(put.status, 200, put.status === 200 ? `${name} applied` : JSON.stringify(put.body))
+  } else {
+    await kms('admin').send(new PutKeyPolicyCommand({ KeyId: keyId, PolicyName: 'default', Policy: rendered.body.policy }))
+  }
   return rendered.body.policy
 }
 // Just the assertions apply() makes (tap's own types do not narrow to a structural subset).
@@ -65,7 +72,9 @@ t.test('GET /policy-templates lists every template with this deployment\'s defau
   t.equal(param('accountId').default, ACCOUNT)
   t.equal(param('region').default, 'eu-west-1')
   t.equal(param('bucket').default, BUCKET)
-  t.same(param('administrators').default, [`arn:aws:iam::${ACCOUNT}:role/kms-share-keyadmin`])
+  t.same(param('administrators').default, [`arn:aws:iam::${ACCOUNT}:role/kms-share-keyadmin`, `arn:aws:iam::${ACCOUNT}:user/userA`])
+  t.same(param('mfaPrincipals').default, [`arn:aws:iam::${ACCOUNT}:user/userA`], 'the MFA user, from keyadmin\'s MFA path')
+  t.equal(param('auditorRole').default, 'kms-share-auditor')
   t.equal(param('uploaderRole').default, 'kms-share-uploader')
   t.equal(body.templates.find((x: any) => x.name === 'single-role').parameters.find((p: any) => p.name === 'roleName').required, true)
   const missing = await svc.call('POST', '/policy-templates/single-role', { parameters: {} })
@@ -89,7 +98,7 @@ t.test('default: IAM policies decide; the services work through S3', async (t) =
 t.test('separation-of-duties: uploads (single and multipart) and downloads work; nobody uses the key directly', async (t) => {
   const keyId = await freshKey()
   const ct = await ciphertextUnder(keyId)
-  await apply(t, keyId, 'separation-of-duties')
+  await apply(t, keyId, 'separation-of-duties', {}, 'keyadmin')
   await putAs(lab, 'uploader', 'sod/single.txt', 'separation of duties', keyId)
   await multipartAs('uploader', 'sod/multipart.bin', keyId)
   t.equal(await getAs(lab, 'downloader', 'sod/single.txt'), 'separation of duties')
@@ -105,7 +114,7 @@ t.test('separation-of-duties: uploads (single and multipart) and downloads work;
   // The downloader cannot write under the key even through S3 (no GenerateDataKey for it).
   const write = await failure(putAs(lab, 'workshop', 'sod/workshop.txt', 'x', keyId))
   t.equal(write.name, 'AccessDenied', 'the workshop role (kms:* in IAM) cannot upload under the key')
-  // keyadmin can still administer: the policy can be changed back.
+  // The MFA key administrator can still change the policy back.
   const dry = await svc.call('PUT', `/keys/${keyId}/policy?dryRun=true`, { policy: (await svc.call('POST', '/policy-templates/default', {})).body.policy })
   t.equal(dry.body.lockout.allowed, true)
 })

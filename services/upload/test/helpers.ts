@@ -4,13 +4,20 @@ import type { Test } from 'tap'
 import { S3Client } from '@aws-sdk/client-s3'
 import { KMSClient } from '@aws-sdk/client-kms'
 import type { Lab } from '@kms-share/aws-lab'
-import { labProfileEnv } from '@kms-share/aws-lab/testing'
+import { labProfileEnv, startTestLab as startLab, type LabTest, type TestLabOptions } from '@kms-share/aws-lab/testing'
 import { createKmsClient, createS3Client } from '@kms-share/shared'
 import { buildApp, loadUploadConfig, type BuildAppOptions } from '../src/app.js'
 
 export const BUCKET = 'kmsworkshop-111122223333'
 
-export { startTestLab } from '@kms-share/aws-lab/testing'
+/**
+ * A lab whose alias/ImportedCMK keeps AWS's default key policy: these tests read objects back as the
+ * lab's admin and take permissions away through IAM alone, which the stack key's separation-of-duties
+ * policy would decide instead (it refuses the admin any use, and allows the uploader itself).
+ */
+export function startTestLab(t: LabTest, options: TestLabOptions = {}): Promise<Lab> {
+  return startLab(t, { defaultKeyPolicy: true, ...options })
+}
 
 /** The environment a deployment would give the service, pointing at the lab. */
 export function labEnv(lab: Lab, profile: string, extra: Record<string, string> = {}): Record<string, string> {

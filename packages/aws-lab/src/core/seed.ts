@@ -3,6 +3,7 @@
 import { constants, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { parse as parseYaml } from 'yaml'
+import { findTemplate, MFA_KEY_ADMINISTRATOR, renderTemplate, serviceRole, type Duty } from '@kms-share/policy'
 import { totpFor } from '../sts/model.js'
 import type { IamModel } from '../iam/model.js'
 import type { StsModel } from '../sts/model.js'
@@ -13,11 +14,13 @@ export interface SeedFile {
   account?: string
   region?: string
   bucket?: string
-  users?: Array<{ name: string; profile?: string; mfaDevice?: string; inlinePolicies?: Record<string, unknown>; managedPolicies?: string[] }>
+  /** A user with `mfaKeyAdministrator: true` gets @kms-share/policy's MFA_KEY_ADMINISTRATOR identity policy. */
+  users?: Array<{ name: string; profile?: string; mfaDevice?: string; mfaKeyAdministrator?: boolean; inlinePolicies?: Record<string, unknown>; managedPolicies?: string[] }>
   managedPolicies?: Array<{ name: string; description?: string; document: unknown }>
-  roles?: Array<{ name: string; description?: string; profile?: string; sessionName?: string; trustPolicy?: unknown; inlinePolicies?: Record<string, unknown>; managedPolicies?: string[] }>
+  /** A role with a `duty` takes its name, description and identity policy from @kms-share/policy's SERVICE_ROLES. */
+  roles?: Array<{ name: string; duty?: Duty; description?: string; profile?: string; sessionName?: string; trustPolicy?: unknown; inlinePolicies?: Record<string, unknown>; managedPolicies?: string[] }>
   defaultTrustPolicy?: unknown
-  keys?: Array<{ alias: string; description?: string; origin?: 'EXTERNAL' | 'AWS_KMS' }>
+  keys?: Array<{ alias: string; description?: string; origin?: 'EXTERNAL' | 'AWS_KMS'; policy?: SeedKeyPolicy }>
   vpcEndpoints?: Array<{ id: string; vpcId?: string }>
   /** EC2 networks: each VPC with its subnets and security groups. */
   vpcs?: Array<{
@@ -31,6 +34,16 @@ export interface SeedFile {
   }>
   /** One instance per service (and the workshop's); each gets an instance profile named after its role. */
   instances?: Array<{ name: string; id: string; role?: string; subnet: string; securityGroups: string[]; privateIp: string; instanceType?: string }>
+}
+
+/**
+ * A key policy rendered from one of @kms-share/policy's templates (the function keyadmin renders) and put
+ * by `appliedBy`, an IAM user with an MFA device, through an MFA session as keyadmin's MFA path would.
+ */
+export interface SeedKeyPolicy {
+  template: string
+  appliedBy: string
+  parameters: Record<string, unknown>
 }
 
 /** What the lab remembers about its seed: which credentials belong to which profile. */
@@ -47,7 +60,23 @@ export function loadSeed(file: string, accountId: string, region: string): SeedF
   const bucket = raw.bucket ?? `kmsworkshop-${accountId}`
   // Placeholders are filled in the document text, so they work in any field.
   const text = JSON.stringify(raw).replaceAll('${AccountId}', accountId).replaceAll('${Region}', region).replaceAll('${Bucket}', bucket)
-  return JSON.parse(text) as SeedFile
+  const seed = JSON.parse(text) as SeedFile
+  seed.roles = seed.roles?.map((r) => withDutyPolicy(r, { accountId, region, bucket }))
+  seed.users = seed.users?.map((u) => (u.mfaKeyAdministrator
+    ? { ...u, inlinePolicies: { [MFA_KEY_ADMINISTRATOR.policyName]: MFA_KEY_ADMINISTRATOR.document({ accountId, region, bucket }), ...u.inlinePolicies } }
+    : u))
+  return seed
+}
+
+type SeedRole = NonNullable<SeedFile['roles']>[number]
+
+// One definition of each service role: the seed names the duty, the policy comes from @kms-share/policy.
+function withDutyPolicy(role: SeedRole, names: { accountId: string; region: string; bucket: string }): SeedRole {
+  if (!role.duty) return role
+  const def = serviceRole(role.duty)
+  if (role.name !== def.roleName) throw new Error(`seed role ${role.name} has duty ${role.duty}, whose role is named ${def.roleName}`)
+  if (role.inlinePolicies?.[def.policyName]) throw new Error(`seed role ${role.name}: ${def.policyName} comes from its duty; do not write it in the seed`)
+  return { ...role, description: role.description ?? def.description, inlinePolicies: { [def.policyName]: def.document(names), ...role.inlinePolicies } }
 }
 
 const doc = (value: unknown) => (typeof value === 'string' ? value : JSON.stringify(value))
@@ -64,6 +93,8 @@ export interface SeedContext {
   warn(message: string): void
   /** Where VPCs, subnets, security groups and instances go (they have no create API in the lab). */
   ec2?: Ec2Model
+  /** Leave the seed's keys with AWS's default key policy (the workshop's starting point) instead of their `policy`. */
+  defaultKeyPolicy?: boolean
 }
 
 export async function runSeed(c: SeedContext): Promise<void> {
@@ -148,7 +179,19 @@ export async function runSeed(c: SeedContext): Promise<void> {
       })
     }
     await call('kms', 'CreateAlias', { AliasName: k.alias, TargetKeyId: keyId })
+    if (k.policy && !c.defaultKeyPolicy) await putSeedKeyPolicy(c, keyId, k.alias, k.policy)
   }
+}
+
+// Put as the MFA user through a session the lab's STS issues directly: no TOTP code is spent, so the
+// device's next codes stay free for the people and tests that use it.
+async function putSeedKeyPolicy(c: SeedContext, keyId: string, alias: string, p: SeedKeyPolicy): Promise<void> {
+  const template = findTemplate(p.template)
+  if (!template) throw new Error(`seed key ${alias}: no policy template ${p.template}`)
+  const { policy } = renderTemplate(template, p.parameters)
+  if (!c.lab.mfaDevices[p.appliedBy]) throw new Error(`seed key ${alias}: appliedBy ${p.appliedBy} must be a seed user with an mfaDevice`)
+  const session = c.sts.issue({ kind: 'user', userName: p.appliedBy, expiresAt: Date.now() + 900_000, mfaAuthTime: Date.now() })
+  await c.invoke('kms', 'PutKeyPolicy', { KeyId: keyId, PolicyName: 'default', Policy: policy }, c.callerForAccessKey(session.AccessKeyId))
 }
 
 /** VPCs, subnets, security groups; then per instance an instance profile (named after its role) and the instance. */
@@ -170,4 +213,33 @@ export async function seedEc2(c: Pick<SeedContext, 'seed' | 'iam' | 'ec2' | 'war
     }
     ec2.addInstance({ instanceId: i.id, name: i.name, subnetId: i.subnet, securityGroupIds: i.securityGroups, privateIpAddress: i.privateIp, instanceProfileName: i.role, instanceType: i.instanceType })
   }
+}
+
+/**
+ * On a start from an existing data folder: the seed's service roles and MFA key administrator get their
+ * current definitions back, so a folder seeded by an older version never keeps wider permissions than
+ * packages/policy defines. Answers the names whose policy changed.
+ */
+export async function reapplyDefinitions(seed: SeedFile, iam: IamModel, call: (service: string, operation: string, input: unknown) => Promise<unknown>): Promise<string[]> {
+  const changed: string[] = []
+  const differs = (stored: string | undefined, wanted: unknown) => stored === undefined || JSON.stringify(JSON.parse(stored)) !== JSON.stringify(wanted)
+  for (const r of seed.roles ?? []) {
+    const role = r.duty && Object.hasOwn(iam.state.roles, r.name) ? iam.state.roles[r.name] : undefined
+    if (!role || !r.duty) continue
+    const { policyName } = serviceRole(r.duty)
+    const wanted = r.inlinePolicies?.[policyName]
+    if (!differs(role.inlinePolicies[policyName], wanted)) continue
+    await call('iam', 'PutRolePolicy', { RoleName: r.name, PolicyName: policyName, PolicyDocument: doc(wanted) })
+    changed.push(r.name)
+  }
+  for (const u of seed.users ?? []) {
+    const user = u.mfaKeyAdministrator && Object.hasOwn(iam.state.users, u.name) ? iam.state.users[u.name] : undefined
+    if (!user) continue
+    const { policyName } = MFA_KEY_ADMINISTRATOR
+    const wanted = u.inlinePolicies?.[policyName]
+    if (!differs(user.inlinePolicies[policyName], wanted)) continue
+    await call('iam', 'PutUserPolicy', { UserName: u.name, PolicyName: policyName, PolicyDocument: doc(wanted) })
+    changed.push(u.name)
+  }
+  return changed
 }

@@ -7,8 +7,14 @@ import { keyAccessContext, matrixUnder } from '../key-access.js'
 import { KeyGrantSchema, KeyParams } from '../schemas/keys.js'
 import { MatchedStatementSchema } from '../schemas/policies.js'
 
+const AccessLevel = Type.Union([Type.Literal('always'), Type.Literal('conditional'), Type.Literal('never')])
+
 export const AccessMatrixSchema = Type.Object({
   keyArn: Type.String(),
+  usableBy: Type.Array(Type.Object({
+    principal: Type.String(),
+    actions: Type.Array(Type.Object({ action: Type.String(), access: AccessLevel, conditions: Type.Array(Type.String()) })),
+  }), { description: 'Every principal that can use the key at all (any use action not never), and how: the matrix in one list.' }),
   principals: Type.Array(Type.Object({
     principal: Type.String({ description: 'Role, user or root ARN, or * (any principal, with no IAM permissions of its own).' }),
     kind: Type.String(),
@@ -16,7 +22,7 @@ export const AccessMatrixSchema = Type.Object({
     actions: Type.Array(Type.Object({
       action: Type.String(),
       category: Type.String({ description: 'use, administration or read' }),
-      access: Type.Union([Type.Literal('always'), Type.Literal('conditional'), Type.Literal('never')]),
+      access: AccessLevel,
       conditions: Type.Array(Type.String(), { description: 'When conditional: e.g. "only through S3, for BUCKET\'s objects", "only with MFA", "only through vpce-…".' }),
       statements: Type.Array(MatchedStatementSchema),
       deniedBy: Type.Optional(Type.String()),

@@ -12,6 +12,7 @@ import {
 import { problemResponses } from '@kms-share/shared'
 import { aws } from '../aws-errors.js'
 import { keySummary, listAllAliases, listAllKeyIds, listAllTags, mapLimit, resolveKey, rotationOf } from '../keys.js'
+import { KeyadminErrors } from '../errors.js'
 import { checkTags } from '../tags.js'
 import {
   AliasListSchema, AliasParams, CreateAliasBodySchema, CreateKeyBodySchema, DeleteTagsQuerySchema, DeletionBodySchema, DeletionSchema,
@@ -43,6 +44,11 @@ export async function keysRoutes(fastify: FastifyInstance, options: KeysRouteOpt
     const [aliases, tags] = await Promise.all([listAllAliases(kms, meta.KeyId), listAllTags(kms, meta.KeyId ?? '')])
     const summary = await keySummary(kms, meta, aliases)
     return { ...summary, tags: tagsOut(tags) }
+  }
+
+  /** A missing alias is a 404 before an MFA code is asked for: a person's code is not spent on a request that cannot succeed. */
+  async function existingAlias(name: string): Promise<void> {
+    if (!(await listAllAliases(kms)).some((a) => a.AliasName === name && a.TargetKeyId)) throw new KeyadminErrors.ALIAS_NOT_FOUND(name)
   }
 
   app.get('/keys', {
@@ -110,12 +116,12 @@ export async function keysRoutes(fastify: FastifyInstance, options: KeysRouteOpt
   })
 
   app.put('/aliases/:alias', {
-    schema: { summary: 'Moves an alias to another key.', tags: ['aliases'], params: AliasParams, body: MoveAliasBodySchema, response: { 200: Type.Object({ name: Type.String(), targetKeyId: Type.String() }), ...errors } },
+    schema: { summary: 'Moves an alias to another key (MFA-guarded when configured: X-MFA-Code).', tags: ['aliases'], params: AliasParams, body: MoveAliasBodySchema, response: { 200: Type.Object({ name: Type.String(), targetKeyId: Type.String() }), ...errors } },
   }, async (request) => {
-    app.auth.assertStepUp(request, 'kms:UpdateAlias')
     const meta = await resolveKey(kms, request.body.key)
     const name = aliasName(request.params.alias)
-    await aws(kms.send(new UpdateAliasCommand({ AliasName: name, TargetKeyId: meta.KeyId })), { action: 'kms:UpdateAlias', subject: { alias: name } })
+    await existingAlias(name)
+    await app.mfa.sensitive(request, 'kms:UpdateAlias', (client) => aws(client.send(new UpdateAliasCommand({ AliasName: name, TargetKeyId: meta.KeyId })), { action: 'kms:UpdateAlias', subject: { alias: name } }))
     return { name, targetKeyId: meta.KeyId ?? '' }
   })
 
@@ -123,6 +129,7 @@ export async function keysRoutes(fastify: FastifyInstance, options: KeysRouteOpt
     schema: { summary: 'Deletes an alias (MFA-guarded when configured: X-MFA-Code).', tags: ['aliases'], params: AliasParams, response: { 204: Type.Null(), ...errors } },
   }, async (request, reply) => {
     const name = aliasName(request.params.alias)
+    await existingAlias(name)
     await app.mfa.sensitive(request, 'kms:DeleteAlias', (client) => aws(client.send(new DeleteAliasCommand({ AliasName: name })), { action: 'kms:DeleteAlias', subject: { alias: name } }))
     return reply.code(204).send(null)
   })
@@ -130,14 +137,15 @@ export async function keysRoutes(fastify: FastifyInstance, options: KeysRouteOpt
   // ---- state
   for (const [path, Command, action, summary] of [
     ['enable', EnableKeyCommand, 'kms:EnableKey', 'Enables the key.'],
-    ['disable', DisableKeyCommand, 'kms:DisableKey', 'Disables the key: every use fails until it is enabled again.'],
+    ['disable', DisableKeyCommand, 'kms:DisableKey', 'Disables the key: every use fails until it is enabled again (MFA-guarded when configured: X-MFA-Code).'],
   ] as const) {
     app.post(`/keys/:key/${path}`, {
       schema: { summary, tags: ['keys'], params: KeyParams, response: { 200: StateSchema, ...errors } },
     }, async (request) => {
-      if (action === 'kms:DisableKey') app.auth.assertStepUp(request, action)
       const meta = await resolveKey(kms, request.params.key)
-      await aws(kms.send(new Command({ KeyId: meta.KeyId })), { action, subject: { key: request.params.key } })
+      const change = (client: typeof kms) => aws(client.send(new Command({ KeyId: meta.KeyId })), { action, subject: { key: request.params.key } })
+      // Disabling stops every use of the key: a sensitive operation. Enabling undoes it and is not.
+      await (action === 'kms:DisableKey' ? app.mfa.sensitive(request, action, change) : change(kms))
       const after = await resolveKey(kms, meta.KeyId ?? '')
       return { keyId: after.KeyId ?? '', state: after.KeyState ?? '' }
     })
