@@ -146,7 +146,7 @@ $('create-key-form').addEventListener('submit', async (e) => {
 // ---- one key
 const detailTabs = tabs(document.querySelector('#key-detail [role="tablist"]'), (name) => {
   if (key) history.replaceState(null, '', `#key=${enc(key.keyId)}&tab=${name}`)
-  loadTab(name)
+  return loadTab(name)
 })
 
 async function selectKey(keyId, tab) {
@@ -165,8 +165,9 @@ async function selectKey(keyId, tab) {
   for (const node of document.querySelectorAll('#key-detail [data-change]')) node.hidden = key.manager === 'AWS'
   renderGeneral()
   const wanted = tab && !$(`tab-${tab}`).hidden ? tab : 'general'
-  if (detailTabs.selected() === wanted) loadTab(wanted)
-  else detailTabs.select(wanted)
+  // Awaited, so a change resumed after a step-up lands on a loaded tab (its policy is not overwritten).
+  if (detailTabs.selected() === wanted) await loadTab(wanted)
+  else await detailTabs.select(wanted)
   $('key-detail').scrollIntoView({ block: 'start' })
 }
 
@@ -182,9 +183,9 @@ async function refreshKey() {
 }
 
 function loadTab(name) {
-  if (!key) return
+  if (!key) return undefined
   const loaders = { general: loadImpact, policy: loadPolicy, access: loadAccess, tags: renderTags, aliases: renderAliases, rotation: loadRotation, material: renderMaterial, grants: loadGrants, audit: () => loadAudit(false) }
-  loaders[name]?.()
+  return loaders[name]?.()
 }
 
 function onHash() {

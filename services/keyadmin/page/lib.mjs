@@ -114,7 +114,7 @@ export function tabs(list, onSelect) {
       panel.setAttribute('aria-labelledby', tab.id)
     }
     if (focus) tab.focus()
-    onSelect(tab.id.replace(/^tab-/, ''))
+    return onSelect(tab.id.replace(/^tab-/, ''))
   }
   list.addEventListener('click', (e) => {
     const tab = e.target.closest('[role="tab"]')
