@@ -12,7 +12,7 @@ import { chromium } from 'playwright-core'
 import { GetKeyPolicyCommand, KMSClient } from '@aws-sdk/client-kms'
 import { fromIni } from '@aws-sdk/credential-providers'
 import type { FastifyInstance } from 'fastify'
-import { labPeople, totpCode, type LabPerson } from '@kms-share/aws-lab/testing'
+import { labPeople, nextMfaCode, totpCode, type LabPerson } from '@kms-share/aws-lab/testing'
 import { buildApp as buildUploadApp, loadUploadConfig } from '@kms-share/upload'
 import { buildApp as buildDownloadApp, loadConfig as loadDownloadConfig } from '@kms-share/download'
 import { buildApp as buildKeyadminApp, loadConfig as loadKeyadminConfig } from '@kms-share/keyadmin'
@@ -42,7 +42,11 @@ t.test('sign in once, three services; one sign-out; expired sessions; step-up be
   const apps: Record<keyof typeof ports, FastifyInstance> = {
     upload: await buildUploadApp(loadUploadConfig({ ...awsEnv(lab, 'uploader'), AWS_ENDPOINT_URL: lab.httpEndpoint, BUCKET, KMS_KEY_ID: KEY_ALIAS, DOWNLOAD_PUBLIC_URL: urls.download, ...oidcEnv('upload') })),
     download: await buildDownloadApp(loadDownloadConfig({ ...awsEnv(lab, 'downloader'), AWS_ENDPOINT_URL: lab.httpEndpoint, BUCKET, CACHE_DIR: scratchDir(t), UPLOAD_PUBLIC_URL: urls.upload, ...oidcEnv('download') })),
-    keyadmin: await buildKeyadminApp(loadKeyadminConfig({ ...awsEnv(lab, 'keyadmin'), AWS_ENDPOINT_URL: lab.httpEndpoint, BUCKET, OIDC_STEP_UP_MAX_AGE_SECONDS: String(STEP_UP_MAX_AGE_SECONDS), ...oidcEnv('keyadmin') })),
+    // keyadmin's sensitive operations go through the MFA user's session (its role holds none of them), as pnpm start runs it.
+    keyadmin: await buildKeyadminApp(loadKeyadminConfig({
+      ...awsEnv(lab, 'keyadmin'), AWS_ENDPOINT_URL: lab.httpEndpoint, BUCKET, OIDC_STEP_UP_MAX_AGE_SECONDS: String(STEP_UP_MAX_AGE_SECONDS), ...oidcEnv('keyadmin'),
+      KEYADMIN_MFA_PROFILE: 'userA', KEYADMIN_MFA_SERIAL: `arn:aws:iam::${lab.accountId}:mfa/userA`,
+    })),
   }
   for (const [name, app] of Object.entries(apps)) {
     t.teardown(() => app.close())
@@ -142,7 +146,7 @@ t.test('sign in once, three services; one sign-out; expired sessions; step-up be
   await page.goto(`${urls.keyadmin}/`)
   await signInAtProvider(people.keyadmin)
   await landed(`${urls.keyadmin}/`)
-  t.equal(await page.locator('#mfa').count(), 0, 'no MFA box: keyadmin has no X-MFA-Code path here')
+  t.equal(await page.locator('#mfa').count(), 1, 'the MFA box: keyadmin makes sensitive changes as the MFA user')
   await page.waitForSelector('#keys a.key-link')
   t.equal(apps.keyadmin.auth.sessions.expireWhere(), 1)
   const keyRow = page.locator('#keys tr[data-key]').first()
@@ -182,9 +186,16 @@ t.test('sign in once, three services; one sign-out; expired sessions; step-up be
   await signInAtProvider(people.keyadmin)
   t.equal(passwordAsked(), asked + 1)
   await page.waitForURL(onKeyadmin, { timeout: 20_000 })
+  // Back with a fresh sign-in: the change is on the page again; AWS still wants the MFA user's code.
+  await page.locator('#status [role=status]', { hasText: 'Signed in again. Enter the MFA code, then repeat the change.' }).waitFor({ timeout: 20_000 })
+  t.equal(await page.evaluate(() => (window as unknown as { policyEditor: { state: { doc: { toString(): string } } } }).policyEditor.state.doc.toString()), changed, 'the change kept across the step-up')
+  await page.fill('#mfa', await nextMfaCode(lab))
+  await page.click('#apply')
+  await dialog.waitFor({ timeout: 20_000 })
+  await dialog.locator('[data-confirm="yes"]').click()
   const applied = page.locator('#status [role=status]', { hasText: 'Applied' })
   await applied.waitFor({ timeout: 20_000 })
-  t.equal(await applied.innerText(), 'Applied (after you confirmed it is you).')
+  t.equal(await applied.innerText(), 'Applied.')
 
   const kms = new KMSClient({ region: lab.region, endpoint: lab.httpEndpoint, credentials: fromIni({ profile: 'admin', filepath: lab.credentialsFile, configFilepath: lab.configFile }) })
   t.teardown(() => kms.destroy())
