@@ -155,6 +155,11 @@ t.test('keys, description, tags, aliases, rotation, state from the page; the lay
     t.same(await axeViolations(page), [], `axe: the network page at ${size.width}`)
     await screenshot(page, 'keyadmin-network')
   }
+  // An alias not URL-encoded in a path, followed in the browser: a sentence with the encoded path, not JSON.
+  await page.goto(`${svc.url}/keys/alias/ImportedCMK/policy`)
+  const message = page.locator('main .kms-error[data-code="KADM_NOT_URL_ENCODED"]')
+  t.match(await message.innerText(), /Use \/keys\/alias%2FImportedCMK\/policy\./, 'the encoded path, in words')
+  t.equal(await page.locator('h1').innerText(), 'A key or alias in a path must be URL-encoded.')
   t.same(pageErrors, [], 'no script errors')
   t.same(cspViolations, [], 'no CSP violations')
 })
