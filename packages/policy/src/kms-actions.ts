@@ -28,13 +28,15 @@ export const MFA_SENSITIVE_ACTIONS = [
 
 /**
  * Key administration without the sensitive operations: exactly what keyadmin's routes call on a key
- * with its own role (reads, aliases, enable, cancel deletion, tags, rotation, importing material,
- * revoking grants). No kms:CreateGrant: a grant is a way to give use of the key.
+ * with its own role (reads, aliases, enable, cancel deletion, tags, the description, rotation, importing
+ * material, revoking and retiring grants — both only take access away). No kms:CreateGrant: a grant is a
+ * way to give use of the key.
  */
 export const KEY_ADMIN_ACTIONS = [
   'kms:DescribeKey', 'kms:GetKeyPolicy', 'kms:GetKeyRotationStatus', 'kms:ListKeyRotations', 'kms:ListResourceTags', 'kms:ListGrants',
-  'kms:RevokeGrant', 'kms:CreateAlias', 'kms:EnableKey', 'kms:CancelKeyDeletion', 'kms:TagResource', 'kms:UntagResource', 'kms:EnableKeyRotation',
-  'kms:DisableKeyRotation', 'kms:RotateKeyOnDemand', 'kms:GetParametersForImport', 'kms:ImportKeyMaterial',
+  'kms:RevokeGrant', 'kms:RetireGrant', 'kms:CreateAlias', 'kms:EnableKey', 'kms:CancelKeyDeletion', 'kms:TagResource', 'kms:UntagResource',
+  'kms:UpdateKeyDescription', 'kms:EnableKeyRotation', 'kms:DisableKeyRotation', 'kms:RotateKeyOnDemand', 'kms:GetParametersForImport',
+  'kms:ImportKeyMaterial',
 ] as const
 
 /** What the MFA key administrator reads besides the sensitive operations (people use it from the CLI too). */

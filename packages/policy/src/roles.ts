@@ -96,6 +96,8 @@ const keyadmin: ServiceRoleDefinition = {
       // An alias needs permission on the alias (here) and on its key (above).
       allow('CreateAliases', ['kms:CreateAlias'], [a.aliases]),
       allow('KeysAndAliases', ['kms:CreateKey', 'kms:ListKeys', 'kms:ListAliases'], ['*']),
+      // Before a key is disabled or deleted, the impact report says when CloudTrail last saw it used.
+      allow('LastUseOfKeys', ['cloudtrail:LookupEvents'], ['*']),
       allow('VpcEndpoints', [
         'ec2:DescribeVpcAttribute', 'ec2:DescribeVpcEndpoints', 'ec2:CreateVpcEndpoint', 'ec2:ModifyVpcEndpoint', 'ec2:DeleteVpcEndpoints',
       ], ['*']),

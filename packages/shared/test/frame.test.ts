@@ -9,7 +9,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import swagger from '@fastify/swagger'
 import { Type } from 'typebox'
 import {
-  authConfigProperties, authPlugin, basePlugin, explainProblem, formatDate, formatTokenEntry, frameConfigProperties, framePlugin,
+  authConfigProperties, authPlugin, basePlugin, explainProblem, formatBytes, formatDate, formatTokenEntry, frameConfigProperties, framePlugin,
   generateToken, hashToken, loadConfig, PROBLEM_GUIDE, SharedErrors, timeHtml,
 } from '../src/index.js'
 
@@ -134,6 +134,7 @@ t.test('one date format: the server and the pages write the same', async (t) => 
   const kms = window.kms as { formatDate(v: unknown): string; explain(p: unknown): unknown; formatBytes(n: number): string }
   for (const value of values) t.equal(kms.formatDate(value), formatDate(value), `same for ${value}`)
   t.equal(kms.formatBytes(1536), '1.5 KiB')
+  for (const n of [0, 1023, 1536, 3800, 5_000_000, 3e12, 9e18]) t.equal(kms.formatBytes(n), formatBytes(n), `one size format for ${n}`)
 })
 
 t.test('the problem guide: a sentence and a next step for every shared code, filled from the problem', async (t) => {

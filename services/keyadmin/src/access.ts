@@ -5,7 +5,9 @@
 // says otherwise). Separation-of-duties findings on top.
 import { MFA_SENSITIVE_ACTIONS, type MatchedStatement, type NamedPolicy, type PolicyDocument, type RequestContext, type RequestPrincipal } from '@kms-share/policy'
 import type { AccountPrincipal, IamReader } from './iam-read.js'
-import { mapLimit } from './keys.js'
+import { mapLimit, type KeyGrant } from './keys.js'
+
+export type { KeyGrant }
 import { awsFilledContext, decideOnKey, ROOT_IDENTITY_POLICY, type RequestCircumstances } from './simulation.js'
 
 export const USE_ACTIONS = ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'] as const
@@ -45,16 +47,6 @@ export interface GrantNote {
   retiringPrincipal?: string
   /** An explicit deny in a policy wins over the grant. */
   overriddenByDeny?: boolean
-}
-
-/** A grant as ListGrants returns it (the fields the matrix reads). */
-export interface KeyGrant {
-  grantId: string
-  name?: string
-  granteePrincipal: string
-  retiringPrincipal?: string
-  operations: string[]
-  constraints?: { EncryptionContextEquals?: Record<string, string>; EncryptionContextSubset?: Record<string, string> }
 }
 
 export interface PrincipalAccess {

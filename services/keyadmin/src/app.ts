@@ -5,12 +5,14 @@ import { ListKeysCommand } from '@aws-sdk/client-kms'
 import { authPlugin, basePlugin, framePlugin, requireScope, serverOptions } from '@kms-share/shared'
 import type { KeyadminConfig } from './config.js'
 import { awsPlugin } from './plugins/aws.js'
+import { KEYADMIN_GUIDE } from './problem-guide.js'
 import { mfaPlugin } from './plugins/mfa.js'
 import { keysRoutes } from './routes/keys.js'
 import { policiesRoutes } from './routes/policies.js'
 import { templatesRoutes } from './routes/templates.js'
 import { accessRoutes } from './routes/access.js'
 import { grantsRoutes } from './routes/grants.js'
+import { keyImpactRoutes } from './routes/key-impact.js'
 import { pageRoutes } from './routes/page.js'
 import { auditRoutes } from './routes/audit.js'
 import { networkPlugin } from './network/plugin.js'
@@ -18,6 +20,7 @@ import { networkRoutes } from './routes/network.js'
 import { vpcEndpointsRoutes } from './routes/vpc-endpoints.js'
 import { keyMaterialRoutes } from './routes/key-material.js'
 import { networkPageRoutes } from './routes/network-page.js'
+import { unencodedReferenceRoutes } from './routes/unencoded.js'
 
 export type { KeyadminConfig } from './config.js'
 export { loadConfig, KeyadminConfigSchema } from './config.js'
@@ -33,8 +36,7 @@ declare module 'fastify' {
   }
 }
 
-const readScope = requireScope('keys:read')
-const adminScope = requireScope('keys:admin')
+const scopeGuards = Object.fromEntries(KEYADMIN_SCOPES.map((s) => [s, requireScope(s)])) as Record<(typeof KEYADMIN_SCOPES)[number], ReturnType<typeof requireScope>>
 
 export interface BuildOptions {
   /** Where the JSON log lines go instead of stdout (tests read them). */
@@ -55,7 +57,7 @@ export async function buildApp(config: KeyadminConfig, options: BuildOptions = {
   })
   await app.register(basePlugin)
   await app.register(authPlugin, { config, scopes: KEYADMIN_SCOPES, service: 'keyadmin' })
-  await app.register(framePlugin, { config, service: 'keyadmin' })
+  await app.register(framePlugin, { config, service: 'keyadmin', guide: KEYADMIN_GUIDE })
   await app.register(awsPlugin, { config })
   await app.register(mfaPlugin, { config })
   await app.register(networkPlugin, { config })
@@ -65,22 +67,25 @@ export async function buildApp(config: KeyadminConfig, options: BuildOptions = {
     await app.kms.send(new ListKeysCommand({ Limit: 1 }))
   })
 
+  await app.register(auditRoutes, { config })
+
   await app.register(async (scoped) => {
     scoped.addHook('onRequest', async (request, reply) => {
       const scope = request.routeOptions.config.scope ?? (request.method === 'GET' || request.method === 'HEAD' ? 'keys:read' : 'keys:admin')
-      return (scope === 'keys:read' ? readScope : adminScope)(request, reply)
+      return scopeGuards[scope](request, reply)
     })
     await scoped.register(keysRoutes)
-    await scoped.register(policiesRoutes)
+    await scoped.register(policiesRoutes, { bucket: config.BUCKET })
     await scoped.register(templatesRoutes, { bucket: config.BUCKET, uploaderRole: config.KEYADMIN_UPLOADER_ROLE, downloaderRole: config.KEYADMIN_DOWNLOADER_ROLE })
     await scoped.register(accessRoutes, { bucket: config.BUCKET })
     await scoped.register(grantsRoutes)
+    await scoped.register(keyImpactRoutes, { bucket: config.BUCKET })
     await scoped.register(pageRoutes)
     await scoped.register(networkRoutes)
     await scoped.register(vpcEndpointsRoutes)
     await scoped.register(keyMaterialRoutes)
     await scoped.register(networkPageRoutes)
+    await scoped.register(unencodedReferenceRoutes)
   })
-  await app.register(auditRoutes, { config })
   return app
 }

@@ -21,7 +21,8 @@ export function kmsProblem(err: unknown, hints: KmsHints): ProblemError {
   if (!isAwsServiceError(err)) return new ProblemError(toProblem(err, { action: hints.action }), { cause: err })
   const code = awsErrorCode(err).replace(/^KMS\./, '')
   const aws = { awsErrorCode: code, ...(err.$metadata.requestId ? { awsRequestId: err.$metadata.requestId } : {}) }
-  const withAws = (e: { code: string; statusCode?: number; message: string }) => new ProblemError(problemOf(e, { ...aws, detail: `${e.message} (AWS: ${err.message})` }), { cause: err })
+  // AWS's own sentence once: after ours, unless ours already quotes it.
+  const withAws = (e: { code: string; statusCode?: number; message: string }) => new ProblemError(problemOf(e, { ...aws, detail: e.message.includes(err.message) ? e.message : `${e.message} (AWS: ${err.message})` }), { cause: err })
   if (code === 'NotFoundException') {
     const subject = hints.subject
     return withAws(subject && 'alias' in subject ? new KeyadminErrors.ALIAS_NOT_FOUND(subject.alias) : new KeyadminErrors.KEY_NOT_FOUND(subject && 'key' in subject ? subject.key : err.message))

@@ -9,6 +9,8 @@ export const KeyadminErrors = {
   UNKNOWN_CONTEXT_KEY: createError('KADM_UNKNOWN_CONTEXT_KEY', '%s', 400),
   SIMULATE_INPUT: createError('KADM_SIMULATE_INPUT', '%s', 400),
   KEY_NOT_FOUND: createError('KADM_KEY_NOT_FOUND', 'No such key: %s', 404),
+  NEW_ACCESS: createError('KADM_NEW_ACCESS', 'The proposed policy grants access that the current one does not: %s', 409),
+  NOT_URL_ENCODED: createError('KADM_NOT_URL_ENCODED', 'No route %s: a key or alias reference in a path must be URL-encoded (alias/NAME as alias%%2FNAME); use %s', 404),
   ALIAS_NOT_FOUND: createError('KADM_ALIAS_NOT_FOUND', 'No such alias: %s', 404),
   ALREADY_EXISTS: createError('KADM_ALREADY_EXISTS', '%s', 409),
   INVALID_KEY_STATE: createError('KADM_INVALID_KEY_STATE', '%s', 409),

@@ -25,12 +25,20 @@ function decodeDocument(text: string | undefined): string {
 
 export class IamReader {
   private readonly managed = new Map<string, Promise<NamedPolicy | undefined>>()
+  // Read once per reader: a dry run judges the current and the proposed policy with the same principals.
+  private listed: Promise<AccountPrincipal[]> | undefined
+  private readonly entities = new Map<string, Promise<NamedPolicy[]>>()
   /** Policies that could not be read or parsed, named for the explanation. */
   readonly skipped: string[] = []
 
   constructor(private readonly iam: IAMClient) {}
 
-  async principals(): Promise<AccountPrincipal[]> {
+  principals(): Promise<AccountPrincipal[]> {
+    this.listed ??= this.listPrincipals()
+    return this.listed
+  }
+
+  private async listPrincipals(): Promise<AccountPrincipal[]> {
     const out: AccountPrincipal[] = []
     let marker: string | undefined
     do {
@@ -69,7 +77,17 @@ export class IamReader {
   }
 
   /** The inline and attached (default version) policies of a role or user. */
-  async identityPolicies(principal: Pick<AccountPrincipal, 'kind' | 'name'>): Promise<NamedPolicy[]> {
+  identityPolicies(principal: Pick<AccountPrincipal, 'kind' | 'name'>): Promise<NamedPolicy[]> {
+    const id = `${principal.kind}/${principal.name}`
+    let p = this.entities.get(id)
+    if (!p) {
+      p = this.readIdentityPolicies(principal)
+      this.entities.set(id, p)
+    }
+    return p
+  }
+
+  private async readIdentityPolicies(principal: Pick<AccountPrincipal, 'kind' | 'name'>): Promise<NamedPolicy[]> {
     const { kind, name } = principal
     const inlineNames = kind === 'role'
       ? (await aws(this.iam.send(new ListRolePoliciesCommand({ RoleName: name })), { action: 'iam:ListRolePolicies' })).PolicyNames ?? []

@@ -1,7 +1,7 @@
 // Reading keys as KMS describes them: one place resolves a key reference (id, ARN, alias name or
 // alias ARN) and one builds the summary that GET /keys and GET /keys/:key answer.
 import {
-  DescribeKeyCommand, GetKeyRotationStatusCommand, ListAliasesCommand, ListKeysCommand, ListResourceTagsCommand,
+  DescribeKeyCommand, GetKeyRotationStatusCommand, ListAliasesCommand, ListGrantsCommand, ListKeysCommand, ListResourceTagsCommand,
   type AliasListEntry, type KeyMetadata, type KMSClient, type Tag,
 } from '@aws-sdk/client-kms'
 import { aws } from './aws-errors.js'
@@ -26,6 +26,9 @@ export interface KeySummary {
   keyUsage: string
   creationDate?: string
   deletionDate?: string
+  /** EXTERNAL keys: KEY_MATERIAL_EXPIRES or KEY_MATERIAL_DOES_NOT_EXPIRE, and when the material expires. */
+  expirationModel?: string
+  validTo?: string
   rotation: KeyRotation
   tagCount: number
 }
@@ -101,6 +104,8 @@ export async function keySummary(kms: KMSClient, meta: KeyMetadata, aliases: Ali
     keyUsage: meta.KeyUsage ?? 'ENCRYPT_DECRYPT',
     ...(meta.CreationDate ? { creationDate: meta.CreationDate.toISOString() } : {}),
     ...(meta.DeletionDate ? { deletionDate: meta.DeletionDate.toISOString() } : {}),
+    ...(meta.ExpirationModel ? { expirationModel: meta.ExpirationModel } : {}),
+    ...(meta.ValidTo ? { validTo: meta.ValidTo.toISOString() } : {}),
     rotation,
     tagCount: tags.length,
   }
@@ -117,5 +122,40 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) =>
     }
   }
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  return out
+}
+
+/** A grant as ListGrants returns it (the fields the matrix reads). */
+export interface KeyGrant {
+  grantId: string
+  name?: string
+  granteePrincipal: string
+  retiringPrincipal?: string
+  operations: string[]
+  creationDate?: string
+  constraints?: { EncryptionContextEquals?: Record<string, string>; EncryptionContextSubset?: Record<string, string> }
+}
+
+/** Every grant on the key, page by page. */
+export async function listAllGrants(kms: KMSClient, keyId: string): Promise<KeyGrant[]> {
+  const out: KeyGrant[] = []
+  let marker: string | undefined
+  do {
+    const page = await aws(kms.send(new ListGrantsCommand({ KeyId: keyId, Limit: 100, Marker: marker })), { action: 'kms:ListGrants', subject: { key: keyId } })
+    for (const g of page.Grants ?? []) {
+      if (!g.GrantId || !g.GranteePrincipal) continue
+      const constraints = g.Constraints && (g.Constraints.EncryptionContextEquals || g.Constraints.EncryptionContextSubset)
+        ? {
+            ...(g.Constraints.EncryptionContextEquals ? { EncryptionContextEquals: g.Constraints.EncryptionContextEquals } : {}),
+            ...(g.Constraints.EncryptionContextSubset ? { EncryptionContextSubset: g.Constraints.EncryptionContextSubset } : {}),
+          }
+        : undefined
+      out.push({
+        grantId: g.GrantId, granteePrincipal: g.GranteePrincipal, operations: [...(g.Operations ?? [])],
+        ...(g.Name ? { name: g.Name } : {}), ...(g.CreationDate ? { creationDate: g.CreationDate.toISOString() } : {}), ...(g.RetiringPrincipal ? { retiringPrincipal: g.RetiringPrincipal } : {}), ...(constraints ? { constraints } : {}),
+      })
+    }
+    marker = page.Truncated ? page.NextMarker : undefined
+  } while (marker)
   return out
 }

@@ -27,9 +27,15 @@ export function problemWith(err: { code: string; statusCode?: number; message: s
   return Object.assign(problemOf(err), extra)
 }
 
+/** JSON syntax errors first (what follows them may be their knock-on effect), then by position as validatePolicy sorts. */
+export function syntaxFirst(findings: Finding[]): Finding[] {
+  const syntax = (f: Finding) => (f.code.startsWith('JSON_') ? 0 : 1)
+  return findings.map((f, i) => ({ f, i })).sort((a, b) => syntax(a.f) - syntax(b.f) || a.i - b.i).map(({ f }) => f)
+}
+
 export async function findingsFor(app: FastifyInstance, text: string): Promise<Finding[]> {
   const { accountId } = await app.identity()
-  return validatePolicy(text, { service: 'kms', kind: 'resource', accountId })
+  return syntaxFirst(validatePolicy(text, { service: 'kms', kind: 'resource', accountId }))
 }
 
 /** Throws KADM_POLICY_INVALID (422) with every finding when any is an ERROR. */

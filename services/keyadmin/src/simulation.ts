@@ -136,6 +136,14 @@ export function checkContextKeys(context: Record<string, unknown>): RequestConte
   return out
 }
 
+/** An encryption context as the condition keys AWS sets from it: kms:EncryptionContext:<key> and kms:EncryptionContextKeys. */
+export function encryptionContextKeys(context: Record<string, string> | undefined): RequestContext {
+  if (!context || Object.keys(context).length === 0) return {}
+  const out: RequestContext = { 'kms:EncryptionContextKeys': Object.keys(context) }
+  for (const [key, value] of Object.entries(context)) out[`kms:EncryptionContext:${key}`] = value
+  return out
+}
+
 /** Merges given keys over filled ones, matching names case-insensitively as AWS does. */
 export function mergeContext(filled: RequestContext, given: RequestContext): RequestContext {
   const out: RequestContext = {}

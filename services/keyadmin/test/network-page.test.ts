@@ -58,12 +58,21 @@ t.test('network, endpoints and import through the page', { skip: existsSync(CHRO
   await page.waitForFunction(() => /: Enabled/.test(document.getElementById('status')!.textContent ?? ''), undefined, { timeout: 20_000 })
   t.equal((await svc.call('GET', `/keys/${keyId}`)).body.state, 'Enabled', 'the key really is Enabled')
 
-  // A refusal shows the problem, not a blank page.
+  // A refusal reads as a sentence with the next step, not a blank page or raw JSON.
   await page.fill('#import-key', 'alias/does-not-exist')
   await page.click('#import')
-  await page.waitForFunction(() => /404 KADM_KEY_NOT_FOUND/.test(document.getElementById('status')!.textContent ?? ''), undefined, { timeout: 10_000 })
+  const refusal = page.locator('#status .kms-error[data-code="KADM_KEY_NOT_FOUND"]')
+  await refusal.waitFor({ timeout: 10_000 })
+  t.match(await refusal.innerText(), /Could not import the key material: There is no such key\.[\s\S]*No such key: alias\/does-not-exist[\s\S]*Pick a key from the list/)
 
+  // Deleting an endpoint asks first; cancelled, it stays.
   await row.first().locator('button', { hasText: 'Delete' }).click()
+  const dialog = page.locator('dialog.kms-dialog[open]')
+  t.match(await dialog.innerText(), new RegExp(`Delete the VPC endpoint ${id}\\?[\\s\\S]*refuse every request`))
+  await dialog.getByRole('button', { name: 'Cancel' }).click()
+  t.equal((await svc.call('GET', '/vpc-endpoints')).body.endpoints.length, 1, 'cancelled: the endpoint stays')
+  await row.first().locator('button', { hasText: 'Delete' }).click()
+  await dialog.locator('[data-confirm="yes"]').click()
   await page.waitForFunction(() => document.querySelectorAll('#endpoints tr').length === 0, undefined, { timeout: 10_000 })
   t.same((await svc.call('GET', '/vpc-endpoints')).body.endpoints, [], 'deleted through the page')
   t.same(errors, [], 'no script errors')

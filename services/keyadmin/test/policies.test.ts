@@ -29,7 +29,7 @@ t.test("POST /policies/validate: the workshop's documents get exactly their mist
   const expected: Record<string, string[]> = {
     'account-only-caller-account.json': ['9 ERROR MALFORMED_ACCOUNT_ID', '18 ERROR MALFORMED_ACCOUNT_ID', '20 SECURITY_WARNING KMS_WILDCARD_TO_NON_ROOT', '24 ERROR MALFORMED_ACCOUNT_ID'],
     'default-key-policy.json': ['8 ERROR MALFORMED_ACCOUNT_ID'],
-    'mfa-sensitive-operations.json': ['9 ERROR MALFORMED_ACCOUNT_ID', '18 ERROR MALFORMED_ACCOUNT_ID', '18 ERROR JSON_TRAILING_COMMA', '28 ERROR MALFORMED_CONDITION_KEY'],
+    'mfa-sensitive-operations.json': ['18 ERROR JSON_TRAILING_COMMA', '9 ERROR MALFORMED_ACCOUNT_ID', '18 ERROR MALFORMED_ACCOUNT_ID', '28 ERROR MALFORMED_CONDITION_KEY'],
     'role-only-notprincipal-deny.json': ['9 ERROR MALFORMED_ACCOUNT_ID', '18 ERROR MALFORMED_ACCOUNT_ID', '18 SECURITY_WARNING NOTPRINCIPAL_DENY_ROLE_WITHOUT_SESSION', '18 ERROR MALFORMED_ACCOUNT_ID', '24 ERROR MALFORMED_ACCOUNT_ID'],
     'vpce-only-data-operations.json': ['9 ERROR MALFORMED_ACCOUNT_ID', '18 ERROR MALFORMED_ACCOUNT_ID', '29 SECURITY_WARNING VPCE_DENY_BLOCKS_AWS_SERVICES', '29 WARNING MALFORMED_VPC_ENDPOINT_ID'],
   }
@@ -56,7 +56,7 @@ t.test('PUT /keys/:key/policy refuses the MFA document as written with all of it
   t.equal(res.status, 422)
   t.equal(res.body.code, 'KADM_POLICY_INVALID')
   t.equal(res.headers.get('content-type'), 'application/problem+json; charset=utf-8')
-  t.same(res.body.findings.map(brief), ['9 ERROR MALFORMED_ACCOUNT_ID', '18 ERROR MALFORMED_ACCOUNT_ID', '18 ERROR JSON_TRAILING_COMMA', '28 ERROR MALFORMED_CONDITION_KEY'])
+  t.same(res.body.findings.map(brief), ['18 ERROR JSON_TRAILING_COMMA', '9 ERROR MALFORMED_ACCOUNT_ID', '18 ERROR MALFORMED_ACCOUNT_ID', '28 ERROR MALFORMED_CONDITION_KEY'])
   const comma = res.body.findings.find((f: any) => f.code === 'JSON_TRAILING_COMMA')
   t.equal(comma.column, 58)
   const key28 = res.body.findings.find((f: any) => f.code === 'MALFORMED_CONDITION_KEY')

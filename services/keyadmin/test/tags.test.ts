@@ -5,6 +5,7 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { catalogueCodes, SharedErrors } from '@kms-share/shared'
+import { KEYADMIN_GUIDE } from '../src/problem-guide.js'
 import { KeyadminErrors } from '../src/errors.js'
 import { startKeyadmin, startTestLab } from './helpers.js'
 
@@ -64,5 +65,8 @@ t.test('KADM_ codes are unique, prefixed and documented in the README', async (t
     t.match(code, /^KADM_[A-Z_]+$/)
     t.notOk(shared.has(code))
     t.ok(readme.includes(`\`${code}\``), `${code} documented`)
+    t.ok(KEYADMIN_GUIDE[code], `${code} has a sentence and a next step for the pages`)
   }
+  // The audit's and the network's codes too (their own catalogues).
+  for (const code of Object.keys(KEYADMIN_GUIDE)) t.ok(readme.includes(`\`${code}\``), `${code}, in the guide, is documented`)
 })

@@ -1,23 +1,11 @@
 // GET /: the workshop's page — the bucket's objects (the shared object browser over GET /files) and the local files.
 import type { FastifyInstance } from 'fastify'
-import { OBJECTS_SCRIPT_PATH, showInvisible, timeHtml } from '@kms-share/shared'
+import { formatBytes, OBJECTS_SCRIPT_PATH, showInvisible, timeHtml } from '@kms-share/shared'
 import { Type } from 'typebox'
 import { escapeHtml } from '../http-headers.js'
 
 export interface PageRouteOptions {
   bucket: string
-}
-
-function formatBytes(size: number): string {
-  if (size < 1024) return `${size} B`
-  const units = ['KiB', 'MiB', 'GiB', 'TiB']
-  let value = size / 1024
-  let unit = 0
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024
-    unit++
-  }
-  return `${value.toFixed(1)} ${units[unit]}`
 }
 
 export async function pageRoutes(app: FastifyInstance, options: PageRouteOptions) {

@@ -13,6 +13,8 @@ export interface HeadFacts {
   kmsKeyArn: string | null
   bucketKeyEnabled: boolean
   lastModified: string | null
+  /** Content-Length in bytes (absent in verdicts stored before it was recorded). */
+  size?: number
 }
 
 export interface MatchedEvent {

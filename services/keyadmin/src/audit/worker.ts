@@ -129,6 +129,7 @@ export async function createAuditWorker(config: AuditWorkerConfig, options: Audi
         kmsKeyArn: out.SSEKMSKeyId ?? null,
         bucketKeyEnabled: out.BucketKeyEnabled === true,
         lastModified: out.LastModified ? out.LastModified.toISOString() : null,
+        ...(out.ContentLength !== undefined ? { size: out.ContentLength } : {}),
       }
     } catch (err) {
       if (isAwsCode(err, 'NotFound', 'NoSuchKey', '404')) return 'gone'

@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import type { KMSClient } from '@aws-sdk/client-kms'
 import type { IAMClient } from '@aws-sdk/client-iam'
+import { CloudTrailClient } from '@aws-sdk/client-cloudtrail'
 import { GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts'
 import { awsRequestHandlerOptions, createIamClient, createKmsClient, createStsClient, type AwsClientConfig } from '@kms-share/shared'
 
@@ -38,6 +39,8 @@ declare module 'fastify' {
     kms: KMSClient
     iam: IAMClient
     sts: STSClient
+    /** CloudTrail LookupEvents: when a key was last used (the impact report before deletion). */
+    cloudtrail: CloudTrailClient
     /** keyadmin's own identity (asked once, then remembered). */
     identity(): Promise<Identity>
   }
@@ -60,7 +63,14 @@ export const awsPlugin = fp(
     const kms = createKmsClient(config, limits)
     const iam = createIamClient(config, limits)
     const sts = createStsClient(config, limits)
+    // Same identity chain and region as KMS; the lab (or AWS_ENDPOINT_URL) serves CloudTrail too.
+    // LookupEvents allows 2 calls per second per account, shared with the audit worker: the SDK retries throttling with back-off.
+    const cloudtrail = new CloudTrailClient({
+      region: kms.config.region, credentials: kms.config.credentials, ...limits, maxAttempts: 5,
+      ...(config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {}),
+    })
     app.decorate('kms', kms)
+    app.decorate('cloudtrail', cloudtrail)
     app.decorate('iam', iam)
     app.decorate('sts', sts)
     let identity: Promise<Identity> | undefined
@@ -77,6 +87,7 @@ export const awsPlugin = fp(
       kms.destroy()
       iam.destroy()
       sts.destroy()
+      cloudtrail.destroy()
     })
   },
   { name: 'keyadmin-aws', fastify: '5.x' },

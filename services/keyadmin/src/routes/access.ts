@@ -2,14 +2,9 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { GetKeyPolicyCommand, ListGrantsCommand, type KMSClient } from '@aws-sdk/client-kms'
 import { problemResponses } from '@kms-share/shared'
-import { accessMatrix, type KeyGrant } from '../access.js'
-import { aws } from '../aws-errors.js'
-import { IamReader } from '../iam-read.js'
-import { resolveKey } from '../keys.js'
-import { documentOf } from '../policy-check.js'
-import { KeyParams } from '../schemas/keys.js'
+import { keyAccessContext, matrixUnder } from '../key-access.js'
+import { KeyGrantSchema, KeyParams } from '../schemas/keys.js'
 import { MatchedStatementSchema } from '../schemas/policies.js'
 
 const AccessLevel = Type.Union([Type.Literal('always'), Type.Literal('conditional'), Type.Literal('never')])
@@ -41,44 +36,10 @@ export const AccessMatrixSchema = Type.Object({
       }), { description: 'Grants that allow this action to this principal.' })),
     })),
   })),
-  grants: Type.Array(Type.Object({
-    grantId: Type.String(),
-    name: Type.Optional(Type.String()),
-    granteePrincipal: Type.String(),
-    retiringPrincipal: Type.Optional(Type.String()),
-    operations: Type.Array(Type.String()),
-    constraints: Type.Optional(Type.Object({
-      EncryptionContextEquals: Type.Optional(Type.Record(Type.String(), Type.String())),
-      EncryptionContextSubset: Type.Optional(Type.Record(Type.String(), Type.String())),
-    })),
-  }), { description: "The key's grants (ListGrants)." }),
+  grants: Type.Array(KeyGrantSchema, { description: "The key's grants (ListGrants)." }),
   findings: Type.Array(Type.Object({ code: Type.String(), principal: Type.String(), message: Type.String() })),
   skipped: Type.Array(Type.String()),
 })
-
-/** Every grant on the key, page by page. */
-async function listAllGrants(kms: KMSClient, keyId: string): Promise<KeyGrant[]> {
-  const out: KeyGrant[] = []
-  let marker: string | undefined
-  do {
-    const page = await aws(kms.send(new ListGrantsCommand({ KeyId: keyId, Limit: 100, Marker: marker })), { action: 'kms:ListGrants', subject: { key: keyId } })
-    for (const g of page.Grants ?? []) {
-      if (!g.GrantId || !g.GranteePrincipal) continue
-      const constraints = g.Constraints && (g.Constraints.EncryptionContextEquals || g.Constraints.EncryptionContextSubset)
-        ? {
-            ...(g.Constraints.EncryptionContextEquals ? { EncryptionContextEquals: g.Constraints.EncryptionContextEquals } : {}),
-            ...(g.Constraints.EncryptionContextSubset ? { EncryptionContextSubset: g.Constraints.EncryptionContextSubset } : {}),
-          }
-        : undefined
-      out.push({
-        grantId: g.GrantId, granteePrincipal: g.GranteePrincipal, operations: [...(g.Operations ?? [])],
-        ...(g.Name ? { name: g.Name } : {}), ...(g.RetiringPrincipal ? { retiringPrincipal: g.RetiringPrincipal } : {}), ...(constraints ? { constraints } : {}),
-      })
-    }
-    marker = page.Truncated ? page.NextMarker : undefined
-  } while (marker)
-  return out
-}
 
 export async function accessRoutes(fastify: FastifyInstance, options: { bucket: string }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
@@ -88,13 +49,6 @@ export async function accessRoutes(fastify: FastifyInstance, options: { bucket: 
       tags: ['access'], params: KeyParams, response: { 200: AccessMatrixSchema, ...problemResponses(400, 401, 403, 404, 422, 502, 503) },
     },
   }, async (request) => {
-    const meta = await resolveKey(app.kms, request.params.key)
-    const policy = await aws(app.kms.send(new GetKeyPolicyCommand({ KeyId: meta.KeyId, PolicyName: 'default' })), { action: 'kms:GetKeyPolicy', subject: { key: request.params.key } })
-    const { accountId } = await app.identity()
-    const grants = await listAllGrants(app.kms, meta.KeyId ?? request.params.key)
-    return accessMatrix({
-      keyArn: meta.Arn ?? '', accountId, region: await app.kms.config.region(), bucket: options.bucket,
-      keyPolicy: documentOf(policy.Policy ?? ''), reader: new IamReader(app.iam), grants,
-    })
+    return matrixUnder(await keyAccessContext(app, request.params.key, options.bucket))
   })
 }

@@ -21,6 +21,13 @@ export const AuditErrors = {
   NO_VERDICT: createError('KADM_AUDIT_NO_VERDICT', 'No audit verdict for %s yet (the worker audits every upload; the sweep finds the rest)', 404),
 } as const
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Runs `read` against the audit results: 503 KADM_AUDIT_NOT_CONFIGURED without REDIS_URL, KADM_AUDIT_UNAVAILABLE when Redis does not answer. */
+    auditResults<T>(read: (store: AuditStore) => Promise<T>): Promise<T>
+  }
+}
+
 export interface AuditRoutesOptions {
   config: { REDIS_URL?: string; BUCKET: string; AUDIT_VERIFY_KEY?: string }
   /** Least time between two reads of Redis for the figures (ms). */
@@ -88,6 +95,8 @@ export const auditRoutes = fp(async function auditRoutes(outer: FastifyInstance,
       throw new AuditErrors.UNAVAILABLE((err as Error).message)
     }
   }
+  // Other routes (a key's impact report and objects) read the same results through this.
+  outer.decorate('auditResults', <T>(read: (s: AuditStore) => Promise<T>) => guarded(() => read(ready())))
   const queueCounts = async (): Promise<Record<string, number>> => (queue ? queue.getJobCounts(...JOB_STATES) : {})
 
   // Prometheus figures, read from Redis at scrape time (the worker runs in its own process).

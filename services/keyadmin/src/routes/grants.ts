@@ -1,16 +1,19 @@
 // POST /keys/:key/grants (CreateGrant, a sensitive operation: only through the MFA session) and
-// DELETE /keys/:key/grants/:grantId (RevokeGrant with keyadmin's own role: taking access away needs no MFA).
+// DELETE /keys/:key/grants/:grantId (RevokeGrant with keyadmin's own role: taking access away needs no MFA);
+// GET /keys/:key/grants lists them (ListGrants, every page) and POST /keys/:key/grants/:grantId/retire
+// retires one (RetireGrant as the key's account: keyadmin's role needs kms:RetireGrant, which only takes access away).
 // A grant never gives more than the key policy leaves: explicit denies win over grants, so the answer
 // says which of the granted operations the key policy denies the grantee anyway.
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { CreateGrantCommand, GetKeyPolicyCommand, RevokeGrantCommand } from '@aws-sdk/client-kms'
+import { CreateGrantCommand, GetKeyPolicyCommand, RetireGrantCommand, RevokeGrantCommand } from '@aws-sdk/client-kms'
 import { problemResponses } from '@kms-share/shared'
 import { aws } from '../aws-errors.js'
-import { resolveKey } from '../keys.js'
+import { grantCondition } from '../access.js'
+import { listAllGrants, resolveKey } from '../keys.js'
 import { documentOf } from '../policy-check.js'
-import { KeyParams } from '../schemas/keys.js'
+import { KeyGrantSchema, KeyParams } from '../schemas/keys.js'
 import { awsFilledContext, decideOnKey, simulatedPrincipal } from '../simulation.js'
 
 /** CreateGrant's operations (API_CreateGrant.html, Operations). */
@@ -42,6 +45,11 @@ const CreatedGrant = Type.Object({
   deniedByKeyPolicy: Type.Array(Type.String(), { description: 'Granted operations the key policy explicitly denies this grantee: the grant gives nothing for them (explicit denies win over grants).' }),
 })
 
+export const GrantSchema = Type.Intersect([KeyGrantSchema, Type.Object({
+  condition: Type.Optional(Type.String({ description: 'The constraint in words: "when the encryption context equals {…}".' })),
+})])
+export const GrantParams = Type.Intersect([KeyParams, Type.Object({ grantId: Type.String({ minLength: 1, maxLength: 128, pattern: '^[a-zA-Z0-9]+$' }) })])
+
 export async function grantsRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const { kms } = app
@@ -72,13 +80,33 @@ export async function grantsRoutes(fastify: FastifyInstance) {
   app.delete('/keys/:key/grants/:grantId', {
     schema: {
       summary: "Revokes a grant (RevokeGrant, keyadmin's own role: taking access away needs no MFA).",
-      tags: ['grants'], params: Type.Intersect([KeyParams, Type.Object({ grantId: Type.String({ minLength: 1, maxLength: 128, pattern: '^[a-zA-Z0-9]+$' }) })]),
+      tags: ['grants'], params: GrantParams,
       response: { 204: Type.Null(), ...errors },
     },
   }, async (request, reply) => {
     const meta = await resolveKey(kms, request.params.key)
     await aws(kms.send(new RevokeGrantCommand({ KeyId: meta.KeyId, GrantId: request.params.grantId })), { action: 'kms:RevokeGrant', subject: { key: request.params.key } })
     request.log.info({ keyId: meta.KeyId, grantId: request.params.grantId }, 'grant revoked')
+    return reply.code(204).send(null)
+  })
+
+  app.get('/keys/:key/grants', {
+    schema: { summary: "The key's grants (ListGrants, every page), each constraint in words.", tags: ['grants'], params: KeyParams, response: { 200: Type.Object({ keyId: Type.String(), grants: Type.Array(GrantSchema) }), ...errors } },
+  }, async (request) => {
+    const meta = await resolveKey(kms, request.params.key)
+    const grants = await listAllGrants(kms, meta.KeyId ?? '')
+    return { keyId: meta.KeyId ?? '', grants: grants.map((g) => ({ ...g, ...(grantCondition(g) ? { condition: grantCondition(g) } : {}) })) }
+  })
+
+  app.post('/keys/:key/grants/:grantId/retire', {
+    schema: {
+      summary: "Retires a grant (RetireGrant by key id and grant id, as the key's account). Revoking (DELETE) does the same for an administrator; retiring is what a grant's retiring principal does.",
+      tags: ['grants'], params: GrantParams, response: { 204: Type.Null(), ...errors },
+    },
+  }, async (request, reply) => {
+    const meta = await resolveKey(kms, request.params.key)
+    await aws(kms.send(new RetireGrantCommand({ KeyId: meta.Arn, GrantId: request.params.grantId })), { action: 'kms:RetireGrant', subject: { key: request.params.key } })
+    request.log.info({ keyId: meta.KeyId, grantId: request.params.grantId }, 'grant retired')
     return reply.code(204).send(null)
   })
 

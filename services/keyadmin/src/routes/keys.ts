@@ -6,7 +6,7 @@ import { Type } from 'typebox'
 import {
   CancelKeyDeletionCommand, CreateAliasCommand, CreateKeyCommand, DeleteAliasCommand, DeleteImportedKeyMaterialCommand,
   DisableKeyCommand, DisableKeyRotationCommand, EnableKeyCommand, EnableKeyRotationCommand, ListKeyRotationsCommand,
-  RotateKeyOnDemandCommand, ScheduleKeyDeletionCommand, TagResourceCommand, UntagResourceCommand, UpdateAliasCommand,
+  RotateKeyOnDemandCommand, ScheduleKeyDeletionCommand, TagResourceCommand, UntagResourceCommand, UpdateAliasCommand, UpdateKeyDescriptionCommand,
   type AliasListEntry,
 } from '@aws-sdk/client-kms'
 import { problemResponses } from '@kms-share/shared'
@@ -16,7 +16,7 @@ import { KeyadminErrors } from '../errors.js'
 import { checkTags } from '../tags.js'
 import {
   AliasListSchema, AliasParams, CreateAliasBodySchema, CreateKeyBodySchema, DeleteTagsQuerySchema, DeletionBodySchema, DeletionSchema,
-  KeyDetailSchema, KeyListSchema, KeyParams, MoveAliasBodySchema, PutTagsBodySchema, RotationBodySchema, RotationDetailSchema, StateSchema, TagsSchema,
+  KeyDetailSchema, KeyListQuerySchema, KeyListSchema, KeyParams, UpdateKeyBodySchema, MoveAliasBodySchema, PutTagsBodySchema, RotationBodySchema, RotationDetailSchema, StateSchema, TagsSchema,
 } from '../schemas/keys.js'
 
 const aliasName = (name: string) => (name.startsWith('alias/') ? name : `alias/${name}`)
@@ -52,16 +52,35 @@ export async function keysRoutes(fastify: FastifyInstance, options: KeysRouteOpt
   }
 
   app.get('/keys', {
-    schema: { summary: 'Customer managed and AWS managed keys with aliases, state, origin, rotation and tag count.', tags: ['keys'], response: { 200: KeyListSchema, ...errors } },
-  }, async () => {
+    schema: {
+      summary: 'Customer managed and AWS managed keys with aliases, state, origin, rotation and tag count; ?manager=CUSTOMER|AWS and ?q= (id, ARN, alias, description, tag) narrow the list.',
+      tags: ['keys'], querystring: KeyListQuerySchema, response: { 200: KeyListSchema, ...errors },
+    },
+  }, async (request) => {
+    const { manager, q } = request.query
     const [ids, aliases] = await Promise.all([listAllKeyIds(kms), listAllAliases(kms)])
-    const keys = await mapLimit(ids, concurrency, async (id) => keySummary(kms, await resolveKey(kms, id), aliases))
-    return { keys }
+    const metas = (await mapLimit(ids, concurrency, (id) => resolveKey(kms, id))).filter((m) => !manager || (m.KeyManager ?? 'CUSTOMER') === manager)
+    const keys = await mapLimit(metas, concurrency, async (meta) => {
+      const summary = await keySummary(kms, meta, aliases)
+      if (!q) return summary
+      const tags = await listAllTags(kms, summary.keyId)
+      const haystack = [summary.keyId, summary.arn, summary.description, ...summary.aliases, ...tags.flatMap((t) => [t.TagKey ?? '', t.TagValue ?? ''])]
+      return haystack.some((h) => h.toLowerCase().includes(q.toLowerCase())) ? summary : undefined
+    })
+    return { keys: keys.filter((k) => k !== undefined) }
   })
 
   app.get('/keys/:key', {
     schema: { summary: 'One key: metadata, aliases, rotation and tags.', tags: ['keys'], params: KeyParams, response: { 200: KeyDetailSchema, ...errors } },
   }, async (request) => detail(request.params.key))
+
+  app.patch('/keys/:key', {
+    schema: { summary: "Changes the key's description (UpdateKeyDescription).", tags: ['keys'], params: KeyParams, body: UpdateKeyBodySchema, response: { 200: KeyDetailSchema, ...errors } },
+  }, async (request) => {
+    const meta = await resolveKey(kms, request.params.key)
+    await aws(kms.send(new UpdateKeyDescriptionCommand({ KeyId: meta.KeyId, Description: request.body.description })), { action: 'kms:UpdateKeyDescription', subject: { key: request.params.key } })
+    return detail(meta.KeyId ?? '')
+  })
 
   app.post('/keys', {
     schema: { summary: 'Creates a symmetric encryption key (origin EXTERNAL: for imported key material), with an optional alias and tags.', tags: ['keys'], body: CreateKeyBodySchema, response: { 201: KeyDetailSchema, ...errors } },

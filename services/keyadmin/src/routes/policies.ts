@@ -3,21 +3,27 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { GetKeyPolicyCommand, PutKeyPolicyCommand } from '@aws-sdk/client-kms'
-import { problemResponses } from '@kms-share/shared'
+import { ProblemError, problemResponses } from '@kms-share/shared'
 import { validatePolicy, type NamedPolicy, type RequestContext } from '@kms-share/policy'
 import { aws } from '../aws-errors.js'
 import { unifiedDiff } from '../diff.js'
 import { KeyadminErrors } from '../errors.js'
 import { IamReader } from '../iam-read.js'
 import { resolveKey } from '../keys.js'
-import { documentOf, findingsFor, lockoutCheck, refuseInvalid, refuseLockout } from '../policy-check.js'
+import { accessChanges, keyAccessContext } from '../key-access.js'
+import { documentOf, findingsFor, lockoutCheck, problemWith, refuseInvalid, refuseLockout, syntaxFirst } from '../policy-check.js'
 import { KeyParams } from '../schemas/keys.js'
 import {
-  FindingsSchema, KeyPolicySchema, PolicyTextBodySchema, PutPolicyQuerySchema, PutPolicyResultSchema, SimulateBodySchema, SimulateResultSchema,
+  CheckNoNewAccessBodySchema, CheckNoNewAccessResultSchema, FindingsSchema, KeyPolicySchema, PolicyTextBodySchema, PutPolicyQuerySchema, PutPolicyResultSchema, SimulateBodySchema, SimulateResultSchema,
 } from '../schemas/policies.js'
-import { awsFilledContext, checkContextKeys, decideOnKey, kmsAction, mergeContext, ROOT_IDENTITY_POLICY, simulatedPrincipal } from '../simulation.js'
+import { awsFilledContext, checkContextKeys, decideOnKey, encryptionContextKeys, kmsAction, mergeContext, ROOT_IDENTITY_POLICY, simulatedPrincipal } from '../simulation.js'
 
-export async function policiesRoutes(fastify: FastifyInstance) {
+export interface PoliciesRouteOptions {
+  /** The bucket whose objects the access matrix judges (through S3, for its objects). */
+  bucket: string
+}
+
+export async function policiesRoutes(fastify: FastifyInstance, options: PoliciesRouteOptions) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const { kms } = app
   const errors = problemResponses(400, 401, 403, 404, 409, 422, 502, 503)
@@ -51,11 +57,34 @@ export async function policiesRoutes(fastify: FastifyInstance) {
     // A Deny that could lock keyadmin out later is a finding at its line, not a silent pass.
     findings.push(...lockout.risks)
     findings.sort((a, b) => a.line - b.line || a.column - b.column)
-    if (request.query.dryRun) return { keyId, applied: false, findings, lockout, diff }
+    if (request.query.dryRun) {
+      const access = await accessChanges(await keyAccessContext(app, keyId, options.bucket), documentOf(text))
+      return { keyId, applied: false, findings, lockout, diff, access }
+    }
     refuseLockout(lockout)
     await app.mfa.sensitive(request, 'kms:PutKeyPolicy', (client) => aws(client.send(new PutKeyPolicyCommand({ KeyId: keyId, PolicyName: 'default', Policy: text })), { action: 'kms:PutKeyPolicy', subject: { key: request.params.key } }))
     request.log.info({ keyId, findings: findings.length }, 'key policy applied')
     return { keyId, applied: true, findings, lockout, diff }
+  })
+
+  app.post('/keys/:key/policy/check-no-new-access', {
+    config: { scope: 'keys:read' },
+    schema: {
+      summary: "For scripts and CI: 200 PASS when the proposed policy gives nobody an action (or a circumstance) they lack under the key's current policy (or referencePolicy), judged with identity policies and grants; 409 KADM_NEW_ACCESS with the list otherwise; 422 with the findings when the policy has errors.",
+      tags: ['policies'], params: KeyParams, body: CheckNoNewAccessBodySchema, response: { 200: CheckNoNewAccessResultSchema, ...errors },
+    },
+  }, async (request) => {
+    const { policy, referencePolicy } = request.body
+    refuseInvalid(await findingsFor(app, policy))
+    if (referencePolicy) refuseInvalid(await findingsFor(app, referencePolicy))
+    const ctx = await keyAccessContext(app, request.params.key, options.bucket)
+    const result = await accessChanges(ctx, documentOf(policy), referencePolicy ? documentOf(referencePolicy) : undefined)
+    if (result.newAccess.length > 0) {
+      const list = result.newAccess.map((c) => c.sentence)
+      throw new ProblemError(problemWith(new KeyadminErrors.NEW_ACCESS(list.join('; ')), { result: 'FAIL', keyId: ctx.keyId, ...result }))
+    }
+    const losses = result.changes.length
+    return { keyId: ctx.keyId, result: 'PASS' as const, message: losses === 0 ? 'No change in who can do what.' : `No new access; ${losses} narrowed or removed.`, ...result }
   })
 
   app.post('/policies/validate', {
@@ -73,7 +102,7 @@ export async function policiesRoutes(fastify: FastifyInstance) {
     const body = request.body
     if (!body.policy && !body.key) throw new KeyadminErrors.SIMULATE_INPUT('give a policy (text) or a key, or both')
     const action = kmsAction(body.action)
-    const given = checkContextKeys(body.context ?? {})
+    const given = checkContextKeys({ ...encryptionContextKeys(body.encryptionContext), ...(body.context ?? {}) })
     const { accountId } = await app.identity()
     const region = await kms.config.region()
     const simulated = simulatedPrincipal(body.principal, accountId)
@@ -81,7 +110,7 @@ export async function policiesRoutes(fastify: FastifyInstance) {
 
     const meta = body.key ? await resolveKey(kms, body.key) : undefined
     const text = body.policy ?? await currentPolicy(meta?.KeyId ?? '')
-    const findings = validatePolicy(text, { service: 'kms', kind: 'resource', accountId })
+    const findings = syntaxFirst(validatePolicy(text, { service: 'kms', kind: 'resource', accountId }))
     const document = documentOf(text)
     const resource = meta?.Arn ?? `arn:aws:kms:${region}:${accountId}:key/simulated-key`
 

@@ -24,6 +24,8 @@ export const KeySummarySchema = Type.Object({
   keyUsage: Type.String(),
   creationDate: Type.Optional(Type.String()),
   deletionDate: Type.Optional(Type.String()),
+  expirationModel: Type.Optional(Type.String({ description: 'EXTERNAL keys: KEY_MATERIAL_EXPIRES or KEY_MATERIAL_DOES_NOT_EXPIRE.' })),
+  validTo: Type.Optional(Type.String({ description: 'When imported key material expires.' })),
   rotation: RotationSchema,
   tagCount: Type.Integer(),
 })
@@ -33,6 +35,15 @@ export const TagsSchema = Type.Record(Type.String(), Type.String(), { descriptio
 export const KeyDetailSchema = Type.Intersect([KeySummarySchema, Type.Object({ tags: TagsSchema })])
 
 export const KeyListSchema = Type.Object({ keys: Type.Array(KeySummarySchema) })
+
+export const KeyListQuerySchema = Type.Object({
+  manager: Type.Optional(Type.Union([Type.Literal('CUSTOMER'), Type.Literal('AWS')], { description: 'Customer managed keys or AWS managed keys only.' })),
+  q: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'Case-insensitive search in key id, ARN, aliases, description and tags.' })),
+}, { additionalProperties: false })
+
+export const UpdateKeyBodySchema = Type.Object({
+  description: Type.String({ maxLength: 8192, description: "The key's description (UpdateKeyDescription); empty clears it." }),
+}, { additionalProperties: false })
 
 export const CreateKeyBodySchema = Type.Object({
   description: Type.Optional(Type.String({ maxLength: 8192 })),
@@ -79,4 +90,18 @@ export const StateSchema = Type.Object({ keyId: Type.String(), state: Type.Strin
 export const PutTagsBodySchema = Type.Object({ tags: TagsSchema }, { additionalProperties: false })
 export const DeleteTagsQuerySchema = Type.Object({
   keys: Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], { description: 'Tag keys to remove (repeat ?keys=).' }),
+})
+
+/** A grant as ListGrants answers it (the access matrix and GET /keys/:key/grants). */
+export const KeyGrantSchema = Type.Object({
+  grantId: Type.String(),
+  name: Type.Optional(Type.String()),
+  granteePrincipal: Type.String(),
+  retiringPrincipal: Type.Optional(Type.String()),
+  operations: Type.Array(Type.String()),
+  creationDate: Type.Optional(Type.String()),
+  constraints: Type.Optional(Type.Object({
+    EncryptionContextEquals: Type.Optional(Type.Record(Type.String(), Type.String())),
+    EncryptionContextSubset: Type.Optional(Type.Record(Type.String(), Type.String())),
+  })),
 })
