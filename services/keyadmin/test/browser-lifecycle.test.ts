@@ -15,7 +15,7 @@ const MATERIAL = Buffer.alloc(32, 7).toString('base64')
 t.test('deletion, key material and grants from the page', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed` }, async (t) => {
   const lab = await startTestLab(t)
   const { page, svc, api, pageErrors, cspViolations } = await openConsole(t, lab)
-  const get = async (path: string) => (await fetch(svc.url + path, { headers: api })).json() as Promise<any>
+  const get = async (path: string) => (await fetch(svc.url + path, { headers: api })).json()
   const created = await svc.call('POST', '/keys', { alias: 'alias/console-test' }, api)
   t.equal(created.status, 201)
   const path = `/keys/${created.body.keyId}`
