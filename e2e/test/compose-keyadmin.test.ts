@@ -1,4 +1,4 @@
-// keyadmin in docker-compose.yml and scripts/start.mjs, checked against the code: the command is the
+// keyadmin in docker-compose.yml, checked against the code (pnpm start's keyadmin is exercised by start-locked-checkout.test.ts): the command is the
 // start script, every variable is in the config schema and validates (with the secrets
 // compose-secrets.mjs writes), and the service runs as the keyadmin lab instance (metadata endpoint
 // only: no profile, credentials or lab volume), with MFA on: userA's keys alone, from the lab.
@@ -40,11 +40,4 @@ t.test('the compose service runs dist/server.js in its folder as the keyadmin in
   t.same(Object.keys(env).filter((k) => /^AWS_(PROFILE|SHARED_CREDENTIALS_FILE|CONFIG_FILE|ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN)$/.test(k)), [])
   t.notOk((service.volumes ?? []).some((v: string) => v.startsWith('lab-data')), 'no lab data')
   t.match(service.healthcheck.test.join(' '), /:3003\/readyz/)
-})
-
-t.test('pnpm start runs keyadmin as its instance with a development token', async (t) => {
-  const start = readFileSync(join(root, 'scripts/start.mjs'), 'utf8')
-  t.match(start, /runNode\('keyadmin', join\(root, 'services\/keyadmin\/dist\/server\.js'\), \{\n\s+user: keyadmin\.user,\n\s+env: \{\n\s+\.\.\.serviceEnv\('keyadmin', keyadmin, keyadminSchema\), PORT: String\(keyadminPort\), \.\.\.authFiles\('keyadmin', \['keys:read', 'keys:admin', 'audit:read'\], keyadmin\)/)
-  t.match(start, /--filter=@kms-share\/keyadmin/)
-  t.match(start, /KEYADMIN_PORT \|\| 3003/)
 })
