@@ -20,7 +20,7 @@ export const PERSON_GROUPS = [
   { name: 'downloaders', scopes: ['download'], description: 'Download files (the download page)' },
   { name: 'keyadmins', scopes: ['keys:read', 'keys:admin'], description: "Administer the share's key and its policy (keyadmin); never reads files" },
   { name: 'auditors', scopes: ['keys:read', 'audit:read'], description: 'Read the key, its policy and the audit verdicts (keyadmin)' },
-  { name: 'admins', scopes: ['keys:read', 'audit:read', 'cache:admin'], description: "Operate the service: read keys and audits, empty the download cache" },
+  { name: 'admins', scopes: ['keys:read', 'audit:read', 'cache:admin'], description: 'Operate the service: read keys and audits, empty the download cache' },
 ] as const
 
 /** Each web service's scopes, which its scripts' client-credentials client may ask for (nothing of another service). */
@@ -91,7 +91,8 @@ export class ShareSignIn extends Construct {
     acknowledge(this.pool, {
       'AwsSolutions-COG2': 'MFA is ON (TOTP) unless the deployer sets the UserMfa parameter to optional; cdk-nag cannot read the parameter, the UserMfa test does.',
     })
-    this.issuer = this.pool.userPoolProviderUrl
+    // Spelled out as the services compare it with the tokens' iss (https://cognito-idp.<region>.<suffix>/<pool id>).
+    this.issuer = Fn.join('', ['https://cognito-idp.', Aws.REGION, '.', Aws.URL_SUFFIX, '/', this.pool.userPoolId])
 
     for (const group of PERSON_GROUPS) {
       new cognito.CfnUserPoolGroup(this, `${capitalise(group.name)}Group`, {
@@ -117,8 +118,8 @@ export class ShareSignIn extends Construct {
       const client = this.pool.addClient(`${capitalise(duty)}Client`, {
         userPoolClientName: `kms-share-${duty}`,
         generateSecret: true,
-        // Only the managed login: no password or SRP flows through the API, so MFA and threat protection always apply.
-        authFlows: {},
+        // The managed login's password step (SRP) and refresh; no plain-password or custom flows through the API.
+        authFlows: { userSrp: true },
         oAuth: {
           flows: { authorizationCodeGrant: true },
           scopes: [cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL, cognito.OAuthScope.PROFILE],
@@ -144,7 +145,6 @@ export class ShareSignIn extends Construct {
       const scriptClient = this.pool.addClient(`${capitalise(duty)}ScriptsClient`, {
         userPoolClientName: `kms-share-${duty}-scripts`,
         generateSecret: true,
-        authFlows: {},
         oAuth: {
           flows: { clientCredentials: true },
           scopes: SERVICE_SCOPES[duty].map((name) => cognito.OAuthScope.resourceServer(resourceServer, scopes[name])),
@@ -153,6 +153,8 @@ export class ShareSignIn extends Construct {
         accessTokenValidity: Duration.minutes(15),
         enableTokenRevocation: true,
       })
+      // Left unset, Cognito would also allow SRP and custom sign-ins of people through this client.
+      ;(scriptClient.node.defaultChild as cognito.CfnUserPoolClient).explicitAuthFlows = ['ALLOW_REFRESH_TOKEN_AUTH']
       this.scriptClients[duty] = scriptClient
 
       // Cognito keeps the secret; CloudFormation copies it here at deploy time (GetAtt), so no template holds it.
