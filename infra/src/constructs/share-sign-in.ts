@@ -108,8 +108,8 @@ export class ShareSignIn extends Construct {
     })
     acknowledge(this.domain, { 'CloudFormation-Validate::W1030': "The prefix parameter's empty default is never the domain: Fn::If puts kms-share-<account id> in its place." })
 
-    const scopes = Object.fromEntries([...new Set(Object.values(SERVICE_SCOPES).flat())].map((name) => [name, new cognito.ResourceServerScope({ scopeName: name, scopeDescription: `The ${name} scope of the kms-share services` })]))
-    const resourceServer = this.pool.addResourceServer('Api', { identifier: RESOURCE_SERVER, userPoolResourceServerName: 'kms-share services', scopes: Object.values(scopes) })
+    const scopes = [...new Set(Object.values(SERVICE_SCOPES).flat())].map((name) => new cognito.ResourceServerScope({ scopeName: name, scopeDescription: `The ${name} scope of the kms-share services` }))
+    const resourceServer = this.pool.addResourceServer('Api', { identifier: RESOURCE_SERVER, userPoolResourceServerName: 'kms-share services', scopes })
 
     for (const duty of ['upload', 'download', 'keyadmin'] as const) {
       const url = props.serviceUrls[duty]
@@ -147,12 +147,14 @@ export class ShareSignIn extends Construct {
         generateSecret: true,
         oAuth: {
           flows: { clientCredentials: true },
-          scopes: SERVICE_SCOPES[duty].map((name) => cognito.OAuthScope.resourceServer(resourceServer, scopes[name])),
+          // As tokens carry them (<identifier>/<scope>), written out so that every template reader sees them.
+          scopes: SERVICE_SCOPES[duty].map((name) => cognito.OAuthScope.custom(`${RESOURCE_SERVER}/${name}`)),
         },
         supportedIdentityProviders: [cognito.UserPoolClientIdentityProvider.COGNITO],
         accessTokenValidity: Duration.minutes(15),
         enableTokenRevocation: true,
       })
+      scriptClient.node.addDependency(resourceServer)
       // Left unset, Cognito would also allow SRP and custom sign-ins of people through this client.
       ;(scriptClient.node.defaultChild as cognito.CfnUserPoolClient).explicitAuthFlows = ['ALLOW_REFRESH_TOKEN_AUTH']
       this.scriptClients[duty] = scriptClient

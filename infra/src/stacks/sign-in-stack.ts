@@ -49,7 +49,7 @@ export class SignInStack extends Stack {
     const { signIn } = this
     new CfnOutput(this, 'UserPoolId', { value: signIn.pool.userPoolId, description: 'Invite people here (admin-create-user) and put them in groups (admin-add-user-to-group)' })
     new CfnOutput(this, 'Issuer', { value: signIn.issuer, description: 'OIDC_ISSUER of the services' })
-    const baseUrl = signIn.domain.baseUrl()
+    const baseUrl = Fn.join('', ['https://', domainPrefix, '.auth.', this.region, '.amazoncognito.com'])
     new CfnOutput(this, 'SignInUrl', { value: baseUrl, description: 'The managed sign-in pages' })
     new CfnOutput(this, 'TokenEndpoint', { value: `${baseUrl}/oauth2/token`, description: "Scripts: client-credentials tokens (each service's scripts client)" })
     for (const duty of WEB_DUTIES) {
