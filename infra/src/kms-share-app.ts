@@ -1,6 +1,7 @@
-// The kms-share deployment as five stacks. The lab deploys the first four whole (IAM, KMS, S3, EC2 and SSM
-// parameters only); the edge stack holds what only AWS provides. Order: identity → data → network → edge →
-// compute (compute comes after edge only so that LoadBalancer=attached finds the published target groups).
+// The kms-share deployment as six stacks. The lab deploys four whole (IAM, KMS, S3, EC2 and SSM parameters
+// only); the edge and sign-in stacks hold what only AWS provides. Order: identity → data → network → edge →
+// sign-in → compute (compute comes after them only so that its instances find the target groups, URLs and OIDC
+// settings they published).
 import { App, Aws, Fn, LegacyStackSynthesizer, Tags, Validations } from 'aws-cdk-lib'
 import { AwsSolutionsChecks } from 'cdk-nag'
 import { settingsFromContext, type KmsShareSettings } from './settings.js'
@@ -9,10 +10,11 @@ import { DataStack } from './stacks/data-stack.js'
 import { EdgeStack } from './stacks/edge-stack.js'
 import { IdentityStack } from './stacks/identity-stack.js'
 import { NetworkStack } from './stacks/network-stack.js'
+import { SignInStack } from './stacks/sign-in-stack.js'
 
 /** The stacks the lab deploys (`cdk.out/<name>.template.json`), in order, and the AWS-only one. */
 export const LAB_STACKS = ['KmsShareIdentity', 'KmsShareData', 'KmsShareNetwork', 'KmsShareCompute'] as const
-export const AWS_ONLY_STACKS = ['KmsShareEdge'] as const
+export const AWS_ONLY_STACKS = ['KmsShareEdge', 'KmsShareSignIn'] as const
 
 /** The export through which the compute stack reads the key's ARN (the created key's, or ExistingKeyArn). */
 export const KEY_ARN_EXPORT = 'KmsShare-KeyArn'
@@ -43,6 +45,7 @@ export interface KmsShareStacks {
   data: DataStack
   network: NetworkStack
   edge: EdgeStack
+  signIn: SignInStack
   compute: ComputeStack
 }
 
@@ -67,6 +70,9 @@ export function buildKmsShareApp(app: App, settings: KmsShareSettings = settings
   const network = new NetworkStack(app, 'KmsShareNetwork', { ...common, settings, flowLogBucket: data.bucket.logs, description: 'kms-share: VPC, endpoints, security groups' })
   const edge = new EdgeStack(app, 'KmsShareEdge', { ...common, settings, network: network.network, description: 'kms-share: load balancer, Redis, secrets (AWS only)' })
   edge.addStackDependency(identity, 'the boot policies attach to the service roles by name')
+  const signIn = new SignInStack(app, 'KmsShareSignIn', { ...common, description: "kms-share: people's sign-in, a Cognito user pool with its groups and app clients (AWS only)" })
+  signIn.addStackDependency(edge, 'the app clients\' URLs are the ones the edge stack published')
+  signIn.addStackDependency(identity, 'the sign-in policies attach to the service roles by name')
   const compute = new ComputeStack(app, 'KmsShareCompute', {
     ...common,
     settings,
@@ -78,6 +84,7 @@ export function buildKmsShareApp(app: App, settings: KmsShareSettings = settings
   compute.addStackDependency(identity, 'instances launch with the instance profiles')
   compute.addStackDependency(data, 'the services read the key ARN export')
   compute.addStackDependency(edge, 'LoadBalancer=attached reads the target groups the edge stack publishes')
-  for (const stack of [identity, data, network, edge, compute]) Tags.of(stack).add('project', 'kms-share')
-  return { identity, data, network, edge, compute }
+  compute.addStackDependency(signIn, 'instances read their OIDC settings and client secret at boot')
+  for (const stack of [identity, data, network, edge, signIn, compute]) Tags.of(stack).add('project', 'kms-share')
+  return { identity, data, network, edge, signIn, compute }
 }

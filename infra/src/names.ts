@@ -5,6 +5,9 @@ import type { Duty } from '@kms-share/policy'
 /** Every service with its own role, instances and security group. */
 export const DUTIES: readonly Duty[] = ['upload', 'download', 'keyadmin', 'audit']
 
+/** The services people use through a page (each an OIDC client); the audit worker has none. */
+export type WebDuty = Exclude<Duty, 'audit'>
+
 export const capitalise = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1)
 
 /** SSM parameter path under which the edge stack publishes URLs, the Redis endpoint and target group ARNs. */
@@ -20,6 +23,14 @@ export const edgeParameter = {
 export const secretName = {
   service: (duty: Duty) => `kms-share/${duty}`,
   redis: 'kms-share/redis',
+  /** The service's OIDC client secret (the sign-in stack), written to the file OIDC_CLIENT_SECRET_FILE names. */
+  oidcClient: (duty: WebDuty) => `kms-share/${duty}/oidc-client`,
+}
+
+/** SSM parameters the sign-in stack publishes, one per service, read by that service's instances only. */
+export const signInParameter = {
+  /** A JSON object of the service's OIDC settings (OIDC_ISSUER, OIDC_CLIENT_ID, …), no secret among them. */
+  environment: (duty: WebDuty) => `/kms-share/sign-in/${duty}/environment`,
 }
 
 /** The HTTP port each service listens on (the design's contract), and which use the audit queue. */

@@ -1,7 +1,7 @@
-// The boot script of a service's instance: Docker, the service's secrets and the edge's published values
-// into an env file only root reads, then the service's container, restarted by Docker if it stops.
+// The boot script of a service's instance: Docker, the service's secrets, the edge's published values and its
+// sign-in settings into an env file only root reads, then the service's container, restarted by Docker if it stops.
 import type { Duty } from '@kms-share/policy'
-import { EDGE_PARAMETER_PATH, SERVICE_PORTS, USES_REDIS, edgeParameter, secretName } from './names.js'
+import { EDGE_PARAMETER_PATH, SERVICE_PORTS, USES_REDIS, edgeParameter, secretName, signInParameter, type WebDuty } from './names.js'
 
 export interface BootScriptProps {
   duty: Duty
@@ -42,6 +42,7 @@ export function bootScript(props: BootScriptProps): string[] {
   if (web) {
     lines.push(`aws secretsmanager get-secret-value --secret-id ${secretName.service(duty)} --query SecretString --output text | jq -r 'to_entries[] | select(.value != "") | "\\(.key)=\\(.value)"' >> ${env}`)
   }
+  if (duty !== 'audit') lines.push(...signInLines(duty, env))
   if (USES_REDIS[duty]) {
     lines.push(
       `redis=$(param ${edgeParameter.redisEndpoint})`,
@@ -56,6 +57,31 @@ export function bootScript(props: BootScriptProps): string[] {
   )
   const volumes = duty === 'download' ? '-v /var/cache/kms-share:/cache ' : ''
   if (duty === 'download') lines.push('install -d -m 0700 -o 1000 -g 1000 /var/cache/kms-share', `echo CACHE_DIR=/cache >> ${env}`)
-  lines.push(`docker run -d --name kms-share-${duty} --restart unless-stopped --env-file ${env} ${port ? `-p ${port}:${port} ` : ''}${volumes}--log-driver journald "$image"`)
+  const oidcMount = web ? '$oidc_mount ' : ''
+  lines.push(`docker run -d --name kms-share-${duty} --restart unless-stopped --env-file ${env} ${port ? `-p ${port}:${port} ` : ''}${volumes}${oidcMount}--log-driver journald "$image"`)
   return lines
+}
+
+/** Where the container finds its OIDC client secret (OIDC_CLIENT_SECRET_FILE), mounted read-only from the instance. */
+export const OIDC_SECRET_IN_CONTAINER = '/run/secrets/oidc-client-secret'
+
+/**
+ * People's sign-in, where the sign-in stack is deployed: the service's own OIDC settings (an SSM parameter, JSON)
+ * into the env file, its own client secret into a file only the container's user reads, mounted into the container.
+ */
+function signInLines(duty: WebDuty, env: string): string[] {
+  const file = `/etc/kms-share/${duty}-oidc-client-secret`
+  return [
+    "oidc_mount=''",
+    // Absent (ParameterNotFound) before the sign-in stack is deployed, or in the lab: tokens only then.
+    `oidc=$(aws ssm get-parameter --name ${signInParameter.environment(duty)} --query Parameter.Value --output text 2>/dev/null || true)`,
+    `if [ -n "$oidc" ]; then`,
+    `  echo "$oidc" | jq -r 'to_entries[] | select(.value != "") | "\\(.key)=\\(.value)"' >> ${env}`,
+    `  aws secretsmanager get-secret-value --secret-id ${secretName.oidcClient(duty)} --query SecretString --output text > ${file}`,
+    // The image runs as node (uid 1000).
+    `  chown 1000:1000 ${file} && chmod 0400 ${file}`,
+    `  echo OIDC_CLIENT_SECRET_FILE=${OIDC_SECRET_IN_CONTAINER} >> ${env}`,
+    `  oidc_mount="-v ${file}:${OIDC_SECRET_IN_CONTAINER}:ro"`,
+    'fi',
+  ]
 }

@@ -97,6 +97,8 @@ export interface BearerJwtOptions {
   audience: string
   jwksUrl?: string
   scopesClaim: string
+  /** Only scopes with this prefix count, without it (Cognito: `<resource server>/<scope>`). */
+  scopePrefix?: string
   /** Scopes a JWT's groups give (OIDC_GROUPS_CLAIM through OIDC_SCOPE_MAP), added to its own. */
   groupScopes?: (payload: JWTPayload) => string[]
   fetch?: typeof fetch
@@ -149,7 +151,10 @@ export class BearerJwtVerifier {
     const audiences = payload.aud === undefined ? [] : Array.isArray(payload.aud) ? payload.aud : [payload.aud]
     const audienceOk = payload.aud === undefined ? payload.client_id === this.options.audience : audiences.includes(this.options.audience)
     if (!audienceOk) throw new AuthErrors.INVALID_CREDENTIALS('the JWT is not for this audience (aud)')
-    const scopes = [...new Set([...scopesFromClaim(payload, this.options.scopesClaim), ...(this.options.groupScopes?.(payload) ?? [])])]
+    const prefix = this.options.scopePrefix
+    const claimed = scopesFromClaim(payload, this.options.scopesClaim)
+    const own = prefix ? claimed.filter((s) => s.startsWith(prefix) && s.length > prefix.length).map((s) => s.slice(prefix.length)) : claimed
+    const scopes = [...new Set([...own, ...(this.options.groupScopes?.(payload) ?? [])])]
     return { name: String(payload.sub), scopes, via: 'oidc', expiresAt: (payload.exp as number) * 1000 }
   }
 }

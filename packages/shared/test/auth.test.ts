@@ -368,6 +368,21 @@ t.test('OIDC: JWTs from the issuer accepted; expired, wrong audience, wrong issu
   t.same(await (await fetch(`${url}/things`, { headers: { cookie: session.cookie } })).json(), { principal: { name: 'carol@idp', scopes: ['upload', 'openid'], via: 'session' } })
 })
 
+t.test("OIDC: a resource server's prefixed scopes (Cognito client credentials) count without the prefix, others not at all", async (t) => {
+  // https://docs.aws.amazon.com/cognito/latest/developerguide/cognito-user-pools-define-resource-servers.html (scopes are <identifier>/<name>)
+  const issuer = await startIssuer(t)
+  const { url } = await startApp(t, authConfig({ OIDC_ISSUER: issuer.url, OIDC_AUDIENCE: 'scripts-client', OIDC_JWKS_URL: `${issuer.url}/jwks.json`, OIDC_SCOPE_PREFIX: 'kms-share/' }))
+  const bearer = (jwt: string) => ({ headers: { authorization: `Bearer ${jwt}` } })
+  // Cognito's client-credentials access tokens: no aud, the client's id in client_id.
+  const token = await issuer.sign({ scope: 'kms-share/upload other/download openid', client_id: 'scripts-client' }, { audience: null })
+  const ok = await fetch(`${url}/things`, bearer(token))
+  t.equal(ok.status, 200)
+  t.same(await ok.json(), { principal: { name: 'carol@idp', scopes: ['upload'], via: 'oidc' } }, 'only kms-share/… scopes, without the prefix')
+  t.equal((await fetch(`${url}/reads`, bearer(token))).status, 403, "another resource server's download is not download")
+  const bare = await issuer.sign({ scope: 'upload', client_id: 'scripts-client' }, { audience: null })
+  t.equal((await fetch(`${url}/things`, bearer(bare))).status, 403, 'an unprefixed scope does not count once a prefix is set')
+})
+
 t.test('OIDC: JWKS found through discovery, scopes from an array claim; an unreachable issuer is a 503', async (t) => {
   const issuer = await startIssuer(t)
   const { url } = await startApp(t, authConfig({ OIDC_ISSUER: issuer.url, OIDC_AUDIENCE: 'kms-share', OIDC_SCOPES_CLAIM: 'realm_access.roles' }))
