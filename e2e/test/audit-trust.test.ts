@@ -12,7 +12,8 @@ import { buildApp, loadConfig } from '@kms-share/keyadmin'
 import { auditSigner, generateAuditKeys } from '@kms-share/keyadmin/audit/signature'
 import { BUCKET, eventually, labEnv, startRedis, startTestLab, startUpload, startWorker } from './audit-helpers.js'
 
-const lab = await startTestLab(t)
+// The workshop's starting key policy (AWS's default): another role can still read, which the verdict must flag.
+const lab = await startTestLab(t, { defaultKeyPolicy: true })
 const redis = await startRedis(t)
 const worker = await startWorker(t, lab, redis)
 const upload = await startUpload(t, lab, redis)

@@ -116,7 +116,9 @@ t.test("each build stage's pnpm deploy: its package, what it runs with, nothing 
     t.equal(JSON.parse(readFileSync(join(out, 'package.json'), 'utf8')).name, want.package)
     t.same(readdirSync(join(out, 'node_modules/@kms-share')).map((n) => `@kms-share/${n}`).sort(), want.workspace, `${target} runs with ${want.workspace.join(', ')}`)
     for (const name of want.workspace) {
-      t.same(readdirSync(join(out, 'node_modules', name)).sort(), ['README.md', 'dist', 'package.json'], `${name} in ${target}: dist only`)
+      // shared serves the pages' frame (CSS and scripts) from its assets folder.
+      const shipped = name === '@kms-share/shared' ? ['README.md', 'assets', 'dist', 'package.json'] : ['README.md', 'dist', 'package.json']
+      t.same(readdirSync(join(out, 'node_modules', name)).sort(), shipped, `${name} in ${target}: what it runs with only`)
     }
     const store = readdirSync(join(out, 'node_modules/.pnpm')).filter((d) => d !== 'node_modules' && !d.endsWith('.yaml') && !d.endsWith('.json'))
     const workspaceIn = store.filter((d) => d.startsWith('@kms-share+')).map((d) => storeEntry(d).name).sort()

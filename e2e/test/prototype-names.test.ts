@@ -50,7 +50,7 @@ const uploadUrl = `http://127.0.0.1:${(upload.server.address() as { port: number
 const download = await startDownload(t, lab, 'downloader', { AUTH_DISABLED: 'false', AUTH_TOKENS: formatTokenEntry('t', ['download', 'cache:admin'], hashToken(tokens.download)), LOG_LEVEL: 'warn' })
 // With Redis, so the audit routes (verdicts and readers per object key) are there too.
 const redis = await startRedis(t)
-const keyadmin = await startKeyadminInstance(t, lab, { REDIS_URL: redis.url, AUTH_TOKENS: formatTokenEntry('t', ['keys:read', 'keys:admin', 'audit:read'], hashToken(tokens.keyadmin)) })
+const keyadmin = await startKeyadminInstance(t, lab, { REDIS_URL: redis.urls.reader, AUDIT_VERIFY_KEY: redis.keys.verifyKey, AUTH_TOKENS: formatTokenEntry('t', ['keys:read', 'keys:admin', 'audit:read'], hashToken(tokens.keyadmin)) })
 
 interface Answer {
   status: number

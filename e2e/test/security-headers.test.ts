@@ -21,7 +21,7 @@ t.teardown(() => upload.close())
 await upload.listen({ port: 0, host: '127.0.0.1' })
 const uploadUrl = `http://127.0.0.1:${(upload.server.address() as { port: number }).port}`
 const download = await startDownload(t, lab, 'downloader', { AUTH_DISABLED: 'false', AUTH_TOKENS: formatTokenEntry('t', ['download', 'cache:admin'], hashToken(token)), LOG_LEVEL: 'warn' })
-const keyadmin = await startKeyadminInstance(t, lab, { REDIS_URL: redis.url, AUTH_TOKENS: formatTokenEntry('t', ['keys:read', 'keys:admin', 'audit:read'], hashToken(token)) })
+const keyadmin = await startKeyadminInstance(t, lab, { REDIS_URL: redis.urls.reader, AUDIT_VERIFY_KEY: redis.keys.verifyKey, AUTH_TOKENS: formatTokenEntry('t', ['keys:read', 'keys:admin', 'audit:read'], hashToken(token)) })
 
 const PATHS: Record<string, string[]> = {
   [uploadUrl]: ['/', '/app.js', '/files', '/docs/json', '/auth/login', '/auth/login.js', '/healthz', '/no-such-page', '/files/x?overwrite=maybe'],
@@ -53,7 +53,7 @@ t.test('the pages work under their policies: no CSP violation, scripts run', { s
   const pages: Array<{ url: string; ready: string }> = [
     { url: `${uploadUrl}/`, ready: 'input[type=file]' },
     { url: `${download.url}/`, ready: 'h1' },
-    { url: `${keyadmin.url}/`, ready: '.cm-editor' },
+    { url: `${keyadmin.url}/`, ready: '#keys tr[data-key]' },
     { url: `${keyadmin.url}/pages/network`, ready: 'h1' },
     { url: `${keyadmin.url}/audit/queues`, ready: '#root *' },
     { url: `${uploadUrl}/auth/login`, ready: 'form' },

@@ -31,8 +31,10 @@ t.test('the share pages hold their layout, browse 10,000 objects and explain fai
   const shm = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/kms-share-pages-') : undefined
   if (shm) t.teardown(() => rmSync(shm, { recursive: true, force: true }))
   const lab = await startTestLab(t, shm ? { dataDir: shm } : {})
+  // Objects go in as the uploader (the stack key's policy lets no one else encrypt); admin deletes one.
+  const uploader = s3As(lab, 'uploader')
   const admin = s3As(lab, 'admin')
-  t.teardown(() => admin.destroy())
+  t.teardown(() => { uploader.destroy(); admin.destroy() })
 
   // 10,000 objects straight through the lab's S3 (64 at a time, bucket keys: one data key for them all).
   const seedStart = Date.now()
@@ -42,7 +44,7 @@ t.test('the share pages hold their layout, browse 10,000 objects and explain fai
   await Promise.all(Array.from({ length: 64 }, async () => {
     while (next < names.length) {
       const key = names[next++]
-      await admin.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: bodies[key] ?? key, ServerSideEncryption: 'aws:kms', SSEKMSKeyId: KEY_ALIAS, BucketKeyEnabled: true }))
+      await uploader.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: bodies[key] ?? key, ServerSideEncryption: 'aws:kms', SSEKMSKeyId: KEY_ALIAS, BucketKeyEnabled: true }))
     }
   }))
   const seedMs = Date.now() - seedStart

@@ -106,7 +106,7 @@ t.test('each service: a request whose error escapes gets a 500 problem; the serv
 t.test('the audit worker: errors escaping its work are logged; it runs on', async (t) => {
   const lab = await startTestLab(t)
   const redis = await startRedis(t)
-  const worker = run(t, 'services/keyadmin/dist/worker.js', fixture('fault-worker.mjs'), { ...awsEnv(lab, 'auditor'), BUCKET, REDIS_URL: redis.url, LOG_LEVEL: 'info' })
+  const worker = run(t, 'services/keyadmin/dist/worker.js', fixture('fault-worker.mjs'), { ...awsEnv(lab, 'auditor'), BUCKET, REDIS_URL: redis.urls.worker, AUDIT_SIGNING_KEY: redis.keys.signingKey, LOG_LEVEL: 'info' })
   await until('worker start', async () => (/audit worker started/.test(worker.output()) ? true : undefined), worker)
   await until('both faults logged', async () => (/fault: a rejection in the worker/.test(worker.output()) ? true : undefined), worker)
   t.match(worker.output(), /fault: thrown in the worker/)
