@@ -1,0 +1,160 @@
+// Issue 23: the deployment's one definition, deployed into the lab exactly as into AWS. `cdk synth` writes infra/'s
+// templates; AWS CLI v2 deploys the core stacks (identity → data → network → compute) over the lab's HTTPS with
+// `aws cloudformation deploy`; then the workshop's flow runs against what they made — upload on the uploader's
+// Auto Scaling instance, download on the downloader's, keyadmin on its own, the audit worker on the auditor's, each
+// with nothing but its instance's metadata — and delete-stack removes the stacks, keeping what the templates retain.
+// https://docs.aws.amazon.com/cli/latest/reference/cloudformation/deploy/
+// https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html
+// https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kms-key.html
+import t from 'tap'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { formatTokenEntry, generateToken, hashToken } from '@kms-share/shared'
+import { aws, freePort, profileEnv, scratchDir, startTestLab } from './helpers.js'
+import { startRedis } from './audit-helpers.js'
+import { CORE_STACKS, onInstance, runService, synthesize, until, withoutDeployedResources } from './infra-helpers.js'
+
+const started = Date.now()
+const templates = scratchDir(t, 'kms-infra-synth-')
+t.comment(`cdk synth: ${(synthesize(templates) / 1000).toFixed(1)} s`)
+
+// The seed keeps what no deployment makes (people, the workshop's role, key and instance); AWS's default
+// policy on the workshop's key, since the seed's separation-of-duties policy names a role the stacks make.
+const lab = await startTestLab(t, { tls: true, defaultKeyPolicy: true, seed: withoutDeployedResources })
+const home = join(lab.dataDir, 'cli-home')
+mkdirSync(home)
+const admin = { ...profileEnv(lab, 'admin', home), AWS_CA_BUNDLE: lab.caFile! }
+const outputsOf = async (stack: string): Promise<Record<string, string>> => {
+  const r = await aws(['cloudformation', 'describe-stacks', '--stack-name', stack], admin)
+  return Object.fromEntries((r.json.Stacks[0].Outputs as Array<{ OutputKey: string; OutputValue: string }>).map((o) => [o.OutputKey, o.OutputValue]))
+}
+const failures = async (stack: string) => {
+  const events = await aws(['cloudformation', 'describe-stack-events', '--stack-name', stack], admin)
+  return (events.json?.StackEvents ?? []).filter((e: any) => /FAILED/.test(e.ResourceStatus)).map((e: any) => `${e.LogicalResourceId} ${e.ResourceType}: ${e.ResourceStatusReason}`)
+}
+
+t.test('aws cloudformation deploy of the core stacks, in order, completes', async (t) => {
+  for (const stack of CORE_STACKS) {
+    const at = Date.now()
+    const r = await aws(['cloudformation', 'deploy', '--template-file', join(templates, `${stack}.template.json`), '--stack-name', stack, '--capabilities', 'CAPABILITY_NAMED_IAM'], admin)
+    t.equal(r.code, 0, `${stack} deployed in ${Date.now() - at} ms`, { stderr: r.stderr, failures: r.code ? await failures(stack) : [] })
+    if (r.code) return
+  }
+  const again = await aws(['cloudformation', 'deploy', '--template-file', join(templates, 'KmsShareData.template.json'), '--stack-name', 'KmsShareData', '--capabilities', 'CAPABILITY_NAMED_IAM'], admin)
+  t.match(again.stdout, 'No changes to deploy. Stack KmsShareData is up to date', 'the same template again changes nothing')
+  for (const stack of CORE_STACKS) {
+    const resources = await aws(['cloudformation', 'list-stack-resources', '--stack-name', stack], admin)
+    t.same(resources.json.StackResourceSummaries.filter((r: any) => r.ResourceStatus !== 'CREATE_COMPLETE').map((r: any) => r.LogicalResourceId), [], `${stack}: every resource CREATE_COMPLETE`)
+  }
+})
+
+t.test('what the stacks made is what the definition says', async (t) => {
+  const data = await outputsOf('KmsShareData')
+  t.match(data, { KeyArn: /^arn:aws:kms:eu-west-1:111122223333:key\/[0-9a-f-]{36}$/, BucketName: 'kmsworkshop-111122223333' })
+  const key = await aws(['kms', 'describe-key', '--key-id', 'alias/kms-share'], admin)
+  t.equal(key.json.KeyMetadata.Arn, data.KeyArn, 'the alias names the created key')
+  t.equal((await aws(['kms', 'get-key-rotation-status', '--key-id', data.KeyArn], admin)).json.KeyRotationEnabled, true)
+  // The deployer (admin) may not change the key policy without MFA: the policy's own deny, which is why the
+  // template bypasses KMS's lockout check.
+  const policy = (await aws(['kms', 'get-key-policy', '--key-id', data.KeyArn, '--policy-name', 'default'], admin)).json.Policy
+  const put = await aws(['kms', 'put-key-policy', '--key-id', data.KeyArn, '--policy-name', 'default', '--policy', policy], admin)
+  t.match(put.stderr, /AccessDeniedException.*kms:PutKeyPolicy.*explicit deny in a resource-based policy/)
+  const encryption = await aws(['s3api', 'get-bucket-encryption', '--bucket', data.BucketName], admin)
+  t.match(encryption.json.ServerSideEncryptionConfiguration.Rules[0], { ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: data.KeyArn }, BucketKeyEnabled: true })
+  const role = await aws(['iam', 'get-role-policy', '--role-name', 'kms-share-uploader', '--policy-name', 'kms-share-upload'], admin)
+  t.equal(role.code, 0, role.stderr)
+  const network = await outputsOf('KmsShareNetwork')
+  const flowLogs = await aws(['ec2', 'describe-flow-logs'], admin)
+  t.match(flowLogs.json.FlowLogs, [{ ResourceId: network.VpcId, TrafficType: 'REJECT', LogDestinationType: 's3', LogDestination: /^arn:aws:s3:::kmssharedata-shareaccesslogs[0-9a-z-]+\/vpc-flow-logs\/$/, FlowLogStatus: 'ACTIVE' }])
+  const endpoint = await aws(['ec2', 'describe-vpc-endpoints', '--vpc-endpoint-ids', network.KmsEndpointId], admin)
+  t.match(endpoint.json.VpcEndpoints[0], { ServiceName: 'com.amazonaws.eu-west-1.kms', PrivateDnsEnabled: true, VpcId: network.VpcId })
+})
+
+// ── the workshop's flow on the deployed instances ──
+
+const groupInstance = async (output: string): Promise<string> => {
+  const group = (await outputsOf('KmsShareCompute'))[output]
+  const r = await aws(['autoscaling', 'describe-auto-scaling-groups', '--auto-scaling-group-names', group], admin)
+  return r.json.AutoScalingGroups[0].Instances[0].InstanceId as string
+}
+const tokens = { upload: generateToken('upload'), download: generateToken('download'), keyadmin: generateToken('keyadmin') }
+const authTokens = (name: keyof typeof tokens, scopes: string[]) => formatTokenEntry(`test-${name}`, scopes, hashToken(tokens[name]))
+const healthy = (url: string) => async () => ((await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) })).ok ? true : undefined)
+
+t.test('the workshop: upload on the uploader\'s instance, download on the downloader\'s, keyadmin and the audit verdict', async (t) => {
+  const { KeyArn: keyArn, BucketName: bucket } = await outputsOf('KmsShareData')
+  const [uploader, downloader, keyadmin, auditor] = await Promise.all(['UploadAutoScalingGroup', 'Download0AutoScalingGroup', 'KeyadminAutoScalingGroup', 'AuditAutoScalingGroup'].map(groupInstance))
+  const redis = await startRedis(t)
+  const common = { BUCKET: bucket, HOST: '127.0.0.1', LOG_LEVEL: 'warn' }
+  const ports = { upload: await freePort(), download: await freePort(), keyadmin: await freePort() }
+  const url = (name: keyof typeof ports) => `http://127.0.0.1:${ports[name]}`
+  const services = {
+    upload: runService(t, 'services/upload/dist/server.js', { ...onInstance(lab, uploader), ...common, PORT: String(ports.upload), KMS_KEY_ID: keyArn, BUCKET_KEY: 'true', AUTH_TOKENS: authTokens('upload', ['upload']), REDIS_URL: redis.urls.producer }),
+    download: runService(t, 'services/download/dist/server.js', { ...onInstance(lab, downloader), ...common, PORT: String(ports.download), CACHE_DIR: scratchDir(t, 'kms-infra-cache-'), AUTH_TOKENS: authTokens('download', ['download']) }),
+    keyadmin: runService(t, 'services/keyadmin/dist/server.js', { ...onInstance(lab, keyadmin), ...common, PORT: String(ports.keyadmin), AUTH_TOKENS: authTokens('keyadmin', ['keys:read', 'audit:read']), REDIS_URL: redis.urls.reader, AUDIT_VERIFY_KEY: redis.keys.verifyKey }),
+    worker: runService(t, 'services/keyadmin/dist/worker.js', {
+      ...onInstance(lab, auditor), BUCKET: bucket, LOG_LEVEL: 'info', REDIS_URL: redis.urls.worker, AUDIT_SIGNING_KEY: redis.keys.signingKey, AUDIT_KMS_KEY_ARN: keyArn, AUDIT_EXPECT_BUCKET_KEY: 'true',
+      AUDIT_EVENT_LATENESS_SECONDS: '10', AUDIT_CLOCK_SKEW_SECONDS: '5', AUDIT_READERS_POLL_SECONDS: '1', AUDIT_BACKOFF_MS: '300',
+    }),
+  }
+  for (const name of ['upload', 'download', 'keyadmin'] as const) await until(`${name} start`, healthy(url(name)), services[name])
+  await until('the worker starts', async () => (/audit worker started/.test(services.worker.output()) ? true : undefined), services.worker)
+
+  const body = `hello from the deployed definition ${Date.now()}\n`
+  const put = await fetch(`${url('upload')}/files/deployed/SampleFile-KMS.txt`, { method: 'PUT', body, headers: { authorization: `Bearer ${tokens.upload}` }, signal: AbortSignal.timeout(30_000) })
+  const putBody = await put.json() as Record<string, unknown>
+  t.equal(put.status, 201, JSON.stringify(putBody))
+  t.match(putBody, { kmsKeyArn: keyArn, bucketKeyEnabled: true, audit: 'queued' })
+
+  const got = await fetch(`${url('download')}/files/deployed/SampleFile-KMS.txt`, { headers: { authorization: `Bearer ${tokens.download}` }, signal: AbortSignal.timeout(30_000) })
+  t.equal(got.status, 200)
+  t.equal(await got.text(), body, 'the downloader\'s instance reads it back')
+
+  const policy = await fetch(`${url('keyadmin')}/keys/${encodeURIComponent(keyArn)}/policy`, { headers: { authorization: `Bearer ${tokens.keyadmin}` }, signal: AbortSignal.timeout(30_000) })
+  const policyBody = await policy.json() as { policy: string }
+  t.equal(policy.status, 200, JSON.stringify(policyBody))
+  t.ok((JSON.parse(policyBody.policy) as { Statement: Array<{ Sid: string }> }).Statement.some((s) => s.Sid === 'KeyAdministrators'), 'keyadmin\'s instance reads the separation-of-duties policy the template put')
+
+  const verdict = await until('the audit verdict', async () => {
+    const r = await fetch(`${url('keyadmin')}/audit/objects/deployed/SampleFile-KMS.txt`, { headers: { authorization: `Bearer ${tokens.keyadmin}` }, signal: AbortSignal.timeout(10_000) })
+    return r.status === 200 ? await r.json() as { verdict: string; reasons: string[]; signature: string; proves: string } : undefined
+  }, services.worker, 45_000)
+  t.equal(verdict.verdict, 'VERIFIED', verdict.reasons.join('; '))
+  t.match(verdict, { signature: 'valid', proves: 'bucket' })
+})
+
+t.test('each deployed role has what its definition gives and no more', async (t) => {
+  const { KeyArn: keyArn, BucketName: bucket } = await outputsOf('KmsShareData')
+  const [downloader, keyadmin] = await Promise.all(['Download0AutoScalingGroup', 'KeyadminAutoScalingGroup'].map(groupInstance))
+  const file = join(scratchDir(t), 'intruder.txt')
+  writeFileSync(file, 'not through the upload service\n')
+  const asDownloader = { ...onInstance(lab, downloader), HOME: home }
+  const write = await aws(['s3api', 'put-object', '--bucket', bucket, '--key', 'intruder.txt', '--body', file], asDownloader)
+  t.match(write.stderr, /AccessDenied.*assumed-role\/kms-share-downloader\/i-0[0-9a-f]+ is not authorized to perform: s3:PutObject/)
+  const asKeyadmin = { ...onInstance(lab, keyadmin), HOME: home }
+  const use = await aws(['kms', 'generate-data-key', '--key-id', keyArn, '--key-spec', 'AES_256'], asKeyadmin)
+  t.match(use.stderr, /AccessDeniedException.*kms-share-keyadmin.*kms:GenerateDataKey/, 'the key\'s administrator never uses it')
+})
+
+t.test('delete-stack, in reverse order, removes what the stacks made and keeps what they retain', async (t) => {
+  const { KeyArn: keyArn, BucketName: bucket, AccessLogBucketName: logs } = await outputsOf('KmsShareData')
+  const { VpcId: vpc } = await outputsOf('KmsShareNetwork')
+  const instances = Object.keys(lab.ec2.state.instances).filter((id) => lab.ec2.state.instances[id].Tags['aws:autoscaling:groupName'])
+  t.equal(instances.length, 4, 'one instance per service')
+  for (const stack of [...CORE_STACKS].reverse()) {
+    t.equal((await aws(['cloudformation', 'delete-stack', '--stack-name', stack], admin)).code, 0)
+    const waited = await aws(['cloudformation', 'wait', 'stack-delete-complete', '--stack-name', stack], admin)
+    t.equal(waited.code, 0, `${stack} deleted`, { stderr: waited.stderr, failures: waited.code ? await failures(stack) : [] })
+  }
+  t.same(instances.filter((id) => lab.ec2.state.instances[id] || lab.instances().some((i) => i.instanceId === id)), [], 'the instances are terminated, their metadata endpoints closed')
+  t.notOk(lab.ec2.state.vpcs[vpc], 'the VPC is deleted')
+  t.match((await aws(['iam', 'get-role', '--role-name', 'kms-share-uploader'], admin)).stderr, /NoSuchEntity/, 'the roles are deleted')
+  t.match((await aws(['iam', 'get-instance-profile', '--instance-profile-name', 'kms-share-uploader'], admin)).stderr, /NoSuchEntity/)
+  t.equal((await aws(['ec2', 'describe-flow-logs'], admin)).json.FlowLogs.length, 0)
+  // DeletionPolicy Retain: the key (every object needs it), its alias (deleting it needs MFA), both buckets.
+  t.equal((await aws(['kms', 'describe-key', '--key-id', keyArn], admin)).json.KeyMetadata.KeyState, 'Enabled', 'the key is retained')
+  t.equal((await aws(['kms', 'describe-key', '--key-id', 'alias/kms-share'], admin)).json.KeyMetadata.Arn, keyArn, 'and its alias')
+  for (const name of [bucket, logs]) t.equal((await aws(['s3api', 'head-bucket', '--bucket', name], admin)).code, 0, `bucket ${name} is retained`)
+  t.equal((await aws(['s3api', 'head-object', '--bucket', bucket, '--key', 'deployed/SampleFile-KMS.txt'], admin)).code, 0, 'with its objects')
+  t.comment(`synth, deploy, the workshop and delete: ${((Date.now() - started) / 1000).toFixed(1)} s`)
+})
