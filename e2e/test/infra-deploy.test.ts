@@ -7,12 +7,13 @@
 // https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html
 // https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kms-key.html
 import t from 'tap'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { permissionsTable, readPermissionBlocks, SERVICE_ROLES, type PolicyDocument } from '@kms-share/policy'
 import { formatTokenEntry, generateToken, hashToken } from '@kms-share/shared'
 import { aws, freePort, profileEnv, scratchDir, startTestLab } from './helpers.js'
 import { startRedis } from './audit-helpers.js'
-import { CORE_STACKS, onInstance, runService, synthesize, until, withoutDeployedResources } from './infra-helpers.js'
+import { asReadmeDocument, CORE_STACKS, onInstance, resolvePseudo, ROOT, runService, synthesize, until, withoutDeployedResources } from './infra-helpers.js'
 
 const started = Date.now()
 const templates = scratchDir(t, 'kms-infra-synth-')
@@ -68,6 +69,29 @@ t.test('what the stacks made is what the definition says', async (t) => {
   t.match(flowLogs.json.FlowLogs, [{ ResourceId: network.VpcId, TrafficType: 'REJECT', LogDestinationType: 's3', LogDestination: /^arn:aws:s3:::kmssharedata-shareaccesslogs[0-9a-z-]+\/vpc-flow-logs\/$/, FlowLogStatus: 'ACTIVE' }])
   const endpoint = await aws(['ec2', 'describe-vpc-endpoints', '--vpc-endpoint-ids', network.KmsEndpointId], admin)
   t.match(endpoint.json.VpcEndpoints[0], { ServiceName: 'com.amazonaws.eu-west-1.kms', PrivateDnsEnabled: true, VpcId: network.VpcId })
+})
+
+// README "Roles and their permissions" is generated from packages/policy/src/roles.ts (and held to it by the policy
+// package's readme-permissions test); here the synthesized template and the roles the lab made from it must say the same.
+t.test('the README\'s role permissions, the template\'s roles and the lab\'s deployed roles agree', async (t) => {
+  const readme = readPermissionBlocks(readFileSync(join(ROOT, 'README.md'), 'utf8'))
+  const values = { bucket: (await outputsOf('KmsShareData')).BucketName, accountId: lab.accountId, region: lab.region }
+  const identity = JSON.parse(readFileSync(join(templates, 'KmsShareIdentity.template.json'), 'utf8')) as { Resources: Record<string, { Type: string; Properties: any }> }
+  const roles = Object.values(identity.Resources).filter((r) => r.Type === 'AWS::IAM::Role').map((r) => resolvePseudo(r.Properties, { 'AWS::AccountId': values.accountId, 'AWS::Region': values.region, 'AWS::Partition': 'aws' }) as { RoleName: string; Policies: Array<{ PolicyName: string; PolicyDocument: any }> })
+  t.same(roles.map((r) => r.RoleName).sort(), SERVICE_ROLES.map((r) => r.roleName).sort(), 'the template makes exactly the defined roles')
+  for (const role of roles) {
+    const listed = readme.get(role.RoleName)
+    t.ok(listed, `the README lists ${role.RoleName}`)
+    t.equal(role.Policies.length, 1, `${role.RoleName}: one inline policy`)
+    const inTemplate = permissionsTable(asReadmeDocument(role.Policies[0].PolicyDocument, values) as PolicyDocument)
+    t.equal(inTemplate, listed, `${role.RoleName}: the template grants what the README lists`)
+    const attached = await aws(['iam', 'list-attached-role-policies', '--role-name', role.RoleName], admin)
+    t.same(attached.json.AttachedPolicies, [], `${role.RoleName}: no managed policy besides`)
+    const inline = await aws(['iam', 'list-role-policies', '--role-name', role.RoleName], admin)
+    t.same(inline.json.PolicyNames, [role.Policies[0].PolicyName])
+    const deployed = await aws(['iam', 'get-role-policy', '--role-name', role.RoleName, '--policy-name', role.Policies[0].PolicyName], admin)
+    t.equal(permissionsTable(asReadmeDocument(deployed.json.PolicyDocument, values) as PolicyDocument), listed, `${role.RoleName}: the lab's role holds what the README lists`)
+  }
 })
 
 // ── the workshop's flow on the deployed instances ──

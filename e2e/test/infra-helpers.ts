@@ -86,3 +86,38 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined>
     await new Promise((r) => setTimeout(r, 100))
   }
 }
+
+/** A deployment's values in CloudFormation's pseudo parameters; `Fn::Join` and `Ref` of them resolved (what a role's inline policy uses). */
+export function resolvePseudo(value: unknown, pseudo: Record<string, string>): unknown {
+  if (Array.isArray(value)) return value.map((v) => resolvePseudo(v, pseudo))
+  if (value === null || typeof value !== 'object') return value
+  const entries = Object.entries(value)
+  if (entries.length === 1 && entries[0][0] === 'Ref' && pseudo[String(entries[0][1])] !== undefined) return pseudo[String(entries[0][1])]
+  if (entries.length === 1 && entries[0][0] === 'Fn::Join') {
+    const [separator, parts] = entries[0][1] as [string, unknown[]]
+    return parts.map((p) => resolvePseudo(p, pseudo)).join(separator)
+  }
+  return Object.fromEntries(entries.map(([k, v]) => [k, resolvePseudo(v, pseudo)]))
+}
+
+interface Statement { Sid?: string; Effect: string; Action?: string | string[]; Resource?: string | string[]; Condition?: Record<string, Record<string, string | string[]>> }
+const many = (v: string | string[] | undefined): string[] | undefined => (v === undefined ? undefined : Array.isArray(v) ? v : [v])
+
+/**
+ * A deployed policy document in the READMEs' words: the deployment's bucket, account and region put back as
+ * BUCKET, ACCOUNT and REGION (as README_NAMES), single values as lists (IAM accepts both).
+ */
+export function asReadmeDocument(document: { Version: string; Statement: Statement | Statement[] }, values: { bucket: string; accountId: string; region: string }) {
+  const text = JSON.stringify(document).replaceAll(values.bucket, 'BUCKET').replaceAll(values.accountId, 'ACCOUNT').replaceAll(values.region, 'REGION')
+  const parsed = JSON.parse(text) as { Version: string; Statement: Statement | Statement[] }
+  const statements = Array.isArray(parsed.Statement) ? parsed.Statement : [parsed.Statement]
+  return {
+    Version: parsed.Version,
+    Statement: statements.map((s) => ({
+      ...s,
+      Action: many(s.Action),
+      Resource: many(s.Resource),
+      ...(s.Condition ? { Condition: Object.fromEntries(Object.entries(s.Condition).map(([op, block]) => [op, Object.fromEntries(Object.entries(block).map(([k, v]) => [k, many(v)!]))])) } : {}),
+    })),
+  }
+}
