@@ -8,7 +8,13 @@
 // https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kms-key.html
 import t from 'tap'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { Agent } from 'node:https'
 import { join } from 'node:path'
+import { DescribeFlowLogsCommand, DescribeVpcEndpointsCommand, EC2Client } from '@aws-sdk/client-ec2'
+import { GetInstanceProfileCommand, GetRoleCommand, GetRolePolicyCommand, IAMClient, ListAttachedRolePoliciesCommand, ListRolePoliciesCommand } from '@aws-sdk/client-iam'
+import { DescribeKeyCommand, GetKeyPolicyCommand, GetKeyRotationStatusCommand, KMSClient, PutKeyPolicyCommand } from '@aws-sdk/client-kms'
+import { GetBucketEncryptionCommand, HeadBucketCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import { fromIni } from '@aws-sdk/credential-providers'
 import { permissionsTable, readPermissionBlocks, SERVICE_ROLES, type PolicyDocument } from '@kms-share/policy'
 import { formatTokenEntry, generateToken, hashToken } from '@kms-share/shared'
 import { aws, freePort, profileEnv, scratchDir, startTestLab } from './helpers.js'
@@ -25,10 +31,17 @@ const lab = await startTestLab(t, { tls: true, defaultKeyPolicy: true, seed: wit
 const home = join(lab.dataDir, 'cli-home')
 mkdirSync(home)
 const admin = { ...profileEnv(lab, 'admin', home), AWS_CA_BUNDLE: lab.caFile! }
-const outputsOf = async (stack: string): Promise<Record<string, string>> => {
-  const r = await aws(['cloudformation', 'describe-stacks', '--stack-name', stack], admin)
-  return Object.fromEntries((r.json.Stacks[0].Outputs as Array<{ OutputKey: string; OutputValue: string }>).map((o) => [o.OutputKey, o.OutputValue]))
-}
+// Deploying goes through the CLI, as a person does; checking what it made through SDK v3 over the same TLS (faster).
+const sdk = { region: lab.region, endpoint: lab.endpoint, credentials: fromIni({ filepath: lab.credentialsFile, configFilepath: lab.configFile, profile: 'admin' }), forcePathStyle: true, maxAttempts: 1, requestHandler: { httpsAgent: new Agent({ ca: readFileSync(lab.caFile!) }) } }
+const iam = new IAMClient(sdk)
+const kms = new KMSClient(sdk)
+const s3 = new S3Client(sdk)
+const ec2 = new EC2Client(sdk)
+t.teardown(() => { for (const c of [iam, kms, s3, ec2]) c.destroy() })
+const failed = (p: Promise<unknown>) => p.then(() => undefined, (err: Error) => err.name)
+/** Each stack's outputs, read once after it is deployed. */
+const outputs: Record<string, Record<string, string>> = {}
+const outputsOf = (stack: string): Record<string, string> => outputs[stack] ?? {}
 const failures = async (stack: string) => {
   const events = await aws(['cloudformation', 'describe-stack-events', '--stack-name', stack], admin)
   return (events.json?.StackEvents ?? []).filter((e: any) => /FAILED/.test(e.ResourceStatus)).map((e: any) => `${e.LogicalResourceId} ${e.ResourceType}: ${e.ResourceStatusReason}`)
@@ -43,39 +56,37 @@ t.test('aws cloudformation deploy of the core stacks, in order, completes', asyn
   }
   const again = await aws(['cloudformation', 'deploy', '--template-file', join(templates, 'KmsShareData.template.json'), '--stack-name', 'KmsShareData', '--capabilities', 'CAPABILITY_NAMED_IAM'], admin)
   t.match(again.stdout, 'No changes to deploy. Stack KmsShareData is up to date', 'the same template again changes nothing')
-  for (const stack of CORE_STACKS) {
-    const resources = await aws(['cloudformation', 'list-stack-resources', '--stack-name', stack], admin)
-    t.same(resources.json.StackResourceSummaries.filter((r: any) => r.ResourceStatus !== 'CREATE_COMPLETE').map((r: any) => r.LogicalResourceId), [], `${stack}: every resource CREATE_COMPLETE`)
+  const described = await aws(['cloudformation', 'describe-stacks'], admin)
+  for (const stack of described.json.Stacks as Array<{ StackName: string; StackStatus: string; Outputs?: Array<{ OutputKey: string; OutputValue: string }> }>) {
+    t.equal(stack.StackStatus, 'CREATE_COMPLETE', stack.StackName)
+    outputs[stack.StackName] = Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey, o.OutputValue]))
   }
+  t.same(Object.keys(outputs).sort(), [...CORE_STACKS].sort())
 })
 
 t.test('what the stacks made is what the definition says', async (t) => {
-  const data = await outputsOf('KmsShareData')
+  const data = outputsOf('KmsShareData')
   t.match(data, { KeyArn: /^arn:aws:kms:eu-west-1:111122223333:key\/[0-9a-f-]{36}$/, BucketName: 'kmsworkshop-111122223333' })
-  const key = await aws(['kms', 'describe-key', '--key-id', 'alias/kms-share'], admin)
-  t.equal(key.json.KeyMetadata.Arn, data.KeyArn, 'the alias names the created key')
-  t.equal((await aws(['kms', 'get-key-rotation-status', '--key-id', data.KeyArn], admin)).json.KeyRotationEnabled, true)
+  t.equal((await kms.send(new DescribeKeyCommand({ KeyId: 'alias/kms-share' }))).KeyMetadata?.Arn, data.KeyArn, 'the alias names the created key')
+  t.equal((await kms.send(new GetKeyRotationStatusCommand({ KeyId: data.KeyArn }))).KeyRotationEnabled, true)
   // The deployer (admin) may not change the key policy without MFA: the policy's own deny, which is why the
   // template bypasses KMS's lockout check.
-  const policy = (await aws(['kms', 'get-key-policy', '--key-id', data.KeyArn, '--policy-name', 'default'], admin)).json.Policy
-  const put = await aws(['kms', 'put-key-policy', '--key-id', data.KeyArn, '--policy-name', 'default', '--policy', policy], admin)
-  t.match(put.stderr, /AccessDeniedException.*kms:PutKeyPolicy.*explicit deny in a resource-based policy/)
-  const encryption = await aws(['s3api', 'get-bucket-encryption', '--bucket', data.BucketName], admin)
-  t.match(encryption.json.ServerSideEncryptionConfiguration.Rules[0], { ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: data.KeyArn }, BucketKeyEnabled: true })
-  const role = await aws(['iam', 'get-role-policy', '--role-name', 'kms-share-uploader', '--policy-name', 'kms-share-upload'], admin)
-  t.equal(role.code, 0, role.stderr)
-  const network = await outputsOf('KmsShareNetwork')
-  const flowLogs = await aws(['ec2', 'describe-flow-logs'], admin)
-  t.match(flowLogs.json.FlowLogs, [{ ResourceId: network.VpcId, TrafficType: 'REJECT', LogDestinationType: 's3', LogDestination: /^arn:aws:s3:::kmssharedata-shareaccesslogs[0-9a-z-]+\/vpc-flow-logs\/$/, FlowLogStatus: 'ACTIVE' }])
-  const endpoint = await aws(['ec2', 'describe-vpc-endpoints', '--vpc-endpoint-ids', network.KmsEndpointId], admin)
-  t.match(endpoint.json.VpcEndpoints[0], { ServiceName: 'com.amazonaws.eu-west-1.kms', PrivateDnsEnabled: true, VpcId: network.VpcId })
+  const policy = (await kms.send(new GetKeyPolicyCommand({ KeyId: data.KeyArn, PolicyName: 'default' }))).Policy
+  t.equal(await failed(kms.send(new PutKeyPolicyCommand({ KeyId: data.KeyArn, PolicyName: 'default', Policy: policy }))), 'AccessDeniedException')
+  const encryption = await s3.send(new GetBucketEncryptionCommand({ Bucket: data.BucketName }))
+  t.match(encryption.ServerSideEncryptionConfiguration?.Rules?.[0], { ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: data.KeyArn }, BucketKeyEnabled: true })
+  const network = outputsOf('KmsShareNetwork')
+  const flowLogs = await ec2.send(new DescribeFlowLogsCommand({}))
+  t.match(flowLogs.FlowLogs, [{ ResourceId: network.VpcId, TrafficType: 'REJECT', LogDestinationType: 's3', LogDestination: /^arn:aws:s3:::kmssharedata-shareaccesslogs[0-9a-z-]+\/vpc-flow-logs\/$/, FlowLogStatus: 'ACTIVE' }])
+  const endpoint = await ec2.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [network.KmsEndpointId] }))
+  t.match(endpoint.VpcEndpoints?.[0], { ServiceName: 'com.amazonaws.eu-west-1.kms', PrivateDnsEnabled: true, VpcId: network.VpcId })
 })
 
 // README "Roles and their permissions" is generated from packages/policy/src/roles.ts (and held to it by the policy
 // package's readme-permissions test); here the synthesized template and the roles the lab made from it must say the same.
 t.test('the README\'s role permissions, the template\'s roles and the lab\'s deployed roles agree', async (t) => {
   const readme = readPermissionBlocks(readFileSync(join(ROOT, 'README.md'), 'utf8'))
-  const values = { bucket: (await outputsOf('KmsShareData')).BucketName, accountId: lab.accountId, region: lab.region }
+  const values = { bucket: outputsOf('KmsShareData').BucketName, accountId: lab.accountId, region: lab.region }
   const identity = JSON.parse(readFileSync(join(templates, 'KmsShareIdentity.template.json'), 'utf8')) as { Resources: Record<string, { Type: string; Properties: any }> }
   const roles = Object.values(identity.Resources).filter((r) => r.Type === 'AWS::IAM::Role').map((r) => resolvePseudo(r.Properties, { 'AWS::AccountId': values.accountId, 'AWS::Region': values.region, 'AWS::Partition': 'aws' }) as { RoleName: string; Policies: Array<{ PolicyName: string; PolicyDocument: any }> })
   t.same(roles.map((r) => r.RoleName).sort(), SERVICE_ROLES.map((r) => r.roleName).sort(), 'the template makes exactly the defined roles')
@@ -85,28 +96,31 @@ t.test('the README\'s role permissions, the template\'s roles and the lab\'s dep
     t.equal(role.Policies.length, 1, `${role.RoleName}: one inline policy`)
     const inTemplate = permissionsTable(asReadmeDocument(role.Policies[0].PolicyDocument, values) as PolicyDocument)
     t.equal(inTemplate, listed, `${role.RoleName}: the template grants what the README lists`)
-    const attached = await aws(['iam', 'list-attached-role-policies', '--role-name', role.RoleName], admin)
-    t.same(attached.json.AttachedPolicies, [], `${role.RoleName}: no managed policy besides`)
-    const inline = await aws(['iam', 'list-role-policies', '--role-name', role.RoleName], admin)
-    t.same(inline.json.PolicyNames, [role.Policies[0].PolicyName])
-    const deployed = await aws(['iam', 'get-role-policy', '--role-name', role.RoleName, '--policy-name', role.Policies[0].PolicyName], admin)
-    t.equal(permissionsTable(asReadmeDocument(deployed.json.PolicyDocument, values) as PolicyDocument), listed, `${role.RoleName}: the lab's role holds what the README lists`)
+    t.same((await iam.send(new ListAttachedRolePoliciesCommand({ RoleName: role.RoleName }))).AttachedPolicies, [], `${role.RoleName}: no managed policy besides`)
+    t.same((await iam.send(new ListRolePoliciesCommand({ RoleName: role.RoleName }))).PolicyNames, [role.Policies[0].PolicyName])
+    const deployed = await iam.send(new GetRolePolicyCommand({ RoleName: role.RoleName, PolicyName: role.Policies[0].PolicyName }))
+    const document = JSON.parse(decodeURIComponent(deployed.PolicyDocument!)) as Parameters<typeof asReadmeDocument>[0]
+    t.equal(permissionsTable(asReadmeDocument(document, values) as PolicyDocument), listed, `${role.RoleName}: the lab's role holds what the README lists`)
   }
 })
 
 // ── the workshop's flow on the deployed instances ──
 
+let groups: Record<string, string> | undefined
+/** The instance an Auto Scaling group (by its output's name) launched, as the Auto Scaling API tells it. */
 const groupInstance = async (output: string): Promise<string> => {
-  const group = (await outputsOf('KmsShareCompute'))[output]
-  const r = await aws(['autoscaling', 'describe-auto-scaling-groups', '--auto-scaling-group-names', group], admin)
-  return r.json.AutoScalingGroups[0].Instances[0].InstanceId as string
+  if (!groups) {
+    const r = await aws(['autoscaling', 'describe-auto-scaling-groups'], admin)
+    groups = Object.fromEntries((r.json.AutoScalingGroups as Array<{ AutoScalingGroupName: string; Instances: Array<{ InstanceId: string }> }>).map((g) => [g.AutoScalingGroupName, g.Instances[0]?.InstanceId]))
+  }
+  return groups[outputsOf('KmsShareCompute')[output]]
 }
 const tokens = { upload: generateToken('upload'), download: generateToken('download'), keyadmin: generateToken('keyadmin') }
 const authTokens = (name: keyof typeof tokens, scopes: string[]) => formatTokenEntry(`test-${name}`, scopes, hashToken(tokens[name]))
 const healthy = (url: string) => async () => ((await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) })).ok ? true : undefined)
 
 t.test('the workshop: upload on the uploader\'s instance, download on the downloader\'s, keyadmin and the audit verdict', async (t) => {
-  const { KeyArn: keyArn, BucketName: bucket } = await outputsOf('KmsShareData')
+  const { KeyArn: keyArn, BucketName: bucket } = outputsOf('KmsShareData')
   const [uploader, downloader, keyadmin, auditor] = await Promise.all(['UploadAutoScalingGroup', 'Download0AutoScalingGroup', 'KeyadminAutoScalingGroup', 'AuditAutoScalingGroup'].map(groupInstance))
   const redis = await startRedis(t)
   const common = { BUCKET: bucket, HOST: '127.0.0.1', LOG_LEVEL: 'warn' }
@@ -148,21 +162,21 @@ t.test('the workshop: upload on the uploader\'s instance, download on the downlo
 })
 
 t.test('each deployed role has what its definition gives and no more', async (t) => {
-  const { KeyArn: keyArn, BucketName: bucket } = await outputsOf('KmsShareData')
+  const { KeyArn: keyArn, BucketName: bucket } = outputsOf('KmsShareData')
   const [downloader, keyadmin] = await Promise.all(['Download0AutoScalingGroup', 'KeyadminAutoScalingGroup'].map(groupInstance))
   const file = join(scratchDir(t), 'intruder.txt')
   writeFileSync(file, 'not through the upload service\n')
-  const asDownloader = { ...onInstance(lab, downloader), HOME: home }
-  const write = await aws(['s3api', 'put-object', '--bucket', bucket, '--key', 'intruder.txt', '--body', file], asDownloader)
+  const [write, use] = await Promise.all([
+    aws(['s3api', 'put-object', '--bucket', bucket, '--key', 'intruder.txt', '--body', file], { ...onInstance(lab, downloader), HOME: home }),
+    aws(['kms', 'generate-data-key', '--key-id', keyArn, '--key-spec', 'AES_256'], { ...onInstance(lab, keyadmin), HOME: home }),
+  ])
   t.match(write.stderr, /AccessDenied.*assumed-role\/kms-share-downloader\/i-0[0-9a-f]+ is not authorized to perform: s3:PutObject/)
-  const asKeyadmin = { ...onInstance(lab, keyadmin), HOME: home }
-  const use = await aws(['kms', 'generate-data-key', '--key-id', keyArn, '--key-spec', 'AES_256'], asKeyadmin)
   t.match(use.stderr, /AccessDeniedException.*kms-share-keyadmin.*kms:GenerateDataKey/, 'the key\'s administrator never uses it')
 })
 
 t.test('delete-stack, in reverse order, removes what the stacks made and keeps what they retain', async (t) => {
-  const { KeyArn: keyArn, BucketName: bucket, AccessLogBucketName: logs } = await outputsOf('KmsShareData')
-  const { VpcId: vpc } = await outputsOf('KmsShareNetwork')
+  const { KeyArn: keyArn, BucketName: bucket, AccessLogBucketName: logs } = outputsOf('KmsShareData')
+  const { VpcId: vpc } = outputsOf('KmsShareNetwork')
   const instances = Object.keys(lab.ec2.state.instances).filter((id) => lab.ec2.state.instances[id].Tags['aws:autoscaling:groupName'])
   t.equal(instances.length, 4, 'one instance per service')
   for (const stack of [...CORE_STACKS].reverse()) {
@@ -172,13 +186,15 @@ t.test('delete-stack, in reverse order, removes what the stacks made and keeps w
   }
   t.same(instances.filter((id) => lab.ec2.state.instances[id] || lab.instances().some((i) => i.instanceId === id)), [], 'the instances are terminated, their metadata endpoints closed')
   t.notOk(lab.ec2.state.vpcs[vpc], 'the VPC is deleted')
-  t.match((await aws(['iam', 'get-role', '--role-name', 'kms-share-uploader'], admin)).stderr, /NoSuchEntity/, 'the roles are deleted')
-  t.match((await aws(['iam', 'get-instance-profile', '--instance-profile-name', 'kms-share-uploader'], admin)).stderr, /NoSuchEntity/)
-  t.equal((await aws(['ec2', 'describe-flow-logs'], admin)).json.FlowLogs.length, 0)
+  for (const role of SERVICE_ROLES) {
+    t.equal(await failed(iam.send(new GetRoleCommand({ RoleName: role.roleName }))), 'NoSuchEntityException', `${role.roleName} is deleted`)
+    t.equal(await failed(iam.send(new GetInstanceProfileCommand({ InstanceProfileName: role.roleName }))), 'NoSuchEntityException', 'and its instance profile')
+  }
+  t.same((await ec2.send(new DescribeFlowLogsCommand({}))).FlowLogs, [])
   // DeletionPolicy Retain: the key (every object needs it), its alias (deleting it needs MFA), both buckets.
-  t.equal((await aws(['kms', 'describe-key', '--key-id', keyArn], admin)).json.KeyMetadata.KeyState, 'Enabled', 'the key is retained')
-  t.equal((await aws(['kms', 'describe-key', '--key-id', 'alias/kms-share'], admin)).json.KeyMetadata.Arn, keyArn, 'and its alias')
-  for (const name of [bucket, logs]) t.equal((await aws(['s3api', 'head-bucket', '--bucket', name], admin)).code, 0, `bucket ${name} is retained`)
-  t.equal((await aws(['s3api', 'head-object', '--bucket', bucket, '--key', 'deployed/SampleFile-KMS.txt'], admin)).code, 0, 'with its objects')
+  t.equal((await kms.send(new DescribeKeyCommand({ KeyId: keyArn }))).KeyMetadata?.KeyState, 'Enabled', 'the key is retained')
+  t.equal((await kms.send(new DescribeKeyCommand({ KeyId: 'alias/kms-share' }))).KeyMetadata?.Arn, keyArn, 'and its alias')
+  for (const name of [bucket, logs]) t.equal(await failed(s3.send(new HeadBucketCommand({ Bucket: name }))), undefined, `bucket ${name} is retained`)
+  t.equal(await failed(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'deployed/SampleFile-KMS.txt' }))), undefined, 'with its objects')
   t.comment(`synth, deploy, the workshop and delete: ${((Date.now() - started) / 1000).toFixed(1)} s`)
 })
