@@ -63,8 +63,8 @@ export interface ServiceProcess {
 export function runService(t: { teardown(fn: () => unknown): void }, script: string, env: Record<string, string>): ServiceProcess {
   let output = ''
   const child = spawn(process.execPath, [join(ROOT, script)], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  child.stdout!.on('data', (b: Buffer) => { output += b.toString() })
-  child.stderr!.on('data', (b: Buffer) => { output += b.toString() })
+  child.stdout.on('data', (b: Buffer) => { output += b.toString() })
+  child.stderr.on('data', (b: Buffer) => { output += b.toString() })
   t.teardown(() => new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve()
     child.once('exit', () => resolve())
