@@ -12,8 +12,8 @@ import { Agent } from 'node:https'
 import { join } from 'node:path'
 import { DescribeFlowLogsCommand, DescribeVpcEndpointsCommand, EC2Client } from '@aws-sdk/client-ec2'
 import { GetInstanceProfileCommand, GetRoleCommand, GetRolePolicyCommand, IAMClient, ListAttachedRolePoliciesCommand, ListRolePoliciesCommand } from '@aws-sdk/client-iam'
-import { DescribeKeyCommand, GetKeyPolicyCommand, GetKeyRotationStatusCommand, KMSClient, PutKeyPolicyCommand } from '@aws-sdk/client-kms'
-import { GetBucketEncryptionCommand, HeadBucketCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import { DescribeKeyCommand, GetKeyPolicyCommand, GetKeyRotationStatusCommand, KMSClient, ListKeysCommand, PutKeyPolicyCommand } from '@aws-sdk/client-kms'
+import { DeleteBucketCommand, DeleteObjectCommand, GetBucketEncryptionCommand, HeadBucketCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { fromIni } from '@aws-sdk/credential-providers'
 import { permissionsTable, readPermissionBlocks, SERVICE_ROLES, type PolicyDocument } from '@kms-share/policy'
 import { formatTokenEntry, generateToken, hashToken } from '@kms-share/shared'
@@ -196,5 +196,29 @@ t.test('delete-stack, in reverse order, removes what the stacks made and keeps w
   t.equal((await kms.send(new DescribeKeyCommand({ KeyId: 'alias/kms-share' }))).KeyMetadata?.Arn, keyArn, 'and its alias')
   for (const name of [bucket, logs]) t.equal(await failed(s3.send(new HeadBucketCommand({ Bucket: name }))), undefined, `bucket ${name} is retained`)
   t.equal(await failed(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'deployed/SampleFile-KMS.txt' }))), undefined, 'with its objects')
-  t.comment(`synth, deploy, the workshop and delete: ${((Date.now() - started) / 1000).toFixed(1)} s`)
+})
+
+t.test('ExistingKeyArn (what pnpm start passes: the workshop\'s alias/ImportedCMK by ARN): no key or alias made, the bucket under that key', async (t) => {
+  // A second deployment needs the retained bucket's name free (infra/README.md "Tear-down"): empty it and delete it.
+  const { BucketName: bucket } = outputsOf('KmsShareData')
+  await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'deployed/SampleFile-KMS.txt' }))
+  await s3.send(new DeleteBucketCommand({ Bucket: bucket }))
+  const imported = (await kms.send(new DescribeKeyCommand({ KeyId: 'alias/ImportedCMK' }))).KeyMetadata!.Arn!
+  const keysBefore = (await kms.send(new ListKeysCommand({}))).Keys?.length
+  for (const [stack, extra] of [['KmsShareIdentity', []], ['KmsShareData', ['--parameter-overrides', `ExistingKeyArn=${imported}`]]] as const) {
+    const r = await aws(['cloudformation', 'deploy', '--template-file', join(templates, `${stack}.template.json`), '--stack-name', stack, '--capabilities', 'CAPABILITY_NAMED_IAM', ...extra], admin)
+    t.equal(r.code, 0, `${stack} deployed`, { stderr: r.stderr, failures: r.code ? await failures(stack) : [] })
+  }
+  const described = await aws(['cloudformation', 'describe-stacks', '--stack-name', 'KmsShareData'], admin)
+  const out = Object.fromEntries((described.json.Stacks[0].Outputs as Array<{ OutputKey: string; OutputValue: string }>).map((o) => [o.OutputKey, o.OutputValue]))
+  t.equal(out.KeyArn, imported, 'KeyArn is the given key')
+  t.equal((await kms.send(new ListKeysCommand({}))).Keys?.length, keysBefore, 'no key created')
+  const encryption = await s3.send(new GetBucketEncryptionCommand({ Bucket: out.BucketName }))
+  t.equal(encryption.ServerSideEncryptionConfiguration?.Rules?.[0].ApplyServerSideEncryptionByDefault?.KMSMasterKeyID, imported)
+  const resources = await aws(['cloudformation', 'list-stack-resources', '--stack-name', 'KmsShareData'], admin)
+  t.notOk(resources.json.StackResourceSummaries.some((r: { ResourceType: string }) => r.ResourceType.startsWith('AWS::KMS::')), 'the key and alias resources are skipped by their condition')
+  const invalid = await aws(['cloudformation', 'deploy', '--template-file', join(templates, 'KmsShareData.template.json'), '--stack-name', 'KmsShareData', '--parameter-overrides', 'ExistingKeyArn=alias/ImportedCMK'], admin)
+  // The parameter's ConstraintDescription is CloudFormation's sentence for a value outside its AllowedPattern.
+  t.match(invalid.stderr, /ValidationError.*Parameter 'ExistingKeyArn' a KMS key ARN \(arn:aws:kms:REGION:ACCOUNT:key\/ID\)/, 'an alias is refused by the parameter\'s pattern')
+  t.comment(`synth, deploy, the workshop, delete and the existing key: ${((Date.now() - started) / 1000).toFixed(1)} s`)
 })
