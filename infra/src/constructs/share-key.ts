@@ -42,9 +42,16 @@ export class ShareKey extends Construct {
       pendingWindow: Duration.days(30),
       removalPolicy: RemovalPolicy.RETAIN,
     })
-    ;(this.key.node.defaultChild as kms.CfnKey).cfnOptions.condition = this.createKey
+    const cfnKey = this.key.node.defaultChild as kms.CfnKey
+    cfnKey.cfnOptions.condition = this.createKey
+    // The policy denies PutKeyPolicy without MFA to everyone, the deployer included: exactly the case KMS's
+    // lockout check exists to stop, and that the bypass is for (the keyadmin role and the MFA users keep it manageable).
+    // https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kms-key.html#cfn-kms-key-bypasspolicylockoutsafetycheck
+    cfnKey.bypassPolicyLockoutSafetyCheck = true
     const alias = new kms.CfnAlias(this, 'Alias', { aliasName: props.alias, targetKeyId: this.key.keyArn })
     alias.cfnOptions.condition = this.createKey
+    // Deleting the alias is a sensitive operation (MFA only) that the deployer cannot do; it stays with the retained key.
+    alias.applyRemovalPolicy(RemovalPolicy.RETAIN)
     this.keyArn = Fn.conditionIf(this.createKey.logicalId, this.key.keyArn, this.existingKeyArn.valueAsString).toString()
   }
 }

@@ -36,6 +36,7 @@ import { createAutoScalingService } from './autoscaling/service.js'
 import { createSsmService } from './ssm/service.js'
 import { createCloudFormation } from './cloudformation/service.js'
 import type { CloudFormationEngine } from './cloudformation/engine.js'
+import { deployStacks, type DeployedStack, type DeploySpec } from './cloudformation/deploy.js'
 
 export interface LabOptions {
   dataDir: string
@@ -79,6 +80,11 @@ export interface LabOptions {
    * instead of the `policy` the seed gives them: the workshop's starting point.
    */
   defaultKeyPolicy?: boolean
+  /**
+   * Templates to deploy once the lab is up (infra's `cdk synth` output: the core stacks), each as `aws cloudformation
+   * deploy` would: created on first start, updated when the template or parameters changed, untouched otherwise.
+   */
+  deploy?: DeploySpec
 }
 
 export interface ProfileCredentials {
@@ -113,6 +119,8 @@ export interface Lab {
   ssm: SsmModel
   /** The CloudFormation engine (stacks, change sets), e.g. to wait for a stack's operation: `await lab.cloudformation.idle(stackId)`. */
   cloudformation: CloudFormationEngine
+  /** What `deploy` deployed at this start, in order, with each stack's outputs. */
+  deployed: DeployedStack[]
   trail: TrailStore
   /** The OpenID Provider when `oidc` is on: its issuer, people and client secrets. */
   oidc?: Pick<LabOidc, 'issuer' | 'peopleFile' | 'people' | 'clientSecret'>
@@ -390,7 +398,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   writeFiles()
 
   let closed = false
-  return {
+  const lab: Lab = {
+    deployed: [],
     endpoint,
     httpEndpoint,
     caFile: tls?.caFile,
@@ -437,4 +446,14 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       trail.close()
     },
   }
+  if (options.deploy) {
+    try {
+      lab.deployed = await deployStacks(lab, options.deploy)
+    } catch (err) {
+      await lab.close()
+      throw err
+    }
+    for (const stack of lab.deployed) log({ level: 'info', msg: `stack ${stack.stackName}: ${stack.changed ? stack.status : 'no changes'}` })
+  }
+  return lab
 }

@@ -1,6 +1,7 @@
 // Public entry of @kms-share/aws-lab.
 export * from './core/types.js'
 export { startLab, DEFAULT_SEED_FILE, type Lab, type LabOptions, type ProfileCredentials } from './app.js'
+export { deployStacks, type DeploySpec, type DeployedStack } from './cloudformation/deploy.js'
 export { Router, denialMessage } from './core/router.js'
 export { FileStateStore, writeFileAtomic } from './core/store.js'
 export { verifySigV4, deriveSigningKey, sha256Hex, uriEncode } from './core/sigv4.js'

@@ -137,3 +137,24 @@ t.test('IAM instance profiles: one per instance role; at most one role each', as
   const denied = await aws('keyadmin', ['iam', 'create-instance-profile', '--instance-profile-name', 'mine'])
   t.match(denied.stderr, '(AccessDenied) when calling the CreateInstanceProfile operation: User: arn:aws:sts::111122223333:assumed-role/kms-share-keyadmin/')
 })
+
+// Flow logs are configuration in the lab (no packets, so nothing is delivered); the API answers as EC2's.
+// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateFlowLogs.html
+// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteFlowLogs.html
+t.test('create-flow-logs, describe-flow-logs, delete-flow-logs: a missing VPC is listed as unsuccessful, not created', async (t) => {
+  const created = await aws('admin', ['ec2', 'create-flow-logs', '--resource-type', 'VPC', '--resource-ids', VPC, 'vpc-0000000000000dead', '--traffic-type', 'REJECT',
+    '--log-destination-type', 's3', '--log-destination', 'arn:aws:s3:::kmsworkshop-111122223333/flow/', '--tag-specifications', 'ResourceType=vpc-flow-log,Tags=[{Key=Name,Value=rejected}]'])
+  t.equal(created.code, 0, created.stderr)
+  t.match(created.json.FlowLogIds, [/^fl-0[0-9a-f]{16}$/])
+  t.equal(created.json.FlowLogIds.length, 1)
+  t.match(created.json.Unsuccessful, [{ ResourceId: 'vpc-0000000000000dead', Error: { Code: 'InvalidVpcID.NotFound' } }])
+  const described = await aws('admin', ['ec2', 'describe-flow-logs', '--flow-log-ids', created.json.FlowLogIds[0]])
+  t.match(described.json.FlowLogs, [{ FlowLogId: created.json.FlowLogIds[0], ResourceId: VPC, TrafficType: 'REJECT', LogDestinationType: 's3', LogDestination: 'arn:aws:s3:::kmsworkshop-111122223333/flow/', FlowLogStatus: 'ACTIVE', MaxAggregationInterval: 600, Tags: [{ Key: 'Name', Value: 'rejected' }] }])
+  const badTraffic = await aws('admin', ['ec2', 'create-flow-logs', '--resource-type', 'VPC', '--resource-ids', VPC, '--traffic-type', 'SOME', '--log-destination-type', 's3', '--log-destination', 'arn:aws:s3:::b1'])
+  t.match(badTraffic.stderr, /InvalidParameterValue/)
+  const refused = await aws('workshop', ['ec2', 'delete-flow-logs', '--flow-log-ids', created.json.FlowLogIds[0]])
+  t.match(refused.stderr, /UnauthorizedOperation.*ec2:DeleteFlowLogs/)
+  const deleted = await aws('admin', ['ec2', 'delete-flow-logs', '--flow-log-ids', created.json.FlowLogIds[0], 'fl-0000000000000beef'])
+  t.match(deleted.json.Unsuccessful, [{ ResourceId: 'fl-0000000000000beef', Error: { Code: 'InvalidFlowLogId.NotFound' } }])
+  t.same((await aws('admin', ['ec2', 'describe-flow-logs'])).json.FlowLogs, [])
+})

@@ -12,3 +12,4 @@ export {
 } from './templates.js'
 export { SERVICE_ROLES, serviceRole, MFA_KEY_ADMINISTRATOR, type DeploymentNames, type Duty, type ServiceRoleDefinition, type PersonPolicyDefinition } from './roles.js'
 export { KEY_USE_ACTIONS, KEY_CRYPTO_ACTIONS, KEY_ADMIN_ACTIONS, MFA_SENSITIVE_ACTIONS, KEY_READ_ACTIONS } from './kms-actions.js'
+export { permissionsTable, permissionBlocks, readPermissionBlocks, README_NAMES } from './roles-doc.js'

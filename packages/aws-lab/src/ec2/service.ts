@@ -7,6 +7,7 @@ import { AwsError, text, type AuthCheck, type Operation, type OperationContext, 
 import { parsePolicyText, type IamModel } from '../iam/model.js'
 import { ENDPOINT_SERVICES, GATEWAY_SERVICES, type Ec2Model, type InstanceRecord, type VpcEndpointRecord, wellFormedId } from './model.js'
 import { networkOperations, permissionsOut, type RuleTables } from './network.js'
+import { dropFlowLogsOf, flowLogOperations } from './flow-logs.js'
 
 type Input = Record<string, unknown>
 type Filter = { Name: string; Value?: string[] }
@@ -379,7 +380,17 @@ export function createEc2Service(ec2: Ec2Model, iam: IamModel): ServiceDefinitio
     },
   }
   // The EC2 a deployment makes (VPCs, subnets, rules, route tables, gateways, launch templates, instances): ec2/network.ts.
-  Object.assign(operations, networkOperations(ec2, iam))
+  Object.assign(operations, networkOperations(ec2, iam), flowLogOperations(ec2))
+  for (const [name, key] of [['DeleteVpc', 'VpcId'], ['DeleteSubnet', 'SubnetId']] as const) {
+    const run = operations[name].run
+    // A VPC's or subnet's flow logs go with it.
+    operations[name].run = (input: Input, ctx: OperationContext) => {
+      const out = run(input, ctx) as unknown
+      dropFlowLogsOf(ec2, text(input[key]))
+      ec2.save()
+      return out
+    }
+  }
   for (const operation of Object.values(operations)) {
     const run = operation.run
     // DryRun: authorised callers learn it would have worked, and nothing changes.

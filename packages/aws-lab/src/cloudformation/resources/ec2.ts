@@ -177,6 +177,30 @@ export const internetGateway: ResourceHandler = {
   delete: async (current, ctx) => ignoreNotFound(ctx.call('ec2', 'DeleteInternetGateway', { InternetGatewayId: current.physicalId })),
 }
 
+// Configuration only: the lab carries no packets, so nothing reaches the destination.
+export const flowLog = replaceOnly({
+  attributes: ['Id'],
+  async create(props, ctx) {
+    const out = await ctx.call<{ flowLogIdSet: string[]; unsuccessful: Array<{ error: { message: string } }> }>('ec2', 'CreateFlowLogs', {
+      ResourceId: [requiredString(props, 'ResourceId')],
+      ResourceType: requiredString(props, 'ResourceType'),
+      TrafficType: optionalString(props, 'TrafficType'),
+      LogDestinationType: optionalString(props, 'LogDestinationType'),
+      LogDestination: optionalString(props, 'LogDestination'),
+      LogGroupName: optionalString(props, 'LogGroupName'),
+      DeliverLogsPermissionArn: optionalString(props, 'DeliverLogsPermissionArn'),
+      MaxAggregationInterval: optionalString(props, 'MaxAggregationInterval'),
+      TagSpecification: tagSpec(ctx, 'vpc-flow-log', props.Tags),
+    })
+    const id = out.flowLogIdSet[0]
+    if (!id) throw new AwsError('InvalidRequest', out.unsuccessful[0]?.error.message ?? 'the flow log was not created', 400)
+    return { physicalId: id, attributes: { Id: id } }
+  },
+  delete: async (current, ctx) => {
+    await ctx.call('ec2', 'DeleteFlowLogs', { FlowLogId: [current.physicalId] })
+  },
+})
+
 export const vpcGatewayAttachment = replaceOnly({
   attributes: [],
   async create(props, ctx) {

@@ -1,7 +1,7 @@
 // The resource types the lab deploys, each backed by lab resources. Any other type fails the
 // stack with "Resource type … is not supported by aws-lab" (engine.ts) — never a silent success.
 import { cdkMetadata } from './cdk.js'
-import { autoScalingGroup, eip, instance, internetGateway, launchTemplate, natGateway, route, routeTable, securityGroup, securityGroupEgress, securityGroupIngress, subnet, subnetRouteTableAssociation, vpc, vpcEndpoint, vpcGatewayAttachment } from './ec2.js'
+import { autoScalingGroup, eip, flowLog, instance, internetGateway, launchTemplate, natGateway, route, routeTable, securityGroup, securityGroupEgress, securityGroupIngress, subnet, subnetRouteTableAssociation, vpc, vpcEndpoint, vpcGatewayAttachment } from './ec2.js'
 import { instanceProfile, managedPolicy, policy, role } from './iam.js'
 import { alias, key } from './kms.js'
 import { bucket, bucketPolicy } from './s3.js'
@@ -29,6 +29,7 @@ export const RESOURCE_HANDLERS: Record<string, ResourceHandler> = {
   'AWS::EC2::VPCEndpoint': vpcEndpoint,
   'AWS::EC2::EIP': eip,
   'AWS::EC2::NatGateway': natGateway,
+  'AWS::EC2::FlowLog': flowLog,
   'AWS::EC2::LaunchTemplate': launchTemplate,
   'AWS::EC2::Instance': instance,
   'AWS::AutoScaling::AutoScalingGroup': autoScalingGroup,

@@ -1,0 +1,123 @@
+// Helpers for deploying infra/'s synthesized templates into a lab: `cdk synth` into a folder, the lab's seed
+// without what the stacks make, and the services run as their entry points (dist/server.js, dist/worker.js) on
+// the instances the stacks launched — credentials from that instance's metadata and nothing else.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parse, stringify } from 'yaml'
+import type { Lab } from '@kms-share/aws-lab'
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const INFRA = join(ROOT, 'infra')
+
+/** The core stacks in deployment order (infra/README.md "Stacks"); the edge stack is AWS-only. */
+export const CORE_STACKS = ['KmsShareIdentity', 'KmsShareData', 'KmsShareNetwork', 'KmsShareCompute'] as const
+
+/** `cdk synth` as `pnpm --filter @kms-share/infra synth` runs it, offline, into `outdir`; returns how long it took. */
+export function synthesize(outdir: string): number {
+  const started = Date.now()
+  const run = spawnSync(join(INFRA, 'node_modules/.bin/cdk'), ['synth', '--quiet', '--output', outdir], {
+    cwd: INFRA,
+    encoding: 'utf8',
+    timeout: 240_000,
+    env: { PATH: process.env.PATH, HOME: outdir, CDK_DISABLE_CLI_TELEMETRY: 'true', AWS_EC2_METADATA_DISABLED: 'true' },
+  })
+  if (run.status !== 0) throw new Error(`cdk synth failed (${run.status}):\n${run.stderr}`)
+  return Date.now() - started
+}
+
+/**
+ * The lab's default seed minus what the core stacks make: the four service roles (and their instance profiles
+ * and instances) and the bucket. The workshop's people, role, key and instance, and the MFA device, stay.
+ */
+export function withoutDeployedResources(text: string): string {
+  const seed = parse(text) as { bucket?: string; roles: Array<{ duty?: string; name: string }>; instances: Array<{ role: string }> }
+  const deployed = new Set(seed.roles.filter((r) => r.duty).map((r) => r.name))
+  delete seed.bucket
+  seed.roles = seed.roles.filter((r) => !deployed.has(r.name))
+  seed.instances = seed.instances.filter((i) => !deployed.has(i.role))
+  return stringify(seed)
+}
+
+/** A process's environment on a lab instance: its metadata endpoint, the region, the lab's endpoint and CA — no credentials. */
+export function onInstance(lab: Lab, instanceId: string): Record<string, string> {
+  const instance = lab.instances().find((i) => i.instanceId === instanceId)
+  if (!instance) throw new Error(`no metadata endpoint for ${instanceId}`)
+  return {
+    AWS_EC2_METADATA_SERVICE_ENDPOINT: instance.metadataEndpoint,
+    AWS_REGION: lab.region,
+    AWS_ENDPOINT_URL: lab.endpoint,
+    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials',
+    AWS_CONFIG_FILE: '/nonexistent/config',
+    ...(lab.caFile ? { NODE_EXTRA_CA_CERTS: lab.caFile, AWS_CA_BUNDLE: lab.caFile } : {}),
+  }
+}
+
+export interface ServiceProcess {
+  child: ChildProcess
+  output(): string
+  alive(): boolean
+}
+
+/** Runs a service's entry point (relative to the repository) with exactly `env` (and PATH); killed at teardown. */
+export function runService(t: { teardown(fn: () => unknown): void }, script: string, env: Record<string, string>): ServiceProcess {
+  let output = ''
+  const child = spawn(process.execPath, [join(ROOT, script)], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  child.stdout.on('data', (b: Buffer) => { output += b.toString() })
+  child.stderr.on('data', (b: Buffer) => { output += b.toString() })
+  t.teardown(() => new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve()
+    child.once('exit', () => resolve())
+    child.kill('SIGTERM')
+  }))
+  return { child, output: () => output, alive: () => child.exitCode === null && child.signalCode === null }
+}
+
+/** Polls `probe` until it gives a value; fails early if the process died, with its output. */
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, service?: ServiceProcess, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms
+  for (;;) {
+    try {
+      const value = await probe()
+      if (value !== undefined) return value
+    } catch { /* not yet */ }
+    if (service && !service.alive()) throw new Error(`${what}: the process exited\n${service.output()}`)
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms\n${service?.output() ?? ''}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+/** A deployment's values in CloudFormation's pseudo parameters; `Fn::Join` and `Ref` of them resolved (what a role's inline policy uses). */
+export function resolvePseudo(value: unknown, pseudo: Record<string, string>): unknown {
+  if (Array.isArray(value)) return value.map((v) => resolvePseudo(v, pseudo))
+  if (value === null || typeof value !== 'object') return value
+  const entries = Object.entries(value)
+  if (entries.length === 1 && entries[0][0] === 'Ref' && pseudo[String(entries[0][1])] !== undefined) return pseudo[String(entries[0][1])]
+  if (entries.length === 1 && entries[0][0] === 'Fn::Join') {
+    const [separator, parts] = entries[0][1] as [string, unknown[]]
+    return parts.map((p) => resolvePseudo(p, pseudo)).join(separator)
+  }
+  return Object.fromEntries(entries.map(([k, v]) => [k, resolvePseudo(v, pseudo)]))
+}
+
+interface Statement { Sid?: string; Effect: string; Action?: string | string[]; Resource?: string | string[]; Condition?: Record<string, Record<string, string | string[]>> }
+const many = (v: string | string[] | undefined): string[] | undefined => (v === undefined ? undefined : Array.isArray(v) ? v : [v])
+
+/**
+ * A deployed policy document in the READMEs' words: the deployment's bucket, account and region put back as
+ * BUCKET, ACCOUNT and REGION (as README_NAMES), single values as lists (IAM accepts both).
+ */
+export function asReadmeDocument(document: { Version: string; Statement: Statement | Statement[] }, values: { bucket: string; accountId: string; region: string }) {
+  const text = JSON.stringify(document).replaceAll(values.bucket, 'BUCKET').replaceAll(values.accountId, 'ACCOUNT').replaceAll(values.region, 'REGION')
+  const parsed = JSON.parse(text) as { Version: string; Statement: Statement | Statement[] }
+  const statements = Array.isArray(parsed.Statement) ? parsed.Statement : [parsed.Statement]
+  return {
+    Version: parsed.Version,
+    Statement: statements.map((s) => ({
+      ...s,
+      Action: many(s.Action),
+      Resource: many(s.Resource),
+      ...(s.Condition ? { Condition: Object.fromEntries(Object.entries(s.Condition).map(([op, block]) => [op, Object.fromEntries(Object.entries(block).map(([k, v]) => [k, many(v)!]))])) } : {}),
+    })),
+  }
+}
