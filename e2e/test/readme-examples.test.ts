@@ -3,7 +3,7 @@
 // stack started as `pnpm start` starts it, or is marked `<!-- not-run: <reason> -->` just before it.
 // Each block runs on its own (`bash` with `set -euo pipefail`, from the repository root, with only
 // what a reader has: PATH, a home, and the variables `pnpm start` read), in file order, README.md
-// first; so each block defines every variable it uses, and stops at its first error.
+// first, the services' last; so each block defines every variable it uses, and stops at its first error.
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, existsSync } from 'node:fs'
@@ -17,10 +17,13 @@ const root = fileURLToPath(new URL('../../', import.meta.url))
 // Parts 1, 4 and 5 wait for fresh MFA codes and a VPC endpoint; the whole file takes a few minutes.
 t.setTimeout(900_000)
 
-/** README.md, then every package's README: the order the examples run in, each against what the previous left. */
+/**
+ * README.md, then every package's README: the order the examples run in, each against what the previous
+ * left. The services' come last, so that keyadmin's MFA example rarely waits for a fresh code after part 5's.
+ */
 function readmes(): string[] {
-  const packages = ['services', 'packages'].flatMap((dir) => readdirSync(join(root, dir)).sort().map((name) => `${dir}/${name}/README.md`))
-  return ['README.md', ...packages, 'infra/README.md', 'e2e/README.md', 'bench/README.md'].filter((file) => existsSync(join(root, file)))
+  const inFolder = (dir: string) => readdirSync(join(root, dir)).sort().map((name) => `${dir}/${name}/README.md`)
+  return ['README.md', ...inFolder('packages'), 'infra/README.md', 'e2e/README.md', 'bench/README.md', ...inFolder('services')].filter((file) => existsSync(join(root, file)))
 }
 
 const examples = readmes().map((file) => ({ file, blocks: shellBlocks(readFileSync(join(root, file), 'utf8')) }))
