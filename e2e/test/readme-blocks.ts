@@ -24,7 +24,7 @@ export function shellBlocks(markdown: string): ShellBlock[] {
   // Every block in the document tree, at any depth (a list item's fence too), with the node before it.
   const visit = (children: ReturnType<typeof fromMarkdown>['children']): void => {
     children.forEach((node, i) => {
-      if ('children' in node) visit(node.children as typeof children)
+      if ('children' in node) visit(node.children)
       if (node.type !== 'code') return
       const lang = (node.lang ?? '').toLowerCase()
       const line = node.position?.start.line ?? 0
@@ -36,7 +36,7 @@ export function shellBlocks(markdown: string): ShellBlock[] {
       }
       if (!RUNNABLE_LANGS.has(lang)) return
       if (!marker) { blocks.push({ line, lang, code: node.value }); return }
-      const reason = marker[1]!.trim()
+      const reason = marker[1].trim()
       blocks.push({ line, lang, code: node.value, notRun: reason, ...(reason ? {} : { problem: '`<!-- not-run: -->` without a reason: say why it cannot run' }) })
     })
   }

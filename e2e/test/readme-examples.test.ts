@@ -47,7 +47,7 @@ t.test('the container section names every variable docker-compose.yml reads', as
   const section = readme.slice(readme.indexOf('## Containers: `docker compose up`'), readme.indexOf('### On an EC2 instance'))
   const awsSection = readme.slice(readme.indexOf('### On an EC2 instance'), readme.indexOf('## Download service'))
   for (const [compose, text] of [['docker-compose.yml', section], ['docker-compose.aws.yml', awsSection]] as const) {
-    const variables = new Set([...readFileSync(join(root, compose), 'utf8').matchAll(/\$\{([A-Z_][A-Z0-9_]*)/g)].map((m) => m[1]!))
+    const variables = new Set([...readFileSync(join(root, compose), 'utf8').matchAll(/\$\{([A-Z_][A-Z0-9_]*)/g)].map((m) => m[1]))
     t.ok(variables.size > 0, `${compose} reads variables`)
     // Named in code quotes, alone or with a value (`PUBLISH_ADDRESS=127.0.0.1`).
     for (const name of variables) t.match(text, new RegExp(`\`${name}[\`=]`), `README names ${name}, which ${compose} reads`)
