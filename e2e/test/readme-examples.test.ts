@@ -40,6 +40,12 @@ t.test('every shell example runs, or says why not', async (t) => {
   t.match(shellBlocks('<!-- not-run: far away -->\n\ntext\n\n```sh\nx\n```\n'), [{ notRun: undefined }])
   t.match(shellBlocks('- a step:\n\n  ```sh\n  echo nested\n  ```\n'), [{ code: 'echo nested', line: 3 }])
   t.match(shellBlocks('```console\n$ pnpm start\n```\n'), [{ problem: /fence it as sh/ }])
+  // A block stops at its first error, a failing pipe's included, and an undefined variable is one.
+  for (const code of ['false\necho after', 'false | cat\necho after', 'echo "$NEVER_DEFINED"\necho after', 'curl -fsS http://127.0.0.1:1/\necho after']) {
+    const result = await runBlock(code, { PATH: process.env.PATH })
+    t.not(result.code, 0, `${JSON.stringify(code)} fails`)
+    t.notMatch(result.stdout, 'after', 'and stops there')
+  }
 })
 
 t.test('the container section names every variable docker-compose.yml reads', async (t) => {
