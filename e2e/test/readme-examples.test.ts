@@ -32,7 +32,11 @@ const where = (file: string, block: ShellBlock) => `${file}:${block.line}`
 t.test('every shell example runs, or says why not', async (t) => {
   t.ok(examples.some(({ blocks }) => blocks.some((b) => b.notRun === undefined)), 'there are examples to run')
   for (const { file, blocks } of examples) {
-    for (const block of blocks) t.notOk(block.problem, `${where(file, block)}: ${block.problem ?? (block.notRun === undefined ? 'runs' : `not run: ${block.notRun}`)}`)
+    for (const block of blocks) {
+      t.notOk(block.problem, `${where(file, block)}: ${block.problem ?? (block.notRun === undefined ? 'runs' : `not run: ${block.notRun}`)}`)
+      // A reader compares what they get with what the block says comes back.
+      if (block.notRun === undefined) t.match(block.code, /#[^\n]*→/, `${where(file, block)} says what to expect (# → …)`)
+    }
   }
   // The marker is read from the tree, not by a pattern: a reason is needed, and the comment must sit right before the fence.
   t.match(shellBlocks('<!-- not-run: needs an AWS account -->\n```sh\naws s3 ls\n```\n'), [{ notRun: 'needs an AWS account' }])
