@@ -8,6 +8,8 @@ import { existsSync } from 'node:fs'
 const tools = [
   { name: 'redis-server', probe: () => onPath('redis-server'), apt: 'redis-server', brew: 'redis', why: 'the audit queue (BullMQ) tests start their own Redis' },
   { name: 'AWS CLI v2 (/usr/bin/aws)', probe: () => awsCliV2('/usr/bin/aws'), apt: 'awscli', brew: 'awscli', why: 'the lab fidelity tests drive the real CLI' },
+  { name: 'jq', probe: () => onPath('jq'), apt: 'jq', brew: 'jq', why: "the READMEs' shell examples, which e2e/test/readme-examples.test.ts runs" },
+  { name: 'curl', probe: () => onPath('curl'), apt: 'curl', brew: 'curl', why: "the READMEs' shell examples" },
   { name: 'chromium (/usr/bin/chromium)', probe: () => existsSync('/usr/bin/chromium'), apt: 'chromium', brew: '--cask chromium', why: 'the browser tests' },
 ]
 

@@ -10,7 +10,7 @@ fail() { echo "$1"; echo "0 passed, 1 failed"; exit 1; }
 
 echo "== system packages"
 need=()
-for pkg in redis-server awscli chromium docker-compose; do
+for pkg in redis-server awscli chromium docker-compose jq curl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
