@@ -12,7 +12,7 @@ const B = 'denialBoundary0123456789'
 t.test('the upload service run as the downloader: 403 naming what AWS denied', async (t) => {
   const lab = await startTestLab(t)
   const { api } = await startUpload(t, lab, 'downloader')
-  const put = await api(`/files/not-allowed.txt`, { method: 'PUT', body: 'x' })
+  const put = await api('/files/not-allowed.txt', { method: 'PUT', body: 'x' })
   t.equal(put.status, 403)
   t.equal(put.headers.get('content-type'), 'application/problem+json; charset=utf-8')
   const problem: any = await put.json()
@@ -43,7 +43,7 @@ t.test('an uploader without kms:Decrypt via S3: PUT still works, multipart says 
   await iam.send(new PutRolePolicyCommand({ RoleName: 'kms-share-uploader', PolicyName: 'kms-share-upload', PolicyDocument: JSON.stringify(withoutDecrypt) }))
 
   const { api } = await startUpload(t, lab, 'uploader', { MULTIPART_PART_BYTES: String(5 * MiB) })
-  const put = await api(`/files/encrypt-only.txt`, { method: 'PUT', body: 'GenerateDataKey is enough' })
+  const put = await api('/files/encrypt-only.txt', { method: 'PUT', body: 'GenerateDataKey is enough' })
   t.equal(put.status, 201, 'a single PutObject needs only kms:GenerateDataKey')
 
   const r = await postForm(api, formParts(B, [{ name: 'file', filename: 'big.bin', body: Buffer.alloc(11 * MiB) }]), B)

@@ -19,7 +19,7 @@ t.test('POST /files', async (t) => {
   await t.test('a file named by its file name, through the browser-style FormData', async (t) => {
     const form = new FormData()
     form.append('file', new Blob(['hello from a form'], { type: 'text/plain' }), 'form.txt')
-    const r = await api(`/files`, { method: 'POST', body: form })
+    const r = await api('/files', { method: 'POST', body: form })
     t.equal(r.status, 201)
     const json: any = await r.json()
     t.match(json, { key: 'form.txt', size: 17, sseAlgorithm: 'aws:kms', kmsKeyArn: /^arn:aws:kms:eu-west-1:111122223333:key\//, bucketKeyEnabled: false })
@@ -65,7 +65,7 @@ t.test('POST /files', async (t) => {
     const long = await postForm(api, formParts(B, [{ name: 'key', body: 'b'.repeat(1025) }, { name: 'file', filename: 'x', body: 'x' }]), B)
     t.match(long, { status: 400, json: { code: 'UPL_INVALID_NAME', detail: /1025 bytes/ } })
 
-    const notForm = await api(`/files`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })
+    const notForm = await api('/files', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })
     t.equal(notForm.status, 415)
     t.match(await notForm.json(), { code: 'UPL_NOT_MULTIPART' })
     t.same(await pendingUploads(), [], 'no multipart upload left behind')
@@ -90,7 +90,7 @@ t.test('POST /files', async (t) => {
     const big = await postForm(api, formParts(B, [{ name: 'file', filename: 'large.bin', body: Buffer.alloc(11 * MiB) }]), B)
     t.match(big, { status: 409, json: { code: 'UPL_OBJECT_EXISTS' } }, 'CompleteMultipartUpload is conditional too')
     t.equal((await head('large.bin') as { ContentLength: number }).ContentLength, 12 * MiB, 'the existing object is untouched')
-    const over = await api(`/files?overwrite=true`, { method: 'POST', body: formParts(B, [{ name: 'file', filename: 'form.txt', body: 'again' }]), headers: { 'content-type': `multipart/form-data; boundary=${B}` } })
+    const over = await api('/files?overwrite=true', { method: 'POST', body: formParts(B, [{ name: 'file', filename: 'form.txt', body: 'again' }]), headers: { 'content-type': `multipart/form-data; boundary=${B}` } })
     t.equal(over.status, 201)
     t.same(await pendingUploads(), [])
   })

@@ -42,12 +42,12 @@ t.test('upload: Fastify and Node refusals are problem+json', async (t) => {
   const jsonTooLarge = await raw(port, `POST /files HTTP/1.1\r\nHost: x\r\nAuthorization: ${AUTH.authorization}\r\nContent-Type: application/json\r\nContent-Length: 5000000000\r\nConnection: close\r\n\r\n{`)
   t.match(jsonTooLarge, { status: 413, type: PROBLEM, body: { code: 'SHR_PAYLOAD_TOO_LARGE', status: 413 } })
 
-  const badJson = await api(`/files`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"key":' })
+  const badJson = await api('/files', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"key":' })
   t.equal(badJson.status, 400)
   t.equal(badJson.headers.get('content-type'), PROBLEM)
   t.match(await badJson.json(), { type: 'urn:kms-share:problem:SHR_BAD_REQUEST', title: 'Bad Request', status: 400, code: 'SHR_BAD_REQUEST', detail: /JSON/ })
 
-  const noRoute = await api(`/files/a.txt`, { method: 'DELETE' })
+  const noRoute = await api('/files/a.txt', { method: 'DELETE' })
   t.equal(noRoute.status, 404)
   t.equal(noRoute.headers.get('content-type'), PROBLEM)
   t.match(await noRoute.json(), { type: 'urn:kms-share:problem:SHR_NOT_FOUND', title: 'Not Found', status: 404, code: 'SHR_NOT_FOUND', detail: 'No route DELETE /files/a.txt' })
@@ -86,7 +86,7 @@ t.test("upload page: the listing writes out bidi controls and invisible characte
   const spoof = 'invoice\u202Efdp.exe'
   await admin.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: spoof, Body: 'MZ', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'alias/ImportedCMK' }))
   const { url, api } = await startUpload(t, lab)
-  const listed: any = await (await api(`/files`)).json()
+  const listed: any = await (await api('/files')).json()
   t.equal(listed.items[0].key, spoof, 'the JSON keeps the real key')
 
   // The frame's naming function (window.kms.shownName), served as the browser loads it, run as it would run it.

@@ -17,7 +17,7 @@ t.test('PUT /files/*', async (t) => {
 
   await t.test('201 with the object as S3 reported it, encrypted under alias/ImportedCMK', async (t) => {
     const text = 'Welcome to the AWS KMS workshop\n'
-    const r = await api(`/files/SampleFile-KMS.txt`, { method: 'PUT', body: text, headers: { 'content-type': 'text/plain' } })
+    const r = await api('/files/SampleFile-KMS.txt', { method: 'PUT', body: text, headers: { 'content-type': 'text/plain' } })
     t.equal(r.status, 201)
     const json = await body(r)
     t.same(Object.keys(json).sort(), ['bucketKeyEnabled', 'etag', 'key', 'kmsKeyArn', 'size', 'sseAlgorithm'])
@@ -32,14 +32,14 @@ t.test('PUT /files/*', async (t) => {
   })
 
   await t.test('existing key → 409 unless ?overwrite=true', async (t) => {
-    const first = await api(`/files/dup.txt`, { method: 'PUT', body: 'one' })
+    const first = await api('/files/dup.txt', { method: 'PUT', body: 'one' })
     t.equal(first.status, 201)
-    const again = await api(`/files/dup.txt`, { method: 'PUT', body: 'two' })
+    const again = await api('/files/dup.txt', { method: 'PUT', body: 'two' })
     t.equal(again.status, 409)
     t.equal(again.headers.get('content-type'), 'application/problem+json; charset=utf-8')
     t.match(await body(again), { status: 409, code: 'UPL_OBJECT_EXISTS', awsErrorCode: 'PreconditionFailed', detail: /overwrite=true/ })
     t.equal((await admin.s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'dup.txt' }))).ContentLength, 3, 'the first object is untouched')
-    const replaced = await api(`/files/dup.txt?overwrite=true`, { method: 'PUT', body: 'three' })
+    const replaced = await api('/files/dup.txt?overwrite=true', { method: 'PUT', body: 'three' })
     t.equal(replaced.status, 201)
     t.equal((await body(replaced)).size, 5)
   })
@@ -55,7 +55,7 @@ t.test('PUT /files/*', async (t) => {
     const traversal = await api(`/files/${encodeURIComponent('../../etc/passwd')}`, { method: 'PUT', body: 'x' })
     t.equal(traversal.status, 400)
     t.match(await body(traversal), { code: 'UPL_INVALID_NAME', detail: /"\.\." path segments/ })
-    const control = await api(`/files/a%0Ab.txt`, { method: 'PUT', body: 'x' })
+    const control = await api('/files/a%0Ab.txt', { method: 'PUT', body: 'x' })
     t.match(await body(control), { status: 400, code: 'UPL_INVALID_NAME', detail: /U\+000A/ })
     const long = await api(`/files/${'a'.repeat(1025)}`, { method: 'PUT', body: 'x' })
     t.match(await body(long), { status: 400, code: 'UPL_INVALID_NAME', detail: /1025 bytes/ })
@@ -63,29 +63,29 @@ t.test('PUT /files/*', async (t) => {
     t.equal(Buffer.byteLength(name300), 300)
     const ok300 = await api(`/files/${encodeURIComponent(name300)}`, { method: 'PUT', body: 'x' })
     t.equal(ok300.status, 201)
-    const empty = await api(`/files/`, { method: 'PUT', body: 'x' })
+    const empty = await api('/files/', { method: 'PUT', body: 'x' })
     t.match(await body(empty), { status: 400, code: 'UPL_INVALID_NAME', detail: /empty/ })
   })
 
   await t.test('empty body allowed', async (t) => {
-    const r = await api(`/files/empty.bin`, { method: 'PUT', body: '' })
+    const r = await api('/files/empty.bin', { method: 'PUT', body: '' })
     t.equal(r.status, 201)
     t.equal((await body(r)).size, 0)
   })
 
   await t.test('JSON bodies are stored, not parsed', async (t) => {
-    const r = await api(`/files/data.json`, { method: 'PUT', body: '{"a":1}', headers: { 'content-type': 'application/json' } })
+    const r = await api('/files/data.json', { method: 'PUT', body: '{"a":1}', headers: { 'content-type': 'application/json' } })
     t.equal(r.status, 201)
     t.equal((await body(r)).size, 7)
   })
 
   await t.test('over MAX_UPLOAD_BYTES → 413 before reading the body; no Content-Length → 411', async (t) => {
-    const big = await api(`/files/big.bin`, { method: 'PUT', body: Buffer.alloc(4 * 1024 * 1024 + 1) })
+    const big = await api('/files/big.bin', { method: 'PUT', body: Buffer.alloc(4 * 1024 * 1024 + 1) })
     t.equal(big.status, 413)
     t.match(await body(big), { code: 'UPL_TOO_LARGE' })
     const gone = await admin.s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'big.bin' })).catch((e: Error) => e)
     t.equal((gone as Error).name, 'NotFound')
-    const chunked = await api(`/files/chunked.bin`, {
+    const chunked = await api('/files/chunked.bin', {
       method: 'PUT',
       body: new ReadableStream({ start(c) { c.enqueue(new Uint8Array([1, 2, 3])); c.close() } }),
       duplex: 'half',
@@ -119,13 +119,13 @@ t.test('a PUT over the single-PUT limit goes through a multipart upload', async 
     onUploaded: (object) => { uploaded.push(`${object.bucket}/${object.key}`) },
   })
   const data = Buffer.alloc(11 * 1024 * 1024, 0x41)
-  const r = await api(`/files/huge.bin`, { method: 'PUT', body: data })
+  const r = await api('/files/huge.bin', { method: 'PUT', body: data })
   t.equal(r.status, 201)
   const json = await body(r)
   t.match(json, { key: 'huge.bin', size: data.length, sseAlgorithm: 'aws:kms' })
   t.match(json.etag, /-3"$/, 'a multipart ETag')
   t.same(uploaded, [`${BUCKET}/huge.bin`], 'the post-upload hook saw the object')
-  const again = await api(`/files/huge.bin`, { method: 'PUT', body: data })
+  const again = await api('/files/huge.bin', { method: 'PUT', body: data })
   t.equal(again.status, 409, 'conditional on the multipart path too')
   const admin = clientsAs(lab, 'admin')
   t.teardown(() => admin.s3.destroy())

@@ -32,7 +32,7 @@ t.test('60 stalled uploads are aborted after UPLOAD_IDLE_TIMEOUT_MS and leave no
   const stalled: { name: string; response: Promise<IncomingMessage | Error>; stalledAt: number }[] = []
   // The same upload on an idle service, for comparison (the machine may be busy).
   const baselineStart = Date.now()
-  t.equal((await api(`/files/baseline.bin`, { method: 'PUT', body: Buffer.alloc(256 * 1024, 6) })).status, 201)
+  t.equal((await api('/files/baseline.bin', { method: 'PUT', body: Buffer.alloc(256 * 1024, 6) })).status, 201)
   const baselineMs = Date.now() - baselineStart
 
   // 5 raw PUTs and 5 forms past their first part (multipart uploads begun, one part stored), then silence.
@@ -63,7 +63,7 @@ t.test('60 stalled uploads are aborted after UPLOAD_IDLE_TIMEOUT_MS and leave no
     return a
   }))
   const started = Date.now()
-  const normal = await api(`/files/normal.bin`, { method: 'PUT', body: Buffer.alloc(256 * 1024, 7) })
+  const normal = await api('/files/normal.bin', { method: 'PUT', body: Buffer.alloc(256 * 1024, 7) })
   const normalDone = Date.now()
   const normalMs = normalDone - started
   t.equal(normal.status, 201, 'the normal upload is stored')
@@ -140,7 +140,7 @@ t.test('a slow S3 is not a stalled client: an upload whose body is all in waits 
   t.teardown(() => new Promise<void>((r) => { for (const s of sockets) s.destroy(); slowS3.close(() => r()) }))
   const { api } = await startUpload(t, lab, 'uploader', { UPLOAD_IDLE_TIMEOUT_MS: '500', HTTP_IDLE_TIMEOUT_MS: '700', AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${(slowS3.address() as { port: number }).port}` })
   const started = Date.now()
-  const put = await api(`/files/slow-s3.bin`, { method: 'PUT', body: Buffer.alloc(300 * 1024, 5) })
+  const put = await api('/files/slow-s3.bin', { method: 'PUT', body: Buffer.alloc(300 * 1024, 5) })
   t.equal(put.status, 201, 'stored, not cut as idle')
   t.ok(Date.now() - started >= 1_400, `S3 made it wait ${Date.now() - started} ms`)
 })
@@ -148,7 +148,7 @@ t.test('a slow S3 is not a stalled client: an upload whose body is all in waits 
 t.test('OpenAPI documents the 408 of both upload routes', async (t) => {
   const lab = await startTestLab(t)
   const { api } = await startUpload(t, lab)
-  const docs: any = await (await api(`/docs/json`)).json()
+  const docs: any = await (await api('/docs/json')).json()
   const put = docs.paths['/files/{*}'] ?? docs.paths['/files/*']
   t.ok(put.put.responses['408'], 'PUT /files/<name>')
   t.ok(docs.paths['/files'].post.responses['408'], 'POST /files')
