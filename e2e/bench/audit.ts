@@ -14,7 +14,7 @@ import { startLab } from '@kms-share/aws-lab'
 import { freePort } from '@kms-share/aws-lab/testing'
 import { AuditStore, quantile } from '@kms-share/keyadmin/audit/store'
 import { auditVerifier, generateAuditKeys } from '@kms-share/keyadmin/audit/signature'
-import { auditRedisAclFile, auditRedisUrl } from '@kms-share/shared'
+import { auditRedisAclFile, auditRedisUrl, formatTokenEntry, generateToken, hashToken } from '@kms-share/shared'
 import { buildApp, createAuditProducer, loadUploadConfig } from '@kms-share/upload'
 
 const OBJECTS = Number(process.env.BENCH_OBJECTS || 1000)
@@ -55,7 +55,9 @@ try {
   })
   children.push(worker)
 
-  const uploadConfig = loadUploadConfig({ ...aws('uploader'), KMS_KEY_ID: 'alias/ImportedCMK', PORT: '0', REDIS_URL: auditRedisUrl(at, 'producer', passwords.producer), AUTH_DISABLED: 'true' })
+  // Uploads carry an upload-scope token, as production's callers do.
+  const token = generateToken('upload')
+  const uploadConfig = loadUploadConfig({ ...aws('uploader'), KMS_KEY_ID: 'alias/ImportedCMK', PORT: '0', REDIS_URL: auditRedisUrl(at, 'producer', passwords.producer), AUTH_TOKENS: formatTokenEntry('bench', ['upload'], hashToken(token)) })
   const audit = createAuditProducer(uploadConfig)!
   const upload = await buildApp(uploadConfig, { onUploaded: audit.onUploaded })
   await upload.listen({ host: '127.0.0.1', port: 0 })
@@ -68,7 +70,7 @@ try {
   await Promise.all(Array.from({ length: PARALLEL }, async () => {
     while (next < OBJECTS) {
       const i = next++
-      const r = await fetch(`${uploadUrl}/files/bench/object-${String(i).padStart(5, '0')}.txt`, { method: 'PUT', body: `object ${i}\n` })
+      const r = await fetch(`${uploadUrl}/files/bench/object-${String(i).padStart(5, '0')}.txt`, { method: 'PUT', headers: { authorization: `Bearer ${token}` }, body: `object ${i}\n` })
       const body = (await r.json()) as { audit?: string }
       if (r.status !== 201) throw new Error(`upload ${i}: HTTP ${r.status}`)
       if (body.audit === 'queued') queued++

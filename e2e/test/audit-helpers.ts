@@ -16,6 +16,7 @@ import { createAuditWorker, type AuditLogger, type AuditWorker } from '@kms-shar
 import { generateAuditKeys } from '@kms-share/keyadmin/audit/signature'
 import { buildApp as buildUploadApp, createAuditProducer, loadUploadConfig } from '@kms-share/upload'
 import { auditRedisAclFile, auditRedisUrl, type AuditRedisRole } from '@kms-share/shared'
+import { scopedToken } from './helpers.js'
 
 export { freePort, startTestLab }
 
@@ -91,10 +92,11 @@ export function labEnv(lab: Lab, profile: string, extra: Record<string, string> 
   return { ...labProfileEnv(lab, profile), BUCKET, LOG_LEVEL: 'silent', ...extra }
 }
 
-/** The upload service as the uploader, with the audit producer on `redis` as its producer user, listening on a free port. */
+/** The upload service as the uploader, with the audit producer on `redis` as its producer user, listening on a free port; `put` sends an upload-scope token. */
 export async function startUpload(t: Test, lab: Lab, redis: TestRedis, extra: Record<string, string> = {}) {
+  const { AUTH_TOKENS, auth } = scopedToken('upload', ['upload'])
   const config = loadUploadConfig(labEnv(lab, 'uploader', {
-    KMS_KEY_ID: 'alias/ImportedCMK', PORT: '0', REDIS_URL: redis.urls.producer, AUTH_DISABLED: 'true',
+    KMS_KEY_ID: 'alias/ImportedCMK', PORT: '0', REDIS_URL: redis.urls.producer, AUTH_TOKENS,
     AUDIT_ATTEMPTS: '6', AUDIT_BACKOFF_MS: '300', AUDIT_ENQUEUE_TIMEOUT_MS: '500', ...extra,
   }))
   const audit = createAuditProducer(config)!
@@ -108,7 +110,7 @@ export async function startUpload(t: Test, lab: Lab, redis: TestRedis, extra: Re
     app,
     url,
     async put(key: string, body: string | Buffer): Promise<{ status: number; json: any }> {
-      const r = await fetch(`${url}/files/${key.split('/').map(encodeURIComponent).join('/')}`, { method: 'PUT', body: typeof body === 'string' ? body : new Uint8Array(body) })
+      const r = await fetch(`${url}/files/${key.split('/').map(encodeURIComponent).join('/')}`, { method: 'PUT', headers: auth, body: typeof body === 'string' ? body : new Uint8Array(body) })
       return { status: r.status, json: await r.json() }
     },
   }

@@ -27,7 +27,6 @@ t.test('upload through the page, download through the link, see the local file',
   const downloadToken = generateToken()
   const download = await startDownload(t, lab, 'downloader', {
     UPLOAD_PUBLIC_URL: uploadUrl,
-    AUTH_DISABLED: 'false',
     AUTH_TOKENS: `browser-download:download:${hashToken(downloadToken)}`,
   }, downloadPort)
   t.equal(download.url, downloadUrl)

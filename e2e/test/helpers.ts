@@ -48,9 +48,18 @@ export interface RunningDownload extends RunningService {
   cacheDir: string
 }
 
-/** The download service as `profile`, listening on `port` (free if 0); closed at teardown. */
+/**
+ * A token as a service's real callers hold it (`kms_<service>_…` with `scopes`): the token, its AUTH_TOKENS
+ * entry for the service, and the Authorization header to spread into a request's headers.
+ */
+export function scopedToken(service: string, scopes: readonly string[]): { token: string; AUTH_TOKENS: string; auth: { authorization: string } } {
+  const token = generateToken(service)
+  return { token, AUTH_TOKENS: formatTokenEntry(`${service}-test`, scopes, hashToken(token)), auth: { authorization: `Bearer ${token}` } }
+}
+
+/** The download service as `profile`, listening on `port` (free if 0); closed at teardown. Give it AUTH_TOKENS: nothing is open. */
 export async function startDownload(t: Tap, lab: Lab, profile: string, env: Record<string, string> = {}, port = 0): Promise<RunningDownload> {
-  const config = loadDownloadConfig({ BUCKET, CACHE_DIR: scratchDir(t), LOG_LEVEL: 'info', PORT: '0', AUTH_DISABLED: 'true', ...awsEnv(lab, profile), ...env })
+  const config = loadDownloadConfig({ BUCKET, CACHE_DIR: scratchDir(t), LOG_LEVEL: 'info', PORT: '0', ...awsEnv(lab, profile), ...env })
   const logs: Array<Record<string, unknown>> = []
   const app = await buildDownloadApp(config, { logStream: { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) } })
   t.teardown(() => app.close())

@@ -11,7 +11,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { compose, envOf, root } from './compose-helpers.js'
 import { readImage, readStages, type Image } from './dockerfile-helpers.js'
-import { freePort, scratchDir } from './helpers.js'
+import { freePort, scopedToken, scratchDir } from './helpers.js'
 
 const stages = readStages()
 const targets = ['upload', 'download', 'keyadmin', 'audit', 'lab'] as const
@@ -180,15 +180,17 @@ t.test('the folders run together as the images do: the lab, then upload, downloa
     return existsSync(file) ? fetch(`http://127.0.0.1:${labPort}/`).then(() => JSON.parse(readFileSync(file, 'utf8')) as { endpoint: string; region: string; instances: Record<string, { role: string; instanceId: string; metadataEndpoint: string }> }) : undefined
   }).catch((err: Error) => { throw new Error(`${err.message}\n${lab.output()}`) })
   const instance = (role: string) => Object.values(endpoints.instances).find((i) => i.role === role)!
+  // Each service knows its own callers' token, as a deployment configures it.
+  const tokens = { upload: scopedToken('upload', ['upload']), download: scopedToken('download', ['download']), keyadmin: scopedToken('keyadmin', ['keys:read']) }
   const as = (role: string, port: number, extra: Record<string, string> = {}) => ({
-    HOME: home, HOST: '127.0.0.1', PORT: String(port), AUTH_DISABLED: 'true', BUCKET: 'kmsworkshop-111122223333', AWS_REGION: endpoints.region,
+    HOME: home, HOST: '127.0.0.1', PORT: String(port), BUCKET: 'kmsworkshop-111122223333', AWS_REGION: endpoints.region,
     AWS_ENDPOINT_URL: endpoints.endpoint, AWS_EC2_METADATA_SERVICE_ENDPOINT: instance(role).metadataEndpoint, ...extra,
   })
   const [uploadPort, downloadPort, keyadminPort] = [await freePort(), await freePort(), await freePort()]
   const services = [
-    runImage(t, 'upload', as('kms-share-uploader', uploadPort, { KMS_KEY_ID: 'alias/ImportedCMK' })),
-    runImage(t, 'download', as('kms-share-downloader', downloadPort, { CACHE_DIR: join(home, 'cache') })),
-    runImage(t, 'keyadmin', as('kms-share-keyadmin', keyadminPort)),
+    runImage(t, 'upload', as('kms-share-uploader', uploadPort, { KMS_KEY_ID: 'alias/ImportedCMK', AUTH_TOKENS: tokens.upload.AUTH_TOKENS })),
+    runImage(t, 'download', as('kms-share-downloader', downloadPort, { CACHE_DIR: join(home, 'cache'), AUTH_TOKENS: tokens.download.AUTH_TOKENS })),
+    runImage(t, 'keyadmin', as('kms-share-keyadmin', keyadminPort, { AUTH_TOKENS: tokens.keyadmin.AUTH_TOKENS })),
   ]
   for (const [i, port] of [uploadPort, downloadPort, keyadminPort].entries()) {
     await until(`port ${port}`, () => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => (r.ok ? true : undefined))).catch((err: Error) => { throw new Error(`${err.message}\n${services[i].output()}`) })
@@ -196,14 +198,14 @@ t.test('the folders run together as the images do: the lab, then upload, downloa
   const form = new FormData()
   const body = `deployed ${Date.now()}\n`
   form.append('file', new Blob([body]), 'from-the-image.txt')
-  const put = await fetch(`http://127.0.0.1:${uploadPort}/files`, { method: 'POST', body: form })
+  const put = await fetch(`http://127.0.0.1:${uploadPort}/files`, { method: 'POST', headers: tokens.upload.auth, body: form })
   const answer = await put.json() as { key: string; sseAlgorithm: string | null }
   t.equal(put.status, 201, `upload as ${instance('kms-share-uploader').instanceId}: ${JSON.stringify(answer)}`)
   t.equal(answer.sseAlgorithm, 'aws:kms')
-  const got = await fetch(`http://127.0.0.1:${downloadPort}/files/${encodeURIComponent(answer.key)}`)
+  const got = await fetch(`http://127.0.0.1:${downloadPort}/files/${encodeURIComponent(answer.key)}`, { headers: tokens.download.auth })
   t.equal(got.status, 200)
   t.equal(await got.text(), body, 'download as the downloader gets the same bytes')
-  const keys = await fetch(`http://127.0.0.1:${keyadminPort}/keys`)
+  const keys = await fetch(`http://127.0.0.1:${keyadminPort}/keys`, { headers: tokens.keyadmin.auth })
   t.equal(keys.status, 200, 'keyadmin lists keys as the key administrator')
   t.match(JSON.stringify(await keys.json()), /alias\/ImportedCMK/)
 })

@@ -20,7 +20,7 @@ const upload = await buildUploadApp(loadUploadConfig({ ...awsEnv(lab, 'uploader'
 t.teardown(() => upload.close())
 await upload.listen({ port: 0, host: '127.0.0.1' })
 const uploadUrl = `http://127.0.0.1:${(upload.server.address() as { port: number }).port}`
-const download = await startDownload(t, lab, 'downloader', { AUTH_DISABLED: 'false', AUTH_TOKENS: formatTokenEntry('t', ['download', 'cache:admin'], hashToken(token)), LOG_LEVEL: 'warn' })
+const download = await startDownload(t, lab, 'downloader', { AUTH_TOKENS: formatTokenEntry('t', ['download', 'cache:admin'], hashToken(token)), LOG_LEVEL: 'warn' })
 const keyadmin = await startKeyadminInstance(t, lab, { REDIS_URL: redis.urls.reader, AUDIT_VERIFY_KEY: redis.keys.verifyKey, AUTH_TOKENS: formatTokenEntry('t', ['keys:read', 'keys:admin', 'audit:read'], hashToken(token)) })
 
 const PATHS: Record<string, string[]> = {

@@ -54,7 +54,7 @@ t.test('the share pages hold their layout, browse 10,000 objects and explain fai
   const urls = { upload: `http://127.0.0.1:${uploadPort}`, download: `http://127.0.0.1:${downloadPort}`, keyadmin: 'http://127.0.0.1:1' }
   const publicUrls = { UPLOAD_PUBLIC_URL: urls.upload, DOWNLOAD_PUBLIC_URL: urls.download, KEYADMIN_PUBLIC_URL: urls.keyadmin }
   const tokens = { upload: generateToken(), download: generateToken() }
-  await startDownload(t, lab, 'downloader', { ...publicUrls, AUTH_DISABLED: 'false', LOG_LEVEL: 'warn', AUTH_TOKENS: `pages-download:download:${hashToken(tokens.download)}` }, downloadPort)
+  await startDownload(t, lab, 'downloader', { ...publicUrls, LOG_LEVEL: 'warn', AUTH_TOKENS: `pages-download:download:${hashToken(tokens.download)}` }, downloadPort)
   const upload = await buildUploadApp(loadUploadConfig({
     ...awsEnv(lab, 'uploader'), ...publicUrls, BUCKET, KMS_KEY_ID: KEY_ALIAS, LOG_LEVEL: 'warn',
     AUTH_TOKENS: `pages-upload:upload:${hashToken(tokens.upload)}`,

@@ -86,7 +86,7 @@ t.test('each service: a request whose error escapes gets a 500 problem; the serv
   ]
   for (const service of services) {
     const port = await freePort()
-    const child = run(t, service.script, fixture('fault-routes.mjs'), { ...service.env, BUCKET, PORT: String(port), HOST: '127.0.0.1', AUTH_DISABLED: 'true', LOG_LEVEL: 'info' })
+    const child = run(t, service.script, fixture('fault-routes.mjs'), { ...service.env, BUCKET, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' })
     const url = `http://127.0.0.1:${port}`
     await until(`${service.name} start`, healthy(url), child)
     for (const kind of ['timer', 'emitter', 'rejection']) {

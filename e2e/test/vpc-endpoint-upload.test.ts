@@ -4,7 +4,7 @@
 // https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html (AWS_ENDPOINT_URL_<SERVICE>).
 import t from 'tap'
 import { buildApp as buildUploadApp, loadUploadConfig } from '@kms-share/upload'
-import { aws, BUCKET, profileEnv, scratchDir, startKeyadminInstance, startNetworkLab } from './helpers.js'
+import { aws, BUCKET, profileEnv, scopedToken, scratchDir, startKeyadminInstance, startNetworkLab } from './helpers.js'
 
 const lab = await startNetworkLab(t, 800)
 const svc = await startKeyadminInstance(t, lab)
@@ -19,15 +19,16 @@ t.test('an S3 endpoint and the upload service pinned to it with AWS_ENDPOINT_URL
   t.equal(created.status, 201, JSON.stringify(created.body))
   const e = created.body
   t.match(e, { serviceName: 'com.amazonaws.eu-west-1.s3', service: 's3', state: 'available', endpointUrl: `${lab.endpoint}/vpce/${e.id}` })
+  const { AUTH_TOKENS, auth } = scopedToken('upload', ['upload'])
   const config = loadUploadConfig({
     AWS_PROFILE: 'uploader', AWS_SHARED_CREDENTIALS_FILE: lab.credentialsFile, AWS_CONFIG_FILE: lab.configFile, AWS_REGION: lab.region,
-    AWS_ENDPOINT_URL: lab.endpoint, AWS_ENDPOINT_URL_S3: e.endpointUrl, BUCKET, KMS_KEY_ID: 'alias/ImportedCMK', PORT: '0', LOG_LEVEL: 'silent', AUTH_DISABLED: 'true',
+    AWS_ENDPOINT_URL: lab.endpoint, AWS_ENDPOINT_URL_S3: e.endpointUrl, BUCKET, KMS_KEY_ID: 'alias/ImportedCMK', PORT: '0', LOG_LEVEL: 'silent', AUTH_TOKENS,
   })
   const upload = await buildUploadApp(config)
   t.teardown(() => upload.close())
   await upload.listen({ host: '127.0.0.1', port: 0 })
   const { port } = upload.server.address() as { port: number }
-  const put = (name: string) => fetch(`http://127.0.0.1:${port}/files/${name}`, { method: 'PUT', body: 'pinned', signal: AbortSignal.timeout(30_000) })
+  const put = (name: string) => fetch(`http://127.0.0.1:${port}/files/${name}`, { method: 'PUT', headers: auth, body: 'pinned', signal: AbortSignal.timeout(30_000) })
   t.equal((await put('pinned-1.txt')).status, 201)
   const denyPut = JSON.stringify({ Statement: [{ Effect: 'Allow', Principal: '*', Action: '*', Resource: '*' }, { Effect: 'Deny', Principal: '*', Action: 's3:PutObject', Resource: '*' }] })
   t.equal((await svc.call('PATCH', `/vpc-endpoints/${e.id}`, { policy: denyPut })).status, 200)

@@ -8,7 +8,7 @@ import t from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { buildApp as buildUploadApp, loadUploadConfig } from '@kms-share/upload'
-import { ACCOUNT, aws, BUCKET, instance, instanceEnv, nextMfaCode, profileEnv, scratchDir, startKeyadminInstance, startNetworkLab } from './helpers.js'
+import { ACCOUNT, aws, BUCKET, instance, instanceEnv, nextMfaCode, profileEnv, scopedToken, scratchDir, startKeyadminInstance, startNetworkLab } from './helpers.js'
 
 // The workshop starts from AWS's default key policy on ImportedCMK (the stack's own key policy is separation-of-duties).
 const lab = await startNetworkLab(t, 1_500, { defaultKeyPolicy: true })
@@ -115,15 +115,16 @@ t.test('part 5: generate-data-key refused outside the endpoint with the explicit
 })
 
 t.test('part 5: uploads through the upload service keep working (SSE-KMS is exempt)', async (t) => {
+  const { AUTH_TOKENS, auth } = scopedToken('upload', ['upload'])
   const config = loadUploadConfig({
     AWS_PROFILE: 'uploader', AWS_SHARED_CREDENTIALS_FILE: lab.credentialsFile, AWS_CONFIG_FILE: lab.configFile, AWS_REGION: lab.region,
-    AWS_ENDPOINT_URL: lab.endpoint, BUCKET, KMS_KEY_ID: 'alias/ImportedCMK', PORT: '0', LOG_LEVEL: 'silent', AUTH_DISABLED: 'true',
+    AWS_ENDPOINT_URL: lab.endpoint, BUCKET, KMS_KEY_ID: 'alias/ImportedCMK', PORT: '0', LOG_LEVEL: 'silent', AUTH_TOKENS,
   })
   const upload = await buildUploadApp(config)
   t.teardown(() => upload.close())
   await upload.listen({ host: '127.0.0.1', port: 0 })
   const { port } = upload.server.address() as { port: number }
-  const put = await fetch(`http://127.0.0.1:${port}/files/vpce-only-upload.txt`, { method: 'PUT', body: 'still works', signal: AbortSignal.timeout(30_000) })
+  const put = await fetch(`http://127.0.0.1:${port}/files/vpce-only-upload.txt`, { method: 'PUT', headers: auth, body: 'still works', signal: AbortSignal.timeout(30_000) })
   const body = await put.json()
   t.equal(put.status, 201, JSON.stringify(body))
   t.equal(body.kmsKeyArn, keyArn, 'encrypted under ImportedCMK')

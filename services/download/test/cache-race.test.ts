@@ -22,7 +22,7 @@ t.test(`the a/b vs hashed-name race, ${ROUNDS} rounds: never a wrong body, from 
   // A cut or failed answer counts as a wrong body (the old race showed up as both).
   const get = async (key: string) => {
     try {
-      const res = await fetch(service.url + filePath(key))
+      const res = await service.api(filePath(key))
       return { status: res.status, body: await res.text(), source: res.headers.get('x-cache') }
     } catch (err) {
       return { status: 0, body: String(err), source: null }
@@ -31,7 +31,7 @@ t.test(`the a/b vs hashed-name race, ${ROUNDS} rounds: never a wrong body, from 
   let wrong = 0
   let hits = 0
   for (let round = 0; round < ROUNDS; round++) {
-    await fetch(service.url + '/cache', { method: 'DELETE' })
+    await service.cacheAdmin('/cache', { method: 'DELETE' })
     // Both misses at once (each fills the cache), then both again at once (hits when cached).
     for (let pass = 0; pass < 2; pass++) {
       const keys = round % 2 ? [slashed, lookalike] : [lookalike, slashed]

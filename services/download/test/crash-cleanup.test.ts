@@ -6,7 +6,7 @@ import { once } from 'node:events'
 import { readdirSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { fileURLToPath } from 'node:url'
-import { awsEnv, BUCKET, filePath, freePort, putObject, s3As, scratchDir, startDownload, startTestLab, waitFor, type Lab } from './helpers.js'
+import { AUTH, AUTH_TOKENS, authorizedFetch, awsEnv, BUCKET, filePath, freePort, putObject, s3As, scratchDir, startDownload, startTestLab, waitFor, type Lab } from './helpers.js'
 import { cuttingProxy } from './proxy.js'
 
 const MiB = 1024 * 1024
@@ -17,7 +17,7 @@ const entries = (dir: string) => readdirSync(dir).filter((n) => n.startsWith('lo
 function startStalledDownload(url: string, key: string): Promise<{ received: Promise<number> }> {
   return new Promise((resolve, reject) => {
     let bytes = 0
-    const req = httpRequest(url + filePath(key), (res) => {
+    const req = httpRequest(url + filePath(key), { headers: AUTH }, (res) => {
       const received = new Promise<number>((done) => {
         res.on('close', () => done(bytes))
         res.on('error', () => done(bytes))
@@ -50,7 +50,7 @@ function spawnServer(t: Pick<Test, 'teardown'>, lab: Lab, endpoint: string, port
     cwd,
     env: {
       PATH: process.env.PATH ?? '', ...awsEnv(lab, 'downloader'), AWS_ENDPOINT_URL: endpoint, BUCKET, PORT: String(port),
-      CACHE_DIR: cacheDir, LOG_LEVEL: 'warn', AUTH_DISABLED: 'true', SHUTDOWN_GRACE_MS: '1500',
+      CACHE_DIR: cacheDir, LOG_LEVEL: 'warn', AUTH_TOKENS, SHUTDOWN_GRACE_MS: '1500',
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   })
@@ -94,7 +94,7 @@ t.test('a stop mid-fill removes the temp file; after kill -9 the next start does
   child = spawnServer(t, lab, proxy.endpoint, port, cacheDir)
   await ready()
   t.same(temps(cacheDir), [], 'removed at start')
-  const res = await fetch(url + filePath('crash.bin'))
+  const res = await authorizedFetch(url)(filePath('crash.bin'))
   t.equal(Buffer.from(await res.arrayBuffer()).length, 16 * MiB, 'the object is served whole afterwards')
   t.same(entries(cacheDir), ['localfile-crash.bin'])
   child.kill('SIGTERM')

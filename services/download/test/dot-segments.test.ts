@@ -5,7 +5,7 @@
 import t from 'tap'
 import { readdirSync } from 'node:fs'
 import { request } from 'node:http'
-import { putObject, s3As, scratchDir, startDownload, startTestLab } from './helpers.js'
+import { AUTH, putObject, s3As, scratchDir, startDownload, startTestLab } from './helpers.js'
 
 const lab = await startTestLab(t)
 await putObject(s3As(lab, 'admin'), 'secret.txt', 'the secret', undefined, false)
@@ -15,7 +15,7 @@ const { port } = new URL(service.url)
 
 function raw(method: string, path: string): Promise<{ status: number; type: string; body: string }> {
   return new Promise((resolve, reject) => {
-    request({ host: '127.0.0.1', port, method, path }, (res) => {
+    request({ host: '127.0.0.1', port, method, path, headers: AUTH }, (res) => {
       let body = ''
       res.setEncoding('utf8').on('data', (c: string) => { body += c }).on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }))
     }).on('error', reject).end()

@@ -7,18 +7,18 @@ import { request as httpRequest } from 'node:http'
 import { DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms'
 import { IAMClient, CreatePolicyVersionCommand, GetPolicyCommand, GetPolicyVersionCommand, DeletePolicyVersionCommand, ListPolicyVersionsCommand } from '@aws-sdk/client-iam'
 import { fromIni } from '@aws-sdk/credential-providers'
-import { awsEnv, filePath, KEY_ALIAS, putObject, s3As, startDownload, startTestLab, waitFor } from './helpers.js'
+import { AUTH, awsEnv, filePath, KEY_ALIAS, putObject, s3As, startDownload, startTestLab, waitFor } from './helpers.js'
 import { cuttingProxy } from './proxy.js'
 
 const lab = await startTestLab(t)
 const writer = s3As(lab, 'admin')
 const service = await startDownload(t, lab, 'downloader')
-const { url } = service
+const { url, api, cacheAdmin } = service
 const cacheDir = () => (service.app.downloader.cache.dir)
 const stats = () => service.app.downloader.stats
 
-async function getJson(path: string) {
-  const res = await fetch(url + path)
+async function getJson(path: string, as = api) {
+  const res = await as(path)
   return { res, body: await res.json() as any }
 }
 
@@ -69,7 +69,7 @@ t.test('miss, then hit after revalidation, then a fresh copy after an overwrite'
   const etag = await putObject(writer, key, 'Sample text for the KMS workshop\n')
   const before = stats().s3Fetches
 
-  const first = await fetch(url + filePath(key))
+  const first = await api(filePath(key))
   t.equal(first.status, 200)
   t.equal(await first.text(), 'Sample text for the KMS workshop\n')
   t.equal(first.headers.get('x-cache'), 'miss')
@@ -82,23 +82,23 @@ t.test('miss, then hit after revalidation, then a fresh copy after an overwrite'
   // The response ends only after the file is renamed into place.
   t.equal(readFileSync(`${cacheDir()}/localfile-${key}`, 'utf8'), 'Sample text for the KMS workshop\n')
 
-  const listing = await getJson('/cache')
+  const listing = await getJson('/cache', cacheAdmin)
   const entry = listing.body.items.find((i: any) => i.key === key)
   t.match(entry, { name: `localfile-${key}`, size: 33, etag })
   t.ok(Date.parse(entry.cachedAt))
 
   const revalidations = stats().revalidations
-  const second = await fetch(url + filePath(key))
+  const second = await api(filePath(key))
   t.equal(await second.text(), 'Sample text for the KMS workshop\n')
   t.equal(second.headers.get('x-cache'), 'hit')
   t.equal(stats().s3Fetches, before + 1, 'no second GetObject of the body')
   t.ok(stats().revalidations > revalidations, 'checked with S3 first')
 
-  const notModified = await fetch(url + filePath(key), { headers: { 'if-none-match': etag } })
+  const notModified = await api(filePath(key), { headers: { 'if-none-match': etag } })
   t.equal(notModified.status, 304)
 
   const newEtag = await putObject(writer, key, 'Overwritten!\n')
-  const third = await fetch(url + filePath(key))
+  const third = await api(filePath(key))
   t.equal(await third.text(), 'Overwritten!\n')
   t.equal(third.headers.get('etag'), newEtag)
   t.equal(third.headers.get('x-cache'), 'miss')
@@ -114,7 +114,7 @@ t.test('a client that disconnects mid-download: the fill completes, no temporary
   const key = 'big-cut.bin'
   await putObject(writer, key, Buffer.alloc(32 * 1024 * 1024, 7))
   await new Promise<void>((resolve, reject) => {
-    const req = httpRequest(url + filePath(key), (res) => {
+    const req = httpRequest(url + filePath(key), { headers: AUTH }, (res) => {
       res.once('data', () => {
         req.destroy()
         resolve()
@@ -126,7 +126,7 @@ t.test('a client that disconnects mid-download: the fill completes, no temporary
   await waitFor(() => service.app.downloader.cache.lookup(key) !== undefined, 'the whole object cached although its client left')
   await waitFor(() => tempFiles(cacheDir()).length === 0, 'no temporary file (the index is written just after the entry)')
   t.equal(readFileSync(`${cacheDir()}/localfile-${key}`).length, 32 * 1024 * 1024)
-  const again = await fetch(url + filePath(key))
+  const again = await api(filePath(key))
   t.equal(again.headers.get('x-cache'), 'hit')
   t.equal(Buffer.from(await again.arrayBuffer()).length, 32 * 1024 * 1024)
 })
@@ -139,7 +139,7 @@ t.test('concurrent misses for one key make one GetObject', async (t) => {
   const digest = createHash('sha256').update(content).digest('hex')
   const before = stats().s3Fetches
   const bodies = await Promise.all(Array.from({ length: 8 }, async () => {
-    const res = await fetch(url + filePath(key))
+    const res = await api(filePath(key))
     t.equal(res.status, 200)
     return createHash('sha256').update(Buffer.from(await res.arrayBuffer())).digest('hex')
   }))
@@ -149,7 +149,7 @@ t.test('concurrent misses for one key make one GetObject', async (t) => {
   // Eight concurrent hits: served from the file after shared revalidations, no new fetch.
   const checksBefore = stats().revalidations
   const hits = await Promise.all(Array.from({ length: 8 }, async () => {
-    const res = await fetch(url + filePath(key))
+    const res = await api(filePath(key))
     t.equal(res.headers.get('x-cache'), 'hit')
     return createHash('sha256').update(Buffer.from(await res.arrayBuffer())).digest('hex')
   }))
@@ -166,14 +166,14 @@ t.test('names: 300-byte keys, keys with /, unicode', async (t) => {
   await putObject(writer, slashed, 'a,b\n1,2\n')
   await putObject(writer, unicode, 'unicode')
 
-  const longRes = await fetch(url + filePath(long))
+  const longRes = await api(filePath(long))
   t.equal(await longRes.text(), 'long')
   const longEntry = service.app.downloader.cache.lookup(long)
   t.ok(longEntry, 'the 300-byte key is cached')
   t.ok(Buffer.byteLength(longEntry!.name) <= 255, `${Buffer.byteLength(longEntry!.name)}-byte file name`)
   t.ok(localFiles(cacheDir()).includes(longEntry!.name))
 
-  const slashRes = await fetch(url + '/files/reports/2026/q1.csv')
+  const slashRes = await api('/files/reports/2026/q1.csv')
   t.equal(await slashRes.text(), 'a,b\n1,2\n')
   t.match(slashRes.headers.get('content-type'), /^text\/csv/)
   t.match(slashRes.headers.get('content-disposition'), /filename="q1.csv"/)
@@ -181,7 +181,7 @@ t.test('names: 300-byte keys, keys with /, unicode', async (t) => {
   t.notOk(slashEntry!.name.includes('/'))
   t.ok(localFiles(cacheDir()).includes(slashEntry!.name))
 
-  const uniRes = await fetch(url + filePath(unicode))
+  const uniRes = await api(filePath(unicode))
   t.equal(await uniRes.text(), 'unicode')
   t.equal(uniRes.headers.get('content-disposition'),
     `attachment; filename="_n_c_d_ __ (1).txt"; filename*=UTF-8''%C3%9Cn%C3%AFc%C3%B6d%C3%A9%20%E6%96%87%E4%BB%B6%20%281%29.txt`)
@@ -190,7 +190,7 @@ t.test('names: 300-byte keys, keys with /, unicode', async (t) => {
 
 t.test('an .html file is an attachment with nosniff, never rendered', async (t) => {
   await putObject(writer, 'page.html', '<script>alert(1)</script>')
-  const res = await fetch(url + filePath('page.html'))
+  const res = await api(filePath('page.html'))
   t.match(res.headers.get('content-type'), /^text\/html/)
   t.match(res.headers.get('content-disposition'), /^attachment;/)
   t.equal(res.headers.get('x-content-type-options'), 'nosniff')
@@ -200,21 +200,21 @@ t.test('an .html file is an attachment with nosniff, never rendered', async (t) 
 t.test('ranges: from S3 uncached, from the cache once cached, 416 past the end', async (t) => {
   const key = 'ranges.txt'
   await putObject(writer, key, '0123456789')
-  const fromS3 = await fetch(url + filePath(key), { headers: { range: 'bytes=2-5' } })
+  const fromS3 = await api(filePath(key), { headers: { range: 'bytes=2-5' } })
   t.equal(fromS3.status, 206)
   t.equal(await fromS3.text(), '2345')
   t.equal(fromS3.headers.get('content-range'), 'bytes 2-5/10')
   t.equal(service.app.downloader.cache.lookup(key), undefined, 'a partial object is never cached')
 
-  await (await fetch(url + filePath(key))).text()
+  await (await api(filePath(key))).text()
   await waitFor(() => service.app.downloader.cache.lookup(key) !== undefined, 'cached')
-  const cached = await fetch(url + filePath(key), { headers: { range: 'bytes=-3' } })
+  const cached = await api(filePath(key), { headers: { range: 'bytes=-3' } })
   t.equal(cached.status, 206)
   t.equal(cached.headers.get('x-cache'), 'hit')
   t.equal(cached.headers.get('content-range'), 'bytes 7-9/10')
   t.equal(await cached.text(), '789')
 
-  const past = await fetch(url + filePath(key), { headers: { range: 'bytes=10-' } })
+  const past = await api(filePath(key), { headers: { range: 'bytes=10-' } })
   t.equal(past.status, 416)
   t.equal(past.headers.get('content-range'), 'bytes */10')
   t.match(await past.json(), { code: 'DWN_RANGE_NOT_SATISFIABLE', status: 416 })
@@ -222,7 +222,7 @@ t.test('ranges: from S3 uncached, from the cache once cached, 416 past the end',
 
 t.test('HEAD answers headers only', async (t) => {
   await putObject(writer, 'head.txt', 'head body')
-  const res = await fetch(url + filePath('head.txt'), { method: 'HEAD' })
+  const res = await api(filePath('head.txt'), { method: 'HEAD' })
   t.equal(res.status, 200)
   t.equal(res.headers.get('content-length'), '9')
   t.match(res.headers.get('content-disposition'), /^attachment;/)
@@ -230,36 +230,36 @@ t.test('HEAD answers headers only', async (t) => {
 })
 
 t.test('a missing object is a 404 problem', async (t) => {
-  const res = await fetch(url + filePath('no-such-object.txt'))
+  const res = await api(filePath('no-such-object.txt'))
   t.equal(res.status, 404)
   t.match(res.headers.get('content-type'), /^application\/problem\+json/)
   t.match(await res.json(), { status: 404, code: 'SHR_AWS_NO_SUCH_KEY', awsErrorCode: 'NoSuchKey' })
-  const head = await fetch(url + filePath('no-such-object.txt'), { method: 'HEAD' })
+  const head = await api(filePath('no-such-object.txt'), { method: 'HEAD' })
   t.equal(head.status, 404)
 })
 
 t.test('cache routes: delete one, delete all', async (t) => {
-  const { body } = await getJson('/cache')
+  const { body } = await getJson('/cache', cacheAdmin)
   t.ok(body.items.length >= 2)
   const name = body.items[0].name
-  const del = await fetch(`${url}/cache/${encodeURIComponent(name)}`, { method: 'DELETE' })
+  const del = await cacheAdmin(`/cache/${encodeURIComponent(name)}`, { method: 'DELETE' })
   t.equal(del.status, 204)
   t.notOk(localFiles(cacheDir()).includes(name))
-  const again = await fetch(`${url}/cache/${encodeURIComponent(name)}`, { method: 'DELETE' })
+  const again = await cacheAdmin(`/cache/${encodeURIComponent(name)}`, { method: 'DELETE' })
   t.equal(again.status, 404)
   t.match(await again.json(), { code: 'DWN_CACHE_ENTRY_NOT_FOUND' })
-  const traversal = await fetch(`${url}/cache/${encodeURIComponent('../cache-index.json')}`, { method: 'DELETE' })
+  const traversal = await cacheAdmin(`/cache/${encodeURIComponent('../cache-index.json')}`, { method: 'DELETE' })
   t.equal(traversal.status, 404)
-  const all = await fetch(`${url}/cache`, { method: 'DELETE' })
+  const all = await cacheAdmin('/cache', { method: 'DELETE' })
   t.ok((await all.json() as any).removed >= 1)
   t.same(localFiles(cacheDir()), [])
-  t.same((await getJson('/cache')).body.items, [])
+  t.same((await getJson('/cache', cacheAdmin)).body.items, [])
 })
 
 t.test('the page lists objects (escaped) and local files', async (t) => {
   await putObject(writer, '<b>bold</b>.txt', 'x')
-  await (await fetch(url + filePath('SampleFile-KMS.txt'))).text()
-  const res = await fetch(url + '/')
+  await (await api(filePath('SampleFile-KMS.txt'))).text()
+  const res = await api('/')
   t.match(res.headers.get('content-type'), /^text\/html/)
   const html = await res.text()
   t.match(html, '<div id="objects-browser" data-list="/files" data-details="/details/" data-link="/files/" data-encryption="1"', 'the object browser reads the API the scripts use')
@@ -290,7 +290,7 @@ t.test('LRU: past CACHE_MAX_BYTES the least recently used file goes', async (t) 
   await putObject(writer, 'lru-a', kib('a'))
   await putObject(writer, 'lru-b', kib('b'))
   await putObject(writer, 'lru-c', kib('c'))
-  const get = async (key: string) => (await fetch(small.url + filePath(key))).arrayBuffer()
+  const get = async (key: string) => (await small.api(filePath(key))).arrayBuffer()
   await get('lru-a')
   await new Promise((r) => setTimeout(r, 10))
   await get('lru-b')
@@ -298,7 +298,7 @@ t.test('LRU: past CACHE_MAX_BYTES the least recently used file goes', async (t) 
   await get('lru-a') // a is now more recent than b
   await new Promise((r) => setTimeout(r, 10))
   await get('lru-c')
-  const keys = (await (await fetch(small.url + '/cache')).json() as any).items.map((i: any) => i.key).sort()
+  const keys = (await (await small.cacheAdmin('/cache')).json() as any).items.map((i: any) => i.key).sort()
   t.same(keys, ['lru-a', 'lru-c'])
   t.same(localFiles(small.app.downloader.cache.dir).sort(), ['localfile-lru-a', 'localfile-lru-c'])
 })
@@ -307,18 +307,18 @@ t.test('an unwritable cache folder degrades to streaming with a warning; still r
   const dir = t.testdir({ 'not-a-folder': 'x' })
   const degraded = await startDownload(t, lab, 'downloader', { CACHE_DIR: `${dir}/not-a-folder/cache` })
   t.ok(degraded.logs.some((l) => l.level === 40 && /not writable/.test(String(l.msg))), 'a warning is logged')
-  const res = await fetch(degraded.url + filePath('listed.txt'))
+  const res = await degraded.api(filePath('listed.txt'))
   t.equal(await res.text(), 'listed')
   t.equal(res.headers.get('x-cache'), 'miss')
   t.equal((await fetch(degraded.url + '/readyz')).status, 200)
-  t.match(await (await fetch(degraded.url + '/cache')).json(), { enabled: false, items: [] })
+  t.match(await (await degraded.cacheAdmin('/cache')).json(), { enabled: false, items: [] })
 })
 
 // Reading an SSE-KMS object needs s3:GetObject and kms:Decrypt on the key:
 // https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#require-sse-kms
 t.test('run as the uploader: 403 naming s3:GetObject, nothing cached', async (t) => {
   const asUploader = await startDownload(t, lab, 'uploader')
-  const res = await fetch(asUploader.url + filePath('listed.txt'))
+  const res = await asUploader.api(filePath('listed.txt'))
   t.equal(res.status, 403)
   t.match(res.headers.get('content-type'), /^application\/problem\+json/)
   const problem = await res.json() as any
@@ -326,10 +326,10 @@ t.test('run as the uploader: 403 naming s3:GetObject, nothing cached', async (t)
   t.match(problem.detail, /is not authorized to perform: s3:GetObject/)
   t.same(localFiles(asUploader.app.downloader.cache.dir), [])
   t.same(tempFiles(asUploader.app.downloader.cache.dir), [])
-  const head = await fetch(asUploader.url + filePath('listed.txt'), { method: 'HEAD' })
+  const head = await asUploader.api(filePath('listed.txt'), { method: 'HEAD' })
   t.equal(head.status, 403)
   // The uploader may list the bucket but not HeadObject: names and sizes, no encryption details.
-  const listing = await (await fetch(asUploader.url + '/files')).json() as any
+  const listing = await (await asUploader.api('/files')).json() as any
   t.match(listing.items.find((i: any) => i.key === 'listed.txt'), { size: 6, encryption: null, encryptionError: 'AccessDenied' })
 })
 
@@ -339,7 +339,7 @@ t.test('run as the workshop role without kms:Decrypt: 403 naming kms:Decrypt', a
   // Without an S3 Bucket Key every read asks KMS; with one, S3 may reuse a decrypted bucket key for a while.
   await putObject(writer, 'decrypt-denial.txt', 'secret', undefined, false)
   const asWorkshop = await startDownload(t, lab, 'workshop')
-  const ok = await fetch(asWorkshop.url + filePath('decrypt-denial.txt'))
+  const ok = await asWorkshop.api(filePath('decrypt-denial.txt'))
   t.equal(ok.status, 200, 'readable while the role may decrypt')
   await ok.text()
   t.same(localFiles(asWorkshop.app.downloader.cache.dir), ['localfile-decrypt-denial.txt'], 'cached while readable')
@@ -369,7 +369,7 @@ t.test('run as the workshop role without kms:Decrypt: 403 naming kms:Decrypt', a
     }
   })
 
-  const res = await fetch(asWorkshop.url + filePath('decrypt-denial.txt'))
+  const res = await asWorkshop.api(filePath('decrypt-denial.txt'))
   t.equal(res.status, 403)
   const problem = await res.json() as any
   t.match(problem, { status: 403, awsErrorCode: 'AccessDenied', action: 'kms:Decrypt' })
@@ -388,7 +388,7 @@ t.test('an S3 transfer cut mid-way leaves no cache entry and no temporary file',
   proxy.cutAfter = 4 * 1024 * 1024
   const received = await new Promise<number>((resolve) => {
     let bytes = 0
-    const req = httpRequest(svc.url + filePath('cut-by-s3.bin'), (res) => {
+    const req = httpRequest(svc.url + filePath('cut-by-s3.bin'), { headers: AUTH }, (res) => {
       res.on('data', (c: Buffer) => void (bytes += c.length))
       res.on('error', () => resolve(bytes))
       res.on('close', () => resolve(bytes))

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
-import { createS3Client } from '@kms-share/shared'
+import { createS3Client, formatTokenEntry, generateToken, hashToken } from '@kms-share/shared'
 import type { Lab } from '@kms-share/aws-lab'
 import { labProfileEnv, startTestLab as startLab, type LabTest, type TestLabOptions } from '@kms-share/aws-lab/testing'
 import { buildApp } from '../src/app.js'
@@ -16,6 +16,26 @@ export const BUCKET = 'kmsworkshop-111122223333'
 export const KEY_ALIAS = 'alias/ImportedCMK'
 
 export type { Lab }
+
+// The tokens these tests call the service with, as its real callers hold them: people and scripts
+// that read objects hold `download`; whoever empties the cache holds `cache:admin`.
+export const TOKEN = generateToken('download')
+export const CACHE_ADMIN_TOKEN = generateToken('download')
+/** Spread into a request's headers (raw sockets: `Authorization: ${AUTH.authorization}`). */
+export const AUTH = { authorization: `Bearer ${TOKEN}` }
+export const CACHE_ADMIN_AUTH = { authorization: `Bearer ${CACHE_ADMIN_TOKEN}` }
+/** AUTH_TOKENS holding both, as a deployment configures them. */
+export const AUTH_TOKENS = [
+  formatTokenEntry('download-test', ['download'], hashToken(TOKEN)),
+  formatTokenEntry('cache-admin-test', ['cache:admin'], hashToken(CACHE_ADMIN_TOKEN)),
+].join(',')
+
+export type Api = (path: string, init?: Omit<RequestInit, 'headers'> & { headers?: Record<string, string> }) => Promise<Response>
+
+/** fetch against the service at `url` with these headers (a test's own headers win). */
+export function authorizedFetch(url: string, auth: Record<string, string> = AUTH): Api {
+  return (path, init = {}) => fetch(url + path, { ...init, headers: { ...auth, ...init.headers } })
+}
 export { freePort } from '@kms-share/aws-lab/testing'
 
 /**
@@ -60,6 +80,10 @@ export interface RunningService {
   app: FastifyInstance
   url: string
   logs: Array<Record<string, unknown>>
+  /** fetch with TOKEN (scope download). */
+  api: Api
+  /** fetch with CACHE_ADMIN_TOKEN (scope cache:admin). */
+  cacheAdmin: Api
 }
 
 /** The download service as `profile`, listening on a free port; closed at teardown. */
@@ -69,8 +93,8 @@ export async function startDownload(t: Tap, lab: Lab, profile: string, env: Reco
     CACHE_DIR: scratchDir(t),
     LOG_LEVEL: 'info',
     PORT: '0',
-    // Tests that predate authentication run open on loopback; auth tests override it.
-    AUTH_DISABLED: 'true',
+    // Scoped as production (auth tests configure their own).
+    AUTH_TOKENS,
     ...awsEnv(lab, profile),
     ...env,
   })
@@ -80,7 +104,8 @@ export async function startDownload(t: Tap, lab: Lab, profile: string, env: Reco
   await app.listen({ port, host: '127.0.0.1' })
   const address = app.server.address()
   if (!address || typeof address === 'string') throw new Error('no address')
-  return { app, url: `http://127.0.0.1:${address.port}`, logs }
+  const url = `http://127.0.0.1:${address.port}`
+  return { app, url, logs, api: authorizedFetch(url), cacheAdmin: authorizedFetch(url, CACHE_ADMIN_AUTH) }
 }
 
 export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {

@@ -18,10 +18,10 @@ t.test('20 sequential hits: 20 revalidations, 20 hits, no descriptor left open',
   await putObject(s3As(lab, 'admin'), 'counted.txt', 'counted')
   const service = await startDownload(t, lab, 'downloader', { LOG_LEVEL: 'warn', CACHE_SWEEP_INTERVAL: '0' })
   const { stats, cache } = service.app.downloader
-  t.equal(await (await fetch(service.url + filePath('counted.txt'))).text(), 'counted')
+  t.equal(await (await service.api(filePath('counted.txt'))).text(), 'counted')
   const [checks, hits] = [stats.revalidations, stats.cacheHits]
   for (let i = 0; i < 20; i++) {
-    const res = await fetch(service.url + filePath('counted.txt'), i % 2 ? { headers: { range: 'bytes=1-3' } } : {})
+    const res = await service.api(filePath('counted.txt'), i % 2 ? { headers: { range: 'bytes=1-3' } } : {})
     t.equal(res.headers.get('x-cache'), 'hit')
     t.equal(await res.text(), i % 2 ? 'oun' : 'counted')
   }

@@ -17,7 +17,7 @@ t.test('a 0755 cache folder becomes 0700; files and index are 0600', async (t) =
   chmodSync(dir, 0o755)
   const service = await startDownload(t, lab, 'downloader', { CACHE_DIR: dir, LOG_LEVEL: 'warn' })
   t.equal(mode(dir), 0o700, 'only the service user may list the folder')
-  await (await fetch(service.url + filePath('private.txt'))).text()
+  await (await service.api(filePath('private.txt'))).text()
   await service.app.downloader.cache.saveIndex()
   const files = readdirSync(dir)
   t.ok(files.includes('localfile-private.txt'))
@@ -37,7 +37,7 @@ t.test('revoking kms:Decrypt in the key policy removes cached plaintext within o
   const service = await startDownload(t, lab, 'downloader', { CACHE_SWEEP_INTERVAL: `${intervalMs}ms`, LOG_LEVEL: 'warn' })
   const { downloader } = service.app
   const dir = downloader.cache.dir
-  for (const key of ['swept-1.txt', 'swept-2.txt']) await (await fetch(service.url + filePath(key))).text()
+  for (const key of ['swept-1.txt', 'swept-2.txt']) await (await service.api(filePath(key))).text()
   t.same(readdirSync(dir).filter((n) => n.startsWith('localfile-')).sort(), ['localfile-swept-1.txt', 'localfile-swept-2.txt'])
 
   // While readable, sweeps revalidate and keep the files.
@@ -70,7 +70,7 @@ t.test('revoking kms:Decrypt in the key policy removes cached plaintext within o
   t.equal(downloader.stats.cacheHits, hitsBefore, 'nobody asked for the files meanwhile')
   t.equal(downloader.stats.s3Fetches, fetchesBefore)
 
-  const denied = await fetch(service.url + filePath('swept-1.txt'))
+  const denied = await service.api(filePath('swept-1.txt'))
   t.equal(denied.status, 403, 'and a request is refused')
   t.match(await denied.json(), { action: 'kms:Decrypt' })
 })

@@ -23,20 +23,20 @@ const { cache } = service.app.downloader
 
 async function cached(key: string, body: string): Promise<{ file: string }> {
   await putObject(s3As(lab, 'admin'), key, body, undefined, false)
-  const res = await fetch(service.url + filePath(key))
+  const res = await service.api(filePath(key))
   t.equal(await res.text(), body, `${key} served`)
   const entry = cache.lookup(key)!
   const file = join(cacheDir, entry.name)
   t.ok(existsSync(file), `${key} cached as ${entry.name}`)
   // A hit reads the verified file into memory.
-  t.equal(await (await fetch(service.url + filePath(key))).text(), body, `${key} served from the cache`)
+  t.equal(await (await service.api(filePath(key))).text(), body, `${key} served from the cache`)
   await waitFor(() => cache.inMemory(entry)?.toString() === body, `${key} held in memory`)
   return { file }
 }
 
 async function refusedAndPurged(t: Tap, key: string, file: string, code: string): Promise<void> {
   const entry = cache.lookup(key)!
-  const res = await fetch(service.url + filePath(key))
+  const res = await service.api(filePath(key))
   const problem = await res.json() as { code: string; awsErrorCode: string }
   t.equal(res.status, 502, 'the hit is refused')
   t.equal(problem.code, 'SHR_AWS_KMS_KEY_UNAVAILABLE')
@@ -65,7 +65,7 @@ t.test('pending deletion: the sweep purges without anyone asking', async (t) => 
   t.equal(swept.removed, 1, 'the sweep removed it')
   t.equal(cache.lookup('pending-deletion.txt'), undefined)
   t.notOk(existsSync(file), 'and its file')
-  const res = await fetch(service.url + filePath('pending-deletion.txt'))
+  const res = await service.api(filePath('pending-deletion.txt'))
   t.equal(res.status, 502, 'and nothing is served')
   t.equal((await res.json() as { awsErrorCode: string }).awsErrorCode, 'KMS.KMSInvalidStateException')
 })

@@ -30,7 +30,7 @@ t.test('views share bounded, memoised HeadObject calls', async (t) => {
   for (let i = 0; i < OBJECTS; i++) await putObject(writer, `memo/${String(i).padStart(2, '0')}.txt`, `object ${i}`)
   const service = await startDownload(t, lab, 'downloader', { HEAD_CONCURRENCY: '4', HEAD_MEMO_MS: '60000', LOG_LEVEL: 'warn' })
   const heads = countHeads(service.app.s3)
-  const files = async () => (await (await fetch(service.url + '/files?limit=1000')).json() as { items: Array<{ key: string; encryption: { algorithm: string } | null }> }).items
+  const files = async () => (await (await service.api('/files?limit=1000')).json() as { items: Array<{ key: string; encryption: { algorithm: string } | null }> }).items
 
   const first = await files()
   t.equal(first.length, OBJECTS)
@@ -39,7 +39,7 @@ t.test('views share bounded, memoised HeadObject calls', async (t) => {
   t.ok(heads.maxInFlight <= 4, `at most HEAD_CONCURRENCY in flight (${heads.maxInFlight})`)
 
   // Five more views at once, JSON and page: answered from the memo.
-  const views = await Promise.all([files(), files(), files(), fetch(service.url + '/').then((r) => r.text()), fetch(service.url + '/').then((r) => r.text())])
+  const views = await Promise.all([files(), files(), files(), service.api('/').then((r) => r.text()), service.api('/').then((r) => r.text())])
   t.equal(heads.calls, OBJECTS, 'no HeadObject for later views')
   t.match(views[3], /id="objects-browser" data-list="\/files"/, 'the page draws its list from GET /files in the browser: no HeadObject of its own')
 
@@ -55,7 +55,7 @@ t.test('concurrent first views share the calls and the bound; the memo expires',
   for (let i = 0; i < OBJECTS; i++) await putObject(writer, `memo/${i}.txt`, `object ${i}`)
   const service = await startDownload(t, lab, 'downloader', { HEAD_CONCURRENCY: '3', HEAD_MEMO_MS: '500', LOG_LEVEL: 'warn' })
   const heads = countHeads(service.app.s3)
-  const view = () => fetch(service.url + '/files?limit=1000').then((r) => r.json())
+  const view = () => service.api('/files?limit=1000').then((r) => r.json())
   await Promise.all([view(), view(), view(), view()])
   t.equal(heads.calls, OBJECTS, 'four concurrent views: one HeadObject per object')
   t.ok(heads.maxInFlight <= 3, `bound across views (${heads.maxInFlight} in flight at most)`)
@@ -63,5 +63,5 @@ t.test('concurrent first views share the calls and the bound; the memo expires',
   await view()
   t.equal(heads.calls, 2 * OBJECTS, 'asked again once the memo expired')
   // Downloads are not affected by the listing's memo.
-  t.equal(await (await fetch(service.url + filePath('memo/3.txt'))).text(), 'object 3')
+  t.equal(await (await service.api(filePath('memo/3.txt'))).text(), 'object 3')
 })

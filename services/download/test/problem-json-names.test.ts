@@ -6,7 +6,7 @@ import { connect, createServer as createTcpServer, type Socket } from 'node:net'
 import { once } from 'node:events'
 import { createServer } from 'node:http'
 import { runInNewContext } from 'node:vm'
-import { filePath, putObject, s3As, startDownload, startTestLab } from './helpers.js'
+import { AUTH, CACHE_ADMIN_AUTH, filePath, putObject, s3As, startDownload, startTestLab } from './helpers.js'
 
 /** Raw bytes (what fetch would never send), the answer read until the server closes. */
 async function raw(url: string, bytes: string): Promise<{ status: number; type: string; body: any }> {
@@ -27,23 +27,23 @@ const PROBLEM = 'application/problem+json; charset=utf-8'
 
 t.test('download: Fastify and Node refusals are problem+json', async (t) => {
   const lab = await startTestLab(t)
-  const { url } = await startDownload(t, lab, 'downloader', { LOG_LEVEL: 'silent' })
+  const { url, api, cacheAdmin } = await startDownload(t, lab, 'downloader', { LOG_LEVEL: 'silent' })
 
-  const badEscape = await raw(url, 'GET /files/report%zz.pdf HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+  const badEscape = await raw(url, `GET /files/report%zz.pdf HTTP/1.1\r\nHost: x\r\nAuthorization: ${AUTH.authorization}\r\nConnection: close\r\n\r\n`)
   t.match(badEscape, { status: 400, type: PROBLEM, body: { type: 'urn:kms-share:problem:SHR_BAD_URL', title: 'Bad Request', status: 400, code: 'SHR_BAD_URL', detail: /%25/ } })
 
-  const absurd = await raw(url, 'DELETE /cache HTTP/1.1\r\nHost: x\r\nContent-Length: 184467440737095516160\r\n\r\n')
+  const absurd = await raw(url, `DELETE /cache HTTP/1.1\r\nHost: x\r\nAuthorization: ${CACHE_ADMIN_AUTH.authorization}\r\nContent-Length: 184467440737095516160\r\n\r\n`)
   t.match(absurd, { status: 400, type: PROBLEM, body: { code: 'SHR_MALFORMED_REQUEST', title: 'Bad Request', detail: /Content-Length/ } })
 
-  const tooLarge = await raw(url, 'DELETE /cache HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000000000\r\nConnection: close\r\n\r\n{')
+  const tooLarge = await raw(url, `DELETE /cache HTTP/1.1\r\nHost: x\r\nAuthorization: ${CACHE_ADMIN_AUTH.authorization}\r\nContent-Type: application/json\r\nContent-Length: 5000000000\r\nConnection: close\r\n\r\n{`)
   t.match(tooLarge, { status: 413, type: PROBLEM, body: { code: 'SHR_PAYLOAD_TOO_LARGE', title: 'Content Too Large', status: 413 } })
 
-  const badJson = await fetch(`${url}/cache`, { method: 'DELETE', headers: { 'content-type': 'application/json' }, body: '{"all":' })
+  const badJson = await cacheAdmin('/cache', { method: 'DELETE', headers: { 'content-type': 'application/json' }, body: '{"all":' })
   t.equal(badJson.status, 400)
   t.equal(badJson.headers.get('content-type'), PROBLEM)
   t.match(await badJson.json(), { type: 'urn:kms-share:problem:SHR_BAD_REQUEST', title: 'Bad Request', status: 400, code: 'SHR_BAD_REQUEST', detail: /JSON/ })
 
-  const noRoute = await fetch(`${url}/nowhere`)
+  const noRoute = await api('/nowhere')
   t.equal(noRoute.status, 404)
   t.equal(noRoute.headers.get('content-type'), PROBLEM)
   t.match(await noRoute.json(), { type: 'urn:kms-share:problem:SHR_NOT_FOUND', title: 'Not Found', status: 404, detail: 'No route GET /nowhere', code: 'SHR_NOT_FOUND' })
@@ -62,9 +62,9 @@ t.test('download: a 5xx never carries what S3 or the code said', async (t) => {
   broken.listen(0, '127.0.0.1')
   await once(broken, 'listening')
   t.teardown(() => new Promise<void>((r) => broken.close(() => r())))
-  const { url } = await startDownload(t, lab, 'downloader', { LOG_LEVEL: 'silent', AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${(broken.address() as { port: number }).port}` })
+  const { api } = await startDownload(t, lab, 'downloader', { LOG_LEVEL: 'silent', AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${(broken.address() as { port: number }).port}` })
   for (const path of ['/files', '/files/a.txt']) {
-    const r = await fetch(`${url}${path}`)
+    const r = await api(`${path}`)
     const text = await r.text()
     t.ok(r.status >= 500, `${path}: ${r.status}`)
     t.equal(r.headers.get('content-type'), PROBLEM)
@@ -82,10 +82,10 @@ t.test('download: names with bidi controls or invisible characters are shown esc
   await putObject(admin, spoof, 'MZ not a pdf')
   await putObject(admin, 'pay\u200Bpal.txt', 'x')
   await putObject(admin, 'می\u200Cخواهم.txt', 'salam')
-  const { url } = await startDownload(t, lab, 'downloader', { LOG_LEVEL: 'silent' })
+  const { url, api } = await startDownload(t, lab, 'downloader', { LOG_LEVEL: 'silent' })
 
   // The page draws names in the browser with the frame's kms.shownName, run here as the browser runs it.
-  const listed = await (await fetch(`${url}/files`)).json() as { items: Array<{ key: string }> }
+  const listed = await (await api('/files')).json() as { items: Array<{ key: string }> }
   t.ok(listed.items.some((i) => i.key === spoof), 'the JSON keeps the real key (links name it)')
   const window: Record<string, any> = {}
   runInNewContext(await (await fetch(`${url}/auth/assets/frame.js`)).text(), { window, Date, Number, Object, Array, Promise, RegExp, String })
@@ -95,7 +95,7 @@ t.test('download: names with bidi controls or invisible characters are shown esc
   t.equal(shown('می\u200Cخواهم.txt'), 'می\u200Cخواهم.txt', 'a joiner Persian needs is left alone')
   t.match(await (await fetch(`${url}/auth/assets/objects.js`)).text(), /'text': shown \}/, 'the object list names objects through it')
 
-  const got = await fetch(`${url}${filePath(spoof)}`)
+  const got = await api(`${filePath(spoof)}`)
   t.equal(got.status, 200)
   t.equal(await got.text(), 'MZ not a pdf')
   const disposition = got.headers.get('content-disposition') ?? ''

@@ -13,7 +13,7 @@ t.test('hits inside the window skip S3; the first after it revalidates; a revoca
   const service = await startDownload(t, lab, 'downloader', { CACHE_REVALIDATE_AFTER_MS: String(windowMs), CACHE_SWEEP_INTERVAL: '0', LOG_LEVEL: 'warn' })
   const { stats } = service.app.downloader
   const get = async () => {
-    const res = await fetch(service.url + filePath('windowed.txt'))
+    const res = await service.api(filePath('windowed.txt'))
     return { status: res.status, cache: res.headers.get('x-cache'), body: await res.text() }
   }
 

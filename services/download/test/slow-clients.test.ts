@@ -6,7 +6,7 @@ import t from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
 import { readdirSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
-import { filePath, putObject, s3As, startDownload, startTestLab, waitFor } from './helpers.js'
+import { AUTH, filePath, putObject, s3As, startDownload, startTestLab, waitFor } from './helpers.js'
 
 const MiB = 1024 * 1024
 
@@ -40,7 +40,7 @@ t.test('60 stalled downloads and 60 stalled requests: a normal download complete
   })
   const { cache } = service.app.downloader
   const path = (key: string) => filePath(key)
-  const get = (key: string, extra: string[] = []) => [`GET ${path(key)} HTTP/1.1`, 'Host: 127.0.0.1', ...extra, '', '']
+  const get = (key: string, extra: string[] = []) => [`GET ${path(key)} HTTP/1.1`, 'Host: 127.0.0.1', `Authorization: ${AUTH.authorization}`, ...extra, '', '']
 
   // Stalled readers: they send a whole request, then never read a byte of the answer.
   const stalledReaders: Socket[] = []
@@ -58,7 +58,7 @@ t.test('60 stalled downloads and 60 stalled requests: a normal download complete
 
   await waitFor(() => service.app.downloader.stats.s3Fetches >= 1, 'the stalled object being fetched')
   const started = Date.now()
-  const res = await fetch(service.url + filePath('normal.bin'))
+  const res = await service.api(filePath('normal.bin'))
   const body = Buffer.from(await res.arrayBuffer())
   const elapsed = Date.now() - started
   t.equal(res.status, 200)
@@ -69,16 +69,16 @@ t.test('60 stalled downloads and 60 stalled requests: a normal download complete
   // The fill of the object nobody reads runs at S3's speed into the cache.
   await waitFor(() => cache.lookup('stalled/big.bin') !== undefined, 'the stalled object cached', 15_000)
   t.ok(stalledReaders.filter((s) => !s.destroyed).length >= 50, 'while its readers are still connected and stalled')
-  await fetch(service.url + '/cache/' + encodeURIComponent(cache.lookup('normal.bin')!.name), { method: 'DELETE' })
+  await service.cacheAdmin('/cache/' + encodeURIComponent(cache.lookup('normal.bin')!.name), { method: 'DELETE' })
   const again = Date.now()
-  const second = await fetch(service.url + filePath('normal.bin'))
+  const second = await service.api(filePath('normal.bin'))
   t.ok(Buffer.from(await second.arrayBuffer()).equals(normal))
   t.equal(second.headers.get('x-cache'), 'miss')
   t.ok(Date.now() - again < 5000, `once the fills are done, a normal cold download beside them took ${Date.now() - again} ms`)
-  const hit = await fetch(service.url + filePath('stalled/big.bin'))
+  const hit = await service.api(filePath('stalled/big.bin'))
   t.equal(hit.headers.get('x-cache'), 'hit')
   t.ok(Buffer.from(await hit.arrayBuffer()).equals(big), 'a later client reads the whole object')
-  const ranged = await fetch(service.url + filePath('stalled/ranged.bin'), { headers: { range: 'bytes=100-199' } })
+  const ranged = await service.api(filePath('stalled/ranged.bin'), { headers: { range: 'bytes=100-199' } })
   t.equal(ranged.status, 206)
   t.ok(Buffer.from(await ranged.arrayBuffer()).equals(big.subarray(100, 200)), 'ranges still answered')
 

@@ -8,7 +8,8 @@ import { ACCOUNT, KEY_ALIAS, enc, kmsAs, startKeyadmin, startTestLab } from './h
 // The lab's administrator makes the grants on the seed key under AWS's default policy (the stack's own key
 // denies use to everyone but the services, whatever the grants: least-privilege.test.ts).
 const lab = await startTestLab(t, { defaultKeyPolicy: true })
-const svc = await startKeyadmin(t, lab)
+// Reading who may do what is a reader's duty: keys:read alone.
+const svc = await startKeyadmin(t, lab, {}, 'keyadmin', { scopes: ['keys:read'] })
 const admin = kmsAs(lab, 'admin')
 const auditor = kmsAs(lab, 'auditor')
 const role = (name: string) => `arn:aws:iam::${ACCOUNT}:role/${name}`

@@ -8,7 +8,6 @@ import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import type { Test } from 'tap'
 import { chromium, type Browser, type Page } from 'playwright-core'
-import { generateToken, hashToken } from '@kms-share/shared'
 import { bundlePage } from '../src/page/bundle.js'
 import { nextMfaCode, startKeyadmin, type Lab, type RunningService } from './helpers.js'
 
@@ -28,11 +27,12 @@ export interface ConsolePage {
   cspViolations: string[]
 }
 
-/** keyadmin with token auth, Chromium signed in with that token at 1280×900, the page bundled first. */
+/** keyadmin with its test token (keys:read, keys:admin, audit:read), Chromium signed in with it at 1280×900, the page bundled first. */
 export async function openConsole(t: Test, lab: Lab, env: Record<string, string> = {}): Promise<ConsolePage> {
   await bundlePage()
-  const token = generateToken()
-  const svc = await startKeyadmin(t, lab, { AUTH_DISABLED: 'false', AUTH_TOKENS: `browser:keys:read+keys:admin+audit:read:${hashToken(token)}`, ...env })
+  const svc = await startKeyadmin(t, lab, env)
+  const token = svc.token
+  if (!token) throw new Error('openConsole signs in with the helper\'s token: leave AUTH_TOKENS to startKeyadmin')
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS, timeout: 30_000 })
   t.teardown(() => browser.close())
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import { PutObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import type { KMSClient } from '@aws-sdk/client-kms'
-import { createKmsClient, createS3Client } from '@kms-share/shared'
+import { createKmsClient, createS3Client, formatTokenEntry, generateToken, hashToken } from '@kms-share/shared'
 import type { Lab } from '@kms-share/aws-lab'
 import { labProfileEnv, nextMfaCode } from '@kms-share/aws-lab/testing'
 import { buildApp } from '../src/app.js'
@@ -24,11 +24,18 @@ export const awsEnv = labProfileEnv
 export const s3As = (lab: Lab, profile: string): S3Client => createS3Client(awsEnv(lab, profile))
 export const kmsAs = (lab: Lab, profile: string): KMSClient => createKmsClient(awsEnv(lab, profile))
 
+/** The scopes the key administrators' token holds (the console's: keys, and the audit trail). */
+export const KEYADMIN_TEST_SCOPES = ['keys:read', 'keys:admin', 'audit:read']
+
 export interface RunningService {
   app: FastifyInstance
   url: string
   logs: Array<Record<string, unknown>>
-  /** fetch against the service, JSON body parsed. */
+  /** The kms_keyadmin_ token `call` sends; undefined when the test configured AUTH_TOKENS itself. */
+  token: string | undefined
+  /** Authorization header with that token, to spread into a request's headers ({} without one). */
+  auth: Record<string, string>
+  /** fetch against the service with the token, JSON body parsed (a test's own headers win). */
   call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: any }>
   /** A sensitive operation: `call` with the next MFA code of userA's device in X-MFA-Code. */
   sensitive(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: any }>
@@ -39,11 +46,14 @@ export const MFA_ENV = { KEYADMIN_MFA_PROFILE: 'userA', KEYADMIN_MFA_SERIAL: `ar
 
 /**
  * The keyadmin service as `profile` (keyadmin unless given), listening on a free port; closed at teardown.
- * With the MFA path on, as the stack runs it, unless `mfa: false`.
+ * With the MFA path on, as the stack runs it, unless `mfa: false`. Called as production calls it: with
+ * a token holding `scopes` (KEYADMIN_TEST_SCOPES unless given), unless env brings its own AUTH_TOKENS.
  */
-export async function startKeyadmin(t: Tap, lab: Lab, env: Record<string, string> = {}, profile = 'keyadmin', options: { mfa?: boolean } = {}): Promise<RunningService> {
-  // Open on loopback unless a test configures tokens (auth.test.ts).
-  const config = loadConfig({ BUCKET, LOG_LEVEL: 'info', PORT: '0', AUTH_DISABLED: 'true', ...awsEnv(lab, profile), ...(options.mfa === false ? {} : MFA_ENV), ...env })
+export async function startKeyadmin(t: Tap, lab: Lab, env: Record<string, string> = {}, profile = 'keyadmin', options: { mfa?: boolean; scopes?: readonly string[] } = {}): Promise<RunningService> {
+  const token = env.AUTH_TOKENS === undefined ? generateToken('keyadmin') : undefined
+  const tokens = token ? { AUTH_TOKENS: formatTokenEntry('keyadmin-test', options.scopes ?? KEYADMIN_TEST_SCOPES, hashToken(token)) } : {}
+  const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {}
+  const config = loadConfig({ BUCKET, LOG_LEVEL: 'info', PORT: '0', ...tokens, ...awsEnv(lab, profile), ...(options.mfa === false ? {} : MFA_ENV), ...env })
   const logs: Array<Record<string, unknown>> = []
   const app = await buildApp(config, { logStream: { write: (line: string) => void logs.push(JSON.parse(line)) } })
   t.teardown(() => app.close())
@@ -54,7 +64,7 @@ export async function startKeyadmin(t: Tap, lab: Lab, env: Record<string, string
   const call: RunningService['call'] = async (method, path, body, headers = {}) => {
     const res = await fetch(url + path, {
       method,
-      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+      headers: { ...auth, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       signal: AbortSignal.timeout(30_000),
     })
@@ -62,7 +72,7 @@ export async function startKeyadmin(t: Tap, lab: Lab, env: Record<string, string
     return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined }
   }
   const sensitive: RunningService['sensitive'] = async (method, path, body, headers = {}) => call(method, path, body, { 'x-mfa-code': await nextMfaCode(lab), ...headers })
-  return { app, url, logs, call, sensitive }
+  return { app, url, logs, token, auth, call, sensitive }
 }
 
 export const enc = encodeURIComponent

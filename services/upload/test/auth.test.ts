@@ -97,7 +97,9 @@ t.test('upload: a cross-site form post with the cookie cannot overwrite an objec
 
 t.test('upload: refuses to start beyond loopback without authentication', async (t) => {
   const lab = await startTestLab(t)
-  const open = loadUploadConfig(labEnv(lab, 'uploader', { HOST: '0.0.0.0', AUTH_DISABLED: 'false' }))
+  const noTokens = labEnv(lab, 'uploader', { HOST: '0.0.0.0', AUTH_DISABLED: 'false' })
+  delete noTokens.AUTH_TOKENS
+  const open = loadUploadConfig(noTokens)
   await t.rejects(buildApp(open), /refusing to listen on 0\.0\.0\.0 without authentication/)
   const disabled = loadUploadConfig(labEnv(lab, 'uploader', { HOST: '0.0.0.0', AUTH_DISABLED: 'true' }))
   await t.rejects(buildApp(disabled), /AUTH_DISABLED is for loopback/)

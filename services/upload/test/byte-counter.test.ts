@@ -7,7 +7,7 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { GetObjectCommand } from '@aws-sdk/client-s3'
 import { ByteCounter, FRAME_BYTES } from '../src/s3-upload.js'
-import { BUCKET, clientsAs, startTestLab, startUpload } from './helpers.js'
+import { AUTH, BUCKET, clientsAs, startTestLab, startUpload } from './helpers.js'
 
 /** Runs `chunks` through a ByteCounter and returns the pieces it passed on. */
 async function frames(chunks: Buffer[], limit = Number.MAX_SAFE_INTEGER, frameBytes?: number): Promise<Buffer[]> {
@@ -64,7 +64,7 @@ t.test('a PUT that arrives in small pieces is stored byte for byte', async (t) =
   t.teardown(() => { admin.s3.destroy(); admin.kms.destroy() })
   const data = randomBytes(3 * FRAME_BYTES + 12345)
   const status = await new Promise<number>((resolve, reject) => {
-    const req = request(`${url}/files/bench/pieces.bin`, { method: 'PUT', headers: { 'content-length': data.length } }, (res) => {
+    const req = request(`${url}/files/bench/pieces.bin`, { method: 'PUT', headers: { ...AUTH, 'content-length': data.length } }, (res) => {
       res.resume()
       res.on('end', () => resolve(res.statusCode ?? 0))
     })

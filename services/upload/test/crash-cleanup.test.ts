@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, ListPartsCommand } from '@aws-sdk/client-s3'
 import type { Lab } from '@kms-share/aws-lab'
-import { BUCKET, clientsAs, labEnv, openRequest, startTestLab, waitFor } from './helpers.js'
+import { BUCKET, authorizedFetch, clientsAs, labEnv, openRequest, startTestLab, waitFor } from './helpers.js'
 import { initiatorMatcher } from '../src/abandoned-uploads.js'
 
 const MiB = 1024 * 1024
@@ -105,7 +105,7 @@ t.test('kill -9 mid multipart upload, restart: the abandoned upload is aborted, 
   t.notOk(remaining.some((u) => u.Key === 'big-crash.bin'), 'no upload left from the crash')
 
   // Still a working service after the sweep.
-  const put = await fetch(`${restarted.url}/files/after-restart.txt`, { method: 'PUT', body: 'ok' })
+  const put = await authorizedFetch(restarted.url)('/files/after-restart.txt', { method: 'PUT', body: 'ok' })
   t.equal(put.status, 201)
   restarted.process.kill('SIGTERM')
   await new Promise((r) => restarted.process.once('exit', r))

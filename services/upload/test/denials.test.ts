@@ -11,8 +11,8 @@ const B = 'denialBoundary0123456789'
 
 t.test('the upload service run as the downloader: 403 naming what AWS denied', async (t) => {
   const lab = await startTestLab(t)
-  const { url } = await startUpload(t, lab, 'downloader')
-  const put = await fetch(`${url}/files/not-allowed.txt`, { method: 'PUT', body: 'x' })
+  const { api } = await startUpload(t, lab, 'downloader')
+  const put = await api('/files/not-allowed.txt', { method: 'PUT', body: 'x' })
   t.equal(put.status, 403)
   t.equal(put.headers.get('content-type'), 'application/problem+json; charset=utf-8')
   const problem: any = await put.json()
@@ -25,7 +25,7 @@ t.test('the upload service run as the downloader: 403 naming what AWS denied', a
     detail: /is not authorized to perform: (s3:PutObject|kms:GenerateDataKey)/,
   })
   t.match(problem.detail, /assumed-role\/kms-share-downloader\//, "AWS's sentence names the caller")
-  const form = await postForm(url, formParts(B, [{ name: 'file', filename: 'x.txt', body: 'x' }]), B)
+  const form = await postForm(api, formParts(B, [{ name: 'file', filename: 'x.txt', body: 'x' }]), B)
   t.match(form, { status: 403, json: { code: 'SHR_AWS_ACCESS_DENIED', action: /^(s3:PutObject|kms:GenerateDataKey)$/ } })
   const admin = clientsAs(lab, 'admin')
   t.teardown(() => admin.s3.destroy())
@@ -42,11 +42,11 @@ t.test('an uploader without kms:Decrypt via S3: PUT still works, multipart says 
   t.ok(withoutDecrypt.Statement.length < doc.Statement.length, 'the seed grants Decrypt via S3, and we took it away')
   await iam.send(new PutRolePolicyCommand({ RoleName: 'kms-share-uploader', PolicyName: 'kms-share-upload', PolicyDocument: JSON.stringify(withoutDecrypt) }))
 
-  const { url } = await startUpload(t, lab, 'uploader', { MULTIPART_PART_BYTES: String(5 * MiB) })
-  const put = await fetch(`${url}/files/encrypt-only.txt`, { method: 'PUT', body: 'GenerateDataKey is enough' })
+  const { api } = await startUpload(t, lab, 'uploader', { MULTIPART_PART_BYTES: String(5 * MiB) })
+  const put = await api('/files/encrypt-only.txt', { method: 'PUT', body: 'GenerateDataKey is enough' })
   t.equal(put.status, 201, 'a single PutObject needs only kms:GenerateDataKey')
 
-  const r = await postForm(url, formParts(B, [{ name: 'file', filename: 'big.bin', body: Buffer.alloc(11 * MiB) }]), B)
+  const r = await postForm(api, formParts(B, [{ name: 'file', filename: 'big.bin', body: Buffer.alloc(11 * MiB) }]), B)
   t.equal(r.status, 403)
   t.match(r.json, {
     code: 'UPL_MULTIPART_NEEDS_DECRYPT',

@@ -5,10 +5,15 @@ import { S3Client } from '@aws-sdk/client-s3'
 import { KMSClient } from '@aws-sdk/client-kms'
 import type { Lab } from '@kms-share/aws-lab'
 import { labProfileEnv, startTestLab as startLab, type LabTest, type TestLabOptions } from '@kms-share/aws-lab/testing'
-import { createKmsClient, createS3Client } from '@kms-share/shared'
+import { createKmsClient, createS3Client, formatTokenEntry, generateToken, hashToken } from '@kms-share/shared'
 import { buildApp, loadUploadConfig, type BuildAppOptions } from '../src/app.js'
 
 export const BUCKET = 'kmsworkshop-111122223333'
+
+/** The token these tests call the service with, as its real callers do: a kms_upload_… token holding the upload scope. */
+export const TOKEN = generateToken('upload')
+/** Spread into a request's headers. */
+export const AUTH = { authorization: `Bearer ${TOKEN}` }
 
 /**
  * A lab whose alias/ImportedCMK keeps AWS's default key policy: these tests read objects back as the
@@ -27,8 +32,8 @@ export function labEnv(lab: Lab, profile: string, extra: Record<string, string> 
     KMS_KEY_ID: 'alias/ImportedCMK',
     PORT: '0',
     LOG_LEVEL: 'silent',
-    // Tests that predate authentication run open on loopback; auth tests override it.
-    AUTH_DISABLED: 'true',
+    // Scoped as production: only TOKEN, with the upload scope (auth tests configure their own).
+    AUTH_TOKENS: formatTokenEntry('upload-test', ['upload'], hashToken(TOKEN)),
     ...extra,
   }
 }
@@ -39,7 +44,15 @@ export async function startUpload(t: Test, lab: Lab, profile = 'uploader', extra
   await app.listen({ host: '127.0.0.1', port: 0 })
   t.teardown(() => app.close())
   const { port } = app.server.address() as { port: number }
-  return { app, config, url: `http://127.0.0.1:${port}`, port }
+  const url = `http://127.0.0.1:${port}`
+  return { app, config, url, port, api: authorizedFetch(url) }
+}
+
+export type Api = (path: string, init?: RequestInit & { headers?: Record<string, string> }) => Promise<Response>
+
+/** fetch against the service at `url` with TOKEN in Authorization (a test's own headers win). */
+export function authorizedFetch(url: string): Api {
+  return (path, init = {}) => fetch(url + path, { ...init, headers: { ...AUTH, ...init.headers } })
 }
 
 /** SDK clients as another identity (admin checks what the service cannot see). */
@@ -69,15 +82,15 @@ export function formParts(boundary: string, parts: Array<{ name: string; filenam
   return Buffer.concat(chunks)
 }
 
-export async function postForm(url: string, body: Buffer, boundary: string): Promise<{ status: number; json: any; headers: Headers }> {
-  const r = await fetch(`${url}/files`, { method: 'POST', body, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } })
+export async function postForm(api: Api, body: Buffer, boundary: string): Promise<{ status: number; json: any; headers: Headers }> {
+  const r = await api('/files', { method: 'POST', body, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } })
   const text = await r.text()
   return { status: r.status, json: text ? JSON.parse(text) : null, headers: r.headers }
 }
 
-/** Opens a request and returns it unfinished, for tests that cut the connection mid-body. */
+/** Opens a request (with TOKEN) and returns it unfinished, for tests that cut the connection mid-body. */
 export function openRequest(url: string, method: string, headers: Record<string, string | number>): { req: ClientRequest; response: Promise<IncomingMessage | Error> } {
-  const req = httpRequest(url, { method, headers })
+  const req = httpRequest(url, { method, headers: { ...AUTH, ...headers } })
   const response = new Promise<IncomingMessage | Error>((resolve) => {
     req.on('response', resolve)
     req.on('error', resolve)

@@ -24,12 +24,12 @@ t.test('findInvisible and objectKey: which names pass', async (t) => {
 
 t.test('PUT and POST refuse bidi and zero-width names with 400 problem+json; nothing is stored', async (t) => {
   const lab = await startTestLab(t)
-  const { url } = await startUpload(t, lab)
+  const { api } = await startUpload(t, lab)
   const admin = clientsAs(lab, 'admin')
   t.teardown(() => admin.s3.destroy())
 
   const spoof = 'invoice\u202Efdp.exe'
-  const put = await fetch(`${url}/files/${encodeKey(spoof)}`, { method: 'PUT', body: 'MZ' })
+  const put = await api(`/files/${encodeKey(spoof)}`, { method: 'PUT', body: 'MZ' })
   t.equal(put.status, 400)
   t.equal(put.headers.get('content-type'), 'application/problem+json; charset=utf-8')
   t.match(await put.json(), {
@@ -38,10 +38,10 @@ t.test('PUT and POST refuse bidi and zero-width names with 400 problem+json; not
   })
 
   const B = 'invisibleBoundary'
-  const byField = await postForm(url, formParts(B, [{ name: 'key', body: 'pay\u200Bpal.txt' }, { name: 'file', filename: 'x.txt', body: 'x' }]), B)
+  const byField = await postForm(api, formParts(B, [{ name: 'key', body: 'pay\u200Bpal.txt' }, { name: 'file', filename: 'x.txt', body: 'x' }]), B)
   t.equal(byField.status, 400)
   t.match(byField.json, { code: 'UPL_INVALID_NAME', detail: /U\+200B \(ZERO WIDTH SPACE\) at position 3 is an invisible character/ })
-  const byFilename = await postForm(url, formParts(B, [{ name: 'file', filename: 'photo\u2066.jpg', body: 'x' }]), B)
+  const byFilename = await postForm(api, formParts(B, [{ name: 'file', filename: 'photo\u2066.jpg', body: 'x' }]), B)
   t.equal(byFilename.status, 400)
   t.match(byFilename.json, { code: 'UPL_INVALID_NAME', detail: /U\+2066/ })
 
@@ -51,7 +51,7 @@ t.test('PUT and POST refuse bidi and zero-width names with 400 problem+json; not
   }
 
   const persian = 'می\u200Cخواهم.txt'
-  const ok = await fetch(`${url}/files/${encodeKey(persian)}`, { method: 'PUT', body: 'salam' })
+  const ok = await api(`/files/${encodeKey(persian)}`, { method: 'PUT', body: 'salam' })
   t.equal(ok.status, 201, 'a joiner a script needs is accepted')
   t.equal(((await ok.json()) as { key: string }).key, persian)
 })

@@ -7,7 +7,7 @@ import { once } from 'node:events'
 import { createServer } from 'node:http'
 import { runInNewContext } from 'node:vm'
 import { PutObjectCommand } from '@aws-sdk/client-s3'
-import { BUCKET, clientsAs, startTestLab, startUpload } from './helpers.js'
+import { AUTH, BUCKET, clientsAs, startTestLab, startUpload } from './helpers.js'
 
 const PROBLEM = 'application/problem+json; charset=utf-8'
 
@@ -28,26 +28,26 @@ async function raw(port: number, bytes: string): Promise<{ status: number; type:
 
 t.test('upload: Fastify and Node refusals are problem+json', async (t) => {
   const lab = await startTestLab(t)
-  const { url, port } = await startUpload(t, lab, 'uploader', { MAX_UPLOAD_BYTES: String(1024 * 1024) })
+  const { port, api } = await startUpload(t, lab, 'uploader', { MAX_UPLOAD_BYTES: String(1024 * 1024) })
 
-  const badEscape = await raw(port, 'PUT /files/report%zz.pdf HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx')
+  const badEscape = await raw(port, `PUT /files/report%zz.pdf HTTP/1.1\r\nHost: x\r\nAuthorization: ${AUTH.authorization}\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx`)
   t.match(badEscape, { status: 400, type: PROBLEM, body: { type: 'urn:kms-share:problem:SHR_BAD_URL', title: 'Bad Request', status: 400, code: 'SHR_BAD_URL', detail: /%25/ } })
 
-  const absurd = await raw(port, 'PUT /files/a.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 184467440737095516160\r\n\r\n')
+  const absurd = await raw(port, `PUT /files/a.bin HTTP/1.1\r\nHost: x\r\nAuthorization: ${AUTH.authorization}\r\nContent-Length: 184467440737095516160\r\n\r\n`)
   t.match(absurd, { status: 400, type: PROBLEM, body: { code: 'SHR_MALFORMED_REQUEST', title: 'Bad Request', status: 400, detail: /Content-Length/ } })
 
-  const overLimit = await raw(port, 'PUT /files/a.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999999\r\n\r\n')
+  const overLimit = await raw(port, `PUT /files/a.bin HTTP/1.1\r\nHost: x\r\nAuthorization: ${AUTH.authorization}\r\nContent-Length: 999999999999\r\n\r\n`)
   t.match(overLimit, { status: 413, type: PROBLEM, body: { code: 'UPL_TOO_LARGE', title: 'Content Too Large', status: 413 } })
 
-  const jsonTooLarge = await raw(port, 'POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000000000\r\nConnection: close\r\n\r\n{')
+  const jsonTooLarge = await raw(port, `POST /files HTTP/1.1\r\nHost: x\r\nAuthorization: ${AUTH.authorization}\r\nContent-Type: application/json\r\nContent-Length: 5000000000\r\nConnection: close\r\n\r\n{`)
   t.match(jsonTooLarge, { status: 413, type: PROBLEM, body: { code: 'SHR_PAYLOAD_TOO_LARGE', status: 413 } })
 
-  const badJson = await fetch(`${url}/files`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"key":' })
+  const badJson = await api('/files', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"key":' })
   t.equal(badJson.status, 400)
   t.equal(badJson.headers.get('content-type'), PROBLEM)
   t.match(await badJson.json(), { type: 'urn:kms-share:problem:SHR_BAD_REQUEST', title: 'Bad Request', status: 400, code: 'SHR_BAD_REQUEST', detail: /JSON/ })
 
-  const noRoute = await fetch(`${url}/files/a.txt`, { method: 'DELETE' })
+  const noRoute = await api('/files/a.txt', { method: 'DELETE' })
   t.equal(noRoute.status, 404)
   t.equal(noRoute.headers.get('content-type'), PROBLEM)
   t.match(await noRoute.json(), { type: 'urn:kms-share:problem:SHR_NOT_FOUND', title: 'Not Found', status: 404, code: 'SHR_NOT_FOUND', detail: 'No route DELETE /files/a.txt' })
@@ -55,7 +55,7 @@ t.test('upload: Fastify and Node refusals are problem+json', async (t) => {
   const headers = await raw(port, `GET /healthz HTTP/1.1\r\nHost: x\r\nCookie: ${'c'.repeat(20_000)}\r\n\r\n`)
   t.match(headers, { status: 431, type: PROBLEM, body: { code: 'SHR_HEADERS_TOO_LARGE' } })
 
-  const chunkedAndLength = await raw(port, 'PUT /files/a.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n')
+  const chunkedAndLength = await raw(port, `PUT /files/a.bin HTTP/1.1\r\nHost: x\r\nAuthorization: ${AUTH.authorization}\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`)
   t.match(chunkedAndLength, { status: 400, type: PROBLEM, body: { code: 'SHR_MALFORMED_REQUEST' } })
 })
 
@@ -68,9 +68,9 @@ t.test('upload: a 5xx never carries what S3 or the code said', async (t) => {
   broken.listen(0, '127.0.0.1')
   await once(broken, 'listening')
   t.teardown(() => new Promise<void>((r) => { broken.closeAllConnections(); broken.close(() => r()) }))
-  const { url } = await startUpload(t, lab, 'uploader', { AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${(broken.address() as { port: number }).port}` })
+  const { api } = await startUpload(t, lab, 'uploader', { AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${(broken.address() as { port: number }).port}` })
   for (const [method, path, body] of [['GET', '/files', undefined], ['PUT', '/files/a.txt', 'hello']] as const) {
-    const r = await fetch(`${url}${path}`, { method, ...(body ? { body } : {}) })
+    const r = await api(`${path}`, { method, ...(body ? { body } : {}) })
     const text = await r.text()
     t.ok(r.status >= 500, `${method} ${path}: ${r.status}`)
     t.equal(r.headers.get('content-type'), PROBLEM)
@@ -85,8 +85,8 @@ t.test("upload page: the listing writes out bidi controls and invisible characte
   t.teardown(() => admin.s3.destroy())
   const spoof = 'invoice\u202Efdp.exe'
   await admin.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: spoof, Body: 'MZ', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'alias/ImportedCMK' }))
-  const { url } = await startUpload(t, lab)
-  const listed: any = await (await fetch(`${url}/files`)).json()
+  const { url, api } = await startUpload(t, lab)
+  const listed: any = await (await api('/files')).json()
   t.equal(listed.items[0].key, spoof, 'the JSON keeps the real key')
 
   // The frame's naming function (window.kms.shownName), served as the browser loads it, run as it would run it.

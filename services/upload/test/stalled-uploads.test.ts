@@ -26,13 +26,13 @@ async function multipartUploads(s3: ReturnType<typeof clientsAs>['s3']) {
 
 t.test('60 stalled uploads are aborted after UPLOAD_IDLE_TIMEOUT_MS and leave nothing; a normal upload completes meanwhile', async (t) => {
   const lab = await startTestLab(t)
-  const { url } = await startUpload(t, lab, 'uploader', { UPLOAD_IDLE_TIMEOUT_MS: String(IDLE_MS), MULTIPART_PART_BYTES: String(5 * MiB) }, { singlePutMaxBytes: 8 * MiB })
+  const { url, api } = await startUpload(t, lab, 'uploader', { UPLOAD_IDLE_TIMEOUT_MS: String(IDLE_MS), MULTIPART_PART_BYTES: String(5 * MiB) }, { singlePutMaxBytes: 8 * MiB })
   const admin = clientsAs(lab, 'admin')
   t.teardown(() => admin.s3.destroy())
   const stalled: { name: string; response: Promise<IncomingMessage | Error>; stalledAt: number }[] = []
   // The same upload on an idle service, for comparison (the machine may be busy).
   const baselineStart = Date.now()
-  t.equal((await fetch(`${url}/files/baseline.bin`, { method: 'PUT', body: Buffer.alloc(256 * 1024, 6) })).status, 201)
+  t.equal((await api('/files/baseline.bin', { method: 'PUT', body: Buffer.alloc(256 * 1024, 6) })).status, 201)
   const baselineMs = Date.now() - baselineStart
 
   // 5 raw PUTs and 5 forms past their first part (multipart uploads begun, one part stored), then silence.
@@ -63,7 +63,7 @@ t.test('60 stalled uploads are aborted after UPLOAD_IDLE_TIMEOUT_MS and leave no
     return a
   }))
   const started = Date.now()
-  const normal = await fetch(`${url}/files/normal.bin`, { method: 'PUT', body: Buffer.alloc(256 * 1024, 7) })
+  const normal = await api('/files/normal.bin', { method: 'PUT', body: Buffer.alloc(256 * 1024, 7) })
   const normalDone = Date.now()
   const normalMs = normalDone - started
   t.equal(normal.status, 201, 'the normal upload is stored')
@@ -138,17 +138,17 @@ t.test('a slow S3 is not a stalled client: an upload whose body is all in waits 
   slowS3.listen(0, '127.0.0.1')
   await once(slowS3, 'listening')
   t.teardown(() => new Promise<void>((r) => { for (const s of sockets) s.destroy(); slowS3.close(() => r()) }))
-  const { url } = await startUpload(t, lab, 'uploader', { UPLOAD_IDLE_TIMEOUT_MS: '500', HTTP_IDLE_TIMEOUT_MS: '700', AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${(slowS3.address() as { port: number }).port}` })
+  const { api } = await startUpload(t, lab, 'uploader', { UPLOAD_IDLE_TIMEOUT_MS: '500', HTTP_IDLE_TIMEOUT_MS: '700', AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${(slowS3.address() as { port: number }).port}` })
   const started = Date.now()
-  const put = await fetch(`${url}/files/slow-s3.bin`, { method: 'PUT', body: Buffer.alloc(300 * 1024, 5) })
+  const put = await api('/files/slow-s3.bin', { method: 'PUT', body: Buffer.alloc(300 * 1024, 5) })
   t.equal(put.status, 201, 'stored, not cut as idle')
   t.ok(Date.now() - started >= 1_400, `S3 made it wait ${Date.now() - started} ms`)
 })
 
 t.test('OpenAPI documents the 408 of both upload routes', async (t) => {
   const lab = await startTestLab(t)
-  const { url } = await startUpload(t, lab)
-  const docs: any = await (await fetch(`${url}/docs/json`)).json()
+  const { api } = await startUpload(t, lab)
+  const docs: any = await (await api('/docs/json')).json()
   const put = docs.paths['/files/{*}'] ?? docs.paths['/files/*']
   t.ok(put.put.responses['408'], 'PUT /files/<name>')
   t.ok(docs.paths['/files'].post.responses['408'], 'POST /files')
