@@ -1,5 +1,7 @@
 export * from './config.js'
+export * from './aws-config.js'
 export * from './aws.js'
+export * from './aws-errors.js'
 export * from './errors.js'
 export * from './logger.js'
 export * from './http-limits.js'

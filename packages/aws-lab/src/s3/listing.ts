@@ -5,7 +5,7 @@ import type { XmlObject } from '../core/protocols/rest-xml.js'
 import { s3Errors } from './errors.js'
 import type { ObjectMeta } from './model.js'
 import { op, ownerXml, requireKey, type S3Labs, type S3Operations } from './operation.js'
-import type { S3Input } from './protocol.js'
+import type { S3Input } from './messages.js'
 
 export function listingOperations({ lab, check }: S3Labs): S3Operations {
   /** One page of a bucket listing, shared by ListObjects (marker) and ListObjectsV2 (start-after / continuation token). */

@@ -10,7 +10,7 @@ import type { ObjectMeta, PartRecord, S3Model, UploadRecord } from './model.js'
 import { commitTemp, discardTemp, readPlaintext, writeEncryptedTemp, type TempBlob } from './object-store.js'
 import { copyPreconditions, copySource, digestOf, etagFor, objectHeadersFrom, quoteEtag, sseHeaders, sseRequest, unquote, writePreconditions } from './object-meta.js'
 import { document, op, requireKey, sseConditions, type S3Labs, type S3Operations } from './operation.js'
-import type { S3Input } from './protocol.js'
+import type { S3Input } from './messages.js'
 
 const MIN_PART_SIZE = 5 * 1024 * 1024
 

@@ -7,7 +7,7 @@ import { AwsError, type AuthCheck, type Operation, type OperationContext, type S
 import type { XmlObject } from '../core/protocols/rest-xml.js'
 import { s3Errors } from './errors.js'
 import { S3Model, type BucketRecord } from './model.js'
-import { readDocument, type S3Input, type S3Output } from './protocol.js'
+import { readDocument, type S3Input, type S3Output } from './messages.js'
 import { SseKeys } from './sse.js'
 
 const MAX_KEY_BYTES = 1024
