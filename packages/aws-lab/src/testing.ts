@@ -38,6 +38,24 @@ function seeded(t: LabTest, options: Partial<LabOptions>, seed: TestLabOptions['
   return { dataDir: options.dataDir ?? join(dir, 'lab'), seedFile }
 }
 
+/** What `eventually` waits for: anything but undefined, null or false. */
+export type Settled<R> = Exclude<Awaited<R>, undefined | null | false>
+
+/**
+ * The one way tests wait for something to happen: polls `check` (every 25 ms, backing off to 250 ms)
+ * until it answers other than undefined, null or false, and returns that answer; after `timeoutMs`
+ * it checks once more and then throws naming `what`. An error `check` throws fails at once.
+ */
+export async function eventually<R>(check: () => R | Promise<R>, what: string, timeoutMs = 10_000): Promise<Settled<R>> {
+  const end = Date.now() + timeoutMs
+  for (let pause = 25; ; pause = Math.min(pause * 2, 250)) {
+    const answer = await check()
+    if (answer !== undefined && answer !== null && answer !== false) return answer as Settled<R>
+    if (Date.now() >= end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, Math.min(pause, Math.max(1, end - Date.now()))))
+  }
+}
+
 /** The standard AWS variables for a lab profile (SDK and CLI read the lab's generated files). */
 export function labProfileEnv(lab: Lab, profile: string): Record<string, string> {
   return {

@@ -16,7 +16,7 @@ export const BUCKET = 'kmsworkshop-111122223333'
 export const KEY_ALIAS = 'alias/ImportedCMK'
 
 export type { Lab }
-export { freePort } from '@kms-share/aws-lab/testing'
+export { eventually, freePort } from '@kms-share/aws-lab/testing'
 
 /**
  * A lab whose alias/ImportedCMK keeps AWS's default key policy: these tests write objects and change
@@ -81,14 +81,6 @@ export async function startDownload(t: Tap, lab: Lab, profile: string, env: Reco
   const address = app.server.address()
   if (!address || typeof address === 'string') throw new Error('no address')
   return { app, url: `http://127.0.0.1:${address.port}`, logs }
-}
-
-export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 25))
-  }
 }
 
 /** A path for /files/<key>, each segment percent-encoded. */
