@@ -1,6 +1,6 @@
 // S3's multipart uploads: create, upload (or copy) parts, complete, abort.
 // https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html
-import { createHash } from 'node:crypto'
+import { createHash, hash } from 'node:crypto'
 import { parseXml, xmlList } from '../core/protocols/rest-xml.js'
 import { text } from '../core/types.js'
 import { compositeChecksum, createChecksummer, fullObjectChecksum, headerFor, isChecksumAlgorithm, isCrc, type ChecksumAlgorithm } from './checksums.js'
@@ -160,7 +160,7 @@ export function multipartOperations({ lab, check }: S3Labs): S3Operations {
         })
         writePreconditions(model.getObject(bucket.name, key), i.headers, key)
         const md5s = Buffer.concat(parts.map((p) => Buffer.from(unquote(p.etag), 'hex')))
-        const etag = quoteEtag(`${createHash('md5').update(md5s).digest('hex')}-${parts.length}`)
+        const etag = quoteEtag(`${hash('md5', md5s, 'hex')}-${parts.length}`)
         const alg = upload.checksumAlgorithm
         let checksum: ObjectMeta['checksum']
         if (alg && parts.every((p) => p.checksum)) {
