@@ -120,6 +120,8 @@ t.test('a port already taken: the stack stops, and its last line says what to do
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
   const [code] = await once(child, 'exit') as [number | null]
   t.equal(code, 1, 'start fails')
+  // (upload's own exit code is checked in shared's serve.test.ts: under tap, its exit hook, loaded into every child, rewrites it here.)
+  t.match(output, /^\[start\] upload exited \(\d+\); stopping the rest$/m, 'start notices upload has gone')
   const last = output.trimEnd().split('\n').at(-1)
   t.match(last, new RegExp(`^\\[start\\] stopped — port ${port} is taken: .*set UPLOAD_PORT to a free port, then run pnpm start again$`), 'the last line names the port and the variable to change')
 })
