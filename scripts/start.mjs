@@ -22,6 +22,7 @@ import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync
 import { createInterface } from 'node:readline'
 import { basename, dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { buildSteps } from './lib/build-steps.mjs'
 import { copyRuntime } from './lib/code-copy.mjs'
 import { closeSync, giveTree, isolationPlan, makeRunDir, openFolder, ownDir, profileSection, reachable, secretFile } from './lib/isolation.mjs'
 
@@ -45,13 +46,25 @@ function log(line) {
   process.stdout.write(`[start] ${line}\n`)
 }
 
+// On failure: stop, then the one line that says what to do, last, where the eye lands.
+function fail(what, todo, exitCode = 1) {
+  log(`${what} — ${todo}`)
+  process.exit(exitCode)
+}
+
 if (!process.argv.includes('--no-build')) {
-  log('building the lab and the services (turbo)…')
-  const build = spawnSync('pnpm', ['exec', 'turbo', 'run', 'build', '--filter=@kms-share/aws-lab', '--filter=@kms-share/upload', '--filter=@kms-share/download', '--filter=@kms-share/keyadmin', '--output-logs=errors-only'], { cwd: root, stdio: 'inherit' })
-  if (build.status !== 0) {
-    log('build failed')
-    process.exit(build.status ?? 1)
+  const targets = ['@kms-share/aws-lab', '@kms-share/upload', '@kms-share/download', '@kms-share/keyadmin']
+  log('building the lab and the services, one line a step (turbo keeps what has not changed)…')
+  const steps = []
+  const build = await buildSteps(root, targets, (step) => {
+    steps.push(step)
+    log(`  built ${step.name.padEnd(20)} ${step.seconds.toFixed(1).padStart(6)} s${step.cached ? '  (unchanged, from the cache)' : ''}`)
+  })
+  if (!build.ok) {
+    for (const line of build.output) process.stdout.write(`[build] ${line}\n`)
+    fail(`the build failed in ${build.failed} (its errors above)`, `fix them and run pnpm start again; \`pnpm --filter ${build.failed} build\` repeats that step alone`)
   }
+  log(`built in ${build.seconds.toFixed(1)} s (${build.steps} steps, ${build.cached} unchanged)`)
 }
 
 // Who runs what: one user per service when this runs as root on Linux; otherwise say, in one line, what that means.
@@ -132,16 +145,19 @@ function run(name, command, args, { env: childEnv, cwd, user, extraFds = [], onL
   // Own process group: Ctrl-C reaches only this script, which sends each child one SIGTERM (a second signal would force-exit it).
   const child = spawn(command, args, { cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe', ...extraFds], detached: true, ...(user ? { uid: user.uid, gid: user.gid } : {}) })
   children.push({ name, child })
+  const recent = []
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (line) => {
-      onLine?.(line)
+      recent.push(line)
+      if (recent.length > 50) recent.shift()
+      if (onLine?.(line) === false) return
       process.stdout.write(`[${name}] ${line}\n`)
     })
   }
   child.on('exit', (code, signal) => {
     if (!stopping) {
       log(`${name} exited (${signal ?? code}); stopping the rest`)
-      void stop(1)
+      void stop(1, whatToDo(name, recent))
     }
   })
   return child
@@ -153,7 +169,19 @@ function runNode(name, script, options) {
   return run(name, options.asLab ? process.execPath : nodePath, [...(options.nodeArgs ?? []), path], { cwd: dirname(dirname(path)), ...options })
 }
 
-async function stop(exitCode = 0) {
+/** The variable that sets each process's port, for the hint when the port is taken. */
+const PORT_VARIABLES = { lab: 'LAB_PORT (and LAB_IMDS_PORT_BASE for the metadata ports)', upload: 'UPLOAD_PORT', download: 'DOWNLOAD_PORT', keyadmin: 'KEYADMIN_PORT' }
+
+/** What to do when `name` stopped on its own, from what it printed last. */
+function whatToDo(name, lines) {
+  const text = lines.join('\n')
+  const port = /EADDRINUSE[^\n]*?:(\d+)/.exec(text)?.[1]
+  if (port) return `port ${port} is taken: stop what listens there (\`ss -ltnp 'sport = :${port}'\`) or set ${PORT_VARIABLES[name] ?? 'its port variable'} to a free port, then run pnpm start again`
+  if (/EACCES|EPERM/.test(text)) return `${name} was refused a file or port (its [${name}] lines above say which): fix the permission or set a different folder/port, then run pnpm start again`
+  return `read the last [${name}] lines above: they say what it could not do; fix that and run pnpm start again`
+}
+
+async function stop(exitCode = 0, hint) {
   if (stopping) return
   stopping = true
   log('stopping…')
@@ -164,6 +192,7 @@ async function stop(exitCode = 0) {
   const timer = setTimeout(() => { for (const { child } of children) child.kill('SIGKILL') }, 20_000)
   await Promise.all(exits)
   clearTimeout(timer)
+  if (hint) log(`stopped — ${hint}`)
   process.exit(exitCode)
 }
 // Children are in their own process groups: never leave them behind, whatever ends this script.
@@ -250,7 +279,7 @@ const labReady = new Promise((resolveBanner) => {
 const lab = await Promise.race([labReady, new Promise((r) => setTimeout(() => r(null), 30_000))])
 if (!lab) {
   log('the lab did not start within 30 s')
-  await stop(1)
+  await stop(1, 'read the [lab] lines above for why; `pnpm lab` starts the lab alone to try again')
 }
 // Where each instance's metadata lives.
 let instances = {}
@@ -259,7 +288,7 @@ try {
   instances = (await answer.json()).instances ?? {}
 } catch (err) {
   log(`could not read the lab's instances: ${err.message}`)
-  await stop(1)
+  await stop(1, 'read the [lab] lines above for why; `pnpm lab` starts the lab alone to try again')
 }
 
 /**
@@ -309,6 +338,17 @@ async function redisAnswers(port) {
     socket.once('error', () => resolveAnswer(false))
   })
 }
+// Redis logs its start and stop at its warning level; those lines tell a user nothing, so they are left out.
+const REDIS_CHATTER = /Redis is starting|Redis version=|Configuration loaded|Server initialized|Received SIGTERM|User requested shutdown|Redis is now ready to exit|Calling fsync/
+/** A redis-server line: chatter dropped, the overcommit notice said once in words a user can act on; the rest shown. */
+function redisLine(line) {
+  if (REDIS_CHATTER.test(line)) return false
+  if (/Memory overcommit must be enabled/.test(line)) {
+    log('redis: this machine has vm.overcommit_memory=0, so a fork of Redis could be refused under memory pressure; harmless here: the audit queue is small and only its append-only-file rewrite forks (`sysctl vm.overcommit_memory=1` as root silences it)')
+    return false
+  }
+  return true
+}
 /** Each audit user's Redis URL, or REDIS_URL for all when it is given (then the ACL is that Redis's business). */
 let redisUrls
 let redisShown
@@ -327,8 +367,8 @@ if (env.REDIS_URL) {
     const aclFile = folder.secret('users.acl', shared.auditRedisAclFile(passwords))
     giveTree(redisDataDir, folder.user)
     // It starts in its data folder (reached before it drops to its user) and keeps its files there: `--dir .`.
-    run('redis', redisServer, ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', '.', '--aclfile', aclFile, '--appendonly', 'yes', '--save', '', '--protected-mode', 'yes'], {
-      env: { ...baseEnv(), HOME: folder.home }, cwd: redisDataDir, user: folder.user,
+    run('redis', redisServer, ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', '.', '--aclfile', aclFile, '--appendonly', 'yes', '--save', '', '--protected-mode', 'yes', '--loglevel', 'warning'], {
+      env: { ...baseEnv(), HOME: folder.home }, cwd: redisDataDir, user: folder.user, onLine: redisLine,
     })
     const end = Date.now() + 10_000
     while (!(await redisAnswers(redisPort)) && Date.now() < end) await new Promise((r) => setTimeout(r, 100))
@@ -444,32 +484,49 @@ if (redisUrls) {
   })
 }
 
+/** The ready banner's rows as columns: label, value, and a detail column that starts at the same place on every row that has one. */
+function table(rows) {
+  const labelWidth = Math.max(...rows.map(([label]) => label.length)) + 1
+  const valueWidth = Math.max(...rows.filter((row) => row[2] !== undefined).map(([, value]) => value.length)) + 2
+  return rows.map(([label, value, detail]) => {
+    const head = `  ${label.padEnd(labelWidth)}`
+    if (detail !== undefined) return `${head}${value.padEnd(valueWidth)}${detail}`
+    return head + value.split('\n').join(`\n${' '.repeat(head.length)}`)
+  }).join('\n')
+}
+
 /** One sign-in URL, the people and where their passwords are (never a token in a URL). */
-function signInLines() {
-  if (!lab.issuer) return `  sign in   ${uploadUrl}/auth/login (paste a token from the file below)`
-  return `  sign in   ${uploadUrl}/   (once, at the lab's OpenID Provider ${lab.issuer}; download and keyadmin then open without asking again)
-  people    ${lab.people}
-            passwords and TOTP seeds (authenticator apps read the otpauth:// URIs): ${lab.peopleFile} (0600)
-  scripts   client credentials: client "scripts", its secret in ${join(labDataDir, 'oidc', 'client-secrets.json')}; token endpoint ${lab.issuer}/token (resource ${LAB_API_RESOURCE})`
+function signInRows() {
+  if (!lab.issuer) return [['sign in', `${uploadUrl}/auth/login`, '(paste a token from the file below)']]
+  return [
+    ['sign in', `${uploadUrl}/`, `(once, at the lab's OpenID Provider ${lab.issuer}; download and keyadmin then open without asking again)`],
+    ['people', `${lab.people}\npasswords and TOTP seeds (authenticator apps read the otpauth:// URIs): ${lab.peopleFile} (0600)`],
+    ['scripts', `client credentials: client "scripts", its secret in ${join(labDataDir, 'oidc', 'client-secrets.json')}; token endpoint ${lab.issuer}/token (resource ${LAB_API_RESOURCE})`],
+  ]
 }
 
 const ready = await Promise.all([waitForUrl(`${uploadUrl}/readyz`), waitForUrl(`${downloadUrl}/readyz`), waitForUrl(`${keyadminUrl}/readyz`)])
 if (!ready.every(Boolean)) {
-  log(`not ready: ${['upload', 'download', 'keyadmin'].filter((_, i) => !ready[i]).join(', ')}`)
-  await stop(1)
+  const late = ['upload', 'download', 'keyadmin'].filter((_, i) => !ready[i])
+  log(`not ready within 60 s: ${late.join(', ')}`)
+  await stop(1, `read the last [${late[0]}] lines above (its /readyz names the check that fails), fix that and run pnpm start again`)
 }
 const tokenOf = (service) => `$(node -p "require('${tokensFile}').${service}.token")`
 log(`ready:
-  upload    ${uploadUrl}/        (instance ${instances.uploader.instanceId}, role ${instances.uploader.role}, key ${kmsKeyId})
-  download  ${downloadUrl}/      (instance ${instances.downloader.instanceId}, role ${instances.downloader.role}, cache ${cacheDir})
-  keyadmin  ${keyadminUrl}/      (instance ${instances.keyadmin.instanceId}, role ${instances.keyadmin.role}${mfaProfile ? `; sensitive operations need userA's MFA code, its otpauth URI in ${join(labDataDir, 'mfa', 'userA.otpauth')}` : ''})
-  audit     ${redisUrls ? `worker as instance ${instances.auditor?.instanceId}, role ${instances.auditor?.role}, signing verdicts; redis ${redisShown}; results at ${keyadminUrl}/audit, dashboard ${keyadminUrl}/audit/queues/` : 'off (no Redis)'}
-  lab       ${lab.endpoint}  (data ${labDataDir}; profiles for people and the CLI in ${lab.credentialsFile} and ${lab.configFile})
-  isolation ${plan.mode === 'users' ? 'one user per service; each instance\'s metadata served to its user alone' : `off — ${plan.reason.split(':')[0]} (every service runs as you)`}
-${signInLines()}
-  tokens    ${tokensFile} (0600, yours alone; the services hold only SHA-256 hashes)
-  try: UPLOAD_TOKEN=${tokenOf('upload')} DOWNLOAD_TOKEN=${tokenOf('download')}
-       curl -H "Authorization: Bearer $UPLOAD_TOKEN" -T SampleFile-KMS.txt ${uploadUrl}/files/SampleFile-KMS.txt && curl -H "Authorization: Bearer $DOWNLOAD_TOKEN" -O -J ${downloadUrl}/files/SampleFile-KMS.txt
-       KEYADMIN_TOKEN=${tokenOf('keyadmin')}; curl -H "Authorization: Bearer $KEYADMIN_TOKEN" ${keyadminUrl}/keys/alias%2FImportedCMK/access
-       curl -H "Authorization: Bearer $KEYADMIN_TOKEN" ${keyadminUrl}/audit/objects/SampleFile-KMS.txt
+${table([
+  ['upload', `${uploadUrl}/`, `(instance ${instances.uploader.instanceId}, role ${instances.uploader.role}, key ${kmsKeyId})`],
+  ['download', `${downloadUrl}/`, `(instance ${instances.downloader.instanceId}, role ${instances.downloader.role}, cache ${cacheDir})`],
+  ['keyadmin', `${keyadminUrl}/`, `(instance ${instances.keyadmin.instanceId}, role ${instances.keyadmin.role}${mfaProfile ? `; sensitive operations need userA's MFA code, its otpauth URI in ${join(labDataDir, 'mfa', 'userA.otpauth')}` : ''})`],
+  ['audit', redisUrls ? `worker as instance ${instances.auditor?.instanceId}, role ${instances.auditor?.role}, signing verdicts; redis ${redisShown}; results at ${keyadminUrl}/audit, dashboard ${keyadminUrl}/audit/queues/` : 'off (no Redis)'],
+  ['lab', lab.endpoint, `(data ${labDataDir}; profiles for people and the CLI in ${lab.credentialsFile} and ${lab.configFile})`],
+  ['isolation', plan.mode === 'users' ? 'one user per service; each instance\'s metadata served to its user alone' : `off — ${plan.reason.split(':')[0]} (every service runs as you)`],
+  ...signInRows(),
+  ['tokens', `${tokensFile} (0600, yours alone; the services hold only SHA-256 hashes)`],
+  ['try', [
+    `UPLOAD_TOKEN=${tokenOf('upload')} DOWNLOAD_TOKEN=${tokenOf('download')}`,
+    `curl -H "Authorization: Bearer $UPLOAD_TOKEN" -T SampleFile-KMS.txt ${uploadUrl}/files/SampleFile-KMS.txt && curl -H "Authorization: Bearer $DOWNLOAD_TOKEN" -O -J ${downloadUrl}/files/SampleFile-KMS.txt`,
+    `KEYADMIN_TOKEN=${tokenOf('keyadmin')}; curl -H "Authorization: Bearer $KEYADMIN_TOKEN" ${keyadminUrl}/keys/alias%2FImportedCMK/access`,
+    `curl -H "Authorization: Bearer $KEYADMIN_TOKEN" ${keyadminUrl}/audit/objects/SampleFile-KMS.txt`,
+  ].join('\n')],
+])}
 Ctrl-C stops everything.`)

@@ -5,13 +5,12 @@
 // service they measured; on a 2-core machine that decided the ratios. Here each has a process and an
 // event loop of its own, as curl does, and the parent only times the IPC round trip around each call.
 // Messages: {id, op, ...} in; {id, bytes} or {id, url} or {id, error} out.
-import { randomBytes } from 'node:crypto'
-import { closeSync, createReadStream, fsyncSync, openSync, rmSync, writeSync } from 'node:fs'
+import { createReadStream } from 'node:fs'
 import { request } from 'node:http'
-import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
+import { fsyncedWrite } from '@kms-share/aws-lab/testing'
 import { createS3Client } from '@kms-share/shared'
 import { BUCKET, KEY_ALIAS, MiB } from './constants.js'
 
@@ -35,21 +34,6 @@ function httpPut(url: string, path: string, size: number): Promise<number> {
     req.on('error', rej)
     createReadStream(path, { highWaterMark: 64 * 1024 }).pipe(req)
   })
-}
-
-/** Writes `size` bytes in 1 MiB writes and fsyncs: what the disk under the lab's data folder allows. */
-function diskWrite(dir: string, size: number): number {
-  const path = join(dir, `disk-${randomBytes(4).toString('hex')}.bin`)
-  const block = randomBytes(MiB)
-  const fd = openSync(path, 'wx')
-  try {
-    for (let written = 0; written < size; written += MiB) writeSync(fd, block, 0, Math.min(MiB, size - written))
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-    rmSync(path, { force: true })
-  }
-  return size
 }
 
 // The same identity and SDK defaults as the service for the role (createS3Client from the same env).
@@ -79,7 +63,8 @@ async function handle(msg: WorkerRequest): Promise<Omit<WorkerReply, 'id'>> {
     case 'httpPut':
       return { bytes: await httpPut(msg.url, msg.path, msg.size) }
     case 'diskWrite':
-      return { bytes: diskWrite(msg.dir, msg.size) }
+      fsyncedWrite(msg.dir, msg.size)
+      return { bytes: msg.size }
   }
 }
 

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import type { Test } from 'tap'
 import { Redis } from 'ioredis'
 import type { Lab } from '@kms-share/aws-lab'
-import { freePort, labProfileEnv, startTestLab } from '@kms-share/aws-lab/testing'
+import { eventually, freePort, labProfileEnv, startTestLab } from '@kms-share/aws-lab/testing'
 import { loadAuditWorkerConfig, type AuditWorkerConfig } from '@kms-share/keyadmin/audit/config'
 import { createAuditWorker, type AuditLogger, type AuditWorker } from '@kms-share/keyadmin/audit/worker'
 import { generateAuditKeys } from '@kms-share/keyadmin/audit/signature'
@@ -18,7 +18,7 @@ import { buildApp as buildUploadApp, createAuditProducer, loadUploadConfig } fro
 import { auditRedisAclFile, auditRedisUrl, type AuditRedisRole } from '@kms-share/shared'
 import { scopedToken } from './helpers.js'
 
-export { freePort, startTestLab }
+export { eventually, freePort, startTestLab }
 
 export const BUCKET = 'kmsworkshop-111122223333'
 export const REDIS_SERVER = '/usr/bin/redis-server'
@@ -48,20 +48,18 @@ export async function startRedis(t: Test): Promise<TestRedis> {
   let child: ChildProcess | undefined
   const start = async () => {
     child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--aclfile', join(dir, 'users.acl'), '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--protected-mode', 'yes'], { stdio: 'ignore' })
-    const end = Date.now() + 10_000
-    for (;;) {
+    await eventually(async () => {
       const probe = new Redis({ port, host: '127.0.0.1', username: 'test-admin', password: admin, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
       probe.on('error', () => {})
       try {
         await probe.connect()
-        if ((await probe.ping()) === 'PONG') return
+        return (await probe.ping()) === 'PONG'
       } catch {
-        if (Date.now() > end) throw new Error(`redis-server did not start on port ${port}`)
-        await new Promise((r) => setTimeout(r, 50))
+        return false
       } finally {
         probe.disconnect()
       }
-    }
+    }, `redis-server on port ${port}`, 10_000)
   }
   const stop = async () => {
     const c = child
@@ -143,15 +141,4 @@ export async function startWorker(t: Test, lab: Lab, redis: TestRedis, extra: Re
   const worker = await createAuditWorker(workerConfig(lab, redis, extra), { log, manual: true })
   t.teardown(() => worker.close())
   return Object.assign(worker, { log })
-}
-
-/** Polls `check` until it returns a value other than undefined, or fails after `ms`. */
-export async function eventually<T>(check: () => Promise<T | undefined>, ms = 30_000, what = 'condition'): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
 }

@@ -39,7 +39,7 @@ t.test('the impact report counts the objects under the key and names the last De
   await uploader.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'other-key.txt', Body: 'other', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: other }))
   uploader.destroy()
   await worker.sweep()
-  await eventually(async () => ((await get('/audit/summary', auditToken)).body.total === 4 ? true : undefined), 30_000, 'four verdicts')
+  await eventually(async () => ((await get('/audit/summary', auditToken)).body.total === 4 ? true : undefined), 'four verdicts', 30_000)
 
   const downloader = createS3Client(labEnv(lab, 'downloader'))
   await (await downloader.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'impact/1.txt' }))).Body!.transformToString()

@@ -50,7 +50,7 @@ t.test('a killed worker loses no job and doubles no verdict', async (t) => {
   const active = await eventually(async () => {
     const n = await queue.getActiveCount()
     return n === keys.length ? n : undefined
-  }, 30_000, `the child worker to hold all jobs (${output.slice(-500)})`)
+  }, `the child worker to hold all jobs (${output.slice(-500)})`, 30_000)
   t.equal(active, keys.length, 'all 20 jobs are in the middle of processing')
   child.kill('SIGKILL')
   await exited
@@ -61,7 +61,7 @@ t.test('a killed worker loses no job and doubles no verdict', async (t) => {
   const records = await eventually(async () => {
     const found = await Promise.all(keys.map((key) => second.store.getVerdict(BUCKET, key)))
     return found.every(Boolean) ? found : undefined
-  }, 60_000, '20 verdicts')
+  }, '20 verdicts', 60_000)
   t.same(records.map((r) => r!.verdict), keys.map(() => 'VERIFIED'))
   t.ok(second.log.lines.some((l) => /stalled/.test(String(l.msg))), 'the jobs came back through the stalled-job check')
   const summary = await second.store.summary()

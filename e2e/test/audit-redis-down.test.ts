@@ -12,7 +12,7 @@ const upload = await startUpload(t, lab, redis)
 t.test('uploads go on without Redis, and the sweep audits them once it is back', async (t) => {
   const before = await upload.put('before-the-stop.txt', 'queued normally')
   t.equal(before.json.audit, 'queued')
-  await eventually(async () => (await worker.store.getVerdict(BUCKET, 'before-the-stop.txt')) ?? undefined, 20_000, 'the first verdict')
+  await eventually(async () => (await worker.store.getVerdict(BUCKET, 'before-the-stop.txt')) ?? undefined, 'the first verdict', 20_000)
 
   await redis.stop()
   const keys = Array.from({ length: 50 }, (_, i) => `burst/file-${String(i).padStart(2, '0')}.txt`)
@@ -27,15 +27,15 @@ t.test('uploads go on without Redis, and the sweep audits them once it is back',
   const after = await eventually(async () => {
     const put = await upload.put(`after-${Date.now()}.txt`, 'queued again')
     return put.json.audit === 'queued' ? put : undefined
-  }, 20_000, 'an upload queued again')
+  }, 'an upload queued again', 20_000)
   t.equal(after.status, 201)
 
-  const added = await eventually(async () => worker.sweep().catch(() => undefined), 20_000, 'a sweep')
+  const added = await eventually(async () => worker.sweep().catch(() => undefined), 'a sweep', 20_000)
   t.ok(added >= 50, `the sweep enqueued the ${added} objects without a verdict`)
   const records = await eventually(async () => {
     const found = await Promise.all(keys.map((key) => worker.store.getVerdict(BUCKET, key)))
     return found.every(Boolean) ? found : undefined
-  }, 60_000, '50 verdicts')
+  }, '50 verdicts', 60_000)
   t.same(records.map((r) => r!.verdict), keys.map(() => 'VERIFIED'), records.filter((r) => r!.verdict !== 'VERIFIED').map((r) => r!.reasons.join('; ')).join('\n'))
   t.same(records.map((r) => r!.source), keys.map(() => 'sweep'))
   t.ok(await worker.store.getVerdict(BUCKET, 'before-the-stop.txt'), 'the verdict from before the stop survived the restart')

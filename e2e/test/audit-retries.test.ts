@@ -12,7 +12,7 @@ t.test('an event later than the first attempts: retried with back-off, then VERI
   const worker = await startWorker(t, lab, redis, { AUDIT_ATTEMPTS: '6', AUDIT_BACKOFF_MS: '300' })
   const upload = await startUpload(t, lab, redis, { AUDIT_ATTEMPTS: '6', AUDIT_BACKOFF_MS: '300' })
   t.equal((await upload.put('late.txt', 'late event')).status, 201)
-  const record = await eventually(async () => (await worker.store.getVerdict(BUCKET, 'late.txt')) ?? undefined, 20_000, 'a verdict')
+  const record = await eventually(async () => (await worker.store.getVerdict(BUCKET, 'late.txt')) ?? undefined, 'a verdict', 20_000)
   t.equal(record.verdict, 'VERIFIED', record.reasons.join('; '))
   t.ok(record.attempts > 1, `found on attempt ${record.attempts}, not the first`)
 })
@@ -25,7 +25,7 @@ t.test('an event later than every retry: UNVERIFIED after the last attempt, not 
   const upload = await startUpload(t, lab, redis, { AUDIT_ATTEMPTS: '3', AUDIT_BACKOFF_MS: '200' })
   const started = Date.now()
   t.equal((await upload.put('never.txt', 'event too late')).status, 201)
-  const record = await eventually(async () => (await worker.store.getVerdict(BUCKET, 'never.txt')) ?? undefined, 20_000, 'a verdict')
+  const record = await eventually(async () => (await worker.store.getVerdict(BUCKET, 'never.txt')) ?? undefined, 'a verdict', 20_000)
   t.equal(record.verdict, 'UNVERIFIED')
   t.equal(record.attempts, 3)
   t.ok(Date.now() - started >= 600, 'after both back-off delays')
@@ -46,7 +46,7 @@ t.test('a job that keeps failing ends in the failed set with its reason', async 
   const failed = await eventually(async () => {
     const jobs = await worker.queue.getJobs(['failed'])
     return jobs.length === 2 ? jobs : undefined
-  }, 20_000, 'two failed jobs')
+  }, 'two failed jobs', 20_000)
   const bad = failed.find((j) => j.id === 'bad-data')!
   t.match(bad.failedReason, /invalid audit job/)
   t.equal(bad.attemptsMade, 1, 'bad data is not retried')

@@ -46,7 +46,7 @@ t.test('after an upload and a download: VERIFIED with the encryption context, an
   const verdict = await eventually(async () => {
     const r = await get('/audit/objects/SampleFile-KMS.txt')
     return r.status === 200 ? r.json() : undefined
-  }, 20_000, 'the verdict over HTTP')
+  }, 'the verdict over HTTP', 20_000)
   t.equal(verdict.verdict, 'VERIFIED')
   t.same(verdict.event.encryptionContext, { 'aws:s3:arn': `arn:aws:s3:::${BUCKET}/SampleFile-KMS.txt` })
   t.same(verdict.readers, [])
@@ -66,7 +66,7 @@ t.test('after an upload and a download: VERIFIED with the encryption context, an
 
 t.test('GET /audit filters by verdict and time and pages', async (t) => {
   for (const name of ['a.txt', 'b.txt', 'c.txt']) await upload.put(name, name)
-  await eventually(async () => ((await get('/audit?verdict=VERIFIED')).json().total === 4 ? true : undefined), 20_000, '4 verdicts')
+  await eventually(async () => ((await get('/audit?verdict=VERIFIED')).json().total === 4 ? true : undefined), '4 verdicts', 20_000)
   const first = (await get('/audit?limit=3')).json()
   t.equal(first.items.length, 3)
   t.equal(first.total, 4)

@@ -45,7 +45,7 @@ const k = (...parts: string[]) => [AUDIT_RESULTS_PREFIX, ...parts].join(':')
 let verified: NonNullable<Awaited<ReturnType<typeof worker.store.getVerdict>>>
 t.test('an upload is audited and its download recorded', async (t) => {
   t.equal((await upload.put('SampleFile-KMS.txt', 'hello kms')).json.audit, 'queued', 'the producer user adds its job')
-  verified = await eventually(async () => (await worker.store.getVerdict(BUCKET, 'SampleFile-KMS.txt')) ?? undefined, 30_000, 'the verdict')
+  verified = await eventually(async () => (await worker.store.getVerdict(BUCKET, 'SampleFile-KMS.txt')) ?? undefined, 'the verdict', 30_000)
   t.equal(verified.verdict, 'VERIFIED')
   const downloader = createS3Client(labEnv(lab, 'downloader'))
   await (await downloader.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'SampleFile-KMS.txt' }))).Body!.transformToString()
@@ -53,7 +53,7 @@ t.test('an upload is audited and its download recorded', async (t) => {
   await eventually(async () => {
     await worker.pollReaders()
     return (await worker.store.readers(BUCKET, 'SampleFile-KMS.txt')).length === 1 ? true : undefined
-  }, 20_000, 'the download as a reader')
+  }, 'the download as a reader', 20_000)
   t.match(await audit('SampleFile-KMS.txt'), { verdict: 'VERIFIED', signature: 'valid', flags: [], reads: { total: 1, byOtherRoles: 0 } }, 'the downloader is an expected reader')
 })
 
@@ -117,7 +117,7 @@ t.test('a verdict the worker did not sign shows as TAMPERED, and the worker audi
 
 t.test('a read by a role other than the downloader is flagged in the signed verdict', async (t) => {
   t.equal((await upload.put('reports/q4.csv', 'a,b\n1,2\n')).json.audit, 'queued')
-  t.equal((await eventually(async () => (await worker.store.getVerdict(BUCKET, 'reports/q4.csv')) ?? undefined, 30_000, 'the verdict')).verdict, 'VERIFIED')
+  t.equal((await eventually(async () => (await worker.store.getVerdict(BUCKET, 'reports/q4.csv')) ?? undefined, 'the verdict', 30_000)).verdict, 'VERIFIED')
   t.same((await audit('reports/q4.csv')).flags, [], 'no flag before any read')
   // The workshop role may decrypt (its own policy): an ordinary read for S3, not for this share.
   const workshop = createS3Client(labEnv(lab, 'workshop'))
@@ -127,7 +127,7 @@ t.test('a read by a role other than the downloader is flagged in the signed verd
     await worker.pollReaders()
     const view = await audit('reports/q4.csv')
     return view.flags?.length ? view : undefined
-  }, 20_000, 'the flag')
+  }, 'the flag', 20_000)
   t.equal(flagged.verdict, 'VERIFIED', 'the upload itself was right')
   t.equal(flagged.signature, 'valid', 'and the flag is part of what the worker signed')
   t.same(flagged.flags, ['READ_BY_OTHER_ROLE'])

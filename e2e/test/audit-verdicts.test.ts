@@ -17,7 +17,7 @@ const worker = await startWorker(t, lab, redis, { AUDIT_KMS_KEY_ARN: importedKey
 const upload = await startUpload(t, lab, redis)
 const uploaderArn = lab.callerFor('uploader').principal.arn
 
-const verdictOf = (key: string) => eventually(async () => (await worker.store.getVerdict(BUCKET, key)) ?? undefined, 30_000, `a verdict for ${key}`)
+const verdictOf = (key: string) => eventually(async () => (await worker.store.getVerdict(BUCKET, key)) ?? undefined, `a verdict for ${key}`, 30_000)
 
 t.test('a plain upload is VERIFIED: HeadObject and the GenerateDataKey event agree, context names the object', async (t) => {
   const put = await upload.put('SampleFile-KMS.txt', 'hello kms')
@@ -97,7 +97,7 @@ t.test('downloads appear as readers; a reader that is not the download role is f
     await worker.pollReaders()
     const list = await worker.store.readers(BUCKET, 'SampleFile-KMS.txt')
     return list.length >= 2 ? list : undefined
-  }, 20_000, 'two readers')
+  }, 'two readers', 20_000)
   const downloader = readers.find((r) => 'roleName' in r && r.roleName === 'kms-share-downloader')
   const workshop = readers.find((r) => 'roleName' in r && r.roleName === 'KMSWorkshop-InstaceInitRole')
   t.match(downloader, { outcome: 'ok', viaS3: true, unexpected: false, principal: lab.callerFor('downloader').principal.arn, signature: 'valid' })

@@ -11,7 +11,7 @@ import { chromium } from 'playwright-core'
 import { GetObjectCommand } from '@aws-sdk/client-s3'
 import { generateToken, hashToken } from '@kms-share/shared'
 import { buildApp as buildUploadApp, loadUploadConfig } from '@kms-share/upload'
-import { awsEnv, BUCKET, freePort, KEY_ALIAS, s3As, startTestLab } from './helpers.js'
+import { awsEnv, BUCKET, eventually, freePort, KEY_ALIAS, s3As, startTestLab } from './helpers.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -64,7 +64,7 @@ t.test('a page on another origin cannot overwrite an object with the signed-in u
   await attack.goto(evilUrl + '/')
   // What the service answered, seen at the service: the page itself may not read it (Cross-Origin-Resource-Policy: same-origin).
   const isForm = (r: (typeof received)[number]) => r.method === 'POST' && String(r.headers['content-type']).startsWith('multipart/form-data')
-  for (const end = Date.now() + 10_000; !received.some((r) => isForm(r) && r.status !== undefined) && Date.now() < end;) await new Promise((r) => setTimeout(r, 50))
+  await eventually(() => received.some((r) => isForm(r) && r.status !== undefined), 'the forged form answered at the service', 10_000)
   const form = received.find(isForm)
   t.equal(form?.status, 403, 'refused')
   const sent = form!.headers

@@ -11,7 +11,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { compose, envOf, root } from './compose-helpers.js'
 import { readImage, readStages, type Image } from './dockerfile-helpers.js'
-import { freePort, scopedToken, scratchDir } from './helpers.js'
+import { eventually, freePort, scopedToken, scratchDir } from './helpers.js'
 
 const stages = readStages()
 const targets = ['upload', 'download', 'keyadmin', 'audit', 'lab'] as const
@@ -160,15 +160,9 @@ function runImage(t: Pick<Test, 'teardown'>, target: keyof typeof images, env: R
   return Object.assign(child, { output: () => output })
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await Promise.resolve(probe()).catch(() => undefined)
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
+// A probe that throws is "not yet" (a port not listening yet).
+const until = <T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000) =>
+  eventually(() => Promise.resolve(probe()).catch(() => undefined), what, timeoutMs)
 
 t.test('the folders run together as the images do: the lab, then upload, download and keyadmin as their instances', async (t) => {
   t.ok(deployed.size === 4, 'every folder was deployed')

@@ -9,7 +9,7 @@ import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort } from '@kms-share/aws-lab/testing'
+import { eventually, freePort } from '@kms-share/aws-lab/testing'
 import { followStart } from './start-helpers.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '')
@@ -70,14 +70,10 @@ t.test('a 0700 checkout: the services run from a copy, as their own users, end t
   const cached = join(locked, 'cache', 'localfile-SampleFile-KMS.txt')
   t.ok(existsSync(cached), 'the cache file is in CACHE_DIR under the 0700 folder')
   t.equal(statSync(cached).uid, 64_512, "owned by the download service's user")
-  const verdict = await (async () => {
-    for (let i = 0; i < 100; i++) {
-      const r = await fetch(`http://127.0.0.1:${keyadminPort}/audit/objects/SampleFile-KMS.txt`, { headers: { authorization: `Bearer ${tokens.keyadmin.token}` } })
-      if (r.status === 200) return r.json()
-      await new Promise((resolve) => setTimeout(resolve, 300))
-    }
-    return undefined
-  })()
+  const verdict = await eventually(async () => {
+    const r = await fetch(`http://127.0.0.1:${keyadminPort}/audit/objects/SampleFile-KMS.txt`, { headers: { authorization: `Bearer ${tokens.keyadmin.token}` } })
+    return r.status === 200 ? r.json() as Promise<unknown> : undefined
+  }, 'the verdict over HTTP', 30_000)
   t.match(verdict, { verdict: 'VERIFIED', signature: 'valid' }, 'the worker audited it, keyadmin checked its signature')
   t.ok(existsSync(join(locked, 'redis', 'appendonlydir')), 'Redis keeps its file in REDIS_DATA_DIR under the 0700 folder')
 

@@ -2,6 +2,8 @@
 // workshop's round trip through curl-like requests, and Ctrl-C (SIGINT) stopping everything.
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer, type AddressInfo } from 'node:net'
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -21,9 +23,23 @@ t.test('pnpm start runs lab, upload and download; SampleFile-KMS.txt goes round;
   const [labPort, uploadPort, downloadPort] = [await freePort(), await freePort(), await freePort()]
   const env: NodeJS.ProcessEnv = { ...process.env, LAB_DATA_DIR: join(dir, 'lab'), CACHE_DIR: join(dir, 'cache'), REDIS_DATA_DIR: join(dir, 'redis'), LAB_PORT: String(labPort), UPLOAD_PORT: String(uploadPort), DOWNLOAD_PORT: String(downloadPort), LOG_LEVEL: 'warn', KEYADMIN_PORT: String(await freePort()) }
   delete env.INIT_CWD
-  const child = spawn(process.execPath, [join(root, 'scripts/start.mjs'), '--no-build'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  // With its build (all from turbo's cache after the one above): the build-step lines are part of what it says.
+  const child = spawn(process.execPath, [join(root, 'scripts/start.mjs')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
   const stack = await followStart(t, child)
   if (!stack.ready) return
+  // Issue 27: it talks while it builds, warns of nothing a user cannot act on, and its banner's columns line up.
+  for (const name of ['policy', 'shared', 'aws-lab', 'upload', 'download', 'keyadmin']) {
+    t.match(stack.output, new RegExp(`^\\[start\\] {3}built @kms-share/${name} +\\d+\\.\\d s`, 'm'), `a build-step line for ${name}, with its time`)
+  }
+  t.match(stack.output, /^\[start\] built in \d+\.\d s \(6 steps, \d unchanged\)$/m, 'and the whole build in one line')
+  t.notMatch(stack.output, /^(?!\[start\] redis: ).*(WARNING|\(node:\d+\)|Warning:|NodeVersion|deprecat)/im, 'no warning a user cannot act on (Redis\'s overcommit notice said once, in words)')
+  t.equal(stack.output.match(/^.*overcommit.*$/gm)?.length ?? 0, process.platform === 'linux' && readFileSync('/proc/sys/vm/overcommit_memory', 'utf8').trim() !== '1' ? 1 : 0, 'the overcommit note at most once')
+  const banner = stack.output.slice(stack.output.indexOf('[start] ready:')).split('\n').slice(1).filter((line) => /^ {2}[a-z]/.test(line))
+  t.ok(banner.length >= 9, 'the banner has its rows')
+  const valueColumns = new Set(banner.map((line) => /^ {2}(sign in|\S+) +/.exec(line)![0].length))
+  t.same([...valueColumns], [12], 'every row\'s value starts in one column')
+  const detailColumns = new Set(banner.filter((line) => /^ {2}(upload|download|keyadmin|lab|sign in) /.test(line)).map((line) => line.indexOf('  (') + 2))
+  t.equal(detailColumns.size, 1, 'the details after the URLs start in one column')
   const upload = `http://127.0.0.1:${uploadPort}`
   const download = `http://127.0.0.1:${downloadPort}`
   t.match(stack.output, new RegExp(`upload\\s+${upload}/`), 'prints the upload URL')
@@ -87,4 +103,25 @@ t.test('pnpm start runs lab, upload and download; SampleFile-KMS.txt goes round;
   t.equal(stillUp, false, 'upload stopped')
   const labUp = await fetch(`http://127.0.0.1:${labPort}/`).then(() => true, () => false)
   t.equal(labUp, false, 'lab stopped')
+})
+
+t.test('a port already taken: the stack stops, and its last line says what to do', async (t) => {
+  const dir = t.testdir()
+  const taken = createServer().listen(0, '127.0.0.1')
+  await once(taken, 'listening')
+  t.teardown(() => taken.close())
+  const port = (taken.address() as AddressInfo).port
+  const env: NodeJS.ProcessEnv = { ...process.env, LAB_DATA_DIR: join(dir, 'lab'), CACHE_DIR: join(dir, 'cache'), REDIS_DATA_DIR: join(dir, 'redis'), LAB_PORT: String(await freePort()), UPLOAD_PORT: String(port), DOWNLOAD_PORT: String(await freePort()), KEYADMIN_PORT: String(await freePort()), LOG_LEVEL: 'warn' }
+  delete env.INIT_CWD
+  const child = spawn(process.execPath, [join(root, 'scripts/start.mjs'), '--no-build'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout.on('data', (c: Buffer) => { output += c.toString() })
+  child.stderr.on('data', (c: Buffer) => { output += c.toString() })
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  const [code] = await once(child, 'exit') as [number | null]
+  t.equal(code, 1, 'start fails')
+  // (upload's own exit code is checked in shared's serve.test.ts: under tap, its exit hook, loaded into every child, rewrites it here.)
+  t.match(output, /^\[start\] upload exited \(\d+\); stopping the rest$/m, 'start notices upload has gone')
+  const last = output.trimEnd().split('\n').at(-1)
+  t.match(last, new RegExp(`^\\[start\\] stopped — port ${port} is taken: .*set UPLOAD_PORT to a free port, then run pnpm start again$`), 'the last line names the port and the variable to change')
 })

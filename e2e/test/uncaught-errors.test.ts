@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DescribeKeyCommand, GenerateRandomCommand, KMSClient } from '@aws-sdk/client-kms'
 import { startRedis } from './audit-helpers.js'
-import { awsEnv, BUCKET, freePort, KEY_ALIAS, startTestLab } from './helpers.js'
+import { awsEnv, BUCKET, eventually, freePort, KEY_ALIAS, startTestLab } from './helpers.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const fixture = (name: string) => join(root, 'e2e', 'test', 'fixtures', name)
@@ -39,17 +39,12 @@ function run(t: Tap, script: string, preload: string, env: Record<string, string
 }
 type Tap = Pick<typeof t, 'teardown'>
 
+// A probe that throws is "not yet"; a child that exits ends the wait with its output.
 async function until<T>(what: string, probe: () => Promise<T | undefined>, child: Child, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    try {
-      const value = await probe()
-      if (value !== undefined) return value
-    } catch { /* not yet */ }
+  return eventually(async () => {
     if (!child.alive()) throw new Error(`${what}: the process exited\n${child.output()}`)
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms\n${child.output()}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
+    return probe().catch(() => undefined)
+  }, what, ms).catch((err: Error) => { throw new Error(`${err.message}\n${child.output()}`) })
 }
 
 const healthy = (url: string) => async () => ((await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) })).ok ? true : undefined)

@@ -4,7 +4,7 @@
 // an fsync'd write of the same size on the same disk, and AES-256-GCM and MD5 per CPU-second (issue 14).
 import { spawn } from 'node:child_process'
 import { createCipheriv, createHash, randomBytes } from 'node:crypto'
-import { closeSync, existsSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -13,6 +13,7 @@ import { S3Client, GetObjectCommand } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import { CloudTrailClient, LookupEventsCommand } from '@aws-sdk/client-cloudtrail'
 import { fromIni } from '@aws-sdk/credential-providers'
+import { fsyncedWrite } from '../src/testing.js'
 
 const MiB = 1024 * 1024
 const SIZE = Number(process.env.BENCH_SIZE_MIB ?? 512) * MiB
@@ -50,19 +51,7 @@ function cpuSeconds(pid: number): number {
 
 /** MB/s of `size` bytes written in 1 MiB writes then fsynced, in `dir`. */
 function fsyncedWriteMBps(dir: string, size: number): number {
-  const path = join(dir, 'disk-limit.bin')
-  const block = randomBytes(MiB)
-  const t0 = performance.now()
-  const fd = openSync(path, 'wx')
-  try {
-    for (let written = 0; written < size; written += MiB) writeSync(fd, block, 0, Math.min(MiB, size - written))
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  const secs = (performance.now() - t0) / 1000
-  rmSync(path, { force: true })
-  return size / MiB / secs // the unit of the PUT and GET rows
+  return size / MiB / fsyncedWrite(dir, size) // the unit of the PUT and GET rows
 }
 
 /** MB per CPU-second of a per-byte step over 256 MiB in 64 KiB pieces (the lab's segment size). */

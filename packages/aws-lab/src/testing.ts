@@ -2,7 +2,8 @@
 // folder, closed at teardown — and what tests around it share (AWS CLI v2 runs, free ports).
 // Structural test type, so the lab needs no test runner to build.
 import { execFile } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { closeSync, fsyncSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { TOTP, URI } from 'otpauth'
@@ -38,6 +39,24 @@ function seeded(t: LabTest, options: Partial<LabOptions>, seed: TestLabOptions['
   return { dataDir: options.dataDir ?? join(dir, 'lab'), seedFile }
 }
 
+/** What `eventually` waits for: anything but undefined, null or false. */
+export type Settled<R> = Exclude<Awaited<R>, undefined | null | false>
+
+/**
+ * The one way tests wait for something to happen: polls `check` (every 25 ms, backing off to 250 ms)
+ * until it answers other than undefined, null or false, and returns that answer; after `timeoutMs`
+ * it checks once more and then throws naming `what`. An error `check` throws fails at once.
+ */
+export async function eventually<R>(check: () => R | Promise<R>, what: string, timeoutMs = 10_000): Promise<Settled<R>> {
+  const end = Date.now() + timeoutMs
+  for (let pause = 25; ; pause = Math.min(pause * 2, 250)) {
+    const answer = await check()
+    if (answer !== undefined && answer !== null && answer !== false) return answer as Settled<R>
+    if (Date.now() >= end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, Math.min(pause, Math.max(1, end - Date.now()))))
+  }
+}
+
 /** The standard AWS variables for a lab profile (SDK and CLI read the lab's generated files). */
 export function labProfileEnv(lab: Lab, profile: string): Record<string, string> {
   return {
@@ -46,6 +65,22 @@ export function labProfileEnv(lab: Lab, profile: string): Record<string, string>
     AWS_CONFIG_FILE: lab.configFile,
     AWS_REGION: lab.region,
     AWS_ENDPOINT_URL: lab.endpoint,
+  }
+}
+
+/** Writes `size` bytes in 1 MiB writes to a new file in `dir`, fsyncs and removes it: the disk's ceiling for the benchmarks. Returns the seconds of the write and fsync. */
+export function fsyncedWrite(dir: string, size: number): number {
+  const path = join(dir, `disk-${randomBytes(4).toString('hex')}.bin`)
+  const block = randomBytes(1024 * 1024)
+  const started = performance.now()
+  const fd = openSync(path, 'wx')
+  try {
+    for (let written = 0; written < size; written += block.length) writeSync(fd, block, 0, Math.min(block.length, size - written))
+    fsyncSync(fd)
+    return (performance.now() - started) / 1000
+  } finally {
+    closeSync(fd)
+    rmSync(path, { force: true })
   }
 }
 

@@ -15,6 +15,7 @@ import { join } from 'node:path'
 import { KMSClient, EncryptCommand, GenerateDataKeyCommand, DecryptCommand } from '@aws-sdk/client-kms'
 import { S3Client, PutObjectCommand } from '@aws-sdk/client-s3'
 import { EC2Client, CreateVpcEndpointCommand, DescribeVpcEndpointsCommand, ModifyVpcAttributeCommand, ModifyVpcEndpointCommand, DeleteVpcEndpointsCommand } from '@aws-sdk/client-ec2'
+import { eventually } from '../src/testing.js'
 import { instanceCredentials, startTestLab } from './helpers/lab.js'
 
 const exec = promisify(execFile)
@@ -41,12 +42,11 @@ const keyId: string = (await lab.invoke<any>('kms', 'DescribeKey', { KeyId: 'ali
 
 async function untilAvailable(id: string): Promise<string[]> {
   const seen: string[] = []
-  for (let i = 0; i < 50; i++) {
+  await eventually(async () => {
     const state = String((await ec2.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [id] }))).VpcEndpoints![0].State)
     if (seen.at(-1) !== state) seen.push(state)
-    if (state === 'available') break
-    await new Promise((r) => setTimeout(r, 200))
-  }
+    return state === 'available'
+  }, `${id} available`, 20_000)
   return seen
 }
 

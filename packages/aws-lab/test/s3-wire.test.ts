@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { S3Client, GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import { startLab } from '../src/app.js'
 import { checksumOf } from '../src/s3/checksums.js'
+import { eventually } from '../src/testing.js'
 import { startTestLab } from './helpers/lab.js'
 
 const BUCKET = 'kmsworkshop-111122223333'
@@ -176,7 +177,7 @@ t.test('hand-built S3 requests', async (t) => {
     await send(lab.endpoint, 'PUT', path, { ...s.headers, 'content-length': String(body.length) }, body, 1024 * 1024)
     // The lab removes the temporary file once it sees the cut: wait for that (a loaded machine takes a while), up to 10 s.
     const temporary = () => files(join(lab.dataDir, 's3')).filter((f) => /\.tmp-/.test(f))
-    for (const until = Date.now() + 10_000; temporary().length > 0 && Date.now() < until;) await new Promise((r) => setTimeout(r, 50))
+    await eventually(() => temporary().length === 0, 'no temporary files', 10_000)
     t.equal((await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'cut.bin' })).catch((e) => e)).$metadata.httpStatusCode, 404)
     t.same(temporary(), [], 'no temporary files')
     t.equal(files(join(lab.dataDir, 's3')).length, before, 'no new files')

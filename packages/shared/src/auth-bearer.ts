@@ -1,6 +1,6 @@
 // Bearer credentials: API tokens (stored only as SHA-256 hashes, each with scopes) and OIDC JWTs
 // (access tokens, client-credentials tokens) verified with `jose` against the issuer's JWKS.
-import { createHash, randomBytes } from 'node:crypto'
+import { hash, randomBytes } from 'node:crypto'
 import { createRemoteJWKSet, customFetch, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
 import { AuthErrors } from './auth-errors.js'
 
@@ -28,7 +28,7 @@ export interface TokenEntry {
 
 /** SHA-256 of a token, lowercase hex: the only form in which tokens are configured or stored. */
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex')
+  return hash('sha256', token, 'hex')
 }
 
 /**

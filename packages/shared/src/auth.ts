@@ -4,7 +4,7 @@
 // session kept on the server behind an HttpOnly, SameSite=Strict cookie, with Origin/Sec-Fetch-Site
 // and CSRF-token checks on every state-changing request a cookie authenticates. Sign-out ends the
 // session here and at the provider, which ends it at the other services by back-channel logout.
-import { createHash, randomBytes } from 'node:crypto'
+import { hash, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import cookie from '@fastify/cookie'
 import csrfProtection from '@fastify/csrf-protection'
@@ -252,7 +252,7 @@ export const authPlugin = fp(
         const body = request.body as { csrf?: unknown } | undefined
         return typeof body?.csrf === 'string' ? body.csrf : undefined
       },
-      csrfOpts: { hmacKey: createHash('sha256').update(`csrf:${secrets[0]}`).digest() },
+      csrfOpts: { hmacKey: hash('sha256', `csrf:${secrets[0]}`, 'buffer') },
     })
     app.decorateRequest('principal', undefined)
 

@@ -6,24 +6,7 @@ import { IAMClient, type IAMClientConfig } from '@aws-sdk/client-iam'
 import { STSClient, type STSClientConfig } from '@aws-sdk/client-sts'
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers'
 import { loadConfig as loadSdkConfig, NODE_REGION_CONFIG_FILE_OPTIONS, NODE_REGION_CONFIG_OPTIONS } from '@smithy/core/config'
-import { Type, type Static, type TObject } from 'typebox'
-import type { AwsConfig } from './config.js'
-
-export const awsClientLimitProperties = {
-  AWS_CLIENT_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 3_000, description: 'Time to open a TCP (and TLS) connection to AWS.' }),
-  AWS_CLIENT_SOCKET_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 60_000, description: 'An AWS call whose socket moves no bytes for this long fails.' }),
-  AWS_CLIENT_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 900_000, description: 'Longest AWS call, request and response together (a service may give one call longer).' }),
-  AWS_CLIENT_MAX_SOCKETS: Type.Integer({ minimum: 1, maximum: 10_000, default: 50, description: 'Sockets per AWS client (per service and endpoint); callers beyond wait for a free one.' }),
-}
-
-export type AwsClientLimitsConfig = Static<TObject<typeof awsClientLimitProperties>>
-
-export const AWS_CLIENT_LIMIT_DEFAULTS: AwsClientLimitsConfig = {
-  AWS_CLIENT_CONNECT_TIMEOUT_MS: 3_000,
-  AWS_CLIENT_SOCKET_TIMEOUT_MS: 60_000,
-  AWS_CLIENT_REQUEST_TIMEOUT_MS: 900_000,
-  AWS_CLIENT_MAX_SOCKETS: 50,
-}
+import { AWS_CLIENT_LIMIT_DEFAULTS, type AwsClientLimitsConfig, type AwsConfig } from './aws-config.js'
 
 /** The limits from a config, defaults for what it leaves out (configs built by hand, raw env strings). */
 export function awsClientLimits(config: Partial<Record<keyof AwsClientLimitsConfig, number | string>>): AwsClientLimitsConfig {
@@ -125,26 +108,4 @@ export function createStsClient(config: AwsClientConfig, overrides: Partial<STSC
     ...(config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {}),
     ...overrides,
   })
-}
-
-/** An error thrown by an AWS SDK v3 client (a service answer, not a network failure). */
-export interface AwsServiceError extends Error {
-  name: string
-  message: string
-  Code?: string
-  $fault?: 'client' | 'server'
-  $metadata: { httpStatusCode?: number; requestId?: string; extendedRequestId?: string }
-}
-
-export function isAwsServiceError(err: unknown): err is AwsServiceError {
-  return (
-    err instanceof Error &&
-    typeof (err as Partial<AwsServiceError>).$metadata === 'object' &&
-    (err as Partial<AwsServiceError>).$metadata !== null
-  )
-}
-
-/** The AWS error code: the SDK puts it in `name` (and S3 sometimes in `Code`). */
-export function awsErrorCode(err: AwsServiceError): string {
-  return err.Code ?? err.name
 }

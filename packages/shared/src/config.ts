@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs'
 import envSchema from 'env-schema'
 import { Type, type Static, type TObject, type TProperties } from 'typebox'
-import { awsClientLimitProperties } from './aws.js'
+import { awsClientLimitProperties, awsConfigProperties } from './aws-config.js'
 import { httpLimitProperties } from './http-limits.js'
 
 export const LogLevel = Type.Union(
@@ -14,24 +14,6 @@ export const LogLevel = Type.Union(
 /** Boolean-ish env values ("true"/"false"/"1"/"0") coerce through ajv's coerceTypes. */
 const EnvBoolean = (defaultValue: boolean, description: string) =>
   Type.Boolean({ default: defaultValue, description })
-
-/**
- * The AWS standard variables. The SDK honours them itself; they are in the schema so that
- * a config can be validated and passed explicitly (several apps with different identities
- * can then share one process, as the tests do) and so compose files can be checked.
- */
-export const awsConfigProperties = {
-  AWS_REGION: Type.Optional(Type.String({ minLength: 1, description: 'AWS region; when unset the SDK reads it from the profile.' })),
-  AWS_PROFILE: Type.Optional(Type.String({ minLength: 1, description: 'Profile in the shared credentials/config files.' })),
-  AWS_SHARED_CREDENTIALS_FILE: Type.Optional(Type.String({ minLength: 1 })),
-  AWS_CONFIG_FILE: Type.Optional(Type.String({ minLength: 1 })),
-  AWS_ENDPOINT_URL: Type.Optional(Type.String({ minLength: 1, description: 'Endpoint for every AWS service (the lab); unset for real AWS.' })),
-  AWS_ENDPOINT_URL_S3: Type.Optional(Type.String({ minLength: 1 })),
-  AWS_ENDPOINT_URL_KMS: Type.Optional(Type.String({ minLength: 1 })),
-  AWS_EC2_METADATA_SERVICE_ENDPOINT: Type.Optional(Type.String({ minLength: 1 })),
-  // Read by Node itself at start, never by the code: listed so a deployment's environment validates.
-  NODE_EXTRA_CA_CERTS: Type.Optional(Type.String({ minLength: 1, description: 'Extra CA certificates Node trusts (PEM file), e.g. the lab\'s CA when it serves HTTPS.' })),
-} satisfies TProperties
 
 /** What every HTTP service has: where it listens, how it logs, which bucket it serves. */
 export const serviceConfigProperties = {
@@ -50,7 +32,6 @@ export const portProperty = (defaultPort: number) =>
 
 export { EnvBoolean }
 
-export type AwsConfig = { [K in keyof typeof awsConfigProperties]?: string }
 export type ServiceConfig = Static<TObject<typeof serviceConfigProperties>> & { PORT: number }
 
 export interface LoadConfigOptions {

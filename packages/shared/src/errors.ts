@@ -3,7 +3,7 @@
 import createError from '@fastify/error'
 import { Type, type Static } from 'typebox'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { awsErrorCode, isAwsServiceError, type AwsServiceError } from './aws.js'
+import { awsErrorCode, isAwsServiceError, type AwsServiceError } from './aws-errors.js'
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json'
 

@@ -1,7 +1,7 @@
 // The audit queue's contract, in one place for its producer (upload) and its worker (keyadmin):
 // the queue's name, the job's schema (references only, never content or keys), the
 // deduplicating job id and the options every `add` sets.
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { Type, type Static, type TProperties } from 'typebox'
 import { Compile } from 'typebox/compile'
 
@@ -46,7 +46,7 @@ export function parseAuditJob(data: unknown): AuditJob {
 export function auditJobId(bucket: string, key: string, etag: string): string {
   // BullMQ reserves ':' in custom ids, and keys may hold anything: hash them.
   // JSON keeps the fields apart even when a key holds a newline.
-  const digest = createHash('sha256').update(JSON.stringify([bucket, key, etag])).digest('hex').slice(0, 40)
+  const digest = hash('sha256', JSON.stringify([bucket, key, etag]), 'hex').slice(0, 40)
   return `obj-${digest}`
 }
 
@@ -108,7 +108,7 @@ export function auditRedisAclFile(passwords: Record<AuditRedisRole, string>): st
   const lines = ['user default off resetkeys -@all']
   for (const role of Object.keys(AUDIT_REDIS_USERS) as AuditRedisRole[]) {
     if (!/^[\w.~-]{16,}$/.test(passwords[role])) throw new Error(`the ${role}'s Redis password must be 16+ URL-safe characters`)
-    lines.push(`user ${AUDIT_REDIS_USERS[role]} on #${createHash('sha256').update(passwords[role]).digest('hex')} ${AUDIT_REDIS_RULES[role]}`)
+    lines.push(`user ${AUDIT_REDIS_USERS[role]} on #${hash('sha256', passwords[role], 'hex')} ${AUDIT_REDIS_RULES[role]}`)
   }
   return `${lines.join('\n')}\n`
 }

@@ -1,6 +1,6 @@
 // Cache file names: `localfile-<name>`, readable where possible, always one path segment
 // under the file system's 255-byte name limit, whatever the object key.
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { extname } from 'node:path'
 import { replaceInvisible } from '@kms-share/shared'
 
@@ -16,7 +16,7 @@ const HASH_SUFFIX_BYTES = 1 + HASH_CHARS
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029/\\]/g
 
 export function keyHash(key: string): string {
-  return createHash('sha256').update(key, 'utf8').digest('base64url').slice(0, HASH_CHARS)
+  return hash('sha256', key, 'base64url').slice(0, HASH_CHARS)
 }
 
 /** Cut a string to at most `maxBytes` of UTF-8 without splitting a character. */

@@ -9,7 +9,7 @@ import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { generateToken, hashToken } from '@kms-share/shared'
-import { awsEnv, BUCKET, filePath, freePort, putObject, s3As, scratchDir, startDownload, startTestLab, waitFor } from './helpers.js'
+import { awsEnv, BUCKET, filePath, freePort, putObject, s3As, scratchDir, startDownload, startTestLab, eventually } from './helpers.js'
 
 const READER = generateToken()
 const CACHE_ADMIN = generateToken()
@@ -40,7 +40,7 @@ t.test('download: 401 without credentials; download and cache:admin scopes enfor
   const got = await fetch(url + filePath('report.txt'), { headers: bearer(READER) })
   t.equal(got.status, 200)
   t.equal(await got.text(), 'quarterly report')
-  await waitFor(() => app.downloader.cache.list().length === 1, 'the object cached')
+  await eventually(() => app.downloader.cache.list().length === 1, 'the object cached')
   t.equal((await fetch(`${url}/`, { headers: bearer(READER) })).status, 200, 'the page with the download scope')
   const cacheAsReader = await fetch(`${url}/cache`, { headers: bearer(READER) })
   t.equal(cacheAsReader.status, 403)
@@ -62,7 +62,7 @@ t.test('download: emptying the cache through a cookie needs the same origin and 
   const { url, app } = await startDownload(t, lab, 'downloader', AUTH)
   t.equal((await fetch(url + filePath('cached.txt'), { headers: bearer(READER) })).status, 200)
   // The entry is committed (fsync, rename) off the client's path: wait for it before trying to empty the cache.
-  await waitFor(() => app.downloader.cache.list().length === 1, 'the object cached')
+  await eventually(() => app.downloader.cache.list().length === 1, 'the object cached')
   const session = await fetch(`${url}/auth/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: CACHE_ADMIN }) })
   const { csrfToken } = await session.json() as { csrfToken: string }
   const cookie = session.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ')

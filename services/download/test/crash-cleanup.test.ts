@@ -6,7 +6,7 @@ import { once } from 'node:events'
 import { readdirSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { fileURLToPath } from 'node:url'
-import { AUTH, AUTH_TOKENS, authorizedFetch, awsEnv, BUCKET, filePath, freePort, putObject, s3As, scratchDir, startDownload, startTestLab, waitFor, type Lab } from './helpers.js'
+import { AUTH, AUTH_TOKENS, authorizedFetch, awsEnv, BUCKET, filePath, freePort, putObject, s3As, scratchDir, startDownload, startTestLab, eventually, type Lab } from './helpers.js'
 import { cuttingProxy } from './proxy.js'
 
 const MiB = 1024 * 1024
@@ -39,7 +39,7 @@ t.test('S3 goes quiet mid-fill: the AWS socket limit ends it, the client is cut,
   const { received } = await startStalledDownload(svc.url, 'quiet.bin')
   t.ok(temps(svc.app.downloader.cache.dir).length >= 1, 'a temp file while S3 is quiet')
   t.ok((await received) < 16 * MiB, 'the client got a cut answer')
-  await waitFor(() => temps(svc.app.downloader.cache.dir).length === 0, 'the temp file removed')
+  await eventually(() => temps(svc.app.downloader.cache.dir).length === 0, 'the temp file removed')
   t.same(entries(svc.app.downloader.cache.dir), [], 'nothing cached')
   t.ok(proxy.stalls >= 1)
 })
@@ -65,7 +65,7 @@ t.test('a stop mid-fill removes the temp file; after kill -9 the next start does
   const cacheDir = scratchDir(t)
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
-  const ready = () => waitFor(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.ok === true, 'the service ready', 60_000)
+  const ready = () => eventually(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.ok === true, 'the service ready', 60_000)
 
   // SIGTERM while S3 is quiet and a client waits: the graceful stop removes the temp file.
   let child = spawnServer(t, lab, proxy.endpoint, port, cacheDir)

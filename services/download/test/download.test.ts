@@ -7,7 +7,7 @@ import { request as httpRequest } from 'node:http'
 import { DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms'
 import { IAMClient, CreatePolicyVersionCommand, GetPolicyCommand, GetPolicyVersionCommand, DeletePolicyVersionCommand, ListPolicyVersionsCommand } from '@aws-sdk/client-iam'
 import { fromIni } from '@aws-sdk/credential-providers'
-import { AUTH, awsEnv, filePath, KEY_ALIAS, putObject, s3As, startDownload, startTestLab, waitFor } from './helpers.js'
+import { AUTH, awsEnv, filePath, KEY_ALIAS, putObject, s3As, startDownload, startTestLab, eventually } from './helpers.js'
 import { cuttingProxy } from './proxy.js'
 
 const lab = await startTestLab(t)
@@ -123,8 +123,8 @@ t.test('a client that disconnects mid-download: the fill completes, no temporary
     req.on('error', (err) => (err.message === 'socket hang up' ? resolve() : reject(err)))
     req.end()
   })
-  await waitFor(() => service.app.downloader.cache.lookup(key) !== undefined, 'the whole object cached although its client left')
-  await waitFor(() => tempFiles(cacheDir()).length === 0, 'no temporary file (the index is written just after the entry)')
+  await eventually(() => service.app.downloader.cache.lookup(key) !== undefined, 'the whole object cached although its client left')
+  await eventually(() => tempFiles(cacheDir()).length === 0, 'no temporary file (the index is written just after the entry)')
   t.equal(readFileSync(`${cacheDir()}/localfile-${key}`).length, 32 * 1024 * 1024)
   const again = await api(filePath(key))
   t.equal(again.headers.get('x-cache'), 'hit')
@@ -207,7 +207,7 @@ t.test('ranges: from S3 uncached, from the cache once cached, 416 past the end',
   t.equal(service.app.downloader.cache.lookup(key), undefined, 'a partial object is never cached')
 
   await (await api(filePath(key))).text()
-  await waitFor(() => service.app.downloader.cache.lookup(key) !== undefined, 'cached')
+  await eventually(() => service.app.downloader.cache.lookup(key) !== undefined, 'cached')
   const cached = await api(filePath(key), { headers: { range: 'bytes=-3' } })
   t.equal(cached.status, 206)
   t.equal(cached.headers.get('x-cache'), 'hit')
@@ -398,7 +398,7 @@ t.test('an S3 transfer cut mid-way leaves no cache entry and no temporary file',
   })
   t.ok(proxy.cuts >= 1, 'the proxy cut the S3 answer')
   t.ok(received < size, `the client got a cut transfer (${received} of ${size} bytes)`)
-  await waitFor(() => tempFiles(svc.app.downloader.cache.dir).length === 0, 'the temporary file removed')
+  await eventually(() => tempFiles(svc.app.downloader.cache.dir).length === 0, 'the temporary file removed')
   t.equal(svc.app.downloader.cache.lookup('cut-by-s3.bin'), undefined)
   t.same(localFiles(svc.app.downloader.cache.dir), [])
 })

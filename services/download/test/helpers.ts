@@ -36,7 +36,7 @@ export type Api = (path: string, init?: Omit<RequestInit, 'headers'> & { headers
 export function authorizedFetch(url: string, auth: Record<string, string> = AUTH): Api {
   return (path, init = {}) => fetch(url + path, { ...init, headers: { ...auth, ...init.headers } })
 }
-export { freePort } from '@kms-share/aws-lab/testing'
+export { eventually, freePort } from '@kms-share/aws-lab/testing'
 
 /**
  * A lab whose alias/ImportedCMK keeps AWS's default key policy: these tests write objects and change
@@ -106,14 +106,6 @@ export async function startDownload(t: Tap, lab: Lab, profile: string, env: Reco
   if (!address || typeof address === 'string') throw new Error('no address')
   const url = `http://127.0.0.1:${address.port}`
   return { app, url, logs, api: authorizedFetch(url), cacheAdmin: authorizedFetch(url, CACHE_ADMIN_AUTH) }
-}
-
-export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 25))
-  }
 }
 
 /** A path for /files/<key>, each segment percent-encoded. */

@@ -3,7 +3,7 @@
 // that returned it made the handler go round again, revalidating twice and leaking a handle.)
 import t from 'tap'
 import { readdirSync, readlinkSync } from 'node:fs'
-import { filePath, putObject, s3As, startDownload, startTestLab, waitFor } from './helpers.js'
+import { filePath, putObject, s3As, startDownload, startTestLab, eventually } from './helpers.js'
 
 const openOnCache = (dir: string) => readdirSync('/proc/self/fd').filter((fd) => {
   try {
@@ -27,6 +27,6 @@ t.test('20 sequential hits: 20 revalidations, 20 hits, no descriptor left open',
   }
   t.equal(stats.revalidations - checks, 20, 'one revalidation per hit')
   t.equal(stats.cacheHits - hits, 20, 'one hit counted per request')
-  await waitFor(() => openOnCache(cache.dir) === 0, 'every cache file handle closed', 5000)
+  await eventually(() => openOnCache(cache.dir) === 0, 'every cache file handle closed', 5000)
   t.pass('no descriptor left open on the cache folder')
 })

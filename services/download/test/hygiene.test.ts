@@ -5,7 +5,7 @@ import { chmodSync, mkdirSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { GetKeyPolicyCommand, KMSClient, PutKeyPolicyCommand, DescribeKeyCommand } from '@aws-sdk/client-kms'
 import { fromIni } from '@aws-sdk/credential-providers'
-import { awsEnv, filePath, KEY_ALIAS, putObject, s3As, scratchDir, startDownload, startTestLab, waitFor } from './helpers.js'
+import { awsEnv, filePath, KEY_ALIAS, putObject, s3As, scratchDir, startDownload, startTestLab, eventually } from './helpers.js'
 
 const mode = (path: string) => statSync(path).mode & 0o777
 
@@ -42,7 +42,7 @@ t.test('revoking kms:Decrypt in the key policy removes cached plaintext within o
 
   // While readable, sweeps revalidate and keep the files.
   const before = downloader.stats.revalidations
-  await waitFor(() => downloader.stats.revalidations >= before + 4, 'two sweeps', 10_000)
+  await eventually(() => downloader.stats.revalidations >= before + 4, 'two sweeps', 10_000)
   t.equal(downloader.cache.list().length, 2, 'readable entries survive the sweep')
 
   const env = awsEnv(lab, 'admin')
@@ -62,7 +62,7 @@ t.test('revoking kms:Decrypt in the key policy removes cached plaintext within o
   await kms.send(new PutKeyPolicyCommand({ KeyId: keyId, PolicyName: 'default', Policy: JSON.stringify(policy) }))
   const revoked = Date.now()
 
-  await waitFor(() => readdirSync(dir).filter((n) => n.startsWith('localfile-')).length === 0, 'the plaintext deleted by the sweep', 10_000)
+  await eventually(() => readdirSync(dir).filter((n) => n.startsWith('localfile-')).length === 0, 'the plaintext deleted by the sweep', 10_000)
   const took = Date.now() - revoked
   // One interval, plus the revalidation in flight when the policy changed.
   t.ok(took <= 2 * intervalMs + 1500, `plaintext gone ${took} ms after the revocation (sweep every ${intervalMs} ms)`)

@@ -10,7 +10,7 @@ import {
   CancelKeyDeletionCommand, DeleteImportedKeyMaterialCommand, DescribeKeyCommand, DisableKeyCommand, EnableKeyCommand, KMSClient, ScheduleKeyDeletionCommand,
 } from '@aws-sdk/client-kms'
 import { fromIni } from '@aws-sdk/credential-providers'
-import { awsEnv, filePath, KEY_ALIAS, putObject, s3As, scratchDir, startDownload, startTestLab, waitFor } from './helpers.js'
+import { awsEnv, filePath, KEY_ALIAS, putObject, s3As, scratchDir, startDownload, startTestLab, eventually } from './helpers.js'
 
 const lab = await startTestLab(t)
 const env = awsEnv(lab, 'admin')
@@ -30,7 +30,7 @@ async function cached(key: string, body: string): Promise<{ file: string }> {
   t.ok(existsSync(file), `${key} cached as ${entry.name}`)
   // A hit reads the verified file into memory.
   t.equal(await (await service.api(filePath(key))).text(), body, `${key} served from the cache`)
-  await waitFor(() => cache.inMemory(entry)?.toString() === body, `${key} held in memory`)
+  await eventually(() => cache.inMemory(entry)?.toString() === body, `${key} held in memory`)
   return { file }
 }
 

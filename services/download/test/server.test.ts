@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { generateToken, hashToken } from '@kms-share/shared'
-import { awsEnv, BUCKET, filePath, freePort, putObject, s3As, scratchDir, startTestLab, waitFor } from './helpers.js'
+import { awsEnv, BUCKET, filePath, freePort, putObject, s3As, scratchDir, startTestLab, eventually } from './helpers.js'
 
 t.test('starts from the environment, logs JSON with request ids, exits 0 on SIGTERM', async (t) => {
   const lab = await startTestLab(t)
@@ -22,7 +22,7 @@ t.test('starts from the environment, logs JSON with request ids, exits 0 on SIGT
   let stdout = ''
   child.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
   const url = `http://127.0.0.1:${port}`
-  await waitFor(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.ok === true, 'the service ready', 60_000)
+  await eventually(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.ok === true, 'the service ready', 60_000)
 
   t.equal((await fetch(url + filePath('server-test.txt'))).status, 401, 'no token, no file')
   const res = await fetch(url + filePath('server-test.txt'), { headers: { 'x-request-id': 'test-request-42', 'authorization': `Bearer ${token}` } })

@@ -6,7 +6,7 @@ import t from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
 import { readdirSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
-import { AUTH, filePath, putObject, s3As, startDownload, startTestLab, waitFor } from './helpers.js'
+import { AUTH, filePath, putObject, s3As, startDownload, startTestLab, eventually } from './helpers.js'
 
 const MiB = 1024 * 1024
 
@@ -56,7 +56,7 @@ t.test('60 stalled downloads and 60 stalled requests: a normal download complete
   let senderBytes = 0
   for (const socket of stalledSenders) socket.on('data', (c: Buffer) => void (senderBytes += c.length))
 
-  await waitFor(() => service.app.downloader.stats.s3Fetches >= 1, 'the stalled object being fetched')
+  await eventually(() => service.app.downloader.stats.s3Fetches >= 1, 'the stalled object being fetched')
   const started = Date.now()
   const res = await service.api(filePath('normal.bin'))
   const body = Buffer.from(await res.arrayBuffer())
@@ -67,7 +67,7 @@ t.test('60 stalled downloads and 60 stalled requests: a normal download complete
   t.ok(elapsed < 10_000, `a normal download beside 120 stalled connections, while the fills run, took ${elapsed} ms`)
 
   // The fill of the object nobody reads runs at S3's speed into the cache.
-  await waitFor(() => cache.lookup('stalled/big.bin') !== undefined, 'the stalled object cached', 15_000)
+  await eventually(() => cache.lookup('stalled/big.bin') !== undefined, 'the stalled object cached', 15_000)
   t.ok(stalledReaders.filter((s) => !s.destroyed).length >= 50, 'while its readers are still connected and stalled')
   await service.cacheAdmin('/cache/' + encodeURIComponent(cache.lookup('normal.bin')!.name), { method: 'DELETE' })
   const again = Date.now()
@@ -89,7 +89,7 @@ t.test('60 stalled downloads and 60 stalled requests: a normal download complete
   t.ok(senderBytes > 0, 'stalled senders were told why (408)')
   // A paused client cannot see the server close its socket: count the server's connections instead.
   const connections = () => new Promise<number>((resolve, reject) => service.app.server.getConnections((err, n) => (err ? reject(err) : resolve(n))))
-  await waitFor(async () => (await connections()) === 0, 'every stalled reader cut by the idle limit', 60_000)
+  await eventually(async () => (await connections()) === 0, 'every stalled reader cut by the idle limit', 60_000)
   t.ok(Date.now() - deadline < 60_000, `stalled readers cut by the idle limit (${Date.now() - deadline} ms after the hit)`)
   // Reading now, each stalled client finds its answer cut short.
   const received = await Promise.all(stalledReaders.map(async (socket) => {
@@ -102,5 +102,5 @@ t.test('60 stalled downloads and 60 stalled requests: a normal download complete
   }))
   t.ok(received.every((bytes) => bytes < 16 * MiB), `every stalled reader got a cut answer (at most ${Math.max(...received)} bytes)`)
   t.same(cache.list().map((e) => e.key).sort(), ['normal.bin', 'stalled/big.bin'], 'whole objects cached, never a range')
-  await waitFor(() => readdirSync(cache.dir).every((n) => !n.startsWith('.tmp-')), 'no temporary file left')
+  await eventually(() => readdirSync(cache.dir).every((n) => !n.startsWith('.tmp-')), 'no temporary file left')
 })

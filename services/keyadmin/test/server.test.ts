@@ -6,6 +6,7 @@ import { once } from 'node:events'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { generateToken, hashToken } from '@kms-share/shared'
+import { eventually } from '@kms-share/aws-lab/testing'
 import { awsEnv, BUCKET, startTestLab } from './helpers.js'
 
 async function freePort(): Promise<number> {
@@ -33,11 +34,7 @@ t.test('starts from the environment, logs JSON with request ids, exits 0 on SIGT
   let stdout = ''
   child.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
   const url = `http://127.0.0.1:${port}`
-  const until = Date.now() + 60_000
-  while (!(await fetch(`${url}/readyz`).then((r) => r.ok, () => false))) {
-    if (Date.now() > until) throw new Error('keyadmin did not become ready')
-    await new Promise((r) => setTimeout(r, 100))
-  }
+  await eventually(() => fetch(`${url}/readyz`).then((r) => r.ok, () => false), 'keyadmin ready', 60_000)
 
   t.equal((await fetch(`${url}/keys`)).status, 401, 'no token, no keys')
   const res = await fetch(`${url}/keys`, { headers: { 'x-request-id': 'test-request-42', 'authorization': `Bearer ${token}` } })

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, ListPartsCommand } from '@aws-sdk/client-s3'
 import type { Lab } from '@kms-share/aws-lab'
-import { BUCKET, authorizedFetch, clientsAs, labEnv, openRequest, startTestLab, waitFor } from './helpers.js'
+import { BUCKET, authorizedFetch, clientsAs, labEnv, openRequest, startTestLab, eventually } from './helpers.js'
 import { initiatorMatcher } from '../src/abandoned-uploads.js'
 
 const MiB = 1024 * 1024
@@ -43,7 +43,7 @@ async function startServer(t: Test, lab: Lab, extra: Record<string, string>): Pr
 }
 
 async function sweepLog(t: Test, child: Child): Promise<any> {
-  t.ok(await waitFor(async () => child.logs.some((l) => /abandoned multipart uploads/.test(l.msg ?? '')), 30_000), 'the start-up sweep ran')
+  await eventually(async () => child.logs.some((l) => /abandoned multipart uploads/.test(l.msg ?? '')), 'the start-up sweep ran', 30_000)
   return child.logs.find((l) => /abandoned multipart uploads/.test(l.msg ?? ''))
 }
 
@@ -74,12 +74,12 @@ t.test('kill -9 mid multipart upload, restart: the abandoned upload is aborted, 
   form.req.on('error', () => {})
   form.req.write(head)
   for (let i = 0; i < 12; i++) form.req.write(Buffer.alloc(MiB, i))
-  t.ok(await waitFor(async () => {
+  await eventually(async () => {
     const [upload] = await list()
     if (!upload) return false
     const parts = await admin.s3.send(new ListPartsCommand({ Bucket: BUCKET, Key: upload.Key, UploadId: upload.UploadId }))
     return (parts.Parts ?? []).length >= 1
-  }, 30_000), 'the multipart upload has parts in S3')
+  }, 'the multipart upload has parts in S3', 30_000)
   first.process.kill('SIGKILL')
   await new Promise((r) => first.process.once('exit', r))
   form.req.destroy()

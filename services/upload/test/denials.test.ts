@@ -4,7 +4,7 @@
 import t from 'tap'
 import { GetRolePolicyCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam'
 import { HeadObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3'
-import { BUCKET, clientsAs, formParts, postForm, startTestLab, startUpload, waitFor } from './helpers.js'
+import { BUCKET, clientsAs, formParts, postForm, startTestLab, startUpload, eventually } from './helpers.js'
 
 const MiB = 1024 * 1024
 const B = 'denialBoundary0123456789'
@@ -56,5 +56,5 @@ t.test('an uploader without kms:Decrypt via S3: PUT still works, multipart says 
   })
   const admin = clientsAs(lab, 'admin')
   t.teardown(() => admin.s3.destroy())
-  t.ok(await waitFor(async () => ((await admin.s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }))).Uploads ?? []).length === 0), 'the multipart upload was aborted')
+  await eventually(async () => ((await admin.s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }))).Uploads ?? []).length === 0, 'the multipart upload was aborted', 15_000)
 })

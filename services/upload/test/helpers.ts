@@ -8,6 +8,8 @@ import { labProfileEnv, startTestLab as startLab, type LabTest, type TestLabOpti
 import { createKmsClient, createS3Client, formatTokenEntry, generateToken, hashToken } from '@kms-share/shared'
 import { buildApp, loadUploadConfig, type BuildAppOptions } from '../src/app.js'
 
+export { eventually } from '@kms-share/aws-lab/testing'
+
 export const BUCKET = 'kmsworkshop-111122223333'
 
 /** The token these tests call the service with, as its real callers do: a kms_upload_… token holding the upload scope. */
@@ -96,13 +98,4 @@ export function openRequest(url: string, method: string, headers: Record<string,
     req.on('error', resolve)
   })
   return { req, response }
-}
-
-export async function waitFor(check: () => Promise<boolean>, timeoutMs = 15_000, stepMs = 100): Promise<boolean> {
-  const end = Date.now() + timeoutMs
-  while (Date.now() < end) {
-    if (await check()) return true
-    await new Promise((r) => setTimeout(r, stepMs))
-  }
-  return check()
 }

@@ -5,7 +5,7 @@
 import t from 'tap'
 import type { IncomingMessage } from 'node:http'
 import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
-import { BUCKET, clientsAs, openRequest, startTestLab, startUpload, waitFor } from './helpers.js'
+import { BUCKET, clientsAs, openRequest, startTestLab, startUpload, eventually } from './helpers.js'
 
 const MiB = 1024 * 1024
 const WINDOW_MS = 2_000
@@ -51,14 +51,14 @@ t.test('a form past its first part, then trickling, is cut and its multipart upl
   const { req, response } = openRequest(`${url}/files`, 'POST', { 'content-type': `multipart/form-data; boundary=${B}`, 'content-length': head.length + 20 * MiB })
   req.write(head)
   req.write(Buffer.alloc(6 * MiB, 7))
-  t.ok(await waitFor(async () => (await stored()).uploads === 1, 30_000), 'a multipart upload is in progress')
+  await eventually(async () => (await stored()).uploads === 1, 'a multipart upload is in progress', 30_000)
   const timer = setInterval(() => req.write(Buffer.alloc(10, 1)), 100)
   const r = await answer(response)
   clearInterval(timer)
   req.destroy()
   t.equal(r.status, 408)
   t.equal(r.json.code, 'UPL_TOO_SLOW')
-  t.ok(await waitFor(async () => (await stored()).uploads === 0, 10_000), 'the multipart upload is aborted')
+  await eventually(async () => (await stored()).uploads === 0, 'the multipart upload is aborted', 10_000)
   t.equal((await stored()).objects, 0, 'no object')
 })
 

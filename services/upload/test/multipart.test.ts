@@ -3,7 +3,7 @@
 // https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html#mpuAndPermissions
 import t from 'tap'
 import { HeadObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3'
-import { BUCKET, clientsAs, formParts, openRequest, postForm, startTestLab, startUpload, waitFor } from './helpers.js'
+import { BUCKET, clientsAs, formParts, openRequest, postForm, startTestLab, startUpload, eventually } from './helpers.js'
 
 const MiB = 1024 * 1024
 const B = 'kmsShareBoundary7MA4YWxkTrZu0gW'
@@ -99,7 +99,7 @@ t.test('POST /files', async (t) => {
     const r = await postForm(api, formParts(B, [{ name: 'file', filename: 'toolarge.bin', body: Buffer.alloc(16 * MiB + 1) }]), B).catch((e: Error) => e)
     // The service answers 413 as soon as the count passes the limit and closes the connection.
     if (!(r instanceof Error)) t.match(r, { status: 413, json: { code: 'UPL_TOO_LARGE' } })
-    t.ok(await waitFor(async () => (await pendingUploads()).length === 0), 'no multipart upload left')
+    await eventually(async () => (await pendingUploads()).length === 0, 'no multipart upload left', 15_000)
     t.equal((await head('toolarge.bin') as Error).name, 'NotFound')
   })
 
@@ -109,11 +109,10 @@ t.test('POST /files', async (t) => {
     req.write(head1)
     for (let i = 0; i < 11; i++) req.write(Buffer.alloc(MiB, 0x62))
     // Wait until S3 (the lab) holds a multipart upload for it, so the test proves the abort.
-    const started = await waitFor(async () => (await pendingUploads()).some((u) => u.Key === 'cut.bin'), 15_000)
-    t.ok(started, 'a multipart upload was in progress')
+    await eventually(async () => (await pendingUploads()).some((u) => u.Key === 'cut.bin'), 'a multipart upload in progress', 15_000)
     req.destroy()
     await response
-    t.ok(await waitFor(async () => (await pendingUploads()).length === 0), 'the multipart upload was aborted')
+    await eventually(async () => (await pendingUploads()).length === 0, 'the multipart upload was aborted', 15_000)
     t.equal((await head('cut.bin') as Error).name, 'NotFound', 'no object')
   })
 })

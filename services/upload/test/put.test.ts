@@ -4,7 +4,7 @@
 import t from 'tap'
 import { HeadObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3'
 import { DescribeKeyCommand } from '@aws-sdk/client-kms'
-import { BUCKET, clientsAs, encodeKey, openRequest, startTestLab, startUpload, waitFor } from './helpers.js'
+import { BUCKET, clientsAs, encodeKey, openRequest, startTestLab, startUpload, eventually } from './helpers.js'
 
 const body = async (r: Response): Promise<any> => r.json()
 
@@ -107,7 +107,7 @@ t.test('PUT /files/*', async (t) => {
     const uploads = await admin.s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }))
     t.equal(uploads.Uploads?.length ?? 0, 0)
     // The service still works afterwards.
-    t.ok(await waitFor(async () => (await fetch(`${url}/healthz`)).status === 200))
+    await eventually(async () => (await fetch(`${url}/healthz`)).status === 200, 'the service healthy', 15_000)
   })
 })
 

@@ -4,7 +4,7 @@ import t from 'tap'
 import { HeadObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3'
 import type { IncomingMessage } from 'node:http'
 import { UploadErrors } from '../src/errors.js'
-import { BUCKET, clientsAs, openRequest, startTestLab, startUpload, waitFor } from './helpers.js'
+import { BUCKET, clientsAs, openRequest, startTestLab, startUpload, eventually } from './helpers.js'
 
 const MiB = 1024 * 1024
 
@@ -22,7 +22,7 @@ t.test('close() waits for an in-flight PUT to finish', async (t) => {
   t.teardown(() => admin.s3.destroy())
   const { req, response } = openRequest(`${url}/files/in-flight.bin`, 'PUT', { 'content-length': 2 * MiB })
   req.write(Buffer.alloc(MiB, 1))
-  t.ok(await waitFor(async () => app.inFlightUploads.size === 1, 5000), 'the upload is in flight')
+  await eventually(async () => app.inFlightUploads.size === 1, 'the upload is in flight', 5000)
   const closing = app.close()
   req.end(Buffer.alloc(MiB, 2))
   const r = await readJson(await response)
@@ -45,7 +45,7 @@ t.test('abortAll (grace period over): PUT and form uploads answer 503 and leave 
   const form = openRequest(`${url}/files`, 'POST', { 'content-type': `multipart/form-data; boundary=${B}`, 'content-length': head.length + 30 * MiB })
   form.req.write(head)
   for (let i = 0; i < 11; i++) form.req.write(Buffer.alloc(MiB, 3))
-  t.ok(await waitFor(async () => ((await admin.s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }))).Uploads ?? []).length === 1, 15_000), 'a multipart upload is in progress')
+  await eventually(async () => ((await admin.s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }))).Uploads ?? []).length === 1, 'a multipart upload is in progress', 15_000)
   t.equal(app.inFlightUploads.size, 2)
 
   app.inFlightUploads.abortAll(new UploadErrors.SHUTTING_DOWN())
@@ -54,7 +54,7 @@ t.test('abortAll (grace period over): PUT and form uploads answer 503 and leave 
   t.match(f, { status: 503, json: { code: 'UPL_SHUTTING_DOWN' } })
   put.req.destroy()
   form.req.destroy()
-  t.ok(await waitFor(async () => ((await admin.s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }))).Uploads ?? []).length === 0), 'multipart upload aborted')
+  await eventually(async () => ((await admin.s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }))).Uploads ?? []).length === 0, 'multipart upload aborted', 15_000)
   for (const key of ['aborted.bin', 'aborted-form.bin']) {
     t.equal((await admin.s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key })).catch((e: Error) => e) as Error).name, 'NotFound', `${key} not stored`)
   }

@@ -7,7 +7,7 @@ import { connect, createServer, type Socket } from 'node:net'
 import { once } from 'node:events'
 import type { IncomingMessage } from 'node:http'
 import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
-import { BUCKET, clientsAs, openRequest, startTestLab, startUpload, waitFor } from './helpers.js'
+import { BUCKET, clientsAs, openRequest, startTestLab, startUpload, eventually } from './helpers.js'
 
 const MiB = 1024 * 1024
 const IDLE_MS = 8_000
@@ -47,7 +47,7 @@ t.test('60 stalled uploads are aborted after UPLOAD_IDLE_TIMEOUT_MS and leave no
     form.req.write(Buffer.alloc(6 * MiB, i))
     stalled.push({ name: `stalled-form-${i}.bin`, response: form.response, stalledAt: Date.now() })
   }
-  t.ok(await waitFor(async () => (await multipartUploads(admin.s3)).length === 10, 30_000), '10 multipart uploads in progress')
+  await eventually(async () => (await multipartUploads(admin.s3)).length === 10, '10 multipart uploads in progress', 30_000)
   // 50 PUTs that declare 1 MiB, send 1 KiB and stall: each holds a streaming PutObject (an S3 socket).
   for (let i = 0; i < 50; i++) {
     const { req, response } = openRequest(`${url}/files/stalled-${i}.bin`, 'PUT', { 'content-length': MiB })
@@ -81,7 +81,7 @@ t.test('60 stalled uploads are aborted after UPLOAD_IDLE_TIMEOUT_MS and leave no
   t.ok(Math.min(...waited) >= IDLE_MS - 200, `none aborted early (shortest wait ${Math.min(...waited)} ms)`)
   t.ok(Math.max(...waited) < IDLE_MS + 15_000, `all aborted within the limit and some slack (longest ${Math.max(...waited)} ms)`)
 
-  t.ok(await waitFor(async () => (await multipartUploads(admin.s3)).length === 0, 15_000), 'every multipart upload aborted')
+  await eventually(async () => (await multipartUploads(admin.s3)).length === 0, 'every multipart upload aborted', 15_000)
   const keys = ((await admin.s3.send(new ListObjectsV2Command({ Bucket: BUCKET }))).Contents ?? []).map((o) => o.Key)
   t.same(keys, ['baseline.bin', 'normal.bin'], 'only the normal uploads are stored')
 })
@@ -101,7 +101,7 @@ t.test('an upload that trickles (never idle) is cut at HTTP_REQUEST_TIMEOUT_MS w
   t.equal(r.status, 408)
   t.match(r, { type: 'application/problem+json; charset=utf-8', json: { code: 'SHR_REQUEST_TIMEOUT', status: 408, title: 'Request Timeout' } })
   t.ok(ms >= 1_400 && ms < 5_000, `cut after ${ms} ms`)
-  t.ok(await waitFor(async () => ((await admin.s3.send(new ListObjectsV2Command({ Bucket: BUCKET }))).KeyCount ?? 0) === 0, 5_000), 'nothing stored')
+  await eventually(async () => ((await admin.s3.send(new ListObjectsV2Command({ Bucket: BUCKET }))).KeyCount ?? 0) === 0, 'nothing stored', 5_000)
 })
 
 t.test('/readyz answers 503 within READINESS_TIMEOUT_MS when S3 does not answer', async (t) => {

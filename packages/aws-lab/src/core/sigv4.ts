@@ -1,6 +1,6 @@
 // AWS Signature Version 4 verification: Authorization header and presigned query string.
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv.html
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
+import { createHmac, hash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { AwsError } from './types.js'
 import { isSigV2, verifySigV2 } from './sigv2.js'
@@ -32,7 +32,7 @@ export interface VerifyOptions {
 }
 
 export function sha256Hex(data: Buffer | string): string {
-  return createHash('sha256').update(data).digest('hex')
+  return hash('sha256', data, 'hex')
 }
 
 const hmac = (key: Buffer | string, data: string) => createHmac('sha256', key).update(data, 'utf8').digest()

@@ -146,33 +146,31 @@ export class Ec2Model {
   }
 
   vpc(id: string): VpcRecord {
-    const vpc = this.state.vpcs[id]
-    if (!vpc) throw notFound('InvalidVpcID.NotFound', `The vpc ID '${id}' does not exist`)
-    return vpc
+    return this.existing('vpcs', id, 'InvalidVpcID.NotFound', `The vpc ID '${id}' does not exist`)
   }
 
   subnet(id: string): SubnetRecord {
-    const subnet = this.state.subnets[id]
-    if (!subnet) throw notFound('InvalidSubnetID.NotFound', `The subnet ID '${id}' does not exist`)
-    return subnet
+    return this.existing('subnets', id, 'InvalidSubnetID.NotFound', `The subnet ID '${id}' does not exist`)
   }
 
   securityGroup(id: string): SecurityGroupRecord {
-    const group = this.state.securityGroups[id]
-    if (!group) throw notFound('InvalidGroup.NotFound', `The security group '${id}' does not exist`)
-    return group
+    return this.existing('securityGroups', id, 'InvalidGroup.NotFound', `The security group '${id}' does not exist`)
   }
 
   instance(id: string): InstanceRecord {
-    const instance = this.state.instances[id]
-    if (!instance) throw notFound('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`)
-    return instance
+    return this.existing('instances', id, 'InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`)
   }
 
   routeTable(id: string): RouteTableRecord {
-    const table = this.state.routeTables[id]
-    if (!table) throw notFound('InvalidRouteTableID.NotFound', `The routeTable ID '${id}' does not exist`)
-    return table
+    return this.existing('routeTables', id, 'InvalidRouteTableID.NotFound', `The routeTable ID '${id}' does not exist`)
+  }
+
+  /** A record of one kind by id, or EC2's not-found error for that kind. */
+  private existing<K extends keyof Ec2State>(kind: K, id: string, code: string, message: string): Ec2State[K][string] {
+    // Own properties only: an id such as `constructor` is an unknown id, not the prototype's.
+    const record = Object.hasOwn(this.state[kind], id) ? this.state[kind][id] : undefined
+    if (!record) throw notFound(code, message)
+    return record as Ec2State[K][string]
   }
 
   instanceByName(name: string): InstanceRecord | undefined {

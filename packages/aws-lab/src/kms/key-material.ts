@@ -1,6 +1,6 @@
 // Imported key material (origin EXTERNAL): wrapping parameters, import, deletion.
 // https://docs.aws.amazon.com/kms/latest/developerguide/importing-keys.html
-import { createHash, createHmac } from 'node:crypto'
+import { createHmac, hash } from 'node:crypto'
 import type { Operation } from '../core/types.js'
 import { constraintViolation, kmsErrors, requireMember } from './errors.js'
 import { WRAPPING_ALGORITHMS, WRAPPING_KEY_SPECS, type WrappingKeySpec, newImportToken, newWrappingKeyPair, unwrapKeyMaterial } from './import.js'
@@ -87,7 +87,7 @@ const ImportKeyMaterial = onKey(
     const material = unwrapKeyMaterial(wrapped, token.wrappingAlgorithm, token.privateKeyPem)
     if (!material) throw kmsErrors.invalidCiphertext('The key material could not be unwrapped with the wrapping key of this import token.')
     if (material.length !== 32) throw kmsErrors.incorrectKeyMaterial('The key material must be a 256-bit symmetric key.')
-    const digest = createHash('sha256').update(material).digest('hex')
+    const digest = hash('sha256', material, 'hex')
     const id = importedMaterialId(key.keyId, material)
     let record: KeyMaterialRecord
     if (importType === 'NEW_KEY_MATERIAL') {

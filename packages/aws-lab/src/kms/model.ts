@@ -1,6 +1,6 @@
 // KMS state: keys, aliases and import tokens, persisted in the lab's `kms` state section.
 // Key material is kept base64 in the state file: the lab is a lab, not an HSM.
-import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import { hash, randomBytes, randomUUID } from 'node:crypto'
 import type { StateStore } from '../core/types.js'
 import { newKeyMaterial } from './crypto.js'
 
@@ -210,7 +210,7 @@ export function newMaterialId(): string {
 
 /** A material's KeyMaterialId; materials stored before ids existed get a stable one from key and version. */
 export function materialId(key: KeyRecord, m: KeyMaterialRecord): string {
-  return m.id ?? createHash('sha256').update(`${key.keyId}/${m.version}`).digest('hex')
+  return m.id ?? hash('sha256', `${key.keyId}/${m.version}`, 'hex')
 }
 
 /** The material that is current (the newest not waiting for rotation), with or without its bytes. */

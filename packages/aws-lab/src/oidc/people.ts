@@ -1,7 +1,7 @@
 // The people who sign in through the lab's OpenID Provider: named in the seed (`people:`), their
 // passwords and TOTP seeds generated once into $LAB_DATA_DIR/oidc/people.json (0600), which is where
 // a person reads them. userA's TOTP seed is the lab's virtual MFA device for the IAM user userA.
-import { createHash, randomInt, timingSafeEqual } from 'node:crypto'
+import { hash, randomInt, timingSafeEqual } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Secret } from 'otpauth'
@@ -111,7 +111,7 @@ function newPassword(): string {
 
 /** Constant-time password comparison (hashes first, so lengths do not leak either). */
 export function passwordMatches(person: Person, given: string): boolean {
-  const a = createHash('sha256').update(person.password).digest()
-  const b = createHash('sha256').update(given).digest()
+  const a = hash('sha256', person.password, 'buffer')
+  const b = hash('sha256', given, 'buffer')
   return timingSafeEqual(a, b)
 }

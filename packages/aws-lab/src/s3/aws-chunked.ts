@@ -1,7 +1,7 @@
 // Decoder for `Content-Encoding: aws-chunked` bodies (SigV4 streaming), signed or unsigned, with trailers.
 // https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html
 // https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming-trailers.html
-import { createHash, createHmac, timingSafeEqual, type Hash } from 'node:crypto'
+import { createHash, createHmac, hash, type Hash, timingSafeEqual } from 'node:crypto'
 import { Transform, type TransformCallback } from 'node:stream'
 import { s3Errors } from './errors.js'
 
@@ -183,7 +183,7 @@ export class AwsChunkedDecoder extends Transform {
       amzDate,
       scope,
       this.previousSignature,
-      createHash('sha256').update(canonical, 'utf8').digest('hex'),
+      hash('sha256', canonical, 'hex'),
     ].join('\n')
     const expected = hmacHex(signingKey, stringToSign)
     if (!this.trailerSignature || !sameHex(expected, this.trailerSignature)) throw s3Errors.signatureDoesNotMatch()

@@ -5,7 +5,7 @@ import type { XmlObject } from '../core/protocols/rest-xml.js'
 import { s3Errors } from './errors.js'
 import type { ObjectMeta } from './model.js'
 import { op, ownerXml, requireKey, type S3Labs, type S3Operations } from './operation.js'
-import type { S3Input } from './protocol.js'
+import type { S3Input } from './messages.js'
 
 export function listingOperations({ lab, check }: S3Labs): S3Operations {
   /** One page of a bucket listing, shared by ListObjects (marker) and ListObjectsV2 (start-after / continuation token). */
@@ -15,7 +15,10 @@ export function listingOperations({ lab, check }: S3Labs): S3Operations {
     const maxKeys = parseMaxKeys(i.query['max-keys'])
     const prefix = i.query.prefix ?? ''
     const r = model.list(i.Bucket!, { prefix, delimiter: i.query.delimiter || undefined, after, maxKeys })
-    return { r, enc: urlEncoded(i), maxKeys, prefix }
+    const enc = urlEncoded(i)
+    // Both listings answer a ListBucketResult that opens with the bucket and the prefix.
+    const result = (body: XmlObject) => ({ xml: { root: 'ListBucketResult', body: { Name: i.Bucket, Prefix: enc(prefix), ...body } } })
+    return { r, enc, maxKeys, result }
   }
 
   return {
@@ -29,26 +32,19 @@ export function listingOperations({ lab, check }: S3Labs): S3Operations {
           after = Buffer.from(q['continuation-token'], 'base64url').toString('utf8')
           if (!q['continuation-token']) throw s3Errors.invalidArgument('The continuation token provided is incorrect', 'continuation-token', '')
         }
-        const { r, enc, maxKeys, prefix } = listPage(i, ctx, after)
-        return {
-          xml: {
-            root: 'ListBucketResult',
-            body: {
-              Name: i.Bucket,
-              Prefix: enc(prefix),
-              Delimiter: q.delimiter ? enc(q.delimiter) : undefined,
-              MaxKeys: maxKeys,
-              EncodingType: q['encoding-type'],
-              KeyCount: r.contents.length + r.commonPrefixes.length,
-              IsTruncated: r.isTruncated,
-              ContinuationToken: q['continuation-token'],
-              NextContinuationToken: r.isTruncated && r.last !== undefined ? Buffer.from(r.last, 'utf8').toString('base64url') : undefined,
-              StartAfter: q['start-after'] !== undefined ? enc(q['start-after']) : undefined,
-              Contents: r.contents.map((m) => contentsXml(m, enc, q['fetch-owner'] === 'true' ? ownerXml(ctx) : undefined)),
-              CommonPrefixes: r.commonPrefixes.map((p) => ({ Prefix: enc(p) })),
-            },
-          },
-        }
+        const { r, enc, maxKeys, result } = listPage(i, ctx, after)
+        return result({
+          Delimiter: q.delimiter ? enc(q.delimiter) : undefined,
+          MaxKeys: maxKeys,
+          EncodingType: q['encoding-type'],
+          KeyCount: r.contents.length + r.commonPrefixes.length,
+          IsTruncated: r.isTruncated,
+          ContinuationToken: q['continuation-token'],
+          NextContinuationToken: r.isTruncated && r.last !== undefined ? Buffer.from(r.last, 'utf8').toString('base64url') : undefined,
+          StartAfter: q['start-after'] !== undefined ? enc(q['start-after']) : undefined,
+          Contents: r.contents.map((m) => contentsXml(m, enc, q['fetch-owner'] === 'true' ? ownerXml(ctx) : undefined)),
+          CommonPrefixes: r.commonPrefixes.map((p) => ({ Prefix: enc(p) })),
+        })
       },
     }),
 
@@ -57,24 +53,17 @@ export function listingOperations({ lab, check }: S3Labs): S3Operations {
       authorize: (i, ctx) => [check(ctx, 's3:ListBucket', i.Bucket, undefined, listConditions(i))],
       run: (i, ctx) => {
         const q = i.query
-        const { r, enc, maxKeys, prefix } = listPage(i, ctx, q.marker || undefined)
-        return {
-          xml: {
-            root: 'ListBucketResult',
-            body: {
-              Name: i.Bucket,
-              Prefix: enc(prefix),
-              Marker: enc(q.marker ?? ''),
-              NextMarker: r.isTruncated && q.delimiter ? enc(r.last ?? '') : undefined,
-              MaxKeys: maxKeys,
-              Delimiter: q.delimiter ? enc(q.delimiter) : undefined,
-              EncodingType: q['encoding-type'],
-              IsTruncated: r.isTruncated,
-              Contents: r.contents.map((m) => contentsXml(m, enc, ownerXml(ctx))),
-              CommonPrefixes: r.commonPrefixes.map((p) => ({ Prefix: enc(p) })),
-            },
-          },
-        }
+        const { r, enc, maxKeys, result } = listPage(i, ctx, q.marker || undefined)
+        return result({
+          Marker: enc(q.marker ?? ''),
+          NextMarker: r.isTruncated && q.delimiter ? enc(r.last ?? '') : undefined,
+          MaxKeys: maxKeys,
+          Delimiter: q.delimiter ? enc(q.delimiter) : undefined,
+          EncodingType: q['encoding-type'],
+          IsTruncated: r.isTruncated,
+          Contents: r.contents.map((m) => contentsXml(m, enc, ownerXml(ctx))),
+          CommonPrefixes: r.commonPrefixes.map((p) => ({ Prefix: enc(p) })),
+        })
       },
     }),
 

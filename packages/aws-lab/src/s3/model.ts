@@ -1,6 +1,6 @@
 // S3 state and rules: buckets (in the lab's state store), object and upload metadata (JSON beside the
 // encrypted data files, written atomically). Never sees an HTTP request.
-import { createHash, randomBytes } from 'node:crypto'
+import { hash, randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -131,7 +131,7 @@ export interface ListResult {
 const S3_SECTION = 's3'
 
 function keyFile(key: string): string {
-  return createHash('sha256').update(key, 'utf8').digest('hex')
+  return hash('sha256', key, 'hex')
 }
 
 /** Bucket names as S3 accepts them (general purpose buckets). */

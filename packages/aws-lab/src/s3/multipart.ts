@@ -1,8 +1,8 @@
 // S3's multipart uploads: create, upload (or copy) parts, complete, abort.
 // https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html
-import { createHash } from 'node:crypto'
+import { createHash, hash } from 'node:crypto'
 import { parseXml, xmlList } from '../core/protocols/rest-xml.js'
-import { text } from '../core/types.js'
+import { text, type OperationContext } from '../core/types.js'
 import { compositeChecksum, createChecksummer, fullObjectChecksum, headerFor, isChecksumAlgorithm, isCrc, type ChecksumAlgorithm } from './checksums.js'
 import { s3Errors } from './errors.js'
 import { ingestBody } from './ingest.js'
@@ -10,11 +10,20 @@ import type { ObjectMeta, PartRecord, S3Model, UploadRecord } from './model.js'
 import { commitTemp, discardTemp, readPlaintext, writeEncryptedTemp, type TempBlob } from './object-store.js'
 import { copyPreconditions, copySource, digestOf, etagFor, objectHeadersFrom, quoteEtag, sseHeaders, sseRequest, unquote, writePreconditions } from './object-meta.js'
 import { document, op, requireKey, sseConditions, type S3Labs, type S3Operations } from './operation.js'
-import type { S3Input } from './protocol.js'
+import type { S3Input } from './messages.js'
 
 const MIN_PART_SIZE = 5 * 1024 * 1024
 
 export function multipartOperations({ lab, check }: S3Labs): S3Operations {
+  /** What UploadPart and UploadPartCopy both start from: the lab, the bucket, the part number and its upload. */
+  const partOf = (i: S3Input, ctx: OperationContext) => {
+    const { model, sse } = lab(ctx)
+    const bucket = model.bucket(i.Bucket)
+    const key = requireKey(i)
+    // The part number is checked before the upload is looked up, as S3 does.
+    const partNumber = partNumberOf(i)
+    return { model, sse, bucket, partNumber, upload: model.upload(bucket.name, key, i.query.uploadId) }
+  }
   return {
     CreateMultipartUpload: op({
       authorize: (i, ctx) => [check(ctx, 's3:PutObject', i.Bucket, i.Key ?? '', sseConditions(i.headers))],
@@ -58,11 +67,7 @@ export function multipartOperations({ lab, check }: S3Labs): S3Operations {
     UploadPart: op({
       authorize: (i, ctx) => [check(ctx, 's3:PutObject', i.Bucket, i.Key ?? '')],
       run: async (i, ctx) => {
-        const { model, sse } = lab(ctx)
-        const bucket = model.bucket(i.Bucket)
-        const key = requireKey(i)
-        const partNumber = partNumberOf(i)
-        const upload = model.upload(bucket.name, key, i.query.uploadId)
+        const { model, sse, bucket, partNumber, upload } = partOf(i, ctx)
         // The part is encrypted under the upload's data key, which S3 must decrypt as the caller:
         // why AWS requires kms:Decrypt for multipart SSE-KMS uploads.
         // https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html#mpuAndPermissions
@@ -88,11 +93,7 @@ export function multipartOperations({ lab, check }: S3Labs): S3Operations {
         return [check(ctx, 's3:GetObject', src.bucket, src.key), check(ctx, 's3:PutObject', i.Bucket, i.Key ?? '')]
       },
       run: async (i, ctx) => {
-        const { model, sse } = lab(ctx)
-        const bucket = model.bucket(i.Bucket)
-        const key = requireKey(i)
-        const partNumber = partNumberOf(i)
-        const upload = model.upload(bucket.name, key, i.query.uploadId)
+        const { model, sse, bucket, partNumber, upload } = partOf(i, ctx)
         const src = copySource(i.headers['x-amz-copy-source'])
         const srcMeta = model.getObject(model.bucket(src.bucket).name, src.key)
         if (!srcMeta) throw s3Errors.noSuchKey(src.key)
@@ -160,7 +161,7 @@ export function multipartOperations({ lab, check }: S3Labs): S3Operations {
         })
         writePreconditions(model.getObject(bucket.name, key), i.headers, key)
         const md5s = Buffer.concat(parts.map((p) => Buffer.from(unquote(p.etag), 'hex')))
-        const etag = quoteEtag(`${createHash('md5').update(md5s).digest('hex')}-${parts.length}`)
+        const etag = quoteEtag(`${hash('md5', md5s, 'hex')}-${parts.length}`)
         const alg = upload.checksumAlgorithm
         let checksum: ObjectMeta['checksum']
         if (alg && parts.every((p) => p.checksum)) {

@@ -1,13 +1,13 @@
 // What every S3 operation area shares: the model and SSE keys of each data dir, the authorisation
 // mapping (actions on bucket and object ARNs, the bucket policy as the resource policy), the wire shape.
 // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { NamedPolicy, RequestContext } from '@kms-share/policy'
 import { AwsError, type AuthCheck, type Operation, type OperationContext, type StateStore } from '../core/types.js'
 import type { XmlObject } from '../core/protocols/rest-xml.js'
 import { s3Errors } from './errors.js'
 import { S3Model, type BucketRecord } from './model.js'
-import { readDocument, type S3Input, type S3Output } from './protocol.js'
+import { readDocument, type S3Input, type S3Output } from './messages.js'
 import { SseKeys } from './sse.js'
 
 const MAX_KEY_BYTES = 1024
@@ -19,7 +19,7 @@ const bucketArn = (bucket: string) => `arn:aws:s3:::${bucket}`
 const objectArn = (bucket: string, key: string) => `arn:aws:s3:::${bucket}/${key}`
 
 function canonicalId(accountId: string): string {
-  return createHash('sha256').update(`aws-lab:${accountId}`).digest('hex')
+  return hash('sha256', `aws-lab:${accountId}`, 'hex')
 }
 
 /** One lab's S3 state (a model and SSE keys per data dir) and the authorisation check over it. */
@@ -105,11 +105,11 @@ export async function document(input: S3Input, ctx: OperationContext): Promise<B
   const doc = await readDocument(input.body)
   const claim = ctx.meta.sigv4?.payloadHash
   if (claim && /^[0-9a-f]{64}$/i.test(claim)) {
-    const computed = createHash('sha256').update(doc).digest('hex')
+    const computed = hash('sha256', doc, 'hex')
     if (computed !== claim.toLowerCase()) throw s3Errors.sha256Mismatch(claim, computed)
   }
   const md5 = input.headers['content-md5']
-  if (md5 !== undefined && createHash('md5').update(doc).digest('base64') !== md5) throw s3Errors.badContentMd5()
+  if (md5 !== undefined && hash('md5', doc, 'base64') !== md5) throw s3Errors.badContentMd5()
   return doc
 }
 

@@ -4,37 +4,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { AwsError, type ParsedCall, type ProtocolHandler } from '../core/types.js'
-import { toXml, writeXmlError, type XmlObject } from '../core/protocols/rest-xml.js'
+import { toXml, writeXmlError } from '../core/protocols/rest-xml.js'
 import { bucketConfigOperation } from './bucket-config.js'
-
-/** What every S3 operation gets. */
-export interface S3Input {
-  Bucket?: string
-  Key?: string
-  /** Query parameters (sub-resources such as `uploads`, `uploadId`, `partNumber`). */
-  query: Record<string, string>
-  /** Request headers, names lower-case. */
-  headers: Record<string, string>
-  /** The request body, still a stream (object data). */
-  body?: Readable
-  /** CreateBucket through invoke() (the seed) may pass the configuration directly. */
-  CreateBucketConfiguration?: { LocationConstraint?: string }
-}
-
-/** What every S3 operation returns; the protocol writes it. */
-export interface S3Output {
-  status?: number
-  headers?: Record<string, string | number | boolean | undefined>
-  xml?: { root: string; body: XmlObject }
-  /** A JSON or text body (GetBucketPolicy). */
-  text?: string
-  contentType?: string
-  /** Object data. */
-  stream?: Readable
-}
-
-/** Small request documents (XML, policies) are read whole, up to this size. */
-export const MAX_DOCUMENT = 1024 * 1024
+import type { S3Input, S3Output } from './messages.js'
 
 function has(q: Record<string, string>, name: string): boolean {
   return Object.prototype.hasOwnProperty.call(q, name)
@@ -118,19 +90,6 @@ function headerMap(req: IncomingMessage): Record<string, string> {
     out[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value
   }
   return out
-}
-
-/** Reads a small request document whole; larger ones are refused rather than buffered. */
-export async function readDocument(body: Readable | undefined): Promise<Buffer> {
-  if (!body) return Buffer.alloc(0)
-  const parts: Buffer[] = []
-  let size = 0
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > MAX_DOCUMENT) throw new AwsError('MaxMessageLengthExceeded', 'Your request was too big.', 400)
-    parts.push(chunk)
-  }
-  return Buffer.concat(parts)
 }
 
 function resourceOf(call: ParsedCall | undefined): string | undefined {

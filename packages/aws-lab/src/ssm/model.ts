@@ -2,7 +2,7 @@
 // publishes under /aws/service/ (Amazon Linux AMI ids), which CloudFormation's SSM parameter types
 // and CDK's BootstrapVersion read.
 // https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-public-parameters-ami.html
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { AwsError, type StateStore } from '../core/types.js'
 
 export interface ParameterRecord {
@@ -33,7 +33,7 @@ export const PUBLIC_AMI_PARAMETERS = [
 
 /** A stable, well-formed AMI id per public parameter name. */
 export function labAmiId(name: string): string {
-  return `ami-0${createHash('sha256').update(name).digest('hex').slice(0, 16)}`
+  return `ami-0${hash('sha256', name, 'hex').slice(0, 16)}`
 }
 
 const NAME = /^[a-zA-Z0-9_.\-/]+$/
