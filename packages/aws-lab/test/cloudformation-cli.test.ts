@@ -118,7 +118,14 @@ t.test('an update scales the group in: the terminated instance\'s metadata endpo
 })
 
 t.test('CloudTrail records the CloudFormation calls and the calls CloudFormation made for the caller', async (t) => {
-  const lookup = async (name: string) => (await awsCli(['cloudtrail', 'lookup-events', '--lookup-attributes', `AttributeKey=EventName,AttributeValue=${name}`, '--max-results', '50'], admin)).json.Events.map((e: any) => JSON.parse(e.CloudTrailEvent))
+  // LookupEvents allows two calls per second per account and Region (the lab throttles as AWS does:
+  // https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_LookupEvents.html), so these
+  // back-to-back lookups retry a ThrottlingException as the CLI does by default (awsCli turns retries off).
+  const lookup = async (name: string) => {
+    const r = await awsCli(['cloudtrail', 'lookup-events', '--lookup-attributes', `AttributeKey=EventName,AttributeValue=${name}`, '--max-results', '50'], { ...admin, AWS_RETRY_MODE: 'standard', AWS_MAX_ATTEMPTS: '5' })
+    if (r.code !== 0) throw new Error(`lookup-events ${name}: ${r.stderr}`)
+    return r.json.Events.map((e: any) => JSON.parse(e.CloudTrailEvent))
+  }
   const created = await lookup('CreateChangeSet')
   t.match(created[0], { eventSource: 'cloudformation.amazonaws.com', userIdentity: { arn: 'arn:aws:iam::111122223333:user/admin' }, requestParameters: { stackName: /^(core|compute)$/, changeSetType: /CREATE|UPDATE/ } })
   const roles = (await lookup('CreateRole')).filter((e: any) => e.userIdentity.invokedBy === 'cloudformation.amazonaws.com')
