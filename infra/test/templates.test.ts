@@ -250,6 +250,15 @@ t.test('security groups: services out on 443 only (and Redis where they use it),
   const redisEgress = Object.values(edge.Resources).filter((res) => res.Type === 'AWS::EC2::SecurityGroupEgress' && res.Properties.FromPort === 6379)
   t.equal(redisEgress.length, 3, 'upload, keyadmin and the audit worker reach Redis; download does not')
   t.ok(redisEgress.every((res) => res.Properties.FromPort === 6379 && !String(res.Properties.Description).startsWith('download')))
+  // Page sessions are held in the memory of the instance that made them: every web target group sticks a
+  // browser to one instance for the session's lifetime (8 h).
+  // https://docs.aws.amazon.com/elasticloadbalancing/latest/application/sticky-sessions.html
+  const targetGroups = resourcesOfType({ KmsShareEdge: edge }, 'AWS::ElasticLoadBalancingV2::TargetGroup')
+  t.equal(targetGroups.length, 3, 'upload, download-0 and keyadmin')
+  for (const { id, resource } of targetGroups) {
+    const attributes = Object.fromEntries((resource.Properties.TargetGroupAttributes as Array<{ Key: string; Value: string }>).map((a) => [a.Key, a.Value]))
+    t.match(attributes, { 'stickiness.enabled': 'true', 'stickiness.type': 'lb_cookie', 'stickiness.lb_cookie.duration_seconds': String(8 * 3600) }, `${id}: sticky for a page session's lifetime`)
+  }
   synth.templates.KmsShareNetwork.hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Interface', PrivateDnsEnabled: true, ServiceName: Match.anyValue() })
   synth.templates.KmsShareNetwork.hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Gateway' })
 })

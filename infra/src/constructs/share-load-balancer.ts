@@ -109,6 +109,10 @@ export class ShareLoadBalancer extends Construct {
         port: SERVICE_PORTS[duty],
         healthCheck: { path: '/healthz', healthyHttpCodes: '200' },
         deregistrationDelay: Duration.seconds(30),
+        // Page sessions live in the memory of the instance that signed the person in (shared's SessionStore):
+        // the load balancer's cookie keeps a browser on that instance for the session's default lifetime
+        // (SESSION_TTL_SECONDS, 8 h). Scripts' bearer tokens need no stickiness and carry no cookie.
+        stickinessCookieDuration: Duration.hours(8),
       }),
     }))
     const forward = (name: string) => this.targetGroups.find((t) => t.name === name)!.group
