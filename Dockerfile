@@ -46,7 +46,7 @@ COPY --from=upload-build /deploy /app
 ENV PORT=3001
 EXPOSE 3001
 HEALTHCHECK --interval=10s --timeout=3s CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.PORT + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-CMD ["node", "dist/server.js"]
+CMD ["node", "--scavenger-max-new-space-capacity-mb=4", "--heap-growing-percent=100", "dist/server.js"]
 
 FROM runtime AS download
 COPY --from=download-build /deploy /app
@@ -57,7 +57,7 @@ USER node
 ENV PORT=3002 CACHE_DIR=/data/cache
 EXPOSE 3002
 HEALTHCHECK --interval=10s --timeout=3s CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.PORT + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-CMD ["node", "dist/server.js"]
+CMD ["node", "--scavenger-max-new-space-capacity-mb=4", "--heap-growing-percent=100", "dist/server.js"]
 
 FROM runtime AS keyadmin
 COPY --from=keyadmin-build /deploy /app

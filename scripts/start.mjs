@@ -138,8 +138,14 @@ function serviceFolder(name) {
 const children = []
 let stopping = false
 
-/** As the lab's start script runs it: a larger first old-generation limit halves the CPU of its S3 PUT (packages/aws-lab README). */
-const LAB_NODE_ARGS = ['--initial-old-space-size=64']
+/**
+ * The Node options of a package's start script (`node <options> dist/server.js`), so each process runs here as its
+ * package, image and compose run it: the lab's larger first old-generation limit, the services' young-generation cap (README "Benchmark").
+ */
+function startScriptNodeArgs(script) {
+  const start = JSON.parse(readFileSync(join(dirname(dirname(script)), 'package.json'), 'utf8')).scripts?.start ?? ''
+  return (/^node((?:\s+--\S+)*)\s+dist\/[\w-]+\.js$/.exec(start)?.[1] ?? '').split(/\s+/).filter(Boolean)
+}
 
 function run(name, command, args, { env: childEnv, cwd, user, extraFds = [], onLine }) {
   // Own process group: Ctrl-C reaches only this script, which sends each child one SIGTERM (a second signal would force-exit it).
@@ -166,7 +172,7 @@ function run(name, command, args, { env: childEnv, cwd, user, extraFds = [], onL
 /** A service's script from the code its user can read; the lab's (`asLab`) from the checkout, as whoever runs this. */
 function runNode(name, script, options) {
   const path = options.asLab ? script : codeOf(script)
-  return run(name, options.asLab ? process.execPath : nodePath, [...(options.nodeArgs ?? []), path], { cwd: dirname(dirname(path)), ...options })
+  return run(name, options.asLab ? process.execPath : nodePath, [...startScriptNodeArgs(script), path], { cwd: dirname(dirname(path)), ...options })
 }
 
 /** The variable that sets each process's port, for the hint when the port is taken. */
@@ -262,7 +268,6 @@ const labReady = new Promise((resolveBanner) => {
   runNode('lab', join(root, 'packages/aws-lab/dist/server.js'), {
     asLab: true,
     env: { ...baseEnv(), HOME: env.HOME ?? runDir, LAB_TLS: '1', LAB_OIDC_CLIENTS_FILE: writeOidcClients(), ...labSettings, ...imdsOwners, LAB_HOST: host, LAB_PORT: String(labPort), LAB_DATA_DIR: labDataDir },
-    nodeArgs: LAB_NODE_ARGS,
     onLine(line) {
       let m
       if ((m = /^aws-lab listening on (\S+) \(account (\d+), region ([\w-]+)/.exec(line))) Object.assign(banner, { endpoint: m[1], accountId: m[2], region: m[3] })

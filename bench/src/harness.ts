@@ -4,7 +4,7 @@
 // 256 MiB of bookkeeping — in-process, its Node http client alone cost 4–6 CPU-s per GiB, more than
 // the service it measured, and curl costs ~0.35. Each comparison is a same-run ratio over rounds whose
 // order rotates, with the CPU seconds every process spent on each side.
-import { fork, spawn, type ChildProcess } from 'node:child_process'
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -54,10 +54,29 @@ const STEADY_MALLOC = { GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=67108864:gl
 /** BENCH_CPU_PROF=<dir>: each Node child writes a V8 CPU profile there on exit, to see where its time goes. */
 const profileArgs = () => (process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])
 
-/** `node <script>` as production runs it, with only PATH, HOME and `env`. */
-export function start(script: string, env: Record<string, string>, cwd: string, nodeArgs: string[] = []): ChildProcess {
+/** Whether this Node takes a V8 flag (Node 20 refuses the services' young-generation cap as a bad option), asked once per flag. */
+const takes = new Map<string, boolean>()
+function nodeTakes(flag: string): boolean {
+  if (!takes.has(flag)) takes.set(flag, spawnSync(process.execPath, [flag, '-e', ''], { stdio: 'ignore' }).status === 0)
+  return takes.get(flag)!
+}
+
+/** The Node options of a package's start script (`node <options> dist/server.js`), less those this Node does not take. */
+function startScriptNodeArgs(packageDir: string): string[] {
+  const start = (JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')) as { scripts?: { start?: string } }).scripts?.start ?? ''
+  return (/^node((?:\s+--\S+)*)\s+dist\/[\w-]+\.js$/.exec(start)?.[1] ?? '').split(/\s+/).filter((arg) => arg && nodeTakes(arg))
+}
+
+/**
+ * The services' young-generation cap (their start scripts) for the Node yardsticks too, so the ratios compare like with
+ * like: on Node 24 without it a Node process moving a large body costs about three times the CPU (README "Benchmark").
+ */
+const STEADY_GC = startScriptNodeArgs(join(ROOT, 'services/upload'))
+
+/** `node <options> <script>` as production runs it (the options of the package's start script in `cwd`), with only PATH, HOME and `env`. */
+export function start(script: string, env: Record<string, string>, cwd: string): ChildProcess {
   if (!existsSync(script)) throw new Error(`${script} is missing: run pnpm build first`)
-  const child = spawn(process.execPath, [...profileArgs(), ...nodeArgs, script], { cwd, env: childEnv(env), stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn(process.execPath, [...profileArgs(), ...startScriptNodeArgs(cwd), script], { cwd, env: childEnv(env), stdio: ['ignore', 'ignore', 'pipe'] })
   forwardStderr(child)
   children.push(child)
   return child
@@ -94,7 +113,7 @@ export async function startLab(): Promise<Lab> {
   const port = await freePort()
   const dir = join(work, 'lab')
   // As the lab's start script runs it (see the lab's README: a larger first old-generation limit halves its PUT's CPU).
-  const child = start(join(ROOT, 'packages/aws-lab/dist/server.js'), { LAB_PORT: String(port), LAB_DATA_DIR: dir }, join(ROOT, 'packages/aws-lab'), ['--initial-old-space-size=64'])
+  const child = start(join(ROOT, 'packages/aws-lab/dist/server.js'), { LAB_PORT: String(port), LAB_DATA_DIR: dir }, join(ROOT, 'packages/aws-lab'))
   const until = Date.now() + 60_000
   while (!existsSync(join(dir, 'credentials')) || !existsSync(join(dir, 'config'))) {
     if (child.exitCode !== null) throw new Error('the lab exited')
@@ -162,10 +181,10 @@ createServer((req, res) => {
 }).listen(Number(port), '127.0.0.1')
 `
 
-/** A yardstick: a Node process of its own serving `script` on a free port (argv: arg, port), with STEADY_MALLOC. */
+/** A yardstick: a Node process of its own serving `script` on a free port (argv: arg, port), with STEADY_MALLOC and STEADY_GC. */
 async function startYardstick(script: string, arg: string): Promise<Service> {
   const port = await freePort()
-  const child = spawn(process.execPath, ['-e', script, arg, String(port)], { env: childEnv(STEADY_MALLOC), stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn(process.execPath, [...STEADY_GC, '-e', script, arg, String(port)], { env: childEnv(STEADY_MALLOC), stdio: ['ignore', 'ignore', 'pipe'] })
   forwardStderr(child)
   children.push(child)
   const url = `http://127.0.0.1:${port}/`
@@ -183,7 +202,7 @@ export function startPlainServer(path: string): Promise<Service> {
   return startYardstick(PLAIN_SERVER, path)
 }
 
-/** The SDK clients and Node's http client, forked as one process for one lab role (see sdk-worker.ts), with STEADY_MALLOC. */
+/** The SDK clients and Node's http client, forked as one process for one lab role (see sdk-worker.ts), with STEADY_MALLOC and STEADY_GC. */
 export class SdkWorker {
   readonly child: ChildProcess
   private next = 0
@@ -191,7 +210,7 @@ export class SdkWorker {
 
   constructor(env: Record<string, string>) {
     this.child = fork(join(import.meta.dirname, 'sdk-worker.ts'), [], {
-      cwd: BENCH_DIR, execArgv: ['--import', 'tsx', ...profileArgs()], env: childEnv({ ...env, ...STEADY_MALLOC }), stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      cwd: BENCH_DIR, execArgv: ['--import', 'tsx', ...STEADY_GC, ...profileArgs()], env: childEnv({ ...env, ...STEADY_MALLOC }), stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     })
     forwardStderr(this.child)
     children.push(this.child)
