@@ -22,13 +22,6 @@ export interface TestLabEndpoints {
   instances(): Array<{ name: string; metadataEndpoint: string }>
 }
 
-/** A scratch folder removed at teardown (HOME for the CLI, paths that hold nothing). */
-export function scratchDir(t: TestTeardown, prefix = 'kadm-net-'): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  return dir
-}
-
 export interface Keyadmin {
   app: FastifyInstance
   url: string
@@ -37,6 +30,13 @@ export interface Keyadmin {
   /** fetch with a Bearer token (admin unless `as` says otherwise), JSON in and out. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read the JSON answers field by field
   call(method: string, path: string, body?: unknown, as?: 'admin' | 'reader' | 'none', headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: any }>
+}
+
+/** A scratch folder removed at teardown (HOME for the CLI, paths that hold nothing). */
+export function scratchDir(t: TestTeardown, prefix = 'kadm-net-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
 }
 
 /**
