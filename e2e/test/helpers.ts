@@ -8,12 +8,12 @@ import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import type { S3Client } from '@aws-sdk/client-s3'
 import type { Lab } from '@kms-share/aws-lab'
-import { labInstance as instance, labProfileEnv, startTestLab } from '@kms-share/aws-lab/testing'
+import { labProfileEnv, startTestLab } from '@kms-share/aws-lab/testing'
 import { createS3Client, formatTokenEntry, generateToken, hashToken } from '@kms-share/shared'
 import { buildApp as buildDownloadApp, loadConfig as loadDownloadConfig } from '@kms-share/download'
-import { buildApp as buildKeyadminApp, loadConfig as loadKeyadminConfig } from '@kms-share/keyadmin'
 
 export { startTestLab }
+export { startKeyadminInstance, type Keyadmin } from '@kms-share/keyadmin/testing'
 export { AWS_CLI, eventually, nextMfaCode, awsCli as aws, cliInstanceEnv as instanceEnv, cliProfileEnv as profileEnv, freePort, labInstance as instance, type CliResult } from '@kms-share/aws-lab/testing'
 export type { Lab }
 
@@ -72,59 +72,4 @@ export async function startDownload(t: Tap, lab: Lab, profile: string, env: Reco
 /** A lab whose new VPC endpoints stay `pending` for `pendingMs`, so clients must wait as in AWS. */
 export async function startNetworkLab(t: Tap, pendingMs = 1_500, options: { defaultKeyPolicy?: boolean } = {}): Promise<Lab> {
   return startTestLab(t, { vpcEndpointPendingMs: pendingMs, ...options })
-}
-
-export interface Keyadmin {
-  app: FastifyInstance
-  url: string
-  logs: string[]
-  tokens: { admin: string; reader: string }
-  /** fetch with a Bearer token (admin unless `as` says otherwise), JSON in and out. */
-  call(method: string, path: string, body?: unknown, as?: 'admin' | 'reader' | 'none', headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: any }>
-}
-
-/**
- * keyadmin as the `keyadmin` instance: no profile and no credentials files, only the metadata endpoint,
- * the region and the lab's endpoint URL (what start.mjs and compose give it). The SDK's credential chain
- * reads AWS_EC2_METADATA_SERVICE_ENDPOINT from the process environment, so this test process sets it.
- */
-export async function startKeyadminInstance(t: Tap, lab: Lab, env: Record<string, string> = {}): Promise<Keyadmin> {
-  const me = instance(lab, 'keyadmin')
-  const dir = scratchDir(t, 'kadm-net-')
-  for (const name of ['AWS_PROFILE', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_ENDPOINT_URL', 'AWS_ENDPOINT_URL_KMS', 'AWS_ENDPOINT_URL_S3']) delete process.env[name]
-  process.env.AWS_EC2_METADATA_SERVICE_ENDPOINT = me.metadataEndpoint
-  process.env.AWS_SHARED_CREDENTIALS_FILE = join(dir, 'no-credentials')
-  process.env.AWS_CONFIG_FILE = join(dir, 'no-config')
-  const tokens = { admin: generateToken(), reader: generateToken() }
-  const config = loadKeyadminConfig({
-    BUCKET,
-    PORT: '0',
-    LOG_LEVEL: 'info',
-    AWS_REGION: lab.region,
-    AWS_ENDPOINT_URL: lab.endpoint,
-    AWS_EC2_METADATA_SERVICE_ENDPOINT: me.metadataEndpoint,
-    AUTH_TOKENS: [formatTokenEntry('admin', ['keys:read', 'keys:admin'], hashToken(tokens.admin)), formatTokenEntry('reader', ['keys:read'], hashToken(tokens.reader))].join(','),
-    ...env,
-  })
-  const logs: string[] = []
-  const app = await buildKeyadminApp(config, { logStream: { write: (line: string) => void logs.push(line) } })
-  t.teardown(() => app.close())
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const { port } = app.server.address() as { port: number }
-  const url = `http://127.0.0.1:${port}`
-  const call: Keyadmin['call'] = async (method, path, body, as = 'admin', headers = {}) => {
-    const res = await fetch(url + path, {
-      method,
-      headers: {
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        ...(as === 'none' ? {} : { authorization: `Bearer ${tokens[as]}` }),
-        ...headers,
-      },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(60_000),
-    })
-    const text = await res.text()
-    return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined }
-  }
-  return { app, url, logs, tokens, call }
 }

@@ -19,7 +19,8 @@ import { permissionsTable, readPermissionBlocks, SERVICE_ROLES, type PolicyDocum
 import { formatTokenEntry, generateToken, hashToken } from '@kms-share/shared'
 import { aws, freePort, profileEnv, scratchDir, startTestLab } from './helpers.js'
 import { startRedis } from './audit-helpers.js'
-import { asReadmeDocument, CORE_STACKS, onInstance, resolvePseudo, ROOT, runService, synthesize, until, withoutDeployedResources } from './infra-helpers.js'
+import { asReadmeDocument, CORE_STACKS, onInstance, resolvePseudo, ROOT, synthesize, withoutDeployedResources } from './infra-helpers.js'
+import { runService, until } from './child-processes.js'
 
 const started = Date.now()
 const templates = scratchDir(t, 'kms-infra-synth-')

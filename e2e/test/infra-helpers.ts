@@ -1,7 +1,7 @@
 // Helpers for deploying infra/'s synthesized templates into a lab: `cdk synth` into a folder, the lab's seed
-// without what the stacks make, and the services run as their entry points (dist/server.js, dist/worker.js) on
-// the instances the stacks launched — credentials from that instance's metadata and nothing else.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+// without what the stacks make, and the environment of a process on an instance the stacks launched —
+// credentials from that instance's metadata and nothing else (child-processes.ts runs the entry points).
+import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse, stringify } from 'yaml'
@@ -50,40 +50,6 @@ export function onInstance(lab: Lab, instanceId: string): Record<string, string>
     AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials',
     AWS_CONFIG_FILE: '/nonexistent/config',
     ...(lab.caFile ? { NODE_EXTRA_CA_CERTS: lab.caFile, AWS_CA_BUNDLE: lab.caFile } : {}),
-  }
-}
-
-export interface ServiceProcess {
-  child: ChildProcess
-  output(): string
-  alive(): boolean
-}
-
-/** Runs a service's entry point (relative to the repository) with exactly `env` (and PATH); killed at teardown. */
-export function runService(t: { teardown(fn: () => unknown): void }, script: string, env: Record<string, string>): ServiceProcess {
-  let output = ''
-  const child = spawn(process.execPath, [join(ROOT, script)], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  child.stdout.on('data', (b: Buffer) => { output += b.toString() })
-  child.stderr.on('data', (b: Buffer) => { output += b.toString() })
-  t.teardown(() => new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve()
-    child.once('exit', () => resolve())
-    child.kill('SIGTERM')
-  }))
-  return { child, output: () => output, alive: () => child.exitCode === null && child.signalCode === null }
-}
-
-/** Polls `probe` until it gives a value; fails early if the process died, with its output. */
-export async function until<T>(what: string, probe: () => Promise<T | undefined>, service?: ServiceProcess, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    try {
-      const value = await probe()
-      if (value !== undefined) return value
-    } catch { /* not yet */ }
-    if (service && !service.alive()) throw new Error(`${what}: the process exited\n${service.output()}`)
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms\n${service?.output() ?? ''}`)
-    await new Promise((r) => setTimeout(r, 100))
   }
 }
 

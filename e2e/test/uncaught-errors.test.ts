@@ -4,48 +4,21 @@
 // a preload (test/fixtures/fault-*.mjs) that plants such a bug; the request gets a 500 (problem+json
 // on the services, AWS's InternalFailure on the lab), the error is logged, and the process answers on.
 import t from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DescribeKeyCommand, GenerateRandomCommand, KMSClient } from '@aws-sdk/client-kms'
 import { startRedis } from './audit-helpers.js'
-import { awsEnv, BUCKET, eventually, freePort, KEY_ALIAS, startTestLab } from './helpers.js'
+import { runService, until } from './child-processes.js'
+import { awsEnv, BUCKET, freePort, KEY_ALIAS, startTestLab } from './helpers.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const fixture = (name: string) => join(root, 'e2e', 'test', 'fixtures', name)
 
-interface Child {
-  process: ChildProcess
-  output(): string
-  alive(): boolean
-}
-
-function run(t: Tap, script: string, preload: string, env: Record<string, string>): Child {
-  let output = ''
-  const child = spawn(process.execPath, ['--import', preload, join(root, script)], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  child.stdout.on('data', (b: Buffer) => { output += b.toString() })
-  child.stderr.on('data', (b: Buffer) => { output += b.toString() })
-  t.teardown(() => new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve()
-    child.once('exit', () => resolve())
-    child.kill('SIGKILL')
-  }))
-  return { process: child, output: () => output, alive: () => child.exitCode === null && child.signalCode === null }
-}
+// Each entry point runs with a fault planted by its preload (fixtures/fault-*.mjs); killed outright at teardown.
+const run = (t: Tap, script: string, preload: string, env: Record<string, string>) => runService(t, script, env, { preload, stopSignal: 'SIGKILL' })
 type Tap = Pick<typeof t, 'teardown'>
-
-// A probe that throws is "not yet"; a child that exits ends the wait with its output.
-async function until<T>(what: string, probe: () => Promise<T | undefined>, child: Child, ms = 30_000): Promise<T> {
-  return eventually(async () => {
-    if (!child.alive()) throw new Error(`${what}: the process exited\n${child.output()}`)
-    return probe().catch(() => undefined)
-  }, what, ms).catch((err: Error) => { throw new Error(`${err.message}\n${child.output()}`) })
-}
 
 const healthy = (url: string) => async () => ((await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) })).ok ? true : undefined)
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 /** The processes that get a user of their own, each uid = base + offset (offsets follow the metadata ports 4511–4514). */
-export const SERVICE_USERS = { upload: 1, download: 2, keyadmin: 3, 'audit-worker': 4, redis: 5 }
+export const SERVICE_USERS = { 'upload': 1, 'download': 2, 'keyadmin': 3, 'audit-worker': 4, 'redis': 5 }
 export const DEFAULT_UID_BASE = 64_510
 
 /**

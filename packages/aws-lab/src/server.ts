@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // `pnpm lab`: config from LAB_* variables and flags → startLab → print how to use it → close on SIGTERM/SIGINT.
 import { parseArgs } from 'node:util'
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { startLab } from './app.js'
-import type { LabOidcClient, LabOidcOptions } from './oidc/config.js'
+import { LabConfigError, loadLabConfig, type LabConfig } from './config.js'
 import { guardLabProcess } from './core/guard.js'
 
 const { values } = parseArgs({
@@ -33,78 +33,19 @@ if (values.help) {
   process.exit(0)
 }
 
-const host = process.env.LAB_HOST || '127.0.0.1'
-const port = Number(process.env.LAB_PORT || 4566)
-// pnpm runs package scripts in the package folder; INIT_CWD is where the user typed `pnpm lab`.
-const invokedFrom = process.env.INIT_CWD || process.cwd()
-const dataDir = resolve(invokedFrom, process.env.LAB_DATA_DIR || '.lab')
+let config: LabConfig
+try {
+  config = loadLabConfig()
+} catch (err) {
+  if (!(err instanceof LabConfigError)) throw err
+  process.stderr.write(`aws-lab: ${err.message}\n`)
+  process.exit(2)
+}
+const { host, port, invokedFrom, dataDir, cloudTrailDelaySeconds, imdsPortBase, imdsCredentialsTtlSeconds, imdsBind, imdsOwners } = config
 const seedFile = values.seed ? resolve(invokedFrom, values.seed) : undefined
-const cloudTrailDelaySeconds = Number(process.env.LAB_CLOUDTRAIL_DELAY_SECONDS || 0)
-if (!Number.isFinite(cloudTrailDelaySeconds) || cloudTrailDelaySeconds < 0) {
-  process.stderr.write(`aws-lab: LAB_CLOUDTRAIL_DELAY_SECONDS must be a number of seconds ≥ 0, got ${JSON.stringify(process.env.LAB_CLOUDTRAIL_DELAY_SECONDS)}\n`)
-  process.exit(2)
-}
-
-// Instance metadata: one port per instance from the base, in seed order. The standard lab port gets the
-// standard metadata ports; a lab on any other port (tests, several labs at once) takes free ones.
-const imdsPortBase = Number(process.env.LAB_IMDS_PORT_BASE || (port === 4566 ? 4510 : 0))
-const imdsCredentialsTtlSeconds = Number(process.env.LAB_IMDS_CREDENTIALS_TTL_SECONDS || 21_600)
-if (!Number.isInteger(imdsPortBase) || imdsPortBase < 0 || imdsPortBase > 65_000) {
-  process.stderr.write(`aws-lab: LAB_IMDS_PORT_BASE must be a port number (0 = any free port), got ${JSON.stringify(process.env.LAB_IMDS_PORT_BASE)}\n`)
-  process.exit(2)
-}
-if (!Number.isFinite(imdsCredentialsTtlSeconds) || imdsCredentialsTtlSeconds < 2 || imdsCredentialsTtlSeconds > 43_200) {
-  process.stderr.write(`aws-lab: LAB_IMDS_CREDENTIALS_TTL_SECONDS must be between 2 and 43200, got ${JSON.stringify(process.env.LAB_IMDS_CREDENTIALS_TTL_SECONDS)}\n`)
-  process.exit(2)
-}
-
-/** `name=value,name=value` (`*` for the rest) into a record; exits with the variable named on a malformed entry. */
-function instanceMap<T>(variable: string, parse: (value: string) => T | undefined): Record<string, T> | undefined {
-  const text = process.env[variable]
-  if (!text) return undefined
-  const map: Record<string, T> = {}
-  for (const entry of text.split(',').map((e) => e.trim()).filter(Boolean)) {
-    const m = /^([\w*-]+)=(.+)$/.exec(entry)
-    const value = m ? parse(m[2]) : undefined
-    if (!m || value === undefined) {
-      process.stderr.write(`aws-lab: ${variable} takes name=value entries separated by commas (* for the rest, where it applies), got ${JSON.stringify(entry)}\n`)
-      process.exit(2)
-    }
-    map[m[1]] = value
-  }
-  return map
-}
-const imdsBind = instanceMap('LAB_IMDS_BIND', (v) => v)
-const imdsOwners = instanceMap('LAB_IMDS_OWNERS', (v) => (/^\d+$/.test(v) ? Number(v) : undefined))
 if (imdsOwners && !(await (await import('./imds/connection-owner.js')).canReadSocketOwners())) {
   process.stderr.write('aws-lab: LAB_IMDS_OWNERS needs /proc/net/tcp (Linux) to tell who owns a connection\n')
   process.exit(2)
-}
-
-// HTTPS beside HTTP on the same port, with the lab's own CA (SSE-KMS over plain HTTP is then refused, as in AWS).
-const tlsOn = /^(1|true|yes|on)$/i.test(process.env.LAB_TLS ?? '')
-const tlsHostnames = (process.env.LAB_TLS_HOSTNAMES ?? '').split(',').map((h) => h.trim()).filter(Boolean)
-
-// The OpenID Provider, with the clients a start script (or a person) registered in a JSON file.
-const oidcOn = !/^(0|false|no|off)$/i.test(process.env.LAB_OIDC ?? '')
-function oidcOptions(): LabOidcOptions {
-  const clientsFile = process.env.LAB_OIDC_CLIENTS_FILE
-  const ttl = Number(process.env.LAB_OIDC_ACCESS_TOKEN_TTL_SECONDS || 600)
-  if (!Number.isInteger(ttl) || ttl < 30 || ttl > 86_400) {
-    process.stderr.write(`aws-lab: LAB_OIDC_ACCESS_TOKEN_TTL_SECONDS must be between 30 and 86400, got ${JSON.stringify(process.env.LAB_OIDC_ACCESS_TOKEN_TTL_SECONDS)}\n`)
-    process.exit(2)
-  }
-  let clients: LabOidcClient[] = []
-  if (clientsFile) {
-    try {
-      clients = JSON.parse(readFileSync(resolve(invokedFrom, clientsFile), 'utf8')) as LabOidcClient[]
-      if (!Array.isArray(clients)) throw new Error('not a JSON list')
-    } catch (err) {
-      process.stderr.write(`aws-lab: LAB_OIDC_CLIENTS_FILE ${clientsFile}: ${(err as Error).message}\n`)
-      process.exit(2)
-    }
-  }
-  return { clients, accessTokenTtlSeconds: ttl, ...(process.env.LAB_OIDC_ISSUER ? { issuer: process.env.LAB_OIDC_ISSUER } : {}) }
 }
 
 // A bug hit by one request answers that request 500; it never stops the lab (and with it `pnpm start`).
@@ -112,7 +53,7 @@ guardLabProcess((line) => process.stderr.write(`${JSON.stringify({ time: new Dat
 
 const lab = await startLab({
   dataDir,
-  tls: tlsOn ? { hostnames: tlsHostnames } : undefined,
+  tls: config.tls,
   host,
   port,
   seedFile,
@@ -121,28 +62,26 @@ const lab = await startLab({
   quiet: values.quiet,
   cloudTrailDelaySeconds,
   imdsPortBase,
-  imdsAdvertisedHost: process.env.LAB_IMDS_HOST || undefined,
+  imdsAdvertisedHost: config.imdsAdvertisedHost,
   imdsCredentialsTtlSeconds,
   imdsBind,
   imdsOwners,
-  ...(oidcOn ? { oidc: oidcOptions() } : {}),
+  ...(config.oidc ? { oidc: config.oidc } : {}),
 })
 
 // The CA certificate (public) where clients can trust it without reaching the lab's data folder (compose: a volume of its own).
-const caExport = process.env.LAB_TLS_CA_EXPORT
-if (caExport && lab.caFile) {
-  mkdirSync(dirname(resolve(invokedFrom, caExport)), { recursive: true })
-  copyFileSync(lab.caFile, resolve(invokedFrom, caExport))
+if (config.caExport && lab.caFile) {
+  mkdirSync(dirname(config.caExport), { recursive: true })
+  copyFileSync(lab.caFile, config.caExport)
 }
 
 // One profile's keys alone, where one client reads them (compose: keyadmin's MFA user on a volume only the two mount).
-for (const [profile, file] of Object.entries(instanceMap('LAB_PROFILE_EXPORT', (v) => v) ?? {})) {
+for (const [profile, target] of Object.entries(config.profileExports)) {
   const keys = lab.profiles()[profile]
   if (!keys) {
     process.stderr.write(`aws-lab: LAB_PROFILE_EXPORT names ${profile}, which is not a profile of this lab (${Object.keys(lab.profiles()).join(', ')})\n`)
     process.exit(2)
   }
-  const target = resolve(invokedFrom, file)
   mkdirSync(dirname(target), { recursive: true })
   writeFileSync(target, `[${profile}]\naws_access_key_id = ${keys.accessKeyId}\naws_secret_access_key = ${keys.secretAccessKey}\n${keys.sessionToken ? `aws_session_token = ${keys.sessionToken}\n` : ''}`, { mode: 0o600 })
   chmodSync(target, 0o600)

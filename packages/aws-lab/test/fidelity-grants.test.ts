@@ -105,3 +105,18 @@ t.test('aws kms list-grants (AWS CLI v2) as keyadmin', async (t) => {
   const grants = JSON.parse(stdout).Grants
   t.same(grants.map((g: { GrantId: string; Operations: string[] }) => [g.GrantId, g.Operations]), [[grant.GrantId, ['Decrypt', 'DescribeKey']]])
 })
+
+// https://docs.aws.amazon.com/kms/latest/APIReference/API_ListGrants.html (Limit, Marker, NextMarker, Truncated)
+t.test('ListGrants pages: Limit, Truncated and a NextMarker that gives the rest; a marker of another listing is refused', async (t) => {
+  const { key } = await keyAndBlob()
+  const made = []
+  for (let i = 0; i < 3; i++) made.push((await admin.send(new CreateGrantCommand({ KeyId: key.KeyId, GranteePrincipal: auditorRole, Operations: ['Decrypt'], Name: `g${i}` }))).GrantId)
+  const first = await keyadmin.send(new ListGrantsCommand({ KeyId: key.KeyId, Limit: 2 }))
+  t.equal(first.Truncated, true)
+  t.equal(first.Grants?.length, 2)
+  const rest = await keyadmin.send(new ListGrantsCommand({ KeyId: key.KeyId, Limit: 2, Marker: first.NextMarker }))
+  t.equal(rest.Truncated, false)
+  t.equal(rest.NextMarker, undefined)
+  t.same([...first.Grants!, ...rest.Grants!].map((g) => g.GrantId).sort(), [...made].sort(), 'every grant once')
+  await t.rejects(keyadmin.send(new ListGrantsCommand({ KeyId: key.KeyId, Marker: Buffer.from('lab-1').toString('base64') })), { name: 'InvalidMarkerException' })
+})

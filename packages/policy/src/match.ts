@@ -2,7 +2,7 @@
 // Everything that can be compiled once per pattern string is, and cached, because the lab
 // evaluates on every request.
 import type { ContextValue, PrincipalBlock, RequestPrincipal } from './types.js'
-import { compileWildcard, type WildcardMatcher, type WildcardPart } from './wildcard.js'
+import { compileWildcard, wildcardParts, type WildcardMatcher, type WildcardPart } from './wildcard.js'
 
 // ---------------------------------------------------------------------------------------------
 // Policy variables: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html
@@ -32,15 +32,7 @@ export function segments(pattern: string, wildcards: boolean): Segment[] {
       if (text) out.push({ t: 'lit', v: text })
       return
     }
-    let lit = ''
-    for (const ch of text) {
-      if (ch === '*' || ch === '?') {
-        if (lit) out.push({ t: 'lit', v: lit })
-        lit = ''
-        out.push({ t: ch === '*' ? 'star' : 'one' })
-      } else lit += ch
-    }
-    if (lit) out.push({ t: 'lit', v: lit })
+    out.push(...wildcardParts(text))
   }
   let last = 0
   for (const m of pattern.matchAll(VARIABLE)) {

@@ -1,10 +1,12 @@
 // The pages' shared script (served as /auth/assets/frame.js after window.kmsGuide, the problem
-// guide, and window.kmsInvisible, the invisible-character rules): one date format, sizes, calls to
-// the service's own API with the CSRF token, errors as sentences with the next step, confirmation
-// dialogs. Every name and value reaches the DOM through textContent or attributes, never as HTML.
+// guide, window.kmsInvisible, the invisible-character rules, and window.kmsExplain, the server's own
+// problem-explain.js): one date format, sizes, calls to the service's own API with the CSRF token,
+// errors as sentences with the next step, confirmation dialogs. Every name and value reaches the
+// DOM through textContent or attributes, never as HTML.
 'use strict'
 ;(function () {
   const guide = window.kmsGuide || {}
+  const explainProblem = window.kmsExplain
   const rules = window.kmsInvisible || {}
   const INVISIBLE = rules.invisible ? new RegExp(rules.invisible, 'u') : null
   const JOINING_SCRIPT = rules.joiningScript ? new RegExp(rules.joiningScript, 'u') : null
@@ -57,34 +59,8 @@
   /** An object key as a path: "/" kept as separators, everything else encoded. */
   function encodeKey(key) { return key.split('/').map(encodeURIComponent).join('/') }
 
-  function fill(template, problem) {
-    let missing = false
-    const text = template.replace(/\{([A-Za-z]+)\}/g, function (_m, field) {
-      const value = problem[field]
-      if (Array.isArray(value) && value.length) return value.map(String).join(' or ')
-      if (typeof value === 'string' && value) return value
-      missing = true
-      return ''
-    })
-    return missing ? undefined : text
-  }
-
-  const FALLBACK = { title: 'The request failed.', next: 'Try again; if it goes on, give the operators the request id below.' }
-
-  /** What a person reads for a problem: { title, next, detail, code, status, requestId }. */
-  function explain(problem) {
-    const p = problem || {}
-    const entry = (p.code && Object.prototype.hasOwnProperty.call(guide, p.code) ? guide[p.code] : undefined) || FALLBACK
-    const status = typeof p.status === 'number' ? p.status : 0
-    return {
-      title: fill(entry.title, p) || p.title || FALLBACK.title,
-      next: fill(entry.next, p) || FALLBACK.next,
-      detail: p.detail || p.title || '',
-      code: p.code || 'HTTP_' + status,
-      status: status,
-      requestId: p.requestId,
-    }
-  }
+  /** What a person reads for a problem: { title, next, detail, code, status, requestId } (assets/problem-explain.js). */
+  function explain(problem) { return explainProblem(problem, guide) }
 
   /** A message box for a problem (or an Error, or a status): what happened, AWS's or the service's sentence, the next step. */
   function errorBox(problem, context) {

@@ -58,6 +58,8 @@ const HEADER_FRAGMENT_PATH = '/auth/assets/header'
 const ASSETS = new URL('../assets/', import.meta.url)
 const FRAME_CSS = readFileSync(new URL('frame.css', ASSETS), 'utf8')
 const FRAME_SCRIPT_BODY = readFileSync(new URL('frame.js', ASSETS), 'utf8')
+/** assets/problem-explain.js, the module the server imports, as a classic script's window.kmsExplain. */
+const EXPLAIN_SCRIPT = `window.kmsExplain = (function () {\n${readFileSync(new URL('problem-explain.js', ASSETS), 'utf8').replace(/^export /gm, '')}\nreturn explainProblem\n})();\n`
 const OBJECTS_SCRIPT = readFileSync(new URL('objects.js', ASSETS), 'utf8')
 
 /** Where the header's links go. */
@@ -247,7 +249,7 @@ const DOCS_HEADER_SCRIPT = String.raw`'use strict'
 export const framePlugin = fp(async function framePlugin(app: FastifyInstance, options: FramePluginOptions) {
   const links = frameLinks(options.config)
   const guide = { ...PROBLEM_GUIDE, ...(options.guide ?? {}) }
-  const frameScript = `window.kmsGuide = ${JSON.stringify(guide)};\nwindow.kmsInvisible = ${JSON.stringify({ invisible: INVISIBLE.source, joiningScript: JOINING_SCRIPT.source, pictograph: PICTOGRAPH.source })};\n${FRAME_SCRIPT_BODY}`
+  const frameScript = `window.kmsGuide = ${JSON.stringify(guide)};\nwindow.kmsInvisible = ${JSON.stringify({ invisible: INVISIBLE.source, joiningScript: JOINING_SCRIPT.source, pictograph: PICTOGRAPH.source })};\n${EXPLAIN_SCRIPT}${FRAME_SCRIPT_BODY}`
 
   const csrfFor = (request: FastifyRequest, reply: FastifyReply): string | undefined => {
     const principal = request.principal

@@ -3,30 +3,11 @@
 // ends in a problem) and the pages' script (assets/frame.js gets it as window.kmsGuide). Services add
 // their own codes (keyadmin's KADM_ ones) with `guideFor`'s extra entries. {field} is filled from the
 // problem's own members (action, missingGroups …); an entry without a value for a field falls back.
+// How an entry is filled is written once, in assets/problem-explain.js, which the pages run too.
 
-export interface ProblemLike {
-  code?: string
-  status?: number
-  title?: string
-  detail?: string
-  requestId?: string
-  [member: string]: unknown
-}
+import { explainProblem as explainWith, type Explained, type GuideEntry, type ProblemLike } from '../assets/problem-explain.js'
 
-export interface GuideEntry {
-  /** What happened, for a person. */
-  title: string
-  /** What to do next. */
-  next: string
-}
-
-export interface Explained extends GuideEntry {
-  /** The service's own sentence (AWS's, for AWS errors). */
-  detail: string
-  code: string
-  status: number
-  requestId?: string
-}
+export type { Explained, GuideEntry, ProblemLike }
 
 export const PROBLEM_GUIDE: Record<string, GuideEntry> = {
   SHR_UNAUTHENTICATED: { title: 'You are not signed in (or your session ended).', next: 'Sign in again; you come back to this page.' },
@@ -64,31 +45,7 @@ export const PROBLEM_GUIDE: Record<string, GuideEntry> = {
   DWN_RANGE_NOT_SATISFIABLE: { title: 'The part of the file asked for does not exist.', next: 'Download the whole file.' },
 }
 
-const FALLBACK: GuideEntry = { title: 'The request failed.', next: 'Try again; if it goes on, give the operators the request id below.' }
-
-/** {field} → the problem's member (arrays joined with "or"); undefined when a field has no value. */
-function fill(template: string, problem: ProblemLike): string | undefined {
-  let missing = false
-  const text = template.replace(/\{([A-Za-z]+)\}/g, (_m, field: string) => {
-    const value = problem[field]
-    if (Array.isArray(value) && value.length) return value.map(String).join(' or ')
-    if (typeof value === 'string' && value) return value
-    missing = true
-    return ''
-  })
-  return missing ? undefined : text
-}
-
 /** The guide for a problem (or a bare status when the answer was not problem+json). */
 export function explainProblem(problem: ProblemLike, guide: Record<string, GuideEntry> = PROBLEM_GUIDE): Explained {
-  const entry = (problem.code && Object.hasOwn(guide, problem.code) ? guide[problem.code] : undefined) ?? FALLBACK
-  const status = typeof problem.status === 'number' ? problem.status : 0
-  return {
-    title: fill(entry.title, problem) ?? (problem.title || FALLBACK.title),
-    next: fill(entry.next, problem) ?? FALLBACK.next,
-    detail: problem.detail ?? problem.title ?? '',
-    code: problem.code ?? `HTTP_${status}`,
-    status,
-    ...(problem.requestId ? { requestId: problem.requestId } : {}),
-  }
+  return explainWith(problem, guide)
 }

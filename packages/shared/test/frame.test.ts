@@ -148,3 +148,21 @@ t.test('the problem guide: a sentence and a next step for every shared code, fil
   t.match(explainProblem({ code: 'SHR_MISSING_SCOPE', status: 403, missingGroups: ['uploaders', 'admins'] }), { next: /add you to uploaders or admins/ })
   t.match(explainProblem({ status: 502 }), { code: 'HTTP_502', title: 'The request failed.' })
 })
+
+t.test('the pages explain a problem with the same code as the server (the served frame.js carries problem-explain.js)', async (t) => {
+  const { url, app } = await start(t)
+  const window: Record<string, unknown> = {}
+  runInNewContext(await (await fetch(`${url}/auth/assets/frame.js`)).text(), { window, Date, Number, Object, Array, Promise, RegExp, String })
+  const kms = window.kms as { explain(p: unknown): unknown }
+  const problems = [
+    { code: 'SHR_AWS_ACCESS_DENIED', status: 403, action: 'kms:Decrypt', detail: 'User: … is not authorized', requestId: 'req-1' },
+    { code: 'SHR_AWS_ACCESS_DENIED', status: 403, title: 'Forbidden' },
+    { code: 'SHR_MISSING_SCOPE', status: 403, missingGroups: ['uploaders', 'admins'] },
+    { code: 'TEST_CODE', status: 400, how: 'well' },
+    { code: 'toString', status: 500 },
+    { status: 502, title: 'Bad Gateway' },
+  ]
+  for (const problem of problems) t.same(kms.explain(problem), explainProblem(problem, app.frame.guide), `same for ${problem.code ?? problem.status}`)
+  t.match(kms.explain(problems[3]), { title: 'A test went well.', next: 'Do it again.' }, "the service's own guide entries")
+  t.match(kms.explain(null), { code: 'HTTP_0', title: 'The request failed.' })
+})

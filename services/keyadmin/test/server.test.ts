@@ -3,22 +3,10 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { generateToken, hashToken } from '@kms-share/shared'
-import { eventually } from '@kms-share/aws-lab/testing'
+import { eventually, freePort } from '@kms-share/aws-lab/testing'
 import { awsEnv, BUCKET, startTestLab } from './helpers.js'
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 t.test('starts from the environment, logs JSON with request ids, exits 0 on SIGTERM', async (t) => {
   const lab = await startTestLab(t)

@@ -10,7 +10,7 @@ import { accountCheck, keyCheck } from './authz.js'
 import { constraintViolation, kmsErrors, requireMember } from './errors.js'
 import { grantCanHandOn, principalNames } from './grant-match.js'
 import { resolveKey, type ResolvedKey } from './key-ref.js'
-import { intInRange } from './operation.js'
+import { page } from './operation.js'
 import { type GrantConstraints, type GrantRecord, type KmsState, keyArn, kmsState, saveKms } from './model.js'
 
 export const GRANT_OPERATIONS = [
@@ -124,19 +124,6 @@ function grantOut(grant: GrantRecord, arn: string): Record<string, unknown> {
   }
 }
 
-function page<T>(items: T[], limit: unknown, marker: unknown): { items: T[]; Truncated: boolean; NextMarker?: string } {
-  const size = limit === undefined ? 50 : intInRange(limit, 'limit', 1, 100)
-  let start = 0
-  if (marker !== undefined) {
-    const decoded = typeof marker === 'string' ? /^grants-(\d+)$/.exec(Buffer.from(marker, 'base64').toString('utf8')) : null
-    if (!decoded) throw kmsErrors.invalidMarker('Invalid marker')
-    start = Number(decoded[1])
-  }
-  const slice = items.slice(start, start + size)
-  const end = start + slice.length
-  return end < items.length ? { items: slice, Truncated: true, NextMarker: Buffer.from(`grants-${end}`).toString('base64') } : { items: slice, Truncated: false }
-}
-
 const newGrantToken = () => TOKEN_PREFIX + randomBytes(96).toString('base64url')
 const tokenNames = (grant: GrantRecord, token: string) => grant.token === token || (grant.tokens ?? []).includes(token)
 
@@ -198,7 +185,7 @@ const ListGrants: Operation<GrantInput> = {
     let list = Object.values(grants(ctx)).filter((g) => g.keyId === key.keyId)
     if (input.GrantId !== undefined) list = list.filter((g) => g.grantId === input.GrantId)
     if (input.GranteePrincipal !== undefined) list = list.filter((g) => g.granteePrincipal === input.GranteePrincipal)
-    const { items, ...rest } = page(sorted(list), input.Limit, input.Marker)
+    const { items, ...rest } = page(sorted(list), input.Limit, input.Marker, 100, 50, 'grants')
     return { Grants: items.map((g) => grantOut(g, key.arn)), ...rest }
   },
   readOnly: true,
@@ -211,7 +198,7 @@ const ListRetirableGrants: Operation<GrantInput> = {
   },
   run: (input, ctx) => {
     const list = Object.values(grants(ctx)).filter((g) => g.retiringPrincipal === input.RetiringPrincipal)
-    const { items, ...rest } = page(sorted(list), input.Limit, input.Marker)
+    const { items, ...rest } = page(sorted(list), input.Limit, input.Marker, 100, 50, 'grants')
     return { Grants: items.map((g) => grantOut(g, keyArn(ctx.meta.region, ctx.iam.accountId, g.keyId))), ...rest }
   },
   readOnly: true,

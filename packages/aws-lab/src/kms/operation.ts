@@ -88,19 +88,19 @@ export function intInRange(value: unknown, member: string, min: number, max: num
   return value
 }
 
-/** Opaque paging markers: the offset into a stable ordering. */
-export function page<T>(items: T[], limit: unknown, marker: unknown, max: number, fallback: number): { items: T[]; Truncated: boolean; NextMarker?: string } {
+/** Opaque paging markers: the offset into a stable ordering, under a prefix of the listing's own (`grants-…`). */
+export function page<T>(items: T[], limit: unknown, marker: unknown, max: number, fallback: number, prefix = 'lab'): { items: T[]; Truncated: boolean; NextMarker?: string } {
   const size = limit === undefined ? fallback : intInRange(limit, 'limit', 1, max)
   let start = 0
   if (marker !== undefined) {
-    const decoded = typeof marker === 'string' ? /^lab-(\d+)$/.exec(Buffer.from(marker, 'base64').toString('utf8')) : null
+    const decoded = typeof marker === 'string' ? new RegExp(`^${prefix}-(\\d+)$`).exec(Buffer.from(marker, 'base64').toString('utf8')) : null
     if (!decoded) throw kmsErrors.invalidMarker('Invalid marker')
     start = Number(decoded[1])
   }
   const slice = items.slice(start, start + size)
   const end = start + slice.length
   return end < items.length
-    ? { items: slice, Truncated: true, NextMarker: Buffer.from(`lab-${end}`).toString('base64') }
+    ? { items: slice, Truncated: true, NextMarker: Buffer.from(`${prefix}-${end}`).toString('base64') }
     : { items: slice, Truncated: false }
 }
 
