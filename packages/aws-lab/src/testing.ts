@@ -2,12 +2,14 @@
 // folder, closed at teardown — and what tests around it share (AWS CLI v2 runs, free ports).
 // Structural test type, so the lab needs no test runner to build.
 import { execFile } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import { closeSync, fsyncSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs'
+import { createHash, randomBytes } from 'node:crypto'
+import { closeSync, cpSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { join } from 'node:path'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { TOTP, URI } from 'otpauth'
-import { DEFAULT_SEED_FILE, startLab, type Lab, type LabOptions } from './app.js'
+import { DEFAULT_SEED_FILE, startLab, WORKSPACE_TEMPLATE_DIR, type Lab, type LabOptions } from './app.js'
 
 export { labPeople, TestBrowser, totpCode, type BrowserPage, type LabPerson } from './testing-browser.js'
 
@@ -22,16 +24,66 @@ export interface TestLabOptions extends Partial<LabOptions> {
   seed?: (text: string) => string
 }
 
-/** A fresh lab on a free port, its data in `t.testdir()` unless `dataDir` says otherwise; closed at teardown. */
+/**
+ * A fresh lab on a free port, its data in `t.testdir()` unless `dataDir` says otherwise; closed at teardown. It
+ * deploys the seed's stacks from infra's synthesized templates (the roles, bucket and instances the services use),
+ * unless `deploy` says otherwise (`false`: a test that deploys them itself).
+ */
 export async function startTestLab(t: LabTest, options: TestLabOptions = {}): Promise<Lab> {
   const { seed, ...rest } = options
-  const lab = await startLab({ port: 0, quiet: true, ...rest, ...seeded(t, rest, seed) })
+  const where = seeded(t, rest, seed)
+  if (rest.deploy === undefined) {
+    if (!existsSync(WORKSPACE_TEMPLATE_DIR)) throw new Error(`startTestLab: no templates in ${WORKSPACE_TEMPLATE_DIR} — \`pnpm build\` synthesizes them (infra's build runs cdk synth)`)
+    rest.deploy = { templateDir: WORKSPACE_TEMPLATE_DIR }
+    // A new data folder starts from the run's deployed snapshot: the start then finds every stack as its template says.
+    if (!rest.reset && !existsSync(join(where.dataDir, 'state'))) {
+      cpSync(await deployedSnapshot(where.seedFile ?? DEFAULT_SEED_FILE, Boolean(rest.defaultKeyPolicy)), where.dataDir, { recursive: true })
+    }
+  }
+  const lab = await startLab({ port: 0, quiet: true, ...rest, ...where })
   t.teardown(() => lab.close())
   return lab
 }
 
+const SNAPSHOTS = join(tmpdir(), 'kms-share-lab-snapshots')
+let buildHash: string | undefined
+/** The lab's own build (every file of dist/), so a snapshot never outlives the code that made it. */
+function labBuildHash(): string {
+  if (buildHash) return buildHash
+  const hash = createHash('sha256')
+  const dist = dirname(fileURLToPath(import.meta.url))
+  for (const entry of readdirSync(dist, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name)).sort()) hash.update(entry).update(readFileSync(entry))
+  buildHash = hash.digest('hex')
+  return buildHash
+}
+
+/**
+ * A data folder seeded from `seedFile` with the workspace's stacks deployed (deploying them takes seconds, a start
+ * that finds them deployed milliseconds), made once per machine for each seed, key policy choice, template set and
+ * lab build (the hash of all four names it), in the system's temporary folder; concurrent test processes race to
+ * make it and the first rename wins.
+ */
+async function deployedSnapshot(seedFile: string, defaultKeyPolicy: boolean): Promise<string> {
+  const hash = createHash('sha256').update(labBuildHash()).update(readFileSync(seedFile)).update(String(defaultKeyPolicy))
+  for (const name of readdirSync(WORKSPACE_TEMPLATE_DIR).filter((n) => n.endsWith('.template.json')).sort()) hash.update(name).update(readFileSync(join(WORKSPACE_TEMPLATE_DIR, name)))
+  const dir = join(SNAPSHOTS, hash.digest('hex').slice(0, 32))
+  if (existsSync(join(dir, 'state'))) return dir
+  mkdirSync(SNAPSHOTS, { recursive: true })
+  const building = mkdtempSync(`${dir}.building-`)
+  try {
+    const lab = await startLab({ dataDir: building, port: 0, quiet: true, seedFile, defaultKeyPolicy, deploy: { templateDir: WORKSPACE_TEMPLATE_DIR } })
+    await lab.close()
+    renameSync(building, dir)
+  } catch (err) {
+    rmSync(building, { recursive: true, force: true })
+    // Another process's rename came first: theirs is the same snapshot.
+    if (!existsSync(join(dir, 'state'))) throw err
+  }
+  return dir
+}
+
 // With a seed edit, the test folder holds the edited seed and the lab's data beside it.
-function seeded(t: LabTest, options: Partial<LabOptions>, seed: TestLabOptions['seed']): Pick<LabOptions, 'dataDir' | 'seedFile'> {
+function seeded(t: LabTest, options: Partial<LabOptions>, seed: TestLabOptions['seed']): Pick<LabOptions, 'dataDir' | 'seedFile'> & { dataDir: string } {
   if (!seed) return { dataDir: options.dataDir ?? t.testdir() }
   const dir = t.testdir()
   const seedFile = join(dir, 'seed.yaml')
