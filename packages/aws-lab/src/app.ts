@@ -379,7 +379,10 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     region,
     accountId,
     instances: Object.fromEntries(imds.endpoints().map((e) => [e.name, { instanceId: e.instanceId, role: e.role, metadataEndpoint: e.metadataEndpoint }])),
+    // What start scripts take from the deployment (the bucket, the key's ARN) instead of constants.
+    stacks: stackOutputs,
   })
+  const stackOutputs: Record<string, Record<string, string>> = {}
   const endpointsFile = join(dataDir, 'endpoints.json')
   writeFileAtomic(endpointsFile, `${JSON.stringify(endpointsDocument(), null, 2)}\n`, 0o644)
 
@@ -476,7 +479,11 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         if (/EntityAlreadyExists|already exists/.test(String((err as Error).message))) (err as Error).message += ` (a data folder seeded before the lab deployed the stacks: start over with --reset)`
         throw err
       }
-      for (const stack of lab.deployed) log({ level: 'info', msg: `stack ${stack.stackName}: ${stack.changed ? stack.status : 'no changes'}` })
+      for (const stack of lab.deployed) {
+        log({ level: 'info', msg: `stack ${stack.stackName}: ${stack.changed ? stack.status : 'no changes'}` })
+        stackOutputs[stack.stackName] = stack.outputs
+      }
+      writeFileAtomic(endpointsFile, `${JSON.stringify(endpointsDocument(), null, 2)}\n`, 0o644)
     }
     if (current) {
       const applied = await applySeedAfterDeploy({ seed: current, iam, sts, lab: labState, invoke, callerForAccessKey: (id) => credentials.caller(id) })

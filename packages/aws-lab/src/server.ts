@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util'
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
-import { startLab } from './app.js'
+import { startLab, WORKSPACE_TEMPLATE_DIR } from './app.js'
 import type { LabOidcClient, LabOidcOptions } from './oidc/config.js'
 import { guardLabProcess } from './core/guard.js'
 
@@ -29,6 +29,7 @@ if (values.help) {
   LAB_IMDS_BIND (per-instance metadata listen address: uploader=10.0.1.2,*=127.0.0.1; default LAB_HOST)
   LAB_PROFILE_EXPORT (profile=file: also write that profile alone to a credentials file, for one client: userA=/data/keyadmin-mfa/credentials)
   LAB_IMDS_OWNERS (serve an instance's metadata only to local connections of a uid: uploader=64511,*=0; unlisted: the lab's uid)
+  LAB_TEMPLATE_DIR (infra/cdk.out when it exists: deploy the seed's stacks from these templates at start; none = no deploy)
 `)
   process.exit(0)
 }
@@ -39,6 +40,13 @@ const port = Number(process.env.LAB_PORT || 4566)
 const invokedFrom = process.env.INIT_CWD || process.cwd()
 const dataDir = resolve(invokedFrom, process.env.LAB_DATA_DIR || '.lab')
 const seedFile = values.seed ? resolve(invokedFrom, values.seed) : undefined
+// The synthesized templates the seed's stacks deploy from (`pnpm build` synthesizes infra into infra/cdk.out).
+const templateSetting = process.env.LAB_TEMPLATE_DIR
+const templateDir = templateSetting === 'none' ? undefined : templateSetting ? resolve(invokedFrom, templateSetting) : existsSync(WORKSPACE_TEMPLATE_DIR) ? WORKSPACE_TEMPLATE_DIR : undefined
+if (templateDir && !existsSync(templateDir)) {
+  process.stderr.write(`aws-lab: LAB_TEMPLATE_DIR ${templateDir} does not exist (pnpm --filter @kms-share/infra build synthesizes infra/cdk.out)\n`)
+  process.exit(2)
+}
 const cloudTrailDelaySeconds = Number(process.env.LAB_CLOUDTRAIL_DELAY_SECONDS || 0)
 if (!Number.isFinite(cloudTrailDelaySeconds) || cloudTrailDelaySeconds < 0) {
   process.stderr.write(`aws-lab: LAB_CLOUDTRAIL_DELAY_SECONDS must be a number of seconds ≥ 0, got ${JSON.stringify(process.env.LAB_CLOUDTRAIL_DELAY_SECONDS)}\n`)
@@ -125,6 +133,7 @@ const lab = await startLab({
   imdsCredentialsTtlSeconds,
   imdsBind,
   imdsOwners,
+  ...(templateDir ? { deploy: { templateDir } } : {}),
   ...(oidcOn ? { oidc: oidcOptions() } : {}),
 })
 
