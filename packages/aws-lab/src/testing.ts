@@ -2,10 +2,11 @@
 // folder, closed at teardown — and what tests around it share (AWS CLI v2 runs, free ports).
 // Structural test type, so the lab needs no test runner to build.
 import { execFile } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes, X509Certificate } from 'node:crypto'
 import { closeSync, fsyncSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import * as tls from 'node:tls'
 import { TOTP, URI } from 'otpauth'
 import { DEFAULT_SEED_FILE, startLab, type Lab, type LabOptions } from './app.js'
 
@@ -22,12 +23,54 @@ export interface TestLabOptions extends Partial<LabOptions> {
   seed?: (text: string) => string
 }
 
-/** A fresh lab on a free port, its data in `t.testdir()` unless `dataDir` says otherwise; closed at teardown. */
+/**
+ * A fresh lab on a free port, its data in `t.testdir()` unless `dataDir` says otherwise; closed at teardown.
+ * It serves HTTPS (`tls: true`) unless told `tls: false`, as `pnpm start` and AWS do, and this process
+ * trusts its CA from then on (`trustLabCa`): SDK clients and fetch reach `lab.endpoint` with no options.
+ */
 export async function startTestLab(t: LabTest, options: TestLabOptions = {}): Promise<Lab> {
   const { seed, ...rest } = options
-  const lab = await startLab({ port: 0, quiet: true, ...rest, ...seeded(t, rest, seed) })
+  const lab = await startLab({ port: 0, quiet: true, tls: true, ...rest, ...seeded(t, rest, seed) })
   t.teardown(() => lab.close())
+  if (lab.caFile) trustLabCa(lab.caFile)
   return lab
+}
+
+// Node ≥ 24.5 / 22.19; @types/node 20 does not declare them yet.
+interface CaStore {
+  getCACertificates(type?: 'default' | 'bundled' | 'system' | 'extra'): string[]
+  setDefaultCACertificates(certs: string[]): void
+}
+
+/**
+ * This process's TLS clients that bring no CA of their own (AWS SDK v3's https agents, fetch, https.get)
+ * trust the CA in `caFile` besides the ones they trusted already; verification stays on. Connections made
+ * before keep what they had.
+ */
+export function trustLabCa(caFile: string): void {
+  const store = tls as unknown as Partial<CaStore>
+  if (!store.getCACertificates || !store.setDefaultCACertificates) throw new Error(`trusting a test lab's CA needs tls.setDefaultCACertificates (Node ≥ 22.19 or ≥ 24.5); this is Node ${process.version}`)
+  store.setDefaultCACertificates([...store.getCACertificates('default'), readFileSync(caFile, 'utf8')])
+}
+
+/**
+ * What a spawned process needs to trust a TLS lab: AWS_CA_BUNDLE for the AWS CLI (and other SDKs),
+ * NODE_EXTRA_CA_CERTS for Node (services, workers); nothing for a plain-HTTP lab.
+ */
+export function labTrustEnv(lab: Pick<Lab, 'caFile'>): Record<string, string> {
+  return lab.caFile ? { AWS_CA_BUNDLE: lab.caFile, NODE_EXTRA_CA_CERTS: lab.caFile } : {}
+}
+
+/**
+ * Chromium launch arguments that accept the TLS lab's own server certificate (by the SHA-256 of its
+ * public key) and no other certificate error; none for a plain-HTTP lab.
+ */
+export function chromiumTrustArgs(lab: Pick<Lab, 'caFile'>): string[] {
+  if (!lab.caFile) return []
+  // The lab keeps its server certificate beside the CA (core/tls.ts).
+  const cert = new X509Certificate(readFileSync(join(dirname(lab.caFile), 'server.pem')))
+  const spki = cert.publicKey.export({ type: 'spki', format: 'der' })
+  return [`--ignore-certificate-errors-spki-list=${createHash('sha256').update(spki).digest('base64')}`]
 }
 
 // With a seed edit, the test folder holds the edited seed and the lab's data beside it.
@@ -57,7 +100,7 @@ export async function eventually<R>(check: () => R | Promise<R>, what: string, t
   }
 }
 
-/** The standard AWS variables for a lab profile (SDK and CLI read the lab's generated files). */
+/** The standard AWS variables for a lab profile (SDK and CLI read the lab's generated files), with the lab's CA for a spawned process. */
 export function labProfileEnv(lab: Lab, profile: string): Record<string, string> {
   return {
     AWS_PROFILE: profile,
@@ -65,6 +108,7 @@ export function labProfileEnv(lab: Lab, profile: string): Record<string, string>
     AWS_CONFIG_FILE: lab.configFile,
     AWS_REGION: lab.region,
     AWS_ENDPOINT_URL: lab.endpoint,
+    ...labTrustEnv(lab),
   }
 }
 
@@ -150,6 +194,7 @@ export function cliInstanceEnv(lab: Lab, name: string, home: string): Record<str
     AWS_CONFIG_FILE: join(home, 'no-config'),
     AWS_REGION: lab.region,
     AWS_ENDPOINT_URL: lab.endpoint,
+    ...labTrustEnv(lab),
   }
 }
 
