@@ -2,11 +2,12 @@
 // folder, closed at teardown — and what tests around it share (AWS CLI v2 runs, free ports).
 // Structural test type, so the lab needs no test runner to build.
 import { execFile } from 'node:child_process'
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, randomBytes, X509Certificate } from 'node:crypto'
 import { closeSync, cpSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import * as tls from 'node:tls'
 import { fileURLToPath } from 'node:url'
 import { TOTP, URI } from 'otpauth'
 import { DEFAULT_SEED_FILE, startLab, WORKSPACE_TEMPLATE_DIR, type Lab, type LabOptions } from './app.js'
@@ -25,9 +26,11 @@ export interface TestLabOptions extends Partial<LabOptions> {
 }
 
 /**
- * A fresh lab on a free port, its data in `t.testdir()` unless `dataDir` says otherwise; closed at teardown. It
- * deploys the seed's stacks from infra's synthesized templates (the roles, bucket and instances the services use),
- * unless `deploy` says otherwise (`false`: a test that deploys them itself).
+ * A fresh lab on a free port, its data in `t.testdir()` unless `dataDir` says otherwise; closed at teardown.
+ * It serves HTTPS (`tls: true`) unless told `tls: false`, as `pnpm start` and AWS do, and this process
+ * trusts its CA from then on (`trustLabCa`): SDK clients and fetch reach `lab.endpoint` with no options.
+ * It deploys the seed's stacks from infra's synthesized templates (the roles, bucket and instances the services
+ * use) unless `deploy` says otherwise (`false`: a test that deploys them itself).
  */
 export async function startTestLab(t: LabTest, options: TestLabOptions = {}): Promise<Lab> {
   const { seed, ...rest } = options
@@ -40,8 +43,9 @@ export async function startTestLab(t: LabTest, options: TestLabOptions = {}): Pr
       cpSync(await deployedSnapshot(where.seedFile ?? DEFAULT_SEED_FILE, Boolean(rest.defaultKeyPolicy)), where.dataDir, { recursive: true })
     }
   }
-  const lab = await startLab({ port: 0, quiet: true, ...rest, ...where })
+  const lab = await startLab({ port: 0, quiet: true, tls: true, ...rest, ...where })
   t.teardown(() => lab.close())
+  if (lab.caFile) trustLabCa(lab.caFile)
   return lab
 }
 
@@ -82,6 +86,43 @@ async function deployedSnapshot(seedFile: string, defaultKeyPolicy: boolean): Pr
   return dir
 }
 
+// Node ≥ 24.5 / 22.19; @types/node 20 does not declare them yet.
+interface CaStore {
+  getCACertificates(type?: 'default' | 'bundled' | 'system' | 'extra'): string[]
+  setDefaultCACertificates(certs: string[]): void
+}
+
+/**
+ * This process's TLS clients that bring no CA of their own (AWS SDK v3's https agents, fetch, https.get)
+ * trust the CA in `caFile` besides the ones they trusted already; verification stays on. Connections made
+ * before keep what they had.
+ */
+export function trustLabCa(caFile: string): void {
+  const store = tls as unknown as Partial<CaStore>
+  if (!store.getCACertificates || !store.setDefaultCACertificates) throw new Error(`trusting a test lab's CA needs tls.setDefaultCACertificates (Node ≥ 22.19 or ≥ 24.5); this is Node ${process.version}`)
+  store.setDefaultCACertificates([...store.getCACertificates('default'), readFileSync(caFile, 'utf8')])
+}
+
+/**
+ * What a spawned process needs to trust a TLS lab: AWS_CA_BUNDLE for the AWS CLI (and other SDKs),
+ * NODE_EXTRA_CA_CERTS for Node (services, workers); nothing for a plain-HTTP lab.
+ */
+export function labTrustEnv(lab: Pick<Lab, 'caFile'>): Record<string, string> {
+  return lab.caFile ? { AWS_CA_BUNDLE: lab.caFile, NODE_EXTRA_CA_CERTS: lab.caFile } : {}
+}
+
+/**
+ * Chromium launch arguments that accept the TLS lab's own server certificate (by the SHA-256 of its
+ * public key) and no other certificate error; none for a plain-HTTP lab.
+ */
+export function chromiumTrustArgs(lab: Pick<Lab, 'caFile'>): string[] {
+  if (!lab.caFile) return []
+  // The lab keeps its server certificate beside the CA (core/tls.ts).
+  const cert = new X509Certificate(readFileSync(join(dirname(lab.caFile), 'server.pem')))
+  const spki = cert.publicKey.export({ type: 'spki', format: 'der' })
+  return [`--ignore-certificate-errors-spki-list=${createHash('sha256').update(spki).digest('base64')}`]
+}
+
 // With a seed edit, the test folder holds the edited seed and the lab's data beside it.
 function seeded(t: LabTest, options: Partial<LabOptions>, seed: TestLabOptions['seed']): Pick<LabOptions, 'dataDir' | 'seedFile'> & { dataDir: string } {
   if (!seed) return { dataDir: options.dataDir ?? t.testdir() }
@@ -109,7 +150,7 @@ export async function eventually<R>(check: () => R | Promise<R>, what: string, t
   }
 }
 
-/** The standard AWS variables for a lab profile (SDK and CLI read the lab's generated files). */
+/** The standard AWS variables for a lab profile (SDK and CLI read the lab's generated files), with the lab's CA for a spawned process. */
 export function labProfileEnv(lab: Lab, profile: string): Record<string, string> {
   return {
     AWS_PROFILE: profile,
@@ -117,6 +158,7 @@ export function labProfileEnv(lab: Lab, profile: string): Record<string, string>
     AWS_CONFIG_FILE: lab.configFile,
     AWS_REGION: lab.region,
     AWS_ENDPOINT_URL: lab.endpoint,
+    ...labTrustEnv(lab),
   }
 }
 
@@ -202,6 +244,7 @@ export function cliInstanceEnv(lab: Lab, name: string, home: string): Record<str
     AWS_CONFIG_FILE: join(home, 'no-config'),
     AWS_REGION: lab.region,
     AWS_ENDPOINT_URL: lab.endpoint,
+    ...labTrustEnv(lab),
   }
 }
 
