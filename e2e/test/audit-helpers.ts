@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import type { Test } from 'tap'
 import { Redis } from 'ioredis'
 import type { Lab } from '@kms-share/aws-lab'
-import { eventually, freePort, labProfileEnv, startTestLab } from '@kms-share/aws-lab/testing'
+import { eventually, freePort, labDeployment, labProfileEnv, startTestLab } from '@kms-share/aws-lab/testing'
 import { loadAuditWorkerConfig, type AuditWorkerConfig } from '@kms-share/keyadmin/audit/config'
 import { createAuditWorker, type AuditLogger, type AuditWorker } from '@kms-share/keyadmin/audit/worker'
 import { generateAuditKeys } from '@kms-share/keyadmin/audit/signature'
@@ -94,7 +94,7 @@ export function labEnv(lab: Lab, profile: string, extra: Record<string, string> 
 export async function startUpload(t: Test, lab: Lab, redis: TestRedis, extra: Record<string, string> = {}) {
   const { AUTH_TOKENS, auth } = scopedToken('upload', ['upload'])
   const config = loadUploadConfig(labEnv(lab, 'uploader', {
-    KMS_KEY_ID: 'alias/ImportedCMK', PORT: '0', REDIS_URL: redis.urls.producer, AUTH_TOKENS,
+    KMS_KEY_ID: labDeployment(lab).keyArn, PORT: '0', REDIS_URL: redis.urls.producer, AUTH_TOKENS,
     AUDIT_ATTEMPTS: '6', AUDIT_BACKOFF_MS: '300', AUDIT_ENQUEUE_TIMEOUT_MS: '500', ...extra,
   }))
   const audit = createAuditProducer(config)!

@@ -14,7 +14,7 @@ import { buildApp as buildDownloadApp, loadConfig as loadDownloadConfig } from '
 import { buildApp as buildKeyadminApp, loadConfig as loadKeyadminConfig } from '@kms-share/keyadmin'
 
 export { startTestLab }
-export { AWS_CLI, eventually, nextMfaCode, awsCli as aws, cliInstanceEnv as instanceEnv, cliProfileEnv as profileEnv, freePort, labInstance as instance, type CliResult } from '@kms-share/aws-lab/testing'
+export { AWS_CLI, eventually, labDeployment, nextMfaCode, awsCli as aws, cliInstanceEnv as instanceEnv, cliProfileEnv as profileEnv, freePort, labInstance as instance, type CliResult } from '@kms-share/aws-lab/testing'
 export type { Lab }
 
 export const BUCKET = 'kmsworkshop-111122223333'

@@ -16,7 +16,7 @@ import { labPeople, nextMfaCode, totpCode, type LabPerson } from '@kms-share/aws
 import { buildApp as buildUploadApp, loadUploadConfig } from '@kms-share/upload'
 import { buildApp as buildDownloadApp, loadConfig as loadDownloadConfig } from '@kms-share/download'
 import { buildApp as buildKeyadminApp, loadConfig as loadKeyadminConfig } from '@kms-share/keyadmin'
-import { awsEnv, BUCKET, freePort, KEY_ALIAS, scratchDir, startTestLab } from './helpers.js'
+import { awsEnv, BUCKET, freePort, labDeployment, scratchDir, startTestLab } from './helpers.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -40,7 +40,7 @@ t.test('sign in once, three services; one sign-out; expired sessions; step-up be
     return { OIDC_ISSUER: lab.oidc!.issuer, OIDC_CLIENT_ID: name, OIDC_CLIENT_SECRET_FILE: file, OIDC_CA_FILE: lab.caFile!, LOG_LEVEL: 'warn' }
   }
   const apps: Record<keyof typeof ports, FastifyInstance> = {
-    upload: await buildUploadApp(loadUploadConfig({ ...awsEnv(lab, 'uploader'), AWS_ENDPOINT_URL: lab.httpEndpoint, BUCKET, KMS_KEY_ID: KEY_ALIAS, DOWNLOAD_PUBLIC_URL: urls.download, ...oidcEnv('upload') })),
+    upload: await buildUploadApp(loadUploadConfig({ ...awsEnv(lab, 'uploader'), AWS_ENDPOINT_URL: lab.httpEndpoint, BUCKET, KMS_KEY_ID: labDeployment(lab).keyArn, DOWNLOAD_PUBLIC_URL: urls.download, ...oidcEnv('upload') })),
     download: await buildDownloadApp(loadDownloadConfig({ ...awsEnv(lab, 'downloader'), AWS_ENDPOINT_URL: lab.httpEndpoint, BUCKET, CACHE_DIR: scratchDir(t), UPLOAD_PUBLIC_URL: urls.upload, ...oidcEnv('download') })),
     // keyadmin's sensitive operations go through the MFA user's session (its role holds none of them), as pnpm start runs it.
     keyadmin: await buildKeyadminApp(loadKeyadminConfig({

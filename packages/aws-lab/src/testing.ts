@@ -40,7 +40,7 @@ export async function startTestLab(t: LabTest, options: TestLabOptions = {}): Pr
     rest.deploy = { templateDir: WORKSPACE_TEMPLATE_DIR }
     // A new data folder starts from the run's deployed snapshot: the start then finds every stack as its template says.
     if (!rest.reset && !existsSync(join(where.dataDir, 'state'))) {
-      cpSync(await deployedSnapshot(where.seedFile ?? DEFAULT_SEED_FILE, Boolean(rest.defaultKeyPolicy)), where.dataDir, { recursive: true })
+      cpSync(await deployedSnapshot(where.seedFile ?? rest.seedFile ?? DEFAULT_SEED_FILE, Boolean(rest.defaultKeyPolicy)), where.dataDir, { recursive: true })
     }
   }
   const lab = await startLab({ port: 0, quiet: true, tls: true, ...rest, ...where })
@@ -190,7 +190,17 @@ export async function freePort(): Promise<number> {
   })
 }
 
-/** One of the lab's EC2 instances by its seed name. */
+/**
+ * The bucket and key the lab's deployed data stack made or took (its `BucketName` and `KeyArn` outputs): what the
+ * services are configured with. The key goes by ARN: the bucket policy refuses puts that name it another way.
+ */
+export function labDeployment(lab: Pick<Lab, 'deployed'>): { bucket: string; keyArn: string } {
+  const data = lab.deployed.find((s) => s.stackName === 'KmsShareData')
+  if (!data?.outputs.BucketName || !data.outputs.KeyArn) throw new Error(`the lab deployed no KmsShareData stack (it deployed: ${lab.deployed.map((s) => s.stackName).join(', ') || 'none'})`)
+  return { bucket: data.outputs.BucketName, keyArn: data.outputs.KeyArn }
+}
+
+/** One of the lab's EC2 instances by its name (the seed's, or a deployed instance's Name tag). */
 export function labInstance(lab: Lab, name: string): ReturnType<Lab['instances']>[number] {
   const found = lab.instances().find((i) => i.name === name)
   if (!found) throw new Error(`no lab instance ${name}`)

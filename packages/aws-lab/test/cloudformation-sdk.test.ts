@@ -16,7 +16,7 @@ import { CreateAccessKeyCommand, CreateRoleCommand, CreateUserCommand, GetRoleCo
 import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm'
 import { startTestLab } from './helpers/lab.js'
 
-const lab = await startTestLab(t)
+const lab = await startTestLab(t, { deploy: false })
 const cfn = new CloudFormationClient(lab.clientConfig('admin'))
 const iam = new IAMClient(lab.clientConfig('admin'))
 const waiter = { client: cfn, maxWaitTime: 60, minDelay: 1, maxDelay: 2 }
