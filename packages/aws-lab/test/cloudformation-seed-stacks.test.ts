@@ -38,7 +38,7 @@ t.test('the first start deploys the core stacks; the services\' roles, instances
   const roles = identity.filter((r) => r.ResourceType === 'AWS::IAM::Role').map((r) => r.PhysicalResourceId).sort()
   t.same(roles, Object.values(SERVICES).sort(), 'the identity stack made the four service roles')
   for (const [profile, role] of Object.entries(SERVICES)) {
-    t.match(lab.callerFor(profile).arn, `:assumed-role/${role}/`, `the ${profile} profile is a session of the stack's ${role}`)
+    t.match(lab.callerFor(profile).principal.arn, `:assumed-role/${role}/`, `the ${profile} profile is a session of the stack's ${role}`)
     t.equal(labInstance(lab, profile).role, role, `the ${profile} instance serves ${role}`)
   }
 

@@ -9,10 +9,10 @@ import { promisify } from 'node:util'
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import t from 'tap'
-import { startTestLab } from './helpers/lab.js'
+import { startTestLab, WITHOUT_STACKS } from './helpers/lab.js'
 
 const exec = promisify(execFile)
-const lab = await startTestLab(t, { defaultKeyPolicy: true })
+const lab = await startTestLab(t, { ...WITHOUT_STACKS, defaultKeyPolicy: true })
 const BUCKET = `kmsworkshop-${lab.accountId}`
 const admin = new S3Client(lab.clientConfig('admin'))
 await admin.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'plain.txt', Body: 'plain', ServerSideEncryption: 'AES256' }))

@@ -13,11 +13,11 @@ import { CreateBucketCommand, GetObjectCommand, PutBucketPolicyCommand, PutObjec
 import { KMSClient, ListAliasesCommand } from '@aws-sdk/client-kms'
 import t from 'tap'
 import { startLab } from '../src/app.js'
-import { startTestLab } from './helpers/lab.js'
+import { startTestLab, WITHOUT_STACKS } from './helpers/lab.js'
 
 const exec = promisify(execFile)
 const dataDir = t.testdir()
-const lab = await startTestLab(t, { dataDir, tls: true, defaultKeyPolicy: true })
+const lab = await startTestLab(t, { ...WITHOUT_STACKS, dataDir, tls: true, defaultKeyPolicy: true })
 const BUCKET = `kmsworkshop-${lab.accountId}`
 const ca = readFileSync(lab.caFile!)
 const overTls = (profile: string) => new S3Client(lab.clientConfig(profile, { requestHandler: { httpsAgent: new Agent({ ca }) } }))
@@ -84,7 +84,7 @@ t.test('AWS CLI v2 uses the ca_bundle the lab writes; over --endpoint-url http:/
 
 t.test('a restart keeps the CA', async (t) => {
   await lab.close()
-  const again = await startLab({ dataDir, port: 0, quiet: true, tls: true })
+  const again = await startLab({ dataDir, seedFile: WITHOUT_STACKS.seedFile, port: 0, quiet: true, tls: true })
   t.teardown(() => again.close())
   t.equal(readFileSync(again.caFile!, 'utf8'), ca.toString(), 'same CA: clients keep trusting it')
 })

@@ -5,10 +5,10 @@ import t from 'tap'
 import { get } from 'node:http'
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
-import { startTestLab } from './helpers/lab.js'
+import { startTestLab, WITHOUT_STACKS } from './helpers/lab.js'
 
 const BUCKET = 'kmsworkshop-111122223333'
-const lab = await startTestLab(t)
+const lab = await startTestLab(t, WITHOUT_STACKS)
 const s3 = new S3Client({ region: lab.region, endpoint: lab.endpoint, forcePathStyle: true, credentials: lab.profiles().admin })
 t.teardown(() => s3.destroy())
 
