@@ -52,9 +52,9 @@ t.test('SigV4 presigned URLs: X-Amz-Expires missing, malformed, negative or over
   t.same([r.status, r.code, r.message], [403, 'AccessDenied', 'Request has expired'])
 })
 
-/** Runs boto3 with the lab's credentials files; prints one JSON line per probe. */
+/** Runs boto3 with the lab's credentials files (and urllib trusting the lab's CA); prints one JSON line per probe. */
 async function boto3(script: string): Promise<any> {
-  const env = { ...lab.cliEnv(), LAB_ENDPOINT: lab.endpoint, LAB_BUCKET: BUCKET }
+  const env = { ...lab.cliEnv(), ...(lab.caFile ? { SSL_CERT_FILE: lab.caFile } : {}), LAB_ENDPOINT: lab.endpoint, LAB_BUCKET: BUCKET }
   const { stdout } = await exec('python3', ['-c', script], { env, timeout: 60_000 })
   return JSON.parse(stdout)
 }

@@ -149,14 +149,7 @@ t.test('rotation makes new key material and keeps the old for decryption', async
 
 t.test('AWS CLI v2: encrypt and decrypt through the lab credentials file', async (t) => {
   const md = await newKey()
-  const env = {
-    ...process.env,
-    AWS_SHARED_CREDENTIALS_FILE: lab.credentialsFile,
-    AWS_CONFIG_FILE: lab.configFile,
-    AWS_PROFILE: 'admin',
-    AWS_ENDPOINT_URL: lab.endpoint,
-    AWS_PAGER: '',
-  }
+  const env = { ...lab.cliEnv(), AWS_PROFILE: 'admin', AWS_ENDPOINT_URL: lab.endpoint }
   const aws = async (...args: string[]) => run('/usr/bin/aws', [...args, '--endpoint-url', lab.endpoint, '--output', 'json'], { env })
   const enc = JSON.parse((await aws('kms', 'encrypt', '--key-id', md.KeyId!, '--plaintext', Buffer.from('from the cli').toString('base64'), '--encryption-context', 'purpose=cli-test')).stdout)
   t.equal(enc.KeyId, md.Arn)

@@ -5,7 +5,8 @@
 import t from 'tap'
 import { createHash, createHmac, randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { request } from 'node:http'
+import { request as httpRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import { join } from 'node:path'
 import { S3Client, GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import { startLab } from '../src/app.js'
@@ -58,6 +59,7 @@ function signedChunks(data: Buffer[], s: { signingKey: Buffer; signature: string
 
 function send(endpoint: string, method: string, path: string, headers: Record<string, string>, body: Buffer, cutAfter?: number): Promise<{ status: number; text: string }> {
   const url = new URL(endpoint)
+  const request = url.protocol === 'https:' ? httpsRequest : httpRequest
   return new Promise((resolve, reject) => {
     const req = request({ host: url.hostname, port: url.port, method, path, headers }, (res) => {
       const parts: Buffer[] = []
