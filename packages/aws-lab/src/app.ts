@@ -483,7 +483,6 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         log({ level: 'info', msg: `stack ${stack.stackName}: ${stack.changed ? stack.status : 'no changes'}` })
         stackOutputs[stack.stackName] = stack.outputs
       }
-      writeFileAtomic(endpointsFile, `${JSON.stringify(endpointsDocument(), null, 2)}\n`, 0o644)
     }
     if (current) {
       const applied = await applySeedAfterDeploy({ seed: current, iam, sts, lab: labState, invoke, callerForAccessKey: (id) => credentials.caller(id) })
@@ -494,6 +493,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       }
       if (applied.waiting.length) log({ level: 'warn', msg: `the seed's key policy for ${applied.waiting.join(', ')} names roles no stack has made yet: it stays AWS's default until the stacks are deployed (LAB_TEMPLATE_DIR)` })
     }
+    // Written again last: a start script that waits for the stacks' outputs here finds the lab complete.
+    if (lab.deployed.length) writeFileAtomic(endpointsFile, `${JSON.stringify(endpointsDocument(), null, 2)}\n`, 0o644)
   } catch (err) {
     await lab.close()
     throw err
