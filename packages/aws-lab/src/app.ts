@@ -152,6 +152,8 @@ export interface Lab {
 }
 
 export const DEFAULT_SEED_FILE = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'seed', 'default.yaml')
+/** The seed as it was before the lab deployed infra's stacks (service roles, their instances, a plain bucket): for mechanics tests. */
+export const SEED_WITHOUT_STACKS = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'seed', 'without-stacks.yaml')
 /** The workspace's synthesized templates (`pnpm build` runs infra's `cdk synth`): what `pnpm lab` and the tests deploy. */
 export const WORKSPACE_TEMPLATE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'infra', 'cdk.out')
 

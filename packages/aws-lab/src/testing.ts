@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path'
 import * as tls from 'node:tls'
 import { fileURLToPath } from 'node:url'
 import { TOTP, URI } from 'otpauth'
-import { DEFAULT_SEED_FILE, startLab, WORKSPACE_TEMPLATE_DIR, type Lab, type LabOptions } from './app.js'
+import { DEFAULT_SEED_FILE, SEED_WITHOUT_STACKS, startLab, WORKSPACE_TEMPLATE_DIR, type Lab, type LabOptions } from './app.js'
 
 export { labPeople, TestBrowser, totpCode, type BrowserPage, type LabPerson } from './testing-browser.js'
 
@@ -48,6 +48,13 @@ export async function startTestLab(t: LabTest, options: TestLabOptions = {}): Pr
   if (lab.caFile) trustLabCa(lab.caFile)
   return lab
 }
+
+/**
+ * For tests whose subject is the lab's or KMS's mechanics (SSE-S3 objects, keys of their own in the bucket, the
+ * seed's instances in the seed's VPC), not the deployment: no stacks deployed, and the seed that makes the service
+ * roles, their instances and a bucket with no policy itself (seed/without-stacks.yaml).
+ */
+export const WITHOUT_STACKS: Pick<LabOptions, 'deploy' | 'seedFile'> = { deploy: false, seedFile: SEED_WITHOUT_STACKS }
 
 const SNAPSHOTS = join(tmpdir(), 'kms-share-lab-snapshots')
 let buildHash: string | undefined

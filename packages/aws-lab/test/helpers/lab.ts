@@ -1,5 +1,4 @@
 // Test helper: the lab from src/testing.ts (port 0, a tap testdir), and SDK client configs from its credentials file.
-import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 import { fromIni } from '@aws-sdk/credential-providers'
 import type { Lab } from '../../src/app.js'
@@ -51,8 +50,4 @@ export async function instanceCredentials(lab: Lab, name: string) {
   return { instanceId: endpoint.instanceId, credentials: { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.Token } }
 }
 
-/**
- * Options for the lab's S3, KMS, IAM and EC2 mechanics tests: no stacks deployed, the seed that makes the service
- * roles, their instances and a plain bucket itself (test/fixtures/seed-without-stacks.yaml says why).
- */
-export const WITHOUT_STACKS: TestLabOptions = { deploy: false, seedFile: fileURLToPath(new URL('../fixtures/seed-without-stacks.yaml', import.meta.url)) }
+export { WITHOUT_STACKS } from '../../src/testing.js'
