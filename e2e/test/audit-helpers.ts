@@ -15,7 +15,8 @@ import { loadAuditWorkerConfig, type AuditWorkerConfig } from '@kms-share/keyadm
 import { createAuditWorker, type AuditLogger, type AuditWorker } from '@kms-share/keyadmin/audit/worker'
 import { generateAuditKeys } from '@kms-share/keyadmin/audit/signature'
 import { buildApp as buildUploadApp, createAuditProducer, loadUploadConfig } from '@kms-share/upload'
-import { auditRedisAclFile, auditRedisUrl, type AuditRedisRole } from '@kms-share/shared'
+import { DeleteBucketPolicyCommand, GetBucketPolicyCommand, PutBucketPolicyCommand } from '@aws-sdk/client-s3'
+import { auditRedisAclFile, auditRedisUrl, createS3Client, type AuditRedisRole } from '@kms-share/shared'
 import { scopedToken } from './helpers.js'
 
 export { eventually, freePort, startTestLab }
@@ -141,4 +142,19 @@ export async function startWorker(t: Test, lab: Lab, redis: TestRedis, extra: Re
   const worker = await createAuditWorker(workerConfig(lab, redis, extra), { log, manual: true })
   t.teardown(() => worker.close())
   return Object.assign(worker, { log })
+}
+
+/**
+ * The deployed bucket's policy refuses puts under any key but the share's. A test of what the audit finds when that
+ * happened anyway (someone with the rights lifted the policy, wrote, and put it back) lifts it for its own length:
+ * removed as the admin now, put back as it was at teardown.
+ */
+export async function withoutBucketPolicy(t: Pick<Test, 'teardown'>, lab: Lab): Promise<void> {
+  const admin = createS3Client(labProfileEnv(lab, 'admin'))
+  const { Policy } = await admin.send(new GetBucketPolicyCommand({ Bucket: BUCKET }))
+  await admin.send(new DeleteBucketPolicyCommand({ Bucket: BUCKET }))
+  t.teardown(async () => {
+    await admin.send(new PutBucketPolicyCommand({ Bucket: BUCKET, Policy }))
+    admin.destroy()
+  })
 }

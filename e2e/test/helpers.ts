@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import type { S3Client } from '@aws-sdk/client-s3'
 import type { Lab } from '@kms-share/aws-lab'
-import { labInstance as instance, labProfileEnv, startTestLab } from '@kms-share/aws-lab/testing'
+import { labInstance as instance, labProfileEnv, startTestLab, WITHOUT_STACKS } from '@kms-share/aws-lab/testing'
 import { createS3Client, formatTokenEntry, generateToken, hashToken } from '@kms-share/shared'
 import { buildApp as buildDownloadApp, loadConfig as loadDownloadConfig } from '@kms-share/download'
 import { buildApp as buildKeyadminApp, loadConfig as loadKeyadminConfig } from '@kms-share/keyadmin'
@@ -70,8 +70,10 @@ export async function startDownload(t: Tap, lab: Lab, profile: string, env: Reco
 }
 
 /** A lab whose new VPC endpoints stay `pending` for `pendingMs`, so clients must wait as in AWS. */
+// The workshop's network parts start from a VPC with no KMS endpoint and make one: the seed's VPC, with the services'
+// instances in it (WITHOUT_STACKS); the network stack's VPC already has its KMS endpoint with private DNS.
 export async function startNetworkLab(t: Tap, pendingMs = 1_500, options: { defaultKeyPolicy?: boolean } = {}): Promise<Lab> {
-  return startTestLab(t, { vpcEndpointPendingMs: pendingMs, ...options })
+  return startTestLab(t, { ...WITHOUT_STACKS, vpcEndpointPendingMs: pendingMs, ...options })
 }
 
 export interface Keyadmin {

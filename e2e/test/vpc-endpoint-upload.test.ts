@@ -4,7 +4,7 @@
 // https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html (AWS_ENDPOINT_URL_<SERVICE>).
 import t from 'tap'
 import { buildApp as buildUploadApp, loadUploadConfig } from '@kms-share/upload'
-import { aws, BUCKET, labDeployment, profileEnv, scopedToken, scratchDir, startKeyadminInstance, startNetworkLab } from './helpers.js'
+import { aws, BUCKET, profileEnv, scopedToken, scratchDir, startKeyadminInstance, startNetworkLab } from './helpers.js'
 
 const lab = await startNetworkLab(t, 800)
 const svc = await startKeyadminInstance(t, lab)
@@ -22,7 +22,7 @@ t.test('an S3 endpoint and the upload service pinned to it with AWS_ENDPOINT_URL
   const { AUTH_TOKENS, auth } = scopedToken('upload', ['upload'])
   const config = loadUploadConfig({
     AWS_PROFILE: 'uploader', AWS_SHARED_CREDENTIALS_FILE: lab.credentialsFile, AWS_CONFIG_FILE: lab.configFile, AWS_REGION: lab.region,
-    AWS_ENDPOINT_URL: lab.endpoint, AWS_ENDPOINT_URL_S3: e.endpointUrl, BUCKET, KMS_KEY_ID: labDeployment(lab).keyArn, PORT: '0', LOG_LEVEL: 'silent', AUTH_TOKENS,
+    AWS_ENDPOINT_URL: lab.endpoint, AWS_ENDPOINT_URL_S3: e.endpointUrl, BUCKET, KMS_KEY_ID: 'alias/ImportedCMK', PORT: '0', LOG_LEVEL: 'silent', AUTH_TOKENS,
   })
   const upload = await buildUploadApp(config)
   t.teardown(() => upload.close())

@@ -8,7 +8,7 @@ import t from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { buildApp as buildUploadApp, loadUploadConfig } from '@kms-share/upload'
-import { ACCOUNT, aws, BUCKET, instance, instanceEnv, labDeployment, nextMfaCode, profileEnv, scopedToken, scratchDir, startKeyadminInstance, startNetworkLab } from './helpers.js'
+import { ACCOUNT, aws, BUCKET, instance, instanceEnv, nextMfaCode, profileEnv, scopedToken, scratchDir, startKeyadminInstance, startNetworkLab } from './helpers.js'
 
 // The workshop starts from AWS's default key policy on ImportedCMK (the stack's own key policy is separation-of-duties).
 const lab = await startNetworkLab(t, 1_500, { defaultKeyPolicy: true })
@@ -118,7 +118,7 @@ t.test('part 5: uploads through the upload service keep working (SSE-KMS is exem
   const { AUTH_TOKENS, auth } = scopedToken('upload', ['upload'])
   const config = loadUploadConfig({
     AWS_PROFILE: 'uploader', AWS_SHARED_CREDENTIALS_FILE: lab.credentialsFile, AWS_CONFIG_FILE: lab.configFile, AWS_REGION: lab.region,
-    AWS_ENDPOINT_URL: lab.endpoint, BUCKET, KMS_KEY_ID: labDeployment(lab).keyArn, PORT: '0', LOG_LEVEL: 'silent', AUTH_TOKENS,
+    AWS_ENDPOINT_URL: lab.endpoint, BUCKET, KMS_KEY_ID: 'alias/ImportedCMK', PORT: '0', LOG_LEVEL: 'silent', AUTH_TOKENS,
   })
   const upload = await buildUploadApp(config)
   t.teardown(() => upload.close())

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import type { Lab } from '@kms-share/aws-lab'
-import { labInstance as instance, startTestLab } from '@kms-share/aws-lab/testing'
+import { labInstance as instance, startTestLab, WITHOUT_STACKS } from '@kms-share/aws-lab/testing'
 import { formatTokenEntry, generateToken, hashToken } from '@kms-share/shared'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
@@ -17,9 +17,14 @@ export const ACCOUNT = '111122223333'
 export type { Lab }
 type Tap = Pick<Test, 'testdir' | 'teardown'>
 
-/** A lab whose new VPC endpoints stay `pending` for `pendingMs`, so clients must wait as in AWS. */
+/**
+ * A lab whose new VPC endpoints stay `pending` for `pendingMs`, so clients must wait as in AWS. The workshop's network
+ * parts (4 and 5) start from a VPC with no KMS endpoint and make one: the seed's VPC, with keyadmin's instance in it
+ * (WITHOUT_STACKS) — the network stack's VPC already has its KMS endpoint with private DNS, and calls through it carry
+ * the VPC's addresses, not 127.0.0.1.
+ */
 export async function startNetworkLab(t: Tap, pendingMs = 1_500): Promise<Lab> {
-  return startTestLab(t, { vpcEndpointPendingMs: pendingMs })
+  return startTestLab(t, { ...WITHOUT_STACKS, vpcEndpointPendingMs: pendingMs })
 }
 
 /** A scratch folder (HOME for the CLI, paths that hold nothing); t.testdir() would wipe the lab's own. */
