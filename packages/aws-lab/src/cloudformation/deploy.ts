@@ -42,7 +42,7 @@ export async function deployStacks(lab: Deployer, spec: DeploySpec): Promise<Dep
     try {
       return (await lab.invoke<{ KeyMetadata: { Arn: string } }>('kms', 'DescribeKey', { KeyId: alias }, as)).KeyMetadata.Arn
     } catch (err) {
-      throw new Error(`${stack}: parameter ${parameter} names the key ${alias}, which the lab cannot describe: ${(err as Error).message}`)
+      throw new Error(`${stack}: parameter ${parameter} names the key ${alias}, which the lab cannot describe: ${(err as Error).message}`, { cause: err })
     }
   }
   const deployed: DeployedStack[] = []
