@@ -44,7 +44,7 @@ t.test('the share pages hold their layout, browse 10,000 objects and explain fai
   await Promise.all(Array.from({ length: 64 }, async () => {
     while (next < names.length) {
       const key = names[next++]
-      await uploader.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: bodies[key] ?? key, ServerSideEncryption: 'aws:kms', SSEKMSKeyId: KEY_ALIAS, BucketKeyEnabled: true }))
+      await uploader.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: bodies[key] ?? key, ServerSideEncryption: 'aws:kms', SSEKMSKeyId: labDeployment(lab).keyArn, BucketKeyEnabled: true }))
     }
   }))
   const seedMs = Date.now() - seedStart
