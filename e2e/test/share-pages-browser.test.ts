@@ -14,7 +14,7 @@ import { chromium, type Page } from 'playwright-core'
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import { generateToken, hashToken } from '@kms-share/shared'
 import { buildApp as buildUploadApp, loadUploadConfig } from '@kms-share/upload'
-import { awsEnv, BUCKET, freePort, KEY_ALIAS, labDeployment, s3As, startDownload, startTestLab } from './helpers.js'
+import { awsEnv, BUCKET, freePort, labDeployment, s3As, startDownload, startTestLab } from './helpers.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
