@@ -52,7 +52,7 @@ function fail(what, todo, exitCode = 1) {
 
 if (!process.argv.includes('--no-build')) {
   const targets = ['@kms-share/aws-lab', '@kms-share/infra', '@kms-share/upload', '@kms-share/download', '@kms-share/keyadmin']
-  log('building the lab and the services, one line a step (turbo keeps what has not changed)…')
+  log('building the lab, the templates it deploys and the services, one line a step (turbo keeps what has not changed)…')
   const steps = []
   const build = await buildSteps(root, targets, (step) => {
     steps.push(step)
