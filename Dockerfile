@@ -14,6 +14,7 @@ RUN pnpm fetch
 COPY package.json turbo.json tsconfig.base.json ./
 COPY packages ./packages
 COPY services ./services
+COPY infra ./infra
 RUN pnpm install --frozen-lockfile --offline
 
 # Each service: build it and the workspace packages it runs with (production dependencies only: --filter-prod),
@@ -34,6 +35,10 @@ RUN pnpm --filter @kms-share/keyadmin deploy --prod --offline /deploy
 FROM workspace AS lab-build
 RUN pnpm --filter-prod "@kms-share/aws-lab..." run build
 RUN pnpm --filter @kms-share/aws-lab deploy --prod --offline /deploy
+
+# infra's templates, synthesized offline (its build runs `cdk synth`): the lab deploys them at start.
+FROM workspace AS infra-build
+RUN pnpm --filter "@kms-share/infra..." run build
 
 # The runtime images: Node 24 and the deploy folder (owned by root: the service cannot change its own code),
 # run as the unprivileged node user (uid 1000).
@@ -78,6 +83,9 @@ CMD ["node", "dist/worker.js"]
 # The lab: development, tests and workshops only; never deployed next to the services on AWS.
 FROM runtime AS lab
 COPY --from=lab-build /deploy /app
+COPY --from=infra-build /src/infra/cdk.out /app/infra-templates
+# The stacks the seed's deploy: section names, deployed at start (the service roles, their instances, the bucket).
+ENV LAB_TEMPLATE_DIR=/app/infra-templates
 USER root
 # Named volumes take their owner from these folders, so the node user can write them; 0700: only it reads them.
 RUN mkdir -p /data/lab /data/ca /data/keyadmin-mfa \

@@ -37,8 +37,6 @@ const downloadPort = Number(env.DOWNLOAD_PORT || 3002)
 const keyadminPort = Number(env.KEYADMIN_PORT || 3003)
 const labDataDir = resolve(invokedFrom, env.LAB_DATA_DIR || '.lab')
 const cacheDir = resolve(invokedFrom, env.CACHE_DIR || '.cache')
-const bucket = env.BUCKET || 'kmsworkshop-111122223333'
-const kmsKeyId = env.KMS_KEY_ID || 'alias/ImportedCMK'
 const logLevel = env.LOG_LEVEL || 'info'
 const mfaOn = !/^(0|false|no|off)$/i.test(env.KEYADMIN_MFA ?? '1')
 
@@ -53,8 +51,8 @@ function fail(what, todo, exitCode = 1) {
 }
 
 if (!process.argv.includes('--no-build')) {
-  const targets = ['@kms-share/aws-lab', '@kms-share/upload', '@kms-share/download', '@kms-share/keyadmin']
-  log('building the lab and the services, one line a step (turbo keeps what has not changed)…')
+  const targets = ['@kms-share/aws-lab', '@kms-share/infra', '@kms-share/upload', '@kms-share/download', '@kms-share/keyadmin']
+  log('building the lab, the templates it deploys and the services, one line a step (turbo keeps what has not changed)…')
   const steps = []
   const build = await buildSteps(root, targets, (step) => {
     steps.push(step)
@@ -286,15 +284,22 @@ if (!lab) {
   log('the lab did not start within 30 s')
   await stop(1, 'read the [lab] lines above for why; `pnpm lab` starts the lab alone to try again')
 }
-// Where each instance's metadata lives.
+// Where each instance's metadata lives, and what the lab's deployed stacks made (the bucket, the key's ARN).
 let instances = {}
+let stacks = {}
 try {
   const answer = await fetch(`${lab.endpoint.replace(/^https:/, 'http:')}/_lab/endpoints`, { signal: AbortSignal.timeout(5_000) })
-  instances = (await answer.json()).instances ?? {}
+  ;({ instances = {}, stacks = {} } = await answer.json())
 } catch (err) {
   log(`could not read the lab's instances: ${err.message}`)
   await stop(1, 'read the [lab] lines above for why; `pnpm lab` starts the lab alone to try again')
 }
+
+// The bucket and key the data stack made or took (ExistingKeyArn: the workshop's alias/ImportedCMK): its outputs.
+// The bucket policy refuses puts naming the key any other way than by this ARN.
+const bucket = env.BUCKET || stacks.KmsShareData?.BucketName
+const kmsKeyId = env.KMS_KEY_ID || stacks.KmsShareData?.KeyArn
+if (!bucket || !kmsKeyId) await stop(1, `the lab deployed no KmsShareData stack (it has: ${Object.keys(stacks).join(', ') || 'none'}); read the [lab] lines above, or start over with LAB_DATA_DIR=${labDataDir} pnpm lab --reset`)
 
 /**
  * The environment of a process running as the lab instance `instanceName`: its metadata

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
-import { startLab } from '@kms-share/aws-lab'
+import { SEED_WITHOUT_STACKS, startLab } from '@kms-share/aws-lab'
 import { freePort } from '@kms-share/aws-lab/testing'
 import { AuditStore, quantile } from '@kms-share/keyadmin/audit/store'
 import { auditVerifier, generateAuditKeys } from '@kms-share/keyadmin/audit/signature'
@@ -28,7 +28,8 @@ const children: ChildProcess[] = []
 const fmt = (n: number | null, digits = 1) => (n === null ? 'n/a' : n.toFixed(digits))
 
 try {
-  const lab = await startLab({ dataDir: join(work, 'lab'), port: 0, quiet: true })
+  // As before the lab deployed infra's stacks (plain HTTP, a plain bucket), so the figures stay comparable.
+  const lab = await startLab({ dataDir: join(work, 'lab'), port: 0, quiet: true, seedFile: SEED_WITHOUT_STACKS })
   const redisPort = await freePort()
   const passwords = { producer: randomBytes(24).toString('base64url'), worker: randomBytes(24).toString('base64url'), reader: randomBytes(24).toString('base64url') }
   writeFileSync(join(work, 'users.acl'), auditRedisAclFile(passwords), { mode: 0o600 })

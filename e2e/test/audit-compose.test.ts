@@ -4,14 +4,13 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { parse } from 'yaml'
 import { loadUploadConfig } from '@kms-share/upload'
 import { loadConfig } from '@kms-share/keyadmin'
 import { loadAuditWorkerConfig } from '@kms-share/keyadmin/audit/config'
-import { compose, composeSecrets, envOf, root } from './compose-helpers.js'
+import { compose, composeSecrets, envOf, labInstanceOrder, root } from './compose-helpers.js'
 import { readImage } from './dockerfile-helpers.js'
 
-const seed = parse(readFileSync(join(root, 'packages/aws-lab/seed/default.yaml'), 'utf8')) as { instances: Array<{ name: string; role: string }> }
+const instances = await labInstanceOrder(t)
 const { withSecrets } = composeSecrets(t)
 
 t.test('redis keeps an append-only file on a named volume, with the audit\'s ACL users', async (t) => {
@@ -34,8 +33,8 @@ t.test('the audit worker runs dist/worker.js as the auditor instance, and its co
   t.match(config.REDIS_URL, /^redis:\/\/kms-audit-worker:[^@]+@redis:6379$/)
   t.match(config.AUDIT_SIGNING_KEY, /BEGIN PRIVATE KEY/)
   const base = Number(compose.services.lab.environment.LAB_IMDS_PORT_BASE)
-  const index = seed.instances.findIndex((i) => i.name === 'auditor')
-  t.equal(seed.instances[index].role, 'kms-share-auditor')
+  const index = instances.findIndex((i) => i.name === 'auditor')
+  t.equal(instances[index]?.role, 'kms-share-auditor')
   t.equal(env.AWS_EC2_METADATA_SERVICE_ENDPOINT, `http://lab-imds-audit:${base + index}/`)
   t.same(worker.depends_on, { lab: { condition: 'service_healthy' }, redis: { condition: 'service_healthy' } })
   t.match(worker.healthcheck.test.join(' '), new RegExp(config.AUDIT_HEARTBEAT_FILE!.replace(/[.]/g, '\\.')))

@@ -10,12 +10,13 @@ import { join } from 'node:path'
 import type { Test } from 'tap'
 import { Redis } from 'ioredis'
 import type { Lab } from '@kms-share/aws-lab'
-import { eventually, freePort, labProfileEnv, startTestLab } from '@kms-share/aws-lab/testing'
+import { eventually, freePort, labDeployment, labProfileEnv, startTestLab } from '@kms-share/aws-lab/testing'
 import { loadAuditWorkerConfig, type AuditWorkerConfig } from '@kms-share/keyadmin/audit/config'
 import { createAuditWorker, type AuditLogger, type AuditWorker } from '@kms-share/keyadmin/audit/worker'
 import { generateAuditKeys } from '@kms-share/keyadmin/audit/signature'
 import { buildApp as buildUploadApp, createAuditProducer, loadUploadConfig } from '@kms-share/upload'
-import { auditRedisAclFile, auditRedisUrl, type AuditRedisRole } from '@kms-share/shared'
+import { DeleteBucketPolicyCommand, GetBucketPolicyCommand, PutBucketPolicyCommand } from '@aws-sdk/client-s3'
+import { auditRedisAclFile, auditRedisUrl, createS3Client, type AuditRedisRole } from '@kms-share/shared'
 import { scopedToken } from './helpers.js'
 
 export { eventually, freePort, startTestLab }
@@ -94,7 +95,7 @@ export function labEnv(lab: Lab, profile: string, extra: Record<string, string> 
 export async function startUpload(t: Test, lab: Lab, redis: TestRedis, extra: Record<string, string> = {}) {
   const { AUTH_TOKENS, auth } = scopedToken('upload', ['upload'])
   const config = loadUploadConfig(labEnv(lab, 'uploader', {
-    KMS_KEY_ID: 'alias/ImportedCMK', PORT: '0', REDIS_URL: redis.urls.producer, AUTH_TOKENS,
+    KMS_KEY_ID: labDeployment(lab).keyArn, PORT: '0', REDIS_URL: redis.urls.producer, AUTH_TOKENS,
     AUDIT_ATTEMPTS: '6', AUDIT_BACKOFF_MS: '300', AUDIT_ENQUEUE_TIMEOUT_MS: '500', ...extra,
   }))
   const audit = createAuditProducer(config)!
@@ -141,4 +142,19 @@ export async function startWorker(t: Test, lab: Lab, redis: TestRedis, extra: Re
   const worker = await createAuditWorker(workerConfig(lab, redis, extra), { log, manual: true })
   t.teardown(() => worker.close())
   return Object.assign(worker, { log })
+}
+
+/**
+ * The deployed bucket's policy refuses puts under any key but the share's. A test of what the audit finds when that
+ * happened anyway (someone with the rights lifted the policy, wrote, and put it back) lifts it for its own length:
+ * removed as the admin now, put back as it was at teardown.
+ */
+export async function withoutBucketPolicy(t: Pick<Test, 'teardown'>, lab: Lab): Promise<void> {
+  const admin = createS3Client(labProfileEnv(lab, 'admin'))
+  const { Policy } = await admin.send(new GetBucketPolicyCommand({ Bucket: BUCKET }))
+  await admin.send(new DeleteBucketPolicyCommand({ Bucket: BUCKET }))
+  t.teardown(async () => {
+    await admin.send(new PutBucketPolicyCommand({ Bucket: BUCKET, Policy }))
+    admin.destroy()
+  })
 }

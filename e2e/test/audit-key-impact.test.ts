@@ -6,7 +6,7 @@ import { CreateKeyCommand } from '@aws-sdk/client-kms'
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import { createKmsClient, createS3Client, formatTokenEntry, generateToken, hashToken } from '@kms-share/shared'
 import { buildApp, loadConfig } from '@kms-share/keyadmin'
-import { BUCKET, eventually, labEnv, startRedis, startTestLab, startUpload, startWorker } from './audit-helpers.js'
+import { BUCKET, eventually, labEnv, startRedis, startTestLab, startUpload, startWorker, withoutBucketPolicy } from './audit-helpers.js'
 
 const lab = await startTestLab(t)
 const redis = await startRedis(t)
@@ -36,6 +36,7 @@ t.test('the impact report counts the objects under the key and names the last De
   const other = (await admin.send(new CreateKeyCommand({ Description: 'another key' }))).KeyMetadata!.Arn!
   admin.destroy()
   const uploader = createS3Client(labEnv(lab, 'uploader'))
+  await withoutBucketPolicy(t, lab)
   await uploader.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'other-key.txt', Body: 'other', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: other }))
   uploader.destroy()
   await worker.sweep()

@@ -6,7 +6,7 @@
 import t from 'tap'
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { createS3Client } from '@kms-share/shared'
-import { BUCKET, eventually, labEnv, startRedis, startTestLab, startUpload, startWorker } from './audit-helpers.js'
+import { BUCKET, eventually, labEnv, startRedis, startTestLab, startUpload, startWorker, withoutBucketPolicy } from './audit-helpers.js'
 
 // AWS's default key policy, so that a role other than the downloader can read at all (the stack's
 // separation-of-duties policy lets nobody else decrypt): the audit must still flag such a reader.
@@ -63,7 +63,9 @@ t.test('an object written by another role under another key is a MISMATCH saying
   const otherKey = (await lab.invoke<{ KeyMetadata: { Arn: string; KeyId: string } }>('kms', 'CreateKey', { Description: 'not the share key' }, 'admin')).KeyMetadata
   const workshopS3: S3Client = createS3Client(labEnv(lab, 'workshop'))
   t.teardown(() => workshopS3.destroy())
-  await workshopS3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'intruder.txt', Body: 'written around the service', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: otherKey.KeyId }))
+  await withoutBucketPolicy(t, lab)
+  // No bucket key: the deployed bucket's default would add one, and with it a verdict about the context as well.
+  await workshopS3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'intruder.txt', Body: 'written around the service', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: otherKey.KeyId, BucketKeyEnabled: false }))
   // No upload job: the sweep finds it.
   t.equal(await worker.sweep(), 1)
   const record = await verdictOf('intruder.txt')

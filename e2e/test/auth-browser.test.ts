@@ -11,7 +11,7 @@ import { chromium } from 'playwright-core'
 import { GetObjectCommand } from '@aws-sdk/client-s3'
 import { generateToken, hashToken } from '@kms-share/shared'
 import { buildApp as buildUploadApp, loadUploadConfig } from '@kms-share/upload'
-import { awsEnv, BUCKET, eventually, freePort, KEY_ALIAS, s3As, startTestLab } from './helpers.js'
+import { awsEnv, BUCKET, eventually, freePort, labDeployment, s3As, startTestLab } from './helpers.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -23,7 +23,7 @@ t.test('a page on another origin cannot overwrite an object with the signed-in u
   const uploadPort = await freePort()
   const uploadUrl = `http://127.0.0.1:${uploadPort}`
   const upload = await buildUploadApp(loadUploadConfig({
-    ...awsEnv(lab, 'uploader'), BUCKET, KMS_KEY_ID: KEY_ALIAS, LOG_LEVEL: 'silent',
+    ...awsEnv(lab, 'uploader'), BUCKET, KMS_KEY_ID: labDeployment(lab).keyArn, LOG_LEVEL: 'silent',
     AUTH_TOKENS: `victim:upload:${hashToken(token)}`,
   }))
   t.teardown(() => upload.close())
@@ -84,7 +84,7 @@ t.test('the sign-in page returns only to its own origin, whatever next says', { 
   const lab = await startTestLab(t)
   const token = generateToken()
   const upload = await buildUploadApp(loadUploadConfig({
-    ...awsEnv(lab, 'uploader'), BUCKET, KMS_KEY_ID: KEY_ALIAS, LOG_LEVEL: 'silent',
+    ...awsEnv(lab, 'uploader'), BUCKET, KMS_KEY_ID: labDeployment(lab).keyArn, LOG_LEVEL: 'silent',
     AUTH_TOKENS: `person:upload:${hashToken(token)}`,
   }))
   t.teardown(() => upload.close())

@@ -10,7 +10,7 @@ import { DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms'
 import { fromIni } from '@aws-sdk/credential-providers'
 import { generateToken, hashToken } from '@kms-share/shared'
 import { buildApp as buildUploadApp, loadUploadConfig } from '@kms-share/upload'
-import { awsEnv, BUCKET, freePort, KEY_ALIAS, startDownload, startTestLab } from './helpers.js'
+import { awsEnv, BUCKET, freePort, KEY_ALIAS, labDeployment, scratchDir, startDownload, startTestLab } from './helpers.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -33,7 +33,7 @@ t.test('upload through the page, download through the link, see the local file',
   const upload = await buildUploadApp(loadUploadConfig({
     ...awsEnv(lab, 'uploader'),
     BUCKET,
-    KMS_KEY_ID: KEY_ALIAS,
+    KMS_KEY_ID: labDeployment(lab).keyArn,
     DOWNLOAD_PUBLIC_URL: downloadUrl,
     LOG_LEVEL: 'warn',
     AUTH_TOKENS: `browser-upload:upload:${hashToken(uploadToken)}`,
@@ -49,7 +49,8 @@ t.test('upload through the page, download through the link, see the local file',
   const keyArn = (await kms.send(new DescribeKeyCommand({ KeyId: KEY_ALIAS }))).KeyMetadata!.Arn!
   kms.destroy()
 
-  const dir = t.testdir()
+  // Not t.testdir(): a second call empties the folder the lab keeps its data in.
+  const dir = scratchDir(t)
   const sample = join(dir, 'SampleFile-KMS.txt')
   const content = 'This is a sample file for the KMS workshop.\n'.repeat(2000)
   writeFileSync(sample, content)

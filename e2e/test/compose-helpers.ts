@@ -8,6 +8,7 @@ import { join, posix } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse } from 'yaml'
 import type { Test } from 'tap'
+import { startTestLab } from '@kms-share/aws-lab/testing'
 
 export const root = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -35,4 +36,13 @@ export function composeSecrets(t: Pick<Test, 'teardown'>): { dir: string; withSe
     return [k, m ? join(dir, posix.basename(compose.secrets![m[1]].file)) : v]
   }))
   return { dir, withSecrets }
+}
+
+/**
+ * The lab's instances in the order it gives them metadata ports (LAB_IMDS_PORT_BASE + place): the seed's first, then
+ * those the deployed stacks launched, in launch order — read from a lab that deployed them, as compose's lab does.
+ */
+export async function labInstanceOrder(t: Pick<Test, 'testdir' | 'teardown'>): Promise<Array<{ name: string; instanceId: string; role?: string }>> {
+  const lab = await startTestLab(t)
+  return lab.instances().map((i) => ({ name: i.name, instanceId: i.instanceId, role: i.role }))
 }

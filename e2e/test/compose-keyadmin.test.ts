@@ -5,12 +5,11 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { parse } from 'yaml'
 import { loadConfig } from '@kms-share/keyadmin'
-import { compose, composeSecrets, envOf, root } from './compose-helpers.js'
+import { compose, composeSecrets, envOf, labInstanceOrder, root } from './compose-helpers.js'
 import { readImage } from './dockerfile-helpers.js'
 
-const seed = parse(readFileSync(join(root, 'packages/aws-lab/seed/default.yaml'), 'utf8')) as { instances: Array<{ name: string; role: string }> }
+const instances = await labInstanceOrder(t)
 const service = compose.services.keyadmin
 const env = envOf(service)
 const { withSecrets } = composeSecrets(t)
@@ -27,8 +26,8 @@ t.test('the compose service runs dist/server.js in its folder as the keyadmin in
   t.match(config.AUDIT_VERIFY_KEY, /BEGIN PUBLIC KEY/, "the worker's public key")
   for (const variable of ['OIDC_ISSUER', 'OIDC_AUDIENCE']) t.ok(variable in env, `${variable} can be set from the shell`)
   const base = Number(compose.services.lab.environment.LAB_IMDS_PORT_BASE)
-  const index = seed.instances.findIndex((i) => i.name === 'keyadmin')
-  t.equal(seed.instances[index].role, 'kms-share-keyadmin')
+  const index = instances.findIndex((i) => i.name === 'keyadmin')
+  t.equal(instances[index]?.role, 'kms-share-keyadmin')
   t.equal(env.AWS_EC2_METADATA_SERVICE_ENDPOINT, `http://lab-imds-keyadmin:${base + index}/`)
   // MFA on: sensitive operations as userA, whose keys alone the lab exports to a volume only keyadmin mounts.
   t.match(config, { KEYADMIN_MFA_PROFILE: 'userA', KEYADMIN_MFA_SERIAL: 'arn:aws:iam::111122223333:mfa/userA' })

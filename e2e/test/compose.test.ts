@@ -9,21 +9,20 @@ import t from 'tap'
 import { existsSync, readFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { join, posix } from 'node:path'
-import { parse } from 'yaml'
 import type { TObject } from 'typebox'
 import { loadConfig } from '@kms-share/shared'
 import { UploadConfigSchema } from '@kms-share/upload'
 import { DownloadConfigSchema } from '@kms-share/download'
-import { compose, composeSecrets, envOf, root } from './compose-helpers.js'
+import { compose, composeSecrets, envOf, labInstanceOrder, root } from './compose-helpers.js'
 import { readImage } from './dockerfile-helpers.js'
 
 const { dir: secretsDir, withSecrets } = composeSecrets(t)
 
 const schemas: Record<string, TObject> = { upload: UploadConfigSchema, download: DownloadConfigSchema }
 const packageDirs: Record<string, string> = { lab: 'packages/aws-lab', upload: 'services/upload', download: 'services/download' }
-/** The lab instance each service runs as (packages/aws-lab/seed/default.yaml `instances`). */
+/** The lab instance each service runs as (the compute stack's instances, by their Name tags). */
 const instanceOf: Record<string, { name: string; role: string }> = { upload: { name: 'uploader', role: 'kms-share-uploader' }, download: { name: 'downloader', role: 'kms-share-downloader' } }
-const seed = parse(readFileSync(join(root, 'packages/aws-lab/seed/default.yaml'), 'utf8')) as { instances: Array<{ name: string; id: string; role: string }> }
+const instances = await labInstanceOrder(t)
 
 /** The container path a volume entry mounts, keyed by volume name. */
 function mounts(service: any): Record<string, string> {
@@ -124,12 +123,12 @@ t.test("each service reaches its own instance's metadata and nothing of the lab'
   for (const [name, instance] of Object.entries(instanceOf)) {
     const service = compose.services[name]
     const env = envOf(service)
-    // The lab serves instance N of the seed (in order) on LAB_IMDS_PORT_BASE + N.
-    const index = seed.instances.findIndex((i) => i.name === instance.name)
-    t.ok(index >= 0, `the seed has the ${instance.name} instance`)
-    t.equal(seed.instances[index].role, instance.role, `${instance.name}'s instance profile holds ${instance.role}`)
+    // The lab serves its instance N (the seed's, then the deployed ones as launched) on LAB_IMDS_PORT_BASE + N.
+    const index = instances.findIndex((i) => i.name === instance.name)
+    t.ok(index >= 0, `the lab has the ${instance.name} instance`)
+    t.equal(instances[index].role, instance.role, `${instance.name}'s instance profile holds ${instance.role}`)
     const bind = binds[instance.name]
-    t.equal(env.AWS_EC2_METADATA_SERVICE_ENDPOINT, `http://${bind}:${base + index}/`, `${name} reads ${instance.name}'s metadata (${seed.instances[index].id}) where the lab binds it`)
+    t.equal(env.AWS_EC2_METADATA_SERVICE_ENDPOINT, `http://${bind}:${base + index}/`, `${name} reads ${instance.name}'s metadata where the lab binds it`)
     // Its one network is shared with the lab (and Redis), and the bind name is the lab's alias there alone.
     t.equal(service.networks.length, 1, `${name} is on one network`)
     const network = service.networks[0]
@@ -180,8 +179,8 @@ t.test('every service that talks to AWS runs as an instance of its own (services
     const m = /^http:\/\/lab-imds-[\w-]+:(\d+)\/$/.exec(env.AWS_EC2_METADATA_SERVICE_ENDPOINT ?? '')
     t.ok(m, `${name} takes its credentials from an instance's metadata on the lab`)
     if (!m) continue
-    const instance = seed.instances[Number(m[1]) - base]
-    t.ok(instance, `${name}'s metadata port ${m[1]} is a seeded instance's`)
+    const instance = instances[Number(m[1]) - base]
+    t.ok(instance, `${name}'s metadata port ${m[1]} is one of the lab's instances'`)
     t.notOk(endpoints.has(env.AWS_EC2_METADATA_SERVICE_ENDPOINT), `${name} shares no instance (${endpoints.get(env.AWS_EC2_METADATA_SERVICE_ENDPOINT) ?? 'none'} has it)`)
     endpoints.set(env.AWS_EC2_METADATA_SERVICE_ENDPOINT, name)
     t.same(Object.keys(env).filter((k) => /^AWS_(PROFILE|DEFAULT_PROFILE|SHARED_CREDENTIALS_FILE|CONFIG_FILE|ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN)$/.test(k)), [], `${name} holds no other credentials`)

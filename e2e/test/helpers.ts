@@ -8,13 +8,13 @@ import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import type { S3Client } from '@aws-sdk/client-s3'
 import type { Lab } from '@kms-share/aws-lab'
-import { labProfileEnv, startTestLab } from '@kms-share/aws-lab/testing'
+import { labProfileEnv, startTestLab, WITHOUT_STACKS } from '@kms-share/aws-lab/testing'
 import { createS3Client, formatTokenEntry, generateToken, hashToken } from '@kms-share/shared'
 import { buildApp as buildDownloadApp, loadConfig as loadDownloadConfig } from '@kms-share/download'
 
 export { startTestLab }
 export { startKeyadminInstance, type Keyadmin } from '@kms-share/keyadmin/testing'
-export { AWS_CLI, eventually, nextMfaCode, awsCli as aws, cliInstanceEnv as instanceEnv, cliProfileEnv as profileEnv, freePort, labInstance as instance, type CliResult } from '@kms-share/aws-lab/testing'
+export { AWS_CLI, eventually, labDeployment, nextMfaCode, awsCli as aws, cliInstanceEnv as instanceEnv, cliProfileEnv as profileEnv, freePort, labInstance as instance, type CliResult } from '@kms-share/aws-lab/testing'
 export type { Lab }
 
 export const BUCKET = 'kmsworkshop-111122223333'
@@ -70,6 +70,8 @@ export async function startDownload(t: Tap, lab: Lab, profile: string, env: Reco
 }
 
 /** A lab whose new VPC endpoints stay `pending` for `pendingMs`, so clients must wait as in AWS. */
+// The workshop's network parts start from a VPC with no KMS endpoint and make one: the seed's VPC, with the services'
+// instances in it (WITHOUT_STACKS); the network stack's VPC already has its KMS endpoint with private DNS.
 export async function startNetworkLab(t: Tap, pendingMs = 1_500, options: { defaultKeyPolicy?: boolean } = {}): Promise<Lab> {
-  return startTestLab(t, { vpcEndpointPendingMs: pendingMs, ...options })
+  return startTestLab(t, { ...WITHOUT_STACKS, vpcEndpointPendingMs: pendingMs, ...options })
 }

@@ -168,21 +168,25 @@ t.test('the folders run together as the images do: the lab, then upload, downloa
   t.ok(deployed.size === 4, 'every folder was deployed')
   const home = scratchDir(t, 'kms-share-images-')
   const labPort = await freePort()
-  const lab = runImage(t, 'lab', { HOME: home, LAB_PORT: String(labPort), LAB_DATA_DIR: join(home, 'lab') })
+  // As the lab image runs it: HTTPS (the data stack's bucket refuses plain HTTP) and the synthesized templates it deploys at start.
+  const lab = runImage(t, 'lab', { HOME: home, LAB_PORT: String(labPort), LAB_DATA_DIR: join(home, 'lab'), LAB_TLS: '1', LAB_TEMPLATE_DIR: join(root, 'infra/cdk.out') })
   const endpoints = await until('the lab', () => {
     const file = join(home, 'lab/endpoints.json')
-    return existsSync(file) ? fetch(`http://127.0.0.1:${labPort}/`).then(() => JSON.parse(readFileSync(file, 'utf8')) as { endpoint: string; region: string; instances: Record<string, { role: string; instanceId: string; metadataEndpoint: string }> }) : undefined
-  }).catch((err: Error) => { throw new Error(`${err.message}\n${lab.output()}`) })
+    const read = () => JSON.parse(readFileSync(file, 'utf8')) as { endpoint: string; region: string; instances: Record<string, { role: string; instanceId: string; metadataEndpoint: string }>; stacks: Record<string, Record<string, string>> }
+    // endpoints.json is written again once the stacks are deployed: their outputs are the last thing in it.
+    return existsSync(file) ? fetch(`http://127.0.0.1:${labPort}/`).then(() => (read().stacks?.KmsShareData ? read() : undefined)) : undefined
+  }, 60_000).catch((err: Error) => { throw new Error(`${err.message}\n${lab.output()}`) })
+  const ca = join(home, 'lab/tls/ca.pem')
   const instance = (role: string) => Object.values(endpoints.instances).find((i) => i.role === role)!
   // Each service knows its own callers' token, as a deployment configures it.
   const tokens = { upload: scopedToken('upload', ['upload']), download: scopedToken('download', ['download']), keyadmin: scopedToken('keyadmin', ['keys:read']) }
   const as = (role: string, port: number, extra: Record<string, string> = {}) => ({
-    HOME: home, HOST: '127.0.0.1', PORT: String(port), BUCKET: 'kmsworkshop-111122223333', AWS_REGION: endpoints.region,
-    AWS_ENDPOINT_URL: endpoints.endpoint, AWS_EC2_METADATA_SERVICE_ENDPOINT: instance(role).metadataEndpoint, ...extra,
+    HOME: home, HOST: '127.0.0.1', PORT: String(port), BUCKET: endpoints.stacks.KmsShareData.BucketName, AWS_REGION: endpoints.region,
+    AWS_ENDPOINT_URL: endpoints.endpoint, NODE_EXTRA_CA_CERTS: ca, AWS_EC2_METADATA_SERVICE_ENDPOINT: instance(role).metadataEndpoint, ...extra,
   })
   const [uploadPort, downloadPort, keyadminPort] = [await freePort(), await freePort(), await freePort()]
   const services = [
-    runImage(t, 'upload', as('kms-share-uploader', uploadPort, { KMS_KEY_ID: 'alias/ImportedCMK', AUTH_TOKENS: tokens.upload.AUTH_TOKENS })),
+    runImage(t, 'upload', as('kms-share-uploader', uploadPort, { KMS_KEY_ID: endpoints.stacks.KmsShareData.KeyArn, AUTH_TOKENS: tokens.upload.AUTH_TOKENS })),
     runImage(t, 'download', as('kms-share-downloader', downloadPort, { CACHE_DIR: join(home, 'cache'), AUTH_TOKENS: tokens.download.AUTH_TOKENS })),
     runImage(t, 'keyadmin', as('kms-share-keyadmin', keyadminPort, { AUTH_TOKENS: tokens.keyadmin.AUTH_TOKENS })),
   ]

@@ -19,16 +19,17 @@ import { permissionsTable, readPermissionBlocks, SERVICE_ROLES, type PolicyDocum
 import { formatTokenEntry, generateToken, hashToken } from '@kms-share/shared'
 import { aws, freePort, profileEnv, scratchDir, startTestLab } from './helpers.js'
 import { startRedis } from './audit-helpers.js'
-import { asReadmeDocument, CORE_STACKS, onInstance, resolvePseudo, ROOT, synthesize, withoutDeployedResources } from './infra-helpers.js'
+import { asReadmeDocument, CORE_STACKS, onInstance, resolvePseudo, ROOT, synthesize } from './infra-helpers.js'
 import { runService, until } from './child-processes.js'
 
 const started = Date.now()
 const templates = scratchDir(t, 'kms-infra-synth-')
 t.comment(`cdk synth: ${(synthesize(templates) / 1000).toFixed(1)} s`)
 
-// The seed keeps what no deployment makes (people, the workshop's role, key and instance); AWS's default
-// policy on the workshop's key, since the seed's separation-of-duties policy names a role the stacks make.
-const lab = await startTestLab(t, { tls: true, defaultKeyPolicy: true, seed: withoutDeployedResources })
+// The seed keeps what no deployment makes (people, the workshop's role, key and instance), and this lab deploys
+// nothing at start (deploy: false): the CLI does it here. AWS's default policy on the workshop's key, since the
+// seed's separation-of-duties policy names a role the stacks make (a lab that deploys at start puts it after).
+const lab = await startTestLab(t, { tls: true, defaultKeyPolicy: true, deploy: false })
 const home = join(lab.dataDir, 'cli-home')
 mkdirSync(home)
 const admin = { ...profileEnv(lab, 'admin', home), AWS_CA_BUNDLE: lab.caFile! }

@@ -1,10 +1,9 @@
-// Helpers for deploying infra/'s synthesized templates into a lab: `cdk synth` into a folder, the lab's seed
-// without what the stacks make, and the environment of a process on an instance the stacks launched —
-// credentials from that instance's metadata and nothing else (child-processes.ts runs the entry points).
+// Helpers for deploying infra/'s synthesized templates into a lab: `cdk synth` into a folder, and the environment
+// of a process on an instance the stacks launched — credentials from that instance's metadata and nothing else
+// (child-processes.ts runs the entry points).
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parse, stringify } from 'yaml'
 import type { Lab } from '@kms-share/aws-lab'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -24,19 +23,6 @@ export function synthesize(outdir: string): number {
   })
   if (run.status !== 0) throw new Error(`cdk synth failed (${run.status}):\n${run.stderr}`)
   return Date.now() - started
-}
-
-/**
- * The lab's default seed minus what the core stacks make: the four service roles (and their instance profiles
- * and instances) and the bucket. The workshop's people, role, key and instance, and the MFA device, stay.
- */
-export function withoutDeployedResources(text: string): string {
-  const seed = parse(text) as { bucket?: string; roles: Array<{ duty?: string; name: string }>; instances: Array<{ role: string }> }
-  const deployed = new Set(seed.roles.filter((r) => r.duty).map((r) => r.name))
-  delete seed.bucket
-  seed.roles = seed.roles.filter((r) => !deployed.has(r.name))
-  seed.instances = seed.instances.filter((i) => !deployed.has(i.role))
-  return stringify(seed)
 }
 
 /** A process's environment on a lab instance: its metadata endpoint, the region, the lab's endpoint and CA — no credentials. */

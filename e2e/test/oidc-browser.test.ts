@@ -12,11 +12,11 @@ import { chromium } from 'playwright-core'
 import { GetKeyPolicyCommand, KMSClient } from '@aws-sdk/client-kms'
 import { fromIni } from '@aws-sdk/credential-providers'
 import type { FastifyInstance } from 'fastify'
-import { labPeople, nextMfaCode, totpCode, type LabPerson } from '@kms-share/aws-lab/testing'
+import { chromiumTrustArgs, labPeople, nextMfaCode, totpCode, type LabPerson } from '@kms-share/aws-lab/testing'
 import { buildApp as buildUploadApp, loadUploadConfig } from '@kms-share/upload'
 import { buildApp as buildDownloadApp, loadConfig as loadDownloadConfig } from '@kms-share/download'
 import { buildApp as buildKeyadminApp, loadConfig as loadKeyadminConfig } from '@kms-share/keyadmin'
-import { awsEnv, BUCKET, freePort, KEY_ALIAS, scratchDir, startTestLab } from './helpers.js'
+import { awsEnv, BUCKET, freePort, labDeployment, scratchDir, startTestLab } from './helpers.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -30,21 +30,21 @@ t.test('sign in once, three services; one sign-out; expired sessions; step-up be
     client_id: name, client_name: `kms-share ${name}`,
     redirect_uris: [`${url}/auth/callback`], post_logout_redirect_uris: [`${url}/auth/signed-out`], backchannel_logout_uri: `${url}/auth/backchannel-logout`,
   }))
-  const lab = await startTestLab(t, { tls: true, oidc: { clients } })
+  const lab = await startTestLab(t, { oidc: { clients } })
   const people = labPeople(lab)
   const secrets = scratchDir(t, 'oidc-secrets-')
-  // Each service: its own client, its secret in a file, the lab's CA for the provider; AWS over the lab's plain-http side (this process trusts no lab CA).
+  // Each service: its own client, its secret in a file, the lab's CA for the provider (OIDC_CA_FILE); AWS over the lab's https (startTestLab made this process trust it).
   const oidcEnv = (name: keyof typeof ports) => {
     const file = join(secrets, name)
     writeFileSync(file, lab.oidc!.clientSecret(name)!, { mode: 0o600 })
     return { OIDC_ISSUER: lab.oidc!.issuer, OIDC_CLIENT_ID: name, OIDC_CLIENT_SECRET_FILE: file, OIDC_CA_FILE: lab.caFile!, LOG_LEVEL: 'warn' }
   }
   const apps: Record<keyof typeof ports, FastifyInstance> = {
-    upload: await buildUploadApp(loadUploadConfig({ ...awsEnv(lab, 'uploader'), AWS_ENDPOINT_URL: lab.httpEndpoint, BUCKET, KMS_KEY_ID: KEY_ALIAS, DOWNLOAD_PUBLIC_URL: urls.download, ...oidcEnv('upload') })),
-    download: await buildDownloadApp(loadDownloadConfig({ ...awsEnv(lab, 'downloader'), AWS_ENDPOINT_URL: lab.httpEndpoint, BUCKET, CACHE_DIR: scratchDir(t), UPLOAD_PUBLIC_URL: urls.upload, ...oidcEnv('download') })),
+    upload: await buildUploadApp(loadUploadConfig({ ...awsEnv(lab, 'uploader'), BUCKET, KMS_KEY_ID: labDeployment(lab).keyArn, DOWNLOAD_PUBLIC_URL: urls.download, ...oidcEnv('upload') })),
+    download: await buildDownloadApp(loadDownloadConfig({ ...awsEnv(lab, 'downloader'), BUCKET, CACHE_DIR: scratchDir(t), UPLOAD_PUBLIC_URL: urls.upload, ...oidcEnv('download') })),
     // keyadmin's sensitive operations go through the MFA user's session (its role holds none of them), as pnpm start runs it.
     keyadmin: await buildKeyadminApp(loadKeyadminConfig({
-      ...awsEnv(lab, 'keyadmin'), AWS_ENDPOINT_URL: lab.httpEndpoint, BUCKET, OIDC_STEP_UP_MAX_AGE_SECONDS: String(STEP_UP_MAX_AGE_SECONDS), ...oidcEnv('keyadmin'),
+      ...awsEnv(lab, 'keyadmin'), BUCKET, OIDC_STEP_UP_MAX_AGE_SECONDS: String(STEP_UP_MAX_AGE_SECONDS), ...oidcEnv('keyadmin'),
       KEYADMIN_MFA_PROFILE: 'userA', KEYADMIN_MFA_SERIAL: `arn:aws:iam::${lab.accountId}:mfa/userA`,
     })),
   }
@@ -53,10 +53,10 @@ t.test('sign in once, three services; one sign-out; expired sessions; step-up be
     await app.listen({ port: ports[name as keyof typeof ports], host: '127.0.0.1' })
   }
 
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS, headless: true })
+  // The lab's CA is its own: this browser accepts the lab's certificate and no other bad one (a person imports ca.pem or accepts it once).
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...LAUNCH_ARGS, ...chromiumTrustArgs(lab)], headless: true })
   t.teardown(() => browser.close())
-  // The lab's CA is its own: this browser is told to accept it (a person imports ca.pem or accepts it once).
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1100, height: 900 } })
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } })
   const page = await context.newPage()
   const pageErrors: string[] = []
   page.on('pageerror', (err) => pageErrors.push(err.message))
@@ -197,7 +197,7 @@ t.test('sign in once, three services; one sign-out; expired sessions; step-up be
   await applied.waitFor({ timeout: 20_000 })
   t.equal(await applied.innerText(), 'Applied.')
 
-  const kms = new KMSClient({ region: lab.region, endpoint: lab.httpEndpoint, credentials: fromIni({ profile: 'admin', filepath: lab.credentialsFile, configFilepath: lab.configFile }) })
+  const kms = new KMSClient({ region: lab.region, endpoint: lab.endpoint, credentials: fromIni({ profile: 'admin', filepath: lab.credentialsFile, configFilepath: lab.configFile }) })
   t.teardown(() => kms.destroy())
   const stored = await kms.send(new GetKeyPolicyCommand({ KeyId: keyId!, PolicyName: 'default' }))
   t.same(JSON.parse(stored.Policy!), JSON.parse(changed), 'the policy was applied after the step-up')

@@ -20,7 +20,7 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts'
 import { formatTokenEntry, generateToken, hashToken } from '@kms-share/shared'
 import { buildApp as buildUploadApp, loadUploadConfig } from '@kms-share/upload'
 import { startRedis } from './audit-helpers.js'
-import { awsEnv, BUCKET, instance, KEY_ALIAS, startDownload, startKeyadminInstance, startTestLab } from './helpers.js'
+import { awsEnv, BUCKET, instance, KEY_ALIAS, labDeployment, startDownload, startKeyadminInstance, startTestLab } from './helpers.js'
 
 const NAMES = ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'prototype', 'valueOf']
 
@@ -41,7 +41,7 @@ const keyPolicy = (await kms.send(new GetKeyPolicyCommand({ KeyId: keyId, Policy
 // The services as deployed: tokens required (the scopes each route needs).
 const tokens = { upload: generateToken(), download: generateToken(), keyadmin: generateToken() }
 const upload = await buildUploadApp(loadUploadConfig({
-  ...awsEnv(lab, 'uploader'), BUCKET, KMS_KEY_ID: KEY_ALIAS, PORT: '0', LOG_LEVEL: 'silent',
+  ...awsEnv(lab, 'uploader'), BUCKET, KMS_KEY_ID: labDeployment(lab).keyArn, PORT: '0', LOG_LEVEL: 'silent',
   AUTH_TOKENS: formatTokenEntry('t', ['upload'], hashToken(tokens.upload)),
 }))
 t.teardown(() => upload.close())

@@ -10,13 +10,13 @@ import { chromium } from 'playwright-core'
 import { formatTokenEntry, generateToken, hashToken } from '@kms-share/shared'
 import { buildApp as buildUploadApp, loadUploadConfig } from '@kms-share/upload'
 import { startRedis } from './audit-helpers.js'
-import { awsEnv, BUCKET, KEY_ALIAS, startDownload, startKeyadminInstance, startTestLab } from './helpers.js'
+import { awsEnv, BUCKET, labDeployment, startDownload, startKeyadminInstance, startTestLab } from './helpers.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const lab = await startTestLab(t)
 const redis = await startRedis(t)
 const token = generateToken()
-const upload = await buildUploadApp(loadUploadConfig({ ...awsEnv(lab, 'uploader'), BUCKET, KMS_KEY_ID: KEY_ALIAS, PORT: '0', LOG_LEVEL: 'silent', AUTH_TOKENS: formatTokenEntry('t', ['upload'], hashToken(token)) }))
+const upload = await buildUploadApp(loadUploadConfig({ ...awsEnv(lab, 'uploader'), BUCKET, KMS_KEY_ID: labDeployment(lab).keyArn, PORT: '0', LOG_LEVEL: 'silent', AUTH_TOKENS: formatTokenEntry('t', ['upload'], hashToken(token)) }))
 t.teardown(() => upload.close())
 await upload.listen({ port: 0, host: '127.0.0.1' })
 const uploadUrl = `http://127.0.0.1:${(upload.server.address() as { port: number }).port}`

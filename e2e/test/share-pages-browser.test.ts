@@ -14,7 +14,7 @@ import { chromium, type Page } from 'playwright-core'
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import { generateToken, hashToken } from '@kms-share/shared'
 import { buildApp as buildUploadApp, loadUploadConfig } from '@kms-share/upload'
-import { awsEnv, BUCKET, freePort, KEY_ALIAS, s3As, startDownload, startTestLab } from './helpers.js'
+import { awsEnv, BUCKET, freePort, labDeployment, s3As, startDownload, startTestLab } from './helpers.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -44,7 +44,7 @@ t.test('the share pages hold their layout, browse 10,000 objects and explain fai
   await Promise.all(Array.from({ length: 64 }, async () => {
     while (next < names.length) {
       const key = names[next++]
-      await uploader.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: bodies[key] ?? key, ServerSideEncryption: 'aws:kms', SSEKMSKeyId: KEY_ALIAS, BucketKeyEnabled: true }))
+      await uploader.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: bodies[key] ?? key, ServerSideEncryption: 'aws:kms', SSEKMSKeyId: labDeployment(lab).keyArn, BucketKeyEnabled: true }))
     }
   }))
   const seedMs = Date.now() - seedStart
@@ -56,7 +56,7 @@ t.test('the share pages hold their layout, browse 10,000 objects and explain fai
   const tokens = { upload: generateToken(), download: generateToken() }
   await startDownload(t, lab, 'downloader', { ...publicUrls, LOG_LEVEL: 'warn', AUTH_TOKENS: `pages-download:download:${hashToken(tokens.download)}` }, downloadPort)
   const upload = await buildUploadApp(loadUploadConfig({
-    ...awsEnv(lab, 'uploader'), ...publicUrls, BUCKET, KMS_KEY_ID: KEY_ALIAS, LOG_LEVEL: 'warn',
+    ...awsEnv(lab, 'uploader'), ...publicUrls, BUCKET, KMS_KEY_ID: labDeployment(lab).keyArn, LOG_LEVEL: 'warn',
     AUTH_TOKENS: `pages-upload:upload:${hashToken(tokens.upload)}`,
   }))
   t.teardown(() => upload.close())

@@ -28,10 +28,10 @@ t.test('pnpm start runs lab, upload and download; SampleFile-KMS.txt goes round;
   const stack = await followStart(t, child)
   if (!stack.ready) return
   // Issue 27: it talks while it builds, warns of nothing a user cannot act on, and its banner's columns line up.
-  for (const name of ['policy', 'shared', 'aws-lab', 'upload', 'download', 'keyadmin']) {
+  for (const name of ['policy', 'shared', 'aws-lab', 'infra', 'upload', 'download', 'keyadmin']) {
     t.match(stack.output, new RegExp(`^\\[start\\] {3}built @kms-share/${name} +\\d+\\.\\d s`, 'm'), `a build-step line for ${name}, with its time`)
   }
-  t.match(stack.output, /^\[start\] built in \d+\.\d s \(6 steps, \d unchanged\)$/m, 'and the whole build in one line')
+  t.match(stack.output, /^\[start\] built in \d+\.\d s \(7 steps, \d unchanged\)$/m, 'and the whole build in one line')
   t.notMatch(stack.output, /^(?!\[start\] redis: ).*(WARNING|\(node:\d+\)|Warning:|NodeVersion|deprecat)/im, 'no warning a user cannot act on (Redis\'s overcommit notice said once, in words)')
   t.equal(stack.output.match(/^.*overcommit.*$/gm)?.length ?? 0, process.platform === 'linux' && readFileSync('/proc/sys/vm/overcommit_memory', 'utf8').trim() !== '1' ? 1 : 0, 'the overcommit note at most once')
   const banner = stack.output.slice(stack.output.indexOf('[start] ready:')).split('\n').slice(1).filter((line) => /^ {2}[a-z]/.test(line))

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { DescribeKeyCommand, GenerateRandomCommand, KMSClient } from '@aws-sdk/client-kms'
 import { startRedis } from './audit-helpers.js'
 import { runService, until } from './child-processes.js'
-import { awsEnv, BUCKET, freePort, KEY_ALIAS, startTestLab } from './helpers.js'
+import { awsEnv, BUCKET, freePort, KEY_ALIAS, labDeployment, startTestLab } from './helpers.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const fixture = (name: string) => join(root, 'e2e', 'test', 'fixtures', name)
@@ -48,7 +48,7 @@ t.test('the lab: an operation whose error escapes gets InternalFailure; the lab 
 t.test('each service: a request whose error escapes gets a 500 problem; the service answers on', async (t) => {
   const lab = await startTestLab(t)
   const services = [
-    { name: 'upload', script: 'services/upload/dist/server.js', env: { ...awsEnv(lab, 'uploader'), KMS_KEY_ID: KEY_ALIAS } },
+    { name: 'upload', script: 'services/upload/dist/server.js', env: { ...awsEnv(lab, 'uploader'), KMS_KEY_ID: labDeployment(lab).keyArn } },
     { name: 'download', script: 'services/download/dist/server.js', env: { ...awsEnv(lab, 'downloader'), CACHE_DIR: mkdtempSync(join(tmpdir(), 'kms-uncaught-cache-')) } },
     { name: 'keyadmin', script: 'services/keyadmin/dist/server.js', env: awsEnv(lab, 'keyadmin') },
   ]

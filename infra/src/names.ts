@@ -1,6 +1,16 @@
 // The names the stacks share. What the AWS-only edge stack publishes and the instances read at boot are fixed
 // names instead of cross-stack references, so the stacks the lab deploys never depend on the edge stack.
-import type { Duty } from '@kms-share/policy'
+import { serviceRole, type Duty } from '@kms-share/policy'
+
+/**
+ * Each service's instances' Name tag: its role's name without the project prefix (`uploader`, `downloader`,
+ * `keyadmin`, `auditor`; download shard n > 0 `downloader-n`) — the names the lab's profiles, endpoints.json and
+ * the workshop's commands use, stable across deployments while instance ids are not.
+ */
+export function instanceName(duty: Duty, shard = 0): string {
+  const base = serviceRole(duty).roleName.replace(/^kms-share-/, '')
+  return shard > 0 ? `${base}-${shard}` : base
+}
 
 /** Every service with its own role, instances and security group. */
 export const DUTIES: readonly Duty[] = ['upload', 'download', 'keyadmin', 'audit']

@@ -233,6 +233,10 @@ t.test('each service runs as its own instance profile, its own Auto Scaling grou
   const asgs = resourcesOfType(json, 'AWS::AutoScaling::AutoScalingGroup')
   t.equal(asgs.length, 4)
   for (const { id, resource } of asgs) t.equal(resource.Properties.MinSize, '1', `${id}: one instance by default`)
+  // The lab names an instance by its Name tag (endpoints.json, LAB_IMDS_BIND/OWNERS key on it); ids change per deployment.
+  const names = asgs.map(({ resource }) => (resource.Properties.Tags as Array<{ Key: string; Value: string; PropagateAtLaunch: boolean }>).find((tag) => tag.Key === 'Name'))
+  t.same(names.map((n) => n && { Value: n.Value, PropagateAtLaunch: n.PropagateAtLaunch }).sort((a, b) => String(a?.Value).localeCompare(String(b?.Value))),
+    ['auditor', 'downloader', 'keyadmin', 'uploader'].map((Value) => ({ Value, PropagateAtLaunch: true })), 'each group names its instances after the service, at launch')
 })
 
 t.test('security groups: services out on 443 only (and Redis where they use it), in from the load balancer only', async (t) => {
@@ -328,6 +332,7 @@ t.test('download shards: each its own group and target group, objects routed by 
   t.equal(resourcesOfType(sharded.json, 'AWS::AutoScaling::AutoScalingGroup').length, 5)
   const downloads = resourcesOfType(sharded.json, 'AWS::AutoScaling::AutoScalingGroup').filter((g) => g.id.startsWith('Download'))
   t.ok(downloads.every((g) => g.resource.Properties.MaxSize === '1'), 'a shard never grows beyond the instance whose cache it is')
+  t.same(downloads.map((g) => g.resource.Properties.Tags.find((tag: { Key: string }) => tag.Key === 'Name')?.Value).sort(), ['downloader', 'downloader-1'], 'shard n > 0 names its instance with its number')
 })
 
 t.test('an existing VPC by id: nothing created but the endpoints and security groups, nothing looked up', async (t) => {

@@ -1,7 +1,7 @@
 // One service as its own Auto Scaling group: a launch template with the service's instance profile, IMDSv2 only
 // (hop limit 2, so the container on the instance reaches it too), an encrypted root volume, and the boot script
 // that runs the service's image. It joins its load balancer target group only when the deployer says so.
-import { Aws, CfnCondition, Duration, Fn } from 'aws-cdk-lib'
+import { Aws, CfnCondition, Duration, Fn, Tags } from 'aws-cdk-lib'
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling'
 import * as ec2 from 'aws-cdk-lib/aws-ec2'
 import * as iam from 'aws-cdk-lib/aws-iam'
@@ -12,6 +12,8 @@ import { bootScript } from '../user-data.js'
 
 export interface ServiceFleetProps {
   duty: Duty
+  /** Each instance's Name tag (propagated at launch): the lab's name for the instance, as endpoints.json keys it. */
+  instanceName: string
   vpc: ec2.IVpc
   securityGroup: ec2.ISecurityGroup
   instanceProfileName: string
@@ -58,6 +60,7 @@ export class ServiceFleet extends Construct {
       healthChecks: autoscaling.HealthChecks.ec2({ gracePeriod: Duration.minutes(5) }),
       updatePolicy: autoscaling.UpdatePolicy.rollingUpdate({ minInstancesInService: 0, maxBatchSize: 1 }),
     })
+    Tags.of(this.group).add('Name', props.instanceName, { applyToLaunchedInstances: true })
     const cfnGroup = this.group.node.defaultChild as autoscaling.CfnAutoScalingGroup
     if (props.targetGroups) cfnGroup.targetGroupArns = Fn.conditionIf(props.targetGroups.condition.logicalId, props.targetGroups.arns, Aws.NO_VALUE) as unknown as string[]
     acknowledge(this.group, {

@@ -8,7 +8,7 @@ import type { Construct } from 'constructs'
 import { serviceRole, type Duty } from '@kms-share/policy'
 import { ServiceFleet } from '../constructs/service-fleet.js'
 import type { ShareNetwork } from '../constructs/share-network.js'
-import { DUTIES, capitalise, edgeParameter, targetGroupNames } from '../names.js'
+import { DUTIES, capitalise, edgeParameter, instanceName, targetGroupNames } from '../names.js'
 import type { KmsShareSettings } from '../settings.js'
 
 export interface ComputeStackProps extends StackProps {
@@ -53,9 +53,10 @@ export class ComputeStack extends Stack {
       audit: { BUCKET: props.bucketName, AUDIT_KMS_KEY_ARN: props.keyArn },
     }
     const resolve = (name: string) => `{{resolve:ssm:${edgeParameter.targetGroup(name)}}}`
-    const fleet = (duty: Duty, id: string, extra: { targetGroup?: string; min?: number; max?: number; volume?: number }) => {
+    const fleet = (duty: Duty, id: string, extra: { targetGroup?: string; shard?: number; min?: number; max?: number; volume?: number }) => {
       const f = new ServiceFleet(this, id, {
         duty,
+        instanceName: instanceName(duty, extra.shard),
         vpc: network.vpc,
         securityGroup: network.serviceGroups[duty],
         instanceProfileName: serviceRole(duty).roleName,
@@ -74,7 +75,7 @@ export class ComputeStack extends Stack {
     }
     for (const tg of targetGroupNames(settings.downloadShards)) {
       // A download shard stays one instance: its cache is what the load balancer routes its objects to.
-      if (tg.duty === 'download') fleet('download', `Download${tg.shard}`, { targetGroup: tg.name, min: 1, max: 1, volume: 40 })
+      if (tg.duty === 'download') fleet('download', `Download${tg.shard}`, { targetGroup: tg.name, shard: tg.shard, min: 1, max: 1, volume: 40 })
       else fleet(tg.duty, capitalise(tg.duty), { targetGroup: tg.name })
     }
     fleet('audit', 'Audit', {})

@@ -13,7 +13,7 @@ import { Router, type VpcEndpointInfo } from './core/router.js'
 import { inRequestScope } from './core/guard.js'
 import { createJsonProtocol } from './core/protocols/json.js'
 import { createQueryProtocol } from './core/protocols/query.js'
-import { loadSeed, reapplyDefinitions, runSeed, seedEc2, type LabSection } from './core/seed.js'
+import { applySeedAfterDeploy, loadSeed, reapplyDefinitions, runSeed, seedEc2, type LabSection, type SeedFile } from './core/seed.js'
 import type { Caller, ProtocolHandler, RequestMeta, ServiceDefinition } from './core/types.js'
 import { IamModel } from './iam/model.js'
 import { createIamService } from './iam/service.js'
@@ -83,8 +83,24 @@ export interface LabOptions {
   /**
    * Templates to deploy once the lab is up (infra's `cdk synth` output: the core stacks), each as `aws cloudformation
    * deploy` would: created on first start, updated when the template or parameters changed, untouched otherwise.
+   * `stacks` and `parameters` default to the seed's `deploy:` section (parameters given here win, per stack).
+   * Then the seed's role profiles and key policies that wait for the stacks' roles are applied.
    */
-  deploy?: DeploySpec
+  deploy?: LabDeploy | false
+}
+
+/** Where the templates are, and optionally which stacks with which parameters (else the seed's `deploy:`). */
+export type LabDeploy = Pick<DeploySpec, 'templateDir'> & Partial<Omit<DeploySpec, 'templateDir'>>
+
+/** The seed's `deploy:` section with the caller's choices over it. */
+function deploySpec(given: LabDeploy, seed: SeedFile | undefined): DeploySpec {
+  const stacks = given.stacks ?? seed?.deploy?.stacks
+  if (!stacks?.length) throw new Error('deploy: no stacks to deploy (neither the deploy option nor the seed\'s deploy: section names any)')
+  const parameters: NonNullable<DeploySpec['parameters']> = {}
+  for (const from of [seed?.deploy?.parameters ?? {}, given.parameters ?? {}]) {
+    for (const [stack, values] of Object.entries(from)) parameters[stack] = { ...parameters[stack], ...values }
+  }
+  return { ...given, stacks, parameters }
 }
 
 export interface ProfileCredentials {
@@ -136,6 +152,9 @@ export interface Lab {
 }
 
 export const DEFAULT_SEED_FILE = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'seed', 'default.yaml')
+/** The seed as it was before the lab deployed infra's stacks (service roles, their instances, a plain bucket): for mechanics tests. */
+export const SEED_WITHOUT_STACKS = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'seed', 'without-stacks.yaml')
+export { WORKSPACE_TEMPLATE_DIR } from './config.js'
 
 function resetDataDir(dataDir: string): void {
   if (!existsSync(dataDir)) return
@@ -260,8 +279,11 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     labState.seedFile = seedFile
     labState.seededAt = new Date().toISOString()
     store.save('lab')
-  } else if (existsSync(seedFile)) {
-    const older = loadSeed(seedFile, accountId, region)
+  }
+  // The seed as it reads now: what a restart re-applies, what the deploy step deploys and what waits for it.
+  const current = seed ?? (existsSync(seedFile) ? loadSeed(seedFile, accountId, region) : undefined)
+  if (!fresh && current) {
+    const older = current
     const adminProfile = older.users?.[0]?.profile
     const asAdmin = (service: string, operation: string, input: unknown) => invoke(service, operation, input, adminProfile ?? '')
     if (adminProfile && labState.profiles[adminProfile]) {
@@ -358,7 +380,10 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     region,
     accountId,
     instances: Object.fromEntries(imds.endpoints().map((e) => [e.name, { instanceId: e.instanceId, role: e.role, metadataEndpoint: e.metadataEndpoint }])),
+    // What start scripts take from the deployment (the bucket, the key's ARN) instead of constants.
+    stacks: stackOutputs,
   })
+  const stackOutputs: Record<string, Record<string, string>> = {}
   const endpointsFile = join(dataDir, 'endpoints.json')
   writeFileAtomic(endpointsFile, `${JSON.stringify(endpointsDocument(), null, 2)}\n`, 0o644)
 
@@ -446,14 +471,34 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       trail.close()
     },
   }
-  if (options.deploy) {
-    try {
-      lab.deployed = await deployStacks(lab, options.deploy)
-    } catch (err) {
-      await lab.close()
-      throw err
+  try {
+    if (options.deploy) {
+      try {
+        lab.deployed = await deployStacks(lab, deploySpec(options.deploy, current))
+      } catch (err) {
+        // A folder seeded before the stacks made the service roles has them already, as the seed made them.
+        if (/EntityAlreadyExists|already exists/.test(String((err as Error).message))) (err as Error).message += ` (a data folder seeded before the lab deployed the stacks: start over with --reset)`
+        throw err
+      }
+      for (const stack of lab.deployed) {
+        log({ level: 'info', msg: `stack ${stack.stackName}: ${stack.changed ? stack.status : 'no changes'}` })
+        stackOutputs[stack.stackName] = stack.outputs
+      }
     }
-    for (const stack of lab.deployed) log({ level: 'info', msg: `stack ${stack.stackName}: ${stack.changed ? stack.status : 'no changes'}` })
+    if (current) {
+      const applied = await applySeedAfterDeploy({ seed: current, iam, sts, lab: labState, invoke, callerForAccessKey: (id) => credentials.caller(id) })
+      if (applied.profiles.length || applied.keyPolicies.length) {
+        store.save('lab')
+        writeFiles()
+        log({ level: 'info', msg: `after the deploy step: profiles ${applied.profiles.join(', ') || '(none)'}; key policies ${applied.keyPolicies.join(', ') || '(none)'}` })
+      }
+      if (applied.waiting.length) log({ level: 'warn', msg: `the seed's key policy for ${applied.waiting.join(', ')} names roles no stack has made yet: it stays AWS's default until the stacks are deployed (LAB_TEMPLATE_DIR)` })
+    }
+    // Written again last: a start script that waits for the stacks' outputs here finds the lab complete.
+    if (lab.deployed.length) writeFileAtomic(endpointsFile, `${JSON.stringify(endpointsDocument(), null, 2)}\n`, 0o644)
+  } catch (err) {
+    await lab.close()
+    throw err
   }
   return lab
 }

@@ -1,9 +1,13 @@
 // The lab process's configuration (`pnpm lab`, the lab image): the LAB_* variables (README
 // "Configuration") checked and turned into startLab's options. The only module that reads process.env;
 // a bad value is a LabConfigError naming the variable, which server.ts prints and exits 2 on.
-import { readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { LabOidcClient, LabOidcOptions } from './oidc/config.js'
+
+/** The workspace's synthesized templates (`pnpm build` runs infra's `cdk synth`): what `pnpm lab` and the tests deploy. */
+export const WORKSPACE_TEMPLATE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'infra', 'cdk.out')
 
 export class LabConfigError extends Error {
   override name = 'LabConfigError'
@@ -29,6 +33,8 @@ export interface LabConfig {
   caExport?: string
   /** LAB_PROFILE_EXPORT, resolved: profile → the credentials file it alone is written to. */
   profileExports: Record<string, string>
+  /** LAB_TEMPLATE_DIR, resolved (default: the workspace's infra/cdk.out when it exists; `none`: deploy nothing). */
+  templateDir?: string
 }
 
 /** `name=value,name=value` (`*` for the rest) into a record; a malformed entry names the variable. */
@@ -84,6 +90,10 @@ export function loadLabConfig(env: NodeJS.ProcessEnv = process.env): LabConfig {
   const tlsOn = /^(1|true|yes|on)$/i.test(env.LAB_TLS ?? '')
   const tlsHostnames = (env.LAB_TLS_HOSTNAMES ?? '').split(',').map((h) => h.trim()).filter(Boolean)
   const oidcOn = !/^(0|false|no|off)$/i.test(env.LAB_OIDC ?? '')
+  // The synthesized templates the seed's stacks deploy from (`pnpm build` synthesizes infra into infra/cdk.out).
+  const templateSetting = env.LAB_TEMPLATE_DIR
+  const templateDir = templateSetting === 'none' ? undefined : templateSetting ? resolve(invokedFrom, templateSetting) : existsSync(WORKSPACE_TEMPLATE_DIR) ? WORKSPACE_TEMPLATE_DIR : undefined
+  if (templateDir && !existsSync(templateDir)) throw new LabConfigError(`LAB_TEMPLATE_DIR ${templateDir} does not exist (pnpm --filter @kms-share/infra build synthesizes infra/cdk.out)`)
   const profileExports = Object.fromEntries(Object.entries(instanceMap(env, 'LAB_PROFILE_EXPORT', (v) => v) ?? {}).map(([profile, file]) => [profile, resolve(invokedFrom, file)]))
 
   return {
@@ -101,5 +111,6 @@ export function loadLabConfig(env: NodeJS.ProcessEnv = process.env): LabConfig {
     ...(oidcOn ? { oidc: oidcOptions(env, invokedFrom) } : {}),
     ...(env.LAB_TLS_CA_EXPORT ? { caExport: resolve(invokedFrom, env.LAB_TLS_CA_EXPORT) } : {}),
     profileExports,
+    ...(templateDir ? { templateDir } : {}),
   }
 }

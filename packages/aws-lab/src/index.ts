@@ -1,6 +1,6 @@
 // Public entry of @kms-share/aws-lab.
 export * from './core/types.js'
-export { startLab, DEFAULT_SEED_FILE, type Lab, type LabOptions, type ProfileCredentials } from './app.js'
+export { startLab, DEFAULT_SEED_FILE, SEED_WITHOUT_STACKS, WORKSPACE_TEMPLATE_DIR, type Lab, type LabDeploy, type LabOptions, type ProfileCredentials } from './app.js'
 export { deployStacks, type DeploySpec, type DeployedStack } from './cloudformation/deploy.js'
 export { Router, denialMessage } from './core/router.js'
 export { FileStateStore, writeFileAtomic } from './core/store.js'

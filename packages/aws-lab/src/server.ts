@@ -29,6 +29,7 @@ if (values.help) {
   LAB_IMDS_BIND (per-instance metadata listen address: uploader=10.0.1.2,*=127.0.0.1; default LAB_HOST)
   LAB_PROFILE_EXPORT (profile=file: also write that profile alone to a credentials file, for one client: userA=/data/keyadmin-mfa/credentials)
   LAB_IMDS_OWNERS (serve an instance's metadata only to local connections of a uid: uploader=64511,*=0; unlisted: the lab's uid)
+  LAB_TEMPLATE_DIR (infra/cdk.out when it exists: deploy the seed's stacks from these templates at start; none = no deploy)
 `)
   process.exit(0)
 }
@@ -66,6 +67,7 @@ const lab = await startLab({
   imdsCredentialsTtlSeconds,
   imdsBind,
   imdsOwners,
+  ...(config.templateDir ? { deploy: { templateDir: config.templateDir } } : {}),
   ...(config.oidc ? { oidc: config.oidc } : {}),
 })
 

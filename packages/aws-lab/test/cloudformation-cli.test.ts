@@ -14,7 +14,7 @@ import { awsCli, cliInstanceEnv, cliProfileEnv } from '../src/testing.js'
 import { startTestLab } from './helpers/lab.js'
 
 const fixtures = fileURLToPath(new URL('./fixtures/cloudformation/', import.meta.url))
-const lab = await startTestLab(t, { tls: true, vpcEndpointPendingMs: 100 })
+const lab = await startTestLab(t, { tls: true, vpcEndpointPendingMs: 100, deploy: false })
 // The CLI's home beside the lab's data (a second t.testdir() would empty the lab's folder).
 const home = join(lab.dataDir, 'cli-home')
 mkdirSync(home)

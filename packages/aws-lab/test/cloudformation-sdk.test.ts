@@ -14,9 +14,9 @@ import {
 } from '@aws-sdk/client-cloudformation'
 import { CreateAccessKeyCommand, CreateRoleCommand, CreateUserCommand, GetRoleCommand, IAMClient, PutRolePolicyCommand, PutUserPolicyCommand } from '@aws-sdk/client-iam'
 import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm'
-import { startTestLab } from './helpers/lab.js'
+import { startTestLab, WITHOUT_STACKS } from './helpers/lab.js'
 
-const lab = await startTestLab(t)
+const lab = await startTestLab(t, WITHOUT_STACKS)
 const cfn = new CloudFormationClient(lab.clientConfig('admin'))
 const iam = new IAMClient(lab.clientConfig('admin'))
 const waiter = { client: cfn, maxWaitTime: 60, minDelay: 1, maxDelay: 2 }

@@ -3,9 +3,9 @@
 // in one line and exits 2 before it starts anything.
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { readdirSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { loadLabConfig } from '../src/config.js'
+import { loadLabConfig, WORKSPACE_TEMPLATE_DIR } from '../src/config.js'
 
 const packageDir = join(import.meta.dirname, '..')
 
@@ -17,17 +17,20 @@ t.test('defaults: 127.0.0.1:4566, .lab where pnpm lab was typed, the standard me
   })
   t.equal(loadLabConfig({ INIT_CWD: '/w', LAB_PORT: '0' }).imdsPortBase, 0, 'any other lab port: free metadata ports')
   t.equal(loadLabConfig({ INIT_CWD: '/w', LAB_OIDC: 'off' }).oidc, undefined)
+  // `pnpm build` synthesizes infra into the workspace's infra/cdk.out: the lab deploys from there unless told otherwise.
+  t.equal(config.templateDir, existsSync(WORKSPACE_TEMPLATE_DIR) ? WORKSPACE_TEMPLATE_DIR : undefined, 'the workspace\'s synthesized templates, when built')
+  t.equal(loadLabConfig({ INIT_CWD: '/w', LAB_TEMPLATE_DIR: 'none' }).templateDir, undefined, 'LAB_TEMPLATE_DIR=none: deploy nothing')
 })
 
 t.test('each variable lands where startLab reads it; relative paths from INIT_CWD', async (t) => {
-  const dir = t.testdir({ 'clients.json': JSON.stringify([{ client_id: 'share', redirect_uris: ['https://x/cb'] }]) })
+  const dir = t.testdir({ 'clients.json': JSON.stringify([{ client_id: 'share', redirect_uris: ['https://x/cb'] }]), 'templates': {} })
   const config = loadLabConfig({
     INIT_CWD: dir, LAB_HOST: '0.0.0.0', LAB_PORT: '4600', LAB_DATA_DIR: 'state', LAB_CLOUDTRAIL_DELAY_SECONDS: '1.5',
     LAB_IMDS_PORT_BASE: '5000', LAB_IMDS_HOST: 'lab', LAB_IMDS_CREDENTIALS_TTL_SECONDS: '900',
     LAB_IMDS_BIND: 'uploader=10.0.1.2, *=127.0.0.1', LAB_IMDS_OWNERS: 'uploader=64511,*=0',
     LAB_TLS: 'yes', LAB_TLS_HOSTNAMES: 'lab, lab.localhost', LAB_TLS_CA_EXPORT: 'ca/ca.pem',
     LAB_OIDC_CLIENTS_FILE: 'clients.json', LAB_OIDC_ISSUER: 'https://lab.localhost:4566/oidc', LAB_OIDC_ACCESS_TOKEN_TTL_SECONDS: '60',
-    LAB_PROFILE_EXPORT: 'userA=mfa/credentials',
+    LAB_PROFILE_EXPORT: 'userA=mfa/credentials', LAB_TEMPLATE_DIR: 'templates',
   })
   t.same(config, {
     host: '0.0.0.0', port: 4600, invokedFrom: dir, dataDir: join(dir, 'state'), cloudTrailDelaySeconds: 1.5,
@@ -37,6 +40,7 @@ t.test('each variable lands where startLab reads it; relative paths from INIT_CW
     oidc: { clients: [{ client_id: 'share', redirect_uris: ['https://x/cb'] }], accessTokenTtlSeconds: 60, issuer: 'https://lab.localhost:4566/oidc' },
     caExport: join(dir, 'ca/ca.pem'),
     profileExports: { userA: join(dir, 'mfa/credentials') },
+    templateDir: join(dir, 'templates'),
   })
 })
 
@@ -52,6 +56,7 @@ t.test('a bad value is refused with the variable named and what it takes', async
     [{ LAB_OIDC_ACCESS_TOKEN_TTL_SECONDS: '10' }, 'LAB_OIDC_ACCESS_TOKEN_TTL_SECONDS must be between 30 and 86400, got "10"'],
     [{ LAB_OIDC_CLIENTS_FILE: 'object.json' }, 'LAB_OIDC_CLIENTS_FILE object.json: not a JSON list'],
     [{ LAB_OIDC_CLIENTS_FILE: 'missing.json' }, /^LAB_OIDC_CLIENTS_FILE missing\.json: ENOENT/],
+    [{ LAB_TEMPLATE_DIR: 'no-such-folder' }, `LAB_TEMPLATE_DIR ${join(dir, 'no-such-folder')} does not exist (pnpm --filter @kms-share/infra build synthesizes infra/cdk.out)`],
   ]
   for (const [env, message] of refusals) {
     t.throws(() => loadLabConfig({ INIT_CWD: dir, ...env }), { name: 'LabConfigError', message }, Object.keys(env)[0])

@@ -8,10 +8,10 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { startTestLab } from './helpers/lab.js'
+import { startTestLab, WITHOUT_STACKS } from './helpers/lab.js'
 
 const exec = promisify(execFile)
-const lab = await startTestLab(t)
+const lab = await startTestLab(t, WITHOUT_STACKS)
 const VPC = 'vpc-0ab12cd34ef56a001'
 const SUBNET = 'subnet-0ab12cd34ef56b001'
 const SG = 'sg-0ab12cd34ef56c001'

@@ -16,10 +16,10 @@ import { KMSClient, EncryptCommand, GenerateDataKeyCommand, DecryptCommand } fro
 import { S3Client, PutObjectCommand } from '@aws-sdk/client-s3'
 import { EC2Client, CreateVpcEndpointCommand, DescribeVpcEndpointsCommand, ModifyVpcAttributeCommand, ModifyVpcEndpointCommand, DeleteVpcEndpointsCommand } from '@aws-sdk/client-ec2'
 import { eventually } from '../src/testing.js'
-import { instanceCredentials, startTestLab } from './helpers/lab.js'
+import { instanceCredentials, startTestLab, WITHOUT_STACKS } from './helpers/lab.js'
 
 const exec = promisify(execFile)
-const lab = await startTestLab(t, { vpcEndpointPendingMs: 1_500, defaultKeyPolicy: true })
+const lab = await startTestLab(t, { ...WITHOUT_STACKS, vpcEndpointPendingMs: 1_500, defaultKeyPolicy: true })
 const VPC = 'vpc-0ab12cd34ef56a001'
 const SUBNET = 'subnet-0ab12cd34ef56b001'
 const SG = 'sg-0ab12cd34ef56c001'

@@ -13,10 +13,10 @@ import {
 } from '@aws-sdk/client-kms'
 import { HeadObjectCommand, PutBucketEncryptionCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import t from 'tap'
-import { startTestLab } from './helpers/lab.js'
+import { startTestLab, WITHOUT_STACKS } from './helpers/lab.js'
 
 const exec = promisify(execFile)
-const lab = await startTestLab(t)
+const lab = await startTestLab(t, WITHOUT_STACKS)
 const admin = new KMSClient(lab.clientConfig('admin'))
 const s3 = new S3Client(lab.clientConfig('admin'))
 const BUCKET = `kmsworkshop-${lab.accountId}`

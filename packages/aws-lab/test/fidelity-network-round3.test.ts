@@ -20,9 +20,9 @@ import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/clien
 import { DecodeAuthorizationMessageCommand, STSClient } from '@aws-sdk/client-sts'
 import t from 'tap'
 import { labInstance } from '../src/testing.js'
-import { instanceCredentials, startTestLab } from './helpers/lab.js'
+import { instanceCredentials, startTestLab, WITHOUT_STACKS } from './helpers/lab.js'
 
-const lab = await startTestLab(t, { vpcEndpointPendingMs: 0 })
+const lab = await startTestLab(t, { ...WITHOUT_STACKS, vpcEndpointPendingMs: 0 })
 const VPC = 'vpc-0ab12cd34ef56a001'
 const SUBNET = 'subnet-0ab12cd34ef56b001'
 const SG = 'sg-0ab12cd34ef56c001'

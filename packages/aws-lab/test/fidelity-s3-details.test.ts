@@ -10,10 +10,10 @@ import { CloudTrailClient, LookupEventsCommand } from '@aws-sdk/client-cloudtrai
 import { CreateKeyCommand, DecryptCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms'
 import t from 'tap'
 import { startLab } from '../src/app.js'
-import { startTestLab } from './helpers/lab.js'
+import { startTestLab, WITHOUT_STACKS } from './helpers/lab.js'
 
 const dataDir = t.testdir()
-const lab = await startTestLab(t, { dataDir })
+const lab = await startTestLab(t, { ...WITHOUT_STACKS, dataDir })
 const admin = new S3Client(lab.clientConfig('admin'))
 const uploader = new S3Client(lab.clientConfig('uploader'))
 const BUCKET = `kmsworkshop-${lab.accountId}`
@@ -74,7 +74,7 @@ t.test('`constructor` and `__proto__` are ordinary names, and survive a restart'
     await iam.send(new PutUserPolicyCommand({ UserName, PolicyName: '__proto__', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:ListBucket', Resource: '*' }] }) }))
   }
   await lab.close()
-  const again = await startLab({ dataDir, port: 0, quiet: true })
+  const again = await startLab({ dataDir, seedFile: WITHOUT_STACKS.seedFile, port: 0, quiet: true })
   t.teardown(() => again.close())
   const s3 = new S3Client({ ...lab.clientConfig('admin'), endpoint: again.endpoint })
   t.equal(await (await s3.send(new GetObjectCommand({ Bucket: 'constructor', Key: '__proto__' }))).Body!.transformToString(), 'proto')

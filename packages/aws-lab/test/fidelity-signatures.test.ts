@@ -9,10 +9,10 @@ import { promisify } from 'node:util'
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import t from 'tap'
-import { startTestLab } from './helpers/lab.js'
+import { startTestLab, WITHOUT_STACKS } from './helpers/lab.js'
 
 const exec = promisify(execFile)
-const lab = await startTestLab(t, { defaultKeyPolicy: true })
+const lab = await startTestLab(t, { ...WITHOUT_STACKS, defaultKeyPolicy: true })
 const BUCKET = `kmsworkshop-${lab.accountId}`
 const admin = new S3Client(lab.clientConfig('admin'))
 await admin.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'plain.txt', Body: 'plain', ServerSideEncryption: 'AES256' }))
@@ -52,9 +52,9 @@ t.test('SigV4 presigned URLs: X-Amz-Expires missing, malformed, negative or over
   t.same([r.status, r.code, r.message], [403, 'AccessDenied', 'Request has expired'])
 })
 
-/** Runs boto3 with the lab's credentials files; prints one JSON line per probe. */
+/** Runs boto3 with the lab's credentials files (and urllib trusting the lab's CA); prints one JSON line per probe. */
 async function boto3(script: string): Promise<any> {
-  const env = { ...lab.cliEnv(), LAB_ENDPOINT: lab.endpoint, LAB_BUCKET: BUCKET }
+  const env = { ...lab.cliEnv(), ...(lab.caFile ? { SSL_CERT_FILE: lab.caFile } : {}), LAB_ENDPOINT: lab.endpoint, LAB_BUCKET: BUCKET }
   const { stdout } = await exec('python3', ['-c', script], { env, timeout: 60_000 })
   return JSON.parse(stdout)
 }

@@ -6,17 +6,18 @@
 import { execFile } from 'node:child_process'
 import { readFileSync, statSync } from 'node:fs'
 import { Agent } from 'node:https'
+import { rootCertificates } from 'node:tls'
 import { X509Certificate } from 'node:crypto'
 import { promisify } from 'node:util'
 import { CreateBucketCommand, GetObjectCommand, PutBucketPolicyCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { KMSClient, ListAliasesCommand } from '@aws-sdk/client-kms'
 import t from 'tap'
 import { startLab } from '../src/app.js'
-import { startTestLab } from './helpers/lab.js'
+import { startTestLab, WITHOUT_STACKS } from './helpers/lab.js'
 
 const exec = promisify(execFile)
 const dataDir = t.testdir()
-const lab = await startTestLab(t, { dataDir, tls: true, defaultKeyPolicy: true })
+const lab = await startTestLab(t, { ...WITHOUT_STACKS, dataDir, tls: true, defaultKeyPolicy: true })
 const BUCKET = `kmsworkshop-${lab.accountId}`
 const ca = readFileSync(lab.caFile!)
 const overTls = (profile: string) => new S3Client(lab.clientConfig(profile, { requestHandler: { httpsAgent: new Agent({ ca }) } }))
@@ -45,8 +46,8 @@ t.test('the CA and the server certificate', async (t) => {
   // Over TLS with the CA trusted, KMS answers.
   const kms = new KMSClient(lab.clientConfig('admin', { requestHandler: { httpsAgent: new Agent({ ca }) } }))
   t.ok((await kms.send(new ListAliasesCommand({}))).Aliases?.length)
-  // Without the CA, a client refuses the certificate.
-  const untrusting = new KMSClient(lab.clientConfig('admin'))
+  // Without the CA (only Node's public roots; startTestLab made this process trust the lab), a client refuses the certificate.
+  const untrusting = new KMSClient(lab.clientConfig('admin', { requestHandler: { httpsAgent: new Agent({ ca: [...rootCertificates] }) } }))
   await t.rejects(untrusting.send(new ListAliasesCommand({})), /self[- ]signed|unable to (get|verify)|certificate/i)
 })
 
@@ -83,7 +84,7 @@ t.test('AWS CLI v2 uses the ca_bundle the lab writes; over --endpoint-url http:/
 
 t.test('a restart keeps the CA', async (t) => {
   await lab.close()
-  const again = await startLab({ dataDir, port: 0, quiet: true, tls: true })
+  const again = await startLab({ dataDir, seedFile: WITHOUT_STACKS.seedFile, port: 0, quiet: true, tls: true })
   t.teardown(() => again.close())
   t.equal(readFileSync(again.caFile!, 'utf8'), ca.toString(), 'same CA: clients keep trusting it')
 })

@@ -12,9 +12,9 @@ import { CreateKeyCommand, CreateAliasCommand, DecryptCommand, EncryptCommand, K
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { AssumeRoleCommand, GetSessionTokenCommand, STSClient } from '@aws-sdk/client-sts'
 import t from 'tap'
-import { startTestLab } from './helpers/lab.js'
+import { startTestLab, WITHOUT_STACKS } from './helpers/lab.js'
 
-const lab = await startTestLab(t)
+const lab = await startTestLab(t, WITHOUT_STACKS)
 const admin = new KMSClient(lab.clientConfig('admin'))
 // LookupEvents allows 2 calls a second: the SDK's retries wait out ThrottlingException.
 const trail = new CloudTrailClient(lab.clientConfig('admin', { maxAttempts: 10 }))

@@ -15,11 +15,11 @@ import { STSClient, GetCallerIdentityCommand } from '@aws-sdk/client-sts'
 import { IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam'
 import { KMSClient, ListKeysCommand } from '@aws-sdk/client-kms'
 import { CloudTrailClient, LookupEventsCommand } from '@aws-sdk/client-cloudtrail'
-import { startTestLab } from './helpers/lab.js'
+import { startTestLab, WITHOUT_STACKS } from './helpers/lab.js'
 import { startLab } from '../src/app.js'
 
 const TTL = 4
-const lab = await startTestLab(t, { imdsCredentialsTtlSeconds: TTL })
+const lab = await startTestLab(t, { ...WITHOUT_STACKS, imdsCredentialsTtlSeconds: TTL })
 const byName = Object.fromEntries(lab.instances().map((i) => [i.name, i]))
 const workshop = byName.workshop
 const uploader = byName.uploader
@@ -164,10 +164,10 @@ t.test('role credentials: assumed-role/<role>/<instance id>, ec2:SourceInstanceA
 
 t.test('instances survive a restart; a data folder seeded before EC2 existed gets the seed\'s instances', async (t) => {
   const dataDir = t.testdir()
-  const first = await startLab({ dataDir, port: 0, quiet: true })
+  const first = await startLab({ dataDir, seedFile: WITHOUT_STACKS.seedFile, port: 0, quiet: true })
   const before = first.instances().map((i) => [i.name, i.instanceId])
   await first.close()
-  const again = await startLab({ dataDir, port: 0, quiet: true })
+  const again = await startLab({ dataDir, seedFile: WITHOUT_STACKS.seedFile, port: 0, quiet: true })
   t.same(again.instances().map((i) => [i.name, i.instanceId]), before, 'same instances after a restart')
   await again.close()
 
@@ -177,7 +177,7 @@ t.test('instances survive a restart; a data folder seeded before EC2 existed get
   const iamState = JSON.parse(readFileSync(iamFile, 'utf8'))
   delete iamState.instanceProfiles
   writeFileSync(iamFile, JSON.stringify(iamState))
-  const upgraded = await startLab({ dataDir, port: 0, quiet: true })
+  const upgraded = await startLab({ dataDir, seedFile: WITHOUT_STACKS.seedFile, port: 0, quiet: true })
   t.teardown(() => upgraded.close())
   t.same(upgraded.instances().map((i) => [i.name, i.role]), [['workshop', 'KMSWorkshop-InstaceInitRole'], ['uploader', 'kms-share-uploader'], ['downloader', 'kms-share-downloader'], ['keyadmin', 'kms-share-keyadmin'], ['auditor', 'kms-share-auditor']])
   const downloader = upgraded.instances().find((i) => i.name === 'downloader')!

@@ -21,10 +21,10 @@ import {
 } from '@aws-sdk/client-kms'
 import t from 'tap'
 import { startLab } from '../src/app.js'
-import { startTestLab } from './helpers/lab.js'
+import { startTestLab, WITHOUT_STACKS } from './helpers/lab.js'
 
 const run = promisify(execFile)
-const lab = await startTestLab(t, { defaultKeyPolicy: true })
+const lab = await startTestLab(t, { ...WITHOUT_STACKS, defaultKeyPolicy: true })
 const kms = new KMSClient({ endpoint: lab.endpoint, region: lab.region, credentials: lab.profiles().admin, maxAttempts: 1 })
 
 async function newKey() {
@@ -149,14 +149,7 @@ t.test('rotation makes new key material and keeps the old for decryption', async
 
 t.test('AWS CLI v2: encrypt and decrypt through the lab credentials file', async (t) => {
   const md = await newKey()
-  const env = {
-    ...process.env,
-    AWS_SHARED_CREDENTIALS_FILE: lab.credentialsFile,
-    AWS_CONFIG_FILE: lab.configFile,
-    AWS_PROFILE: 'admin',
-    AWS_ENDPOINT_URL: lab.endpoint,
-    AWS_PAGER: '',
-  }
+  const env = { ...lab.cliEnv(), AWS_PROFILE: 'admin', AWS_ENDPOINT_URL: lab.endpoint }
   const aws = async (...args: string[]) => run('/usr/bin/aws', [...args, '--endpoint-url', lab.endpoint, '--output', 'json'], { env })
   const enc = JSON.parse((await aws('kms', 'encrypt', '--key-id', md.KeyId!, '--plaintext', Buffer.from('from the cli').toString('base64'), '--encryption-context', 'purpose=cli-test')).stdout)
   t.equal(enc.KeyId, md.Arn)
@@ -175,7 +168,7 @@ t.test('AWS CLI v2: encrypt and decrypt through the lab credentials file', async
 
 t.test('keys, rotated material and aliases survive a lab restart', async (t) => {
   const dataDir = t.testdir()
-  const first = await startLab({ dataDir, port: 0, quiet: true })
+  const first = await startLab({ dataDir, seedFile: WITHOUT_STACKS.seedFile, port: 0, quiet: true })
   const before = new KMSClient({ endpoint: first.endpoint, region: first.region, credentials: first.profiles().admin, maxAttempts: 1 })
   const md = (await before.send(new CreateKeyCommand({}))).KeyMetadata!
   await before.send(new CreateAliasCommand({ AliasName: 'alias/restart', TargetKeyId: md.KeyId }))
@@ -184,7 +177,7 @@ t.test('keys, rotated material and aliases survive a lab restart', async (t) => 
   const fresh = await before.send(new EncryptCommand({ KeyId: 'alias/restart', Plaintext: Buffer.from('new material') }))
   await first.close()
 
-  const second = await startLab({ dataDir, port: 0, quiet: true })
+  const second = await startLab({ dataDir, seedFile: WITHOUT_STACKS.seedFile, port: 0, quiet: true })
   t.teardown(() => second.close())
   const after = new KMSClient({ endpoint: second.endpoint, region: second.region, credentials: second.profiles().admin, maxAttempts: 1 })
   t.equal(text((await after.send(new DecryptCommand({ CiphertextBlob: old.CiphertextBlob, EncryptionContext: { k: 'v' } }))).Plaintext), 'old material')

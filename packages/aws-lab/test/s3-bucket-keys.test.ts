@@ -6,7 +6,7 @@ import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { S3Client, PutObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
-import { startTestLab } from './helpers/lab.js'
+import { startTestLab, WITHOUT_STACKS } from './helpers/lab.js'
 
 const BUCKET = 'kmsworkshop-111122223333'
 
@@ -14,7 +14,7 @@ const BUCKET = 'kmsworkshop-111122223333'
 t.setTimeout(10 * 60 * 1000)
 
 t.test('bucket keys and presigned URLs', async (t) => {
-  const lab = await startTestLab(t, { defaultKeyPolicy: true })
+  const lab = await startTestLab(t, { ...WITHOUT_STACKS, defaultKeyPolicy: true })
   const workshop = new S3Client(lab.clientConfig('workshop'))
   const downloader = new S3Client(lab.clientConfig('downloader'))
   t.teardown(() => { workshop.destroy(); downloader.destroy() })

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { startTestLab } from './helpers/lab.js'
+import { startTestLab, WITHOUT_STACKS } from './helpers/lab.js'
 
 const run = promisify(execFile)
 const BUCKET = 'kmsworkshop-111122223333'
@@ -17,7 +17,7 @@ const BUCKET = 'kmsworkshop-111122223333'
 t.setTimeout(10 * 60 * 1000)
 
 t.test('the workshop experiment through AWS CLI v2', async (t) => {
-  const lab = await startTestLab(t, { defaultKeyPolicy: true })
+  const lab = await startTestLab(t, { ...WITHOUT_STACKS, defaultKeyPolicy: true })
   const dir = join(lab.dataDir, 'cli-work')
   mkdirSync(dir)
   const env = lab.cliEnv()

@@ -12,7 +12,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage'
 import { CloudTrailClient, LookupEventsCommand } from '@aws-sdk/client-cloudtrail'
 import { checksumOf } from '../src/s3/checksums.js'
-import { startTestLab } from './helpers/lab.js'
+import { startTestLab, WITHOUT_STACKS } from './helpers/lab.js'
 
 const BUCKET = 'kmsworkshop-111122223333'
 const MiB = 1024 * 1024
@@ -21,7 +21,7 @@ const MiB = 1024 * 1024
 t.setTimeout(10 * 60 * 1000)
 
 t.test('multipart uploads', async (t) => {
-  const lab = await startTestLab(t)
+  const lab = await startTestLab(t, WITHOUT_STACKS)
   const uploader = new S3Client(lab.clientConfig('uploader'))
   const downloader = new S3Client(lab.clientConfig('downloader'))
   const trail = new CloudTrailClient(lab.clientConfig('admin'))

@@ -8,7 +8,7 @@ import {
   PutBucketEncryptionCommand, GetBucketEncryptionCommand, PutBucketPolicyCommand, GetBucketPolicyCommand, DeleteBucketPolicyCommand,
 } from '@aws-sdk/client-s3'
 import { KMSClient, DescribeKeyCommand, EncryptCommand } from '@aws-sdk/client-kms'
-import { startTestLab } from './helpers/lab.js'
+import { startTestLab, WITHOUT_STACKS } from './helpers/lab.js'
 
 const BUCKET = 'kmsworkshop-111122223333'
 
@@ -26,7 +26,7 @@ async function statusOf(call: Promise<unknown>): Promise<number | undefined> {
 t.setTimeout(10 * 60 * 1000)
 
 t.test('S3 through SDK v3', async (t) => {
-  const lab = await startTestLab(t, { defaultKeyPolicy: true })
+  const lab = await startTestLab(t, { ...WITHOUT_STACKS, defaultKeyPolicy: true })
   const admin = new S3Client(lab.clientConfig('admin'))
   const workshop = new S3Client(lab.clientConfig('workshop'))
   const kms = new KMSClient(lab.clientConfig('admin'))

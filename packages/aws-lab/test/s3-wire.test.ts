@@ -5,13 +5,14 @@
 import t from 'tap'
 import { createHash, createHmac, randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { request } from 'node:http'
+import { request as httpRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import { join } from 'node:path'
 import { S3Client, GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import { startLab } from '../src/app.js'
 import { checksumOf } from '../src/s3/checksums.js'
 import { eventually } from '../src/testing.js'
-import { startTestLab } from './helpers/lab.js'
+import { startTestLab, WITHOUT_STACKS } from './helpers/lab.js'
 
 const BUCKET = 'kmsworkshop-111122223333'
 const EMPTY = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
@@ -58,6 +59,7 @@ function signedChunks(data: Buffer[], s: { signingKey: Buffer; signature: string
 
 function send(endpoint: string, method: string, path: string, headers: Record<string, string>, body: Buffer, cutAfter?: number): Promise<{ status: number; text: string }> {
   const url = new URL(endpoint)
+  const request = url.protocol === 'https:' ? httpsRequest : httpRequest
   return new Promise((resolve, reject) => {
     const req = request({ host: url.hostname, port: url.port, method, path, headers }, (res) => {
       const parts: Buffer[] = []
@@ -85,7 +87,7 @@ function files(dir: string): string[] {
 t.setTimeout(10 * 60 * 1000)
 
 t.test('hand-built S3 requests', async (t) => {
-  const lab = await startTestLab(t, { defaultKeyPolicy: true })
+  const lab = await startTestLab(t, { ...WITHOUT_STACKS, defaultKeyPolicy: true })
   const creds = lab.profiles().workshop
   const host = new URL(lab.endpoint).host
   const s3 = new S3Client(lab.clientConfig('workshop'))
@@ -186,7 +188,7 @@ t.test('hand-built S3 requests', async (t) => {
 
 t.test('objects survive a restart; temp files of a crashed upload are swept', async (t) => {
   const dataDir = t.testdir()
-  const first = await startLab({ dataDir, port: 0, quiet: true, defaultKeyPolicy: true })
+  const first = await startLab({ dataDir, seedFile: WITHOUT_STACKS.seedFile, port: 0, quiet: true, defaultKeyPolicy: true })
   const body = randomBytes(150_000)
   let s3 = new S3Client({ region: first.region, endpoint: first.endpoint, forcePathStyle: true, credentials: first.profiles().workshop })
   await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'durable.bin', Body: body, ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'alias/ImportedCMK' }))
@@ -195,7 +197,7 @@ t.test('objects survive a restart; temp files of a crashed upload are swept', as
   // What kill -9 in the middle of an upload leaves behind.
   const leftover = join(dataDir, 's3', 'buckets', BUCKET, 'data', 'x.data.tmp-deadbeef')
   writeFileSync(leftover, randomBytes(100))
-  const second = await startLab({ dataDir, port: 0, quiet: true })
+  const second = await startLab({ dataDir, seedFile: WITHOUT_STACKS.seedFile, port: 0, quiet: true })
   t.teardown(() => second.close())
   s3 = new S3Client({ region: second.region, endpoint: second.endpoint, forcePathStyle: true, credentials: second.profiles().workshop })
   t.teardown(() => s3.destroy())

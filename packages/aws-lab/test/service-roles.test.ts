@@ -1,5 +1,7 @@
 // The seed's service roles take their identity policies from @kms-share/policy's SERVICE_ROLES: one
-// definition, rendered with the seed's account, region and bucket, read back through IAM as AWS stores it.
+// definition, rendered with the seed's account, region and bucket, read back through IAM as AWS stores it. (A seed that
+// makes them itself: seed/without-stacks.yaml; the default seed leaves them to KmsShareIdentity, whose roles
+// e2e/test/infra-deploy.test.ts holds to the README and packages/policy.)
 // https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetRolePolicy.html (PolicyDocument is URL-encoded)
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -14,9 +16,9 @@ import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from 
 import { GetSessionTokenCommand, STSClient } from '@aws-sdk/client-sts'
 import { SERVICE_ROLES } from '@kms-share/policy'
 import { startLab } from '../src/app.js'
-import { startTestLab } from './helpers/lab.js'
+import { startTestLab, WITHOUT_STACKS } from './helpers/lab.js'
 
-const lab = await startTestLab(t)
+const lab = await startTestLab(t, WITHOUT_STACKS)
 const iam = new IAMClient(lab.clientConfig('admin'))
 t.teardown(() => iam.destroy())
 const names = { accountId: lab.accountId, region: lab.region, bucket: `kmsworkshop-${lab.accountId}` }
@@ -34,12 +36,12 @@ t.test("each service role holds exactly its duty's policy from roles.ts", async 
 
 t.test('a data folder with a wider role policy gets the definition back at the next start', async (t) => {
   const dataDir = t.testdir()
-  const first = await startLab({ dataDir, port: 0, quiet: true })
+  const first = await startLab({ dataDir, seedFile: WITHOUT_STACKS.seedFile, port: 0, quiet: true })
   const def = SERVICE_ROLES.find((r) => r.duty === 'keyadmin')!
   const wide = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:*', Resource: '*' }] }
   await first.invoke('iam', 'PutRolePolicy', { RoleName: def.roleName, PolicyName: def.policyName, PolicyDocument: JSON.stringify(wide) }, 'admin')
   await first.close()
-  const again = await startLab({ dataDir, port: 0, quiet: true })
+  const again = await startLab({ dataDir, seedFile: WITHOUT_STACKS.seedFile, port: 0, quiet: true })
   t.teardown(() => again.close())
   const stored = JSON.parse(again.iam.getInlinePolicy('role', def.roleName, def.policyName))
   t.same(stored, def.document(names), 'kms-share-keyadmin holds its definition again, not kms:*')
@@ -47,7 +49,7 @@ t.test('a data folder with a wider role policy gets the definition back at the n
 
 t.test('a seed role whose name does not match its duty is refused at start', async (t) => {
   await t.rejects(
-    startTestLab(t, { seed: (text) => text.replace('- name: kms-share-uploader\n    duty: upload', '- name: uploader-renamed\n    duty: upload') }),
+    startTestLab(t, { ...WITHOUT_STACKS, seed: (text) => text.replace('- name: kms-share-uploader\n    duty: upload', '- name: uploader-renamed\n    duty: upload') }),
     /seed role uploader-renamed has duty upload, whose role is named kms-share-uploader/,
   )
 })

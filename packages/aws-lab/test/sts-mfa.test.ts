@@ -9,9 +9,10 @@ import { URI, type TOTP } from 'otpauth'
 import { AssumeRoleCommand, GetCallerIdentityCommand, GetSessionTokenCommand, type GetSessionTokenCommandInput, STSClient } from '@aws-sdk/client-sts'
 import { CreateKeyCommand, KMSClient, ScheduleKeyDeletionCommand } from '@aws-sdk/client-kms'
 import { GetUserCommand, IAMClient } from '@aws-sdk/client-iam'
-import { startTestLab } from './helpers/lab.js'
+import { startTestLab, WITHOUT_STACKS } from './helpers/lab.js'
 
-const lab = await startTestLab(t)
+// AssumeRole into the service roles as the admin: the seed's roles trust the account too (the stack's trust EC2 alone).
+const lab = await startTestLab(t, WITHOUT_STACKS)
 const sts = (profile: string) => new STSClient(lab.clientConfig(profile))
 const totp = URI.parse(readFileSync(join(lab.mfaDir, 'userA.otpauth'), 'utf8').trim()) as TOTP
 let lastStep = -Infinity

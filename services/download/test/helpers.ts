@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { createS3Client, formatTokenEntry, generateToken, hashToken } from '@kms-share/shared'
 import type { Lab } from '@kms-share/aws-lab'
-import { labProfileEnv, startTestLab as startLab, type LabTest, type TestLabOptions } from '@kms-share/aws-lab/testing'
+import { labDeployment, labProfileEnv, startTestLab as startLab, type LabTest, type TestLabOptions } from '@kms-share/aws-lab/testing'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 
@@ -58,18 +58,23 @@ export function scratchDir(t: Tap, prefix = 'kms-share-download-'): string {
 /** The standard AWS variables for a lab profile. */
 export const awsEnv = labProfileEnv
 
+// Each client's lab's key ARN: the deployed bucket's policy refuses a put that names the key any other way.
+const keyArnOf = new WeakMap<S3Client, string>()
+
 export function s3As(lab: Lab, profile: string): S3Client {
-  return createS3Client(awsEnv(lab, profile))
+  const client = createS3Client(awsEnv(lab, profile))
+  keyArnOf.set(client, labDeployment(lab).keyArn)
+  return client
 }
 
-/** Put an object encrypted under the workshop's key, as an identity allowed to write. */
+/** Put an object encrypted under the workshop's key (by its ARN), as an identity allowed to write (a client from s3As). */
 export async function putObject(s3: S3Client, key: string, body: string | Buffer, contentType?: string, bucketKey?: boolean): Promise<string> {
   const out = await s3.send(new PutObjectCommand({
     Bucket: BUCKET,
     Key: key,
     Body: body,
     ServerSideEncryption: 'aws:kms',
-    SSEKMSKeyId: KEY_ALIAS,
+    SSEKMSKeyId: keyArnOf.get(s3) ?? KEY_ALIAS,
     ...(contentType ? { ContentType: contentType } : {}),
     ...(bucketKey !== undefined ? { BucketKeyEnabled: bucketKey } : {}),
   }))

@@ -4,7 +4,7 @@ import { connect, createServer, type Socket } from 'node:net'
 import type { Test } from 'tap'
 
 export interface CuttingProxy {
-  /** http://127.0.0.1:<port>, to use as AWS_ENDPOINT_URL. */
+  /** <target's scheme>://127.0.0.1:<port>, to use as AWS_ENDPOINT_URL (TLS passes through: the lab's certificate names 127.0.0.1). */
   endpoint: string
   /** Cut every connection once it has carried this many response bytes (Infinity: never). */
   cutAfter: number
@@ -17,7 +17,7 @@ export interface CuttingProxy {
 }
 
 export async function cuttingProxy(t: Pick<Test, 'teardown'>, target: string): Promise<CuttingProxy> {
-  const { hostname, port } = new URL(target)
+  const { hostname, port, protocol } = new URL(target)
   const sockets = new Set<Socket>()
   const proxy: CuttingProxy = { endpoint: '', cutAfter: Infinity, stallAfter: Infinity, cuts: 0, stalls: 0 }
   const server = createServer((client) => {
@@ -56,7 +56,7 @@ export async function cuttingProxy(t: Pick<Test, 'teardown'>, target: string): P
     }
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  proxy.endpoint = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+  proxy.endpoint = `${protocol}//127.0.0.1:${(server.address() as { port: number }).port}`
   t.teardown(() => new Promise<void>((resolve) => {
     for (const s of sockets) s.destroy()
     server.close(() => resolve())

@@ -3,6 +3,7 @@
 // AWS's default policy (the workshop's starting point); the stack's own key is in least-privilege.test.ts.
 import t from 'tap'
 import { ACCOUNT, enc, getAs, putAs, startKeyadmin, startTestLab } from './helpers.js'
+import { labDeployment } from '@kms-share/aws-lab/testing'
 
 const lab = await startTestLab(t, { defaultKeyPolicy: true })
 const svc = await startKeyadmin(t, lab)
@@ -77,7 +78,7 @@ t.test('after separation-of-duties: use only through S3 for the bucket; administ
   t.same(m.body.findings, [], 'no separation-of-duties findings')
 
   // And it holds in practice: the services still work through S3.
-  await putAs(lab, 'uploader', 'access/after.txt', 'after separation of duties', 'alias/ImportedCMK')
+  await putAs(lab, 'uploader', 'access/after.txt', 'after separation of duties', labDeployment(lab).keyArn)
   t.equal(await getAs(lab, 'downloader', 'access/after.txt'), 'after separation of duties')
 })
 

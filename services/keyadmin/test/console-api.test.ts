@@ -5,6 +5,7 @@
 import t from 'tap'
 import { CreateGrantCommand, DescribeKeyCommand } from '@aws-sdk/client-kms'
 import { ACCOUNT, BUCKET, KEY_ALIAS, enc, getAs, kmsAs, putAs, startKeyadmin, startTestLab } from './helpers.js'
+import { labDeployment } from '@kms-share/aws-lab/testing'
 
 // AWS's default key policy on the seed key: the lifecycle starts from what a new key gets.
 const lab = await startTestLab(t, { defaultKeyPolicy: true })
@@ -138,7 +139,7 @@ t.test('simulate takes an encryption context and kms:ViaService', async (t) => {
 })
 
 t.test('the impact report names the last use in CloudTrail', async (t) => {
-  await putAs(lab, 'uploader', 'impact.txt', 'impact', KEY_ALIAS)
+  await putAs(lab, 'uploader', 'impact.txt', 'impact', labDeployment(lab).keyArn)
   t.equal(await getAs(lab, 'downloader', 'impact.txt'), 'impact')
   const impact = await svc.call('GET', `/keys/${KEY}/impact`)
   t.equal(impact.status, 200, JSON.stringify(impact.body))

@@ -7,6 +7,7 @@
 import t from 'tap'
 import { MFA_SENSITIVE_ACTIONS } from '@kms-share/policy'
 import { ACCOUNT, BUCKET, enc, failure, mfaCode, nextMfaCode, putAs, s3As, startKeyadmin, startTestLab } from './helpers.js'
+import { labDeployment } from '@kms-share/aws-lab/testing'
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3'
 
 const lab = await startTestLab(t)
@@ -77,7 +78,7 @@ t.test('every sensitive route needs a code; without the MFA path AWS refuses key
 })
 
 t.test('a grant of Decrypt to the auditor, made with MFA, gives it nothing: its GetObject is still refused', async (t) => {
-  await putAs(lab, 'uploader', 'lp/granted.txt', 'plaintext', 'alias/ImportedCMK')
+  await putAs(lab, 'uploader', 'lp/granted.txt', 'plaintext', labDeployment(lab).keyArn)
   const code = await nextMfaCode(lab)
   const grant = await svc.call('POST', `/keys/${KEY}/grants`, { granteePrincipal: role('kms-share-auditor'), operations: ['Decrypt', 'GenerateDataKey'] }, { 'x-mfa-code': code })
   t.equal(grant.status, 201, JSON.stringify(grant.body))

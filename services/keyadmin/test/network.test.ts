@@ -83,7 +83,7 @@ t.test('without ec2:DescribeVpcAttribute: a 403 naming the action and the policy
   const denied = await svc.call('GET', '/network/dns')
   t.equal(denied.status, 403)
   t.match(denied.body, { code: 'SHR_AWS_ACCESS_DENIED', action: 'ec2:DescribeVpcAttribute', awsErrorCode: 'UnauthorizedOperation', policyType: 'identity-based policy' })
-  t.match(denied.body.detail, 'assumed-role/kms-share-keyadmin/i-0ab12cd34ef56d004 is not authorized to perform: ec2:DescribeVpcAttribute')
+  t.match(denied.body.detail, `assumed-role/kms-share-keyadmin/${instance(lab, 'keyadmin').instanceId} is not authorized to perform: ec2:DescribeVpcAttribute`)
 })
 
 t.test('without reachable instance metadata: 503 that says what to fix', async (t) => {

@@ -7,12 +7,14 @@ import t from 'tap'
 import { DecryptCommand, EncryptCommand, KMSClient, PutKeyPolicyCommand } from '@aws-sdk/client-kms'
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3'
 import { createKmsClient } from '@kms-share/shared'
-import { startTestLab } from '@kms-share/aws-lab/testing'
+import { startTestLab, WITHOUT_STACKS } from '@kms-share/aws-lab/testing'
 import { ACCOUNT, BUCKET, awsEnv, failure, getAs, kmsAs, putAs, s3As, startKeyadmin, type Lab } from './helpers.js'
 
 const VPCE = 'vpce-0123456789abcdef0'
 // The default seed plus one VPC endpoint, so vpce-only can be exercised through it.
-const lab: Lab = await startTestLab(t, { seed: (text) => text.replace('vpcEndpoints: []', `vpcEndpoints:\n  - id: ${VPCE}\n    vpcId: vpc-0lab0000000000001`) })
+// Each template is tried on keys of its own, in the bucket: the deployed bucket's policy refuses any key but the
+// share's, so this lab makes the service roles and a plain bucket itself (WITHOUT_STACKS).
+const lab: Lab = await startTestLab(t, { ...WITHOUT_STACKS, seed: (text) => text.replace('vpcEndpoints: []', `vpcEndpoints:\n  - id: ${VPCE}\n    vpcId: vpc-0lab0000000000001`) })
 const svc = await startKeyadmin(t, lab)
 const clients: KMSClient[] = []
 t.teardown(() => clients.forEach((c) => c.destroy()))

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, ListPartsCommand } from '@aws-sdk/client-s3'
 import type { Lab } from '@kms-share/aws-lab'
 import { BUCKET, authorizedFetch, clientsAs, labEnv, openRequest, startTestLab, eventually } from './helpers.js'
+import { labDeployment } from '@kms-share/aws-lab/testing'
 import { initiatorMatcher } from '../src/abandoned-uploads.js'
 
 const MiB = 1024 * 1024
@@ -89,7 +90,7 @@ t.test('kill -9 mid multipart upload, restart: the abandoned upload is aborted, 
   t.match(left[0]?.Initiator?.ID, /assumed-role\/[^/]+uploader[^/]*\//, 'begun by the uploader role')
 
   // Someone else's multipart upload in the same bucket: not ours to abort.
-  const foreign = await admin.s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: 'admin-upload.bin', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'alias/ImportedCMK' }))
+  const foreign = await admin.s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: 'admin-upload.bin', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: labDeployment(lab).keyArn }))
 
   // A restart with the default age (24 h) keeps a fresh upload: it could be another instance's, still running.
   const young = await startServer(t, lab, {})

@@ -4,7 +4,7 @@ import type { Test } from 'tap'
 import { S3Client } from '@aws-sdk/client-s3'
 import { KMSClient } from '@aws-sdk/client-kms'
 import type { Lab } from '@kms-share/aws-lab'
-import { labProfileEnv, startTestLab as startLab, type LabTest, type TestLabOptions } from '@kms-share/aws-lab/testing'
+import { labDeployment, labProfileEnv, startTestLab as startLab, type LabTest, type TestLabOptions } from '@kms-share/aws-lab/testing'
 import { createKmsClient, createS3Client, formatTokenEntry, generateToken, hashToken } from '@kms-share/shared'
 import { buildApp, loadUploadConfig, type BuildAppOptions } from '../src/app.js'
 
@@ -31,7 +31,8 @@ export function labEnv(lab: Lab, profile: string, extra: Record<string, string> 
   return {
     ...labProfileEnv(lab, profile),
     BUCKET,
-    KMS_KEY_ID: 'alias/ImportedCMK',
+    // The deployed bucket's policy takes the key by its ARN only.
+    KMS_KEY_ID: labDeployment(lab).keyArn,
     PORT: '0',
     LOG_LEVEL: 'silent',
     // Scoped as production: only TOKEN, with the upload scope (auth tests configure their own).

@@ -8,6 +8,7 @@ import { createServer } from 'node:http'
 import { runInNewContext } from 'node:vm'
 import { PutObjectCommand } from '@aws-sdk/client-s3'
 import { AUTH, BUCKET, clientsAs, startTestLab, startUpload } from './helpers.js'
+import { labDeployment } from '@kms-share/aws-lab/testing'
 
 const PROBLEM = 'application/problem+json; charset=utf-8'
 
@@ -84,7 +85,7 @@ t.test("upload page: the listing writes out bidi controls and invisible characte
   const admin = clientsAs(lab, 'admin')
   t.teardown(() => admin.s3.destroy())
   const spoof = 'invoice\u202Efdp.exe'
-  await admin.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: spoof, Body: 'MZ', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'alias/ImportedCMK' }))
+  await admin.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: spoof, Body: 'MZ', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: labDeployment(lab).keyArn }))
   const { url, api } = await startUpload(t, lab)
   const listed: any = await (await api('/files')).json()
   t.equal(listed.items[0].key, spoof, 'the JSON keeps the real key')

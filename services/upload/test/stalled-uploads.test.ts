@@ -126,7 +126,7 @@ t.test('/readyz answers 503 within READINESS_TIMEOUT_MS when S3 does not answer'
 t.test('a slow S3 is not a stalled client: an upload whose body is all in waits for S3 past UPLOAD_IDLE_TIMEOUT_MS and HTTP_IDLE_TIMEOUT_MS', async (t) => {
   const lab = await startTestLab(t)
   const target = new URL(lab.endpoint)
-  // Between the service and the lab: answers held back 1.5 s (an S3 slow to answer once the body is in).
+  // Between the service and the lab: answers held back 1.5 s (an S3 slow to answer once the body is in); TLS passes through.
   const sockets = new Set<Socket>()
   const slowS3 = createServer((client) => {
     const upstream = connect(Number(target.port), target.hostname)
@@ -138,7 +138,7 @@ t.test('a slow S3 is not a stalled client: an upload whose body is all in waits 
   slowS3.listen(0, '127.0.0.1')
   await once(slowS3, 'listening')
   t.teardown(() => new Promise<void>((r) => { for (const s of sockets) s.destroy(); slowS3.close(() => r()) }))
-  const { api } = await startUpload(t, lab, 'uploader', { UPLOAD_IDLE_TIMEOUT_MS: '500', HTTP_IDLE_TIMEOUT_MS: '700', AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${(slowS3.address() as { port: number }).port}` })
+  const { api } = await startUpload(t, lab, 'uploader', { UPLOAD_IDLE_TIMEOUT_MS: '500', HTTP_IDLE_TIMEOUT_MS: '700', AWS_ENDPOINT_URL_S3: `${target.protocol}//127.0.0.1:${(slowS3.address() as { port: number }).port}` })
   const started = Date.now()
   const put = await api('/files/slow-s3.bin', { method: 'PUT', body: Buffer.alloc(300 * 1024, 5) })
   t.equal(put.status, 201, 'stored, not cut as idle')

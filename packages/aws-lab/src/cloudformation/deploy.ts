@@ -12,8 +12,8 @@ export interface DeploySpec {
   templateDir: string
   /** Stack names, deployed in this order (each may import the earlier ones' exports). */
   stacks: string[]
-  /** Parameter values by stack name. */
-  parameters?: Record<string, Record<string, string>>
+  /** Parameter values by stack name; `{ keyArnOf: alias }` is the ARN of the key that alias names, looked up at deploy time. */
+  parameters?: Record<string, Record<string, string | { keyArnOf: string }>>
   /** The lab profile that deploys (default `admin`). */
   profile?: string
 }
@@ -38,6 +38,13 @@ interface StackOut { StackId: string; StackStatus: string; StackStatusReason?: s
 export async function deployStacks(lab: Deployer, spec: DeploySpec): Promise<DeployedStack[]> {
   const as = spec.profile ?? 'admin'
   const call = <O>(operation: string, input: unknown) => lab.invoke<O>('cloudformation', operation, input, as)
+  const keyArn = async (stack: string, parameter: string, alias: string): Promise<string> => {
+    try {
+      return (await lab.invoke<{ KeyMetadata: { Arn: string } }>('kms', 'DescribeKey', { KeyId: alias }, as)).KeyMetadata.Arn
+    } catch (err) {
+      throw new Error(`${stack}: parameter ${parameter} names the key ${alias}, which the lab cannot describe: ${(err as Error).message}`, { cause: err })
+    }
+  }
   const deployed: DeployedStack[] = []
   for (const stackName of spec.stacks) {
     const templateBody = readFileSync(join(spec.templateDir, `${stackName}.template.json`), 'utf8')
@@ -45,7 +52,10 @@ export async function deployStacks(lab: Deployer, spec: DeploySpec): Promise<Dep
     // A stack whose creation failed cannot be updated: CloudFormation (and the CLI) want it deleted first.
     const type = existing && existing.StackStatus !== 'REVIEW_IN_PROGRESS' ? 'UPDATE' : 'CREATE'
     const changeSetName = `lab-start-${Date.now()}`
-    const parameters = Object.entries(spec.parameters?.[stackName] ?? {}).map(([ParameterKey, ParameterValue]) => ({ ParameterKey, ParameterValue }))
+    const parameters = await Promise.all(Object.entries(spec.parameters?.[stackName] ?? {}).map(async ([ParameterKey, value]) => ({
+      ParameterKey,
+      ParameterValue: typeof value === 'string' ? value : await keyArn(stackName, ParameterKey, value.keyArnOf),
+    })))
     const created = await call<{ Id: string; StackId: string }>('CreateChangeSet', {
       StackName: stackName, ChangeSetName: changeSetName, ChangeSetType: type, TemplateBody: templateBody, Parameters: parameters,
       Capabilities: ['CAPABILITY_IAM', 'CAPABILITY_NAMED_IAM', 'CAPABILITY_AUTO_EXPAND'],

@@ -13,7 +13,10 @@ import type { Ec2Model } from '../ec2/model.js'
 export interface SeedFile {
   account?: string
   region?: string
+  /** The bucket's name, for `${Bucket}` placeholders. */
   bucket?: string
+  /** Buckets the seed itself creates (default: `[bucket]`, as older seeds did); the default seed's is made by KmsShareData. */
+  buckets?: string[]
   /** A user with `mfaKeyAdministrator: true` gets @kms-share/policy's MFA_KEY_ADMINISTRATOR identity policy. */
   users?: Array<{ name: string; profile?: string; mfaDevice?: string; mfaKeyAdministrator?: boolean; inlinePolicies?: Record<string, unknown>; managedPolicies?: string[] }>
   managedPolicies?: Array<{ name: string; description?: string; document: unknown }>
@@ -36,6 +39,18 @@ export interface SeedFile {
   ssmParameters?: Record<string, string>
   /** One instance per service (and the workshop's); each gets an instance profile named after its role. */
   instances?: Array<{ name: string; id: string; role?: string; subnet: string; securityGroups: string[]; privateIp: string; instanceType?: string }>
+  /** Profiles for roles a deployment makes: once the role exists, the lab issues its profile a session of its own. */
+  roleProfiles?: Array<{ role: string; profile: string; sessionName?: string }>
+  /** The stacks the lab deploys at start when it is given their templates (`startLab({ deploy })`, LAB_TEMPLATE_DIR). */
+  deploy?: SeedDeploy
+}
+
+/** A stack parameter's value: a string, or the ARN of a key the seed made, by alias (known only once seeded). */
+export type SeedParameterValue = string | { keyArnOf: string }
+
+export interface SeedDeploy {
+  stacks: string[]
+  parameters?: Record<string, Record<string, SeedParameterValue>>
 }
 
 /**
@@ -55,6 +70,10 @@ export interface LabSection {
   profiles: Record<string, { accessKeyId: string }>
   mfaDevices: Record<string, string>
   vpcEndpoints: Array<{ id: string; vpcId: string }>
+  /** Seed key policies not yet put: they may name roles a deployment makes, so they go in after the deploy step. */
+  pendingKeyPolicies?: Array<{ keyId: string; alias: string; policy: SeedKeyPolicy }>
+  /** The role id each role profile's session was issued for (a role deleted and made again gets a new session). */
+  roleProfileIds?: Record<string, string>
 }
 
 export function loadSeed(file: string, accountId: string, region: string): SeedFile {
@@ -156,9 +175,9 @@ export async function runSeed(c: SeedContext): Promise<void> {
 
   lab.vpcEndpoints = (seed.vpcEndpoints ?? []).map((e) => ({ id: e.id, vpcId: e.vpcId ?? 'vpc-0lab0000000000001' }))
 
-  if (seed.bucket) {
-    if (c.hasService('s3')) await call('s3', 'CreateBucket', { Bucket: seed.bucket, CreateBucketConfiguration: { LocationConstraint: seed.region } })
-    else c.warn(`S3 is not registered: bucket ${seed.bucket} not created`)
+  for (const bucket of seed.buckets ?? (seed.bucket ? [seed.bucket] : [])) {
+    if (c.hasService('s3')) await call('s3', 'CreateBucket', { Bucket: bucket, CreateBucketConfiguration: { LocationConstraint: seed.region } })
+    else c.warn(`S3 is not registered: bucket ${bucket} not created`)
   }
 
   for (const k of seed.keys ?? []) {
@@ -181,13 +200,48 @@ export async function runSeed(c: SeedContext): Promise<void> {
       })
     }
     await call('kms', 'CreateAlias', { AliasName: k.alias, TargetKeyId: keyId })
-    if (k.policy && !c.defaultKeyPolicy) await putSeedKeyPolicy(c, keyId, k.alias, k.policy)
+    // Put after the deploy step (applySeedAfterDeploy): the policy may name roles the stacks make.
+    if (k.policy && !c.defaultKeyPolicy) (lab.pendingKeyPolicies ??= []).push({ keyId, alias: k.alias, policy: k.policy })
   }
+}
+
+/**
+ * After the start's deploy step (or on any start): each role profile whose role now exists gets a session (again,
+ * when the role was made anew), and each pending seed key policy whose principals now exist is put. Answers what
+ * it did, and what still waits (a key policy naming a role no stack has made yet), for the log.
+ */
+export async function applySeedAfterDeploy(c: Pick<SeedContext, 'seed' | 'iam' | 'sts' | 'lab' | 'invoke' | 'callerForAccessKey'>): Promise<{ profiles: string[]; keyPolicies: string[]; waiting: string[] }> {
+  const { seed, iam, sts, lab } = c
+  const done = { profiles: [] as string[], keyPolicies: [] as string[], waiting: [] as string[] }
+  lab.roleProfileIds ??= {}
+  for (const p of seed.roleProfiles ?? []) {
+    const role = Object.hasOwn(iam.state.roles, p.role) ? iam.state.roles[p.role] : undefined
+    if (!role || (lab.profiles[p.profile] && lab.roleProfileIds[p.profile] === role.RoleId)) continue
+    // Profile sessions never expire: they live as long as the lab's data (AWS caps AssumeRole at 12 h).
+    const session = sts.issue({ kind: 'role', roleName: role.RoleName, roleId: role.RoleId, sessionName: p.sessionName ?? `${p.profile}-session` })
+    lab.profiles[p.profile] = { accessKeyId: session.AccessKeyId }
+    lab.roleProfileIds[p.profile] = role.RoleId
+    done.profiles.push(p.profile)
+  }
+  const waiting: NonNullable<LabSection['pendingKeyPolicies']> = []
+  for (const pending of lab.pendingKeyPolicies ?? []) {
+    try {
+      await putSeedKeyPolicy(c, pending.keyId, pending.alias, pending.policy)
+      done.keyPolicies.push(pending.alias)
+    } catch (err) {
+      // KMS refuses a policy naming a principal that does not exist (yet): it waits for the stacks.
+      if ((err as { code?: string }).code !== 'MalformedPolicyDocumentException') throw err
+      waiting.push(pending)
+      done.waiting.push(pending.alias)
+    }
+  }
+  lab.pendingKeyPolicies = waiting
+  return done
 }
 
 // Put as the MFA user through a session the lab's STS issues directly: no TOTP code is spent, so the
 // device's next codes stay free for the people and tests that use it.
-async function putSeedKeyPolicy(c: SeedContext, keyId: string, alias: string, p: SeedKeyPolicy): Promise<void> {
+async function putSeedKeyPolicy(c: Pick<SeedContext, 'sts' | 'lab' | 'invoke' | 'callerForAccessKey'>, keyId: string, alias: string, p: SeedKeyPolicy): Promise<void> {
   const template = findTemplate(p.template)
   if (!template) throw new Error(`seed key ${alias}: no policy template ${p.template}`)
   const { policy } = renderTemplate(template, p.parameters)

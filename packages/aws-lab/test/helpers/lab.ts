@@ -13,7 +13,7 @@ export interface TestLab extends Lab {
     forcePathStyle: boolean
     maxAttempts: number
   }
-  /** Environment for /usr/bin/aws using the generated files. */
+  /** Environment for /usr/bin/aws using the generated files, trusting the lab's CA when it serves TLS. */
   cliEnv(): NodeJS.ProcessEnv
 }
 
@@ -32,7 +32,9 @@ export async function startTestLab(t: Test, options: TestLabOptions = {}): Promi
     },
     cliEnv(): NodeJS.ProcessEnv {
       const env: NodeJS.ProcessEnv = { ...process.env, AWS_SHARED_CREDENTIALS_FILE: lab.credentialsFile, AWS_CONFIG_FILE: lab.configFile, AWS_REGION: lab.region, AWS_PAGER: '' }
-      for (const k of ['AWS_PROFILE', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_ENDPOINT_URL', 'AWS_DEFAULT_PROFILE']) delete env[k]
+      for (const k of ['AWS_PROFILE', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_ENDPOINT_URL', 'AWS_DEFAULT_PROFILE', 'AWS_CA_BUNDLE']) delete env[k]
+      // AWS_CA_BUNDLE outranks the config file's ca_bundle (this machine exports the system bundle in it).
+      if (lab.caFile) env.AWS_CA_BUNDLE = lab.caFile
       return env
     },
   })
@@ -47,3 +49,5 @@ export async function instanceCredentials(lab: Lab, name: string) {
   const c = await (await fetch(new URL(`latest/meta-data/iam/security-credentials/${role}`, endpoint.metadataEndpoint), { headers })).json() as { AccessKeyId: string; SecretAccessKey: string; Token: string }
   return { instanceId: endpoint.instanceId, credentials: { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.Token } }
 }
+
+export { WITHOUT_STACKS } from '../../src/testing.js'
