@@ -88,8 +88,8 @@ COPY --from=infra-build /src/infra/cdk.out /app/infra-templates
 ENV LAB_TEMPLATE_DIR=/app/infra-templates
 USER root
 # Named volumes take their owner from these folders, so the node user can write them; 0700: only it reads them.
-RUN mkdir -p /data/lab /data/ca /data/keyadmin-mfa \
- && chown node:node /data/lab /data/ca /data/keyadmin-mfa \
+RUN mkdir -p /data/lab /data/ca /data/stack-outputs /data/keyadmin-mfa \
+ && chown node:node /data/lab /data/ca /data/stack-outputs /data/keyadmin-mfa \
  && chmod 0700 /data/lab /data/keyadmin-mfa
 USER node
 EXPOSE 4566

@@ -7,10 +7,10 @@ import { join } from 'node:path'
 import { loadUploadConfig } from '@kms-share/upload'
 import { loadConfig } from '@kms-share/keyadmin'
 import { loadAuditWorkerConfig } from '@kms-share/keyadmin/audit/config'
-import { compose, composeSecrets, envOf, labInstanceOrder, root } from './compose-helpers.js'
+import { compose, composeSecrets, deployedLab, envOf, root } from './compose-helpers.js'
 import { readImage } from './dockerfile-helpers.js'
 
-const instances = await labInstanceOrder(t)
+const { instances, withOutputs } = await deployedLab(t)
 const { withSecrets } = composeSecrets(t)
 
 t.test('redis keeps an append-only file on a named volume, with the audit\'s ACL users', async (t) => {
@@ -41,7 +41,7 @@ t.test('the audit worker runs dist/worker.js as the auditor instance, and its co
 })
 
 t.test('upload and keyadmin reach the same Redis, each as its own user; upload does not wait for it (uploads go on without it)', async (t) => {
-  t.match(loadUploadConfig(withSecrets(envOf(compose.services.upload))).REDIS_URL, /^redis:\/\/kms-audit-producer:[^@]+@redis:6379$/)
+  t.match(loadUploadConfig(withOutputs(withSecrets(envOf(compose.services.upload)))).REDIS_URL, /^redis:\/\/kms-audit-producer:[^@]+@redis:6379$/)
   t.match(loadConfig(withSecrets(envOf(compose.services.keyadmin))).REDIS_URL, /^redis:\/\/kms-audit-reader:[^@]+@redis:6379$/)
   t.notOk(compose.services.upload.depends_on?.redis)
 })

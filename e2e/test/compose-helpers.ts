@@ -8,6 +8,7 @@ import { join, posix } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse } from 'yaml'
 import type { Test } from 'tap'
+import { exportStackOutputs } from '@kms-share/aws-lab'
 import { startTestLab } from '@kms-share/aws-lab/testing'
 
 export const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -39,10 +40,27 @@ export function composeSecrets(t: Pick<Test, 'teardown'>): { dir: string; withSe
 }
 
 /**
- * The lab's instances in the order it gives them metadata ports (LAB_IMDS_PORT_BASE + place): the seed's first, then
- * those the deployed stacks launched, in launch order — read from a lab that deployed them, as compose's lab does.
+ * What compose's lab makes at its first start, from a test lab that deployed the same stacks: its instances in the
+ * order it gives them metadata ports (LAB_IMDS_PORT_BASE + place: the seed's first, then those the deployed stacks
+ * launched, in launch order), and the stacks' outputs exported as LAB_STACK_OUTPUTS_EXPORT writes them (`outputsDir`).
  */
-export async function labInstanceOrder(t: Pick<Test, 'testdir' | 'teardown'>): Promise<Array<{ name: string; instanceId: string; role?: string }>> {
+export interface DeployedLab {
+  instances: Array<{ name: string; instanceId: string; role?: string }>
+  outputsDir: string
+  keyArn: string
+  /** An environment with paths under the lab's stack-outputs folder (LAB_STACK_OUTPUTS_EXPORT) pointing at `outputsDir`. */
+  withOutputs: (env: Record<string, string>) => Record<string, string>
+}
+
+export async function deployedLab(t: Pick<Test, 'testdir' | 'teardown'>): Promise<DeployedLab> {
   const lab = await startTestLab(t)
-  return lab.instances().map((i) => ({ name: i.name, instanceId: i.instanceId, role: i.role }))
+  const outputsDir = join(lab.dataDir, 'stack-outputs')
+  const exported = envOf(compose.services.lab).LAB_STACK_OUTPUTS_EXPORT
+  exportStackOutputs(lab.deployed, outputsDir)
+  return {
+    instances: lab.instances().map((i) => ({ name: i.name, instanceId: i.instanceId, role: i.role })),
+    outputsDir,
+    keyArn: lab.deployed.find((s) => s.stackName === 'KmsShareData')!.outputs.KeyArn,
+    withOutputs: (env) => Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v.startsWith(`${exported}/`) ? join(outputsDir, v.slice(exported.length + 1)) : v])),
+  }
 }

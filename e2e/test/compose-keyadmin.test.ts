@@ -6,10 +6,10 @@ import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadConfig } from '@kms-share/keyadmin'
-import { compose, composeSecrets, envOf, labInstanceOrder, root } from './compose-helpers.js'
+import { compose, composeSecrets, deployedLab, envOf, root } from './compose-helpers.js'
 import { readImage } from './dockerfile-helpers.js'
 
-const instances = await labInstanceOrder(t)
+const { instances } = await deployedLab(t)
 const service = compose.services.keyadmin
 const env = envOf(service)
 const { withSecrets } = composeSecrets(t)

@@ -13,7 +13,7 @@ import type { TObject } from 'typebox'
 import { loadConfig } from '@kms-share/shared'
 import { UploadConfigSchema } from '@kms-share/upload'
 import { DownloadConfigSchema } from '@kms-share/download'
-import { compose, composeSecrets, envOf, labInstanceOrder, root } from './compose-helpers.js'
+import { compose, composeSecrets, deployedLab, envOf, root } from './compose-helpers.js'
 import { readImage } from './dockerfile-helpers.js'
 
 const { dir: secretsDir, withSecrets } = composeSecrets(t)
@@ -22,7 +22,8 @@ const schemas: Record<string, TObject> = { upload: UploadConfigSchema, download:
 const packageDirs: Record<string, string> = { lab: 'packages/aws-lab', upload: 'services/upload', download: 'services/download' }
 /** The lab instance each service runs as (the compute stack's instances, by their Name tags). */
 const instanceOf: Record<string, { name: string; role: string }> = { upload: { name: 'uploader', role: 'kms-share-uploader' }, download: { name: 'downloader', role: 'kms-share-downloader' } }
-const instances = await labInstanceOrder(t)
+const deployed = await deployedLab(t)
+const { instances, withOutputs } = deployed
 
 /** The container path a volume entry mounts, keyed by volume name. */
 function mounts(service: any): Record<string, string> {
@@ -64,8 +65,8 @@ t.test('service environments match their config schemas', async (t) => {
     for (const variable of Object.keys(env)) t.ok(properties.includes(variable) || properties.includes(variable.replace(/_FILE$/, '')), `${name}: ${variable} is in its config schema`)
     const required = (schema.required ?? []).filter((p: string) => (schema.properties[p] as { default?: unknown }).default === undefined)
     t.ok(required.length > 0, `${name} has required variables`)
-    for (const variable of required) t.ok(variable in env, `${name}: required ${variable} is set`)
-    const config = loadConfig(schema, { env: withSecrets(env) }) as Record<string, unknown>
+    for (const variable of required) t.ok(variable in env || `${variable}_FILE` in env, `${name}: required ${variable} is set`)
+    const config = loadConfig(schema, { env: withOutputs(withSecrets(env)) }) as Record<string, unknown>
     t.equal(config.HOST, '0.0.0.0', `${name} listens on all interfaces inside its container`)
     t.equal(config.AWS_ENDPOINT_URL, 'https://lab:4566', `${name} reaches the lab by its service name, over HTTPS`)
     t.equal(env.NODE_EXTRA_CA_CERTS, `${mounts(compose.services[name])['lab-ca']}/ca.pem`, `${name} trusts the lab's CA from the lab-ca volume`)
@@ -74,6 +75,12 @@ t.test('service environments match their config schemas', async (t) => {
     t.match(config.AUTH_TOKENS, /^compose-\w+:[\w:+]+:[0-9a-f]{64}$/, `${name}: token hashes from its secret`)
     t.ok(String(config.SESSION_SECRET).length >= 32, `${name}: a session secret from its secret`)
   }
+  // The bucket policy refuses a put naming the key other than by its ARN, which exists only once the lab has deployed:
+  // upload reads it from the file the lab exports (LAB_STACK_OUTPUTS_EXPORT), on a volume holding only the outputs.
+  const upload = loadConfig(UploadConfigSchema, { env: withOutputs(withSecrets(envOf(compose.services.upload))) }) as Record<string, unknown>
+  t.equal(upload.KMS_KEY_ID, deployed.keyArn, "upload's key is the data stack's KeyArn output")
+  t.equal(envOf(compose.services.lab).LAB_STACK_OUTPUTS_EXPORT, mounts(compose.services.lab)['stack-outputs'], 'the lab writes the outputs onto the stack-outputs volume')
+  t.ok(compose.services.upload.volumes.includes(`stack-outputs:${mounts(compose.services.upload)['stack-outputs']}:ro`), 'upload mounts the outputs read-only')
 })
 
 t.test('secrets are compose secrets, each mounted only where it is used; no secret in any environment', async (t) => {
@@ -82,7 +89,8 @@ t.test('secrets are compose secrets, each mounted only where it is used; no secr
     const env = envOf(service)
     t.same(Object.keys(env).filter((k) => /^(AUTH_TOKENS|SESSION_SECRET|REDIS_URL|AUDIT_SIGNING_KEY|AUDIT_VERIFY_KEY|AWS_SECRET_ACCESS_KEY|AWS_SESSION_TOKEN)$/.test(k)), [], `${name}: no secret as a variable`)
     const mounted: string[] = service.secrets ?? []
-    for (const [k, v] of Object.entries(env).filter(([k]) => k.endsWith('_FILE') && !['KEYADMIN_MFA_CREDENTIALS_FILE', 'AUDIT_HEARTBEAT_FILE', 'LAB_OIDC_CLIENTS_FILE'].includes(k))) {
+    // Not secrets: the MFA profile's file (a volume of keyadmin's own), the heartbeat, the lab's client list, the stacks' outputs.
+    for (const [k, v] of Object.entries(env).filter(([k]) => k.endsWith('_FILE') && !['KEYADMIN_MFA_CREDENTIALS_FILE', 'AUDIT_HEARTBEAT_FILE', 'LAB_OIDC_CLIENTS_FILE', 'KMS_KEY_ID_FILE'].includes(k))) {
       const m = /^\/run\/secrets\/(\w+)$/.exec(v)
       t.ok(m && mounted.includes(m[1]), `${name}: ${k} is one of its own compose secrets`)
     }
@@ -143,7 +151,7 @@ t.test("each service reaches its own instance's metadata and nothing of the lab'
     t.equal(service.healthcheck.test.join(' ').includes(`:${env.PORT}/readyz`), true, `${name}'s healthcheck asks its /readyz`)
   }
   t.equal(mounts(compose.services.download)['download-cache'], envOf(compose.services.download).CACHE_DIR, 'cache on its volume')
-  t.same(Object.keys(mounts(compose.services.upload)), ['lab-ca'], "upload mounts nothing but the lab's CA")
+  t.same(Object.keys(mounts(compose.services.upload)), ['lab-ca', 'stack-outputs'], "upload mounts nothing but the lab's CA and the stacks' outputs")
   t.same(Object.keys(compose.networks ?? {}).sort(), ['audit-net', 'download-net', 'keyadmin-net', 'upload-net'], 'one network per service')
 })
 

@@ -33,6 +33,8 @@ export interface LabConfig {
   caExport?: string
   /** LAB_PROFILE_EXPORT, resolved: profile → the credentials file it alone is written to. */
   profileExports: Record<string, string>
+  /** LAB_STACK_OUTPUTS_EXPORT, resolved: where each deployed stack's outputs are written, a file per output. */
+  stackOutputsExport?: string
   /** LAB_TEMPLATE_DIR, resolved (default: the workspace's infra/cdk.out when it exists; `none`: deploy nothing). */
   templateDir?: string
 }
@@ -112,5 +114,6 @@ export function loadLabConfig(env: NodeJS.ProcessEnv = process.env): LabConfig {
     ...(env.LAB_TLS_CA_EXPORT ? { caExport: resolve(invokedFrom, env.LAB_TLS_CA_EXPORT) } : {}),
     profileExports,
     ...(templateDir ? { templateDir } : {}),
+    ...(env.LAB_STACK_OUTPUTS_EXPORT ? { stackOutputsExport: resolve(invokedFrom, env.LAB_STACK_OUTPUTS_EXPORT) } : {}),
   }
 }

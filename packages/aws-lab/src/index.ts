@@ -1,7 +1,7 @@
 // Public entry of @kms-share/aws-lab.
 export * from './core/types.js'
 export { startLab, DEFAULT_SEED_FILE, SEED_WITHOUT_STACKS, WORKSPACE_TEMPLATE_DIR, type Lab, type LabDeploy, type LabOptions, type ProfileCredentials } from './app.js'
-export { deployStacks, type DeploySpec, type DeployedStack } from './cloudformation/deploy.js'
+export { deployStacks, exportStackOutputs, type DeploySpec, type DeployedStack } from './cloudformation/deploy.js'
 export { Router, denialMessage } from './core/router.js'
 export { FileStateStore, writeFileAtomic } from './core/store.js'
 export { verifySigV4, deriveSigningKey, sha256Hex, uriEncode } from './core/sigv4.js'

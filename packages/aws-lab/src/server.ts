@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util'
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { startLab } from './app.js'
+import { exportStackOutputs } from './cloudformation/deploy.js'
 import { LabConfigError, loadLabConfig, type LabConfig } from './config.js'
 import { guardLabProcess } from './core/guard.js'
 
@@ -30,6 +31,7 @@ if (values.help) {
   LAB_PROFILE_EXPORT (profile=file: also write that profile alone to a credentials file, for one client: userA=/data/keyadmin-mfa/credentials)
   LAB_IMDS_OWNERS (serve an instance's metadata only to local connections of a uid: uploader=64511,*=0; unlisted: the lab's uid)
   LAB_TEMPLATE_DIR (infra/cdk.out when it exists: deploy the seed's stacks from these templates at start; none = no deploy)
+  LAB_STACK_OUTPUTS_EXPORT (write each deployed stack's outputs to DIR/<stack>/<output>, for a container's NAME_FILE variables)
 `)
   process.exit(0)
 }
@@ -76,6 +78,9 @@ if (config.caExport && lab.caFile) {
   mkdirSync(dirname(config.caExport), { recursive: true })
   copyFileSync(lab.caFile, config.caExport)
 }
+
+// The stacks' outputs, a file each, where a container reads them (compose: upload's KMS_KEY_ID_FILE).
+if (config.stackOutputsExport) exportStackOutputs(lab.deployed, config.stackOutputsExport)
 
 // One profile's keys alone, where one client reads them (compose: keyadmin's MFA user on a volume only the two mount).
 for (const [profile, target] of Object.entries(config.profileExports)) {

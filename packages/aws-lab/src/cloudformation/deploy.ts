@@ -3,7 +3,7 @@
 // profile's caller (so IAM authorises it and CloudTrail records it). A second start with the same templates and
 // parameters changes nothing.
 // https://docs.aws.amazon.com/cli/latest/reference/cloudformation/deploy/
-import { readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { CloudFormationEngine } from './engine.js'
 
@@ -80,4 +80,16 @@ export async function deployStacks(lab: Deployer, spec: DeploySpec): Promise<Dep
     deployed.push({ stackName, stackId: stack.StackId, status: stack.StackStatus, changed, outputs: Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey, o.OutputValue])) })
   }
   return deployed
+}
+
+/**
+ * Each deployed stack's outputs as files, `<dir>/<stack>/<output>` holding the value alone: what a container reads
+ * through its `NAME_FILE` variables (compose: upload's KMS_KEY_ID_FILE, the key's ARN known only once deployed).
+ * Outputs are not secret; the folder holds nothing else of the lab's.
+ */
+export function exportStackOutputs(stacks: DeployedStack[], dir: string): void {
+  for (const stack of stacks) {
+    mkdirSync(join(dir, stack.stackName), { recursive: true })
+    for (const [key, value] of Object.entries(stack.outputs)) writeFileSync(join(dir, stack.stackName, key), `${value}\n`, { mode: 0o644 })
+  }
 }
