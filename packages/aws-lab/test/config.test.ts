@@ -30,7 +30,7 @@ t.test('each variable lands where startLab reads it; relative paths from INIT_CW
     LAB_IMDS_BIND: 'uploader=10.0.1.2, *=127.0.0.1', LAB_IMDS_OWNERS: 'uploader=64511,*=0',
     LAB_TLS: 'yes', LAB_TLS_HOSTNAMES: 'lab, lab.localhost', LAB_TLS_CA_EXPORT: 'ca/ca.pem',
     LAB_OIDC_CLIENTS_FILE: 'clients.json', LAB_OIDC_ISSUER: 'https://lab.localhost:4566/oidc', LAB_OIDC_ACCESS_TOKEN_TTL_SECONDS: '60',
-    LAB_PROFILE_EXPORT: 'userA=mfa/credentials', LAB_TEMPLATE_DIR: 'templates',
+    LAB_PROFILE_EXPORT: 'userA=mfa/credentials', LAB_TEMPLATE_DIR: 'templates', LAB_STACK_OUTPUTS_EXPORT: 'outputs',
   })
   t.same(config, {
     host: '0.0.0.0', port: 4600, invokedFrom: dir, dataDir: join(dir, 'state'), cloudTrailDelaySeconds: 1.5,
@@ -41,6 +41,7 @@ t.test('each variable lands where startLab reads it; relative paths from INIT_CW
     caExport: join(dir, 'ca/ca.pem'),
     profileExports: { userA: join(dir, 'mfa/credentials') },
     templateDir: join(dir, 'templates'),
+    stackOutputsExport: join(dir, 'outputs'),
   })
 })
 
