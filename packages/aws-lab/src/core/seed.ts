@@ -146,14 +146,15 @@ export async function runSeed(c: SeedContext): Promise<void> {
     if (u.mfaDevice) {
       const device = await call<{ VirtualMFADevice: { SerialNumber: string; Base32StringSeed: unknown } }>('iam', 'CreateVirtualMFADevice', { VirtualMFADeviceName: u.mfaDevice })
       const seedText = blob(device.VirtualMFADevice.Base32StringSeed).toString('utf8')
-      // EnableMFADevice wants two consecutive codes, as the console asks for.
+      // EnableMFADevice wants two consecutive codes, as the console asks for: this step's and the next, both still
+      // valid (one step either side) if the call lands in the next 30-second step, as it may on a loaded machine.
       const totp = totpFor(seedText)
       const now = Date.now()
       await call('iam', 'EnableMFADevice', {
         UserName: u.name,
         SerialNumber: device.VirtualMFADevice.SerialNumber,
-        AuthenticationCode1: totp.generate({ timestamp: now - 30_000 }),
-        AuthenticationCode2: totp.generate({ timestamp: now }),
+        AuthenticationCode1: totp.generate({ timestamp: now }),
+        AuthenticationCode2: totp.generate({ timestamp: now + 30_000 }),
       })
       lab.mfaDevices[u.name] = device.VirtualMFADevice.SerialNumber
     }
