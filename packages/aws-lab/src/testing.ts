@@ -36,8 +36,8 @@ export async function startTestLab(t: LabTest, options: TestLabOptions = {}): Pr
   const { seed, ...rest } = options
   // Registered before t.testdir() is first asked for: tap runs teardowns in the order they were registered, so the lab
   // closes before tap removes its folder (removing it under a running lab fails with ENOTEMPTY and skips the rest).
-  let started: Lab | undefined
-  t.teardown(() => started?.close())
+  const started: { lab?: Lab } = {}
+  t.teardown(() => started.lab?.close())
   const where = seeded(t, rest, seed)
   if (rest.deploy === undefined) {
     if (!existsSync(WORKSPACE_TEMPLATE_DIR)) throw new Error(`startTestLab: no templates in ${WORKSPACE_TEMPLATE_DIR} — \`pnpm build\` synthesizes them (infra's build runs cdk synth)`)
@@ -48,7 +48,7 @@ export async function startTestLab(t: LabTest, options: TestLabOptions = {}): Pr
     }
   }
   const lab = await startLab({ port: 0, quiet: true, tls: true, ...rest, ...where })
-  started = lab
+  started.lab = lab
   if (lab.caFile) trustLabCa(lab.caFile)
   return lab
 }
